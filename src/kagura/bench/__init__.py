@@ -1,0 +1,1 @@
+"""Offline-friendly harness behind ``kagura bench``."""

@@ -1,0 +1,1 @@
+"""The ``kagura`` command line: a thin layer over the public API."""

@@ -1,0 +1,3 @@
+from kagura.cli.app import main
+
+main()

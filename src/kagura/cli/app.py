@@ -1,0 +1,13 @@
+"""Entry point of the ``kagura`` console script: imports every command module, then runs the app."""
+
+from __future__ import annotations
+
+from kagura.cli import demo  # noqa: F401  (registers its commands)
+from kagura.cli._app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,1 @@
+"""Core layers: the scheduler, the LLM layer and memory."""

@@ -1,0 +1,125 @@
+"""The one exception tree of kagura.
+
+::
+
+    KaguraError
+    ├── RetryableError            transient: the scheduler's retry policy retries these
+    │   ├── RateLimitedError      HTTP 429 / quota; carries ``retry_after`` seconds when the server said
+    │   ├── KaguraTimeoutError    a call or item took longer than its timeout (also a builtin TimeoutError)
+    │   ├── ServerError           HTTP 5xx from a provider
+    │   └── ProviderConnectionError   the connection failed or dropped
+    ├── LLMError                  fatal provider errors: retrying will not help
+    │   ├── AuthenticationError   401/403: the key is missing, wrong or lacks access
+    │   ├── InvalidRequestError   400/404/422: the request itself is wrong (model name, parameters)
+    │   ├── MalformedResponseError    the server answered something that is not a valid completion
+    │   └── UnsupportedAttachmentError   the model cannot take this kind of attachment
+    ├── ConfigurationError        kagura is set up wrongly (missing model weights, missing extra)
+    ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
+    ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
+    └── RoutingError
+        └── NoAgentFoundError     no registered agent matched the query with enough confidence
+
+Misuse of an API (a wrong argument) raises ``ValueError`` or ``TypeError`` instead, with a message saying
+what to do. Third-party exceptions are translated into this tree at one boundary per provider.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "ExtractionError",
+    "InvalidRequestError",
+    "KaguraError",
+    "KaguraTimeoutError",
+    "LLMError",
+    "MalformedResponseError",
+    "NoAgentFoundError",
+    "ProviderConnectionError",
+    "RateLimitedError",
+    "RetryableError",
+    "RoutingError",
+    "ServerError",
+    "StoreError",
+    "UnsupportedAttachmentError",
+]
+
+
+class KaguraError(Exception):
+    """Root of every error kagura raises on purpose."""
+
+
+class RetryableError(KaguraError):
+    """A transient failure: trying the same thing again later may succeed.
+
+    ``retry_after`` is the delay in seconds the other side asked for, when it said one.
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(RetryableError):
+    """The provider refused the call for now (HTTP 429, quota exhausted)."""
+
+
+class KaguraTimeoutError(RetryableError, TimeoutError):
+    """A call or a scheduled item exceeded its timeout."""
+
+
+class ServerError(RetryableError):
+    """The provider failed on its side (HTTP 5xx)."""
+
+    def __init__(self, message: str = "", *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message, retry_after=retry_after)
+        self.status = status
+
+
+class ProviderConnectionError(RetryableError):
+    """The connection to the provider could not be made or was dropped."""
+
+
+class LLMError(KaguraError):
+    """A provider error that retrying will not fix."""
+
+
+class AuthenticationError(LLMError):
+    """The API key is missing, wrong, or not allowed to use this model (HTTP 401/403)."""
+
+
+class InvalidRequestError(LLMError):
+    """The request was rejected as invalid (HTTP 400/404/422): fix the model name or parameters."""
+
+
+class MalformedResponseError(LLMError):
+    """The server's answer was not a valid completion."""
+
+
+class UnsupportedAttachmentError(LLMError):
+    """The chosen provider or model cannot take this kind of attachment."""
+
+
+class ConfigurationError(KaguraError):
+    """kagura is set up wrongly: a missing optional extra, model weights that cannot be found, ..."""
+
+
+class ExtractionError(KaguraError):
+    """A file could not be read or parsed."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreError(KaguraError):
+    """The SQLite store cannot be used (corrupt file, schema newer than this kagura)."""
+
+
+class RoutingError(KaguraError):
+    """Routing a query to an agent failed."""
+
+
+class NoAgentFoundError(RoutingError):
+    """No registered agent matched the query with enough confidence, and no fallback is set."""
