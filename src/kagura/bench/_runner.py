@@ -1,0 +1,84 @@
+"""Run the registered benchmarks and collect their rows.
+
+Each benchmark is a module ``kagura.bench.<name>`` exposing
+``async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]``; modules are imported only
+when their benchmark runs, so ``kagura bench overhead`` never imports the LLM or RAG stacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from kagura.bench._report import BenchRow
+
+BENCHMARKS: dict[str, str] = {
+    "overhead": "kagura.bench.overhead",
+    "llm": "kagura.bench.llm",
+    "router": "kagura.bench.router",
+    "ingest": "kagura.bench.ingest",
+}
+"""Benchmark name -> module, in the order ``all`` runs them."""
+
+
+def resolve_names(which: str) -> list[str]:
+    """``"all"`` -> every benchmark; otherwise the one named, or ValueError listing the choices."""
+    if which == "all":
+        return list(BENCHMARKS)
+    if which not in BENCHMARKS:
+        choices = ", ".join(["all", *BENCHMARKS])
+        raise ValueError(f"unknown benchmark {which!r}: choose one of {choices}")
+    return [which]
+
+
+async def run_benchmarks(
+    names: Iterable[str],
+    *,
+    latency: float,
+    quick: bool = False,
+    on_start: Callable[[str], None] | None = None,
+) -> dict[str, list[BenchRow]]:
+    """Run each named benchmark in turn (never concurrently: they would disturb each other's timings)."""
+    if latency < 0:
+        raise ValueError(f"latency must be >= 0 seconds, got {latency}")
+    results: dict[str, list[BenchRow]] = {}
+    for name in names:
+        if on_start is not None:
+            on_start(name)
+        module = importlib.import_module(BENCHMARKS[name])
+        results[name] = await module.run(latency=latency, quick=quick)
+    return results
+
+
+def environment() -> dict[str, Any]:
+    """What a reader needs to compare two result files."""
+    import kagura
+
+    return {
+        "kagura": kagura.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def results_as_json(results: dict[str, list[BenchRow]], *, latency: float, quick: bool) -> str:
+    payload = {
+        "environment": environment(),
+        "latency_s": latency,
+        "quick": quick,
+        "benchmarks": {name: [row.as_dict() for row in rows] for name, rows in results.items()},
+    }
+    return json.dumps(payload, indent=2, default=str)
+
+
+def write_json(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,81 @@
+"""``kagura bench``: measure every speed-up claim against the loopback fake LLM server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kagura.bench._report import BenchRow
+from kagura.bench._runner import resolve_names, results_as_json, run_benchmarks, write_json
+from kagura.cli._app import app
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _table(name: str, rows: list[BenchRow]) -> Table:
+    table = Table(title=f"kagura bench {name}", title_justify="left")
+    for column in ("operation", "items", "serial", "parallel", "improvement", "ideal", "ratio to ideal"):
+        table.add_column(column, justify="left" if column == "operation" else "right")
+    for row in rows:
+        ratio = row.ratio_to_ideal
+        table.add_row(
+            row.operation,
+            str(row.items),
+            _seconds(row.serial_s),
+            _seconds(row.parallel_s),
+            f"{row.improvement:.0%} ({row.speedup:.1f}x)",
+            _seconds(row.ideal_s),
+            "-" if ratio is None else f"{ratio:.0%}",
+        )
+    return table
+
+
+def _extras(rows: list[BenchRow]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row.extra:
+            details = ", ".join(f"{key}={value}" for key, value in row.extra.items())
+            lines.append(f"  {row.operation}: {details}")
+    return lines
+
+
+@app.command()
+def bench(
+    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest"),
+    latency: float = typer.Option(0.15, "--latency", help="Fake LLM latency per call, in seconds."),
+    quick: bool = typer.Option(False, "--quick", help="Small sizes: a smoke run of a few seconds each."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of tables."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the JSON results to this file."),
+) -> None:
+    """Run benchmarks serial vs parallel in the same run and print the measured ratios."""
+    try:
+        names = resolve_names(which)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console = Console(stderr=as_json)
+    results = asyncio.run(
+        run_benchmarks(
+            names,
+            latency=latency,
+            quick=quick,
+            on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
+        )
+    )
+    text = results_as_json(results, latency=latency, quick=quick)
+    if out is not None:
+        write_json(out, text)
+    if as_json:
+        typer.echo(text)
+        return
+    for name, rows in results.items():
+        console.print(_table(name, rows))
+        for line in _extras(rows):
+            console.print(line, highlight=False)
