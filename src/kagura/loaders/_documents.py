@@ -114,6 +114,8 @@ def _open_docx(path: Path) -> Any:
         from docx.opc.exceptions import PackageNotFoundError
     except ImportError:  # pragma: no cover - a core dependency
         raise missing_library("python-docx") from None
+    if not zipfile.is_zipfile(path):
+        raise ExtractionError(str(path), "not a valid DOCX: the file is not a zip archive")
     try:
         return docx.Document(str(path))
     except zipfile.BadZipFile:
