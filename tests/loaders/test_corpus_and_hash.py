@@ -71,3 +71,11 @@ def test_content_hash_of_a_vanished_file_or_directory(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     with pytest.raises(ExtractionError, match="directory"):
         content_hash(tmp_path / "d")
+
+
+def test_metadata_is_json_serialisable_for_the_store(corpus: Path) -> None:
+    import json
+
+    for scanned in scan_directory(corpus).files:
+        extracted = extract_file(scanned.path)
+        assert json.loads(json.dumps(extracted.metadata)) == extracted.metadata, scanned.relpath

@@ -109,3 +109,12 @@ def test_html_entities_nested_hidden_tags_and_legacy_charset(tmp_path: Path) -> 
     assert "Café au lait" in text
     assert "enable javascript" not in text and "svg label" not in text
     assert [s.section for s in result.segments] == [None, "Menu", "Menu > Drinks"]
+
+
+def test_html_without_body_tag_still_yields_the_body_text(tmp_path: Path) -> None:
+    (tmp_path / "sloppy.htm").write_text("<html><head><title>Notes</title><p>Visible text<h2>Part</h2>more")
+    result = extract_file(tmp_path / "sloppy.htm")
+    assert [(s.section, s.text) for s in result.segments] == [
+        (None, "Notes\n\nVisible text"),
+        ("Part", "Part\nmore"),
+    ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,15 +90,23 @@ def test_directory_and_fifo_named_like_text_files(tmp_path: Path) -> None:
     assert "not a regular file" in reason_of(tmp_path / "pipe.txt")  # and it did not block
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads chmod 000 files; nothing to observe")
-def test_unreadable_file(tmp_path: Path) -> None:
-    path = tmp_path / "secret.txt"
+def test_unreadable_file(world_tmp: Path, unprivileged: Callable[[Callable[[], Any]], Any]) -> None:
+    path = world_tmp / "secret.txt"
     path.write_text("no")
     path.chmod(0)
-    try:
-        assert "permission denied" in reason_of(path)
-    finally:
-        path.chmod(0o644)
+    extractor_version("text")  # load the registry before dropping privileges
+
+    def attempt() -> str:
+        try:
+            extract_file(path)
+        except ExtractionError as exc:
+            return exc.reason
+        return "extracted"
+
+    assert unprivileged(attempt) == "permission denied"
+    path.chmod(0o644)
+    # and the file itself is fine: only the permission stopped it
+    assert extract_file(path).segments[0].text == "no"
 
 
 def test_code_keeps_text_and_language(tmp_path: Path) -> None:
@@ -192,3 +202,13 @@ def test_every_file_type_has_a_versioned_extractor() -> None:
     assert all(isinstance(v, str) and v for v in versions.values())
     assert extractor_version("pdf") == versions[FileType.PDF]
     assert len(set(versions.values())) == len(versions)  # bumping one type never touches another
+
+
+def test_markdown_front_matter_and_list_before_a_rule_are_not_headings(tmp_path: Path) -> None:
+    path = tmp_path / "post.md"
+    path.write_text(
+        "---\ntitle: Hello\ndate: 2024-01-01\n---\nIntro.\n\n- item\n---\n\n# Real heading\nBody.\n"
+    )
+    result = extract_file(path)
+    assert [s.section for s in result.segments] == [None, "Real heading"]
+    assert result.segments[0].text.startswith("---\ntitle: Hello")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kagura.loaders import SKIP_RULES, ScanResult, scan_directory
+
+Unprivileged = Callable[[Callable[[], Any]], Any]
 
 
 def write(root: Path, rel: str, data: str | bytes = "x") -> Path:
@@ -164,17 +168,33 @@ def test_fifo_is_reported_and_never_opened(tmp_path: Path) -> None:
     assert rules(result, tmp_path) == {"pipe.txt": "not-a-regular-file"}
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a chmod 000 directory; nothing to observe")
-def test_unreadable_directory_is_reported(tmp_path: Path) -> None:
-    write(tmp_path, "locked/inside.txt")
-    write(tmp_path, "ok.txt")
-    (tmp_path / "locked").chmod(0)
-    try:
-        result = scan_directory(tmp_path)
-    finally:
-        (tmp_path / "locked").chmod(0o755)
+def test_unreadable_directory_is_reported(world_tmp: Path, unprivileged: Unprivileged) -> None:
+    write(world_tmp, "locked/inside.txt")
+    write(world_tmp, "ok.txt")
+    for path in (world_tmp / "ok.txt", world_tmp / "locked" / "inside.txt"):
+        path.chmod(0o644)
+    (world_tmp / "locked").chmod(0)
+    result = unprivileged(lambda: scan_directory(world_tmp))
     assert kept(result) == ["ok.txt"]
-    assert rules(result, tmp_path) == {"locked": "unreadable"}
+    assert rules(result, world_tmp) == {"locked": "unreadable"}
+    assert "Permission denied" in result.skipped[0].detail
+
+
+def test_unreadable_file_is_reported(world_tmp: Path, unprivileged: Unprivileged) -> None:
+    write(world_tmp, "ok.txt")
+    write(world_tmp, "secret.txt")
+    (world_tmp / "ok.txt").chmod(0o644)
+    (world_tmp / "secret.txt").chmod(0)
+    result = unprivileged(lambda: scan_directory(world_tmp))
+    assert kept(result) == ["ok.txt"]
+    assert rules(result, world_tmp) == {"secret.txt": "unreadable"}
+
+
+def test_root_given_as_a_symlink(tmp_path: Path) -> None:
+    write(tmp_path, "real/a.txt")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    result = scan_directory(tmp_path / "link")
+    assert [f.path for f in result.files] == [tmp_path / "link" / "a.txt"]
 
 
 def test_every_reported_rule_is_documented(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ _BLOCK = frozenset(
     tr ul""".split()
 )
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_HEAD_ONLY = frozenset("base link meta noscript script style template title".split())
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
 
@@ -40,6 +41,8 @@ class _VisibleText(HTMLParser):
         self.segments[-1][1].append(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.in_head and tag not in _HEAD_ONLY and tag != "head":
+            self.in_head = False  # body content without </head><body>: the head has ended, as in browsers
         if tag in _HIDDEN:
             self.hidden_depth += 1
         elif tag == "head":
@@ -85,8 +88,11 @@ class _VisibleText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.in_title:
             self.title_parts.append(data)
-        elif not self.hidden_depth and not self.in_head:
-            self._emit(data)
+        elif not self.hidden_depth:
+            if self.in_head and data.strip():
+                self.in_head = False  # visible text ends an unclosed head, as in browsers
+            if not self.in_head:
+                self._emit(data)
 
 
 def _tidy(parts: list[str]) -> str:

@@ -25,8 +25,12 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kagura.loaders._types import ScannedFile, ScanResult, SkippedFile
+
+if TYPE_CHECKING:
+    import pathspec
 
 __all__ = ["DEFAULT_MAX_FILE_SIZE", "SKIP_RULES", "scan_directory"]
 
@@ -56,14 +60,14 @@ class _IgnoreLayer:
 
     base: str
     rule: str
-    spec: object  # pathspec.GitIgnoreSpec (kept untyped so importing this module stays cheap)
+    spec: pathspec.GitIgnoreSpec  # imported lazily at run time: importing kagura.loaders stays cheap
 
     def check(self, rel: str, is_dir: bool) -> bool | None:
         """True if this layer ignores ``rel``, False if it re-includes it, None if no pattern matches."""
         local = rel[len(self.base) + 1 :] if self.base else rel
         if is_dir:
             local += "/"
-        return self.spec.check_file(local).include  # type: ignore[attr-defined]
+        return self.spec.check_file(local).include
 
 
 @dataclass(frozen=True, slots=True)

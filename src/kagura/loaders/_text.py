@@ -115,6 +115,17 @@ def extract_csv(path: Path, file_type: FileType) -> Extracted:
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_NOT_SETEXT_TEXT = re.compile(r"^ {0,3}(#{1,6}[ \t]|[-*+][ \t]|\d+[.)][ \t]|>|\|)")
+
+
+def _front_matter_length(lines: list[str]) -> int:
+    """Number of lines of a leading ``---`` ... ``---`` YAML front matter block (0 if none)."""
+    if not lines or lines[0].strip() != "---":
+        return 0
+    for index, line in enumerate(lines[1:], start=1):
+        if line.strip() in ("---", "..."):
+            return index + 1
+    return 0
 
 
 def markdown_sections(text: str) -> list[Segment]:
@@ -143,7 +154,10 @@ def markdown_sections(text: str) -> list[Segment]:
         section = " > ".join(t for _, t in trail)
         current.extend(lines)
 
-    for line in text.splitlines():
+    lines = text.splitlines()
+    front = _front_matter_length(lines)
+    current.extend(lines[:front])  # YAML front matter: kept as text, never read as headings
+    for line in lines[front:]:
         fence_match = _FENCE.match(line)
         if fence_match:
             marker = fence_match.group(1)
@@ -154,7 +168,7 @@ def markdown_sections(text: str) -> list[Segment]:
                 open_heading(len(atx.group(1)), atx.group(2).strip(), [line])
                 continue
             setext = _SETEXT.match(line)
-            if setext and current and current[-1].strip() and not _ATX.match(current[-1]):
+            if setext and current and current[-1].strip() and not _NOT_SETEXT_TEXT.match(current[-1]):
                 title = current.pop().strip()
                 open_heading(1 if setext.group(1)[0] == "=" else 2, title, [title, line])
                 continue
