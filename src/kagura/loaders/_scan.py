@@ -8,7 +8,7 @@ Rules, checked per entry in this order (each skip is reported as a :class:`Skipp
   ``.kaguraignore`` applies relative to its own directory, a deeper file overrides a shallower one, the last
   matching pattern in a file wins, ``!negation`` re-includes, and an ignored directory is not entered (so,
   as in git, nothing below it can be re-included). ``.kaguraignore`` overrides ``.gitignore`` of the same
-  directory.
+  directory. The tests check these decisions against ``git ls-files`` itself.
 - ``broken-symlink``, ``symlink-loop``, ``symlink-outside-root``: symlinks are followed only when their
   target resolves inside the root; a target outside is never read. A directory reached again through a
   symlink to one of its ancestors is a ``symlink-loop``; one already scanned elsewhere is ``already-scanned``.
