@@ -229,3 +229,15 @@ def test_importing_memory_stays_light() -> None:
     )
     env = {k: v for k, v in os.environ.items()}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_every_public_name_resolves() -> None:
+    import kagura.core.memory as memory
+    import kagura.core.memory.embedders as embedders
+
+    for module in (memory, embedders):
+        assert module.__all__ == sorted(module.__all__)
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+        with pytest.raises(AttributeError):
+            _ = module.does_not_exist  # type: ignore[attr-defined]
