@@ -9,7 +9,9 @@ so its peak RSS (``ru_maxrss``) is its own:
 
 Two item shapes: ``noop`` returns at once (pure scheduling overhead) and ``yield`` does one
 ``await asyncio.sleep(0)`` (a call that suspends, as a real request does). Sizes: 100,000 items from a
-list and 1,000,000 from a generator (flat memory for the pools, per-item tasks for gather).
+list and 1,000,000 from a generator (flat memory for the pools, per-item tasks for gather); at 1,000,000
+``kagura_stream`` also consumes ``parallel_stream`` outcomes without keeping them, to show the scheduler's
+own memory without any result list.
 
 A row's ``serial_s`` is the gather baseline, ``parallel_s`` kagura and ``ideal_s`` the bare pool.
 Run: ``python -m kagura.bench.overhead [--quick]``. ``latency`` is accepted for the common signature and
@@ -75,7 +77,18 @@ async def _bare(func: Callable[[int], Awaitable[int]], items: Iterable[int], n: 
     return results
 
 
-RUNNERS = {"kagura": _kagura, "gather": _gather, "bare": _bare}
+async def _kagura_stream(func: Callable[[int], Awaitable[int]], items: Iterable[int], n: int) -> list[Any]:
+    """Outcomes consumed and dropped as they arrive: no result list, so memory is the scheduler's alone."""
+    from kagura.core.parallel import parallel_stream
+
+    count = last = 0
+    async for outcome in parallel_stream(func, items, CONCURRENCY):
+        count += 1
+        last = max(last, outcome.index)
+    return list(range(count)) if last == count - 1 else []  # built after the peak: the shape _measure checks
+
+
+RUNNERS = {"kagura": _kagura, "gather": _gather, "bare": _bare, "kagura_stream": _kagura_stream}
 
 
 def _measure(variant: str, item: str, n: int, source: str, repeat: int) -> dict[str, float]:
@@ -124,7 +137,8 @@ async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
         ]
     rows = []
     for n, source, item, repeat in cases:
-        m = {v: await _in_subprocess(v, item, n, source, repeat) for v in VARIANTS}
+        variants = (*VARIANTS, "kagura_stream") if source == "generator" else VARIANTS
+        m = {v: await _in_subprocess(v, item, n, source, repeat) for v in variants}
         rows.append(
             BenchRow(
                 operation=f"overhead {item} x{n:,} ({source}, c={CONCURRENCY}) gather vs kagura, bare=ideal",
@@ -136,8 +150,8 @@ async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
                     "kagura_vs_gather": m["kagura"]["seconds"] / m["gather"]["seconds"],
                     "kagura_vs_bare": m["kagura"]["seconds"] / m["bare"]["seconds"],
                     "gather_vs_bare": m["gather"]["seconds"] / m["bare"]["seconds"],
-                    **{f"{v}_s": m[v]["seconds"] for v in VARIANTS},
-                    **{f"{v}_peak_rss_mb": round(m[v]["peak_rss_mb"], 1) for v in VARIANTS},
+                    **{f"{v}_s": m[v]["seconds"] for v in variants},
+                    **{f"{v}_peak_rss_mb": round(m[v]["peak_rss_mb"], 1) for v in variants},
                 },
             )
         )
@@ -157,6 +171,11 @@ def _print(rows: list[BenchRow]) -> None:
             f"  peak RSS  kagura {e['kagura_peak_rss_mb']:.0f} MB  gather {e['gather_peak_rss_mb']:.0f} MB  "
             f"bare {e['bare_peak_rss_mb']:.0f} MB"
         )
+        if "kagura_stream_s" in e:
+            print(
+                f"  parallel_stream, outcomes dropped as they come: {e['kagura_stream_s']:.3f}s, "
+                f"peak RSS {e['kagura_stream_peak_rss_mb']:.0f} MB (no result list: the scheduler's own)"
+            )
 
 
 def _main(argv: list[str]) -> None:

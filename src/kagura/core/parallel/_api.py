@@ -117,9 +117,12 @@ def outcome_step(
     async def step(index: int, item: Any) -> None:
         started = loop.time()
         tokens = check_cost_value(cost, item) if cost is not None else 0
-        attempts = [0]
+        attempts = [1]
         try:
-            value = await run_attempts(lambda: func(item), retry, timeout, limiters, tokens, attempts)
+            if retry is None and not limiters and timeout is None:  # outcome/progress only: no wrappers
+                value = await func(item)
+            else:
+                value = await run_attempts(lambda: func(item), retry, timeout, limiters, tokens, attempts)
             error = None
         except Exception as exc:
             value, error = None, exc

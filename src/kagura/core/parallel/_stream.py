@@ -55,27 +55,28 @@ async def _stream(
     total = known_length(items)
     if total == 0:
         return
-    queue: asyncio.Queue[Outcome[Any]] = asyncio.Queue()
-    credits = asyncio.Semaphore(workers)  # bounds finished-but-not-consumed outcomes
+    # Bounded: finished-but-unread outcomes hold their worker, so a slow consumer slows the pool down.
+    queue: asyncio.Queue[Outcome[Any]] = asyncio.Queue(maxsize=workers)
+    failure: list[BaseException] = []
 
     async def emit(outcome: Outcome[Any]) -> None:
         if outcome.error is not None and not return_exceptions:
             raise outcome.error
-        await credits.acquire()
-        queue.put_nowait(outcome)
+        await queue.put(outcome)
 
     async def produce() -> None:
         try:
             await run_pool(items, worker_count(workers, total), outcome_step(func, opts, total, emit))
-        finally:
-            queue.put_nowait(_DONE)
+        except Exception as exc:
+            failure.append(exc)
+        await queue.put(_DONE)  # not reached if the consumer left and we were cancelled
 
     producer = asyncio.get_running_loop().create_task(produce())
     try:
         while (outcome := await queue.get()) is not _DONE:
-            credits.release()
             yield outcome
-        await producer  # raises the run's error, if any
+        if failure:
+            raise failure[0]
     finally:
         if not producer.done():
             producer.cancel()
