@@ -49,13 +49,23 @@ def _extras(rows: list[BenchRow]) -> list[str]:
 
 @app.command()
 def bench(
-    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest"),
+    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest | plot"),
     latency: float = typer.Option(0.15, "--latency", help="Fake LLM latency per call, in seconds."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes: a smoke run of a few seconds each."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of tables."),
     out: Path | None = typer.Option(None, "--out", help="Also write the JSON results to this file."),
+    plot_dir: Path = typer.Option(
+        Path("docs/en/guides/img"), "--plot-dir", help="Where `kagura bench plot` writes its PNGs."
+    ),
 ) -> None:
-    """Run benchmarks serial vs parallel in the same run and print the measured ratios."""
+    """Run benchmarks serial vs parallel in the same run and print the measured ratios.
+
+    `kagura bench plot` instead measures time vs number of calls at concurrency 1/5/10/20 and replays an
+    RPM budget on a virtual clock, and writes both as PNG (needs the `kagura[plot]` extra).
+    """
+    if which == "plot":
+        _plot(latency, plot_dir)
+        return
     try:
         names = resolve_names(which)
     except ValueError as exc:
@@ -79,3 +89,21 @@ def bench(
         console.print(_table(name, rows))
         for line in _extras(rows):
             console.print(line, highlight=False)
+
+
+def _plot(latency: float, plot_dir: Path) -> None:
+    from kagura.bench import plots
+
+    points = asyncio.run(plots.measure_scaling(latency))
+    trace = plots.simulate_budget()
+    for path in plots.render(points, trace, plot_dir, latency):
+        typer.echo(f"wrote {path}")
+    for p in points:
+        typer.echo(
+            f"N={p.files:>3} C={p.concurrency:>2}: {p.seconds:.3f} s (ideal {p.ideal:.3f} s, "
+            f"{p.ideal / p.seconds:.0%} of ideal)"
+        )
+    typer.echo(
+        f"RPM budget {trace.requests_per_minute}: busiest 60 s window held {trace.peak_window} requests "
+        f"over {len(trace.start_times)} requests"
+    )
