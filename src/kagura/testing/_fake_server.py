@@ -69,12 +69,13 @@ class ServerStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     faults_injected: int = 0
+    #: arrival time of each request on the event loop's clock (virtual under looptime)
     request_times: list[float] = field(default_factory=list)
 
 
 @dataclass
 class _ScriptedFailure:
-    status: int
+    status: int | None  # None: hang until the server closes
     retry_after: float | None
     body: str | None
 
@@ -200,6 +201,11 @@ class FakeLLMServer:
         self._waiters.append((count, event))
         await event.wait()
 
+    def hang_next(self, count: int = 1) -> None:
+        """Never answer the next ``count`` requests (until the server closes): the client must time out."""
+        for _ in range(count):
+            self._script.append(_ScriptedFailure(None, None, None))
+
     # -- handlers --------------------------------------------------------------------------------------
     def _hits(self, every: int | None) -> bool:
         return every is not None and self.stats.requests % every == 0
@@ -209,6 +215,9 @@ class FakeLLMServer:
         if self._script:
             failure = self._script.popleft()
             self.stats.faults_injected += 1
+            if failure.status is None:
+                await self._closing.wait()
+                return _error(503, None, None)
             return _error(failure.status, failure.retry_after, failure.body)
         f = self.faults
         if self._hits(f.hang_every):
@@ -231,7 +240,7 @@ class FakeLLMServer:
         s.requests += 1
         s.in_flight += 1
         s.max_in_flight = max(s.max_in_flight, s.in_flight)
-        s.request_times.append(time.monotonic())
+        s.request_times.append(asyncio.get_running_loop().time())
         for waiter in [w for w in self._waiters if w[0] <= s.requests]:
             self._waiters.remove(waiter)
             waiter[1].set()
