@@ -138,3 +138,21 @@ async def test_config_fields_create_the_shared_limiter(fake_llm_server: FakeLLMS
         assert limiter.usage()[1] > 0  # the call's token estimate was spent
     finally:
         reset_rate_limits()
+
+
+async def test_coalesced_failure_reaches_every_caller_once(fake_llm_server: FakeLLMServer) -> None:
+    fake_llm_server.fail_next(401)
+    config = LLMConfig(model="fake", base_url=fake_llm_server.base_url, api_key="t", coalesce=True)
+    results = await asyncio.gather(*(complete("same", config) for _ in range(4)), return_exceptions=True)
+    assert all(type(r).__name__ == "AuthenticationError" for r in results)
+    assert fake_llm_server.stats.requests == 1
+    assert (await complete("same", config)).text == "fake answer: same"  # the failed flight is not remembered
+
+
+async def test_one_openai_client_per_endpoint_and_key(fake_llm_server: FakeLLMServer) -> None:
+    from kagura.core.llm import _openai
+
+    url = fake_llm_server.base_url
+    assert _openai._client(url, "k1") is _openai._client(url, "k1")
+    assert _openai._client(url, "k1") is not _openai._client(url, "k2")
+    assert _openai._client(url, "k1").max_retries == 0

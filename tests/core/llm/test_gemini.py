@@ -23,6 +23,9 @@ from kagura.core.llm import (
 )
 from kagura.errors import AuthenticationError, InvalidRequestError, RateLimitedError, ServerError
 
+# google-genai subclasses aiohttp.ClientSession, which aiohttp warns about: not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+
 
 class FakeGemini:
     """Records generateContent bodies and File API calls; scripted failures by status."""

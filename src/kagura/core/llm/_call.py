@@ -86,6 +86,12 @@ async def _cached_call(config: LLMConfig, provider: Provider, request: LLMReques
     return response
 
 
+def _land(flights: dict[str, asyncio.Task[LLMResponse]], key: str, task: asyncio.Task[LLMResponse]) -> None:
+    flights.pop(key, None)
+    if not task.cancelled():
+        task.exception()  # retrieved here too, so a flight whose callers all left logs no warning
+
+
 async def complete(
     prompt: str,
     config: LLMConfig | None = None,
@@ -113,7 +119,7 @@ async def complete(
             if task is None:
                 task = asyncio.ensure_future(_cached_call(config, provider, request, key))
                 flights[flight_key] = task
-                task.add_done_callback(lambda _t: flights.pop(flight_key, None))
+                task.add_done_callback(lambda t: _land(flights, flight_key, t))
             response = await asyncio.shield(task)
     record_usage(response)
     return response
