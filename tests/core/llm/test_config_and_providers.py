@@ -138,6 +138,7 @@ def test_token_estimates_include_attachments() -> None:
     assert base == 111
     assert provider.estimate_tokens(with_image) == base + 765
     assert provider.estimate_tokens(with_audio) == base + 320
+    assert get_provider("gemini").estimate_tokens(with_image) == base + 258  # per-provider documented cost
 
 
 def test_retry_after_parsing_and_redaction() -> None:

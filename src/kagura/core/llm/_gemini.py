@@ -125,6 +125,9 @@ class GeminiProvider(Provider):
 
     name: ClassVar[str] = "gemini"
     accepted_kinds: ClassVar[frozenset[str]] = frozenset({"image", "audio", "video", "pdf", "text"})
+    image_tokens: ClassVar[int] = (
+        258  # Gemini's documented cost of an image up to 384 px (tiles cost 258 each)
+    )
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = _client(request.api_key, request.base_url, request.timeout)
