@@ -7,6 +7,7 @@ import re
 import sys
 
 import openai
+import pytest
 
 
 async def test_fake_llm_command_serves_until_stopped() -> None:
@@ -25,3 +26,20 @@ async def test_fake_llm_command_serves_until_stopped() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_fake_llm_process_counters_and_faults_over_http() -> None:
+    from kagura.core.llm import LLMConfig, call_llm
+    from kagura.errors import ServerError
+    from kagura.testing import FakeLLMProcess
+
+    async with FakeLLMProcess(latency=0) as server:
+        config = LLMConfig(model="fake", base_url=server.base_url, api_key="t", max_attempts=1)
+        assert await call_llm("hi", config) == "fake answer: hi"
+        stats = await server.stats()
+        assert stats["requests"] == 1 and stats["completion_tokens"] > 0
+        await server.set_faults(server_error_every=1)
+        with pytest.raises(ServerError):
+            await call_llm("hi", config)
+        await server.reset_stats()
+        assert (await server.stats())["requests"] == 0
