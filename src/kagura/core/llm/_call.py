@@ -8,6 +8,7 @@ provider -> [cache store] -> usage trackers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -62,9 +63,14 @@ def _build(
     return config, provider, request
 
 
+@functools.lru_cache(maxsize=64)
+def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
+    return RetryPolicy(max_attempts=max_attempts, max_delay=max_delay)
+
+
 async def _call_provider(config: LLMConfig, provider: Provider, request: LLMRequest) -> LLMResponse:
     limiter = limiter_for(config)
-    policy = RetryPolicy(max_attempts=config.max_attempts, max_delay=config.retry_max_delay)
+    policy = _policy(config.max_attempts, config.retry_max_delay)
     return await call_with_retry(
         lambda: provider.complete(request),
         policy,
