@@ -87,12 +87,15 @@ async def test_coalescing_makes_one_request_for_identical_concurrent_calls(tmp_p
 
     async with FakeLLMServer(responder=responder) as server:
         config = _config(server, tmp_path, enable_cache=True)
-        calls = [asyncio.ensure_future(complete("identical", config)) for _ in range(10)]
-        await server.wait_for_requests(1)
-        release.set()
-        results = await asyncio.gather(*calls)
+        with track_usage() as usage:
+            calls = [asyncio.ensure_future(complete("identical", config)) for _ in range(10)]
+            await server.wait_for_requests(1)
+            release.set()
+            results = await asyncio.gather(*calls)
         assert {r.text for r in results} == {"shared answer"}
         assert server.stats.requests == 1
+        assert usage.calls == 10 and usage.cached_calls == 9
+        assert usage.total.completion_tokens == server.stats.completion_tokens  # tokens counted once
         # coalescing alone (no cache): same result
         server.reset_stats()
         no_cache = LLMConfig(model="fake", base_url=server.base_url, api_key="t", coalesce=True)

@@ -8,6 +8,7 @@ provider -> [cache store] -> usage trackers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import weakref
@@ -122,11 +123,14 @@ async def complete(
             flight_key = key + hashlib.sha256((request.api_key or "").encode()).hexdigest()
             flights = _inflight.setdefault(asyncio.get_running_loop(), {})
             task = flights.get(flight_key)
+            leader = task is None
             if task is None:
                 task = asyncio.ensure_future(_cached_call(config, provider, request, key))
                 flights[flight_key] = task
                 task.add_done_callback(lambda t: _land(flights, flight_key, t))
             response = await asyncio.shield(task)
+            if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
+                response = dataclasses.replace(response, cached=True)
     record_usage(response)
     return response
 
