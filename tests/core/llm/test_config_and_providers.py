@@ -154,3 +154,17 @@ async def test_attachment_aload_reads_off_the_loop(tmp_path) -> None:
     (tmp_path / "note.txt").write_text("hello")
     att = await Attachment.aload(tmp_path / "note.txt")
     assert (att.kind, att.data, att.name) == ("text", b"hello", "note.txt")
+
+
+def test_parse_completion_shapes() -> None:
+    from kagura.core.llm._openai import parse_completion
+    from kagura.errors import MalformedResponseError
+
+    ok = {
+        "choices": [{"message": {"content": "hi"}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": "x"},
+    }
+    assert parse_completion(ok) == ("hi", Usage(3, 0))
+    for bad in ("plain text body", {"choices": []}, {"choices": [{"message": {"content": None}}]}, None):
+        with pytest.raises(MalformedResponseError):
+            parse_completion(bad)
