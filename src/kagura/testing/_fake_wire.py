@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -15,6 +16,7 @@ __all__ = [
     "count_tokens",
     "default_answer",
     "error_response",
+    "scripted",
     "text_of",
 ]
 
@@ -93,3 +95,17 @@ def error_response(status: int, retry_after: float | None, message: str | None) 
         "error": {"message": message or f"fake server error {status}", "type": "fake_error", "code": status}
     }
     return web.json_response(body, status=status, headers=headers)
+
+
+def scripted(answers: list[str], then: str | None = None) -> Callable[[list[dict[str, Any]]], str]:
+    """A responder that answers ``answers`` in order, then ``then`` (or ValueError -> HTTP 500 when None)."""
+    queue = list(answers)
+
+    def responder(messages: list[dict[str, Any]]) -> str:
+        if queue:
+            return queue.pop(0)
+        if then is None:
+            raise ValueError("scripted responder ran out of answers")
+        return then
+
+    return responder

@@ -168,3 +168,9 @@ def test_parse_completion_shapes() -> None:
     for bad in ("plain text body", {"choices": []}, {"choices": [{"message": {"content": None}}]}, None):
         with pytest.raises(MalformedResponseError):
             parse_completion(bad)
+
+
+def test_call_llm_sync_without_a_loop(fake_provider: type[FakeProvider]) -> None:
+    from kagura.core.llm import call_llm_sync
+
+    assert call_llm_sync("hello", LLMConfig(model="m", provider="fake")) == "fake answer: hello"

@@ -8,7 +8,7 @@ classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers
 from kagura.core.llm._attachments import Attachment, attachment_kind
 from kagura.core.llm._budget import configure_rate_limit, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
-from kagura.core.llm._call import call_llm, call_llm_stream, complete
+from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
 from kagura.core.llm._gemini import GeminiProvider
 from kagura.core.llm._openai import OpenAICompatibleProvider
@@ -33,6 +33,7 @@ __all__ = [
     "cache_key",
     "call_llm",
     "call_llm_stream",
+    "call_llm_sync",
     "complete",
     "configure_rate_limit",
     "get_provider",

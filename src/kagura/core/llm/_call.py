@@ -22,9 +22,9 @@ from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._providers import Provider, get_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
-from kagura.core.parallel import RetryPolicy, call_with_retry
+from kagura.core.parallel import RetryPolicy, call_with_retry, run_sync
 
-__all__ = ["call_llm", "call_llm_stream", "complete"]
+__all__ = ["call_llm", "call_llm_stream", "call_llm_sync", "complete"]
 
 _inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]]
 _inflight = weakref.WeakKeyDictionary()
@@ -165,3 +165,13 @@ async def call_llm_stream(
             parts.append(chunk.delta)
             yield chunk.delta
     record_usage(LLMResponse("".join(parts), usage or Usage(), model=request.model, provider=provider.name))
+
+
+def call_llm_sync(
+    prompt: str,
+    config: LLMConfig | None = None,
+    attachments: Sequence[Attachment] | None = None,
+    system: str | None = None,
+) -> str:
+    """:func:`call_llm` for code without an event loop (scripts); inside a loop, ``await call_llm``."""
+    return run_sync(call_llm(prompt, config, attachments, system))
