@@ -19,7 +19,9 @@ from kagura.core.llm import (
     LLMConfig,
     _gemini,
     call_llm,
+    call_llm_stream,
     complete,
+    track_usage,
 )
 from kagura.errors import AuthenticationError, InvalidRequestError, RateLimitedError, ServerError
 
@@ -44,6 +46,19 @@ class FakeGemini:
             status, headers = self.fail.pop(0)
             body = {"error": {"code": status, "message": "scripted", "status": "X"}}
             return web.json_response(body, status=status, headers=headers)
+        if path.endswith(":streamGenerateContent"):
+            self.generate.append(await request.json())
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for i, word in enumerate(["gemini", " streams", " hi"]):
+                chunk: dict[str, Any] = {
+                    "candidates": [{"content": {"parts": [{"text": word}], "role": "model"}}]
+                }
+                if i == 2:
+                    chunk["usageMetadata"] = {"promptTokenCount": 4, "candidatesTokenCount": 3}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await response.write_eof()
+            return response
         if path.endswith(":generateContent"):
             self.generate.append(await request.json())
             return web.json_response({
@@ -173,3 +188,10 @@ def test_config_building_is_pure() -> None:
 async def test_live_gemini() -> None:
     text = await call_llm("Answer with one word: the colour of the sky?", LLMConfig(model="gemini-2.0-flash"))
     assert text.strip()
+
+
+async def test_streaming_yields_deltas_and_usage(gemini: FakeGemini) -> None:
+    with track_usage() as usage:
+        deltas = [d async for d in call_llm_stream("hello", _config(gemini))]
+    assert deltas == ["gemini", " streams", " hi"]
+    assert usage.total.prompt_tokens == 4 and usage.total.completion_tokens == 3

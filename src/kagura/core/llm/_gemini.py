@@ -11,10 +11,11 @@ import asyncio
 import hashlib
 import io
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from kagura.core.llm._errors import redact, retry_after_from_headers
-from kagura.core.llm._providers import Provider, register_provider
+from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import (
     AuthenticationError,
@@ -27,6 +28,7 @@ from kagura.errors import (
     ProviderConnectionError,
     RateLimitedError,
     ServerError,
+    UnsupportedAttachmentError,
 )
 
 __all__ = ["INLINE_LIMIT", "GeminiProvider", "build_gemini_config", "translate_gemini_error"]
@@ -160,6 +162,31 @@ class GeminiProvider(Provider):
             getattr(meta, "prompt_token_count", 0) or 0, getattr(meta, "candidates_token_count", 0) or 0
         )
         return LLMResponse(text, usage, model=request.model, provider=self.name)
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        """Text deltas from ``generate_content_stream``; attachments must fit inline (else use complete)."""
+        client = _client(request.api_key, request.base_url, request.timeout)
+        parts = inline_parts(request)
+        if parts is None:
+            raise UnsupportedAttachmentError(
+                f"attachments over {INLINE_LIMIT} bytes cannot be streamed with Gemini: "
+                "use complete() or call_llm()"
+            )
+        usage: Usage | None = None
+        try:
+            stream = await client.aio.models.generate_content_stream(
+                model=request.model, contents=parts, config=build_gemini_config(request)
+            )
+            async for chunk in stream:
+                meta = getattr(chunk, "usage_metadata", None)
+                if meta is not None:
+                    usage = Usage(meta.prompt_token_count or 0, meta.candidates_token_count or 0)
+                if chunk.text:
+                    yield StreamChunk(chunk.text)
+        except Exception as exc:
+            raise translate_gemini_error(exc, request.api_key) from None
+        if usage is not None:
+            yield StreamChunk("", usage)
 
     async def _upload(self, client: Any, data: bytes, mime_type: str, uploaded: list[str]) -> Any:
         types = _genai().types
