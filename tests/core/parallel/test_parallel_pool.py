@@ -349,3 +349,31 @@ async def test_wrong_types_get_helpful_type_errors() -> None:
     with pytest.raises(TypeError, match="parallel_map"):
         await parallel_gather(coro, f)  # type: ignore[arg-type]
     assert coro.cr_frame is None  # parallel_gather closed it on the way out
+
+
+async def test_every_result_layout_from_generators_and_async_generators() -> None:
+    """Known length, unknown length, completion order; plain path and feature path; sync and async."""
+
+    async def maybe_fail(x: int) -> int:
+        for _ in range(x % 3):
+            await asyncio.sleep(0)
+        if x == 4:
+            raise ValueError(x)
+        return x
+
+    async def agen() -> AsyncIterator[int]:
+        for n in range(9):
+            yield n
+
+    def shape(results: list[object]) -> list[object]:
+        return [("err", r.args[0]) if isinstance(r, ValueError) else r for r in results]
+
+    expected = [0, 1, 2, 3, ("err", 4), 5, 6, 7, 8]
+    progress: list[int] = []
+    for extra in ({}, {"on_progress": lambda done, total, failed: progress.append(done)}):
+        for make in (lambda: list(range(9)), lambda: (n for n in range(9)), agen):
+            ordered = await parallel_map(maybe_fail, make(), 3, return_exceptions=True, **extra)
+            assert shape(ordered) == expected
+            unordered = await parallel_map_unordered(maybe_fail, make(), 3, return_exceptions=True, **extra)
+            assert sorted(map(str, shape(unordered))) == sorted(map(str, expected))
+    assert len(progress) == 6 * 9
