@@ -42,9 +42,8 @@ async def run(
     prompts = [f"question {i}" for i in range(calls)]
     async with FakeLLMProcess(latency=latency) as server:
         config = LLMConfig(model="fake", base_url=server.base_url, api_key="bench")
-        await parallel_gather(
-            *(call_llm(f"warm-up {i}", config) for i in range(max_concurrent))
-        )  # open connections
+        # open as many keep-alive connections as the widest mode uses, so no timed mode pays for connecting
+        await parallel_gather(*(call_llm(f"warm-up {i}", config) for i in range(max(calls, max_concurrent))))
 
         async def serial() -> None:
             for p in prompts:
