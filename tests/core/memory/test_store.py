@@ -126,5 +126,5 @@ def test_corrupt_store_file_raises_store_error(tmp_path: Path) -> None:
 
     path = tmp_path / "s.db"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="cannot open"):
+    with pytest.raises(StoreError):
         RAGStore(path)

@@ -22,6 +22,7 @@ import numpy as np
 from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
+from kagura.core.memory._sqlite import connect, migrate, transaction
 from kagura.errors import StoreError
 
 __all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex"]
@@ -78,25 +79,6 @@ class VectorIndex:
     file_types: np.ndarray
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Temporary stand-in until the shared ``_sqlite`` helper is merged."""
-    conn = sqlite3.connect(path, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
-def migrate(conn: sqlite3.Connection, name: str, migrations: Sequence[str]) -> None:
-    """Temporary stand-in until the shared ``_sqlite`` helper is merged."""
-    conn.execute("CREATE TABLE IF NOT EXISTS kagura_migrations (name TEXT PRIMARY KEY, version INTEGER)")
-    row = conn.execute("SELECT version FROM kagura_migrations WHERE name = ?", (name,)).fetchone()
-    current = row[0] if row else 0
-    for number, script in enumerate(migrations[current:], start=current + 1):
-        conn.executescript(script)
-        conn.execute("INSERT OR REPLACE INTO kagura_migrations VALUES (?, ?)", (name, number))
-        conn.commit()
-
-
 def _under(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
 
@@ -107,12 +89,15 @@ class RAGStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._conn = connect(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(self.path)
-            migrate(self._conn, "rag", RAG_MIGRATIONS)
+            migrate(self._conn, RAG_MIGRATIONS)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the RAG store {self.path}: {exc}") from exc
+            self._conn.close()
+            raise StoreError(f"cannot use the RAG store {self.path}: {exc}") from exc
+        except StoreError:
+            self._conn.close()
+            raise
         self._writes = 0
         self._cache: tuple[tuple[str, int, int], VectorIndex] | None = None
 
@@ -145,7 +130,7 @@ class RAGStore:
             raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         m = doc.manifest
-        with self._lock, self._conn:
+        with self._lock, transaction(self._conn):
             self._conn.execute("DELETE FROM rag_documents WHERE path = ?", (doc.path,))
             cur = self._conn.execute(
                 "INSERT INTO rag_documents (path, root, relpath, file_type, mime_type, content_hash, size,"
@@ -188,7 +173,7 @@ class RAGStore:
         paths = list(paths)
         if not paths:
             return 0
-        with self._lock, self._conn:
+        with self._lock, transaction(self._conn):
             deleted = 0
             for path in paths:
                 deleted += self._conn.execute("DELETE FROM rag_documents WHERE path = ?", (path,)).rowcount
