@@ -1,0 +1,37 @@
+"""Find files and turn them into text: scan, detect the type, extract, hash.
+
+Everything here is blocking (file I/O and parsing); async callers use ``asyncio.to_thread``.
+
+::
+
+    result = scan_directory("docs")                 # ScanResult(files=[ScannedFile], skipped=[SkippedFile])
+    for f in result.files:
+        extracted = extract_file(f.path)            # Extracted(file_type, mime_type, segments, metadata, ...)
+        key = (content_hash(f.path), extractor_version(extracted.file_type))
+
+Extractors live in a registry keyed by :class:`FileType` (``register_extractor``) and import their library
+only when first used, so importing ``kagura.loaders`` stays cheap.
+"""
+
+from kagura.loaders._detect import detect_file_type
+from kagura.loaders._hash import content_hash
+from kagura.loaders._registry import extract_file, extractor_version, register_extractor
+from kagura.loaders._scan import DEFAULT_MAX_FILE_SIZE, SKIP_RULES, scan_directory
+from kagura.loaders._types import Extracted, FileType, ScannedFile, ScanResult, Segment, SkippedFile
+
+__all__ = [
+    "DEFAULT_MAX_FILE_SIZE",
+    "SKIP_RULES",
+    "Extracted",
+    "FileType",
+    "ScanResult",
+    "ScannedFile",
+    "Segment",
+    "SkippedFile",
+    "content_hash",
+    "detect_file_type",
+    "extract_file",
+    "extractor_version",
+    "register_extractor",
+    "scan_directory",
+]
