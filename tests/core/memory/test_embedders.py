@@ -55,9 +55,16 @@ def test_semantic_similarity_matches_the_model(emb: LocalMiniLMEmbedder) -> None
 
 
 def test_reference_values_of_the_first_dimensions(emb: LocalMiniLMEmbedder) -> None:
-    # First dims of sentence-transformers' all-MiniLM-L6-v2 vector for this sentence (published examples).
-    vec = emb.embed(["This is an example sentence"])[0]
-    np.testing.assert_allclose(vec[:4], [0.0677, 0.0635, 0.0487, 0.0793], atol=2e-4)
+    # First six dims of sentence-transformers' all-MiniLM-L6-v2 vectors for these texts, as published in a
+    # third-party port's reference test (also the token ids it expects), batched together as here.
+    texts = ["This is an example sentence", "Each sentence is converted.", "", "Café déjà vu — 東京"]
+    reference = [
+        [0.06765693, 0.06349593, 0.04871314, 0.07930495, 0.03744806, 0.00265273],
+        [0.07853645, 0.08856265, -0.00209270, -0.00717247, -0.01252624, 0.01881747],
+        [-0.11883835, 0.04829856, -0.00254805, -0.01101118, 0.05195070, 0.01029179],
+        [0.05083271, 0.00967685, 0.09635572, -0.00997369, -0.01987603, 0.01692343],
+    ]
+    np.testing.assert_allclose(emb.embed(texts)[:, :6], reference, atol=2e-6)
 
 
 def test_batching_and_padding_do_not_change_vectors(emb: LocalMiniLMEmbedder) -> None:
