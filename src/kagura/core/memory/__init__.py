@@ -11,9 +11,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kagura.core.memory._vectors import top_k_cosine
     from kagura.core.memory.embedders import (
         Embedder,
         LocalMiniLMEmbedder,
+        OpenAIEmbedder,
+        SentenceTransformerEmbedder,
         available_embedders,
         get_default_embedder,
         get_embedder,
@@ -23,19 +26,25 @@ if TYPE_CHECKING:
 __all__ = [
     "Embedder",
     "LocalMiniLMEmbedder",
+    "OpenAIEmbedder",
+    "SentenceTransformerEmbedder",
     "available_embedders",
     "get_default_embedder",
     "get_embedder",
     "register_embedder",
+    "top_k_cosine",
 ]
 
 _LAZY: dict[str, str] = {
     "Embedder": "kagura.core.memory.embedders",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
+    "OpenAIEmbedder": "kagura.core.memory.embedders",
+    "SentenceTransformerEmbedder": "kagura.core.memory.embedders",
     "available_embedders": "kagura.core.memory.embedders",
     "get_default_embedder": "kagura.core.memory.embedders",
     "get_embedder": "kagura.core.memory.embedders",
     "register_embedder": "kagura.core.memory.embedders",
+    "top_k_cosine": "kagura.core.memory._vectors",
 }
 
 
