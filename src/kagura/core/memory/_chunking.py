@@ -29,9 +29,12 @@ _SEPARATORS = ("\n\n", "\n", ". ", "? ", "! ", "; ", " ")
 
 
 class _SegmentLike(Protocol):
-    text: str
-    page: int | None
-    section: str | None
+    @property
+    def text(self) -> str: ...
+    @property
+    def page(self) -> int | None: ...
+    @property
+    def section(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ class SkippedPath:
 
     path: str
     rule: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,9 @@ class IngestReport:
     description failed after its retries is listed here and indexed by its metadata only. ``skipped``:
     path + rule for what the scan or the pipeline left out on purpose. ``pruned``: files removed from the
     index because they are gone from the tree. ``not_described``: media indexed by metadata and filename
-    only because no LLM is configured. ``llm_calls``: description requests made (retries included in
-    ``llm_attempts``). ``cache_hits``: files answered from the manifest without any work.
+    only because no LLM is configured. ``llm_calls``: files sent for description (every request, retries
+    included, in ``llm_attempts``). ``cache_hits``: files answered by the manifest without any work;
+    ``llm_cache_hits``: descriptions served by the LLM response cache (``LLMConfig(enable_cache=True)``).
     ``timings``: seconds per stage (stages overlap, so they do not sum to ``total``).
     """
 
@@ -92,6 +94,7 @@ class IngestReport:
     llm_calls: int = 0
     llm_attempts: int = 0
     cache_hits: int = 0
+    llm_cache_hits: int = 0
     chunks_added: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     completed: bool = False
