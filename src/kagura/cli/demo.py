@@ -1,13 +1,64 @@
-"""``kagura demo``: the main job on the offline default."""
+"""``kagura demo``: ingest the shipped sample corpus offline, print the report, run two searches."""
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+from pathlib import Path
+
 import typer
+from rich.console import Console
 
 from kagura.cli._app import app
+from kagura.cli.ingest import print_report, print_results, run_ingest
+
+__all__ = ["DEMO_QUERIES", "demo", "find_sample_corpus"]
+
+DEMO_QUERIES: tuple[tuple[str, str | None], ...] = (
+    ("how do clients get an access token?", None),
+    ("a cat sleeping in the sun", "image"),
+)
+
+
+def find_sample_corpus() -> Path | None:
+    """``examples/sample-corpus`` of the source tree (or under the current directory), if present."""
+    candidates = (
+        Path(__file__).resolve().parents[3] / "examples" / "sample-corpus",
+        Path.cwd() / "examples" / "sample-corpus",
+    )
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+async def _run(corpus: Path, store: Path, console: Console) -> None:
+    from kagura.core.memory import MultimodalRAG
+
+    rag = MultimodalRAG(store, llm=None)
+    try:
+        console.print(f"[bold]kagura demo[/bold]: indexing {corpus} offline into {store}")
+        report = await run_ingest(rag, corpus, 5, console)
+        print_report(report, console)
+        for query, file_type in DEMO_QUERIES:
+            suffix = f" (type: {file_type})" if file_type else ""
+            console.print(f"\n[bold]search[/bold] {query!r}{suffix}")
+            print_results(await rag.query(query, top_k=3, file_type=file_type), console)
+    finally:
+        rag.close()
+
+
+_STORE_OPT = typer.Option(None, "--store", help="Keep the index in this SQLite file (default: a temp dir).")
+_CORPUS_OPT = typer.Option(None, "--corpus", help="Folder to index (default: the sample corpus).")
 
 
 @app.command()
-def demo() -> None:
-    """Run the offline demo."""
-    typer.echo("kagura demo: nothing to show yet")
+def demo(store: Path | None = _STORE_OPT, corpus: Path | None = _CORPUS_OPT) -> None:
+    """Ingest the sample corpus offline (no key needed), then run two searches with sources."""
+    folder = corpus or find_sample_corpus()
+    if folder is None or not folder.is_dir():
+        typer.echo("No sample corpus found: run from the repository root or pass --corpus DIR.", err=True)
+        raise typer.Exit(2)
+    console = Console()
+    if store is not None:
+        asyncio.run(_run(folder, store, console))
+        return
+    with tempfile.TemporaryDirectory(prefix="kagura-demo-") as tmp:
+        asyncio.run(_run(folder, Path(tmp) / "kagura.db", console))

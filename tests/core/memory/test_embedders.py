@@ -141,6 +141,12 @@ def test_erf_and_gelu_match_the_exact_functions() -> None:
     assert np.max(np.abs(erf(xs) - exact)) < 1e-6
     exact_gelu = np.array([0.5 * float(x) * (1 + math.erf(float(x) / math.sqrt(2))) for x in xs])
     assert np.max(np.abs(gelu(xs) - exact_gelu)) < 5e-6
+    big = np.array([-40.0, -7.0, 7.0, 40.0], dtype=np.float32)  # beyond the clip: exact to float32
+    np.testing.assert_allclose(gelu(big), [0.0, 0.0, 7.0, 40.0], atol=1e-6)
+    inplace = xs.copy()
+    result = gelu(inplace, inplace=True)
+    assert result is inplace
+    np.testing.assert_allclose(inplace, gelu(xs), atol=0)
 
 
 def test_config_values_are_read_and_checked() -> None:

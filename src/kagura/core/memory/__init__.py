@@ -11,6 +11,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kagura.core.memory._answer import Answer
+    from kagura.core.memory._rag import MultimodalRAG
+    from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
     from kagura.core.memory._vectors import top_k_cosine
     from kagura.core.memory.embedders import (
         Embedder,
@@ -24,10 +27,17 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "Answer",
+    "Document",
     "Embedder",
+    "FailedFile",
+    "IngestReport",
     "LocalMiniLMEmbedder",
+    "MultimodalRAG",
     "OpenAIEmbedder",
+    "SearchResult",
     "SentenceTransformerEmbedder",
+    "SkippedPath",
     "available_embedders",
     "get_default_embedder",
     "get_embedder",
@@ -36,6 +46,13 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "Answer": "kagura.core.memory._answer",
+    "Document": "kagura.core.memory._report",
+    "FailedFile": "kagura.core.memory._report",
+    "IngestReport": "kagura.core.memory._report",
+    "MultimodalRAG": "kagura.core.memory._rag",
+    "SearchResult": "kagura.core.memory._report",
+    "SkippedPath": "kagura.core.memory._report",
     "Embedder": "kagura.core.memory.embedders",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
     "OpenAIEmbedder": "kagura.core.memory.embedders",

@@ -1,0 +1,185 @@
+"""``kagura bench ingest``: concurrent media ingestion vs serial, incremental re-run, embedding, search.
+
+Rows printed (one run, side by side):
+
+* ``ingest N media files``: N images described by the loopback fake LLM at latency L, ``max_concurrent``
+  1 (serial) vs 5, with the ideal ``ceil(N/5)·L``; ``extra`` has the re-run time on the unchanged tree and
+  its fraction of the first run (goal < 5 %), and the LLM calls the re-run made (must be 0).
+* ``embed chunks``: local embedding throughput of the whole pipeline (offline ingest of text files) vs the
+  raw embedder on the same chunk texts, in chunks/s.
+* ``search K chunks``: mean and p95 latency of ``MultimodalRAG.query`` (query embedding included) over a
+  store of K synthetic chunks (goal < 50 ms at 100k).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kagura.bench._report import BenchRow
+from kagura.core.llm import LLMConfig
+from kagura.core.memory import Embedder, MultimodalRAG, OpenAIEmbedder, get_default_embedder
+from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._store import ManifestEntry, NewDocument
+from kagura.testing import FakeLLMServer
+
+__all__ = ["run"]
+
+_TOPICS = ("rivers", "compilers", "gardening", "volcanoes", "databases", "violins", "glaciers", "chess")
+
+
+def _write_images(folder: Path, n: int) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (16 + i, 16), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)).save(
+            folder / f"img{i:03}.png"
+        )
+
+
+def _write_texts(folder: Path, n: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        topic = _TOPICS[i % len(_TOPICS)]
+        body = " ".join(
+            f"Paragraph {j} of note {i} about {topic}: facts, figures and remarks number {j}."
+            for j in range(40)
+        )
+        (folder / f"note{i:03}.txt").write_text(body, encoding="utf-8")
+
+
+async def _ingest_media(n: int, latency: float, tmp: Path, embedder: Embedder, label: str) -> BenchRow:
+    corpus = tmp / f"media{n}"
+    if not corpus.exists():
+        _write_images(corpus, n)
+    times: dict[int, float] = {}
+    rerun = 0.0
+    rerun_calls = -1
+    async with FakeLLMServer(latency=latency) as server:
+        llm = LLMConfig(model="fake", base_url=server.base_url, api_key="test")
+        for c in (1, 5):
+            rag = MultimodalRAG(tmp / f"media{n}-c{c}-{label}.db", llm=llm, embedder=embedder)
+            started = time.perf_counter()
+            await rag.load_directory(corpus, max_concurrent=c)
+            times[c] = time.perf_counter() - started
+            if c == 5:
+                started = time.perf_counter()
+                await rag.load_directory(corpus, max_concurrent=c)
+                rerun = time.perf_counter() - started
+                assert rag.last_report is not None
+                rerun_calls = rag.last_report.llm_calls
+            rag.close()
+    return BenchRow(
+        operation=f"ingest {n} LLM-described files (C=1 vs 5, L={latency}s, {label} embeddings)",
+        items=n,
+        serial_s=times[1],
+        parallel_s=times[5],
+        ideal_s=math.ceil(n / 5) * latency,
+        extra={
+            "ideal_serial_s": n * latency,
+            "serial_ratio_to_ideal": n * latency / times[1],
+            "rerun_s": rerun,
+            "rerun_fraction_of_first": rerun / times[5],
+            "rerun_llm_calls": rerun_calls,
+        },
+    )
+
+
+async def _embedding_throughput(n_files: int, tmp: Path, embedder: Embedder) -> BenchRow:
+    corpus = tmp / "texts"
+    _write_texts(corpus, n_files)
+    rag = MultimodalRAG(tmp / "texts.db", embedder=embedder)
+    started = time.perf_counter()
+    await rag.load_directory(corpus, max_concurrent=5)
+    pipeline = time.perf_counter() - started
+    assert rag.last_report is not None
+    chunks = rag.last_report.chunks_added
+    rows = rag.store.chunks([int(i) for i in rag.store.vector_index(rag.embedder.name).chunk_ids])
+    texts = [row.text for row in rows.values()]
+    rag.close()
+    started = time.perf_counter()
+    for i in range(0, len(texts), 64):
+        rag.embedder.embed(texts[i : i + 64])
+    raw = time.perf_counter() - started
+    return BenchRow(
+        operation=f"embed {chunks} chunks: raw embedder vs whole pipeline",
+        items=chunks,
+        serial_s=raw,
+        parallel_s=pipeline,
+        extra={"raw_chunks_per_s": chunks / raw, "pipeline_chunks_per_s": chunks / pipeline},
+    )
+
+
+def _fill_store(rag: MultimodalRAG, n_chunks: int, dim: int, name: str) -> None:
+    rng = np.random.default_rng(0)
+    per_doc = 500
+    for d in range(math.ceil(n_chunks / per_doc)):
+        k = min(per_doc, n_chunks - d * per_doc)
+        vecs = rng.standard_normal((k, dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        manifest = ManifestEntry(f"h{d}", "text", "1", "", "", name, "synthetic")
+        chunks = [ChunkPiece(f"synthetic chunk {d}-{i}", i) for i in range(k)]
+        path = f"/synthetic/doc{d}.txt"
+        doc = NewDocument(path, "/synthetic", f"doc{d}.txt", "text/plain", 0, False, {}, manifest, chunks)
+        rag.store.replace_document(doc, vecs, name)
+
+
+async def _search_latency(n_chunks: int, tmp: Path, embedder: Embedder) -> BenchRow:
+    rag = MultimodalRAG(tmp / f"search{n_chunks}.db", embedder=embedder)
+    await asyncio.to_thread(_fill_store, rag, n_chunks, rag.embedder.dimension, rag.embedder.name)
+    await rag.query("warm up the cache", top_k=5)
+    samples = []
+    for i in range(20):
+        started = time.perf_counter()
+        await rag.query(f"question number {i} about {_TOPICS[i % len(_TOPICS)]}", top_k=5)
+        samples.append(time.perf_counter() - started)
+    rag.close()
+    mean = statistics.fmean(samples)
+    p95 = sorted(samples)[int(0.95 * (len(samples) - 1))]
+    return BenchRow(
+        operation=f"search {n_chunks} chunks (top 5, query embedding included)",
+        items=n_chunks,
+        serial_s=mean,
+        parallel_s=mean,
+        extra={"mean_ms": mean * 1000, "p95_ms": p95 * 1000, "goal_ms": 50},
+    )
+
+
+async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
+    """Every ingestion measurement; ``quick`` shrinks sizes to finish in a few seconds."""
+    embedder = get_default_embedder()
+    rows: list[BenchRow] = []
+    with tempfile.TemporaryDirectory(prefix="kagura-bench-ingest-") as tmpdir:
+        tmp = Path(tmpdir)
+        # The scheduling rows embed through a zero-latency loopback embeddings endpoint, so they measure
+        # the pipeline's overlap of LLM calls; the local-MiniLM row shows the same run with CPU embedding.
+        async with FakeLLMServer(latency=0.0) as embed_server:
+            remote = OpenAIEmbedder("fake-embed", base_url=embed_server.base_url, api_key="test")
+            for n in (10,) if quick else (10, 50):
+                rows.append(await _ingest_media(n, latency, tmp, remote, "loopback"))
+        if not quick:
+            rows.append(await _ingest_media(10, latency, tmp, embedder, "local MiniLM"))
+        rows.append(await _embedding_throughput(8 if quick else 60, tmp, embedder))
+        rows.append(await _search_latency(5_000 if quick else 100_000, tmp, embedder))
+    return rows
+
+
+def _print(rows: list[BenchRow]) -> None:
+    for row in rows:
+        ratio = "" if row.ratio_to_ideal is None else f" ratio_to_ideal={row.ratio_to_ideal:.3f}"
+        print(f"{row.operation}: serial={row.serial_s:.3f}s parallel={row.parallel_s:.3f}s{ratio}")
+        for key, value in row.extra.items():
+            print(f"    {key} = {value:.4f}" if isinstance(value, float) else f"    {key} = {value}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    _print(asyncio.run(run(quick="--quick" in sys.argv)))

@@ -1,0 +1,207 @@
+"""``kagura ingest``, ``kagura search`` and ``kagura ask``: the RAG pipeline from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kagura.cli._app import app
+
+__all__ = ["DEFAULT_STORE", "ask", "ingest", "print_report", "print_results", "run_ingest", "search"]
+
+DEFAULT_STORE = Path(".kagura") / "kagura.db"
+
+_STORE_OPT = typer.Option(DEFAULT_STORE, "--store", help="SQLite store file.")
+_MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: KAGURA_LLM_MODEL).")
+_BASE_URL_OPT = typer.Option(
+    None, "--base-url", help="OpenAI-compatible /v1 URL (default: KAGURA_LLM_BASE_URL)."
+)
+_OFFLINE_OPT = typer.Option(False, "--offline", help="Never call an LLM, even if one is configured.")
+_DIR_ARG = typer.Argument(..., help="Folder to index.")
+
+
+def llm_from_options(model: str | None, base_url: str | None, offline: bool) -> Any:
+    """An ``LLMConfig`` if flags or ``KAGURA_LLM_BASE_URL``/``KAGURA_LLM_MODEL`` configure one, else None."""
+    if offline:
+        return None
+    if not (model or base_url or os.environ.get("KAGURA_LLM_BASE_URL") or os.environ.get("KAGURA_LLM_MODEL")):
+        return None
+    from kagura.core.llm import LLMConfig
+
+    kwargs: dict[str, Any] = {}
+    if model:
+        kwargs["model"] = model
+    if base_url:
+        kwargs["base_url"] = base_url
+    return LLMConfig(**kwargs)
+
+
+def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False) -> Any:
+    if must_exist and not store.exists():
+        typer.echo(f"No store at {store}: run `kagura ingest DIR --store {store}` first.", err=True)
+        raise typer.Exit(2)
+    from kagura.core.memory import MultimodalRAG
+
+    with _clear_errors():
+        return MultimodalRAG(store, llm=llm)
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn kagura's intentional errors (bad store, missing weights, LLM refusal) into a message + exit 1."""
+    from kagura.errors import KaguraError
+
+    try:
+        yield
+    except KaguraError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+async def run_ingest(rag: Any, directory: Path, max_concurrent: int, console: Console | None) -> Any:
+    """Run ``load_directory`` with a rich progress bar on ``console`` (none when ``console`` is None)."""
+    if console is None:
+        await rag.load_directory(directory, max_concurrent=max_concurrent)
+        return rag.last_report
+    columns = (
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("ingest", total=None, failed=0)
+
+        def on_progress(done: int, total: int | None, failed: int) -> None:
+            progress.update(task, completed=done, total=total, failed=failed)
+
+        await rag.load_directory(directory, max_concurrent=max_concurrent, on_progress=on_progress)
+    return rag.last_report
+
+
+def print_report(report: Any, console: Console) -> None:
+    """The summary table, then every failure with its reason."""
+    table = Table(title=f"Ingested {report.root}", show_header=True)
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    rows = [
+        ("indexed", len(report.indexed)),
+        ("unchanged", len(report.unchanged)),
+        ("failed", len(report.failed)),
+        ("skipped", len(report.skipped)),
+        ("pruned", len(report.pruned)),
+        ("media not described (offline)", len(report.not_described)),
+        ("LLM calls", report.llm_calls),
+        ("chunks added", report.chunks_added),
+    ]
+    for name, count in rows:
+        table.add_row(name, str(count))
+    table.add_row("time", f"{report.timings.get('total', 0.0):.2f}s")
+    console.print(table)
+    for failure in report.failed:
+        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False)
+
+
+def print_results(results: Sequence[Any], console: Console) -> None:
+    """Each result: rank, score, source, and the passage (shortened)."""
+    if not results:
+        console.print("no results")
+    for rank, r in enumerate(results, start=1):
+        text = " ".join(r.text.split())
+        text = text if len(text) <= 300 else text[:297] + "..."
+        console.print(
+            f"[bold]{rank}.[/bold] {r.score:.3f}  [cyan]{r.source()}[/cyan] ({r.file_type})", highlight=False
+        )
+        console.print(f"   {text}", highlight=False, markup=False)
+
+
+@app.command()
+def ingest(
+    directory: Path = _DIR_ARG,
+    store: Path = _STORE_OPT,
+    max_concurrent: int = typer.Option(5, "--max-concurrent", min=1, help="Files processed at once."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    model: str | None = _MODEL_OPT,
+    base_url: str | None = _BASE_URL_OPT,
+    offline: bool = _OFFLINE_OPT,
+) -> None:
+    """Index DIRECTORY into the store (incremental: unchanged files are skipped)."""
+    if not directory.is_dir():
+        typer.echo(f"{directory} is not a directory.", err=True)
+        raise typer.Exit(2)
+    rag = _open_rag(store, llm_from_options(model, base_url, offline))
+    try:
+        console = None if as_json else Console()
+        with _clear_errors():
+            report = asyncio.run(run_ingest(rag, directory, max_concurrent, console))
+    finally:
+        rag.close()
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        assert console is not None
+        print_report(report, console)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    store: Path = _STORE_OPT,
+    top_k: int = typer.Option(5, "--top-k", min=1, help="How many results."),
+    file_type: str | None = typer.Option(
+        None, "--type", help="Only this file type (markdown, pdf, image, ...)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Search the store for QUERY; prints the best passages with their sources."""
+    rag = _open_rag(store, must_exist=True)
+    try:
+        with _clear_errors():
+            results = asyncio.run(rag.query(query, top_k=top_k, file_type=file_type))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        rag.close()
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        print_results(results, Console())
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    store: Path = _STORE_OPT,
+    top_k: int = typer.Option(5, "--top-k", min=1, help="Passages to retrieve."),
+    model: str | None = _MODEL_OPT,
+    base_url: str | None = _BASE_URL_OPT,
+    offline: bool = _OFFLINE_OPT,
+) -> None:
+    """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
+    rag = _open_rag(store, llm_from_options(model, base_url, offline), must_exist=True)
+    try:
+        with _clear_errors():
+            answer = asyncio.run(rag.ask(question, top_k=top_k))
+    finally:
+        rag.close()
+    console = Console()
+    if answer.text is None:
+        console.print(
+            "No LLM configured (set KAGURA_LLM_BASE_URL / KAGURA_LLM_MODEL or pass --model): best passages:"
+        )
+    else:
+        console.print(answer.text, highlight=False, markup=False)
+        console.print("\n[bold]Sources[/bold]")
+    print_results(answer.sources, console)

@@ -1,0 +1,79 @@
+"""Describe a media file (image, audio, video) with the multimodal LLM: one call per file, with retries.
+
+The prompt is versioned: bumping ``PROMPT_VERSION`` (or changing the model) makes the next ingestion run
+re-describe every media file, because both are part of the manifest entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kagura.core.llm import Attachment, LLMConfig, LLMResponse, complete
+from kagura.core.parallel import RetryPolicy, call_with_retry
+
+__all__ = ["PROMPT_VERSION", "Description", "describe_media", "description_prompt", "retry_policy_for"]
+
+PROMPT_VERSION = "1"
+
+
+def retry_policy_for(config: LLMConfig) -> RetryPolicy:
+    """The scheduler retry policy matching the config's ``max_attempts`` and ``retry_max_delay``."""
+    return RetryPolicy(max_attempts=config.max_attempts, max_delay=config.retry_max_delay)
+
+
+_PROMPTS: dict[str, str] = {
+    "image": "Describe this image for a search index: subjects, setting, any visible text, colours, style.",
+    "audio": "Transcribe this audio clip; if it is not speech, describe the sounds and music.",
+    "video": "Describe this video for a search index: scenes, people, actions, on-screen text, speech.",
+}
+_FALLBACK_PROMPT = "Describe this file's content for a search index."
+
+
+def description_prompt(media_kind: str, relpath: str, metadata_text: str) -> str:
+    """The prompt sent with the attachment: the task for its kind, plus the file name and local metadata."""
+    task = _PROMPTS.get(media_kind, _FALLBACK_PROMPT)
+    return f"{task}\nFile name: {relpath}\nKnown metadata: {metadata_text}\nAnswer in plain text."
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """The LLM's description of one file, how many attempts it took, and whether the LLM cache answered."""
+
+    text: str
+    attempts: int
+    cached: bool = False
+
+
+async def describe_media(
+    path: Path,
+    media_kind: str,
+    relpath: str,
+    metadata_text: str,
+    config: LLMConfig,
+    retry: RetryPolicy | None = None,
+    on_attempt: Callable[[], None] | None = None,
+) -> Description:
+    """One description call for ``path``; raises ``KaguraError`` once retries are exhausted.
+
+    Retryable failures (429 honouring Retry-After, 5xx, timeouts) are retried by the scheduler's
+    ``call_with_retry`` per ``retry`` (default: from the config), each attempt a single request, and
+    ``on_attempt`` is called before every request so failed attempts are counted too.
+    """
+    attachment = await asyncio.to_thread(Attachment.from_path, path)
+    prompt = description_prompt(media_kind, relpath, metadata_text)
+    single = dataclasses.replace(config, max_attempts=1)  # the retries happen here, counted
+    attempts = 0
+
+    async def once() -> LLMResponse:
+        nonlocal attempts
+        attempts += 1
+        if on_attempt is not None:
+            on_attempt()
+        return await complete(prompt, single, attachments=[attachment])
+
+    response = await call_with_retry(once, retry or retry_policy_for(config))
+    return Description(response.text.strip(), attempts, bool(getattr(response, "cached", False)))

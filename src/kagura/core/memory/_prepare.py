@@ -1,0 +1,246 @@
+"""Per-file work of an ingestion run, up to (not including) embedding: hash, compare with the manifest,
+extract, describe media, chunk.
+
+Everything blocking runs in worker threads. The manifest check happens before any extraction or LLM call,
+so an unchanged file costs one hash. Every way a file can fail ends as a ``Failed`` with a reason; nothing
+raises out of ``FilePreparer.__call__`` except cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kagura.core.llm import LLMConfig
+from kagura.core.memory._chunking import ChunkPiece, chunk_segments
+from kagura.core.memory._describe import PROMPT_VERSION, describe_media
+from kagura.core.memory._store import ManifestEntry, NewDocument
+from kagura.core.parallel import RetryPolicy
+from kagura.errors import ExtractionError, KaguraError
+from kagura.loaders import (
+    Extracted,
+    FileType,
+    ScannedFile,
+    Segment,
+    content_hash,
+    detect_file_type,
+    extract_file,
+    extractor_version,
+)
+
+__all__ = ["Failed", "FilePreparer", "Prepared", "Skipped", "Unchanged"]
+
+MEDIA_TYPES = frozenset({FileType.IMAGE, FileType.AUDIO, FileType.VIDEO})
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    path: str
+    rule: str
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A file ready to embed and store. ``failure`` is set when it is stored only partly (undescribed)."""
+
+    doc: NewDocument
+    embed_texts: list[str]
+    failure: str | None = None
+    not_described: bool = False
+
+
+@dataclass
+class RunCounters:
+    """LLM counters of one run, shared by the preparer's tasks."""
+
+    llm_calls: int = 0
+    llm_attempts: int = 0
+    llm_cache_hits: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "file deleted during the run"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"cannot read file: {exc.strerror or exc}"
+
+
+def _hash_and_detect(path: Path) -> tuple[str, FileType]:
+    return content_hash(path), detect_file_type(path)
+
+
+def _extract_and_chunk(
+    path: Path, file_type: FileType, chunk_size: int, overlap: int
+) -> tuple[Extracted, list[ChunkPiece] | None]:
+    """Extract the file; chunk it too unless it is media (its description is added before chunking)."""
+    extracted = extract_file(path, file_type)
+    if extracted.media_kind is not None:
+        return extracted, None
+    return extracted, chunk_segments(extracted.segments, chunk_size, overlap)
+
+
+class FilePreparer:
+    """Callable the scheduler maps over the scanned files of one root."""
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        manifest: dict[str, ManifestEntry],
+        llm: LLMConfig | None,
+        embedder_name: str,
+        chunk_size: int,
+        overlap: int,
+        retry: RetryPolicy | None,
+        counters: RunCounters,
+    ) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.llm = llm
+        self.embedder_name = embedder_name
+        self.chunk_size = chunk_size
+        self.overlap = overlap
+        self.retry = retry
+        self.counters = counters
+        self.chunking = f"{chunk_size}/{overlap}"
+
+    def expected(self, digest: str, file_type: FileType, *, described: bool) -> ManifestEntry:
+        """The manifest entry a fresh processing of this content would write."""
+        media = file_type in MEDIA_TYPES and described
+        return ManifestEntry(
+            content_hash=digest,
+            file_type=str(file_type),
+            extractor_version=extractor_version(file_type),
+            prompt_version=PROMPT_VERSION if media else "",
+            model=self.llm.model_name if media and self.llm is not None else "",
+            embedder=self.embedder_name,
+            chunking=self.chunking,
+        )
+
+    async def __call__(self, scanned: ScannedFile) -> Unchanged | Failed | Skipped | Prepared:
+        path = self.root / scanned.relpath
+        key = str(path)
+        try:
+            return await self._prepare(path, key, scanned)
+        except ExtractionError as exc:
+            return Failed(key, exc.reason)
+        except OSError as exc:
+            return Failed(key, _os_reason(exc))
+        except Exception as exc:  # the per-file boundary: whatever went wrong is reported, never dropped
+            return Failed(key, f"{type(exc).__name__}: {exc}")
+
+    async def _prepare(
+        self, path: Path, key: str, scanned: ScannedFile
+    ) -> Unchanged | Failed | Skipped | Prepared:
+        resolved = await asyncio.to_thread(path.resolve)
+        if not resolved.is_relative_to(self.root):
+            return Failed(key, "resolves outside the root; not read")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            digest, file_type = await asyncio.to_thread(_hash_and_detect, path)
+        except OSError as exc:
+            return Failed(key, _os_reason(exc))
+        wants_description = file_type in MEDIA_TYPES and self.llm is not None
+        expected = self.expected(digest, file_type, described=wants_description)
+        if self.manifest.get(key) == expected:
+            return Unchanged(key)
+        try:
+            extracted, chunks = await asyncio.to_thread(
+                _extract_and_chunk, path, file_type, self.chunk_size, self.overlap
+            )
+        except ExtractionError as exc:
+            return Failed(key, exc.reason)
+        except OSError as exc:
+            return Failed(key, _os_reason(exc))
+        self.counters.add_time("extract", loop.time() - started)
+        failure: str | None = None
+        not_described = False
+        described = False
+        if extracted.media_kind is not None:
+            parts = [f"File name: {scanned.relpath}", *(s.text for s in extracted.segments)]
+            if self.llm is not None:
+                text, failure = await self._describe(path, extracted, scanned.relpath)
+                if text:
+                    parts.insert(0, text)
+                    described = True
+            else:
+                not_described = True
+            section = "description" if described else "metadata"
+            chunks = chunk_segments(
+                [Segment("\n\n".join(parts), section=section)], self.chunk_size, self.overlap
+            )
+        if not chunks:
+            return Skipped(key, "empty")
+        entry = (
+            expected
+            if described or not wants_description
+            else self.expected(digest, file_type, described=False)
+        )
+        doc = NewDocument(
+            path=key,
+            root=str(self.root),
+            relpath=scanned.relpath,
+            mime_type=extracted.mime_type,
+            size=scanned.size,
+            described=described,
+            metadata=_jsonable(extracted.metadata),
+            manifest=entry,
+            chunks=chunks,
+        )
+        embed_texts = [f"{scanned.relpath}\n{c.text}" for c in chunks]
+        return Prepared(doc, embed_texts, failure=failure, not_described=not_described)
+
+    async def _describe(
+        self, path: Path, extracted: Extracted, relpath: str
+    ) -> tuple[str | None, str | None]:
+        assert self.llm is not None and extracted.media_kind is not None
+        metadata_text = " ".join(s.text for s in extracted.segments)[:1000]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.counters.llm_calls += 1
+        attempts = 0
+
+        def count() -> None:
+            nonlocal attempts
+            attempts += 1
+            self.counters.llm_attempts += 1
+
+        try:
+            description = await describe_media(
+                path, extracted.media_kind, relpath, metadata_text, self.llm, self.retry, on_attempt=count
+            )
+        except KaguraError as exc:
+            detail = str(exc) or type(exc).__name__
+            return None, (
+                f"LLM description failed after {attempts} attempt(s): {type(exc).__name__}: {detail};"
+                " indexed by metadata only"
+            )
+        finally:
+            self.counters.add_time("describe", loop.time() - started)
+        self.counters.llm_cache_hits += int(description.cached)
+        return description.text or None, None
+
+
+def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        str(k): (v if isinstance(v, str | int | float | bool | None) else str(v)) for k, v in metadata.items()
+    }

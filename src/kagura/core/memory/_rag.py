@@ -1,0 +1,318 @@
+"""``MultimodalRAG``: incremental multimodal ingestion of a directory into SQLite, and cosine search.
+
+Pipeline of ``load_directory`` (each stage off the event loop):
+
+    scan (loaders) -> per file, at most ``max_concurrent`` at a time through the scheduler:
+        hash + detect -> manifest check (unchanged: done) -> extract -> describe media (LLM) -> chunk
+    -> one embed-and-store task: batches chunks across files, embeds them, writes each file in its own
+       transaction -> prune the files that are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kagura.core.llm import LLMConfig
+from kagura.core.memory._answer import Answer, generate_answer
+from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
+from kagura.core.memory._prepare import Failed, FilePreparer, Prepared, RunCounters, Skipped, Unchanged
+from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
+from kagura.core.memory._store import RAGStore
+from kagura.core.memory._vectors import top_k_cosine
+from kagura.core.memory.embedders import Embedder, get_default_embedder
+from kagura.core.parallel import RetryPolicy, parallel_stream
+from kagura.loaders import FileType, scan_directory
+
+__all__ = ["MultimodalRAG"]
+
+ProgressCallback = Callable[[int, "int | None", int], Any]
+
+EMBED_BATCH = 64
+_FILE_TYPES = {str(t) for t in FileType}
+
+
+class MultimodalRAG:
+    """Index a directory of mixed files into one SQLite file and search it.
+
+    ``llm=None`` runs fully offline (media indexed by metadata and file name); with an ``LLMConfig``,
+    images/audio/video are described by the model, one call per file. ``embedder`` defaults to the local
+    MiniLM embedder. ``chunk_size``/``overlap`` are in characters; ``max_file_size`` in bytes.
+    ``embed_batch_size``: chunks gathered (across files) per embedding call; ``retry``: for LLM calls.
+    """
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        llm: LLMConfig | None = None,
+        *,
+        embedder: Embedder | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        overlap: int = DEFAULT_OVERLAP,
+        max_file_size: int = 50 * 2**20,
+        retry: RetryPolicy | None = None,
+        embed_batch_size: int = EMBED_BATCH,
+    ) -> None:
+        if not isinstance(store_path, str | Path):
+            raise TypeError(
+                f"store_path must be a str or Path to the SQLite file, got {type(store_path).__name__}"
+            )
+        if llm is not None and not isinstance(llm, LLMConfig):
+            raise TypeError(f"llm must be an LLMConfig or None (offline), got {type(llm).__name__}")
+        check_chunking(chunk_size, overlap)
+        if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 1:
+            raise ValueError(f"max_file_size must be a positive number of bytes, got {max_file_size!r}")
+        if (
+            isinstance(embed_batch_size, bool)
+            or not isinstance(embed_batch_size, int)
+            or embed_batch_size < 1
+        ):
+            raise ValueError(f"embed_batch_size must be an int >= 1, got {embed_batch_size!r}")
+        self.embed_batch_size = embed_batch_size
+        self.store_path = Path(store_path)
+        self.llm = llm
+        self.chunk_size = chunk_size
+        self.overlap = overlap
+        self.max_file_size = max_file_size
+        self.retry = retry
+        self._embedder = embedder
+        self._store = RAGStore(self.store_path)
+        self.last_report: IngestReport | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder in use (the cached local MiniLM one unless another was given)."""
+        if self._embedder is None:
+            self._embedder = get_default_embedder()
+        return self._embedder
+
+    @property
+    def store(self) -> RAGStore:
+        return self._store
+
+    def close(self) -> None:
+        """Close the SQLite connection."""
+        self._store.close()
+
+    async def load_directory(
+        self,
+        directory: str | Path,
+        max_concurrent: int = 5,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Document]:
+        """Index ``directory`` incrementally; return every document now indexed under it.
+
+        At most ``max_concurrent`` files are processed at once (so at most that many LLM calls in flight).
+        ``on_progress(done, total, failed)`` is called once per file when it is settled (stored, unchanged,
+        skipped or failed). The per-run report is in ``self.last_report``.
+        """
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
+        root = await asyncio.to_thread(lambda: Path(directory).expanduser().resolve())
+        if not await asyncio.to_thread(root.is_dir):
+            raise ValueError(f"{directory} is not a directory: pass the folder to index")
+        embedder = self.embedder
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        report = IngestReport(root=str(root))
+        self.last_report = report
+        counters = RunCounters(timings=report.timings)
+
+        scan = await asyncio.to_thread(scan_directory, root, max_file_size=self.max_file_size)
+        report.timings["scan"] = loop.time() - started
+        report.skipped.extend(SkippedPath(str(s.path), s.rule, s.detail) for s in scan.skipped)
+        manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
+        total = len(scan.files)
+        progress = _Progress(on_progress, total)
+        preparer = FilePreparer(
+            root=root,
+            manifest=manifest,
+            llm=self.llm,
+            embedder_name=embedder.name,
+            chunk_size=self.chunk_size,
+            overlap=self.overlap,
+            retry=self.retry,
+            counters=counters,
+        )
+        queue: asyncio.Queue[Prepared | None] = asyncio.Queue()
+        writer = asyncio.create_task(self._embed_and_store(queue, report, progress))
+        stale: list[str] = []
+        try:
+            async for outcome in parallel_stream(
+                preparer, scan.files, max_concurrent=max_concurrent, return_exceptions=True
+            ):
+                result = outcome.value
+                if outcome.error is not None:
+                    path = str(root / scan.files[outcome.index].relpath)
+                    result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
+                if isinstance(result, Prepared):
+                    queue.put_nowait(result)
+                    continue
+                if isinstance(result, Unchanged):
+                    report.unchanged.append(result.path)
+                    report.cache_hits += 1
+                elif isinstance(result, Failed):
+                    report.failed.append(FailedFile(result.path, result.reason))
+                    stale.append(result.path)
+                elif isinstance(result, Skipped):
+                    report.skipped.append(SkippedPath(result.path, result.rule))
+                    stale.append(result.path)
+                progress.tick(failed=isinstance(result, Failed))
+            queue.put_nowait(None)
+            await writer
+        finally:
+            if not writer.done():
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+            report.llm_calls = counters.llm_calls
+            report.llm_attempts = counters.llm_attempts
+            report.llm_cache_hits = counters.llm_cache_hits
+            report.timings["total"] = loop.time() - started
+
+        seen = {str(root / f.relpath) for f in scan.files}
+        stored = await asyncio.to_thread(self._store.paths_under, str(root))
+        gone = [p for p in stored if p not in seen]
+        await asyncio.to_thread(self._store.delete_documents, gone + [p for p in stale if p in set(stored)])
+        report.pruned.extend(gone)
+        report.completed = True
+        report.timings["total"] = loop.time() - started
+        return await asyncio.to_thread(self._store.documents_under, str(root))
+
+    async def _embed_and_store(
+        self, queue: asyncio.Queue[Prepared | None], report: IngestReport, progress: _Progress
+    ) -> None:
+        """Take prepared files off the queue, embed their chunks in batches across files, store each file."""
+        loop = asyncio.get_running_loop()
+        finished = False
+        while not finished:
+            item = await queue.get()
+            if item is None:
+                return
+            batch = [item]
+            size = len(item.embed_texts)
+            while size < self.embed_batch_size and not queue.empty():
+                nxt = queue.get_nowait()
+                if nxt is None:
+                    finished = True
+                    break
+                batch.append(nxt)
+                size += len(nxt.embed_texts)
+            started = loop.time()
+            texts = [t for p in batch for t in p.embed_texts]
+            try:
+                vectors = await self.embedder.aembed(texts)
+            except Exception as exc:  # the embedder failed: every file of the batch is reported
+                for p in batch:
+                    report.failed.append(
+                        FailedFile(p.doc.path, f"embedding failed: {type(exc).__name__}: {exc}")
+                    )
+                    progress.tick(failed=True)
+                continue
+            report.timings["embed"] = report.timings.get("embed", 0.0) + loop.time() - started
+            started = loop.time()
+            errors = await self._store_batch_quietly(batch, np.asarray(vectors))
+            report.timings["store"] = report.timings.get("store", 0.0) + loop.time() - started
+            for p, error in zip(batch, errors, strict=True):
+                if error is not None:
+                    report.failed.append(FailedFile(p.doc.path, f"store write failed: {error}"))
+                    progress.tick(failed=True)
+                    continue
+                report.chunks_added += len(p.embed_texts)
+                if p.failure is not None:
+                    report.failed.append(FailedFile(p.doc.path, p.failure))
+                else:
+                    report.indexed.append(p.doc.path)
+                if p.not_described:
+                    report.not_described.append(p.doc.path)
+                progress.tick(failed=p.failure is not None)
+
+    async def _store_batch_quietly(self, batch: list[Prepared], vectors: np.ndarray) -> list[str | None]:
+        """Store the batch in a thread; on cancel, stop after the file being written and wait for that.
+
+        So when a cancelled ``load_directory`` returns, no write is still going on behind it.
+        """
+        stop = threading.Event()
+        future = asyncio.ensure_future(asyncio.to_thread(self._store_batch, batch, vectors, stop))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            stop.set()
+            await asyncio.gather(future, return_exceptions=True)
+            raise
+
+    def _store_batch(
+        self, batch: list[Prepared], vectors: np.ndarray, stop: threading.Event
+    ) -> list[str | None]:
+        """Write each file of the batch in its own transaction; per file, ``None`` or the error text."""
+        errors: list[str | None] = []
+        offset = 0
+        for p in batch:
+            if stop.is_set():
+                break
+            n = len(p.embed_texts)
+            try:
+                self._store.replace_document(p.doc, vectors[offset : offset + n], self.embedder.name)
+                errors.append(None)
+            except Exception as exc:  # a write failure is reported for this file; the others go on
+                errors.append(f"{type(exc).__name__}: {exc}")
+            offset += n
+        return errors
+
+    async def query(self, text: str, top_k: int = 5, file_type: str | None = None) -> list[SearchResult]:
+        """The ``top_k`` chunks most similar to ``text`` (exact cosine), best first.
+
+        ``file_type`` ("markdown", "image", ...) restricts the search before the top-k is taken.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("query text must be a non-empty string")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
+        if file_type is not None and str(file_type) not in _FILE_TYPES:
+            raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(_FILE_TYPES)}")
+        embedder = self.embedder
+        query_vec = np.asarray(await embedder.aembed([text]), dtype=np.float32)[0]
+        index = await asyncio.to_thread(self._store.vector_index, embedder.name)
+        if index.matrix.shape[0] == 0:
+            return []
+        mask = None if file_type is None else index.file_types == str(file_type)
+        hits = await asyncio.to_thread(top_k_cosine, index.matrix, query_vec, top_k, mask)
+        ids = [int(index.chunk_ids[row]) for row, _ in hits]
+        rows = await asyncio.to_thread(self._store.chunks, ids)
+        return [
+            SearchResult(
+                r.path, r.text, float(score), r.page, r.section, r.file_type, r.relpath, r.id, r.document_id
+            )
+            for (row, score) in hits
+            if (r := rows.get(int(index.chunk_ids[row]))) is not None
+        ]
+
+    async def ask(self, question: str, top_k: int = 5) -> Answer:
+        """Retrieve ``top_k`` passages and answer from them with the LLM (``Answer.text`` is None offline)."""
+        passages = await self.query(question, top_k=top_k)
+        return await generate_answer(question, passages, self.llm)
+
+    def documents(self, directory: str | Path | None = None) -> list[Document]:
+        """Indexed documents under ``directory`` (every document when ``None``); blocking."""
+        root = "" if directory is None else str(Path(directory).expanduser().resolve())
+        return self._store.documents_under(root)
+
+
+class _Progress:
+    """Counts settled files and forwards (done, total, failed) to the user's callback."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.done = 0
+        self.failed = 0
+
+    def tick(self, *, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        if self.callback is not None:
+            self.callback(self.done, self.total, self.failed)

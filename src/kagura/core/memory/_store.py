@@ -1,0 +1,241 @@
+"""The RAG store: one SQLite file (WAL) holding documents, chunks, float32 vectors and the manifest.
+
+Every method is blocking and thread-safe (one connection behind a lock); async callers use
+``asyncio.to_thread``. A file is written in one transaction (its old document, chunks and vectors are
+replaced together with its manifest row), so a crash or a cancel never leaves a file half-indexed.
+The vector matrix is cached in memory and invalidated by any write, ours or another connection's.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._report import Document
+from kagura.core.memory._schema import RAG_MIGRATIONS
+from kagura.core.memory._sqlite import connect, migrate, transaction
+from kagura.errors import StoreError
+
+__all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex"]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """What produced a stored document: compared with the current versions before any work on a file."""
+
+    content_hash: str
+    file_type: str
+    extractor_version: str
+    prompt_version: str
+    model: str
+    embedder: str
+    chunking: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    """A processed file ready to store: its manifest entry, metadata and chunks (vectors passed apart)."""
+
+    path: str
+    root: str
+    relpath: str
+    mime_type: str
+    size: int
+    described: bool
+    metadata: dict[str, Any]
+    manifest: ManifestEntry
+    chunks: Sequence[ChunkPiece]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A stored chunk joined with its document's path."""
+
+    id: int
+    document_id: int
+    text: str
+    page: int | None
+    section: str | None
+    file_type: str
+    path: str
+    relpath: str
+
+
+@dataclass(frozen=True, slots=True)
+class VectorIndex:
+    """All vectors of one embedder, stacked: row i belongs to ``chunk_ids[i]`` of type ``file_types[i]``."""
+
+    matrix: np.ndarray
+    chunk_ids: np.ndarray
+    file_types: np.ndarray
+
+
+def _under(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip("/") + "/")
+
+
+class RAGStore:
+    """Blocking access to the RAG tables of one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = connect(self.path)
+        try:
+            migrate(self._conn, RAG_MIGRATIONS)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(f"cannot use the RAG store {self.path}: {exc}") from exc
+        except StoreError:
+            self._conn.close()
+            raise
+        self._writes = 0
+        self._cache: tuple[tuple[str, int, int], VectorIndex] | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- manifest -----------------------------------------------------------------------------------
+
+    def manifest_under(self, root: str) -> dict[str, ManifestEntry]:
+        """Manifest entries of every stored file under ``root``, by absolute path."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT path, content_hash, file_type, extractor_version, prompt_version, model, embedder,"
+                " chunking FROM rag_manifest"
+            ).fetchall()
+        return {row[0]: ManifestEntry(*row[1:]) for row in rows if _under(row[0], root)}
+
+    def paths_under(self, root: str) -> list[str]:
+        """Every stored document path under ``root``."""
+        with self._lock:
+            rows = self._conn.execute("SELECT path FROM rag_documents").fetchall()
+        return [row[0] for row in rows if _under(row[0], root)]
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def replace_document(self, doc: NewDocument, vectors: np.ndarray, embedder: str) -> int:
+        """Store ``doc`` in one transaction, replacing whatever was stored for its path. Returns its id."""
+        if len(vectors) != len(doc.chunks):
+            raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        m = doc.manifest
+        with self._lock, transaction(self._conn):
+            self._conn.execute("DELETE FROM rag_documents WHERE path = ?", (doc.path,))
+            cur = self._conn.execute(
+                "INSERT INTO rag_documents (path, root, relpath, file_type, mime_type, content_hash, size,"
+                " described, metadata, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc.path,
+                    doc.root,
+                    doc.relpath,
+                    m.file_type,
+                    doc.mime_type,
+                    m.content_hash,
+                    doc.size,
+                    int(doc.described),
+                    json.dumps(doc.metadata, default=str, sort_keys=True),
+                    time.time(),
+                ),
+            )
+            doc_id = int(cur.lastrowid or 0)
+            for chunk, vec in zip(doc.chunks, vecs, strict=True):
+                cur = self._conn.execute(
+                    "INSERT INTO rag_chunks (document_id, ordinal, text, page, section, file_type)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type),
+                )
+                self._conn.execute(
+                    "INSERT INTO rag_vectors (chunk_id, embedder, dim, vector) VALUES (?, ?, ?, ?)",
+                    (cur.lastrowid, embedder, int(vec.shape[0]), vec.tobytes()),
+                )
+            self._conn.execute(
+                "INSERT INTO rag_manifest (path, document_id, content_hash, file_type, extractor_version,"
+                " prompt_version, model, embedder, chunking) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc.path, doc_id, m.content_hash, m.file_type, m.extractor_version, m.prompt_version,
+                 m.model, m.embedder, m.chunking),
+            )  # fmt: skip
+            self._writes += 1
+        return doc_id
+
+    def delete_documents(self, paths: Iterable[str]) -> int:
+        """Remove the documents (and their chunks, vectors, manifest rows) at ``paths``."""
+        paths = list(paths)
+        if not paths:
+            return 0
+        with self._lock, transaction(self._conn):
+            deleted = 0
+            for path in paths:
+                deleted += self._conn.execute("DELETE FROM rag_documents WHERE path = ?", (path,)).rowcount
+            self._writes += 1
+        return deleted
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def documents_under(self, root: str) -> list[Document]:
+        """The stored documents under ``root``, sorted by path, with their chunk counts."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT d.id, d.path, d.relpath, d.file_type, d.mime_type, d.content_hash, d.size,"
+                " (SELECT COUNT(*) FROM rag_chunks c WHERE c.document_id = d.id), d.described, d.metadata"
+                " FROM rag_documents d ORDER BY d.path"
+            ).fetchall()
+        return [
+            Document(*row[:8], described=bool(row[8]), metadata=json.loads(row[9]))
+            for row in rows
+            if _under(row[1], root)
+        ]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of documents, chunks and vectors (for reports and tests)."""
+        with self._lock:
+            return {
+                table: int(self._conn.execute(f"SELECT COUNT(*) FROM rag_{table}").fetchone()[0])
+                for table in ("documents", "chunks", "vectors", "manifest")
+            }
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        """The chunks with these ids, joined with their document's path."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT c.id, c.document_id, c.text, c.page, c.section, c.file_type, d.path, d.relpath"
+                f" FROM rag_chunks c JOIN rag_documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+                [int(i) for i in ids],
+            ).fetchall()
+        return {row[0]: ChunkRow(*row) for row in rows}
+
+    def vector_index(self, embedder: str) -> VectorIndex:
+        """The stacked vectors of ``embedder``; cached until the next write to the file."""
+        with self._lock:
+            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            key = (embedder, self._writes, version)
+            if self._cache is not None and self._cache[0] == key:
+                return self._cache[1]
+            rows = self._conn.execute(
+                "SELECT v.chunk_id, v.dim, v.vector, c.file_type FROM rag_vectors v"
+                " JOIN rag_chunks c ON c.id = v.chunk_id WHERE v.embedder = ? ORDER BY v.chunk_id",
+                (embedder,),
+            ).fetchall()
+        dim = rows[0][1] if rows else 0
+        matrix = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32).reshape(len(rows), dim)
+        index = VectorIndex(
+            matrix=matrix,
+            chunk_ids=np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
+            file_types=np.array([row[3] for row in rows], dtype=object),
+        )
+        with self._lock:
+            self._cache = (key, index)
+        return index

@@ -1,0 +1,130 @@
+import sqlite3
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
+
+
+def _doc(path: str, n: int, *, text: str = "chunk", file_type: str = "text") -> NewDocument:
+    manifest = ManifestEntry("h-" + path, file_type, "1", "", "", "emb", "800/120")
+    chunks = [ChunkPiece(f"{text} {i}", i, page=i + 1) for i in range(n)]
+    return NewDocument(path, "/root", path.removeprefix("/root/"), "text/plain", 10, False, {"k": 1},
+                       manifest, chunks)  # fmt: skip
+
+
+def _vecs(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, 8)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_replace_document_round_trip(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    vecs = _vecs(3)
+    store.replace_document(_doc("/root/a.txt", 3), vecs, "emb")
+    assert store.counts() == {"documents": 1, "chunks": 3, "vectors": 3, "manifest": 1}
+    index = store.vector_index("emb")
+    np.testing.assert_array_equal(index.matrix, vecs)
+    rows = store.chunks([int(i) for i in index.chunk_ids])
+    assert sorted(r.page for r in rows.values()) == [1, 2, 3]
+    assert store.manifest_under("/root")["/root/a.txt"].content_hash == "h-/root/a.txt"
+    [doc] = store.documents_under("/root")
+    assert (doc.path, doc.chunks, doc.metadata) == ("/root/a.txt", 3, {"k": 1})
+
+
+def test_replacing_a_document_leaves_no_old_chunks(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    store.replace_document(_doc("/root/a.txt", 5), _vecs(5), "emb")
+    store.replace_document(_doc("/root/a.txt", 2, text="new"), _vecs(2, 1), "emb")
+    assert store.counts() == {"documents": 1, "chunks": 2, "vectors": 2, "manifest": 1}
+    texts = {r.text for r in store.chunks([int(i) for i in store.vector_index("emb").chunk_ids]).values()}
+    assert texts == {"new 0", "new 1"}
+
+
+def test_delete_cascades_and_invalidates_cache(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    store.replace_document(_doc("/root/a.txt", 2), _vecs(2), "emb")
+    store.replace_document(_doc("/root/b.txt", 2), _vecs(2, 1), "emb")
+    assert store.vector_index("emb").matrix.shape == (4, 8)
+    assert store.delete_documents(["/root/a.txt"]) == 1
+    assert store.vector_index("emb").matrix.shape == (2, 8)
+    assert store.counts() == {"documents": 1, "chunks": 1 * 2, "vectors": 2, "manifest": 1}
+
+
+def test_cache_is_reused_until_a_write(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    store.replace_document(_doc("/root/a.txt", 2), _vecs(2), "emb")
+    first = store.vector_index("emb")
+    assert store.vector_index("emb") is first
+    store.replace_document(_doc("/root/b.txt", 1), _vecs(1), "emb")
+    assert store.vector_index("emb") is not first
+
+
+def test_write_by_another_connection_invalidates_cache(tmp_path: Path) -> None:
+    one, two = RAGStore(tmp_path / "s.db"), RAGStore(tmp_path / "s.db")
+    one.replace_document(_doc("/root/a.txt", 2), _vecs(2), "emb")
+    assert two.vector_index("emb").matrix.shape[0] == 2
+    one.replace_document(_doc("/root/b.txt", 3), _vecs(3), "emb")
+    assert two.vector_index("emb").matrix.shape[0] == 5
+
+
+def test_failed_write_rolls_back_the_whole_file(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    store.replace_document(_doc("/root/a.txt", 2), _vecs(2), "emb")
+    with pytest.raises(ValueError, match="3 chunks but 2 vectors"):
+        store.replace_document(_doc("/root/a.txt", 3), _vecs(2), "emb")
+    # The second chunk cannot be bound: sqlite fails after the old rows were deleted and new ones inserted.
+    good = _doc("/root/a.txt", 2, text="new")
+    broken = replace(good, chunks=[good.chunks[0], ChunkPiece(["not", "text"], 1)])  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.Error):
+        store.replace_document(broken, _vecs(2), "emb")
+    assert store.counts() == {"documents": 1, "chunks": 2, "vectors": 2, "manifest": 1}
+    texts = {r.text for r in store.chunks([int(i) for i in store.vector_index("emb").chunk_ids]).values()}
+    assert texts == {"chunk 0", "chunk 1"}
+
+
+def test_prefix_matching_does_not_leak_into_sibling_roots(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    store.replace_document(_doc("/root/a.txt", 1), _vecs(1), "emb")
+    manifest = ManifestEntry("h", "text", "1", "", "", "emb", "x")
+    other = NewDocument("/rootling/b.txt", "/rootling", "b.txt", "text/plain", 1, False, {}, manifest, [])
+    other = replace(other, chunks=[ChunkPiece("b", 0)])
+    store.replace_document(other, _vecs(1), "emb")
+    assert store.paths_under("/root") == ["/root/a.txt"]
+    assert list(store.manifest_under("/root")) == ["/root/a.txt"]
+
+
+def test_vectors_of_other_embedders_are_not_mixed(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    store.replace_document(_doc("/root/a.txt", 2), _vecs(2), "emb")
+    store.replace_document(_doc("/root/b.txt", 1), _vecs(1), "other")
+    assert store.vector_index("emb").matrix.shape[0] == 2
+    assert store.vector_index("other").matrix.shape[0] == 1
+    assert store.vector_index("none").matrix.shape[0] == 0
+
+
+def test_concurrent_writers_from_threads(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+
+    def write(i: int) -> None:
+        store.replace_document(_doc(f"/root/{i}.txt", 3), _vecs(3, i), "emb")
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.counts() == {"documents": 8, "chunks": 24, "vectors": 24, "manifest": 8}
+
+
+def test_corrupt_store_file_raises_store_error(tmp_path: Path) -> None:
+    from kagura.errors import StoreError
+
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError):
+        RAGStore(path)
