@@ -1,0 +1,71 @@
+"""The cheap local check and the rules that read some cues as self-contained."""
+
+from __future__ import annotations
+
+import pytest
+
+from kagura.routing import might_need_context
+from kagura.routing._cues import significant_cues
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "What about Spanish?",
+        "How about Osaka?",
+        "Translate it to German",
+        "Email that to Sarah",
+        "Buy those tickets",
+        "Reply to them",
+        "Do the same for Aiko",
+        "Now Italian instead",
+        "Can you do it again?",
+        "Also at 9pm",
+        "Me too",
+        "スペイン語も",
+        "それを英語に",
+        "じゃあ大阪は？",
+        "では、ドイツ語は？",
+        "さっきのメールを送って",
+        "東京でも雨？",
+    ],
+)
+def test_follow_up_cues_fire_and_stay_significant(query: str) -> None:
+    assert might_need_context(query)
+    assert significant_cues(query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Is it raining?",
+        "Will it snow tomorrow in Tokyo?",
+        "It's cold today",
+        "Is it going to rain this afternoon?",
+        "What time is it?",
+        "Is it possible to book a table for two?",
+        "This weekend, schedule a meeting",
+        "Remind me that the report is due",
+        "It is too hot outside",
+    ],
+)
+def test_self_contained_readings_fire_the_cheap_check_but_are_not_significant(query: str) -> None:
+    assert might_need_context(query)  # the cheap check is purely lexical
+    assert significant_cues(query) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Translate 'cat' into Spanish",
+        "Go to checkout with my cart",
+        "Itinerary for Kyoto",  # "it" inside a word
+        "Thistle seeds price",  # "this" inside a word
+        "これから会議の予定を確認して",  # これから = from now on
+        "何も聞こえない",  # 何も = nothing
+        "もっと安いのを探して",  # も starting a word
+        "東京では雨？",  # では mid-sentence is a particle
+    ],
+)
+def test_no_cue(query: str) -> None:
+    assert not might_need_context(query)
