@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kagura.core.memory.conversation import ConversationMemory
     from kagura.core.memory.embedders import (
         Embedder,
         LocalMiniLMEmbedder,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ConversationMemory",
     "Embedder",
     "LocalMiniLMEmbedder",
     "available_embedders",
@@ -30,6 +32,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "ConversationMemory": "kagura.core.memory.conversation",
     "Embedder": "kagura.core.memory.embedders",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
     "available_embedders": "kagura.core.memory.embedders",
