@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kagura.errors import NoAgentFoundError
 from kagura.routing import AgentRouter, ContextAnalyzer, MemoryAwareRouter, QueryContext
 
 from .conftest import ListMemory, make_router
@@ -277,3 +278,38 @@ async def test_bad_arguments() -> None:
         await aware.run("hello")
     with pytest.raises(ValueError, match="empty"):
         await aware.route("")
+
+
+async def test_no_agent_for_the_raw_query_is_a_decision_not_a_failure(dataset: dict[str, Any]) -> None:
+    """Without a fallback, speculative and serial agree on errors too, over the labelled set."""
+    router = AgentRouter("intent")  # no fallback: raw follow-ups like "What about Spanish?" match nothing
+    for name, spec in dataset["agents"].items():
+        router.register(lambda q: q, name=name, **spec)
+    outcomes: Counter[str] = Counter()
+    for conv in dataset["conversations"]:
+        memory = ListMemory(conv["history"])
+        aware = MemoryAwareRouter(router=router, analyzer=ContextAnalyzer(memory=memory))
+        results = []
+        for speculative in (True, False):
+            try:
+                results.append((await aware.decide(conv["query"], speculative=speculative)).agent)
+            except NoAgentFoundError as exc:
+                results.append(type(exc))
+        assert results[0] == results[1], conv["id"]
+        outcomes["error" if results[0] is NoAgentFoundError else "agent"] += 1
+        assert results[0] in (conv["expected"], NoAgentFoundError), conv["id"]
+    assert outcomes["error"] >= 1  # the no-history "What about Spanish?"
+    assert (
+        await MemoryAwareRouter(
+            router=router, analyzer=ContextAnalyzer(memory=ListMemory(dataset["conversations"][0]["history"]))
+        ).route("What about Spanish?")
+        == "translator"
+    )
+
+
+async def test_a_held_no_agent_error_surfaces_when_the_analysis_adds_nothing() -> None:
+    router = AgentRouter("intent")
+    router.register(lambda q: q, name="translator", intents=["translate"])
+    aware = MemoryAwareRouter(router=router, analyzer=ContextAnalyzer(memory=ListMemory()))
+    with pytest.raises(NoAgentFoundError):
+        await aware.route("What about Spanish?")

@@ -42,8 +42,10 @@ class ContextAnalyzer:
     ``analyze`` first applies the local rules (no cue, or only cues read as self-contained such as the dummy
     "it" of "Is it raining?" -> no enhancement, no LLM call; no history -> no enhancement). Otherwise, with an
     LLM it asks for a rewrite (an answer of ``NONE`` or the unchanged query means no enhancement); without
-    one it composes the last relevant user turn with the query. ``skip_without_cues=False`` makes the LLM
-    judge every query that has history (the seed's always-analyse behaviour, used as the serial baseline).
+    one it composes the last relevant user turn with the query. ``always_ask_llm=True`` sends every query to
+    the LLM, cues or not, history or not (the seed's always-analyse behaviour: the benchmark's serial
+    baseline). The cheap check of ``MemoryAwareRouter`` then decides alone whether analysis is awaited, so
+    equivalence with the serial protocol relies on the LLM answering ``NONE`` for cue-less queries.
     """
 
     def __init__(
@@ -52,14 +54,14 @@ class ContextAnalyzer:
         llm: Any = None,
         *,
         history_turns: int = 6,
-        skip_without_cues: bool = True,
+        always_ask_llm: bool = False,
     ) -> None:
         if history_turns < 1:
             raise ValueError(f"history_turns must be >= 1, got {history_turns}")
         self.memory = memory
         self.llm = llm
         self.history_turns = history_turns
-        self.skip_without_cues = skip_without_cues
+        self.always_ask_llm = always_ask_llm
 
     def might_need_context(self, query: str) -> bool:
         """The cheap local check: any follow-up cue at all (pronoun, "what about", 「それ」, 「も」...)."""
@@ -76,26 +78,27 @@ class ContextAnalyzer:
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, got {type(query).__name__}")
         cues = significant_cues(query)
-        if not cues and (self.skip_without_cues or self.llm is None):
+        ask_anyway = self.llm is not None and self.always_ask_llm
+        if not cues and not ask_anyway:
             reason = "self-contained cue only" if might_need_context(query) else "no follow-up cue"
             return QueryContext(False, None, reason)
         turns = await self._history()
         users = tuple(content for role, content in turns if role == "user")
+        if self.llm is not None and (turns or ask_anyway):
+            return await self._rewrite(query, turns, users)
         if not turns:
             return QueryContext(False, None, "no conversation history")
-        if self.llm is None:
-            cue_list = ", ".join(c.text for c in cues)
-            if not users:
-                return QueryContext(False, None, "no earlier user turn", users)
-            return QueryContext(True, compose(users, query), f"follow-up cue: {cue_list}", users)
-        return await self._rewrite(query, turns, users)
+        if not users:
+            return QueryContext(False, None, "no earlier user turn", users)
+        cue_list = ", ".join(c.text for c in cues)
+        return QueryContext(True, compose(users, query), f"follow-up cue: {cue_list}", users)
 
     async def _rewrite(
         self, query: str, turns: list[tuple[str, str]], users: tuple[str, ...]
     ) -> QueryContext:
         from kagura.core.llm import call_llm  # pyright: ignore[reportMissingImports]
 
-        transcript = "\n".join(f"{role}: {content}" for role, content in turns)
+        transcript = "\n".join(f"{role}: {content}" for role, content in turns) or "(none)"
         prompt = f"Recent conversation:\n{transcript}\n\nLatest message: {query}\n\nRewritten request:"
         answer = (await call_llm(prompt, self.llm, system=REWRITE_SYSTEM)).strip()
         if not answer or answer.strip(" .\"'`").upper() == "NONE" or normalize(answer) == normalize(query):

@@ -8,7 +8,10 @@ The speculative protocol (``decide``):
    otherwise route the enhanced query and return that (the now useless preliminary call is cancelled if it
    is still running).
 3. If either branch fails, the other is cancelled and the error propagates unchanged: there is no silent
-   fallback to a guess.
+   fallback to a guess. One exception: ``NoAgentFoundError`` from the preliminary routing is a decision
+   about the raw query, not a failure. The serial protocol would only see it if the analysis finds nothing
+   to add, so it is held until the analysis ends: raised then, or discarded when the enhanced query is
+   routed instead (this keeps the equivalence below for routers without a fallback).
 
 For a deterministic router this returns exactly what ``route_serial`` (analyse, then route the
 enhanced-or-original query) returns, provided the analyzer never enhances a query the cheap check rejects
@@ -22,6 +25,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kagura.errors import NoAgentFoundError
 from kagura.routing._context import compose
 from kagura.routing._types import ContextLike, HistoryLike, RouterLike, RoutingDecision
 
@@ -109,7 +113,9 @@ class MemoryAwareRouter:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     error = task.exception()
-                    if error is not None:
+                    if error is not None and not (
+                        task is preliminary and isinstance(error, NoAgentFoundError)
+                    ):
                         raise error
                 if not analysis.done():
                     continue
@@ -118,7 +124,7 @@ class MemoryAwareRouter:
                 if target is not None:
                     preliminary.cancel()
                     return RoutingDecision(await self.router.route(target), target, "enhanced", context)
-                if preliminary.done():
+                if preliminary.done():  # result() re-raises a NoAgentFoundError, as the serial route would
                     return RoutingDecision(preliminary.result(), query, "preliminary", context)
         finally:
             await _settle(tasks)

@@ -6,6 +6,7 @@ probabilities, so they are mapped to a 0..1 confidence linearly between two anch
 
     calibrated = clip((cosine - floor) / (ceiling - floor), 0, 1)
     confidence = min(1, calibrated + KEYWORD_WEIGHT * intent_score)      KEYWORD_WEIGHT = 0.5
+QUERY_CACHE_SIZE = 256
 
 Anchors, measured with the default all-MiniLM-L6-v2 on kagura's labelled routing set: for latin-script
 queries unrelated pairs sit around 0.0-0.15 and paraphrases of a request at 0.65 and above, so
@@ -20,6 +21,7 @@ any keyword. Works fully offline with the default local embedder.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,11 +31,12 @@ from kagura.routing._intent import intent_scores
 from kagura.routing._text import has_cjk
 from kagura.routing._types import AgentSpec
 
-__all__ = ["ANCHORS", "KEYWORD_WEIGHT", "SemanticStrategy", "calibrate"]
+__all__ = ["ANCHORS", "KEYWORD_WEIGHT", "QUERY_CACHE_SIZE", "SemanticStrategy", "calibrate"]
 
 #: (floor, ceiling) cosine anchors per script of the query.
 ANCHORS = {"latin": (0.15, 0.65), "cjk": (0.55, 0.90)}
 KEYWORD_WEIGHT = 0.5
+QUERY_CACHE_SIZE = 256
 
 
 def calibrate(cosine: float, script: str = "latin") -> float:
@@ -61,6 +64,7 @@ class SemanticStrategy:
         self._matrix: np.ndarray | None = None
         self._owners: list[int] = []
         self._lock = asyncio.Lock()
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _get_embedder(self) -> Any:
         if self._embedder is None:
@@ -88,12 +92,25 @@ class SemanticStrategy:
                 self._key = key
             return self._matrix, self._owners
 
+    async def _query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding; the last ``QUERY_CACHE_SIZE`` queries are remembered, since the
+        speculative protocol and the serial comparison route the same text more than once."""
+        cached = self._query_cache.get(query)
+        if cached is not None:
+            self._query_cache.move_to_end(query)
+            return cached
+        vector = (await _embed(self._get_embedder(), [query]))[0]
+        self._query_cache[query] = vector
+        if len(self._query_cache) > QUERY_CACHE_SIZE:
+            self._query_cache.popitem(last=False)
+        return vector
+
     async def scores(self, query: str, agents: Sequence[AgentSpec]) -> list[tuple[str, float]]:
         """Agents best first, with calibrated confidences."""
         if not agents:
             return []
         matrix, owners = await self._agent_matrix(agents)
-        query_vec = (await _embed(self._get_embedder(), [query]))[0]
+        query_vec = await self._query_vector(query)
         sims = matrix @ query_vec
         best = [-1.0] * len(agents)
         for row, owner in enumerate(owners):
