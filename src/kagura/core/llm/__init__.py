@@ -1,0 +1,43 @@
+"""The LLM layer: ``call_llm``/``complete``/``call_llm_stream`` over pluggable providers.
+
+Providers: ``"openai"`` (any OpenAI-compatible endpoint, via the official SDK) and ``"gemini"`` (optional
+extra ``kagura[gemini]``); add your own with :func:`register_provider`. Errors are ``kagura.errors``
+classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers can be cached in SQLite.
+"""
+
+from kagura.core.llm._attachments import Attachment, attachment_kind
+from kagura.core.llm._budget import configure_rate_limit, limiter_for, reset_rate_limits
+from kagura.core.llm._cache import ResponseCache, cache_key
+from kagura.core.llm._call import call_llm, call_llm_stream, complete
+from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
+from kagura.core.llm._openai import OpenAICompatibleProvider
+from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
+from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Attachment",
+    "LLMConfig",
+    "LLMRequest",
+    "LLMResponse",
+    "OpenAICompatibleProvider",
+    "Provider",
+    "ResponseCache",
+    "StreamChunk",
+    "Usage",
+    "UsageTracker",
+    "attachment_kind",
+    "cache_key",
+    "call_llm",
+    "call_llm_stream",
+    "complete",
+    "configure_rate_limit",
+    "get_provider",
+    "limiter_for",
+    "provider_names",
+    "record_usage",
+    "register_provider",
+    "reset_rate_limits",
+    "track_usage",
+]

@@ -1,0 +1,136 @@
+"""The persistent response cache: one SQLite file, keyed by a hash of the request, with TTL.
+
+The key covers the provider, endpoint, model, messages (attachments by content hash) and sampling
+parameters; API keys are never part of it nor stored. SQLite work runs in a thread (``asyncio.to_thread``).
+Schema changes are numbered migrations applied in order (``PRAGMA user_version``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.errors import StoreError
+
+__all__ = ["ResponseCache", "cache_key"]
+
+_MIGRATIONS = [
+    """CREATE TABLE responses (
+        key TEXT PRIMARY KEY,
+        text TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL
+    )""",
+]
+
+
+def cache_key(provider: str, request: LLMRequest) -> str:
+    """sha256 of everything that determines the answer; never includes the API key."""
+    payload = {
+        "provider": provider,
+        "base_url": request.base_url,
+        "model": request.model,
+        "system": request.system,
+        "prompt": request.prompt,
+        "attachments": [[a.mime_type, a.content_hash] for a in request.attachments],
+        "params": request.sampling_params(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class ResponseCache:
+    """A SQLite response cache at ``path`` (created with its parent directory on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30.0)
+            if not self._ready:
+                with self._lock:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version > len(_MIGRATIONS):
+                        raise StoreError(
+                            f"LLM cache {self.path} has schema {version}, newer than this kagura "
+                            f"({len(_MIGRATIONS)}): upgrade kagura or use another cache_path"
+                        )
+                    for number in range(version, len(_MIGRATIONS)):
+                        with conn:
+                            conn.execute(_MIGRATIONS[number])
+                            conn.execute(f"PRAGMA user_version = {number + 1}")
+                    self._ready = True
+            return conn
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"LLM cache {self.path} is unusable ({exc}): delete it or set another cache_path"
+            ) from exc
+
+    def get_blocking(self, key: str) -> LLMResponse | None:
+        """The cached response for ``key`` if present and not expired (blocking)."""
+        conn = self._connect()
+        try:
+            row = conn.execute(
+                "SELECT text, model, provider, prompt_tokens, completion_tokens, expires_at "
+                "FROM responses WHERE key = ?",
+                (key,),
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None or (row[5] is not None and row[5] <= time.time()):
+            return None
+        return LLMResponse(row[0], Usage(row[3], row[4]), model=row[1], provider=row[2], cached=True)
+
+    def put_blocking(self, key: str, response: LLMResponse, ttl: float | None) -> None:
+        """Store ``response`` under ``key`` for ``ttl`` seconds (None: no expiry) (blocking)."""
+        now = time.time()
+        conn = self._connect()
+        try:
+            with conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, response.text, response.model, response.provider, response.usage.prompt_tokens,
+                     response.usage.completion_tokens, now, now + ttl if ttl is not None else None),
+                )  # fmt: skip
+                conn.execute("DELETE FROM responses WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        finally:
+            conn.close()
+
+    def count_blocking(self) -> int:
+        conn = self._connect()
+        try:
+            return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        finally:
+            conn.close()
+
+    async def get(self, key: str) -> LLMResponse | None:
+        return await asyncio.to_thread(self.get_blocking, key)
+
+    async def put(self, key: str, response: LLMResponse, ttl: float | None) -> None:
+        await asyncio.to_thread(self.put_blocking, key, response, ttl)
+
+
+_caches: dict[Path, ResponseCache] = {}
+
+
+def cache_at(path: Path) -> ResponseCache:
+    """The shared :class:`ResponseCache` object for a path."""
+    resolved = path.expanduser().resolve()
+    cache = _caches.get(resolved)
+    if cache is None:
+        cache = _caches[resolved] = ResponseCache(resolved)
+    return cache

@@ -1,0 +1,102 @@
+"""``LLMConfig``: which model, where, and how to call it. Missing fields come from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_MODEL", "LLMConfig", "default_cache_path"]
+
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def default_cache_path() -> Path:
+    """``$KAGURA_CACHE_DIR/llm_cache.sqlite``, else ``~/.cache/kagura/llm_cache.sqlite``."""
+    root = os.environ.get("KAGURA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kagura")
+    return Path(root) / "llm_cache.sqlite"
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """How to call a model.
+
+    Fields left as ``None`` are read from the environment when the config is created:
+    ``model`` from ``KAGURA_LLM_MODEL`` (else ``"gpt-4o-mini"``), ``base_url`` from ``KAGURA_LLM_BASE_URL``,
+    ``api_key`` from ``KAGURA_LLM_API_KEY`` then ``OPENAI_API_KEY``, ``gemini_api_key`` from
+    ``GEMINI_API_KEY``. Keys never appear in ``repr``.
+
+    ``provider=None`` picks one: a ``gemini-*`` model with a Gemini key and no ``base_url`` goes to
+    ``"gemini"``, everything else to ``"openai"`` (any OpenAI-compatible ``/v1`` endpoint).
+
+    ``max_attempts`` counts the first try: retryable errors (429, 5xx, timeouts, dropped connections) are
+    retried with backoff honouring ``Retry-After``. ``requests_per_minute``/``tokens_per_minute`` set the
+    budget shared by every call to the same (provider, endpoint, key); it is configured once.
+    ``enable_cache`` keeps answers in a SQLite file (``cache_path``, ``cache_ttl`` seconds, ``None`` = no
+    expiry); ``coalesce`` merges identical concurrent calls into one request (default: same as the cache).
+    """
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    timeout: float = 60.0
+    enable_cache: bool = False
+    cache_path: str | Path | None = None
+    cache_ttl: float | None = 7 * 24 * 3600.0
+    coalesce: bool | None = None
+    provider: str | None = None
+    gemini_api_key: str | None = field(default=None, repr=False)
+    max_attempts: int = 3
+    retry_max_delay: float = 30.0
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    def __post_init__(self) -> None:
+        env = os.environ
+        set_ = object.__setattr__
+        if self.model is None:
+            set_(self, "model", env.get("KAGURA_LLM_MODEL") or DEFAULT_MODEL)
+        if self.base_url is None and env.get("KAGURA_LLM_BASE_URL"):
+            set_(self, "base_url", env["KAGURA_LLM_BASE_URL"])
+        if self.api_key is None:
+            set_(self, "api_key", env.get("KAGURA_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None)
+        if self.gemini_api_key is None:
+            set_(self, "gemini_api_key", env.get("GEMINI_API_KEY") or None)
+        if self.cache_path is None:
+            set_(self, "cache_path", default_cache_path())
+        else:
+            set_(self, "cache_path", Path(self.cache_path))
+        if not self.model:
+            raise ValueError("LLMConfig.model must be a non-empty model name")
+        if self.timeout is None or self.timeout <= 0:
+            raise ValueError("LLMConfig.timeout must be > 0 seconds")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError("LLMConfig.max_tokens must be >= 1 or None")
+        if self.max_attempts < 1:
+            raise ValueError("LLMConfig.max_attempts must be >= 1 (1 means no retry)")
+        if self.cache_ttl is not None and self.cache_ttl <= 0:
+            raise ValueError("LLMConfig.cache_ttl must be > 0 seconds or None (never expires)")
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"LLMConfig.{name} must be >= 1 or None")
+
+    @property
+    def model_name(self) -> str:
+        """The model, resolved (never None)."""
+        return self.model or DEFAULT_MODEL
+
+    @property
+    def provider_name(self) -> str:
+        """The provider this config goes to (see the class docstring)."""
+        if self.provider:
+            return self.provider
+        if self.model_name.startswith("gemini") and self.gemini_api_key and not self.base_url:
+            return "gemini"
+        return "openai"
+
+    @property
+    def should_coalesce(self) -> bool:
+        return self.enable_cache if self.coalesce is None else self.coalesce

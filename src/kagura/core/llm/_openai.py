@@ -1,0 +1,200 @@
+"""The OpenAI-compatible provider: the official ``openai`` SDK against any ``/v1`` endpoint.
+
+One ``AsyncOpenAI`` client (with its own retries off: kagura retries) per event loop and (base_url, key),
+reused by every call. SDK exceptions are translated into ``kagura.errors`` in :func:`translate_openai_error`
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import weakref
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from kagura.core.llm._errors import redact, retry_after_from_headers
+from kagura.core.llm._providers import Provider, StreamChunk, register_provider
+from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    KaguraError,
+    KaguraTimeoutError,
+    LLMError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    RateLimitedError,
+    ServerError,
+)
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["OpenAICompatibleProvider", "build_messages", "translate_openai_error"]
+
+_AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
+                  "audio/mp3": "mp3"}  # fmt: skip
+_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+_TEXT_TYPES = {"text/plain", "text/markdown", "text/csv", "text/html", "text/x-python"}
+_NO_KEY = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) ignore the key but the SDK wants one
+
+_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str | None, str], openai.AsyncOpenAI]
+]
+_clients = weakref.WeakKeyDictionary()
+
+
+def _client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
+    if api_key is None and base_url is None:
+        raise AuthenticationError(
+            "no API key for the OpenAI API: set KAGURA_LLM_API_KEY (or OPENAI_API_KEY), "
+            "or LLMConfig(api_key=...), "
+            "or point LLMConfig(base_url=...) / KAGURA_LLM_BASE_URL at a local OpenAI-compatible server"
+        )
+    import openai  # imported on first use: importing kagura stays fast
+
+    key = api_key or _NO_KEY
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    cache_key = (base_url, hashlib.sha256(key.encode()).hexdigest())
+    client = per_loop.get(cache_key)
+    if client is None:
+        client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0)
+        per_loop[cache_key] = client
+    return client
+
+
+def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
+    """The OpenAI ``messages`` for a request: images as data URLs, audio as ``input_audio``, PDFs as files."""
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    if not request.attachments:
+        messages.append({"role": "user", "content": request.prompt})
+        return messages
+    parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
+    for att in request.attachments:
+        if att.kind == "image":
+            parts.append({"type": "image_url", "image_url": {"url": att.data_url()}})
+        elif att.kind == "audio":
+            fmt = _AUDIO_FORMATS[att.mime_type]
+            parts.append({"type": "input_audio", "input_audio": {"data": att.base64(), "format": fmt}})
+        elif att.kind == "pdf":
+            parts.append(
+                {
+                    "type": "file",
+                    "file": {"filename": att.name or "document.pdf", "file_data": att.data_url()},
+                }
+            )
+        else:
+            text = att.data.decode("utf-8", errors="replace")
+            parts.append({"type": "text", "text": f"--- {att.name or 'attachment'} ---\n{text}"})
+    messages.append({"role": "user", "content": parts})
+    return messages
+
+
+def translate_openai_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
+    """The one boundary: an ``openai`` SDK exception -> the matching ``kagura.errors`` class."""
+    if isinstance(exc, KaguraError):
+        return exc
+    import openai
+
+    msg = redact(str(exc), api_key)
+    if isinstance(exc, openai.APITimeoutError):
+        return KaguraTimeoutError(f"the LLM request timed out: {msg}")
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderConnectionError(f"could not reach the LLM server: {msg}")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return MalformedResponseError(f"the LLM server sent an invalid response: {msg}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        headers = exc.response.headers
+        if status == 429:
+            return RateLimitedError(
+                f"rate limited (HTTP 429): {msg}", retry_after=retry_after_from_headers(headers)
+            )
+        if status in (401, 403):
+            return AuthenticationError(
+                f"the LLM server refused the API key (HTTP {status}): "
+                "check KAGURA_LLM_API_KEY / OPENAI_API_KEY "
+                f"or LLMConfig(api_key=...) and the model's access. Server said: {msg}"
+            )
+        if status == 408:
+            return KaguraTimeoutError(f"the LLM server timed out (HTTP 408): {msg}")
+        if status >= 500:
+            return ServerError(
+                f"LLM server error (HTTP {status}): {msg}",
+                status=status,
+                retry_after=retry_after_from_headers(headers),
+            )
+        return InvalidRequestError(
+            f"the LLM server rejected the request (HTTP {status}): check the model name "
+            f"and parameters. Server said: {msg}"
+        )
+    if isinstance(exc, ValueError):  # the body was not JSON
+        return MalformedResponseError(f"the LLM server sent a response that is not valid JSON: {msg}")
+    return LLMError(f"LLM call failed ({type(exc).__name__}): {msg}")
+
+
+def _params(request: LLMRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": build_messages(request),
+        "temperature": request.temperature,
+        "timeout": request.timeout,
+        **request.extra,
+    }
+    if request.max_tokens is not None:
+        params["max_tokens"] = request.max_tokens
+    return params
+
+
+@register_provider
+class OpenAICompatibleProvider(Provider):
+    """Any OpenAI-compatible chat-completions server (OpenAI, Ollama, vLLM, llama.cpp, LM Studio)."""
+
+    name: ClassVar[str] = "openai"
+    accepted_kinds: ClassVar[frozenset[str]] = frozenset({"image", "audio", "pdf", "text"})
+    accepted_mime_types: ClassVar[frozenset[str] | None] = frozenset(
+        _IMAGE_TYPES | set(_AUDIO_FORMATS) | _TEXT_TYPES | {"application/pdf"}
+    )
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        client = _client(request.base_url, request.api_key)
+        try:
+            completion: Any = await client.chat.completions.create(**_params(request))
+        except Exception as exc:
+            raise translate_openai_error(exc, request.api_key) from None
+        try:
+            text = completion.choices[0].message.content
+            usage = completion.usage
+        except (AttributeError, IndexError, TypeError):
+            raise MalformedResponseError(
+                f"the LLM server's answer has no choices[0].message.content: {str(completion)[:200]!r}"
+            ) from None
+        if not isinstance(text, str):
+            raise MalformedResponseError(f"the LLM server's answer content is not text: {text!r:.200}")
+        return LLMResponse(
+            text=text,
+            usage=Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0),
+            model=request.model,
+            provider=self.name,
+        )
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        client = _client(request.base_url, request.api_key)
+        params = {**_params(request), "stream": True, "stream_options": {"include_usage": True}}
+        try:
+            stream: Any = await client.chat.completions.create(**params)
+            async for chunk in stream:
+                usage = getattr(chunk, "usage", None)
+                delta = chunk.choices[0].delta.content if chunk.choices else None
+                if delta or usage:
+                    yield StreamChunk(
+                        delta or "",
+                        Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None,
+                    )
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise MalformedResponseError(f"the LLM server sent a malformed stream chunk: {exc}") from None
+        except Exception as exc:
+            raise translate_openai_error(exc, request.api_key) from None

@@ -1,0 +1,116 @@
+"""The provider interface and its registry. A provider is one small class with one async method.
+
+To add one::
+
+    @register_provider
+    class MyProvider(Provider):
+        name = "mine"
+        accepted_kinds = frozenset({"image"})
+        async def complete(self, request: LLMRequest) -> LLMResponse: ...
+
+and use it with ``LLMConfig(provider="mine", ...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar, TypeVar
+
+from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.errors import UnsupportedAttachmentError
+
+__all__ = ["Provider", "StreamChunk", "get_provider", "provider_names", "register_provider"]
+
+_REGISTRY: dict[str, type[Provider]] = {}
+_INSTANCES: dict[str, Provider] = {}
+P = TypeVar("P", bound="type[Provider]")
+
+
+class StreamChunk:
+    """One piece of a streamed answer: a text ``delta``, and ``usage`` on the last chunk when known."""
+
+    __slots__ = ("delta", "usage")
+
+    def __init__(self, delta: str = "", usage: Usage | None = None) -> None:
+        self.delta = delta
+        self.usage = usage
+
+
+class Provider:
+    """Base class: ``complete(request) -> LLMResponse``; errors are raised as ``kagura.errors`` only.
+
+    Class attributes: ``name`` (registry key), ``accepted_kinds`` (attachment kinds it takes: "image",
+    "audio", "video", "pdf", "text"), ``accepted_mime_types`` (None = any MIME type of an accepted kind).
+    """
+
+    name: ClassVar[str] = ""
+    accepted_kinds: ClassVar[frozenset[str]] = frozenset()
+    accepted_mime_types: ClassVar[frozenset[str] | None] = None
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        raise NotImplementedError
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        """Yield text deltas; the default yields the whole answer at once."""
+        response = await self.complete(request)
+        yield StreamChunk(response.text, response.usage)
+
+    def check_attachments(self, request: LLMRequest) -> None:
+        """Raise ``UnsupportedAttachmentError`` (before any call) for an attachment it cannot take."""
+        for att in request.attachments:
+            if att.kind not in self.accepted_kinds or (
+                self.accepted_mime_types is not None and att.mime_type not in self.accepted_mime_types
+            ):
+                accepted = ", ".join(sorted(self.accepted_mime_types or self.accepted_kinds)) or "none"
+                raise UnsupportedAttachmentError(
+                    f"provider {self.name!r} (model {request.model!r}) cannot take a {att.kind} attachment "
+                    f"({att.mime_type}{', ' + att.name if att.name else ''}); it accepts: {accepted}"
+                )
+
+    def estimate_tokens(self, request: LLMRequest) -> int:
+        """A rough prompt+answer token estimate for TPM budgets (about 4 characters per token)."""
+        text = len(request.prompt) + len(request.system or "")
+        tokens = text // 4 + 1
+        for att in request.attachments:
+            tokens += _attachment_tokens(att.kind, att.size, att.duration_s, att.pages)
+        return tokens + (request.max_tokens or 256)
+
+
+def _attachment_tokens(kind: str, size: int, seconds: float | None, pages: int | None) -> int:
+    # Documented figures: OpenAI high-detail images cost at most ~765 tokens for a 1024px square;
+    # Gemini bills audio at 32 tokens/s, video at ~263 tokens/s and PDF pages at 258 tokens each.
+    if kind == "image":
+        return 765
+    if kind == "audio":
+        return int(32 * (seconds if seconds is not None else size / 16_000))
+    if kind == "video":
+        return int(263 * (seconds if seconds is not None else size / 250_000))
+    if kind == "pdf":
+        return 258 * (pages or max(1, size // 50_000))
+    return size // 4
+
+
+def register_provider(cls: P) -> P:
+    """Class decorator: make a provider available by its ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty class attribute `name`")
+    _REGISTRY[cls.name] = cls
+    _INSTANCES.pop(cls.name, None)
+    return cls
+
+
+def provider_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_provider(name: str) -> Provider:
+    """The (shared) instance of the provider registered as ``name``."""
+    if name not in _INSTANCES:
+        try:
+            cls = _REGISTRY[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown LLM provider {name!r}; registered: {', '.join(provider_names())}"
+            ) from None
+        _INSTANCES[name] = cls()
+    return _INSTANCES[name]

@@ -1,0 +1,60 @@
+"""What every provider speaks: :class:`LLMRequest` in, :class:`LLMResponse` (with :class:`Usage`) out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kagura.core.llm._attachments import Attachment
+
+__all__ = ["LLMRequest", "LLMResponse", "Usage"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call (or a sum of calls: ``Usage`` supports ``+``)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
+        )
+
+
+@dataclass(frozen=True)
+class LLMResponse:
+    """A completion: its ``text``, its token ``usage``, and whether it came from the response cache."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    provider: str = ""
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """Everything a provider needs for one call. ``api_key`` never enters the cache key or a repr."""
+
+    model: str
+    prompt: str
+    system: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    timeout: float = 60.0
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def sampling_params(self) -> dict[str, Any]:
+        """The parameters that change the answer (part of the cache key)."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.extra}

@@ -1,0 +1,41 @@
+"""pytest fixtures around kagura's fakes. Enable with ``pytest_plugins = ["kagura.testing.pytest_plugin"]``.
+
+- ``fake_llm_server``: a started :class:`FakeLLMServer` (latency 0, no faults), closed after the test.
+- ``fake_llm_config``: an ``LLMConfig`` pointing at it (model "fake", key "test", no cache, fast retries).
+- ``fake_provider``: the in-process :class:`FakeProvider` class, reset before and after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+
+from kagura.core.llm import LLMConfig, reset_rate_limits
+from kagura.testing._fake_provider import FakeProvider
+from kagura.testing._fake_server import FakeLLMServer
+
+__all__ = ["fake_llm_config", "fake_llm_server", "fake_provider"]
+
+
+@pytest_asyncio.fixture
+async def fake_llm_server() -> AsyncIterator[FakeLLMServer]:
+    """A fake OpenAI-compatible server on 127.0.0.1 for the duration of one test."""
+    async with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm_config(fake_llm_server: FakeLLMServer) -> Iterator[LLMConfig]:
+    """``LLMConfig`` for the ``fake_llm_server`` (rate-limit budgets are forgotten after the test)."""
+    yield LLMConfig(model="fake", base_url=fake_llm_server.base_url, api_key="test", retry_max_delay=0.05)
+    reset_rate_limits()
+
+
+@pytest.fixture
+def fake_provider() -> Iterator[type[FakeProvider]]:
+    """The in-process fake provider class (use ``LLMConfig(provider="fake")``), reset around the test."""
+    FakeProvider.reset()
+    yield FakeProvider
+    FakeProvider.reset()

@@ -1,0 +1,145 @@
+"""RetryPolicy and call_with_retry: backoff, Retry-After and timeouts, in virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
+from kagura.errors import AuthenticationError, KaguraTimeoutError, RateLimitedError, ServerError
+
+
+class Flaky:
+    """Fails with the given errors in turn, then returns "ok"; records when each attempt started."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.starts: list[float] = []
+
+    async def __call__(self) -> str:
+        self.starts.append(asyncio.get_running_loop().time())
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+@pytest.mark.looptime
+async def test_retry_after_is_honoured_exactly() -> None:
+    flaky = Flaky(RateLimitedError("slow down", retry_after=7.0), RateLimitedError("again", retry_after=2.5))
+    policy = RetryPolicy(max_attempts=3, base_delay=100.0, jitter=True)  # backoff would be far longer
+
+    assert await call_with_retry(flaky, policy) == "ok"
+    assert flaky.starts == [0.0, pytest.approx(7.0), pytest.approx(9.5)]
+
+
+@pytest.mark.looptime
+async def test_exponential_backoff_is_capped() -> None:
+    flaky = Flaky(ServerError("503"), ServerError("503"), ServerError("503"), ServerError("503"))
+    policy = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=3.0, jitter=False)
+
+    assert await call_with_retry(flaky, policy) == "ok"
+    gaps = [b - a for a, b in zip(flaky.starts, flaky.starts[1:], strict=False)]
+    assert gaps == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(3.0), pytest.approx(3.0)]
+
+
+def test_full_jitter_draws_below_the_capped_backoff() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=5.0, jitter=True)
+    draws = [policy.delay(4) for _ in range(500)]  # uncapped would be 8 s
+    assert all(0.0 <= d <= 5.0 for d in draws)
+    assert len(set(draws)) > 400  # spread, not a constant
+    assert max(draws) > 4.0 and min(draws) < 1.0
+
+
+@pytest.mark.looptime
+async def test_attempts_run_out_and_the_last_error_is_raised() -> None:
+    flaky = Flaky(ServerError("first"), ServerError("second"), ServerError("third"))
+    with pytest.raises(ServerError, match="second"):
+        await call_with_retry(flaky, RetryPolicy(max_attempts=2, base_delay=0.1))
+    assert len(flaky.starts) == 2
+
+
+async def test_errors_that_are_not_retryable_fail_at_once() -> None:
+    flaky = Flaky(AuthenticationError("bad key"))
+    with pytest.raises(AuthenticationError):
+        await call_with_retry(flaky, RetryPolicy(max_attempts=5))
+    assert len(flaky.starts) == 1
+
+
+@pytest.mark.looptime
+async def test_retry_on_adds_the_callers_own_errors() -> None:
+    flaky = Flaky(ConnectionResetError("reset"))
+    assert await call_with_retry(flaky, RetryPolicy(retry_on=(ConnectionResetError,), base_delay=0.1)) == "ok"
+    assert len(flaky.starts) == 2
+
+
+@pytest.mark.looptime
+async def test_a_timed_out_attempt_is_a_retryable_kagura_timeout() -> None:
+    loop = asyncio.get_running_loop()
+    durations = [10.0, 0.5]
+    starts: list[float] = []
+
+    async def slow_then_fast() -> str:
+        starts.append(loop.time())
+        await asyncio.sleep(durations.pop(0))
+        return "done"
+
+    result = await call_with_retry(slow_then_fast, RetryPolicy(base_delay=2.0, jitter=False), timeout=1.0)
+    assert result == "done"
+    assert starts == [0.0, pytest.approx(3.0)]  # 1 s timeout, then a 2 s backoff
+    assert loop.time() == pytest.approx(3.5)
+
+
+@pytest.mark.looptime
+async def test_timeout_without_retries_raises_kagura_timeout_error() -> None:
+    async def forever() -> None:
+        await asyncio.sleep(3600)
+
+    with pytest.raises(KaguraTimeoutError) as info:
+        await call_with_retry(forever, RetryPolicy(max_attempts=1), timeout=2.0)
+    assert isinstance(info.value, TimeoutError)
+    assert asyncio.get_running_loop().time() == pytest.approx(2.0)
+
+
+async def test_the_callees_own_timeout_error_is_not_relabelled() -> None:
+    async def raises_builtin_timeout() -> None:
+        raise TimeoutError("from the callee")
+
+    with pytest.raises(TimeoutError, match="from the callee") as info:
+        await call_with_retry(raises_builtin_timeout, RetryPolicy(max_attempts=1), timeout=5.0)
+    assert not isinstance(info.value, KaguraTimeoutError)
+
+
+@pytest.mark.looptime
+async def test_each_attempt_acquires_the_limiters() -> None:
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(requests_per_minute=1, clock=loop.time)
+    flaky = Flaky(ServerError("503"))
+    await call_with_retry(flaky, RetryPolicy(base_delay=0.0), limiters=[limiter], tokens=0)
+    assert flaky.starts == [0.0, pytest.approx(60.0)]  # the retry is a second request: next minute
+
+
+def test_bad_policies_and_arguments_are_rejected() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(TypeError, match="max_attempts"):
+        RetryPolicy(max_attempts=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="base_delay"):
+        RetryPolicy(base_delay=-1)
+    with pytest.raises(TypeError, match="retry_on"):
+        RetryPolicy(retry_on=("ServerError",))  # type: ignore[arg-type]
+    assert RetryPolicy(retry_on=ValueError).retry_on == (ValueError,)  # type: ignore[arg-type]
+
+
+async def test_call_with_retry_rejects_a_coroutine_object() -> None:
+    async def f() -> int:
+        return 1
+
+    coro = f()
+    with pytest.raises(TypeError, match="lambda"):
+        await call_with_retry(coro)  # type: ignore[arg-type]
+    coro.close()
+    with pytest.raises(TypeError, match="RetryPolicy"):
+        await call_with_retry(f, policy=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout"):
+        await call_with_retry(f, timeout=0)
