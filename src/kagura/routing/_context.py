@@ -96,7 +96,7 @@ class ContextAnalyzer:
     async def _rewrite(
         self, query: str, turns: list[tuple[str, str]], users: tuple[str, ...]
     ) -> QueryContext:
-        from kagura.core.llm import call_llm  # pyright: ignore[reportMissingImports]
+        from kagura.core.llm import call_llm
 
         transcript = "\n".join(f"{role}: {content}" for role, content in turns) or "(none)"
         prompt = f"Recent conversation:\n{transcript}\n\nLatest message: {query}\n\nRewritten request:"

@@ -33,7 +33,7 @@ def routing_prompt(query: str, agents: Sequence[AgentSpec]) -> str:
 
 def parse_choice(answer: str, agents: Sequence[AgentSpec]) -> str | None:
     """The registered agent name the answer designates, or None when it is not exactly one of them."""
-    cleaned = answer.strip().strip("`'\"").strip().rstrip(".").strip()
+    cleaned = answer.strip(" \t\r\n`'\"*.")
     by_lower = {a.name.casefold(): a.name for a in agents}
     return by_lower.get(cleaned.casefold())
 
@@ -56,7 +56,7 @@ class LLMStrategy:
         """The chosen agent first at 1.0, then the others at 0.0 in registration order."""
         if not agents:
             return []
-        from kagura.core.llm import call_llm  # pyright: ignore[reportMissingImports]
+        from kagura.core.llm import call_llm
 
         answer = await call_llm(routing_prompt(query, agents), self._llm, system=SYSTEM)
         choice = parse_choice(answer, agents)
