@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kagura.routing import might_need_context
@@ -69,3 +71,15 @@ def test_self_contained_readings_fire_the_cheap_check_but_are_not_significant(qu
 )
 def test_no_cue(query: str) -> None:
     assert not might_need_context(query)
+
+
+def test_cheap_check_over_the_labelled_set(dataset: dict[str, Any]) -> None:
+    """No follow-up slips past the cheap check; standalone queries skip the analysis entirely."""
+    for conv in dataset["conversations"]:
+        query, kind = conv["query"], conv["kind"]
+        if kind.endswith(("follow-up", "pronoun")):
+            assert significant_cues(query), conv["id"]
+        elif kind == "dummy":
+            assert might_need_context(query) and not significant_cues(query), conv["id"]
+        elif kind.endswith("standalone"):
+            assert not might_need_context(query), conv["id"]

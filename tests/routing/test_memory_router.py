@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kagura.errors import NoAgentFoundError
-from kagura.routing import AgentRouter, ContextAnalyzer, MemoryAwareRouter, QueryContext
+from kagura.routing import AgentRouter, ContextAnalyzer, ConversationMemory, MemoryAwareRouter, QueryContext
 
 from .conftest import ListMemory, make_router
 
@@ -313,3 +314,36 @@ async def test_a_held_no_agent_error_surfaces_when_the_analysis_adds_nothing() -
     aware = MemoryAwareRouter(router=router, analyzer=ContextAnalyzer(memory=ListMemory()))
     with pytest.raises(NoAgentFoundError):
         await aware.route("What about Spanish?")
+
+
+async def test_run_with_conversation_memory_on_sqlite(dataset: dict[str, Any], tmp_path: Path) -> None:
+    """The whole chain on a real store: follow-up resolved from persisted turns, each run recorded once."""
+    path = tmp_path / "conversations.db"
+    router = make_router(dataset)
+    memory = ConversationMemory(path, session_id="alice")
+    aware = MemoryAwareRouter(router=router, analyzer=ContextAnalyzer(memory=memory), memory=memory)
+    await aware.run("Translate 'hello' to French")
+    memory.close()
+
+    reopened = ConversationMemory(path, session_id="alice")
+    aware = MemoryAwareRouter(router=router, analyzer=ContextAnalyzer(memory=reopened), memory=reopened)
+    assert await aware.route("What about Spanish?") == "translator"
+    await aware.run("What about Spanish?")
+    turns = await reopened.recent(10)
+    assert [(t.role, t.agent) for t in turns] == [
+        ("user", None),
+        ("assistant", "translator"),
+        ("user", None),
+        ("assistant", "translator"),
+    ]
+    assert [t.content for t in turns if t.role == "user"] == [
+        "Translate 'hello' to French",
+        "What about Spanish?",
+    ]
+    assert len(router.calls) == 2  # type: ignore[attr-defined]
+    other = ConversationMemory(path, session_id="bob")
+    assert await ContextAnalyzer(memory=other).analyze("What about Spanish?") == QueryContext(
+        False, None, "no conversation history"
+    )
+    reopened.close()
+    other.close()

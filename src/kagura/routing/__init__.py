@@ -3,9 +3,11 @@
 ``AgentRouter`` picks a registered agent for a query (strategies ``intent``, ``semantic``, ``llm``);
 ``ContextAnalyzer`` decides whether a query is a follow-up and rewrites it; ``MemoryAwareRouter`` combines
 them with the speculative protocol (analysis and a preliminary routing run concurrently, the decision is
-always the serial one's, agents run exactly once).
+always the serial one's, agents run exactly once); ``ConversationMemory`` (from ``kagura.core.memory``)
+keeps the turns the analyzer reads.
 """
 
+from kagura.core.memory.conversation import ConversationMemory, Turn
 from kagura.routing._context import ContextAnalyzer
 from kagura.routing._cues import might_need_context
 from kagura.routing._memory_router import MemoryAwareRouter
@@ -17,8 +19,10 @@ __all__ = [
     "AgentRouter",
     "AgentSpec",
     "ContextAnalyzer",
+    "ConversationMemory",
     "MemoryAwareRouter",
     "QueryContext",
     "RoutingDecision",
+    "Turn",
     "might_need_context",
 ]

@@ -22,11 +22,12 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from kagura.core.memory._sqlite import connect, migrate, transaction
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ROLES", "ConversationMemory", "Turn"]
 
@@ -172,6 +173,8 @@ class ConversationMemory:
         """
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        import numpy as np
+
         if self._embedder is None:
             from kagura.core.memory import get_default_embedder
 
