@@ -49,6 +49,9 @@ def test_follow_up_cues_fire_and_stay_significant(query: str) -> None:
         "This weekend, schedule a meeting",
         "Remind me that the report is due",
         "It is too hot outside",
+        "Is it true that Kyoto was the capital?",
+        "I think that Osaka is bigger",
+        "How's it going?",
     ],
 )
 def test_self_contained_readings_fire_the_cheap_check_but_are_not_significant(query: str) -> None:

@@ -69,7 +69,9 @@ async def test_registering_an_agent_refreshes_the_embeddings() -> None:
 
 async def test_semantic_speculative_equals_serial_over_the_labelled_set(dataset: dict[str, Any]) -> None:
     router = make_router(dataset, "semantic")
-    for conv in dataset["conversations"]:
+    sample = dataset["conversations"][::3]  # a spread of every kind; the full set runs with "intent"
+    assert {c["kind"] for c in sample} >= {"follow-up", "pronoun", "dummy", "standalone", "ja-follow-up"}
+    for conv in sample:
         memory = ListMemory(conv["history"])
         aware = MemoryAwareRouter(router=router, analyzer=ContextAnalyzer(memory=memory))
         assert await aware.route(conv["query"]) == await aware.route_serial(conv["query"]), conv["id"]

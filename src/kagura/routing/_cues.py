@@ -9,7 +9,9 @@ enhances on cues that are not self-contained. The rules for self-contained cues:
   is" ("What time is it?"), or followed by a copula and an evaluative adjective + "to"/"that"
   ("Is it possible to ...", "it's worth ..."). No antecedent is needed for those readings.
 - **temporal demonstratives**: this/that/these/those + a time noun ("this morning", "that week").
-- **complementiser "that"**: "that" followed by a subject ("remind me that the meeting ...").
+- **complementiser "that"**: "that" followed by a subject ("remind me that the meeting ...") or after a
+  verb of saying/thinking or an evaluative adjective ("is it true that Kyoto ...", "I think that ...").
+- **idiom**: "how is it going".
 - **degree "too"**: "too" followed by another word ("too hot") rather than closing a clause ("me too").
 - **Japanese**: これから/それぞれ/あれば and the quantifier uses 何も/誰も/いつも/どれも are not cues;
   も only counts as the "also" particle after a kanji/katakana/latin word or after a case particle that
@@ -65,6 +67,11 @@ _DUMMY_TIME_QUESTION = re.compile(r"\b(?:what|which)\s+(?:time|day|date|month|ye
 _TEMPORAL_AFTER = re.compile(rf"^\s+(?:{_TIME})\b")
 _SUBJECT_AFTER = re.compile(rf"^\s+(?:{_SUBJECT})\b")
 _WORD_AFTER = re.compile(r"^\s+[a-z]")
+_COMPLEMENTISER_BEFORE = re.compile(
+    rf"\b(?:think|thinks|thought|know|knows|knew|say|says|said|believe|believes|hope|mean|means|sure|"
+    rf"claim|claims|realise|realize|remember|notice|so|such|{_EVALUATIVE})\s+$"
+)
+_IDIOM_IT = re.compile(r"\bhow(?:'s|\s+is|\s+was)\s+$")
 
 _JA_CUES = (
     "それ",
@@ -104,10 +111,11 @@ def _english_self_contained(name: str, text: str, start: int, end: int) -> bool:
             _DUMMY_AFTER_IT.match(after)
             or _DUMMY_EXTRAPOSITION.match(after)
             or _DUMMY_TIME_QUESTION.search(before)
+            or (_IDIOM_IT.search(before) and after.lstrip().startswith("going"))
         )
     if name in ("this", "that", "these", "those") and _TEMPORAL_AFTER.match(after):
         return True
-    if name == "that" and _SUBJECT_AFTER.match(after):
+    if name == "that" and (_SUBJECT_AFTER.match(after) or _COMPLEMENTISER_BEFORE.search(before)):
         return True
     return name == "too" and bool(_WORD_AFTER.match(after))
 
