@@ -60,10 +60,7 @@ class SemanticStrategy:
 
     def __init__(self, embedder: Any = None) -> None:
         self._embedder = embedder
-        self._key: tuple[tuple[str, tuple[str, ...]], ...] | None = None
-        self._matrix: np.ndarray | None = None
-        self._owners: list[int] = []
-        self._lock = asyncio.Lock()
+        self._cached: tuple[tuple[tuple[str, tuple[str, ...]], ...], np.ndarray, list[int]] | None = None
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _get_embedder(self) -> Any:
@@ -75,22 +72,26 @@ class SemanticStrategy:
 
     def invalidate(self) -> None:
         """Forget the agent embeddings (an agent was registered)."""
-        self._key = None
-        self._matrix = None
+        self._cached = None
 
     async def _agent_matrix(self, agents: Sequence[AgentSpec]) -> tuple[np.ndarray, list[int]]:
+        """The embeddings of every agent text and the agent index of each row, cached per registry state.
+
+        No lock: two first calls racing both embed and store the same result, which is harmless and keeps
+        the strategy usable from any event loop.
+        """
         key = tuple((a.name, tuple(a.texts() or [a.name])) for a in agents)
-        async with self._lock:
-            if self._key != key or self._matrix is None:
-                texts: list[str] = []
-                owners: list[int] = []
-                for index, (_, agent_texts) in enumerate(key):
-                    texts.extend(agent_texts)
-                    owners.extend([index] * len(agent_texts))
-                self._matrix = await _embed(self._get_embedder(), texts)
-                self._owners = owners
-                self._key = key
-            return self._matrix, self._owners
+        cached = self._cached
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        texts: list[str] = []
+        owners: list[int] = []
+        for index, (_, agent_texts) in enumerate(key):
+            texts.extend(agent_texts)
+            owners.extend([index] * len(agent_texts))
+        matrix = await _embed(self._get_embedder(), texts)
+        self._cached = (key, matrix, owners)
+        return matrix, owners
 
     async def _query_vector(self, query: str) -> np.ndarray:
         """The query's embedding; the last ``QUERY_CACHE_SIZE`` queries are remembered, since the
