@@ -30,6 +30,8 @@ from kagura.routing._cues import significant_cues
         "では、ドイツ語は？",
         "さっきのメールを送って",
         "東京でも雨？",
+        "Move it to the cold storage",
+        "Put it somewhere dry",
     ],
 )
 def test_follow_up_cues_fire_and_stay_significant(query: str) -> None:
@@ -44,6 +46,9 @@ def test_follow_up_cues_fire_and_stay_significant(query: str) -> None:
         "Will it snow tomorrow in Tokyo?",
         "It's cold today",
         "Is it going to rain this afternoon?",
+        "Is it going to be sunny tomorrow?",
+        "Does it snow in Okinawa?",
+        "It rains a lot in June",
         "What time is it?",
         "Is it possible to book a table for two?",
         "This weekend, schedule a meeting",

@@ -4,10 +4,11 @@
 self-contained. ``might_need_context`` (the cheap check) fires on *any* cue; ``ContextAnalyzer`` only
 enhances on cues that are not self-contained. The rules for self-contained cues:
 
-- **dummy "it"** (weather, time, extraposition): "it" followed within three words by a weather or
-  time-of-day word ("Is it raining?", "Will it snow tomorrow?", "It's cold"), preceded by "what time/day/date
-  is" ("What time is it?"), or followed by a copula and an evaluative adjective + "to"/"that"
-  ("Is it possible to ...", "it's worth ..."). No antecedent is needed for those readings.
+- **dummy "it"** (weather, time, extraposition): "it" followed by a weather word, possibly through
+  auxiliaries and adverbs only ("Is it raining?", "Will it snow tomorrow?", "It's cold", "is it going to be
+  sunny"; not "Move it to the cold storage"); "it" after "what time/day/date is" ("What time is it?");
+  "it" followed by an optional copula and an evaluative adjective ("Is it possible to ...", "it's worth
+  ..."). No antecedent is needed for those readings.
 - **temporal demonstratives**: this/that/these/those + a time noun ("this morning", "that week").
 - **complementiser "that"**: "that" followed by a subject ("remind me that the meeting ...") or after a
   verb of saying/thinking or an evaluative adjective ("is it true that Kyoto ...", "I think that ...").
@@ -61,7 +62,11 @@ _EN_CUES: dict[str, re.Pattern[str]] = {
     }.items()
 }
 
-_DUMMY_AFTER_IT = re.compile(rf"^(?:\W*\w+){{0,3}}?\W+(?:{_WEATHER})\b")
+_AUX = (
+    r"is|was|will|be|been|being|going|to|gonna|get|gets|getting|got|still|very|so|really|too|quite|pretty|"
+    r"not|currently|supposed|likely|always|usually|often"
+)
+_DUMMY_AFTER_IT = re.compile(rf"^(?:'s|'ll)?(?:\s+(?:{_AUX}))*\s+(?:{_WEATHER})\b")
 _DUMMY_EXTRAPOSITION = re.compile(rf"^(?:'s|\s+(?:is|was|will be|would be|be))?\s+(?:{_EVALUATIVE})\b")
 _DUMMY_TIME_QUESTION = re.compile(r"\b(?:what|which)\s+(?:time|day|date|month|year)\s+is\s+$")
 _TEMPORAL_AFTER = re.compile(rf"^\s+(?:{_TIME})\b")
