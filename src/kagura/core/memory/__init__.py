@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from kagura.core.memory._rag import MultimodalRAG
     from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
     from kagura.core.memory._vectors import top_k_cosine
+    from kagura.core.memory.conversation import ConversationMemory
     from kagura.core.memory.embedders import (
         Embedder,
         LocalMiniLMEmbedder,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Answer",
+    "ConversationMemory",
     "Document",
     "Embedder",
     "FailedFile",
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "ConversationMemory": "kagura.core.memory.conversation",
     "Answer": "kagura.core.memory._answer",
     "Document": "kagura.core.memory._report",
     "FailedFile": "kagura.core.memory._report",

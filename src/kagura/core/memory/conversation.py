@@ -1,0 +1,210 @@
+"""``ConversationMemory``: conversation turns per session, persisted in an SQLite file.
+
+::
+
+    memory = ConversationMemory("~/.kagura/conversations.db", session_id="alice")
+    await memory.add_turn("user", "Translate 'hello' to French")
+    await memory.add_turn("assistant", "Bonjour", agent="translator")
+    turns = await memory.recent(6)                # oldest first, this session only
+    hits = await memory.recall("greetings", top_k=3)   # optional semantic recall (local embeddings)
+
+The store follows the kagura SQLite conventions (``_sqlite.connect``: WAL, numbered migrations); give it
+its own file. Every blocking SQLite call runs in ``asyncio.to_thread``; a lock serialises the shared
+connection, so one instance can be used from many tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kagura.core.memory._sqlite import connect, migrate, transaction
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["ROLES", "ConversationMemory", "Turn"]
+
+ROLES = ("assistant", "system", "user")
+
+MIGRATIONS = [
+    """
+    CREATE TABLE turns (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        agent TEXT,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX turns_by_session ON turns (session_id, id);
+    CREATE TABLE turn_vectors (
+        turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (turn_id, model)
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One stored message. ``agent`` is the agent that produced an assistant turn, when known."""
+
+    id: int
+    session_id: str
+    role: str
+    content: str
+    agent: str | None = None
+    created_at: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _turn(row: tuple[Any, ...]) -> Turn:
+    return Turn(row[0], row[1], row[2], row[3], row[4], row[6], json.loads(row[5]))
+
+
+_COLUMNS = "id, session_id, role, content, agent, metadata, created_at"
+
+
+class ConversationMemory:
+    """SQLite-persisted conversation turns for one session (``session_id``) of a store file.
+
+    ``path`` is the SQLite file (created with its parent directories) or ``":memory:"``; ``embedder`` is
+    used by ``recall`` (default: the local MiniLM embedder, loaded on first use).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], session_id: str = "default", *, embedder: Any = None
+    ) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise ValueError("session_id must be a non-empty string")
+        self.path = path
+        self.session_id = session_id
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection = connect(path)
+        migrate(self._conn, MIGRATIONS)
+
+    # --- blocking internals (run in worker threads) -------------------------------------------------
+
+    def _add(self, role: str, content: str, agent: str | None, metadata: dict[str, Any]) -> Turn:
+        now = time.time()
+        with self._lock, transaction(self._conn):
+            cursor = self._conn.execute(
+                "INSERT INTO turns (session_id, role, content, agent, metadata, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (self.session_id, role, content, agent, json.dumps(metadata, ensure_ascii=False), now),
+            )
+        return Turn(int(cursor.lastrowid or 0), self.session_id, role, content, agent, now, metadata)
+
+    def _recent(self, n: int) -> list[Turn]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                (self.session_id, n),
+            ).fetchall()
+        return [_turn(row) for row in reversed(rows)]
+
+    def _clear(self) -> int:
+        with self._lock, transaction(self._conn):
+            return self._conn.execute("DELETE FROM turns WHERE session_id = ?", (self.session_id,)).rowcount
+
+    def _sessions(self) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT DISTINCT session_id FROM turns ORDER BY session_id").fetchall()
+        return [row[0] for row in rows]
+
+    def _vectors(self, model: str) -> tuple[list[Turn], list[bytes | None]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT t.id, t.session_id, t.role, t.content, t.agent, t.metadata, t.created_at, v.vector "
+                "FROM turns t LEFT JOIN turn_vectors v ON v.turn_id = t.id AND v.model = ? "
+                "WHERE t.session_id = ? ORDER BY t.id",
+                (model, self.session_id),
+            ).fetchall()
+        return [_turn(row[:7]) for row in rows], [row[7] for row in rows]
+
+    def _store_vectors(self, model: str, items: list[tuple[int, bytes]]) -> None:
+        with self._lock, transaction(self._conn):
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO turn_vectors (turn_id, model, vector) VALUES (?, ?, ?)",
+                [(turn_id, model, blob) for turn_id, blob in items],
+            )
+
+    # --- public async API ---------------------------------------------------------------------------
+
+    async def add_turn(
+        self, role: str, content: str, *, agent: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> Turn:
+        """Append a turn to this session and return it."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        if not isinstance(content, str):
+            raise TypeError(f"content must be a str, got {type(content).__name__}")
+        return await asyncio.to_thread(self._add, role, content, agent, dict(metadata or {}))
+
+    async def recent(self, n: int = 10) -> list[Turn]:
+        """The last ``n`` turns of this session, oldest first."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        return await asyncio.to_thread(self._recent, n)
+
+    async def clear(self) -> int:
+        """Delete this session's turns; return how many were deleted."""
+        return await asyncio.to_thread(self._clear)
+
+    async def sessions(self) -> list[str]:
+        """Every session id with at least one turn in this store."""
+        return await asyncio.to_thread(self._sessions)
+
+    async def recall(self, query: str, top_k: int = 3) -> list[tuple[Turn, float]]:
+        """The ``top_k`` turns of this session most similar to ``query`` (cosine), best first.
+
+        Turn vectors are computed on first need and stored, so each turn is embedded once per model.
+        """
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        import numpy as np
+
+        if self._embedder is None:
+            from kagura.core.memory import get_default_embedder
+
+            self._embedder = get_default_embedder()
+        embedder = self._embedder
+        model = str(getattr(embedder, "name", type(embedder).__name__))
+        turns, blobs = await asyncio.to_thread(self._vectors, model)
+        if not turns:
+            return []
+        missing = [i for i, blob in enumerate(blobs) if blob is None]
+        vectors: list[np.ndarray | None] = [
+            None if blob is None else np.frombuffer(blob, dtype=np.float32) for blob in blobs
+        ]
+        if missing:
+            fresh = np.asarray(await embedder.aembed([turns[i].content for i in missing]), dtype=np.float32)
+            for i, row in zip(missing, fresh, strict=True):
+                vectors[i] = row
+            await asyncio.to_thread(
+                self._store_vectors, model, [(turns[i].id, fresh[j].tobytes()) for j, i in enumerate(missing)]
+            )
+        matrix = np.stack([v for v in vectors if v is not None])
+        query_vec = np.asarray(await embedder.aembed([query]), dtype=np.float32)[0]
+        scores = matrix @ query_vec
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return [(turns[int(i)], float(scores[int(i)])) for i in order]
+
+    def close(self) -> None:
+        """Close the SQLite connection."""
+        with self._lock:
+            self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"ConversationMemory({os.fspath(self.path)!r}, session_id={self.session_id!r})"

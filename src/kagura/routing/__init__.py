@@ -1,0 +1,28 @@
+"""Memory-aware agent routing.
+
+``AgentRouter`` picks a registered agent for a query (strategies ``intent``, ``semantic``, ``llm``);
+``ContextAnalyzer`` decides whether a query is a follow-up and rewrites it; ``MemoryAwareRouter`` combines
+them with the speculative protocol (analysis and a preliminary routing run concurrently, the decision is
+always the serial one's, agents run exactly once); ``ConversationMemory`` (from ``kagura.core.memory``)
+keeps the turns the analyzer reads.
+"""
+
+from kagura.core.memory.conversation import ConversationMemory, Turn
+from kagura.routing._context import ContextAnalyzer
+from kagura.routing._cues import might_need_context
+from kagura.routing._memory_router import MemoryAwareRouter
+from kagura.routing._router import STRATEGIES, AgentRouter
+from kagura.routing._types import AgentSpec, QueryContext, RoutingDecision
+
+__all__ = [
+    "STRATEGIES",
+    "AgentRouter",
+    "AgentSpec",
+    "ContextAnalyzer",
+    "ConversationMemory",
+    "MemoryAwareRouter",
+    "QueryContext",
+    "RoutingDecision",
+    "Turn",
+    "might_need_context",
+]
