@@ -26,7 +26,7 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from kagura.bench._report import BenchRow
@@ -77,7 +77,9 @@ async def _bare(func: Callable[[int], Awaitable[int]], items: Iterable[int], n: 
     return results
 
 
-async def _kagura_stream(func: Callable[[int], Awaitable[int]], items: Iterable[int], n: int) -> list[Any]:
+async def _kagura_stream(
+    func: Callable[[int], Awaitable[int]], items: Iterable[int], n: int
+) -> Sequence[Any]:
     """Outcomes consumed and dropped as they arrive: no result list, so memory is the scheduler's alone."""
     from kagura.core.parallel import parallel_stream
 
@@ -85,7 +87,7 @@ async def _kagura_stream(func: Callable[[int], Awaitable[int]], items: Iterable[
     async for outcome in parallel_stream(func, items, CONCURRENCY):
         count += 1
         last = max(last, outcome.index)
-    return list(range(count)) if last == count - 1 else []  # built after the peak: the shape _measure checks
+    return range(count) if last == count - 1 else range(0)  # lazy: what _measure checks, without a list
 
 
 RUNNERS = {"kagura": _kagura, "gather": _gather, "bare": _bare, "kagura_stream": _kagura_stream}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import struct
 
 import pytest
@@ -246,5 +247,13 @@ async def test_streams_are_not_cached_and_errors_are_translated(
     assert fake_llm_server.stats.requests == 2
     fake_llm_server.fail_next(429, retry_after=3)
     with pytest.raises(RateLimitedError) as info:
-        _ = [d async for d in call_llm_stream("s", config)]
+        _ = [d async for d in call_llm_stream("s", dataclasses.replace(config, max_attempts=1))]
     assert info.value.retry_after == 3.0
+
+
+async def test_stream_retries_a_failure_before_the_first_delta(
+    fake_llm_server: FakeLLMServer, fake_llm_config: LLMConfig
+) -> None:
+    fake_llm_server.fail_next(503)
+    assert "".join([d async for d in call_llm_stream("r", fake_llm_config)]) == "fake answer: r"
+    assert fake_llm_server.stats.requests == 2

@@ -151,19 +151,33 @@ async def call_llm_stream(
     attachments: Sequence[Attachment] | None = None,
     system: str | None = None,
 ) -> AsyncIterator[str]:
-    """Yield the answer's text deltas as they arrive. Streams are never cached nor retried mid-way."""
+    """Yield the answer's text deltas as they arrive. Streams are never cached.
+
+    A retryable failure before the first delta is retried like :func:`complete`; once text has been
+    yielded, a failure is raised (the caller already holds part of the answer).
+    """
     config, provider, request = _build(prompt, config, attachments, system)
     limiter = limiter_for(config)
-    if limiter is not None:
-        await limiter.acquire(provider.estimate_tokens(request))
+    policy = _policy(config.max_attempts, config.retry_max_delay)
     usage: Usage | None = None
     parts: list[str] = []
-    async for chunk in provider.stream(request):
-        if chunk.usage is not None:
-            usage = chunk.usage
-        if chunk.delta:
-            parts.append(chunk.delta)
-            yield chunk.delta
+    attempt = 0
+    while True:
+        attempt += 1
+        if limiter is not None:
+            await limiter.acquire(provider.estimate_tokens(request))
+        try:
+            async for chunk in provider.stream(request):
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.delta:
+                    parts.append(chunk.delta)
+                    yield chunk.delta
+            break
+        except Exception as exc:
+            if parts or not policy.should_retry(exc, attempt):
+                raise
+            await asyncio.sleep(policy.delay(attempt, exc))
     record_usage(LLMResponse("".join(parts), usage or Usage(), model=request.model, provider=provider.name))
 
 

@@ -53,6 +53,8 @@ Progress = Callable[[int, int | None, int], object]
 
 @dataclass(slots=True)
 class Options:
+    """The optional per-item features of one run, validated."""
+
     retry: RetryPolicy | None
     timeout: float | None
     limiters: tuple[Limiter, ...]
@@ -81,6 +83,7 @@ def validate(
     cost: object,
     on_progress: object,
 ) -> tuple[int, Options]:
+    """Check every argument of a mapping entry point; returns (max_concurrent, options)."""
     check_func(func)
     check_items(items)
     workers = check_max_concurrent(max_concurrent)
@@ -94,6 +97,7 @@ def validate(
 
 
 def worker_count(workers: int, total: int | None) -> int:
+    """No more workers than items, when the number of items is known."""
     return workers if total is None else min(workers, total)
 
 

@@ -44,6 +44,11 @@ class _Run:
         """Record the first fatal error and cancel every other worker right now."""
         if self.error is not None:
             return
+        if isinstance(error, TypeError) and "can't be used in 'await' expression" in str(error):
+            hint = TypeError(
+                f"{error}: func must be an async function, or return an awaitable, for every item"
+            )
+            error = hint.with_traceback(error.__traceback__)
         self.error = error
         current = asyncio.current_task()
         for task in self.tasks:

@@ -57,7 +57,7 @@ async def _stream(
         return
     # Bounded: finished-but-unread outcomes hold their worker, so a slow consumer slows the pool down.
     queue: asyncio.Queue[Outcome[Any]] = asyncio.Queue(maxsize=workers)
-    failure: list[BaseException] = []
+    failure: list[BaseException] = []  # the run's error, raised from the consumer's loop
 
     async def emit(outcome: Outcome[Any]) -> None:
         if outcome.error is not None and not return_exceptions:
@@ -67,7 +67,9 @@ async def _stream(
     async def produce() -> None:
         try:
             await run_pool(items, worker_count(workers, total), outcome_step(func, opts, total, emit))
-        except Exception as exc:
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the consumer, who would otherwise wait forever
             failure.append(exc)
         await queue.put(_DONE)  # not reached if the consumer left and we were cancelled
 
