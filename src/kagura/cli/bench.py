@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import typer
@@ -23,7 +24,7 @@ def _seconds(value: float | None) -> str:
 def _table(name: str, rows: list[BenchRow]) -> Table:
     table = Table(title=f"kagura bench {name}", title_justify="left")
     for column in ("operation", "items", "serial", "parallel", "improvement", "ideal", "ratio to ideal"):
-        table.add_column(column, justify="left" if column == "operation" else "right")
+        table.add_column(column, justify="left" if column == "operation" else "right", overflow="fold")
     for row in rows:
         ratio = row.ratio_to_ideal
         table.add_row(
@@ -70,7 +71,7 @@ def bench(
         names = resolve_names(which)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    console = Console(stderr=as_json)
+    console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
     results = asyncio.run(
         run_benchmarks(
             names,
