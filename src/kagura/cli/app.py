@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kagura.cli import demo  # noqa: F401  (registers its commands)
+from kagura.cli import demo, fake_llm  # noqa: F401  (registers their commands)
 from kagura.cli._app import app
 
 
