@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kagura.core.memory._vectors import top_k_cosine
+    from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
     from kagura.core.memory.embedders import (
         Embedder,
         LocalMiniLMEmbedder,
@@ -31,8 +31,10 @@ __all__ = [
     "available_embedders",
     "get_default_embedder",
     "get_embedder",
+    "pack_vector",
     "register_embedder",
     "top_k_cosine",
+    "unpack_vectors",
 ]
 
 _LAZY: dict[str, str] = {
@@ -43,8 +45,10 @@ _LAZY: dict[str, str] = {
     "available_embedders": "kagura.core.memory.embedders",
     "get_default_embedder": "kagura.core.memory.embedders",
     "get_embedder": "kagura.core.memory.embedders",
+    "pack_vector": "kagura.core.memory._vectors",
     "register_embedder": "kagura.core.memory.embedders",
     "top_k_cosine": "kagura.core.memory._vectors",
+    "unpack_vectors": "kagura.core.memory._vectors",
 }
 
 
