@@ -18,7 +18,7 @@ def max_in_any_window(events: list[tuple[float, float]], period: float = 60.0) -
     events = sorted(events)
     best = 0.0
     for i, (start, _) in enumerate(events):
-        best = max(best, sum(a for t, a in events[i:] if t < start + period))
+        best = max(best, sum(a for t, a in events[i:] if t < start + period - 1e-9))
     return best
 
 

@@ -8,6 +8,8 @@ provider -> [cache store] -> usage trackers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import hashlib
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -62,9 +64,14 @@ def _build(
     return config, provider, request
 
 
+@functools.lru_cache(maxsize=64)
+def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
+    return RetryPolicy(max_attempts=max_attempts, max_delay=max_delay)
+
+
 async def _call_provider(config: LLMConfig, provider: Provider, request: LLMRequest) -> LLMResponse:
     limiter = limiter_for(config)
-    policy = RetryPolicy(max_attempts=config.max_attempts, max_delay=config.retry_max_delay)
+    policy = _policy(config.max_attempts, config.retry_max_delay)
     return await call_with_retry(
         lambda: provider.complete(request),
         policy,
@@ -84,6 +91,12 @@ async def _cached_call(config: LLMConfig, provider: Provider, request: LLMReques
     if cache is not None:
         await cache.put(key, response, config.cache_ttl)
     return response
+
+
+def _land(flights: dict[str, asyncio.Task[LLMResponse]], key: str, task: asyncio.Task[LLMResponse]) -> None:
+    flights.pop(key, None)
+    if not task.cancelled():
+        task.exception()  # retrieved here too, so a flight whose callers all left logs no warning
 
 
 async def complete(
@@ -110,11 +123,14 @@ async def complete(
             flight_key = key + hashlib.sha256((request.api_key or "").encode()).hexdigest()
             flights = _inflight.setdefault(asyncio.get_running_loop(), {})
             task = flights.get(flight_key)
+            leader = task is None
             if task is None:
                 task = asyncio.ensure_future(_cached_call(config, provider, request, key))
                 flights[flight_key] = task
-                task.add_done_callback(lambda _t: flights.pop(flight_key, None))
+                task.add_done_callback(lambda t: _land(flights, flight_key, t))
             response = await asyncio.shield(task)
+            if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
+                response = dataclasses.replace(response, cached=True)
     record_usage(response)
     return response
 

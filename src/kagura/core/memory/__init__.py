@@ -11,10 +11,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
     from kagura.core.memory.conversation import ConversationMemory
     from kagura.core.memory.embedders import (
         Embedder,
         LocalMiniLMEmbedder,
+        OpenAIEmbedder,
+        SentenceTransformerEmbedder,
         available_embedders,
         get_default_embedder,
         get_embedder,
@@ -25,20 +28,30 @@ __all__ = [
     "ConversationMemory",
     "Embedder",
     "LocalMiniLMEmbedder",
+    "OpenAIEmbedder",
+    "SentenceTransformerEmbedder",
     "available_embedders",
     "get_default_embedder",
     "get_embedder",
+    "pack_vector",
     "register_embedder",
+    "top_k_cosine",
+    "unpack_vectors",
 ]
 
 _LAZY: dict[str, str] = {
     "ConversationMemory": "kagura.core.memory.conversation",
     "Embedder": "kagura.core.memory.embedders",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
+    "OpenAIEmbedder": "kagura.core.memory.embedders",
+    "SentenceTransformerEmbedder": "kagura.core.memory.embedders",
     "available_embedders": "kagura.core.memory.embedders",
     "get_default_embedder": "kagura.core.memory.embedders",
     "get_embedder": "kagura.core.memory.embedders",
+    "pack_vector": "kagura.core.memory._vectors",
     "register_embedder": "kagura.core.memory.embedders",
+    "top_k_cosine": "kagura.core.memory._vectors",
+    "unpack_vectors": "kagura.core.memory._vectors",
 }
 
 

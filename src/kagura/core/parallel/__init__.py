@@ -1,15 +1,53 @@
 """The scheduler: run many async calls with bounded concurrency, budgets, retries and timeouts.
 
+::
+
+    from kagura.core.parallel import parallel_map, RateLimiter, RetryPolicy
+
+    limiter = RateLimiter(requests_per_minute=500, tokens_per_minute=200_000)   # share it per provider
+    answers = await parallel_map(ask, prompts, max_concurrent=10,
+                                 retry=RetryPolicy(max_attempts=4), timeout=30,
+                                 limiters=[limiter], cost=lambda p: len(p) // 4)
+
+Entry points: :func:`parallel_gather`, :func:`parallel_map` (input order), :func:`parallel_map_unordered`
+(completion order), :func:`parallel_map_outcomes` (one :class:`Outcome` per item), :func:`parallel_stream`
+(outcomes as they finish), blocking ``*_sync`` wrappers and :func:`run_sync`. All share one worker pool:
+at most ``max_concurrent`` tasks, items pulled lazily from any iterable or async iterable.
+
 Imports nothing from kagura but :mod:`kagura.errors`.
 """
 
+from kagura.core.parallel._api import (
+    parallel_gather,
+    parallel_map,
+    parallel_map_outcomes,
+    parallel_map_unordered,
+    parallel_stream,
+)
 from kagura.core.parallel._limits import Limiter, RateLimiter, SlidingWindow
+from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
+from kagura.core.parallel._sync import (
+    parallel_map_outcomes_sync,
+    parallel_map_sync,
+    parallel_map_unordered_sync,
+    run_sync,
+)
 
 __all__ = [
     "Limiter",
+    "Outcome",
     "RateLimiter",
     "RetryPolicy",
     "SlidingWindow",
     "call_with_retry",
+    "parallel_gather",
+    "parallel_map",
+    "parallel_map_outcomes",
+    "parallel_map_outcomes_sync",
+    "parallel_map_sync",
+    "parallel_map_unordered",
+    "parallel_map_unordered_sync",
+    "parallel_stream",
+    "run_sync",
 ]

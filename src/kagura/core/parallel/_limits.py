@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 __all__ = ["Limiter", "RateLimiter", "SlidingWindow"]
 
 Clock = Callable[[], float]
+_ROUNDING = 1e-9  # seconds: clock readings this close to a reservation count as reaching it
 
 
 @runtime_checkable
@@ -219,8 +220,9 @@ class RateLimiter:
         start = self.reserve(tokens)
         clock = self._clock
         try:
-            # A loop, not one sleep: a timer may fire a hair early on a clock other than the loop's own.
-            while (delay := start - clock()) > 0:  # noqa: ASYNC110 - sleeping until a computed instant
+            # A loop, not one sleep: a timer may fire early on a clock other than the loop's own. Below a
+            # nanosecond the difference is float rounding (start = t + 60.0), not time: stop there.
+            while (delay := start - clock()) > _ROUNDING:  # noqa: ASYNC110 - sleeping until an instant
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if clock() < start:

@@ -16,10 +16,14 @@ if TYPE_CHECKING:
         register_embedder,
     )
     from kagura.core.memory.embedders._minilm import LocalMiniLMEmbedder, get_default_embedder
+    from kagura.core.memory.embedders._openai import OpenAIEmbedder
+    from kagura.core.memory.embedders._st import SentenceTransformerEmbedder
 
 __all__ = [
     "Embedder",
     "LocalMiniLMEmbedder",
+    "OpenAIEmbedder",
+    "SentenceTransformerEmbedder",
     "available_embedders",
     "get_default_embedder",
     "get_embedder",
@@ -29,6 +33,8 @@ __all__ = [
 _LAZY: dict[str, str] = {
     "Embedder": "kagura.core.memory.embedders._base",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders._minilm",
+    "OpenAIEmbedder": "kagura.core.memory.embedders._openai",
+    "SentenceTransformerEmbedder": "kagura.core.memory.embedders._st",
     "available_embedders": "kagura.core.memory.embedders._base",
     "get_default_embedder": "kagura.core.memory.embedders._minilm",
     "get_embedder": "kagura.core.memory.embedders._base",

@@ -1,0 +1,234 @@
+"""``OpenAIEmbedder``: ``POST /v1/embeddings`` on any OpenAI-compatible server via the official SDK.
+
+The SDK's own retries are off (``max_retries=0``); kagura retries retryable errors (429 honouring
+``Retry-After``, 5xx, timeouts, dropped connections) with :func:`kagura.core.parallel.call_with_retry`.
+Texts go out in batches of ``batch_size``, up to ``max_concurrent`` batches at a time; rows come back in
+input order, L2-normalised (some servers do not normalise). ``aembed`` is the implementation; ``embed``
+runs it on a private event loop, so call ``embed`` from threads without a running loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kagura.core.memory.embedders._base import check_texts
+from kagura.core.parallel import RetryPolicy, call_with_retry
+from kagura.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    KaguraError,
+    KaguraTimeoutError,
+    LLMError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    RateLimitedError,
+    ServerError,
+)
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["KNOWN_DIMENSIONS", "OpenAIEmbedder"]
+
+KNOWN_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("retry-after")
+        return max(0.0, float(value)) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _translate(exc: Exception) -> KaguraError:
+    """An ``openai`` SDK exception -> the matching ``kagura.errors`` class (most specific first)."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return KaguraTimeoutError(f"the embeddings request timed out: {exc}")
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderConnectionError(f"could not reach the embeddings server: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        status, headers = exc.status_code, exc.response.headers
+        if status == 429:
+            return RateLimitedError(
+                f"embeddings rate limited (HTTP 429): {exc}", retry_after=_retry_after(headers)
+            )
+        if status in (401, 403):
+            return AuthenticationError(f"the embeddings server refused the API key (HTTP {status}): {exc}")
+        if status >= 500:
+            return ServerError(f"embeddings server error (HTTP {status}): {exc}", status=status)
+        return InvalidRequestError(f"embeddings request rejected (HTTP {status}): check the model. {exc}")
+    return LLMError(f"embeddings call failed ({type(exc).__name__}): {exc}")
+
+
+class OpenAIEmbedder:
+    """Embeddings from an OpenAI-compatible ``/v1/embeddings`` endpoint.
+
+    ``base_url`` and ``api_key`` default to ``KAGURA_LLM_BASE_URL`` and ``KAGURA_LLM_API_KEY`` (then
+    ``OPENAI_API_KEY``). ``dimensions`` is sent to the server when given (text-embedding-3 models can
+    shorten vectors). ``dimension`` is known up front for OpenAI's models or when ``dimensions`` is set;
+    otherwise it is learnt from the first answer (reading it earlier makes one probe request).
+    """
+
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        dimensions: int | None = None,
+        batch_size: int = 256,
+        max_concurrent: int = 4,
+        timeout: float = 60.0,
+        max_attempts: int = 3,
+    ) -> None:
+        if not model:
+            raise ValueError("model must be a non-empty embedding model name")
+        if batch_size < 1 or max_concurrent < 1:
+            raise ValueError("batch_size and max_concurrent must be >= 1")
+        if dimensions is not None and dimensions < 1:
+            raise ValueError("dimensions must be >= 1 or None")
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        self.model = model
+        self.base_url = base_url or os.environ.get("KAGURA_LLM_BASE_URL") or None
+        self._api_key = api_key or os.environ.get("KAGURA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if self._api_key is None and self.base_url is None:
+            raise ConfigurationError(
+                "OpenAIEmbedder needs an API key (api_key=, KAGURA_LLM_API_KEY or OPENAI_API_KEY) "
+                "or a base_url= / KAGURA_LLM_BASE_URL of a local OpenAI-compatible server"
+            )
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+        self.max_concurrent = max_concurrent
+        self.timeout = timeout
+        self.retry = RetryPolicy(max_attempts=max_attempts)
+        self._dimension: int | None = dimensions or KNOWN_DIMENSIONS.get(model)
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def name(self) -> str:
+        """The embedding model's name."""
+        return self.model
+
+    @property
+    def dimension(self) -> int:
+        """Vector length: known for OpenAI's models or with ``dimensions=``, else learnt from an answer.
+
+        When still unknown, outside an event loop this makes one blocking probe request; inside one it
+        raises ``RuntimeError`` (pass ``dimensions=``, or ``await aembed(...)`` first).
+        """
+        if self._dimension is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                self.embed(["dimension probe"])
+            else:
+                raise RuntimeError(
+                    f"the vector length of {self.model!r} is not known yet: pass dimensions= to "
+                    "OpenAIEmbedder, or `await aembed([...])` once before reading .dimension"
+                )
+        assert self._dimension is not None
+        return self._dimension
+
+    def _client(self) -> openai.AsyncOpenAI:
+        import openai
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                api_key=self._api_key or "not-needed",
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def _request(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
+        try:
+            response = await self._client().embeddings.create(
+                model=self.model, input=texts, encoding_format="float", **extra
+            )
+        except Exception as exc:
+            import openai
+
+            if isinstance(exc, openai.OpenAIError):
+                raise _translate(exc) from exc
+            raise
+        rows = sorted(response.data, key=lambda d: d.index)
+        if len(rows) != len(texts) or [d.index for d in rows] != list(range(len(texts))):
+            raise MalformedResponseError(f"asked for {len(texts)} embeddings, the server sent {len(rows)}")
+        try:
+            matrix = np.asarray([d.embedding for d in rows], dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise MalformedResponseError(f"embeddings are not equal-length float lists: {exc}") from exc
+        if matrix.ndim != 2 or matrix.shape[1] == 0:
+            raise MalformedResponseError(f"embeddings have an unusable shape {matrix.shape}")
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return matrix / np.maximum(norms, np.float32(1e-12))
+
+    async def aembed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Embed ``texts`` into ``(n, dimension)`` float32 unit rows, batched and retried."""
+        items = [t if t else " " for t in check_texts(texts)]  # the OpenAI API rejects empty strings
+        if not items:
+            return np.zeros((0, self._dimension or 0), dtype=np.float32)
+        gate = asyncio.Semaphore(self.max_concurrent)
+
+        async def one(batch: list[str]) -> npt.NDArray[np.float32]:
+            async with gate:
+                return await call_with_retry(lambda: self._request(batch), self.retry)
+
+        batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        parts = await asyncio.gather(*(one(b) for b in batches))
+        if len({p.shape[1] for p in parts}) != 1:
+            raise MalformedResponseError("the server returned vectors of different lengths")
+        matrix = np.concatenate(parts)
+        if self._dimension is None:
+            self._dimension = int(matrix.shape[1])
+        elif matrix.shape[1] != self._dimension:
+            raise MalformedResponseError(
+                f"expected {self._dimension}-dim vectors from {self.model!r}, got {matrix.shape[1]}"
+            )
+        return matrix
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Blocking :meth:`aembed` on a private event loop; from async code use ``await aembed(...)``."""
+        items = check_texts(texts)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._embed_and_close(items))
+        raise RuntimeError(
+            "OpenAIEmbedder.embed() blocks and cannot run inside an event loop: use `await aembed(texts)` "
+            "or call embed() from a worker thread (asyncio.to_thread)"
+        )
+
+    async def _embed_and_close(self, items: list[str]) -> npt.NDArray[np.float32]:
+        try:
+            return await self.aembed(items)
+        finally:
+            client = self._clients.pop(asyncio.get_running_loop(), None)
+            if client is not None:
+                await client.close()
+
+    def __repr__(self) -> str:
+        return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r})"
