@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
 from kagura.cli.app import app
+from kagura.routing._llm_strategy import SYSTEM as ROUTING_SYSTEM
+from kagura.testing import FakeLLMServer
 
 
 def test_route_prints_the_agent_and_candidates() -> None:
@@ -45,3 +50,41 @@ def test_route_errors(tmp_path: Path) -> None:
     custom.write_text(json.dumps({"greeter": {"intents": ["hello"]}}), encoding="utf-8")
     ok = runner.invoke(app, ["route", "hello there", "--agents", str(custom), "--strategy", "intent"])
     assert ok.output.splitlines()[0] == "greeter"
+
+
+def test_route_with_an_llm_over_the_fake_server(tmp_path: Path) -> None:
+    """--strategy llm --llm: both the rewrite and the choice come from the (loopback) model."""
+
+    def responder(messages: list[dict[str, Any]]) -> str:
+        system = next(m["content"] for m in messages if m["role"] == "system")
+        return "translator" if system == ROUTING_SYSTEM else "Translate 'hello' to Spanish"
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = FakeLLMServer(responder=responder)
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)
+    try:
+        store = str(tmp_path / "conv.db")
+        runner = CliRunner()
+        first = runner.invoke(
+            app,
+            ["route", "Translate 'hello' to French", "--strategy", "intent", "--memory", store, "--record"],
+        )
+        assert first.exit_code == 0, first.output
+        flags = ["--model", "fake", "--base-url", server.base_url, "--api-key", "test"]
+        args = ["route", "What about Spanish?", "--strategy", "llm", "--llm", "--memory", store, "--json"]
+        result = runner.invoke(app, [*args, *flags])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert (data["agent"], data["path"], data["routed_query"]) == (
+            "translator",
+            "enhanced",
+            "Translate 'hello' to Spanish",
+        )
+        assert server.stats.chat_requests >= 3  # rewrite + preliminary + enhanced routing (+ candidates)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()

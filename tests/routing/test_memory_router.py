@@ -347,3 +347,15 @@ async def test_run_with_conversation_memory_on_sqlite(dataset: dict[str, Any], t
     )
     reopened.close()
     other.close()
+
+
+async def test_speculative_false_switch_uses_the_serial_protocol() -> None:
+    probe = Probe()
+    serial = MemoryAwareRouter(router=probe, analyzer=probe, cheap_check=lambda q: True, speculative=False)
+    task = asyncio.ensure_future(serial.route("it"))
+    await probe.analysis_started.wait()
+    await asyncio.sleep(0)
+    assert probe.log == ["analyze:start"]  # the serial protocol does not route before the analysis ends
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -1,4 +1,8 @@
-"""``kagura route QUERY``: pick an agent for a query, resolving follow-ups from a conversation store."""
+"""``kagura route QUERY``: pick an agent for a query, resolving follow-ups from a conversation store.
+
+Offline by default (``--strategy semantic`` with local embeddings, local follow-up composition); ``--llm``
+rewrites follow-ups with an LLM and ``--strategy llm`` lets the model pick the agent.
+"""
 
 from __future__ import annotations
 
@@ -63,16 +67,19 @@ async def _route(
     top_k: int,
     fallback: str | None,
     record: bool,
+    llm: Any,
 ) -> dict[str, Any]:
     from kagura.core.memory import ConversationMemory
     from kagura.routing import AgentRouter, ContextAnalyzer, MemoryAwareRouter
 
-    router = AgentRouter(strategy, fallback=fallback)
+    router = AgentRouter(strategy, fallback=fallback, llm=llm)
     for name, spec in agents.items():
         router.register(lambda q: q, name=name, **{k: v for k, v in spec.items() if k != "name"})
     memory = ConversationMemory(memory_path, session_id=session) if memory_path else None
     try:
-        aware = MemoryAwareRouter(router=router, analyzer=ContextAnalyzer(memory=memory), memory=memory)
+        aware = MemoryAwareRouter(
+            router=router, analyzer=ContextAnalyzer(memory=memory, llm=llm), memory=memory
+        )
         decision = await aware.decide(query)
         if record and memory is not None:
             await memory.add_turn("user", query)
@@ -92,7 +99,9 @@ async def _route(
 @app.command()
 def route(
     query: Annotated[str, typer.Argument(help="The user's request.")],
-    strategy: Annotated[str, typer.Option(help="intent | semantic (local embeddings).")] = "semantic",
+    strategy: Annotated[
+        str, typer.Option(help="intent | semantic (local embeddings) | llm (the model picks).")
+    ] = "semantic",
     agents: Annotated[
         Path | None, typer.Option("--agents", help="JSON file {name: {intents, samples, description}}.")
     ] = None,
@@ -104,15 +113,31 @@ def route(
     fallback: Annotated[str | None, typer.Option(help="Agent to use when nothing matches.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many candidates to show.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    use_llm: Annotated[
+        bool, typer.Option("--llm", help="Rewrite follow-ups with an LLM (KAGURA_LLM_* or the flags below).")
+    ] = False,
+    model: Annotated[str | None, typer.Option(help="LLM model (default: KAGURA_LLM_MODEL).")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="OpenAI-compatible /v1 URL (default: KAGURA_LLM_BASE_URL)."),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="API key (default: KAGURA_LLM_API_KEY).")
+    ] = None,
 ) -> None:
     """Pick the agent for QUERY (executes nothing)."""
     from kagura.errors import KaguraError
 
-    if strategy not in ("intent", "semantic"):
-        raise typer.BadParameter("use --strategy intent or semantic")
+    if strategy not in ("intent", "semantic", "llm"):
+        raise typer.BadParameter("use --strategy intent, semantic or llm")
+    llm = None
+    if use_llm or strategy == "llm":
+        from kagura.core.llm import LLMConfig
+
+        llm = LLMConfig(model=model, base_url=base_url, api_key=api_key)
     try:
         result = asyncio.run(
-            _route(query, strategy, _load_agents(agents), memory, session, top_k, fallback, record)
+            _route(query, strategy, _load_agents(agents), memory, session, top_k, fallback, record, llm)
         )
     except KaguraError as exc:
         typer.echo(f"error: {exc}", err=True)

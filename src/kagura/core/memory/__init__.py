@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from kagura.core.memory._answer import Answer
     from kagura.core.memory._rag import MultimodalRAG
     from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
-    from kagura.core.memory._vectors import top_k_cosine
+    from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
     from kagura.core.memory.conversation import ConversationMemory
     from kagura.core.memory.embedders import (
         Embedder,
@@ -43,28 +43,32 @@ __all__ = [
     "available_embedders",
     "get_default_embedder",
     "get_embedder",
+    "pack_vector",
     "register_embedder",
     "top_k_cosine",
+    "unpack_vectors",
 ]
 
 _LAZY: dict[str, str] = {
-    "ConversationMemory": "kagura.core.memory.conversation",
     "Answer": "kagura.core.memory._answer",
+    "ConversationMemory": "kagura.core.memory.conversation",
     "Document": "kagura.core.memory._report",
+    "Embedder": "kagura.core.memory.embedders",
     "FailedFile": "kagura.core.memory._report",
     "IngestReport": "kagura.core.memory._report",
-    "MultimodalRAG": "kagura.core.memory._rag",
-    "SearchResult": "kagura.core.memory._report",
-    "SkippedPath": "kagura.core.memory._report",
-    "Embedder": "kagura.core.memory.embedders",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
+    "MultimodalRAG": "kagura.core.memory._rag",
     "OpenAIEmbedder": "kagura.core.memory.embedders",
+    "SearchResult": "kagura.core.memory._report",
     "SentenceTransformerEmbedder": "kagura.core.memory.embedders",
+    "SkippedPath": "kagura.core.memory._report",
     "available_embedders": "kagura.core.memory.embedders",
     "get_default_embedder": "kagura.core.memory.embedders",
     "get_embedder": "kagura.core.memory.embedders",
+    "pack_vector": "kagura.core.memory._vectors",
     "register_embedder": "kagura.core.memory.embedders",
     "top_k_cosine": "kagura.core.memory._vectors",
+    "unpack_vectors": "kagura.core.memory._vectors",
 }
 
 
