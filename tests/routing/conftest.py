@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kagura.bench.router import DATASET
 from kagura.routing import AgentRouter
 
-DATA = Path(__file__).with_name("conversations.json")
+DATA = DATASET
 
 
 @dataclass

@@ -41,15 +41,14 @@ from kagura.testing import FakeLLMServer
 
 __all__ = ["DATASET", "load_dataset", "run"]
 
-DATASET = Path(__file__).resolve().parents[3] / "tests" / "routing" / "conversations.json"
+DATASET = Path(__file__).with_name("data") / "routing_conversations.json"
 
 
 def load_dataset(path: Path = DATASET) -> dict[str, Any]:
-    """The labelled conversation set (kept with the routing tests in a source checkout)."""
+    """The labelled conversation set, shipped with the package (the routing tests use it too)."""
     if not path.is_file():
         raise ConfigurationError(
-            f"the labelled routing set {path} is missing: "
-            "run the router benchmark from a kagura source checkout"
+            f"the labelled routing set {path} is missing: reinstall kagura (it ships with the package)"
         )
     return json.loads(path.read_text(encoding="utf-8"))
 
