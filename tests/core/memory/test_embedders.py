@@ -256,3 +256,13 @@ def test_measurement_script_runs_in_quick_mode(capsys: pytest.CaptureFixture[str
     assert results["sentences_per_s_batched"] > 0 and results["search_ms"] > 0
     assert results["search_rows"] == 10_000
     assert "sentences/s" in capsys.readouterr().out
+
+
+def test_split_gelu_equals_gelu() -> None:
+    from kagura.core.memory.embedders._bert import gelu_parallel_
+
+    big = np.random.default_rng(3).standard_normal((1001, 64)).astype(np.float32) * 3
+    expected = gelu(big)
+    result = gelu_parallel_(big)
+    assert result is big  # in place
+    np.testing.assert_array_equal(result, expected)
