@@ -266,3 +266,23 @@ def test_split_gelu_equals_gelu() -> None:
     result = gelu_parallel_(big)
     assert result is big  # in place
     np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_split_gelu_works_in_a_forked_child() -> None:
+    import multiprocessing
+
+    from kagura.core.memory.embedders._bert import gelu_parallel_
+
+    gelu_parallel_(np.ones((512, 8), dtype=np.float32))  # the helper thread exists in the parent now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        total = pool.apply_async(_gelu_sum_in_child).get(timeout=60)  # a hang fails, not blocks
+    expected = float(gelu(np.full((512, 8), 2.0, dtype=np.float32)).sum())
+    assert total == pytest.approx(expected)
+
+
+def _gelu_sum_in_child() -> float:
+    from kagura.core.memory.embedders._bert import gelu_parallel_
+
+    return float(gelu_parallel_(np.full((512, 8), 2.0, dtype=np.float32)).sum())

@@ -108,6 +108,15 @@ def _helper_pool() -> ThreadPoolExecutor | None:
     return _helper
 
 
+def _forget_helper_after_fork() -> None:
+    # A forked child inherits the executor object but not its thread: start a fresh one on demand.
+    global _helper
+    _helper = None
+
+
+os.register_at_fork(after_in_child=_forget_helper_after_fork)
+
+
 def gelu_parallel_(x: FloatArray) -> FloatArray:
     """In-place :func:`gelu` of a 2-D float32 array, in two halves on two cores when it is large."""
     pool = _helper_pool() if x.shape[0] >= _SPLIT_MIN_ROWS else None
