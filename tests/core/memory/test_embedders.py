@@ -256,3 +256,33 @@ def test_measurement_script_runs_in_quick_mode(capsys: pytest.CaptureFixture[str
     assert results["sentences_per_s_batched"] > 0 and results["search_ms"] > 0
     assert results["search_rows"] == 10_000
     assert "sentences/s" in capsys.readouterr().out
+
+
+def test_split_gelu_equals_gelu() -> None:
+    from kagura.core.memory.embedders._bert import gelu_parallel_
+
+    big = np.random.default_rng(3).standard_normal((1001, 64)).astype(np.float32) * 3
+    expected = gelu(big)
+    result = gelu_parallel_(big)
+    assert result is big  # in place
+    np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_split_gelu_works_in_a_forked_child() -> None:
+    import multiprocessing
+
+    from kagura.core.memory.embedders._bert import gelu_parallel_
+
+    gelu_parallel_(np.ones((512, 8), dtype=np.float32))  # the helper thread exists in the parent now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        total = pool.apply_async(_gelu_sum_in_child).get(timeout=60)  # a hang fails, not blocks
+    expected = float(gelu(np.full((512, 8), 2.0, dtype=np.float32)).sum())
+    assert total == pytest.approx(expected)
+
+
+def _gelu_sum_in_child() -> float:
+    from kagura.core.memory.embedders._bert import gelu_parallel_
+
+    return float(gelu_parallel_(np.full((512, 8), 2.0, dtype=np.float32)).sum())

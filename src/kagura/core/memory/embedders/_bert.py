@@ -11,7 +11,10 @@ The weights are read once and never written, so one :class:`BertEncoder` can ser
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +88,45 @@ def gelu(x: FloatArray, *, inplace: bool = False) -> FloatArray:
     np.maximum(x, np.float32(0.0), out=out)
     out -= q
     return out
+
+
+# GELU over big activations is split in two halves, one on a helper thread: numpy releases the GIL in
+# ufuncs, and elementwise work is single-threaded (unlike the BLAS matmuls around it).
+_SPLIT_MIN_ROWS = 256
+_helper: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+
+
+def _helper_pool() -> ThreadPoolExecutor | None:
+    global _helper
+    if (os.cpu_count() or 1) < 2:
+        return None
+    if _helper is None:
+        with _helper_lock:
+            if _helper is None:
+                _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kagura-gelu")
+    return _helper
+
+
+def _forget_helper_after_fork() -> None:
+    # A forked child inherits the executor object but not its thread: start a fresh one on demand.
+    global _helper
+    _helper = None
+
+
+os.register_at_fork(after_in_child=_forget_helper_after_fork)
+
+
+def gelu_parallel_(x: FloatArray) -> FloatArray:
+    """In-place :func:`gelu` of a 2-D float32 array, in two halves on two cores when it is large."""
+    pool = _helper_pool() if x.shape[0] >= _SPLIT_MIN_ROWS else None
+    if pool is None:
+        return gelu(x, inplace=True)
+    half = x.shape[0] // 2
+    other = pool.submit(gelu, x[half:], inplace=True)
+    gelu(x[:half], inplace=True)
+    other.result()
+    return x
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +255,7 @@ class BertEncoder:
         """GELU feed-forward + residual LayerNorm (one large matmul each way: fewest BLAS calls)."""
         inter = x @ layer.inter_w
         inter += layer.inter_b
-        down = gelu(inter, inplace=True) @ layer.down_w
+        down = gelu_parallel_(inter) @ layer.down_w
         down += layer.down_b
         down += x
         return self._layer_norm(down, layer.ln2_w, layer.ln2_b)
