@@ -34,6 +34,24 @@ async def test_retry_after_is_honoured_exactly() -> None:
 
 
 @pytest.mark.looptime
+async def test_retry_after_beyond_the_cap_fails_at_once_instead_of_stalling() -> None:
+    flaky = Flaky(RateLimitedError("daily quota exhausted", retry_after=86_400.0))
+    policy = RetryPolicy(max_attempts=3, max_retry_after=300.0)
+
+    with pytest.raises(RateLimitedError, match="daily quota"):
+        await call_with_retry(flaky, policy)
+    assert flaky.starts == [0.0]  # one attempt, no day-long sleep
+
+
+@pytest.mark.looptime
+async def test_retry_after_cap_can_be_lifted() -> None:
+    flaky = Flaky(RateLimitedError("later", retry_after=3_600.0))
+
+    assert await call_with_retry(flaky, RetryPolicy(max_retry_after=None)) == "ok"
+    assert flaky.starts == [0.0, pytest.approx(3_600.0)]
+
+
+@pytest.mark.looptime
 async def test_exponential_backoff_is_capped() -> None:
     flaky = Flaky(ServerError("503"), ServerError("503"), ServerError("503"), ServerError("503"))
     policy = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=3.0, jitter=False)

@@ -34,7 +34,9 @@ class RetryPolicy:
     - ``retry_on``: exception classes worth retrying; by default kagura's ``RetryableError`` (rate limits,
       timeouts, 5xx, dropped connections). Anything else fails at once.
 
-    An error's ``retry_after`` attribute, when not None, replaces the computed backoff.
+    An error's ``retry_after`` attribute, when not None, replaces the computed backoff. A server asking
+    for more than ``max_retry_after`` seconds (a daily quota, say) is not retried at all: the error is
+    raised at once instead of stalling the run; ``None`` waits however long the server asks.
     """
 
     max_attempts: int = 3
@@ -42,14 +44,17 @@ class RetryPolicy:
     max_delay: float = 30.0
     jitter: bool = True
     retry_on: tuple[type[BaseException], ...] = (RetryableError,)
+    max_retry_after: float | None = 300.0
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
             raise TypeError(f"max_attempts must be an int, got {type(self.max_attempts).__name__}")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1 (1 means no retry), got {self.max_attempts}")
-        for name in ("base_delay", "max_delay"):
+        for name in ("base_delay", "max_delay", "max_retry_after"):
             value = getattr(self, name)
+            if value is None and name == "max_retry_after":
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
             if value < 0:
@@ -65,15 +70,26 @@ class RetryPolicy:
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
         """True if ``error`` from attempt number ``attempt`` (1-based) deserves another attempt."""
-        return attempt < self.max_attempts and isinstance(error, self.retry_on)
+        if attempt >= self.max_attempts or not isinstance(error, self.retry_on):
+            return False
+        retry_after = _retry_after(error)
+        return retry_after is None or self.max_retry_after is None or retry_after <= self.max_retry_after
 
     def delay(self, attempt: int, error: BaseException | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
-        retry_after = getattr(error, "retry_after", None)
-        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool) and retry_after >= 0:
-            return float(retry_after)
+        retry_after = _retry_after(error)
+        if retry_after is not None:
+            return retry_after
         cap = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return random.uniform(0.0, cap) if self.jitter else cap
+
+
+def _retry_after(error: BaseException | None) -> float | None:
+    """The delay the error says to wait (a server's ``Retry-After``), when it says a usable one."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool) and retry_after >= 0:
+        return float(retry_after)
+    return None
 
 
 DEFAULT_POLICY = RetryPolicy()
