@@ -93,10 +93,10 @@ async def test_fatal_llm_error_is_not_retried(tmp_path: Path) -> None:
 async def test_file_deleted_during_the_run_is_reported(tmp_path: Path) -> None:
     corpus = tmp_path / "c"
     png(corpus / "a.png", 5)
-    victim = write(corpus / "b.txt", "deleted while a.png is being described")
+    victim = png(corpus / "b.png", 6)
 
     def responder(messages: list[dict[str, object]]) -> str:
-        victim.unlink()  # after the scan; b.txt starts only once a.png is done (max_concurrent=1)
+        victim.unlink(missing_ok=True)  # after b.png was scanned and hashed, before its own LLM call
         return "a picture"
 
     async with FakeLLMServer(responder=responder) as server:
@@ -107,6 +107,7 @@ async def test_file_deleted_during_the_run_is_reported(tmp_path: Path) -> None:
     reason = report.failure_for(str(victim))
     assert reason is not None and "deleted" in reason
     assert [d.relpath for d in docs] == ["a.png"]
+    assert server.stats.requests == 1  # the vanished file was never sent
 
 
 async def test_going_online_describes_media_and_leaves_text_alone(tmp_path: Path) -> None:
