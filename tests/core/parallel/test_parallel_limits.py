@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from kagura.core.parallel import RateLimiter
+from kagura.core.parallel import RateLimiter, parallel_map_sync
 
 
 def max_in_any_window(events: list[tuple[float, float]], period: float = 60.0) -> float:
@@ -166,17 +166,24 @@ def test_one_limiter_shared_by_threads_each_with_its_own_loop_books_exactly_the_
     assert Counter(booked) == {60.0 * minute: 1000 for minute in range(16)}
 
 
-def test_threads_acquiring_within_budget_all_pass_and_are_all_counted() -> None:
+def test_threads_running_parallel_map_share_one_budget() -> None:
+    """8 threads, each with its own loop (via parallel_map_sync), run 50 items through one limiter."""
     limiter = RateLimiter(requests_per_minute=400)
+    done: list[list[int]] = []
 
-    async def run(n: int) -> None:
-        await asyncio.gather(*(limiter.acquire() for _ in range(n)))
+    async def item(x: int) -> int:
+        await asyncio.sleep(0)
+        return x
 
-    threads = [threading.Thread(target=asyncio.run, args=(run(50),)) for _ in range(8)]
+    def thread_main() -> None:
+        done.append(parallel_map_sync(item, range(50), max_concurrent=5, limiters=[limiter]))
+
+    threads = [threading.Thread(target=thread_main) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert limiter.usage()[0] == 400
-    # The budget is now exhausted: the next booking lands one minute after the first ones.
+    assert done == [list(range(50))] * 8
+    assert limiter.usage()[0] == 400  # every request of every thread was booked, none lost to a race
+    # The budget is now exhausted: the next booking lands a minute after the first ones.
     assert limiter.reserve() > limiter._clock() + 50

@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from kagura.core.parallel import parallel_gather, parallel_map, parallel_map_unordered, parallel_stream
+from kagura.core.parallel import (
+    RetryPolicy,
+    parallel_gather,
+    parallel_map,
+    parallel_map_unordered,
+    parallel_stream,
+)
 
 # Virtual time everywhere: a broken pool that deadlocks hits an `asyncio.timeout` at once instead of hanging.
 pytestmark = pytest.mark.looptime
@@ -194,7 +200,11 @@ async def test_async_iterable_results_keep_input_order() -> None:
 # --- failure -----------------------------------------------------------------------------------------
 
 
-async def test_a_failure_cancels_in_flight_siblings_and_starts_nothing_new() -> None:
+@pytest.mark.parametrize(
+    ("path", "is_async"),
+    [("plain", False), ("features", False), ("plain", True), ("features", True), ("stream", False)],
+)
+async def test_a_failure_cancels_in_flight_siblings_and_starts_nothing_new(path: str, is_async: bool) -> None:
     started: list[int] = []
     cancelled: list[int] = []
     pulled = 0
@@ -205,6 +215,10 @@ async def test_a_failure_cancels_in_flight_siblings_and_starts_nothing_new() -> 
         nonlocal pulled
         for n in range(100):
             pulled += 1
+            yield n
+
+    async def async_source() -> AsyncIterator[int]:
+        for n in source():
             yield n
 
     async def work(x: int) -> int:
@@ -225,7 +239,16 @@ async def test_a_failure_cancels_in_flight_siblings_and_starts_nothing_new() -> 
 
     with pytest.raises(RuntimeError, match="boom"):
         async with asyncio.timeout(10):  # virtual: siblings left running would hang here and fail
-            await parallel_map(work, source(), max_concurrent=4)
+            items = async_source() if is_async else source()
+            if path == "stream":
+                async for _ in parallel_stream(work, items, max_concurrent=4):
+                    pass
+            elif path == "features":
+                await parallel_map(
+                    work, items, max_concurrent=4, retry=RetryPolicy(), on_progress=lambda *a: None
+                )
+            else:
+                await parallel_map(work, items, max_concurrent=4)
     assert sorted(started) == [0, 1, 2, 3]
     assert sorted(cancelled) == [1, 2, 3]
     assert pulled == 4  # the iterator was not advanced after the failure
@@ -349,3 +372,36 @@ async def test_wrong_types_get_helpful_type_errors() -> None:
     with pytest.raises(TypeError, match="parallel_map"):
         await parallel_gather(coro, f)  # type: ignore[arg-type]
     assert coro.cr_frame is None  # parallel_gather closed it on the way out
+
+
+async def test_every_result_layout_from_generators_and_async_generators() -> None:
+    """Known length, unknown length, completion order; plain path and feature path; sync and async."""
+
+    async def maybe_fail(x: int) -> int:
+        for _ in range(x % 3):
+            await asyncio.sleep(0)
+        if x == 4:
+            raise ValueError(x)
+        return x
+
+    async def agen() -> AsyncIterator[int]:
+        for n in range(9):
+            yield n
+
+    def shape(results: list[object]) -> list[object]:
+        return [("err", r.args[0]) if isinstance(r, ValueError) else r for r in results]
+
+    expected = [0, 1, 2, 3, ("err", 4), 5, 6, 7, 8]
+    progress: list[int] = []
+    for extra in ({}, {"on_progress": lambda done, total, failed: progress.append(done)}):
+        for make in (lambda: list(range(9)), lambda: (n for n in range(9)), agen):
+            ordered = await parallel_map(maybe_fail, make(), 3, return_exceptions=True, **extra)
+            assert shape(ordered) == expected
+            unordered = await parallel_map_unordered(maybe_fail, make(), 3, return_exceptions=True, **extra)
+            assert sorted(map(str, shape(unordered))) == sorted(map(str, expected))
+    assert len(progress) == 6 * 9
+
+
+async def test_a_plain_function_instead_of_an_async_one_gets_a_hint() -> None:
+    with pytest.raises(TypeError, match="must be an async function"):
+        await parallel_map(lambda x: x + 1, [1, 2, 3])

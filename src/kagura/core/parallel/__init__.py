@@ -17,16 +17,12 @@ at most ``max_concurrent`` tasks, items pulled lazily from any iterable or async
 Imports nothing from kagura but :mod:`kagura.errors`.
 """
 
-from kagura.core.parallel._api import (
-    parallel_gather,
-    parallel_map,
-    parallel_map_outcomes,
-    parallel_map_unordered,
-    parallel_stream,
-)
+from kagura.core.parallel._api import parallel_map, parallel_map_outcomes, parallel_map_unordered
+from kagura.core.parallel._gather import parallel_gather
 from kagura.core.parallel._limits import Limiter, RateLimiter, SlidingWindow
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
+from kagura.core.parallel._stream import parallel_stream
 from kagura.core.parallel._sync import (
     parallel_map_outcomes_sync,
     parallel_map_sync,

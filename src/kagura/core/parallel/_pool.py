@@ -5,9 +5,9 @@ only when they are free, so a generator of a million items is consumed lazily an
 
 Two ways to hand items to the pool:
 
-- **plain** (``func`` + ``sink``, synchronous iterables only): the hot path with every optional feature
-  off. A worker is ``for index, item in source: sink(index, await func(item))`` plus error handling,
-  nothing more: no per-item wrapper coroutine, no clock reads, no allocations besides the result.
+- **plain** (``func`` + a results list): the hot path with every optional feature off. For synchronous
+  iterables a worker is ``for index, item in source: results[index] = await func(item)`` plus error
+  handling, nothing more: no per-item wrapper coroutine, no clock reads, no allocation but the result.
 - **step**: ``await step(index, item)`` does everything for one item (retries, budgets, timeouts,
   progress, outcomes); any exception it lets out is fatal.
 
@@ -27,7 +27,6 @@ __all__ = ["run_pool"]
 
 Step = Callable[[int, Any], Awaitable[None]]
 Func = Callable[[Any], Awaitable[Any]]
-Sink = Callable[[int, Any], object]
 
 
 class _Run:
@@ -45,6 +44,11 @@ class _Run:
         """Record the first fatal error and cancel every other worker right now."""
         if self.error is not None:
             return
+        if isinstance(error, TypeError) and "can't be used in 'await' expression" in str(error):
+            hint = TypeError(
+                f"{error}: func must be an async function, or return an awaitable, for every item"
+            )
+            error = hint.with_traceback(error.__traceback__)
         self.error = error
         current = asyncio.current_task()
         for task in self.tasks:
@@ -58,21 +62,30 @@ async def run_pool(
     step: Step | None = None,
     *,
     func: Func | None = None,
-    sink: Sink | None = None,
+    results: list[Any] | None = None,
+    mode: str = "place",
     return_exceptions: bool = False,
 ) -> None:
-    """Run every item through ``step`` (or ``func`` then ``sink``) with at most ``workers`` tasks."""
+    """Run every item through ``step``, or through ``func`` into ``results``, with at most ``workers`` tasks.
+
+    Plain ``mode`` says where ``func``'s values (or, with ``return_exceptions``, its errors) go:
+    ``"place"`` at their index in the preallocated ``results``, ``"grow"`` likewise but ``results`` grows
+    as items are pulled (inputs of unknown length), ``"append"`` in completion order.
+    """
     run = _Run()
+    if step is None:
+        assert func is not None and results is not None
+        if isinstance(items, AsyncIterable):
+            step = _plain_step(func, results, mode, return_exceptions)
+        else:
+            source = iter(items) if mode == "append" else enumerate(items)
+            worker = _PLAIN_WORKERS[mode](run, source, func, results, return_exceptions)
+            await _drive(run, worker, workers)
+            return
     if isinstance(items, AsyncIterable):
-        if step is None:
-            assert func is not None and sink is not None
-            step = _plain_step(func, sink, return_exceptions)
         worker = _async_worker(run, aiter(items), step)
-    elif step is not None:
-        worker = _step_worker(run, enumerate(items), step)
     else:
-        assert func is not None and sink is not None
-        worker = _plain_worker(run, enumerate(items), func, sink, return_exceptions)
+        worker = _step_worker(run, enumerate(items), step)
     await _drive(run, worker, workers)
 
 
@@ -94,21 +107,62 @@ async def _drive(run: _Run, worker: Callable[[], Awaitable[None]], workers: int)
             raise task.exception()  # type: ignore[misc]
 
 
-def _plain_worker(
-    run: _Run, source: Iterable[tuple[int, Any]], func: Func, sink: Sink, return_exceptions: bool
-) -> Callable[[], Awaitable[None]]:
+# The plain workers: the hot path, one small loop per result layout, written out for speed.
+Worker = Callable[[], Awaitable[None]]
+
+
+def _place_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
     async def worker() -> None:
         for index, item in source:
             try:
-                value = await func(item)
+                results[index] = await func(item)
             except Exception as exc:
                 if not return_exceptions:
                     run.abort(exc)
                     return
-                value = exc
-            sink(index, value)
+                results[index] = exc
 
     return worker
+
+
+def _grow_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
+    append = results.append
+
+    async def worker() -> None:
+        for index, item in source:
+            append(None)  # items are pulled in index order, so this slot is results[index]
+            try:
+                results[index] = await func(item)
+            except Exception as exc:
+                if not return_exceptions:
+                    run.abort(exc)
+                    return
+                results[index] = exc
+
+    return worker
+
+
+def _append_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
+    append = results.append
+
+    async def worker() -> None:
+        for item in source:
+            try:
+                append(await func(item))
+            except Exception as exc:
+                if not return_exceptions:
+                    run.abort(exc)
+                    return
+                append(exc)
+
+    return worker
+
+
+_PLAIN_WORKERS: dict[str, Callable[[_Run, Any, Func, list[Any], bool], Worker]] = {
+    "append": _append_worker,
+    "grow": _grow_worker,
+    "place": _place_worker,
+}
 
 
 def _step_worker(run: _Run, source: Iterable[tuple[int, Any]], step: Step) -> Callable[[], Awaitable[None]]:
@@ -145,7 +199,9 @@ def _async_worker(run: _Run, source: Any, step: Step) -> Callable[[], Awaitable[
     return worker
 
 
-def _plain_step(func: Func, sink: Sink, return_exceptions: bool) -> Step:
+def _plain_step(func: Func, results: list[Any], mode: str, return_exceptions: bool) -> Step:
+    """The plain path for async sources (which need a lock per pull anyway)."""
+
     async def step(index: int, item: Any) -> None:
         try:
             value = await func(item)
@@ -153,6 +209,11 @@ def _plain_step(func: Func, sink: Sink, return_exceptions: bool) -> Step:
             if not return_exceptions:
                 raise
             value = exc
-        sink(index, value)
+        if mode == "append":
+            results.append(value)
+            return
+        if index >= len(results):
+            results.extend([None] * (index + 1 - len(results)))
+        results[index] = value
 
     return step
