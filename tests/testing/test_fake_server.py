@@ -156,3 +156,17 @@ def test_bad_arguments() -> None:
     assert (
         default_answer([{"role": "user", "content": [{"type": "text", "text": "hi"}]}]) == "fake answer: hi"
     )
+
+
+async def test_scripted_responder_answers_in_order() -> None:
+    from kagura.testing import scripted
+
+    async with FakeLLMServer(responder=scripted(["first", "second"])) as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        answers = []
+        for _ in range(2):
+            c = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "q"}])
+            answers.append(c.choices[0].message.content)
+        assert answers == ["first", "second"]
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "q"}])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kagura.cli import demo, ingest  # noqa: F401  (registers their commands)
+from kagura.cli import demo, fake_llm, ingest  # noqa: F401  (registers their commands)
 from kagura.cli._app import app
 
 

@@ -4,11 +4,14 @@
 and ``fake_provider`` fixtures.
 """
 
+from kagura.testing._fake_process import FakeLLMProcess
 from kagura.testing._fake_provider import FakeProvider, fake_answer
-from kagura.testing._fake_server import FakeLLMServer, Faults, ServerStats, default_answer
+from kagura.testing._fake_server import FakeLLMServer
+from kagura.testing._fake_wire import Faults, ServerStats, default_answer, scripted
 from kagura.testing._vectors import fake_embedding
 
 __all__ = [
+    "FakeLLMProcess",
     "FakeLLMServer",
     "FakeProvider",
     "Faults",
@@ -16,4 +19,5 @@ __all__ = [
     "default_answer",
     "fake_answer",
     "fake_embedding",
+    "scripted",
 ]

@@ -18,85 +18,29 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import math
 import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from aiohttp import web
 
+from kagura.testing._fake_wire import (
+    Faults,
+    ScriptedFailure,
+    ServerStats,
+    count_tokens,
+    default_answer,
+    error_response,
+    text_of,
+)
 from kagura.testing._vectors import fake_embedding
 
-__all__ = ["FakeLLMServer", "Faults", "ServerStats", "default_answer"]
+__all__ = ["FakeLLMServer"]
 
 Responder = Callable[[list[dict[str, Any]]], "str | Awaitable[str]"]
-
-
-@dataclass
-class Faults:
-    """Which requests fail and how. ``*_every=N`` hits requests number N, 2N, 3N... (1-based, all routes).
-
-    ``hang`` requests never answer until the server closes (the client must time out).
-    """
-
-    rate_limit_every: int | None = None
-    retry_after: float = 1.0
-    server_error_every: int | None = None
-    hang_every: int | None = None
-    malformed_every: int | None = None
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name.endswith("_every") and value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"Faults.{f.name} must be a positive int or None, got {value!r}")
-        if self.retry_after < 0:
-            raise ValueError("Faults.retry_after must be >= 0 seconds")
-
-
-@dataclass
-class ServerStats:
-    """Counters of a :class:`FakeLLMServer`; ``requests`` counts every API request, failed ones too."""
-
-    requests: int = 0
-    chat_requests: int = 0
-    embedding_requests: int = 0
-    in_flight: int = 0
-    max_in_flight: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    faults_injected: int = 0
-    request_times: list[float] = field(default_factory=list)
-
-
-@dataclass
-class _ScriptedFailure:
-    status: int
-    retry_after: float | None
-    body: str | None
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
-def default_answer(messages: list[dict[str, Any]]) -> str:
-    """The default deterministic answer: ``"fake answer: "`` + the last user message's text."""
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return f"fake answer: {_text_of(message.get('content'))}"
-    return "fake answer"
-
-
-def _count_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
 class FakeLLMServer:
@@ -126,7 +70,7 @@ class FakeLLMServer:
         self.stats = ServerStats()
         self.received: list[dict[str, Any]] = []
         self._port = port
-        self._script: deque[_ScriptedFailure] = deque()
+        self._script: deque[ScriptedFailure] = deque()
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Event]] = []
@@ -190,7 +134,7 @@ class FakeLLMServer:
         if not 400 <= status <= 599:
             raise ValueError("fail_next status must be an HTTP error status (400-599)")
         for _ in range(count):
-            self._script.append(_ScriptedFailure(status, retry_after, body))
+            self._script.append(ScriptedFailure(status, retry_after, body))
 
     async def wait_for_requests(self, count: int) -> None:
         """Return once ``stats.requests`` has reached ``count`` (requests are counted on arrival)."""
@@ -199,6 +143,11 @@ class FakeLLMServer:
         event = asyncio.Event()
         self._waiters.append((count, event))
         await event.wait()
+
+    def hang_next(self, count: int = 1) -> None:
+        """Never answer the next ``count`` requests (until the server closes): the client must time out."""
+        for _ in range(count):
+            self._script.append(ScriptedFailure(None, None, None))
 
     # -- handlers --------------------------------------------------------------------------------------
     def _hits(self, every: int | None) -> bool:
@@ -209,18 +158,21 @@ class FakeLLMServer:
         if self._script:
             failure = self._script.popleft()
             self.stats.faults_injected += 1
-            return _error(failure.status, failure.retry_after, failure.body)
+            if failure.status is None:
+                await self._closing.wait()
+                return error_response(503, None, None)
+            return error_response(failure.status, failure.retry_after, failure.body)
         f = self.faults
         if self._hits(f.hang_every):
             self.stats.faults_injected += 1
             await self._closing.wait()
-            return _error(503, None, None)
+            return error_response(503, None, None)
         if self._hits(f.rate_limit_every):
             self.stats.faults_injected += 1
-            return _error(429, f.retry_after, None)
+            return error_response(429, f.retry_after, None)
         if self._hits(f.server_error_every):
             self.stats.faults_injected += 1
-            return _error(500, None, None)
+            return error_response(500, None, None)
         if self._hits(f.malformed_every):
             self.stats.faults_injected += 1
             return web.Response(text='{"choices": [ this is not json', content_type="application/json")
@@ -231,7 +183,7 @@ class FakeLLMServer:
         s.requests += 1
         s.in_flight += 1
         s.max_in_flight = max(s.max_in_flight, s.in_flight)
-        s.request_times.append(time.monotonic())
+        s.request_times.append(asyncio.get_running_loop().time())
         for waiter in [w for w in self._waiters if w[0] <= s.requests]:
             self._waiters.remove(waiter)
             waiter[1].set()
@@ -253,12 +205,12 @@ class FakeLLMServer:
                 return fault
             messages = body.get("messages")
             if not isinstance(messages, list):
-                return _error(400, None, "'messages' must be a list")
+                return error_response(400, None, "'messages' must be a list")
             answer = self.responder(messages)
             if inspect.isawaitable(answer):
                 answer = await answer
-            prompt_tokens = sum(_count_tokens(_text_of(m.get("content"))) for m in messages)
-            completion_tokens = _count_tokens(answer)
+            prompt_tokens = sum(count_tokens(text_of(m.get("content"))) for m in messages)
+            completion_tokens = count_tokens(answer)
             self.stats.prompt_tokens += prompt_tokens
             self.stats.completion_tokens += completion_tokens
             usage = {
@@ -319,9 +271,9 @@ class FakeLLMServer:
             raw = body.get("input")
             texts = [raw] if isinstance(raw, str) else raw
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-                return _error(400, None, "'input' must be a string or a list of strings")
+                return error_response(400, None, "'input' must be a string or a list of strings")
             dim = int(body.get("dimensions") or self.embedding_dim)
-            tokens = sum(_count_tokens(t) for t in texts)
+            tokens = sum(count_tokens(t) for t in texts)
             self.stats.prompt_tokens += tokens
             data = [
                 {"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)}
@@ -351,17 +303,9 @@ class FakeLLMServer:
         try:
             self.set_faults(Faults(**await request.json()))
         except (TypeError, ValueError) as exc:
-            return _error(400, None, f"bad faults: {exc}")
+            return error_response(400, None, f"bad faults: {exc}")
         return web.json_response(asdict(self.faults))
 
     async def _reset(self, request: web.Request) -> web.StreamResponse:
         self.reset_stats()
         return web.json_response({"ok": True})
-
-
-def _error(status: int, retry_after: float | None, message: str | None) -> web.Response:
-    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
-    body = {
-        "error": {"message": message or f"fake server error {status}", "type": "fake_error", "code": status}
-    }
-    return web.json_response(body, status=status, headers=headers)

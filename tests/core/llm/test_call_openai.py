@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import struct
 
 import pytest
@@ -140,13 +141,21 @@ async def test_fatal_statuses_are_not_retried(
 
 
 async def test_timeout_is_retryable(fake_llm_server: FakeLLMServer) -> None:
+    fake_llm_server.hang_next()
+    config = LLMConfig(
+        model="fake", base_url=fake_llm_server.base_url, api_key="t", timeout=1.0, max_attempts=3
+    )
+    assert await call_llm("x", config) == "fake answer: x"  # the hung first request timed out, then a retry
+    assert fake_llm_server.stats.requests >= 2
+
+
+async def test_timeout_raises_kagura_timeout_error(fake_llm_server: FakeLLMServer) -> None:
     fake_llm_server.set_faults(hang_every=1)
     config = LLMConfig(
-        model="fake", base_url=fake_llm_server.base_url, api_key="t", timeout=0.2, max_attempts=2
+        model="fake", base_url=fake_llm_server.base_url, api_key="t", timeout=0.2, max_attempts=1
     )
     with pytest.raises(KaguraTimeoutError):
         await call_llm("x", config)
-    assert fake_llm_server.stats.requests == 2  # retried once
 
 
 async def test_connection_refused_is_retryable_connection_error() -> None:
@@ -221,3 +230,30 @@ async def test_bad_arguments_raise_type_errors(fake_llm_config: LLMConfig) -> No
         await call_llm("x", fake_llm_config, attachments=["cat.png"])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="LLMConfig"):
         await call_llm("x", {"model": "x"})  # type: ignore[arg-type]
+
+
+async def test_streams_are_not_cached_and_errors_are_translated(
+    fake_llm_server: FakeLLMServer, tmp_path
+) -> None:
+    config = LLMConfig(
+        model="fake",
+        base_url=fake_llm_server.base_url,
+        api_key="t",
+        enable_cache=True,
+        cache_path=tmp_path / "c.db",
+    )
+    for _ in range(2):
+        assert "".join([d async for d in call_llm_stream("s", config)]) == "fake answer: s"
+    assert fake_llm_server.stats.requests == 2
+    fake_llm_server.fail_next(429, retry_after=3)
+    with pytest.raises(RateLimitedError) as info:
+        _ = [d async for d in call_llm_stream("s", dataclasses.replace(config, max_attempts=1))]
+    assert info.value.retry_after == 3.0
+
+
+async def test_stream_retries_a_failure_before_the_first_delta(
+    fake_llm_server: FakeLLMServer, fake_llm_config: LLMConfig
+) -> None:
+    fake_llm_server.fail_next(503)
+    assert "".join([d async for d in call_llm_stream("r", fake_llm_config)]) == "fake answer: r"
+    assert fake_llm_server.stats.requests == 2

@@ -8,8 +8,9 @@ classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers
 from kagura.core.llm._attachments import Attachment, attachment_kind
 from kagura.core.llm._budget import configure_rate_limit, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
-from kagura.core.llm._call import call_llm, call_llm_stream, complete
+from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
+from kagura.core.llm._gemini import GeminiProvider
 from kagura.core.llm._openai import OpenAICompatibleProvider
 from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
@@ -18,6 +19,7 @@ from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
 __all__ = [
     "DEFAULT_MODEL",
     "Attachment",
+    "GeminiProvider",
     "LLMConfig",
     "LLMRequest",
     "LLMResponse",
@@ -31,6 +33,7 @@ __all__ = [
     "cache_key",
     "call_llm",
     "call_llm_stream",
+    "call_llm_sync",
     "complete",
     "configure_rate_limit",
     "get_provider",

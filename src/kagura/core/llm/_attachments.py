@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -98,6 +99,11 @@ class Attachment:
         if mime_type is None:
             raise ValueError(f"cannot tell the MIME type of {p.name!r}: pass mime_type=...")
         return cls.from_bytes(p.read_bytes(), mime_type, name=p.name)
+
+    @classmethod
+    async def aload(cls, path: str | Path, mime_type: str | None = None) -> Attachment:
+        """:meth:`from_path` off the event loop (reading and sniffing run in a thread)."""
+        return await asyncio.to_thread(cls.from_path, path, mime_type)
 
     def base64(self) -> str:
         return base64.b64encode(self.data).decode("ascii")

@@ -55,6 +55,7 @@ class ResponseCache:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._ready = False
+        self.clock = time.time  # wall-clock seconds; replaceable in tests
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -91,13 +92,13 @@ class ResponseCache:
             ).fetchone()
         finally:
             conn.close()
-        if row is None or (row[5] is not None and row[5] <= time.time()):
+        if row is None or (row[5] is not None and row[5] <= self.clock()):
             return None
         return LLMResponse(row[0], Usage(row[3], row[4]), model=row[1], provider=row[2], cached=True)
 
     def put_blocking(self, key: str, response: LLMResponse, ttl: float | None) -> None:
         """Store ``response`` under ``key`` for ``ttl`` seconds (None: no expiry) (blocking)."""
-        now = time.time()
+        now = self.clock()
         conn = self._connect()
         try:
             with conn:

@@ -8,6 +8,8 @@ provider -> [cache store] -> usage trackers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import hashlib
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -20,9 +22,9 @@ from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._providers import Provider, get_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
-from kagura.core.parallel import RetryPolicy, call_with_retry
+from kagura.core.parallel import RetryPolicy, call_with_retry, run_sync
 
-__all__ = ["call_llm", "call_llm_stream", "complete"]
+__all__ = ["call_llm", "call_llm_stream", "call_llm_sync", "complete"]
 
 _inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]]
 _inflight = weakref.WeakKeyDictionary()
@@ -62,9 +64,14 @@ def _build(
     return config, provider, request
 
 
+@functools.lru_cache(maxsize=64)
+def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
+    return RetryPolicy(max_attempts=max_attempts, max_delay=max_delay)
+
+
 async def _call_provider(config: LLMConfig, provider: Provider, request: LLMRequest) -> LLMResponse:
     limiter = limiter_for(config)
-    policy = RetryPolicy(max_attempts=config.max_attempts, max_delay=config.retry_max_delay)
+    policy = _policy(config.max_attempts, config.retry_max_delay)
     return await call_with_retry(
         lambda: provider.complete(request),
         policy,
@@ -84,6 +91,12 @@ async def _cached_call(config: LLMConfig, provider: Provider, request: LLMReques
     if cache is not None:
         await cache.put(key, response, config.cache_ttl)
     return response
+
+
+def _land(flights: dict[str, asyncio.Task[LLMResponse]], key: str, task: asyncio.Task[LLMResponse]) -> None:
+    flights.pop(key, None)
+    if not task.cancelled():
+        task.exception()  # retrieved here too, so a flight whose callers all left logs no warning
 
 
 async def complete(
@@ -110,11 +123,14 @@ async def complete(
             flight_key = key + hashlib.sha256((request.api_key or "").encode()).hexdigest()
             flights = _inflight.setdefault(asyncio.get_running_loop(), {})
             task = flights.get(flight_key)
+            leader = task is None
             if task is None:
                 task = asyncio.ensure_future(_cached_call(config, provider, request, key))
                 flights[flight_key] = task
-                task.add_done_callback(lambda _t: flights.pop(flight_key, None))
+                task.add_done_callback(lambda t: _land(flights, flight_key, t))
             response = await asyncio.shield(task)
+            if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
+                response = dataclasses.replace(response, cached=True)
     record_usage(response)
     return response
 
@@ -135,17 +151,41 @@ async def call_llm_stream(
     attachments: Sequence[Attachment] | None = None,
     system: str | None = None,
 ) -> AsyncIterator[str]:
-    """Yield the answer's text deltas as they arrive. Streams are never cached nor retried mid-way."""
+    """Yield the answer's text deltas as they arrive. Streams are never cached.
+
+    A retryable failure before the first delta is retried like :func:`complete`; once text has been
+    yielded, a failure is raised (the caller already holds part of the answer).
+    """
     config, provider, request = _build(prompt, config, attachments, system)
     limiter = limiter_for(config)
-    if limiter is not None:
-        await limiter.acquire(provider.estimate_tokens(request))
+    policy = _policy(config.max_attempts, config.retry_max_delay)
     usage: Usage | None = None
     parts: list[str] = []
-    async for chunk in provider.stream(request):
-        if chunk.usage is not None:
-            usage = chunk.usage
-        if chunk.delta:
-            parts.append(chunk.delta)
-            yield chunk.delta
+    attempt = 0
+    while True:
+        attempt += 1
+        if limiter is not None:
+            await limiter.acquire(provider.estimate_tokens(request))
+        try:
+            async for chunk in provider.stream(request):
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.delta:
+                    parts.append(chunk.delta)
+                    yield chunk.delta
+            break
+        except Exception as exc:
+            if parts or not policy.should_retry(exc, attempt):
+                raise
+            await asyncio.sleep(policy.delay(attempt, exc))
     record_usage(LLMResponse("".join(parts), usage or Usage(), model=request.model, provider=provider.name))
+
+
+def call_llm_sync(
+    prompt: str,
+    config: LLMConfig | None = None,
+    attachments: Sequence[Attachment] | None = None,
+    system: str | None = None,
+) -> str:
+    """:func:`call_llm` for code without an event loop (scripts); inside a loop, ``await call_llm``."""
+    return run_sync(call_llm(prompt, config, attachments, system))

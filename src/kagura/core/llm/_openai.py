@@ -31,7 +31,7 @@ from kagura.errors import (
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAICompatibleProvider", "build_messages", "translate_openai_error"]
+__all__ = ["OpenAICompatibleProvider", "build_messages", "parse_completion", "translate_openai_error"]
 
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
                   "audio/mp3": "mp3"}  # fmt: skip
@@ -149,6 +149,24 @@ def _params(request: LLMRequest) -> dict[str, Any]:
     return params
 
 
+def parse_completion(data: Any) -> tuple[str, Usage]:
+    """(text, usage) of a chat-completion JSON body; ``MalformedResponseError`` when it is not one."""
+    try:
+        text = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise MalformedResponseError(
+            f"the LLM server's answer has no choices[0].message.content: {str(data)[:200]!r}"
+        ) from None
+    if not isinstance(text, str):
+        raise MalformedResponseError(f"the LLM server's answer content is not text: {text!r:.200}")
+    usage = data.get("usage") or {}
+    if not isinstance(usage, dict):
+        usage = {}
+    counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
+    prompt, completion = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
+    return text, Usage(prompt, completion)
+
+
 @register_provider
 class OpenAICompatibleProvider(Provider):
     """Any OpenAI-compatible chat-completions server (OpenAI, Ollama, vLLM, llama.cpp, LM Studio)."""
@@ -161,25 +179,18 @@ class OpenAICompatibleProvider(Provider):
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = _client(request.base_url, request.api_key)
+        params = _params(request)
+        timeout = params.pop("timeout")
         try:
-            completion: Any = await client.chat.completions.create(**_params(request))
+            # The SDK's documented raw-endpoint call: same transport, auth and error classes as
+            # ``chat.completions.create``, without its per-call TypedDict transform and pydantic model
+            # construction (about a third of its client-side cost, measured by the llm benchmark).
+            data: Any = await client.post(
+                "/chat/completions", body=params, cast_to=object, options={"timeout": timeout}
+            )
         except Exception as exc:
             raise translate_openai_error(exc, request.api_key) from None
-        try:
-            text = completion.choices[0].message.content
-            usage = completion.usage
-        except (AttributeError, IndexError, TypeError):
-            raise MalformedResponseError(
-                f"the LLM server's answer has no choices[0].message.content: {str(completion)[:200]!r}"
-            ) from None
-        if not isinstance(text, str):
-            raise MalformedResponseError(f"the LLM server's answer content is not text: {text!r:.200}")
-        return LLMResponse(
-            text=text,
-            usage=Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0),
-            model=request.model,
-            provider=self.name,
-        )
+        return LLMResponse(*parse_completion(data), model=request.model, provider=self.name)
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         client = _client(request.base_url, request.api_key)

@@ -46,6 +46,12 @@ class Provider:
     name: ClassVar[str] = ""
     accepted_kinds: ClassVar[frozenset[str]] = frozenset()
     accepted_mime_types: ClassVar[frozenset[str] | None] = None
+    # Token costs of attachments for TPM estimates. Defaults: OpenAI's high-detail 1024 px image (765),
+    # and Gemini's documented 32 tokens per audio second, 263 per video second, 258 per PDF page.
+    image_tokens: ClassVar[int] = 765
+    audio_tokens_per_s: ClassVar[float] = 32.0
+    video_tokens_per_s: ClassVar[float] = 263.0
+    pdf_tokens_per_page: ClassVar[int] = 258
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         raise NotImplementedError
@@ -68,26 +74,24 @@ class Provider:
                 )
 
     def estimate_tokens(self, request: LLMRequest) -> int:
-        """A rough prompt+answer token estimate for TPM budgets (about 4 characters per token)."""
-        text = len(request.prompt) + len(request.system or "")
-        tokens = text // 4 + 1
+        """A rough prompt+answer token estimate for TPM budgets: ~4 characters per token, plus the
+        attachments at the provider's documented rates (class attributes ``*_tokens*``)."""
+        tokens = (len(request.prompt) + len(request.system or "")) // 4 + 1
         for att in request.attachments:
-            tokens += _attachment_tokens(att.kind, att.size, att.duration_s, att.pages)
+            tokens += self.attachment_tokens(att.kind, att.size, att.duration_s, att.pages)
         return tokens + (request.max_tokens or 256)
 
-
-def _attachment_tokens(kind: str, size: int, seconds: float | None, pages: int | None) -> int:
-    # Documented figures: OpenAI high-detail images cost at most ~765 tokens for a 1024px square;
-    # Gemini bills audio at 32 tokens/s, video at ~263 tokens/s and PDF pages at 258 tokens each.
-    if kind == "image":
-        return 765
-    if kind == "audio":
-        return int(32 * (seconds if seconds is not None else size / 16_000))
-    if kind == "video":
-        return int(263 * (seconds if seconds is not None else size / 250_000))
-    if kind == "pdf":
-        return 258 * (pages or max(1, size // 50_000))
-    return size // 4
+    def attachment_tokens(self, kind: str, size: int, seconds: float | None, pages: int | None) -> int:
+        """Estimated tokens of one attachment; unknown durations/page counts are guessed from the size."""
+        if kind == "image":
+            return self.image_tokens
+        if kind == "audio":
+            return int(self.audio_tokens_per_s * (seconds if seconds is not None else size / 16_000))
+        if kind == "video":
+            return int(self.video_tokens_per_s * (seconds if seconds is not None else size / 250_000))
+        if kind == "pdf":
+            return self.pdf_tokens_per_page * (pages or max(1, size // 50_000))
+        return size // 4
 
 
 def register_provider(cls: P) -> P:

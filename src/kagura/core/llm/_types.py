@@ -31,7 +31,8 @@ class Usage:
 
 @dataclass(frozen=True)
 class LLMResponse:
-    """A completion: its ``text``, its token ``usage``, and whether it came from the response cache."""
+    """A completion: its ``text`` and token ``usage``. ``cached`` is True when it cost no request
+    (a response-cache hit, or a call that joined an identical call already in flight)."""
 
     text: str
     usage: Usage = field(default_factory=Usage)

@@ -1,0 +1,202 @@
+"""The Gemini provider, on ``google-genai`` (optional extra ``kagura[gemini]``, imported lazily).
+
+Small attachments go inline; large ones (over ``INLINE_LIMIT`` bytes in total) through the File API: upload,
+wait until the file is ACTIVE, use it, delete it after the call. SDK errors are translated in
+:func:`translate_gemini_error` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from kagura.core.llm._errors import redact, retry_after_from_headers
+from kagura.core.llm._providers import Provider, StreamChunk, register_provider
+from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    KaguraError,
+    KaguraTimeoutError,
+    LLMError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    RateLimitedError,
+    ServerError,
+    UnsupportedAttachmentError,
+)
+
+__all__ = ["INLINE_LIMIT", "GeminiProvider", "build_gemini_config", "translate_gemini_error"]
+
+INLINE_LIMIT = 15 * 2**20  # Gemini takes up to ~20 MB inline per request; keep a margin for the JSON
+FILE_POLL_INTERVAL = 1.0
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], Any]]
+_clients = weakref.WeakKeyDictionary()
+
+
+def _genai() -> Any:
+    try:
+        from google import genai
+    except ImportError:
+        raise ConfigurationError(
+            "the Gemini provider needs the google-genai package: pip install 'kagura[gemini]'"
+        ) from None
+    return genai
+
+
+def _client(api_key: str | None, base_url: str | None, timeout: float) -> Any:
+    if not api_key:
+        raise AuthenticationError("no Gemini API key: set GEMINI_API_KEY or LLMConfig(gemini_api_key=...)")
+    genai = _genai()
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    key = (base_url, hashlib.sha256(api_key.encode()).hexdigest())
+    if key not in per_loop:
+        options = genai.types.HttpOptions(
+            base_url=base_url,
+            timeout=int(timeout * 1000),
+            retry_options=genai.types.HttpRetryOptions(attempts=1),
+        )
+        per_loop[key] = genai.Client(api_key=api_key, http_options=options)
+    return per_loop[key]
+
+
+def build_gemini_config(request: LLMRequest) -> Any:
+    """The ``GenerateContentConfig`` for a request (pure: no network)."""
+    types = _genai().types
+    return types.GenerateContentConfig(
+        temperature=request.temperature,
+        max_output_tokens=request.max_tokens,
+        system_instruction=request.system,
+        **request.extra,
+    )
+
+
+def inline_parts(request: LLMRequest) -> list[Any] | None:
+    """The ``contents`` with every attachment inline, or None when they are too big to go inline (pure)."""
+    if sum(a.size for a in request.attachments) > INLINE_LIMIT:
+        return None
+    types = _genai().types
+    parts: list[Any] = [types.Part.from_text(text=request.prompt)]
+    parts += [types.Part.from_bytes(data=a.data, mime_type=a.mime_type) for a in request.attachments]
+    return parts
+
+
+def translate_gemini_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
+    """The one boundary: a google-genai (or transport) exception -> the matching ``kagura.errors`` class."""
+    if isinstance(exc, KaguraError):
+        return exc
+    from google.genai import errors
+
+    msg = redact(str(exc), api_key)
+    if isinstance(exc, errors.APIError):
+        code = exc.code
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        retry_after = retry_after_from_headers({str(k).lower(): str(v) for k, v in dict(headers).items()})
+        if code == 429:
+            return RateLimitedError(f"Gemini rate limit or quota (HTTP 429): {msg}", retry_after=retry_after)
+        if code in (401, 403):
+            return AuthenticationError(
+                f"Gemini refused the API key (HTTP {code}): check GEMINI_API_KEY and the model's access. "
+                f"{msg}"
+            )
+        if code == 408:
+            return KaguraTimeoutError(f"Gemini timed out (HTTP 408): {msg}")
+        if code >= 500:
+            return ServerError(
+                f"Gemini server error (HTTP {code}): {msg}", status=code, retry_after=retry_after
+            )
+        return InvalidRequestError(
+            f"Gemini rejected the request (HTTP {code}): check the model and parameters. {msg}"
+        )
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, TimeoutError) or "TimeoutException" in names:
+        return KaguraTimeoutError(f"the Gemini request timed out: {msg}")
+    if isinstance(exc, OSError) or names & {"ClientError", "TransportError", "ConnectError"}:
+        return ProviderConnectionError(f"could not reach Gemini: {msg}")
+    return LLMError(f"Gemini call failed ({type(exc).__name__}): {msg}")
+
+
+@register_provider
+class GeminiProvider(Provider):
+    """Google Gemini through ``google-genai``: text, images, audio, video and PDFs."""
+
+    name: ClassVar[str] = "gemini"
+    accepted_kinds: ClassVar[frozenset[str]] = frozenset({"image", "audio", "video", "pdf", "text"})
+    image_tokens: ClassVar[int] = (
+        258  # Gemini's documented cost of an image up to 384 px (tiles cost 258 each)
+    )
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        client = _client(request.api_key, request.base_url, request.timeout)
+        uploaded: list[str] = []
+        try:
+            parts = inline_parts(request)
+            if parts is None:
+                parts = [_genai().types.Part.from_text(text=request.prompt)]
+                for att in request.attachments:
+                    parts.append(await self._upload(client, att.data, att.mime_type, uploaded))
+            response = await client.aio.models.generate_content(
+                model=request.model, contents=parts, config=build_gemini_config(request)
+            )
+        except Exception as exc:
+            raise translate_gemini_error(exc, request.api_key) from None
+        finally:
+            for name in uploaded:
+                try:
+                    await client.aio.files.delete(name=name)
+                except Exception:  # best effort: the File API also expires files after 48 h
+                    pass
+        try:
+            text = response.text
+        except Exception as exc:
+            raise MalformedResponseError(f"Gemini's answer has no text: {exc}") from None
+        if not isinstance(text, str):
+            raise MalformedResponseError(f"Gemini's answer has no text (blocked or empty): {response!s:.200}")
+        meta = getattr(response, "usage_metadata", None)
+        usage = Usage(
+            getattr(meta, "prompt_token_count", 0) or 0, getattr(meta, "candidates_token_count", 0) or 0
+        )
+        return LLMResponse(text, usage, model=request.model, provider=self.name)
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        """Text deltas from ``generate_content_stream``; attachments must fit inline (else use complete)."""
+        client = _client(request.api_key, request.base_url, request.timeout)
+        parts = inline_parts(request)
+        if parts is None:
+            raise UnsupportedAttachmentError(
+                f"attachments over {INLINE_LIMIT} bytes cannot be streamed with Gemini: "
+                "use complete() or call_llm()"
+            )
+        usage: Usage | None = None
+        try:
+            stream = await client.aio.models.generate_content_stream(
+                model=request.model, contents=parts, config=build_gemini_config(request)
+            )
+            async for chunk in stream:
+                meta = getattr(chunk, "usage_metadata", None)
+                if meta is not None:
+                    usage = Usage(meta.prompt_token_count or 0, meta.candidates_token_count or 0)
+                if chunk.text:
+                    yield StreamChunk(chunk.text)
+        except Exception as exc:
+            raise translate_gemini_error(exc, request.api_key) from None
+        if usage is not None:
+            yield StreamChunk("", usage)
+
+    async def _upload(self, client: Any, data: bytes, mime_type: str, uploaded: list[str]) -> Any:
+        types = _genai().types
+        config = types.UploadFileConfig(mime_type=mime_type)
+        file = await asyncio.to_thread(client.files.upload, file=io.BytesIO(data), config=config)
+        uploaded.append(file.name)
+        while str(getattr(file.state, "value", file.state)) == "PROCESSING":
+            await asyncio.sleep(FILE_POLL_INTERVAL)
+            file = await client.aio.files.get(name=file.name)
+        state = str(getattr(file.state, "value", file.state))
+        if state not in ("ACTIVE", "None", "STATE_UNSPECIFIED"):
+            raise ServerError(f"Gemini could not process the uploaded {mime_type} file (state {state})")
+        return types.Part.from_uri(file_uri=file.uri, mime_type=mime_type)

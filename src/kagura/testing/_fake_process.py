@@ -1,0 +1,72 @@
+"""The fake server in its own process (``kagura fake-llm``), so its CPU does not share the caller's loop.
+
+Benchmarks use it: the client's event loop then pays only for the client side, as with a remote server.
+Counters are read over HTTP (``GET /_kagura/stats``), faults switched with ``POST /_kagura/faults``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from typing import Any
+
+__all__ = ["FakeLLMProcess"]
+
+
+class FakeLLMProcess:
+    """``async with FakeLLMProcess(latency=0.2) as server:``; use ``base_url``, ``await stats()``.
+
+    Runs ``python -m kagura.cli fake-llm`` and stops it (by its own process handle) on exit.
+    """
+
+    def __init__(self, latency: float = 0.0, *, startup_timeout: float = 60.0) -> None:
+        if latency < 0:
+            raise ValueError("latency must be >= 0 seconds")
+        self.latency = latency
+        self.startup_timeout = startup_timeout
+        self._proc: asyncio.subprocess.Process | None = None
+        self.base_url = ""
+
+    async def __aenter__(self) -> FakeLLMProcess:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kagura.cli", "fake-llm", "--latency", str(self.latency), "--port", "0",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert self._proc.stdout is not None
+        line = (await asyncio.wait_for(self._proc.stdout.readline(), self.startup_timeout)).decode()
+        match = re.search(r"http://127\.0\.0\.1:\d+/v1", line)
+        if match is None:
+            await self.close()
+            raise RuntimeError(f"kagura fake-llm did not start: {line!r}")
+        self.base_url = match.group(0)
+        return self
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            url = self.base_url.removesuffix("/v1") + path
+            async with session.request(method, url, json=body) as response:
+                response.raise_for_status()
+                return await response.json()
+
+    async def stats(self) -> dict[str, Any]:
+        """The server's counters (requests, max_in_flight, tokens, ...) as a dict."""
+        return await self._call("GET", "/_kagura/stats")
+
+    async def reset_stats(self) -> None:
+        await self._call("POST", "/_kagura/reset")
+
+    async def set_faults(self, **faults: Any) -> None:
+        """Replace the faults, e.g. ``await server.set_faults(rate_limit_every=5, retry_after=1)``."""
+        await self._call("POST", "/_kagura/faults", faults)
+
+    async def close(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            await self._proc.wait()
+        self._proc = None
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
