@@ -79,3 +79,29 @@ def test_metadata_is_json_serialisable_for_the_store(corpus: Path) -> None:
     for scanned in scan_directory(corpus).files:
         extracted = extract_file(scanned.path)
         assert json.loads(json.dumps(extracted.metadata)) == extracted.metadata, scanned.relpath
+
+
+CONCURRENT_SCRIPT = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from kagura.loaders import extract_file, scan_directory
+
+files = [f.path for f in scan_directory(sys.argv[1]).files]
+with ThreadPoolExecutor(max_workers=8) as pool:  # first use: extractors import their libraries concurrently
+    parallel = list(pool.map(extract_file, files * 3))
+sequential = [extract_file(path) for path in files * 3]
+assert parallel == sequential, "concurrent extraction differs from sequential"
+print(len(parallel))
+"""
+
+
+def test_concurrent_first_use_from_threads_matches_sequential(corpus: Path) -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter, so the registry and the libraries are loaded by racing threads.
+    done = subprocess.run(
+        [sys.executable, "-c", CONCURRENT_SCRIPT, str(corpus)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(3 * len(EXPECTED))

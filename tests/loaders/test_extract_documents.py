@@ -108,7 +108,8 @@ def test_html_entities_nested_hidden_tags_and_legacy_charset(tmp_path: Path) -> 
     assert "Crème brûlée & thé — 4 €" in text
     assert "Café au lait" in text
     assert "enable javascript" not in text and "svg label" not in text
-    assert [s.section for s in result.segments] == [None, "Menu", "Menu > Drinks"]
+    assert [s.section for s in result.segments] == ["Menu", "Menu > Drinks"]
+    assert result.segments[0].text.startswith("Café menu\n\nMenu")  # the title opens the first section
 
 
 def test_html_without_body_tag_still_yields_the_body_text(tmp_path: Path) -> None:

@@ -107,3 +107,22 @@ def test_other_video_containers_are_indexed_by_name(tmp_path: Path) -> None:
 def test_corrupt_media_raise_with_a_reason(tmp_path: Path, name: str, data: bytes, expected: str) -> None:
     (tmp_path / name).write_bytes(data)
     assert reason_of(tmp_path / name).startswith(expected)
+
+
+def test_mp3_duration_and_id3_tags(tmp_path: Path) -> None:
+    import mutagen.mp3
+
+    path = tmp_path / "dawn-chorus.mp3"
+    frame = b"\xff\xfb\x90\x00" + bytes(413)  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz: 417-byte frames
+    path.write_bytes(frame * 40)
+    tagged = mutagen.mp3.EasyMP3(path)
+    tagged["title"] = "Morning birdsong"
+    tagged["artist"] = "Field Recordist"
+    tagged.save()
+    result = extract_file(path)
+    assert (result.file_type, result.mime_type, result.media_kind) == (FileType.AUDIO, "audio/mpeg", "audio")
+    assert result.metadata["duration"] == pytest.approx(40 * 1152 / 44100, abs=0.01)
+    assert result.metadata["tags"] == {"title": "Morning birdsong", "artist": "Field Recordist"}
+    text = result.segments[0].text
+    assert "title: Morning birdsong" in text and "artist: Field Recordist" in text
+    assert text.endswith("filename: dawn chorus")

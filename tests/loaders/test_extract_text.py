@@ -212,3 +212,31 @@ def test_markdown_front_matter_and_list_before_a_rule_are_not_headings(tmp_path:
     result = extract_file(path)
     assert [s.section for s in result.segments] == [None, "Real heading"]
     assert result.segments[0].text.startswith("---\ntitle: Hello")
+
+
+def test_registered_extractor_is_used_and_its_crash_becomes_an_extraction_error(tmp_path: Path) -> None:
+    from kagura.loaders import Extracted, register_extractor
+    from kagura.loaders._text import extract_yaml
+
+    original_version = extractor_version(FileType.YAML)
+    path = tmp_path / "conf.yml"
+    path.write_text("key: value\n")
+
+    @register_extractor(FileType.YAML, version="upper-1")
+    def upper(p: Path, file_type: FileType) -> Extracted:
+        return Extracted(file_type, "application/yaml", [Segment(p.read_text().upper())])
+
+    try:
+        assert extractor_version("yaml") == "upper-1"
+        assert extract_file(path).segments == [Segment("KEY: VALUE\n")]
+
+        @register_extractor(FileType.YAML, version="broken-1")
+        def broken(p: Path, file_type: FileType) -> Extracted:
+            raise KeyError("missing part")
+
+        assert reason_of(path) == "could not extract yaml: KeyError: 'missing part'"
+    finally:
+        register_extractor(FileType.YAML, version=original_version)(extract_yaml)
+    assert extract_file(path).segments == [Segment("key: value\n")]
+    with pytest.raises(ValueError, match="version"):
+        register_extractor(FileType.YAML, version="")

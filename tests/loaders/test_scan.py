@@ -216,3 +216,16 @@ def test_bad_arguments_raise_clear_errors(tmp_path: Path) -> None:
         scan_directory(tmp_path, max_file_size=0)
     with pytest.raises(TypeError, match="max_file_size"):
         scan_directory(tmp_path, max_file_size="10")  # type: ignore[arg-type]
+
+
+def test_whitelist_idiom_and_deeper_negation_of_a_directory(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "*\n!*/\n!*.py\nbuild/\n")
+    write(tmp_path, "src/app.py")
+    write(tmp_path, "src/notes.txt")
+    write(tmp_path, "build/gen.py")
+    write(tmp_path, "pkg/.gitignore", "!build/\n")
+    write(tmp_path, "pkg/build/keep.py")
+    result = scan_directory(tmp_path)
+    assert kept(result) == ["pkg/build/keep.py", "src/app.py"]
+    skipped = rules(result, tmp_path)
+    assert (skipped["src/notes.txt"], skipped["build"]) == ("gitignore", "gitignore")

@@ -107,15 +107,17 @@ def html_segments(html: str) -> tuple[str | None, list[Segment]]:
     parser.close()
     title = " ".join("".join(parser.title_parts).split()) or None
     segments = [Segment(_tidy(parts), section=section) for section, parts in parser.segments]
+    segments = [seg for seg in segments if seg.text]
     if title:
-        if segments[0].text:
-            segments[0] = Segment(f"{title}\n\n{segments[0].text}")
+        # The title opens the first segment (the text before the first heading, or the first section).
+        if segments:
+            segments[0] = Segment(f"{title}\n\n{segments[0].text}", section=segments[0].section)
         else:
-            segments[0] = Segment(title)
-    return title, [seg for seg in segments if seg.text]
+            segments = [Segment(title)]
+    return title, segments
 
 
-@register_extractor(FileType.HTML, version="html-1")
+@register_extractor(FileType.HTML, version="html-2")
 def extract_html(path: Path, file_type: FileType) -> Extracted:
     """HTML: visible text, title kept, one segment per heading."""
     from kagura.loaders._text import decode_text

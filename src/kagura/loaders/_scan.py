@@ -8,7 +8,7 @@ Rules, checked per entry in this order (each skip is reported as a :class:`Skipp
   ``.kaguraignore`` applies relative to its own directory, a deeper file overrides a shallower one, the last
   matching pattern in a file wins, ``!negation`` re-includes, and an ignored directory is not entered (so,
   as in git, nothing below it can be re-included). ``.kaguraignore`` overrides ``.gitignore`` of the same
-  directory.
+  directory. The tests check these decisions against ``git ls-files`` itself.
 - ``broken-symlink``, ``symlink-loop``, ``symlink-outside-root``: symlinks are followed only when their
   target resolves inside the root; a target outside is never read. A directory reached again through a
   symlink to one of its ancestors is a ``symlink-loop``; one already scanned elsewhere is ``already-scanned``.
@@ -22,20 +22,18 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kagura.loaders._types import ScannedFile, ScanResult, SkippedFile
-
-if TYPE_CHECKING:
-    import pathspec
 
 __all__ = ["DEFAULT_MAX_FILE_SIZE", "SKIP_RULES", "scan_directory"]
 
 DEFAULT_MAX_FILE_SIZE = 50 * 2**20
 _MAX_IGNORE_FILE_SIZE = 2**20
+_DIR_MARK = "ps_d"  # pathspec's regex group for "matched as a directory"
 _IGNORE_FILES = ((".gitignore", "gitignore"), (".kaguraignore", "kaguraignore"))
 
 SKIP_RULES = (
@@ -54,20 +52,52 @@ SKIP_RULES = (
 """Every ``SkippedFile.rule`` the scan can report."""
 
 
+def _matches_itself(regex: re.Pattern[str], path: str, is_dir: bool) -> bool:
+    """Whether a compiled gitignore pattern matches ``path`` itself, not merely one of its ancestors.
+
+    pathspec's regexes also match everything below a matched directory (the ``ps_d`` group marks that
+    part). The scan never enters an ignored directory, so, as git does, each path is judged by the
+    patterns that match it directly; directories are passed with a trailing ``/``.
+    """
+    pos = 0
+    while (match := regex.search(path, pos)) is not None:
+        end = match.end(_DIR_MARK) if match.groupdict().get(_DIR_MARK) is not None else -1
+        if end == -1 or (is_dir and end == len(path)):
+            return True
+        pos = match.start() + 1
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class _IgnoreLayer:
     """The patterns of one ignore file; ``base`` is its directory relative to the root ("" = root)."""
 
     base: str
     rule: str
-    spec: pathspec.GitIgnoreSpec  # imported lazily at run time: importing kagura.loaders stays cheap
+    patterns: tuple[tuple[re.Pattern[str], bool], ...]  # (regex, include), in file order
+
+    @classmethod
+    def parse(cls, base: str, rule: str, lines: list[str]) -> _IgnoreLayer:
+        import pathspec
+
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        compiled = tuple(
+            (p.regex, p.include) for p in spec.patterns if p.include is not None and p.regex is not None
+        )
+        return cls(base, rule, compiled)
 
     def check(self, rel: str, is_dir: bool) -> bool | None:
-        """True if this layer ignores ``rel``, False if it re-includes it, None if no pattern matches."""
+        """True if this layer ignores ``rel``, False if it re-includes it, None if no pattern matches.
+
+        As in git, the last matching pattern of the file wins.
+        """
         local = rel[len(self.base) + 1 :] if self.base else rel
         if is_dir:
             local += "/"
-        return self.spec.check_file(local).include
+        for regex, include in reversed(self.patterns):
+            if _matches_itself(regex, local, is_dir):
+                return include
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +197,7 @@ class _Scanner:
             except OSError as exc:
                 self.skip(rel, "unreadable", f"cannot read ignore file: {exc.strerror or exc}")
                 continue
-            import pathspec
-
-            layers.append(_IgnoreLayer(frame.rel, rule, pathspec.GitIgnoreSpec.from_lines(lines)))
+            layers.append(_IgnoreLayer.parse(frame.rel, rule, lines))
         return tuple(layers)
 
     def ignored_by(self, layers: tuple[_IgnoreLayer, ...], rel: str, is_dir: bool) -> str | None:
