@@ -247,3 +247,12 @@ def test_every_public_name_resolves() -> None:
             assert getattr(module, name) is not None
         with pytest.raises(AttributeError):
             _ = module.does_not_exist  # type: ignore[attr-defined]
+
+
+def test_measurement_script_runs_in_quick_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    from kagura.core.memory.embedders.__main__ import main
+
+    results = main(quick=True)
+    assert results["sentences_per_s_batched"] > 0 and results["search_ms"] > 0
+    assert results["search_rows"] == 10_000
+    assert "sentences/s" in capsys.readouterr().out

@@ -174,3 +174,40 @@ def test_bad_arguments() -> None:
         connect(":memory:", busy_timeout=-1)
     with pytest.raises(TypeError, match=r"migrations\[0\]"):
         migrate(connect(":memory:"), [42])  # type: ignore[list-item]
+
+
+def test_concurrent_writers_wait_on_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    setup = connect(path)
+    migrate(setup, MIGRATIONS)
+    first, second = connect(path), connect(path)
+    holding = threading.Event()
+    second_started = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer_one() -> None:
+        with transaction(first):
+            first.execute("INSERT INTO docs (path) VALUES ('one')")
+            holding.set()
+            second_started.wait(timeout=10)
+            # Hold the lock a little longer so the other writer is (very likely) blocked in BEGIN IMMEDIATE.
+            # The assertions below do not depend on this timing: with a working busy timeout they hold
+            # either way; with busy_timeout=0 this overlap makes the second writer fail "database is locked".
+            threading.Event().wait(0.2)
+
+    def writer_two() -> None:
+        holding.wait(timeout=10)
+        second_started.set()
+        try:
+            with transaction(second):  # blocks on BEGIN IMMEDIATE until writer_one commits
+                second.execute("INSERT INTO docs (path) VALUES ('two')")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer_one), threading.Thread(target=writer_two)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert sorted(r[0] for r in setup.execute("SELECT path FROM docs")) == ["one", "two"]

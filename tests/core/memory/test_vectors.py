@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from kagura.core.memory._vectors import top_k_cosine
+from kagura.core.memory._sqlite import connect
+from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -102,3 +105,26 @@ def test_bad_k() -> None:
         top_k_cosine(m, m[0], 2.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="k must be an int"):
         top_k_cosine(m, m[0], True)
+
+
+def test_pack_and_unpack_round_trip_through_sqlite(tmp_path: Path) -> None:
+    m = unit_rows(5, 384)
+    conn = connect(tmp_path / "v.db")
+    conn.execute("CREATE TABLE v (id INTEGER PRIMARY KEY, vec BLOB NOT NULL)")
+    with conn:
+        conn.executemany("INSERT INTO v (vec) VALUES (?)", [(pack_vector(row),) for row in m])
+    blobs = [r[0] for r in conn.execute("SELECT vec FROM v ORDER BY id")]
+    assert len(blobs[0]) == 384 * 4
+    restored = unpack_vectors(blobs, 384)
+    assert restored.dtype == np.float32 and restored.flags.writeable
+    np.testing.assert_array_equal(restored, m)
+    assert unpack_vectors([], 384).shape == (0, 384)
+
+
+def test_pack_and_unpack_reject_bad_input() -> None:
+    with pytest.raises(ValueError, match="1-D"):
+        pack_vector(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="blob 1 holds 8 bytes, expected 12"):
+        unpack_vectors([b"\0" * 12, b"\0" * 8], 3)
+    with pytest.raises(ValueError, match="dimension"):
+        unpack_vectors([], 0)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from kagura.core.memory._answer import Answer
     from kagura.core.memory._rag import MultimodalRAG
     from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
-    from kagura.core.memory._vectors import top_k_cosine
+    from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
     from kagura.core.memory.embedders import (
         Embedder,
         LocalMiniLMEmbedder,
@@ -41,8 +41,10 @@ __all__ = [
     "available_embedders",
     "get_default_embedder",
     "get_embedder",
+    "pack_vector",
     "register_embedder",
     "top_k_cosine",
+    "unpack_vectors",
 ]
 
 _LAZY: dict[str, str] = {
@@ -60,8 +62,10 @@ _LAZY: dict[str, str] = {
     "available_embedders": "kagura.core.memory.embedders",
     "get_default_embedder": "kagura.core.memory.embedders",
     "get_embedder": "kagura.core.memory.embedders",
+    "pack_vector": "kagura.core.memory._vectors",
     "register_embedder": "kagura.core.memory.embedders",
     "top_k_cosine": "kagura.core.memory._vectors",
+    "unpack_vectors": "kagura.core.memory._vectors",
 }
 
 

@@ -3,16 +3,43 @@
 One matrix-vector product scores every row, ``argpartition`` finds the best ``k`` in linear time and only
 those ``k`` are sorted. A boolean ``mask`` (e.g. a file-type filter) removes rows *before* the top-k is
 taken, so a filter never returns fewer results than exist.
+
+``pack_vector`` / ``unpack_vectors`` store vectors in SQLite BLOBs as little-endian float32.
 """
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["top_k_cosine"]
+__all__ = ["pack_vector", "top_k_cosine", "unpack_vectors"]
+
+_BLOB_DTYPE = np.dtype("<f4")
+
+
+def pack_vector(vector: npt.ArrayLike) -> bytes:
+    """A 1-D vector as little-endian float32 bytes (4 bytes per dimension), for a SQLite BLOB."""
+    arr = np.asarray(vector)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"pack_vector takes a non-empty 1-D vector, got shape {arr.shape}")
+    return arr.astype(_BLOB_DTYPE, copy=False).tobytes()
+
+
+def unpack_vectors(blobs: Sequence[bytes], dimension: int) -> npt.NDArray[np.float32]:
+    """Stack BLOBs from :func:`pack_vector` into an ``(n, dimension)`` native float32 matrix."""
+    if dimension < 1:
+        raise ValueError("dimension must be >= 1")
+    if not blobs:
+        return np.zeros((0, dimension), dtype=np.float32)
+    size = 4 * dimension
+    for i, blob in enumerate(blobs):
+        if len(blob) != size:
+            raise ValueError(f"blob {i} holds {len(blob)} bytes, expected {size} ({dimension} float32)")
+    flat = np.frombuffer(b"".join(blobs), dtype=_BLOB_DTYPE)
+    return flat.reshape(len(blobs), dimension).astype(np.float32)
 
 
 def _check_k(k: object) -> int:

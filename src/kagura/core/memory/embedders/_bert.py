@@ -232,6 +232,8 @@ class BertEncoder:
         x = self._word[input_ids] + self._position[:seq] + self._token_type[0]
         x = self._layer_norm(x.reshape(batch * seq, hidden), self._emb_ln_w, self._emb_ln_b)
         # Additive mask over keys: 0 where attended, the float32 minimum where padded (as transformers does).
+        # Batches of equal-length texts (the common case after sorting by length) need no mask at all.
+        padded = not bool(np.all(attention_mask > 0))
         bias = np.where(attention_mask[:, None, None, :] > 0, 0.0, np.finfo(np.float32).min)
         bias = bias.astype(np.float32)
 
@@ -239,7 +241,9 @@ class BertEncoder:
             qkv = x @ layer.qkv_w + layer.qkv_b  # (batch*seq, 3*hidden)
             qkv = qkv.reshape(batch, seq, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]  # (batch, heads, seq, head_dim)
-            scores = q @ k.transpose(0, 1, 3, 2) + bias  # (batch, heads, seq, seq)
+            scores = q @ k.transpose(0, 1, 3, 2)  # (batch, heads, seq, seq)
+            if padded:
+                scores += bias
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
