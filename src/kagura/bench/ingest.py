@@ -51,13 +51,13 @@ def _write_images(folder: Path, n: int) -> None:
         )
 
 
-def _write_texts(folder: Path, n: int) -> None:
+def _write_texts(folder: Path, n: int, paragraphs: int = 40) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         topic = _TOPICS[i % len(_TOPICS)]
         body = " ".join(
             f"Paragraph {j} of note {i} about {topic}: facts, figures and remarks number {j}."
-            for j in range(40)
+            for j in range(paragraphs)
         )
         (folder / f"note{i:03}.txt").write_text(body, encoding="utf-8")
 
@@ -137,10 +137,13 @@ async def _ingest_media(n: int, latency: float, tmp: Path, embedder: Embedder, l
     )
 
 
-async def _embedding_throughput(n_files: int, tmp: Path, embedder: Embedder) -> BenchRow:
+async def _embedding_throughput(
+    n_files: int, tmp: Path, embedder: Embedder, paragraphs: int = 40
+) -> BenchRow:
     corpus = tmp / "texts"
-    _write_texts(corpus, n_files)
+    _write_texts(corpus, n_files, paragraphs)
     rag = MultimodalRAG(tmp / "texts.db", embedder=embedder)
+    await embedder.aembed(["warm up: load the weights before measuring"])
     started = time.perf_counter()
     await rag.load_directory(corpus, max_concurrent=5)
     pipeline = time.perf_counter() - started
@@ -223,7 +226,7 @@ async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
                 rows.append(await _ingest_media(n, latency, tmp, remote, "loopback"))
         if not quick:
             rows.append(await _ingest_media(10, latency, tmp, embedder, "local MiniLM"))
-        rows.append(await _embedding_throughput(4 if quick else 24, tmp, embedder))
+        rows.append(await _embedding_throughput(2 if quick else 24, tmp, embedder, 5 if quick else 40))
         rows.append(await _search_latency(5_000 if quick else 100_000, tmp, embedder))
     return rows
 
