@@ -18,7 +18,7 @@ from kagura.core.memory._chunking import ChunkPiece, chunk_segments
 from kagura.core.memory._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.parallel import RetryPolicy
-from kagura.errors import ExtractionError, KaguraError
+from kagura.errors import ExtractionError, KaguraError, UnsupportedAttachmentError
 from kagura.loaders import (
     Extracted,
     FileType,
@@ -188,29 +188,36 @@ class FilePreparer:
     async def describe(self, job: NeedsDescription) -> Prepared | Failed | Skipped:
         """Stage 2: one LLM description (with retries) for a media file, then its chunks."""
         try:
-            text, failure = await self._describe(job.path, job.extracted, job.scanned.relpath)
+            text, failure, final = await self._describe(job.path, job.extracted, job.scanned.relpath)
         except OSError as exc:
             return Failed(job.key, _os_reason(exc))
         except Exception as exc:  # the per-file boundary, as in ``local``
             return Failed(job.key, f"{type(exc).__name__}: {exc}")
-        return self._media_document(job, text, failure=failure, not_described=False)
+        return self._media_document(job, text, failure=failure, not_described=False, final=final)
 
     def _media_document(
-        self, job: NeedsDescription, description: str | None, *, failure: str | None, not_described: bool
+        self,
+        job: NeedsDescription,
+        description: str | None,
+        *,
+        failure: str | None,
+        not_described: bool,
+        final: bool = False,
     ) -> Prepared | Skipped:
+        """``final``: the model can never describe this file, so the manifest records it as settled."""
         parts = [f"File name: {job.scanned.relpath}", *(s.text for s in job.extracted.segments)]
         if description:
             parts.insert(0, description)
         section = "description" if description else "metadata"
         chunks = chunk_segments([Segment("\n\n".join(parts), section=section)], self.chunk_size, self.overlap)
-        prepared = self._document(job, chunks, described=bool(description))
+        prepared = self._document(job, chunks, described=bool(description), settled=final)
         if isinstance(prepared, Prepared):
             prepared.failure = failure
             prepared.not_described = not_described
         return prepared
 
     def _document(
-        self, job: NeedsDescription, chunks: list[ChunkPiece], *, described: bool
+        self, job: NeedsDescription, chunks: list[ChunkPiece], *, described: bool, settled: bool = False
     ) -> Prepared | Skipped:
         if not chunks:
             return Skipped(job.key, "empty")
@@ -222,14 +229,15 @@ class FilePreparer:
             size=job.scanned.size,
             described=described,
             metadata=_jsonable(job.extracted.metadata),
-            manifest=self.expected(job.digest, job.file_type, described=described),
+            manifest=self.expected(job.digest, job.file_type, described=described or settled),
             chunks=chunks,
         )
         return Prepared(doc, [f"{job.scanned.relpath}\n{c.text}" for c in chunks])
 
     async def _describe(
         self, path: Path, extracted: Extracted, relpath: str
-    ) -> tuple[str | None, str | None]:
+    ) -> tuple[str | None, str | None, bool]:
+        """(description, failure reason, final): ``final`` when the model cannot take this file at all."""
         assert self.llm is not None and extracted.media_kind is not None
         metadata_text = " ".join(s.text for s in extracted.segments)[:1000]
         loop = asyncio.get_running_loop()
@@ -246,16 +254,16 @@ class FilePreparer:
             description = await describe_media(
                 path, extracted.media_kind, relpath, metadata_text, self.llm, self.retry, on_attempt=count
             )
+        except UnsupportedAttachmentError as exc:
+            return None, f"the model cannot take this file ({exc}); indexed by metadata only", True
         except KaguraError as exc:
             detail = str(exc) or type(exc).__name__
-            return None, (
-                f"LLM description failed after {attempts} attempt(s): {type(exc).__name__}: {detail};"
-                " indexed by metadata only"
-            )
+            reason = f"LLM description failed after {attempts} attempt(s): {type(exc).__name__}: {detail}"
+            return None, reason + "; indexed by metadata only", False
         finally:
             self.counters.add_time("describe", loop.time() - started)
         self.counters.llm_cache_hits += int(description.cached)
-        return description.text or None, None
+        return description.text or None, None, False
 
 
 def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
