@@ -99,6 +99,13 @@ class RAGStore:
         except StoreError:
             self._conn.close()
             raise
+        found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'rag_documents'").fetchone()
+        if found is None:  # the schema version was set by another kind of kagura store in this file
+            self._conn.close()
+            raise StoreError(
+                f"{self.path} holds another kagura store (e.g. conversation memory), not a RAG index: "
+                "give the RAG its own store file"
+            )
         self._writes = 0
         self._cache: tuple[tuple[str, int, int], VectorIndex] | None = None
 
