@@ -93,10 +93,10 @@ async def test_fatal_llm_error_is_not_retried(tmp_path: Path) -> None:
 async def test_file_deleted_during_the_run_is_reported(tmp_path: Path) -> None:
     corpus = tmp_path / "c"
     png(corpus / "a.png", 5)
-    victim = write(corpus / "b.txt", "deleted while a.png is being described")
+    victim = png(corpus / "b.png", 6)
 
     def responder(messages: list[dict[str, object]]) -> str:
-        victim.unlink()  # after the scan; b.txt starts only once a.png is done (max_concurrent=1)
+        victim.unlink(missing_ok=True)  # after b.png was scanned and hashed, before its own LLM call
         return "a picture"
 
     async with FakeLLMServer(responder=responder) as server:
@@ -107,6 +107,7 @@ async def test_file_deleted_during_the_run_is_reported(tmp_path: Path) -> None:
     reason = report.failure_for(str(victim))
     assert reason is not None and "deleted" in reason
     assert [d.relpath for d in docs] == ["a.png"]
+    assert server.stats.requests == 1  # the vanished file was never sent
 
 
 async def test_going_online_describes_media_and_leaves_text_alone(tmp_path: Path) -> None:
@@ -155,3 +156,22 @@ async def test_ask_answers_with_sources_through_the_llm(tmp_path: Path) -> None:
     assert [s.relpath for s in answer.sources] == ["auth.md"]
     prompt = str(server.received[-1]["messages"])
     assert "authorization code" in prompt and "auth.md" in prompt
+
+
+async def test_attachment_the_model_cannot_take_is_reported_once(tmp_path: Path) -> None:
+    from PIL import Image
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(corpus / "scan.tiff")  # not an OpenAI image type
+    async with FakeLLMServer() as server:
+        rag = _rag(tmp_path, server)
+        [doc] = await rag.load_directory(corpus)
+        report = rag.last_report
+        assert report is not None
+        reason = report.failure_for(str(corpus / "scan.tiff"))
+        assert reason is not None and "cannot take" in reason and "metadata only" in reason
+        assert not doc.described and server.stats.requests == 0  # refused before any request
+        # Retrying can never help with this model: the next run leaves the file alone.
+        await rag.load_directory(corpus)
+        assert rag.last_report is not None and rag.last_report.unchanged == [str(corpus / "scan.tiff")]

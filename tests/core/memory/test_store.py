@@ -128,3 +128,14 @@ def test_corrupt_store_file_raises_store_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError):
         RAGStore(path)
+
+
+def test_file_of_another_kagura_store_is_refused(tmp_path: Path) -> None:
+    from kagura.errors import StoreError
+
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE turns (id INTEGER PRIMARY KEY); PRAGMA user_version = 1;")
+    conn.close()
+    with pytest.raises(StoreError, match="another kagura store"):
+        RAGStore(path)

@@ -39,6 +39,13 @@ def description_prompt(media_kind: str, relpath: str, metadata_text: str) -> str
     return f"{task}\nFile name: {relpath}\nKnown metadata: {metadata_text}\nAnswer in plain text."
 
 
+def _load_attachment(path: Path) -> Attachment:
+    """The file as an attachment; ``FileNotFoundError`` if it vanished since the scan."""
+    if not path.is_file():
+        raise FileNotFoundError(str(path))
+    return Attachment.from_path(path)
+
+
 @dataclass(frozen=True, slots=True)
 class Description:
     """The LLM's description of one file, how many attempts it took, and whether the LLM cache answered."""
@@ -63,7 +70,7 @@ async def describe_media(
     ``call_with_retry`` per ``retry`` (default: from the config), each attempt a single request, and
     ``on_attempt`` is called before every request so failed attempts are counted too.
     """
-    attachment = await asyncio.to_thread(Attachment.from_path, path)
+    attachment = await asyncio.to_thread(_load_attachment, path)
     prompt = description_prompt(media_kind, relpath, metadata_text)
     single = dataclasses.replace(config, max_attempts=1)  # the retries happen here, counted
     attempts = 0

@@ -18,7 +18,7 @@ from kagura.core.memory._chunking import ChunkPiece, chunk_segments
 from kagura.core.memory._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.parallel import RetryPolicy
-from kagura.errors import ExtractionError, KaguraError
+from kagura.errors import ExtractionError, KaguraError, UnsupportedAttachmentError
 from kagura.loaders import (
     Extracted,
     FileType,
@@ -30,7 +30,7 @@ from kagura.loaders import (
     extractor_version,
 )
 
-__all__ = ["Failed", "FilePreparer", "Prepared", "Skipped", "Unchanged"]
+__all__ = ["Failed", "FilePreparer", "NeedsDescription", "Prepared", "RunCounters", "Skipped", "Unchanged"]
 
 MEDIA_TYPES = frozenset({FileType.IMAGE, FileType.AUDIO, FileType.VIDEO})
 
@@ -50,6 +50,18 @@ class Failed:
 class Skipped:
     path: str
     rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsDescription:
+    """A media file extracted by stage 1, waiting for its LLM description in stage 2."""
+
+    path: Path
+    key: str
+    scanned: ScannedFile
+    extracted: Extracted
+    digest: str
+    file_type: FileType
 
 
 @dataclass(slots=True)
@@ -98,7 +110,7 @@ def _extract_and_chunk(
 
 
 class FilePreparer:
-    """Callable the scheduler maps over the scanned files of one root."""
+    """The per-file work of one run over one root, in two stages the scheduler maps over files."""
 
     def __init__(
         self,
@@ -135,11 +147,13 @@ class FilePreparer:
             chunking=self.chunking,
         )
 
-    async def __call__(self, scanned: ScannedFile) -> Unchanged | Failed | Skipped | Prepared:
+    async def local(self, scanned: ScannedFile) -> Unchanged | Failed | Skipped | Prepared | NeedsDescription:
+        """Stage 1, no LLM: hash, manifest check, extract, chunk. Media to describe come back as
+        ``NeedsDescription`` for stage 2, so the LLM slots never wait on local work."""
         path = self.root / scanned.relpath
         key = str(path)
         try:
-            return await self._prepare(path, key, scanned)
+            return await self._local(path, key, scanned)
         except ExtractionError as exc:
             return Failed(key, exc.reason)
         except OSError as exc:
@@ -147,71 +161,83 @@ class FilePreparer:
         except Exception as exc:  # the per-file boundary: whatever went wrong is reported, never dropped
             return Failed(key, f"{type(exc).__name__}: {exc}")
 
-    async def _prepare(
+    async def _local(
         self, path: Path, key: str, scanned: ScannedFile
-    ) -> Unchanged | Failed | Skipped | Prepared:
+    ) -> Unchanged | Failed | Skipped | Prepared | NeedsDescription:
         resolved = await asyncio.to_thread(path.resolve)
         if not resolved.is_relative_to(self.root):
             return Failed(key, "resolves outside the root; not read")
         loop = asyncio.get_running_loop()
         started = loop.time()
-        try:
-            digest, file_type = await asyncio.to_thread(_hash_and_detect, path)
-        except OSError as exc:
-            return Failed(key, _os_reason(exc))
+        digest, file_type = await asyncio.to_thread(_hash_and_detect, path)
         wants_description = file_type in MEDIA_TYPES and self.llm is not None
         expected = self.expected(digest, file_type, described=wants_description)
         if self.manifest.get(key) == expected:
             return Unchanged(key)
-        try:
-            extracted, chunks = await asyncio.to_thread(
-                _extract_and_chunk, path, file_type, self.chunk_size, self.overlap
-            )
-        except ExtractionError as exc:
-            return Failed(key, exc.reason)
-        except OSError as exc:
-            return Failed(key, _os_reason(exc))
-        self.counters.add_time("extract", loop.time() - started)
-        failure: str | None = None
-        not_described = False
-        described = False
-        if extracted.media_kind is not None:
-            parts = [f"File name: {scanned.relpath}", *(s.text for s in extracted.segments)]
-            if self.llm is not None:
-                text, failure = await self._describe(path, extracted, scanned.relpath)
-                if text:
-                    parts.insert(0, text)
-                    described = True
-            else:
-                not_described = True
-            section = "description" if described else "metadata"
-            chunks = chunk_segments(
-                [Segment("\n\n".join(parts), section=section)], self.chunk_size, self.overlap
-            )
-        if not chunks:
-            return Skipped(key, "empty")
-        entry = (
-            expected
-            if described or not wants_description
-            else self.expected(digest, file_type, described=False)
+        extracted, chunks = await asyncio.to_thread(
+            _extract_and_chunk, path, file_type, self.chunk_size, self.overlap
         )
+        self.counters.add_time("extract", loop.time() - started)
+        job = NeedsDescription(path, key, scanned, extracted, digest, file_type)
+        if extracted.media_kind is None:
+            return self._document(job, chunks or [], described=False)
+        if wants_description:
+            return job
+        return self._media_document(job, None, failure=None, not_described=True)
+
+    async def describe(self, job: NeedsDescription) -> Prepared | Failed | Skipped:
+        """Stage 2: one LLM description (with retries) for a media file, then its chunks."""
+        try:
+            text, failure, final = await self._describe(job.path, job.extracted, job.scanned.relpath)
+        except OSError as exc:
+            return Failed(job.key, _os_reason(exc))
+        except Exception as exc:  # the per-file boundary, as in ``local``
+            return Failed(job.key, f"{type(exc).__name__}: {exc}")
+        return self._media_document(job, text, failure=failure, not_described=False, final=final)
+
+    def _media_document(
+        self,
+        job: NeedsDescription,
+        description: str | None,
+        *,
+        failure: str | None,
+        not_described: bool,
+        final: bool = False,
+    ) -> Prepared | Skipped:
+        """``final``: the model can never describe this file, so the manifest records it as settled."""
+        parts = [f"File name: {job.scanned.relpath}", *(s.text for s in job.extracted.segments)]
+        if description:
+            parts.insert(0, description)
+        section = "description" if description else "metadata"
+        chunks = chunk_segments([Segment("\n\n".join(parts), section=section)], self.chunk_size, self.overlap)
+        prepared = self._document(job, chunks, described=bool(description), settled=final)
+        if isinstance(prepared, Prepared):
+            prepared.failure = failure
+            prepared.not_described = not_described
+        return prepared
+
+    def _document(
+        self, job: NeedsDescription, chunks: list[ChunkPiece], *, described: bool, settled: bool = False
+    ) -> Prepared | Skipped:
+        if not chunks:
+            return Skipped(job.key, "empty")
         doc = NewDocument(
-            path=key,
+            path=job.key,
             root=str(self.root),
-            relpath=scanned.relpath,
-            mime_type=extracted.mime_type,
-            size=scanned.size,
+            relpath=job.scanned.relpath,
+            mime_type=job.extracted.mime_type,
+            size=job.scanned.size,
             described=described,
-            metadata=_jsonable(extracted.metadata),
-            manifest=entry,
+            metadata=_jsonable(job.extracted.metadata),
+            manifest=self.expected(job.digest, job.file_type, described=described or settled),
             chunks=chunks,
         )
-        embed_texts = [f"{scanned.relpath}\n{c.text}" for c in chunks]
-        return Prepared(doc, embed_texts, failure=failure, not_described=not_described)
+        return Prepared(doc, [f"{job.scanned.relpath}\n{c.text}" for c in chunks])
 
     async def _describe(
         self, path: Path, extracted: Extracted, relpath: str
-    ) -> tuple[str | None, str | None]:
+    ) -> tuple[str | None, str | None, bool]:
+        """(description, failure reason, final): ``final`` when the model cannot take this file at all."""
         assert self.llm is not None and extracted.media_kind is not None
         metadata_text = " ".join(s.text for s in extracted.segments)[:1000]
         loop = asyncio.get_running_loop()
@@ -228,16 +254,16 @@ class FilePreparer:
             description = await describe_media(
                 path, extracted.media_kind, relpath, metadata_text, self.llm, self.retry, on_attempt=count
             )
+        except UnsupportedAttachmentError as exc:
+            return None, f"the model cannot take this file ({exc}); indexed by metadata only", True
         except KaguraError as exc:
             detail = str(exc) or type(exc).__name__
-            return None, (
-                f"LLM description failed after {attempts} attempt(s): {type(exc).__name__}: {detail};"
-                " indexed by metadata only"
-            )
+            reason = f"LLM description failed after {attempts} attempt(s): {type(exc).__name__}: {detail}"
+            return None, reason + "; indexed by metadata only", False
         finally:
             self.counters.add_time("describe", loop.time() - started)
         self.counters.llm_cache_hits += int(description.cached)
-        return description.text or None, None
+        return description.text or None, None, False
 
 
 def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:

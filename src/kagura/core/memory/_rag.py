@@ -1,37 +1,34 @@
 """``MultimodalRAG``: incremental multimodal ingestion of a directory into SQLite, and cosine search.
 
-Pipeline of ``load_directory`` (each stage off the event loop):
+Pipeline of ``load_directory`` (each blocking step off the event loop):
 
-    scan (loaders) -> per file, at most ``max_concurrent`` at a time through the scheduler:
-        hash + detect -> manifest check (unchanged: done) -> extract -> describe media (LLM) -> chunk
-    -> one embed-and-store task: batches chunks across files, embeds them, writes each file in its own
-       transaction -> prune the files that are gone.
+    scan (loaders) -> per file, through the scheduler (``_pipeline``):
+        hash + detect -> manifest check (unchanged: done) -> extract -> chunk        [max_concurrent]
+        -> media: one LLM description, retried                                      [max_concurrent]
+        -> embed in batches across files -> store each file in its own transaction   [one writer]
+    -> prune the files that are gone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._answer import Answer, generate_answer
 from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
-from kagura.core.memory._prepare import Failed, FilePreparer, Prepared, RunCounters, Skipped, Unchanged
-from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
+from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
+from kagura.core.memory._prepare import FilePreparer, RunCounters
+from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory._store import RAGStore
 from kagura.core.memory._vectors import top_k_cosine
 from kagura.core.memory.embedders import Embedder, get_default_embedder
-from kagura.core.parallel import RetryPolicy, parallel_stream
+from kagura.core.parallel import RetryPolicy
 from kagura.loaders import FileType, scan_directory
 
 __all__ = ["MultimodalRAG"]
-
-ProgressCallback = Callable[[int, "int | None", int], Any]
 
 EMBED_BATCH = 64
 _FILE_TYPES = {str(t) for t in FileType}
@@ -107,7 +104,7 @@ class MultimodalRAG:
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
 
-        At most ``max_concurrent`` files are processed at once (so at most that many LLM calls in flight).
+        ``max_concurrent`` bounds the local extraction workers and, separately, the LLM calls in flight.
         ``on_progress(done, total, failed)`` is called once per file when it is settled (stored, unchanged,
         skipped or failed). The per-run report is in ``self.last_report``.
         """
@@ -127,8 +124,6 @@ class MultimodalRAG:
         report.timings["scan"] = loop.time() - started
         report.skipped.extend(SkippedPath(str(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
-        total = len(scan.files)
-        progress = _Progress(on_progress, total)
         preparer = FilePreparer(
             root=root,
             manifest=manifest,
@@ -139,36 +134,17 @@ class MultimodalRAG:
             retry=self.retry,
             counters=counters,
         )
-        queue: asyncio.Queue[Prepared | None] = asyncio.Queue()
-        writer = asyncio.create_task(self._embed_and_store(queue, report, progress))
-        stale: list[str] = []
+        run = IngestRun(
+            store=self._store,
+            embedder=embedder,
+            preparer=preparer,
+            report=report,
+            progress=Progress(on_progress, len(scan.files)),
+            embed_batch_size=self.embed_batch_size,
+        )
         try:
-            async for outcome in parallel_stream(
-                preparer, scan.files, max_concurrent=max_concurrent, return_exceptions=True
-            ):
-                result = outcome.value
-                if outcome.error is not None:
-                    path = str(root / scan.files[outcome.index].relpath)
-                    result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
-                if isinstance(result, Prepared):
-                    queue.put_nowait(result)
-                    continue
-                if isinstance(result, Unchanged):
-                    report.unchanged.append(result.path)
-                    report.cache_hits += 1
-                elif isinstance(result, Failed):
-                    report.failed.append(FailedFile(result.path, result.reason))
-                    stale.append(result.path)
-                elif isinstance(result, Skipped):
-                    report.skipped.append(SkippedPath(result.path, result.rule))
-                    stale.append(result.path)
-                progress.tick(failed=isinstance(result, Failed))
-            queue.put_nowait(None)
-            await writer
+            await run.run(scan.files, max_concurrent)
         finally:
-            if not writer.done():
-                writer.cancel()
-                await asyncio.gather(writer, return_exceptions=True)
             report.llm_calls = counters.llm_calls
             report.llm_attempts = counters.llm_attempts
             report.llm_cache_hits = counters.llm_cache_hits
@@ -177,91 +153,13 @@ class MultimodalRAG:
         seen = {str(root / f.relpath) for f in scan.files}
         stored = await asyncio.to_thread(self._store.paths_under, str(root))
         gone = [p for p in stored if p not in seen]
-        await asyncio.to_thread(self._store.delete_documents, gone + [p for p in stale if p in set(stored)])
+        await asyncio.to_thread(
+            self._store.delete_documents, gone + [p for p in run.stale if p in set(stored)]
+        )
         report.pruned.extend(gone)
         report.completed = True
         report.timings["total"] = loop.time() - started
         return await asyncio.to_thread(self._store.documents_under, str(root))
-
-    async def _embed_and_store(
-        self, queue: asyncio.Queue[Prepared | None], report: IngestReport, progress: _Progress
-    ) -> None:
-        """Take prepared files off the queue, embed their chunks in batches across files, store each file."""
-        loop = asyncio.get_running_loop()
-        finished = False
-        while not finished:
-            item = await queue.get()
-            if item is None:
-                return
-            batch = [item]
-            size = len(item.embed_texts)
-            while size < self.embed_batch_size and not queue.empty():
-                nxt = queue.get_nowait()
-                if nxt is None:
-                    finished = True
-                    break
-                batch.append(nxt)
-                size += len(nxt.embed_texts)
-            started = loop.time()
-            texts = [t for p in batch for t in p.embed_texts]
-            try:
-                vectors = await self.embedder.aembed(texts)
-            except Exception as exc:  # the embedder failed: every file of the batch is reported
-                for p in batch:
-                    report.failed.append(
-                        FailedFile(p.doc.path, f"embedding failed: {type(exc).__name__}: {exc}")
-                    )
-                    progress.tick(failed=True)
-                continue
-            report.timings["embed"] = report.timings.get("embed", 0.0) + loop.time() - started
-            started = loop.time()
-            errors = await self._store_batch_quietly(batch, np.asarray(vectors))
-            report.timings["store"] = report.timings.get("store", 0.0) + loop.time() - started
-            for p, error in zip(batch, errors, strict=True):
-                if error is not None:
-                    report.failed.append(FailedFile(p.doc.path, f"store write failed: {error}"))
-                    progress.tick(failed=True)
-                    continue
-                report.chunks_added += len(p.embed_texts)
-                if p.failure is not None:
-                    report.failed.append(FailedFile(p.doc.path, p.failure))
-                else:
-                    report.indexed.append(p.doc.path)
-                if p.not_described:
-                    report.not_described.append(p.doc.path)
-                progress.tick(failed=p.failure is not None)
-
-    async def _store_batch_quietly(self, batch: list[Prepared], vectors: np.ndarray) -> list[str | None]:
-        """Store the batch in a thread; on cancel, stop after the file being written and wait for that.
-
-        So when a cancelled ``load_directory`` returns, no write is still going on behind it.
-        """
-        stop = threading.Event()
-        future = asyncio.ensure_future(asyncio.to_thread(self._store_batch, batch, vectors, stop))
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            stop.set()
-            await asyncio.gather(future, return_exceptions=True)
-            raise
-
-    def _store_batch(
-        self, batch: list[Prepared], vectors: np.ndarray, stop: threading.Event
-    ) -> list[str | None]:
-        """Write each file of the batch in its own transaction; per file, ``None`` or the error text."""
-        errors: list[str | None] = []
-        offset = 0
-        for p in batch:
-            if stop.is_set():
-                break
-            n = len(p.embed_texts)
-            try:
-                self._store.replace_document(p.doc, vectors[offset : offset + n], self.embedder.name)
-                errors.append(None)
-            except Exception as exc:  # a write failure is reported for this file; the others go on
-                errors.append(f"{type(exc).__name__}: {exc}")
-            offset += n
-        return errors
 
     async def query(self, text: str, top_k: int = 5, file_type: str | None = None) -> list[SearchResult]:
         """The ``top_k`` chunks most similar to ``text`` (exact cosine), best first.
@@ -300,19 +198,3 @@ class MultimodalRAG:
         """Indexed documents under ``directory`` (every document when ``None``); blocking."""
         root = "" if directory is None else str(Path(directory).expanduser().resolve())
         return self._store.documents_under(root)
-
-
-class _Progress:
-    """Counts settled files and forwards (done, total, failed) to the user's callback."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
-        self.callback = callback
-        self.total = total
-        self.done = 0
-        self.failed = 0
-
-    def tick(self, *, failed: bool = False) -> None:
-        self.done += 1
-        self.failed += int(failed)
-        if self.callback is not None:
-            self.callback(self.done, self.total, self.failed)

@@ -23,6 +23,7 @@ from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._sqlite import connect, migrate, transaction
+from kagura.core.memory._vectors import pack_vector, unpack_vectors
 from kagura.errors import StoreError
 
 __all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex"]
@@ -98,6 +99,13 @@ class RAGStore:
         except StoreError:
             self._conn.close()
             raise
+        found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'rag_documents'").fetchone()
+        if found is None:  # the schema version was set by another kind of kagura store in this file
+            self._conn.close()
+            raise StoreError(
+                f"{self.path} holds another kagura store (e.g. conversation memory), not a RAG index: "
+                "give the RAG its own store file"
+            )
         self._writes = 0
         self._cache: tuple[tuple[str, int, int], VectorIndex] | None = None
 
@@ -157,7 +165,7 @@ class RAGStore:
                 )
                 self._conn.execute(
                     "INSERT INTO rag_vectors (chunk_id, embedder, dim, vector) VALUES (?, ?, ?, ?)",
-                    (cur.lastrowid, embedder, int(vec.shape[0]), vec.tobytes()),
+                    (cur.lastrowid, embedder, int(vec.shape[0]), pack_vector(vec)),
                 )
             self._conn.execute(
                 "INSERT INTO rag_manifest (path, document_id, content_hash, file_type, extractor_version,"
@@ -229,8 +237,10 @@ class RAGStore:
                 " JOIN rag_chunks c ON c.id = v.chunk_id WHERE v.embedder = ? ORDER BY v.chunk_id",
                 (embedder,),
             ).fetchall()
-        dim = rows[0][1] if rows else 0
-        matrix = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32).reshape(len(rows), dim)
+        if rows:
+            matrix = unpack_vectors([row[2] for row in rows], int(rows[0][1]))
+        else:
+            matrix = np.zeros((0, 0), dtype=np.float32)
         index = VectorIndex(
             matrix=matrix,
             chunk_ids=np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),

@@ -1,0 +1,197 @@
+"""One ingestion run over the scanned files of a root: three stages connected by queues.
+
+1. **local** (``max_concurrent`` workers via ``parallel_stream``): hash, manifest check, extract, chunk.
+2. **describe** (``max_concurrent`` workers via ``parallel_stream``, fed by stage 1): one LLM call per
+   media file, retried by the scheduler. Local work never occupies an LLM slot, so with enough media the
+   LLM stays exactly ``max_concurrent`` calls busy.
+3. **write** (one task): embeds chunks in batches across files (off the loop), then stores each file in
+   its own transaction. On cancel it finishes the file being written, so nothing is half-indexed.
+
+Every file is settled exactly once (reported and counted for progress), on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
+from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
+from kagura.core.memory._store import RAGStore
+from kagura.core.memory.embedders import Embedder
+from kagura.core.parallel import parallel_stream
+from kagura.loaders import ScannedFile
+
+__all__ = ["IngestRun", "Progress", "ProgressCallback"]
+
+ProgressCallback = Callable[[int, "int | None", int], Any]
+Result = Unchanged | Failed | Skipped | Prepared
+
+
+class Progress:
+    """Counts settled files and forwards ``(done, total, failed)`` to the user's callback."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.done = 0
+        self.failed = 0
+
+    def tick(self, *, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        if self.callback is not None:
+            self.callback(self.done, self.total, self.failed)
+
+
+class IngestRun:
+    """The stages of one ``load_directory`` call; ``stale`` lists paths whose old document must go."""
+
+    def __init__(
+        self,
+        *,
+        store: RAGStore,
+        embedder: Embedder,
+        preparer: FilePreparer,
+        report: IngestReport,
+        progress: Progress,
+        embed_batch_size: int,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.preparer = preparer
+        self.report = report
+        self.progress = progress
+        self.embed_batch_size = embed_batch_size
+        self.stale: list[str] = []
+        self._to_describe: asyncio.Queue[NeedsDescription | None] = asyncio.Queue()
+        self._to_write: asyncio.Queue[Prepared | None] = asyncio.Queue()
+
+    async def run(self, files: Sequence[ScannedFile], max_concurrent: int) -> None:
+        describer = asyncio.create_task(self._describe_stage(max_concurrent))
+        writer = asyncio.create_task(self._write_stage())
+        try:
+            async for outcome in parallel_stream(
+                self.preparer.local, files, max_concurrent=max_concurrent, return_exceptions=True
+            ):
+                result = outcome.value
+                if outcome.error is not None:  # not expected: the preparer reports its own errors
+                    path = str(self.preparer.root / files[outcome.index].relpath)
+                    result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
+                if isinstance(result, NeedsDescription):
+                    self._to_describe.put_nowait(result)
+                elif result is not None:
+                    self._settle(result)
+            self._to_describe.put_nowait(None)
+            await describer
+            self._to_write.put_nowait(None)
+            await writer
+        finally:
+            for task in (describer, writer):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(describer, writer, return_exceptions=True)
+
+    def _settle(self, result: Result) -> None:
+        """Report a file that needs no more work (prepared files go to the writer instead)."""
+        if isinstance(result, Prepared):
+            self._to_write.put_nowait(result)
+            return
+        report = self.report
+        if isinstance(result, Unchanged):
+            report.unchanged.append(result.path)
+            report.cache_hits += 1
+        elif isinstance(result, Failed):
+            report.failed.append(FailedFile(result.path, result.reason))
+            self.stale.append(result.path)
+        else:
+            report.skipped.append(SkippedPath(result.path, result.rule))
+            self.stale.append(result.path)
+        self.progress.tick(failed=isinstance(result, Failed))
+
+    async def _pending(self) -> AsyncIterator[NeedsDescription]:
+        while (job := await self._to_describe.get()) is not None:
+            yield job
+
+    async def _describe_stage(self, max_concurrent: int) -> None:
+        async for outcome in parallel_stream(
+            self.preparer.describe, self._pending(), max_concurrent=max_concurrent, return_exceptions=True
+        ):
+            if outcome.error is not None or outcome.value is None:
+                continue  # describe() turns every error into a Failed; nothing else can come here
+            self._settle(outcome.value)
+
+    async def _write_stage(self) -> None:
+        """Embed prepared files in batches across files, then store each file in its own transaction."""
+        loop = asyncio.get_running_loop()
+        timings = self.report.timings
+        finished = False
+        while not finished:
+            item = await self._to_write.get()
+            if item is None:
+                return
+            batch, size = [item], len(item.embed_texts)
+            while size < self.embed_batch_size and not self._to_write.empty():
+                nxt = self._to_write.get_nowait()
+                if nxt is None:
+                    finished = True
+                    break
+                batch.append(nxt)
+                size += len(nxt.embed_texts)
+            started = loop.time()
+            try:
+                vectors = np.asarray(await self.embedder.aembed([t for p in batch for t in p.embed_texts]))
+            except Exception as exc:  # the embedder failed: every file of the batch is reported
+                for p in batch:
+                    self._settle(Failed(p.doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
+                continue
+            timings["embed"] = timings.get("embed", 0.0) + loop.time() - started
+            started = loop.time()
+            errors = await self._store_quietly(batch, vectors)
+            timings["store"] = timings.get("store", 0.0) + loop.time() - started
+            for p, error in zip(batch, errors, strict=True):
+                if error is not None:
+                    self._settle(Failed(p.doc.path, f"store write failed: {error}"))
+                    continue
+                self.report.chunks_added += len(p.embed_texts)
+                if p.failure is not None:
+                    self.report.failed.append(FailedFile(p.doc.path, p.failure))
+                else:
+                    self.report.indexed.append(p.doc.path)
+                if p.not_described:
+                    self.report.not_described.append(p.doc.path)
+                self.progress.tick(failed=p.failure is not None)
+
+    async def _store_quietly(self, batch: list[Prepared], vectors: np.ndarray) -> list[str | None]:
+        """Store the batch in a thread; on cancel, stop after the file being written and wait for it,
+        so when a cancelled run returns no write is still going on behind it."""
+        stop = threading.Event()
+        future = asyncio.ensure_future(asyncio.to_thread(self._store_batch, batch, vectors, stop))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            stop.set()
+            await asyncio.gather(future, return_exceptions=True)
+            raise
+
+    def _store_batch(
+        self, batch: list[Prepared], vectors: np.ndarray, stop: threading.Event
+    ) -> list[str | None]:
+        """Write each file in its own transaction; per file, ``None`` or the error text."""
+        errors: list[str | None] = []
+        offset = 0
+        for p in batch:
+            if stop.is_set():
+                break
+            n = len(p.embed_texts)
+            try:
+                self.store.replace_document(p.doc, vectors[offset : offset + n], self.embedder.name)
+                errors.append(None)
+            except Exception as exc:  # a write failure is reported for this file; the others go on
+                errors.append(f"{type(exc).__name__}: {exc}")
+            offset += n
+        return errors
