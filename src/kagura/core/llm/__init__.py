@@ -11,7 +11,7 @@ from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
 from kagura.core.llm._gemini import GeminiProvider
-from kagura.core.llm._openai import OpenAICompatibleProvider
+from kagura.core.llm._openai import OpenAICompatibleProvider, translate_openai_error
 from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
@@ -43,4 +43,5 @@ __all__ = [
     "register_provider",
     "reset_rate_limits",
     "track_usage",
+    "translate_openai_error",
 ]

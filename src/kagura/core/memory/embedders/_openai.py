@@ -18,19 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from kagura.core.llm import translate_openai_error
 from kagura.core.memory.embedders._base import check_texts
 from kagura.core.parallel import RetryPolicy, call_with_retry
 from kagura.errors import (
-    AuthenticationError,
     ConfigurationError,
-    InvalidRequestError,
-    KaguraError,
-    KaguraTimeoutError,
-    LLMError,
     MalformedResponseError,
-    ProviderConnectionError,
-    RateLimitedError,
-    ServerError,
 )
 
 if TYPE_CHECKING:
@@ -43,36 +36,6 @@ KNOWN_DIMENSIONS = {
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        value = headers.get("retry-after")
-        return max(0.0, float(value)) if value else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _translate(exc: Exception) -> KaguraError:
-    """An ``openai`` SDK exception -> the matching ``kagura.errors`` class (most specific first)."""
-    import openai
-
-    if isinstance(exc, openai.APITimeoutError):
-        return KaguraTimeoutError(f"the embeddings request timed out: {exc}")
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderConnectionError(f"could not reach the embeddings server: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        status, headers = exc.status_code, exc.response.headers
-        if status == 429:
-            return RateLimitedError(
-                f"embeddings rate limited (HTTP 429): {exc}", retry_after=_retry_after(headers)
-            )
-        if status in (401, 403):
-            return AuthenticationError(f"the embeddings server refused the API key (HTTP {status}): {exc}")
-        if status >= 500:
-            return ServerError(f"embeddings server error (HTTP {status}): {exc}", status=status)
-        return InvalidRequestError(f"embeddings request rejected (HTTP {status}): check the model. {exc}")
-    return LLMError(f"embeddings call failed ({type(exc).__name__}): {exc}")
 
 
 class OpenAIEmbedder:
@@ -172,7 +135,7 @@ class OpenAIEmbedder:
             import openai
 
             if isinstance(exc, openai.OpenAIError):
-                raise _translate(exc) from exc
+                raise translate_openai_error(exc, self._api_key) from exc
             raise
         rows = sorted(response.data, key=lambda d: d.index)
         if len(rows) != len(texts) or [d.index for d in rows] != list(range(len(texts))):
