@@ -1,7 +1,7 @@
 """``kagura bench plot``: two pictures for the performance guide (needs the ``kagura[plot]`` extra).
 
-1. *Scaling*: wall time of N LLM calls against the loopback fake server at concurrency 1, 5, 10 and 20,
-   each beside its ideal ``ceil(N/C)·L``. Measured for real, in one run.
+1. *Scaling*: wall time of N ``call_llm`` calls against the loopback fake server (in its own process) at
+   concurrency 1, 5, 10 and 20, each beside its ideal ``ceil(N/C)·L``. Measured for real, in one run.
 2. *RPM budget*: requests started per trailing 60 s window while a saturated ``parallel_map`` runs under
    a :class:`~kagura.core.parallel.RateLimiter`. The run uses the scheduler's real limiter and pool on an
    event loop whose clock is virtual (``looptime``), so minutes of budget take milliseconds to replay.
@@ -71,10 +71,10 @@ async def measure_scaling(
     """Time ``parallel_map(call_llm, ...)`` for every (files, concurrency) against the fake server."""
     from kagura.core.llm import LLMConfig, call_llm
     from kagura.core.parallel import parallel_map
-    from kagura.testing import FakeLLMServer
+    from kagura.testing import FakeLLMProcess
 
     points: list[ScalingPoint] = []
-    async with FakeLLMServer(latency=latency) as server:
+    async with FakeLLMProcess(latency=latency) as server:  # its own process, like a remote server
         config = LLMConfig(model="fake", base_url=server.base_url, api_key="bench")
 
         async def describe(index: int) -> str:
