@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(PY) -m kagura.cli demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff format --check src tests scripts
 
 typecheck: $(STAMP)
 	$(VENV)/bin/pyright src

@@ -88,6 +88,12 @@ class MultimodalRAG:
             self._embedder = get_default_embedder()
         return self._embedder
 
+    async def _aembedder(self) -> Embedder:
+        """The embedder, loading the default model's weights off the event loop the first time."""
+        if self._embedder is None:
+            self._embedder = await asyncio.to_thread(get_default_embedder)
+        return self._embedder
+
     @property
     def store(self) -> RAGStore:
         return self._store
@@ -113,7 +119,7 @@ class MultimodalRAG:
         root = await asyncio.to_thread(lambda: Path(directory).expanduser().resolve())
         if not await asyncio.to_thread(root.is_dir):
             raise ValueError(f"{directory} is not a directory: pass the folder to index")
-        embedder = self.embedder
+        embedder = await self._aembedder()
         loop = asyncio.get_running_loop()
         started = loop.time()
         report = IngestReport(root=str(root))
@@ -172,7 +178,7 @@ class MultimodalRAG:
             raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
         if file_type is not None and str(file_type) not in _FILE_TYPES:
             raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(_FILE_TYPES)}")
-        embedder = self.embedder
+        embedder = await self._aembedder()
         query_vec = np.asarray(await embedder.aembed([text]), dtype=np.float32)[0]
         index = await asyncio.to_thread(self._store.vector_index, embedder.name)
         if index.matrix.shape[0] == 0:
