@@ -6,10 +6,23 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kagura.core.memory import ConversationMemory
+from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._schema import RAG_MIGRATIONS
+from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
+from kagura.core.memory.conversation import MIGRATIONS
 from kagura.errors import StoreError
+
+
+def _document(path: str, texts: list[str]) -> NewDocument:
+    manifest = ManifestEntry("h", "text", "1", "", "", "emb", "800/120")
+    chunks = [ChunkPiece(text, i) for i, text in enumerate(texts)]
+    return NewDocument(
+        path, "/notes", path.removeprefix("/notes/"), "text/plain", 10, False, {}, manifest, chunks
+    )
 
 
 async def test_turns_persist_across_instances(tmp_path: Path) -> None:
@@ -78,11 +91,54 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     ConversationMemory(path).close()
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 99")
+    conn.execute("UPDATE kagura_schema SET version = 99 WHERE namespace = 'conversation'")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="newer"):
+    with pytest.raises(StoreError, match="'conversation' schema version 99 is newer"):
         ConversationMemory(path)
+
+
+async def test_rag_store_and_conversation_memory_share_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "kagura.db"
+    store = RAGStore(path)
+    memory = ConversationMemory(path, session_id="alice")
+    await memory.add_turn("user", "index my notes")
+    vectors = np.eye(2, 8, dtype=np.float32)
+    store.replace_document(_document("/notes/a.txt", ["alpha", "beta"]), vectors, "emb")
+    await memory.add_turn("assistant", "done", agent="indexer")
+    memory.close()
+    store.close()
+
+    # Reopen both, in the other order: each finds its own data and schema.
+    memory = ConversationMemory(path, session_id="alice")
+    store = RAGStore(path)
+    assert [(t.role, t.content) for t in await memory.recent()] == [
+        ("user", "index my notes"),
+        ("assistant", "done"),
+    ]
+    assert store.counts() == {"documents": 1, "chunks": 2, "vectors": 2, "manifest": 1}
+    np.testing.assert_array_equal(store.vector_index("emb").matrix, vectors)
+    assert [d.path for d in store.documents_under("/notes")] == ["/notes/a.txt"]
+    memory.close()
+    store.close()
+    conn = sqlite3.connect(path)
+    versions = dict(conn.execute("SELECT namespace, version FROM kagura_schema").fetchall())
+    conn.close()
+    assert versions == {"rag": len(RAG_MIGRATIONS), "conversation": len(MIGRATIONS)}
+
+
+async def test_legacy_conversation_file_is_adopted_with_its_turns(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    memory = ConversationMemory(path)
+    await memory.add_turn("user", "from the old days")
+    memory.close()
+    # As written before namespaces: no kagura_schema table, the version in user_version.
+    conn = sqlite3.connect(path)
+    conn.executescript(f"DROP TABLE kagura_schema; PRAGMA user_version = {len(MIGRATIONS)};")
+    conn.close()
+    memory = ConversationMemory(path)  # re-running migration 1 would fail: table turns already exists
+    assert [t.content for t in await memory.recent()] == ["from the old days"]
+    memory.close()
 
 
 async def test_semantic_recall_with_the_local_embedder(tmp_path: Path) -> None:

@@ -55,21 +55,21 @@ def test_connection_usable_from_another_thread(tmp_path: Path) -> None:
 def test_migrate_applies_in_order_and_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     conn = connect(path)
-    assert schema_version(conn) == 0
-    assert migrate(conn, MIGRATIONS[:1]) == 1
-    assert migrate(conn, MIGRATIONS) == 2
-    assert migrate(conn, MIGRATIONS) == 2
+    assert schema_version(conn, "docs") == 0
+    assert migrate(conn, MIGRATIONS[:1], namespace="docs") == 1
+    assert migrate(conn, MIGRATIONS, namespace="docs") == 2
+    assert migrate(conn, MIGRATIONS, namespace="docs") == 2
     conn.execute("INSERT INTO docs (path) VALUES ('a.txt')")
     conn.commit()
     assert conn.execute("SELECT note FROM docs").fetchone()[0] == "a;b"
     conn.close()
     reopened = connect(path)
-    assert schema_version(reopened) == 2
+    assert schema_version(reopened, "docs") == 2
 
 
 def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
     conn = connect(tmp_path / "store.db")
-    migrate(conn, MIGRATIONS)
+    migrate(conn, MIGRATIONS, namespace="docs")
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO chunks (doc_id, text) VALUES (99, 'orphan')")
     conn.rollback()
@@ -86,7 +86,7 @@ def test_callable_migration(tmp_path: Path) -> None:
         conn.executemany("INSERT INTO docs (path) VALUES (?)", [("x",), ("y",)])
 
     conn = connect(tmp_path / "store.db")
-    assert migrate(conn, [MIGRATIONS[0], seed]) == 2
+    assert migrate(conn, [MIGRATIONS[0], seed], namespace="docs") == 2
     assert conn.execute("SELECT count(*) FROM docs").fetchone()[0] == 2
 
 
@@ -94,8 +94,8 @@ def test_failed_migration_rolls_back_whole_step(tmp_path: Path) -> None:
     conn = connect(tmp_path / "store.db")
     broken = "CREATE TABLE extra (x); INSERT INTO no_such_table VALUES (1);"
     with pytest.raises(StoreError, match="migration 2 failed"):
-        migrate(conn, [MIGRATIONS[0], broken])
-    assert schema_version(conn) == 1
+        migrate(conn, [MIGRATIONS[0], broken], namespace="docs")
+    assert schema_version(conn, "docs") == 1
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "extra" not in tables and "docs" in tables
     assert not conn.in_transaction
@@ -108,18 +108,20 @@ def test_callable_migration_raising_rolls_back(tmp_path: Path) -> None:
 
     conn = connect(tmp_path / "store.db")
     with pytest.raises(RuntimeError, match="migration bug"):
-        migrate(conn, [boom])
-    assert schema_version(conn) == 0
+        migrate(conn, [boom], namespace="docs")
+    assert schema_version(conn, "docs") == 0
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0] == 0
 
 
 def test_newer_store_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     conn = connect(path)
-    migrate(conn, [*MIGRATIONS, "CREATE TABLE future (x);"])
+    migrate(conn, [*MIGRATIONS, "CREATE TABLE future (x);"], namespace="docs")
     conn.close()
-    with pytest.raises(StoreError, match="schema version 3 is newer than this kagura supports \\(2\\)"):
-        migrate(connect(path), MIGRATIONS)
+    with pytest.raises(
+        StoreError, match="'docs' schema version 3 is newer than this kagura supports \\(2\\)"
+    ):
+        migrate(connect(path), MIGRATIONS, namespace="docs")
 
 
 def test_two_connections_migrate_once(tmp_path: Path) -> None:
@@ -131,8 +133,8 @@ def test_two_connections_migrate_once(tmp_path: Path) -> None:
         counted.append(1)
         conn.execute("CREATE TABLE once (x)")
 
-    migrate(a, [count])
-    assert migrate(b, [count]) == 1
+    migrate(a, [count], namespace="docs")
+    assert migrate(b, [count], namespace="docs") == 1
     assert counted == [1]
 
 
@@ -140,12 +142,12 @@ def test_not_a_database_raises_store_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StoreError):
-        migrate(connect(path), MIGRATIONS)
+        migrate(connect(path), MIGRATIONS, namespace="docs")
 
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     conn = connect(tmp_path / "store.db")
-    migrate(conn, MIGRATIONS)
+    migrate(conn, MIGRATIONS, namespace="docs")
     with pytest.raises(ValueError), transaction(conn):
         conn.execute("INSERT INTO docs (path) VALUES ('kept?')")
         raise ValueError("abort")
@@ -173,13 +175,13 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="busy_timeout"):
         connect(":memory:", busy_timeout=-1)
     with pytest.raises(TypeError, match=r"migrations\[0\]"):
-        migrate(connect(":memory:"), [42])  # type: ignore[list-item]
+        migrate(connect(":memory:"), [42], namespace="docs")  # type: ignore[list-item]
 
 
 def test_concurrent_writers_wait_on_the_busy_timeout(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     setup = connect(path)
-    migrate(setup, MIGRATIONS)
+    migrate(setup, MIGRATIONS, namespace="docs")
     first, second = connect(path), connect(path)
     holding = threading.Event()
     second_started = threading.Event()
@@ -211,3 +213,164 @@ def test_concurrent_writers_wait_on_the_busy_timeout(tmp_path: Path) -> None:
         th.join()
     assert not errors
     assert sorted(r[0] for r in setup.execute("SELECT path FROM docs")) == ["one", "two"]
+
+
+# --- namespaces -----------------------------------------------------------------------------------------
+
+NOTES = ["CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);"]
+
+
+def _versions(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(path)
+    try:
+        return dict(conn.execute("SELECT namespace, version FROM kagura_schema").fetchall())
+    finally:
+        conn.close()
+
+
+def test_namespaces_in_one_file_migrate_independently(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS, namespace="docs") == 2
+    assert migrate(conn, NOTES, namespace="notes") == 1  # not mistaken for a file already at version 2
+    assert migrate(conn, MIGRATIONS, namespace="docs") == 2
+    conn.close()
+    assert _versions(path) == {"docs": 2, "notes": 1}
+    reopened = connect(path)
+    assert (schema_version(reopened, "docs"), schema_version(reopened, "notes")) == (2, 1)
+    assert schema_version(reopened, "unknown") == 0
+    assert reopened.execute("PRAGMA user_version").fetchone()[0] == 0  # never written any more
+
+
+def test_newer_namespace_is_refused_by_name_and_others_still_open(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    conn = connect(path)
+    migrate(conn, MIGRATIONS, namespace="docs")
+    migrate(conn, [*NOTES, "CREATE TABLE later (x);"], namespace="notes")
+    conn.close()
+    with pytest.raises(
+        StoreError, match="'notes' schema version 2 is newer than this kagura supports \\(1\\)"
+    ):
+        migrate(connect(path), NOTES, namespace="notes")
+    assert migrate(connect(path), MIGRATIONS, namespace="docs") == 2
+
+
+@pytest.mark.parametrize("registered", [True, False], ids=["registered", "new-namespace"])
+def test_concurrent_connections_migrate_a_namespace_once(tmp_path: Path, registered: bool) -> None:
+    path = tmp_path / "store.db"
+    runs: list[str] = []
+    lock = threading.Lock()
+
+    def first(conn: sqlite3.Connection) -> None:
+        with lock:
+            runs.append("first")
+        threading.Event().wait(0.05)  # widen the window in which the other connection waits for the lock
+        conn.execute("CREATE TABLE once (x)")  # a second run would fail: table once already exists
+
+    def second(conn: sqlite3.Connection) -> None:
+        with lock:
+            runs.append("second")
+        conn.execute("CREATE TABLE twice (x)")
+
+    # The file exists (in WAL mode) first: concurrent connects are not what this test is about.
+    setup = connect(path)
+    if registered:  # every connection reads version 0 before any takes the write lock to migrate
+        assert migrate(setup, [], namespace="docs") == 0
+    setup.close()
+    n = 4
+    barrier = threading.Barrier(n)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        conn = connect(path, busy_timeout=30)
+        try:
+            barrier.wait(timeout=10)
+            results.append(migrate(conn, [first, second], namespace="docs"))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert results == [2] * n
+    assert sorted(runs) == ["first", "second"]
+    assert _versions(path) == {"docs": 2}
+
+
+def _legacy_file(path: Path, user_version: int) -> None:
+    """A file as written before namespaces: the schema of MIGRATIONS[0] and its version in user_version."""
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("INSERT INTO docs (path) VALUES ('kept.txt')")
+    conn.execute(f"PRAGMA user_version = {user_version}")
+    conn.commit()
+    conn.close()
+
+
+def test_legacy_file_is_adopted_without_rerunning_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.db"
+    _legacy_file(path, 1)
+    reran: list[int] = []
+
+    def must_not_run(conn: sqlite3.Connection) -> None:
+        reran.append(1)
+        conn.executescript(MIGRATIONS[0])
+
+    conn = connect(path)
+    # Migration 1 is already in the file (user_version 1): only migration 2 runs.
+    assert migrate(conn, [must_not_run, MIGRATIONS[1]], namespace="docs", legacy_probe_table="docs") == 2
+    assert reran == []
+    assert conn.execute("SELECT path, note FROM docs").fetchall() == [("kept.txt", "a;b")]
+    conn.close()
+    assert _versions(path) == {"docs": 2}
+    # Adopted once: from now on the namespace's row is the truth, user_version is left as it was.
+    again = connect(path)
+    assert again.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert migrate(again, [must_not_run, MIGRATIONS[1]], namespace="docs", legacy_probe_table="docs") == 2
+    assert reran == []
+
+
+def test_legacy_version_belongs_only_to_the_namespace_whose_table_exists(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.db"
+    _legacy_file(path, 2)
+    conn = connect(path)
+    # user_version 2 was written by the "docs" store: "notes" (no notes table) starts from 0.
+    assert migrate(conn, NOTES, namespace="notes", legacy_probe_table="notes") == 1
+    assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
+    # Without a probe table nothing is adopted either.
+    assert migrate(conn, NOTES[:0], namespace="other") == 0
+    assert _versions(path) == {"notes": 1, "other": 0}
+
+
+def test_legacy_file_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.db"
+    _legacy_file(path, 7)
+    with pytest.raises(
+        StoreError, match="'docs' schema version 7 is newer than this kagura supports \\(2\\)"
+    ):
+        migrate(connect(path), MIGRATIONS, namespace="docs", legacy_probe_table="docs")
+
+
+def test_not_a_database_raises_store_error_from_migrate(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    raw = sqlite3.connect(path)  # sqlite3 opens lazily; connect() would already refuse the file
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        migrate(raw, MIGRATIONS, namespace="docs")
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        schema_version(raw, "docs")
+    raw.close()
+
+
+def test_namespace_is_required_and_non_empty() -> None:
+    conn = connect(":memory:")
+    with pytest.raises(ValueError, match="namespace"):
+        migrate(conn, MIGRATIONS, namespace="")
+    with pytest.raises(TypeError):
+        migrate(conn, MIGRATIONS)  # type: ignore[call-arg]

@@ -130,12 +130,51 @@ def test_corrupt_store_file_raises_store_error(tmp_path: Path) -> None:
         RAGStore(path)
 
 
-def test_file_of_another_kagura_store_is_refused(tmp_path: Path) -> None:
-    from kagura.errors import StoreError
-
+def test_file_of_a_legacy_conversation_store_also_takes_a_rag_index(tmp_path: Path) -> None:
+    # Before namespaces such a file was refused: its user_version belonged to the conversation store.
     path = tmp_path / "other.db"
     conn = sqlite3.connect(path)
     conn.executescript("CREATE TABLE turns (id INTEGER PRIMARY KEY); PRAGMA user_version = 1;")
     conn.close()
-    with pytest.raises(StoreError, match="another kagura store"):
+    store = RAGStore(path)
+    store.replace_document(_doc("/root/a.txt", 2), _vecs(2), "emb")
+    assert store.counts() == {"documents": 1, "chunks": 2, "vectors": 2, "manifest": 1}
+    store.close()
+    conn = sqlite3.connect(path)
+    assert dict(conn.execute("SELECT namespace, version FROM kagura_schema").fetchall()) == {"rag": 1}
+    assert conn.execute("SELECT count(*) FROM turns").fetchone()[0] == 0
+    conn.close()
+
+
+def test_legacy_rag_store_is_adopted_with_its_data(tmp_path: Path) -> None:
+    from kagura.core.memory._schema import RAG_MIGRATIONS
+
+    path = tmp_path / "s.db"
+    store = RAGStore(path)
+    store.replace_document(_doc("/root/a.txt", 3), _vecs(3), "emb")
+    store.close()
+    # Turn it into a file as written before namespaces: no kagura_schema, the version in user_version.
+    conn = sqlite3.connect(path)
+    conn.executescript(f"DROP TABLE kagura_schema; PRAGMA user_version = {len(RAG_MIGRATIONS)};")
+    conn.close()
+    store = RAGStore(path)
+    assert store.counts() == {"documents": 1, "chunks": 3, "vectors": 3, "manifest": 1}
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT version FROM kagura_schema WHERE namespace = 'rag'").fetchone()[0] == len(
+        RAG_MIGRATIONS
+    )
+    conn.close()
+
+
+def test_newer_rag_namespace_is_refused(tmp_path: Path) -> None:
+    from kagura.errors import StoreError
+
+    path = tmp_path / "s.db"
+    RAGStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE kagura_schema SET version = 99 WHERE namespace = 'rag'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="'rag' schema version 99 is newer"):
         RAGStore(path)

@@ -1,4 +1,4 @@
-"""The RAG store's numbered schema migrations (applied in order, recorded in ``PRAGMA user_version``).
+"""The RAG store's numbered schema migrations (applied in order, recorded as the ``"rag"`` namespace).
 
 Tables: ``documents`` (one row per indexed file, keyed by absolute path), ``chunks`` (text + page/section/
 file type), ``vectors`` (one float32 BLOB per chunk, with the embedder that made it) and ``manifest``

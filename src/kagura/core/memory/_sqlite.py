@@ -2,14 +2,21 @@
 
 ::
 
-    conn = connect("kagura.db")          # WAL, foreign keys, busy timeout, synchronous=NORMAL
-    migrate(conn, MIGRATIONS)            # numbered schema migrations tracked by PRAGMA user_version
-    with transaction(conn):              # BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error
+    conn = connect("kagura.db")                      # WAL, foreign keys, busy timeout, synchronous=NORMAL
+    migrate(conn, MIGRATIONS, namespace="rag")       # numbered migrations, versioned per namespace
+    with transaction(conn):                          # BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error
         conn.execute("INSERT ...")
 
-``MIGRATIONS[i]`` brings the schema from version ``i`` to ``i + 1``: an SQL script (several statements) or a
-callable taking the connection. Each runs in its own transaction together with the ``user_version`` bump,
-so a crash leaves the store at a whole version. Never edit a released migration; append a new one.
+Several stores can share one file: each passes its own ``namespace`` (``"rag"``, ``"conversation"``) and
+its version is a row of the ``kagura_schema (namespace, version)`` table, so the stores migrate
+independently. ``MIGRATIONS[i]`` brings a namespace from version ``i`` to ``i + 1``: an SQL script (several
+statements) or a callable taking the connection. Each runs in its own transaction together with the bump of
+its namespace's row, so a crash leaves every namespace at a whole version. Never edit a released migration;
+append a new one.
+
+Files written before namespaces recorded one store's version in ``PRAGMA user_version``. When a namespace
+has no row yet, ``user_version`` is positive and the caller's ``legacy_probe_table`` exists, that version is
+adopted once as the namespace's version (its migrations are not re-run). ``user_version`` is never written.
 
 Connections are made with ``check_same_thread=False`` so async code can use them from
 ``asyncio.to_thread`` workers; the caller serialises access (one connection per thread, or a lock).
@@ -96,35 +103,103 @@ def split_sql(script: str) -> list[str]:
     return statements
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The store's ``PRAGMA user_version``."""
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+_SCHEMA_TABLE = "kagura_schema"
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
-    """Apply the migrations the store has not seen yet; return the resulting schema version.
+def _recorded(conn: sqlite3.Connection, namespace: str) -> int | None:
+    """The namespace's row in ``kagura_schema``; None when the table or the row does not exist."""
+    if conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_SCHEMA_TABLE,)
+    ).fetchone():
+        row = conn.execute(
+            f"SELECT version FROM {_SCHEMA_TABLE} WHERE namespace = ?", (namespace,)
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+    return None
 
-    Raises :class:`~kagura.errors.StoreError` when the store is newer than ``migrations`` (written by a
-    newer kagura) or when a migration fails (that migration is rolled back; earlier ones stay).
+
+def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        is not None
+    )
+
+
+def schema_version(conn: sqlite3.Connection, namespace: str) -> int:
+    """The schema version recorded for ``namespace`` (0 when it has none yet).
+
+    Raises :class:`~kagura.errors.StoreError` when the file is not a usable SQLite database.
     """
+    try:
+        return _recorded(conn, namespace) or 0
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"the store is not a usable SQLite database: {exc}") from exc
+
+
+def _start(conn: sqlite3.Connection, namespace: str, legacy_probe_table: str | None) -> int:
+    """The namespace's recorded version; creates ``kagura_schema`` and its row (adopting a legacy version)."""
+    current = _recorded(conn, namespace)
+    if current is not None:
+        return current
+    with transaction(conn):
+        # Another connection may have registered the namespace while we waited for the write lock.
+        current = _recorded(conn, namespace)
+        if current is not None:
+            return current
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE}"
+            " (namespace TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        current = 0
+        legacy = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if legacy > 0 and legacy_probe_table is not None and _table_exists(conn, legacy_probe_table):
+            current = legacy  # written before namespaces: this store's version lived in user_version
+        conn.execute(f"INSERT INTO {_SCHEMA_TABLE} (namespace, version) VALUES (?, ?)", (namespace, current))
+    return current
+
+
+def _too_new(namespace: str, current: int, target: int) -> StoreError:
+    return StoreError(
+        f"the store's {namespace!r} schema version {current} is newer than this kagura supports ({target}); "
+        "upgrade kagura or use another store path"
+    )
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration],
+    *,
+    namespace: str,
+    legacy_probe_table: str | None = None,
+) -> int:
+    """Apply the migrations ``namespace`` has not seen yet; return its resulting schema version.
+
+    ``legacy_probe_table`` is a table the namespace's first migration creates: in a file written before
+    namespaces (no row for ``namespace``), its presence means ``PRAGMA user_version`` is this namespace's
+    version, which is then adopted once instead of re-running the migrations.
+
+    Raises :class:`~kagura.errors.StoreError` when the file is not a usable SQLite database, when the
+    namespace is newer than ``migrations`` (written by a newer kagura) or when a migration fails (that
+    migration is rolled back; earlier ones stay).
+    """
+    if not isinstance(namespace, str) or not namespace:
+        raise ValueError("namespace must be a non-empty string")
     for i, migration in enumerate(migrations):
         if not (isinstance(migration, str) or callable(migration)):
             raise TypeError(f"migrations[{i}] must be an SQL string or a callable(conn), not {migration!r}")
     target = len(migrations)
     try:
-        current = schema_version(conn)
+        current = _start(conn, namespace, legacy_probe_table)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"the store is not a usable SQLite database: {exc}") from exc
     if current > target:
-        raise StoreError(
-            f"the store's schema version {current} is newer than this kagura supports ({target}); "
-            "upgrade kagura or use another store path"
-        )
+        raise _too_new(namespace, current, target)
     for number in range(current, target):
         migration = migrations[number]
         with transaction(conn):
             # Another process may have migrated while we waited for the write lock.
-            if schema_version(conn) > number:
+            if schema_version(conn, namespace) > number:
                 continue
             try:
                 if isinstance(migration, str):
@@ -133,6 +208,11 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
                 else:
                     migration(conn)
             except sqlite3.Error as exc:
-                raise StoreError(f"schema migration {number + 1} failed: {exc}") from exc
-            conn.execute(f"PRAGMA user_version = {number + 1}")
-    return schema_version(conn)
+                raise StoreError(f"{namespace!r} schema migration {number + 1} failed: {exc}") from exc
+            conn.execute(
+                f"UPDATE {_SCHEMA_TABLE} SET version = ? WHERE namespace = ?", (number + 1, namespace)
+            )
+    result = schema_version(conn, namespace)
+    if result > target:  # a newer kagura migrated this namespace while we were waiting
+        raise _too_new(namespace, result, target)
+    return result

@@ -1,4 +1,7 @@
-"""The RAG store: one SQLite file (WAL) holding documents, chunks, float32 vectors and the manifest.
+"""The RAG store: the ``rag_*`` tables (documents, chunks, float32 vectors, manifest) of an SQLite file (WAL).
+
+Its schema is the ``"rag"`` migration namespace, so the file can be shared with other kagura stores (e.g.
+``ConversationMemory`` on the same ``kagura.db``).
 
 Every method is blocking and thread-safe (one connection behind a lock); async callers use
 ``asyncio.to_thread``. A file is written in one transaction (its old document, chunks and vectors are
@@ -92,20 +95,13 @@ class RAGStore:
         self._lock = threading.RLock()
         self._conn = connect(self.path)
         try:
-            migrate(self._conn, RAG_MIGRATIONS)
+            migrate(self._conn, RAG_MIGRATIONS, namespace="rag", legacy_probe_table="rag_documents")
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StoreError(f"cannot use the RAG store {self.path}: {exc}") from exc
         except StoreError:
             self._conn.close()
             raise
-        found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'rag_documents'").fetchone()
-        if found is None:  # the schema version was set by another kind of kagura store in this file
-            self._conn.close()
-            raise StoreError(
-                f"{self.path} holds another kagura store (e.g. conversation memory), not a RAG index: "
-                "give the RAG its own store file"
-            )
         self._writes = 0
         self._cache: tuple[tuple[str, int, int], VectorIndex] | None = None
 

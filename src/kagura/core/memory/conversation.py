@@ -8,9 +8,10 @@
     turns = await memory.recent(6)                # oldest first, this session only
     hits = await memory.recall("greetings", top_k=3)   # optional semantic recall (local embeddings)
 
-The store follows the kagura SQLite conventions (``_sqlite.connect``: WAL, numbered migrations); give it
-its own file. Every blocking SQLite call runs in ``asyncio.to_thread``; a lock serialises the shared
-connection, so one instance can be used from many tasks.
+The store follows the kagura SQLite conventions (``_sqlite.connect``: WAL, numbered migrations in the
+``"conversation"`` namespace), so it can share its file with other kagura stores such as the RAG index
+(one ``kagura.db`` for both). Every blocking SQLite call runs in ``asyncio.to_thread``; a lock serialises
+the shared connection, so one instance can be used from many tasks.
 """
 
 from __future__ import annotations
@@ -92,7 +93,11 @@ class ConversationMemory:
         self._embedder = embedder
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection = connect(path)
-        migrate(self._conn, MIGRATIONS)
+        try:
+            migrate(self._conn, MIGRATIONS, namespace="conversation", legacy_probe_table="turns")
+        except BaseException:
+            self._conn.close()
+            raise
 
     # --- blocking internals (run in worker threads) -------------------------------------------------
 
