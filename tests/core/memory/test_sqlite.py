@@ -374,3 +374,36 @@ def test_namespace_is_required_and_non_empty() -> None:
         migrate(conn, MIGRATIONS, namespace="")
     with pytest.raises(TypeError):
         migrate(conn, MIGRATIONS)  # type: ignore[call-arg]
+
+
+def test_concurrent_connects_to_a_brand_new_file_all_get_wal(tmp_path: Path) -> None:
+    """Switching a new file to WAL needs an exclusive lock; every racing connection must still succeed."""
+    n = 8
+    for attempt in range(5):  # several fresh files: the race is on the first open of each
+        path = tmp_path / f"new-{attempt}.db"
+        barrier = threading.Barrier(n)
+        modes: list[str] = []
+        errors: list[BaseException] = []
+
+        def worker(
+            path: Path = path,
+            barrier: threading.Barrier = barrier,
+            modes: list[str] = modes,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            try:
+                barrier.wait(timeout=10)
+                conn = connect(path, busy_timeout=10)
+                migrate(conn, MIGRATIONS, namespace="docs")
+                modes.append(conn.execute("PRAGMA journal_mode").fetchone()[0])
+                conn.close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        assert modes == ["wal"] * n

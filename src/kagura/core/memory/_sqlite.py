@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -62,12 +63,32 @@ def connect(
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
         if target != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn, busy_timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{target} is not a usable SQLite database: {exc}") from exc
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch to WAL, waiting out other connections that are switching the same new file at once.
+
+    Changing the journal mode needs an exclusive lock, and SQLite does not always call the busy handler
+    for it: when several connections open a brand-new file together, all but one get "database is
+    locked" at once. Retry until ``busy_timeout`` has passed (the file is in WAL by then, in practice).
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 @contextlib.contextmanager
