@@ -1,4 +1,4 @@
-"""Helpers shared by the providers' error translation: Retry-After parsing and key redaction."""
+"""Helpers shared by the providers' error translation: the HTTP status mapping, Retry-After, redaction."""
 
 from __future__ import annotations
 
@@ -6,7 +6,46 @@ import email.utils
 import time
 from collections.abc import Mapping
 
-__all__ = ["redact", "retry_after_from_headers"]
+from kagura.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    KaguraError,
+    KaguraTimeoutError,
+    RateLimitedError,
+    ServerError,
+)
+
+__all__ = ["error_for_status", "redact", "retry_after_from_headers"]
+
+
+def error_for_status(
+    status: int, detail: str, *, service: str, key_hint: str, retry_after: float | None = None
+) -> KaguraError:
+    """The kagura error for an HTTP error ``status`` from ``service``: one mapping for every provider.
+
+    429 -> :class:`RateLimitedError` (with ``retry_after``), 401/403 -> :class:`AuthenticationError`
+    naming ``key_hint``, 408 -> :class:`KaguraTimeoutError`, 5xx -> :class:`ServerError`, any other
+    status -> :class:`InvalidRequestError`. ``detail`` is the server's message, already redacted.
+    """
+    if status == 429:
+        return RateLimitedError(
+            f"{service} rate limited the request (HTTP 429): {detail}", retry_after=retry_after
+        )
+    if status in (401, 403):
+        return AuthenticationError(
+            f"{service} refused the API key (HTTP {status}): check {key_hint} and the model's access. "
+            f"Server said: {detail}"
+        )
+    if status == 408:
+        return KaguraTimeoutError(f"{service} timed out (HTTP 408): {detail}")
+    if status >= 500:
+        return ServerError(
+            f"{service} server error (HTTP {status}): {detail}", status=status, retry_after=retry_after
+        )
+    return InvalidRequestError(
+        f"{service} rejected the request (HTTP {status}): check the model name and parameters. "
+        f"Server said: {detail}"
+    )
 
 
 def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:

@@ -14,19 +14,17 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from kagura.core.llm._errors import redact, retry_after_from_headers
+from kagura.core.llm._errors import error_for_status, redact, retry_after_from_headers
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import (
     AuthenticationError,
     ConfigurationError,
-    InvalidRequestError,
     KaguraError,
     KaguraTimeoutError,
     LLMError,
     MalformedResponseError,
     ProviderConnectionError,
-    RateLimitedError,
     ServerError,
     UnsupportedAttachmentError,
 )
@@ -97,21 +95,8 @@ def translate_gemini_error(exc: BaseException, api_key: str | None = None) -> Ka
         code = exc.code
         headers = getattr(getattr(exc, "response", None), "headers", None) or {}
         retry_after = retry_after_from_headers({str(k).lower(): str(v) for k, v in dict(headers).items()})
-        if code == 429:
-            return RateLimitedError(f"Gemini rate limit or quota (HTTP 429): {msg}", retry_after=retry_after)
-        if code in (401, 403):
-            return AuthenticationError(
-                f"Gemini refused the API key (HTTP {code}): check GEMINI_API_KEY and the model's access. "
-                f"{msg}"
-            )
-        if code == 408:
-            return KaguraTimeoutError(f"Gemini timed out (HTTP 408): {msg}")
-        if code >= 500:
-            return ServerError(
-                f"Gemini server error (HTTP {code}): {msg}", status=code, retry_after=retry_after
-            )
-        return InvalidRequestError(
-            f"Gemini rejected the request (HTTP {code}): check the model and parameters. {msg}"
+        return error_for_status(
+            code, msg, service="Gemini", key_hint="GEMINI_API_KEY", retry_after=retry_after
         )
     names = {cls.__name__ for cls in type(exc).__mro__}
     if isinstance(exc, TimeoutError) or "TimeoutException" in names:

@@ -13,19 +13,16 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kagura.core.llm._errors import redact, retry_after_from_headers
+from kagura.core.llm._errors import error_for_status, redact, retry_after_from_headers
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import (
     AuthenticationError,
-    InvalidRequestError,
     KaguraError,
     KaguraTimeoutError,
     LLMError,
     MalformedResponseError,
     ProviderConnectionError,
-    RateLimitedError,
-    ServerError,
 )
 
 if TYPE_CHECKING:
@@ -107,29 +104,12 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
     if isinstance(exc, openai.APIResponseValidationError):
         return MalformedResponseError(f"the LLM server sent an invalid response: {msg}")
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        headers = exc.response.headers
-        if status == 429:
-            return RateLimitedError(
-                f"rate limited (HTTP 429): {msg}", retry_after=retry_after_from_headers(headers)
-            )
-        if status in (401, 403):
-            return AuthenticationError(
-                f"the LLM server refused the API key (HTTP {status}): "
-                "check KAGURA_LLM_API_KEY / OPENAI_API_KEY "
-                f"or LLMConfig(api_key=...) and the model's access. Server said: {msg}"
-            )
-        if status == 408:
-            return KaguraTimeoutError(f"the LLM server timed out (HTTP 408): {msg}")
-        if status >= 500:
-            return ServerError(
-                f"LLM server error (HTTP {status}): {msg}",
-                status=status,
-                retry_after=retry_after_from_headers(headers),
-            )
-        return InvalidRequestError(
-            f"the LLM server rejected the request (HTTP {status}): check the model name "
-            f"and parameters. Server said: {msg}"
+        return error_for_status(
+            exc.status_code,
+            msg,
+            service="the LLM server",
+            key_hint="KAGURA_LLM_API_KEY / OPENAI_API_KEY or LLMConfig(api_key=...)",
+            retry_after=retry_after_from_headers(exc.response.headers),
         )
     if isinstance(exc, ValueError):  # the body was not JSON
         return MalformedResponseError(f"the LLM server sent a response that is not valid JSON: {msg}")
