@@ -194,13 +194,20 @@ class FakeLLMServer:
         self.received.append(body)
         return body
 
+    async def _admit(self, request: web.Request) -> tuple[dict[str, Any], web.StreamResponse | None]:
+        """Count the request in, wait the configured latency; return its body and its injected fault.
+
+        The caller must decrement ``stats.in_flight`` when done (in a ``finally``), even on cancellation.
+        """
+        body = await self._enter(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return body, await self._fault()
+
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.stats.chat_requests += 1
-        body = await self._enter(request)
         try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            fault = await self._fault()
+            body, fault = await self._admit(request)
             if fault is not None:
                 return fault
             messages = body.get("messages")
@@ -261,11 +268,8 @@ class FakeLLMServer:
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1
-        body = await self._enter(request)
         try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            fault = await self._fault()
+            body, fault = await self._admit(request)
             if fault is not None:
                 return fault
             raw = body.get("input")
