@@ -1,4 +1,4 @@
-"""Ignore files read and applied exactly as git does (``.gitignore``, ``.git/info/exclude``, ``.kaguraignore``).
+"""Ignore files read and applied exactly as git does (``.gitignore``, ``info/exclude``, ``.kaguraignore``).
 
 Reading (gitignore(5), and git's observed behaviour):
 

@@ -4,11 +4,15 @@ Rules, checked per entry in this order (each skip is reported as a :class:`Skipp
 
 - ``hidden``: a name starting with ``.`` (checked only below the root, so a root that itself lives under a
   hidden directory such as ``/tmp/.x/root`` works). The ignore files themselves are hidden.
-- ``gitignore`` / ``kaguraignore``: real gitignore semantics via ``pathspec``: every ``.gitignore`` and
+- ``gitignore`` / ``kaguraignore``: git's own rules (see :mod:`kagura.loaders._ignore`), checked against
+  ``git ls-files --others --exclude-standard`` by a differential test: every ``.gitignore`` and
   ``.kaguraignore`` applies relative to its own directory, a deeper file overrides a shallower one, the last
   matching pattern in a file wins, ``!negation`` re-includes, and an ignored directory is not entered (so,
-  as in git, nothing below it can be re-included). ``.kaguraignore`` overrides ``.gitignore`` of the same
-  directory. The tests check these decisions against ``git ls-files`` itself.
+  as in git, nothing below it can be re-included). ``.kaguraignore`` (same syntax) overrides ``.gitignore``
+  of the same directory. When the root is a git work tree, its ``info/exclude`` applies below every
+  ``.gitignore``. As in git, a symlinked ``.gitignore`` is not read, a symlink is never a directory for
+  ``dir/`` patterns, names are matched byte-wise (undecodable names included) and case-sensitively, and a
+  line git cannot parse is skipped without failing the scan.
 - ``broken-symlink``, ``symlink-loop``, ``symlink-outside-root``: symlinks are followed only when their
   target resolves inside the root; a target outside is never read. A directory reached again through a
   symlink to one of its ancestors is a ``symlink-loop``; one already scanned elsewhere is ``already-scanned``.
@@ -138,33 +142,43 @@ class _Scanner:
             if entry is None:
                 continue
             rel = f"{frame.rel}/{filename}" if frame.rel else filename
-            if entry.is_symlink():
-                if not self.inside_root(entry.path):
-                    self.skip(rel, "symlink-outside-root", "ignore file points outside the root; not read")
-                    continue
-                if rule == "gitignore":  # git (2.32+) does not follow a symlinked .gitignore
-                    continue
-            patterns = self.read_patterns(entry.path, rel)
+            if entry.is_symlink() and not self.inside_root(entry.path):
+                self.skip(rel, "symlink-outside-root", "ignore file points outside the root; not read")
+                continue
+            # git (2.32+) does not follow a symlinked .gitignore; kagura's own file may be a link in the root.
+            patterns = self.read_patterns(entry.path, rel, follow=rule != "gitignore")
             if patterns is not None:
                 layers.append(IgnoreLayer(base, rule, patterns))
         return tuple(layers)
 
-    def read_patterns(self, path: str, rel: str) -> tuple[IgnorePattern, ...] | None:
-        """The patterns of one ignore file, or None (reported) if it cannot be read."""
+    def read_patterns(self, path: str, rel: str, *, follow: bool = True) -> tuple[IgnorePattern, ...] | None:
+        """The patterns of one ignore file, or None if it is not a readable regular file (reported).
+
+        Opened non-blocking and checked on the open descriptor, so a FIFO put in its place never hangs
+        the scan; ``follow=False`` refuses a symlink at open time, as git does for ``.gitignore``.
+        """
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
         try:
-            st = os.stat(path)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            if st.st_size > _MAX_IGNORE_FILE_SIZE:
-                self.skip(rel, "too-large", f"ignore file over {_MAX_IGNORE_FILE_SIZE} bytes; not read (as git)")
-                return None
-            with open(path, "rb") as fh:
-                return parse_ignore_file(fh.read(_MAX_IGNORE_FILE_SIZE + 1))
+            fd = os.open(path, flags)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            self.skip(rel, "unreadable", f"cannot read ignore file: {exc.strerror or exc}")
+            if exc.errno != errno.ELOOP:  # ELOOP: a symlink, not followed
+                self.skip(rel, "unreadable", f"cannot read ignore file: {exc.strerror or exc}")
             return None
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    return None
+                if st.st_size > _MAX_IGNORE_FILE_SIZE:
+                    detail = f"ignore file over {_MAX_IGNORE_FILE_SIZE} bytes; not read (as git)"
+                    self.skip(rel, "too-large", detail)
+                    return None
+                return parse_ignore_file(fh.read(_MAX_IGNORE_FILE_SIZE + 1))
+            except OSError as exc:
+                self.skip(rel, "unreadable", f"cannot read ignore file: {exc.strerror or exc}")
+                return None
 
     def root_layers(self) -> tuple[IgnoreLayer, ...]:
         """``.git/info/exclude`` when the root is a git work tree: below every ``.gitignore`` in priority."""

@@ -198,6 +198,7 @@ def _to_regex(tokens: list[_Token]) -> re.Pattern[bytes]:
 def _simulate(tokens: list[_Token], text: bytes) -> bool:
     """Match by tracking the set of token positions reachable so far (time ~ tokens x text)."""
     final = len(tokens)
+
     # A DIRS token at position i uses two states: i (may skip to i+1, or enter the loop) and the loop
     # state ~i (consumes any byte; a "/" leaves it to i+1).
     def closure(states: set[int]) -> set[int]:
