@@ -32,7 +32,8 @@ NAMES = [
     b"data", b"build", b"src", b"lib", b"1", b"a1", b"9z", b"A", b"Foo", b"UPPER.TXT", b"-dash", b"]x",
     "caf\u00e9".encode(), "\u540d\u524d".encode(), b"caf\xe9", b"\xff\xfe", b"sp ace", b"trail ", b"tab\t",
     b"#hash", b"!bang", b"[br]", b"star*", b"q?", b"back\\slash", b"cr\r", b"nl\nx", b"x:y", b"^c", b"~t",
-    b".hidden", b"a.b.c", b"**", b"\\", b"{a,b}",
+    b".hidden", b"a.b.c", b"**", b"\\", b"{a,b}", b"v\x0b", b"f\x0cx", b"\x01", b"[a", b"a[", b"[[:bogus:]]",
+    b"[!]", b"x[a-]", b"\\ ", b"foo\\",
 ]  # fmt: skip
 
 MALFORMED = [
@@ -239,37 +240,45 @@ def write_tree(root: Path, files: list[bytes], ignore_files: dict[bytes, bytes])
             fh.write(content)
 
 
-def run_batch(gen: Generator, cases: int, workdir: Path) -> Outcome:
-    """``cases`` cases in one fresh repository under ``workdir`` (plus a root .gitignore and info/exclude)."""
+def _join(prefix: bytes, rel: bytes) -> bytes:
+    return prefix + b"/" + rel if prefix and rel else prefix or rel
+
+
+def run_batch(gen: Generator, cases: int, workdir: Path, *, at_root: bool = False) -> Outcome:
+    """``cases`` cases in one fresh repository under ``workdir``, each in its own directory, plus a root
+    ``.gitignore`` and ``info/exclude`` aimed at their files. ``at_root``: one case laid at the repository
+    root itself (anchored patterns of the root file, any pattern in ``info/exclude``).
+    """
     root = workdir / "repo"
     root.mkdir()
     init_repo(root)
-    generated = [gen.case() for _ in range(cases)]
-    prefixes = [f"k{i:04d}".encode() for i in range(cases)]
+    generated = [gen.case() for _ in range(1 if at_root else cases)]
+    prefixes = [b""] if at_root else [f"k{i:04d}".encode() for i in range(cases)]
     all_files: list[bytes] = []
     ignores: dict[bytes, bytes] = {}
     for prefix, case in zip(prefixes, generated, strict=True):
-        all_files += [prefix + b"/" + f for f in case.files]
-        ignores.update({(prefix + b"/" + d if d else prefix): c for d, c in case.ignore_files.items()})
-    # Batch-wide patterns (root .gitignore, info/exclude) aimed at files, never at the case directories.
-    basenames = sorted({f.rsplit(b"/", 1)[-1] for f in all_files})
-    for target in (b"", b".git/info/exclude"):
-        lines = [gen.mutate(gen.rng.choice(basenames)).lstrip(b"/") for _ in range(3)]
-        lines = [b"**/" + line if not line.startswith(b"**/") else line for line in lines]
-        lines = [line for line in lines if not IgnorePattern.parse(line).matches(prefixes[0], True)]
-        content = b"\n".join(lines) + b"\n"
-        if target:
-            (root / ".git" / "info").mkdir(exist_ok=True)
-            (root / os.fsdecode(target)).write_bytes(content)
-        else:
-            ignores[b""] = content
+        all_files += [_join(prefix, f) for f in case.files]
+        ignores.update({_join(prefix, d): c for d, c in case.ignore_files.items()})
+    if at_root:
+        exclude = b"\n".join(gen.pattern(all_files) for _ in range(3)) + b"\n"
+    else:  # batch-wide patterns aimed at files, never at the case directories
+        basenames = sorted({f.rsplit(b"/", 1)[-1] for f in all_files})
+        contents = []
+        for _ in range(2):
+            lines = [gen.mutate(gen.rng.choice(basenames)).lstrip(b"/") for _ in range(3)]
+            lines = [b"**/" + line if not line.startswith(b"**/") else line for line in lines]
+            lines = [line for line in lines if not IgnorePattern.parse(line).matches(prefixes[0], True)]
+            contents.append(b"\n".join(lines) + b"\n")
+        ignores[b""], exclude = contents
+    (root / ".git" / "info").mkdir(exist_ok=True)
+    (root / ".git" / "info" / "exclude").write_bytes(exclude)
     write_tree(root, all_files, ignores)
     expected, got = git_kept(root), kagura_kept(root)
     compared = [f for f in all_files if not any(part.startswith(b".") for part in f.split(b"/"))]
-    outcome = Outcome(cases=cases, paths=len(compared), ignored=len(compared) - len(expected))
+    outcome = Outcome(cases=len(generated), paths=len(compared), ignored=len(compared) - len(expected))
     for prefix, case in zip(prefixes, generated, strict=True):
-        mine = {p for p in got if p.startswith(prefix + b"/")}
-        theirs = {p for p in expected if p.startswith(prefix + b"/")}
+        mine = {p for p in got if p.startswith(prefix + b"/")} if prefix else got
+        theirs = {p for p in expected if p.startswith(prefix + b"/")} if prefix else expected
         if mine != theirs:
             outcome.mismatches.append(describe(root, prefix, case, theirs, mine))
         outcome.mismatches += cross_check(prefix, case)
@@ -301,7 +310,8 @@ def cross_check(prefix: bytes, case: Case) -> list[str]:
 def describe(root: Path, prefix: bytes, case: Case, git_set: set[bytes], mine: set[bytes]) -> str:
     lines = [f"case {prefix!r} in {root}:"]
     lines += [f"  ignore file {d or b'.'!r}: {c!r}" for d, c in case.ignore_files.items()]
-    lines.append(f"  root .gitignore: {(root / '.gitignore').read_bytes()!r}")
+    if prefix:
+        lines.append(f"  root .gitignore: {(root / '.gitignore').read_bytes()!r}")
     lines.append(f"  info/exclude: {(root / '.git' / 'info' / 'exclude').read_bytes()!r}")
     lines += [f"  only git keeps:    {p!r}" for p in sorted(git_set - mine)]
     lines += [f"  only kagura keeps: {p!r}" for p in sorted(mine - git_set)]
@@ -314,15 +324,17 @@ def scratch_dir() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
-def fuzz(cases: int, seed: int, batch: int = 100) -> Outcome:
-    """Run ``cases`` generated cases (``batch`` per repository) and return the totals."""
+def fuzz(cases: int, seed: int, batch: int = 100, *, at_root: bool = False) -> Outcome:
+    """Run ``cases`` generated cases (``batch`` per repository, or one per repository laid at its root
+    with ``at_root``) and return the totals.
+    """
     gen = Generator(seed)
     total = Outcome()
     with tempfile.TemporaryDirectory(prefix="kagura-gitignore-fuzz-", dir=scratch_dir()) as tmp:
         done = 0
         while done < cases:
-            n = min(batch, cases - done)
-            part = run_batch(gen, n, Path(tmp))
+            n = 1 if at_root else min(batch, cases - done)
+            part = run_batch(gen, n, Path(tmp), at_root=at_root)
             total.cases += part.cases
             total.paths += part.paths
             total.ignored += part.ignored
@@ -336,8 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=100, help="cases per git repository")
+    parser.add_argument(
+        "--root-cases",
+        type=int,
+        default=None,
+        help="extra cases laid at a repository root (default: cases/10)",
+    )
     args = parser.parse_args(argv)
     result = fuzz(args.cases, args.seed, args.batch)
+    at_root = fuzz(args.cases // 10 if args.root_cases is None else args.root_cases, args.seed, at_root=True)
+    result.cases += at_root.cases
+    result.paths += at_root.paths
+    result.ignored += at_root.ignored
+    result.mismatches += at_root.mismatches
     for text in result.mismatches[:20]:
         print(text)
     print(
