@@ -76,7 +76,7 @@ def test_verdicts(line: bytes, text: bytes, expected: bool) -> None:
     pattern = IgnorePattern.parse(line)
     assert pattern.matches(text, is_dir=False) is expected
     local = text if pattern.basename is False else text.rsplit(b"/", 1)[-1]
-    assert pattern.glob.matches_by_simulation(local) is expected
+    assert pattern.glob.matches_by_automaton(local) is expected
 
 
 def test_literal_prefix_is_split_like_git_for_pathname_patterns() -> None:
@@ -111,6 +111,6 @@ _TEXT_BYTES = st.sampled_from([b"a", b"b", b"/", b"-", b"]", b"\xe9", b"*"])
     text=st.lists(_TEXT_BYTES, max_size=10).map(b"".join),
     split=st.booleans(),
 )
-def test_regex_and_simulation_agree(pattern: bytes, text: bytes, split: bool) -> None:
+def test_regex_and_automaton_agree(pattern: bytes, text: bytes, split: bool) -> None:
     glob = Wildmatch(pattern, split_prefix=split)
-    assert glob.matches(text) == glob.matches_by_simulation(text)
+    assert glob.matches(text) == glob.matches_by_automaton(text)

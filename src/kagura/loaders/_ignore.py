@@ -18,6 +18,7 @@ never enters an ignored directory, so nothing below it can be re-included (git's
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,16 +95,69 @@ def parse_ignore_file(data: bytes) -> tuple[IgnorePattern, ...]:
     return tuple(patterns)
 
 
-@dataclass(frozen=True, slots=True)
-class IgnoreLayer:
-    """The patterns of one ignore file; ``base`` is its directory relative to the root (``b""`` = root)."""
+_DIR_MARK, _FILE_MARK = b"\0D", b"\0F"  # appended to the text of a combined expression (no name has NUL)
 
-    base: bytes
-    rule: str  # the SkippedFile rule reported for what it ignores
-    patterns: tuple[IgnorePattern, ...]
+
+def _combine(indexed: list[tuple[int, IgnorePattern]]) -> tuple[re.Pattern[bytes], tuple[int, ...]] | None:
+    """One expression whose alternatives are ``indexed`` from the last line to the first, so the first
+    alternative that matches is the last matching line; returns it and the line index of each group.
+    """
+    if not indexed:
+        return None
+    ordered = sorted(indexed, key=lambda item: -item[0])
+    alternatives = []
+    for _, pattern in ordered:
+        assert pattern.glob.source is not None
+        mark = "\\x00D" if pattern.dir_only else "\\x00[DF]"
+        alternatives.append(f"((?:{pattern.glob.source}){mark})")
+    return re.compile("|".join(alternatives).encode("latin-1")), tuple(i for i, _ in ordered)
+
+
+class IgnoreLayer:
+    """The patterns of one ignore file; ``base`` is its directory relative to the root (``b""`` = root).
+
+    For speed the lines are folded into two regular expressions, one for the lines matched against the
+    last name of a path and one for the lines matched against the whole path; the later of the two
+    winners wins, as if each line were tried from the last to the first. Lines that run on the
+    automaton (many wildcards) are tried on their own; lines that match nothing are dropped.
+    """
+
+    __slots__ = ("_by_automaton", "_by_name", "_by_path", "base", "patterns", "rule")
+
+    def __init__(self, base: bytes, rule: str, patterns: tuple[IgnorePattern, ...]) -> None:
+        self.base = base
+        self.rule = rule  # the SkippedFile rule reported for what it ignores
+        self.patterns = patterns
+        by_name = [(i, p) for i, p in enumerate(patterns) if p.basename and p.glob.source is not None]
+        by_path = [(i, p) for i, p in enumerate(patterns) if not p.basename and p.glob.source is not None]
+        self._by_name = _combine(by_name)
+        self._by_path = _combine(by_path)
+        automaton = [(i, p) for i, p in enumerate(patterns) if p.glob.source is None and not p.glob.never]
+        self._by_automaton = tuple(reversed(automaton))
 
     def check(self, rel: bytes, is_dir: bool) -> bool | None:
         """True if this file ignores ``rel``, False if it re-includes it, None if no line matches."""
+        local = rel[len(self.base) + 1 :] if self.base else rel
+        mark = _DIR_MARK if is_dir else _FILE_MARK
+        best = -1
+        if self._by_name is not None:
+            found = self._by_name[0].fullmatch(local[local.rfind(b"/") + 1 :] + mark)
+            if found is not None:
+                best = self._by_name[1][found.lastindex - 1]  # type: ignore[operator]
+        if self._by_path is not None:
+            found = self._by_path[0].fullmatch(local + mark)
+            if found is not None:
+                best = max(best, self._by_path[1][found.lastindex - 1])  # type: ignore[operator]
+        for index, pattern in self._by_automaton:
+            if index <= best:
+                break
+            if pattern.matches(local, is_dir):
+                best = index
+                break
+        return None if best < 0 else not self.patterns[best].negative
+
+    def check_line_by_line(self, rel: bytes, is_dir: bool) -> bool | None:
+        """Same answer as :meth:`check`, trying each line on its own (the reference for tests)."""
         local = rel[len(self.base) + 1 :] if self.base else rel
         for pattern in reversed(self.patterns):
             if pattern.matches(local, is_dir):

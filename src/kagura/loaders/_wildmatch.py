@@ -22,8 +22,9 @@ With ``split_prefix=True`` the literal run before the first special byte is comp
 glob starts after it, as git does for patterns that contain a slash; the visible effect is that a ``**``
 right after that literal run counts as standing at the start (``foo**/bar`` matches ``fooX/Y/bar``).
 
-Patterns compile to a Python regular expression; one with three or more unbounded parts runs on a small
-state-set simulation instead, so no pattern can make matching take exponential time.
+Patterns compile to a Python regular expression; one with three or more unbounded parts (where a
+backtracking engine can take polynomial-to-exponential time) runs on a lazily built automaton instead,
+linear in the text whatever the pattern.
 """
 
 from __future__ import annotations
@@ -187,21 +188,44 @@ def _range(low: int, high: int) -> str:
     return f"\\x{low:02x}" if low == high else f"\\x{low:02x}-\\x{high:02x}"
 
 
-_REGEX_OF = {_STAR: "[^/]*", _ANY: ".*", _DIRS: "(?:.*/)?"}
+# "Any byte" is written [^\x00]: names never hold NUL, so callers may append a NUL-led marker to the text.
+_REGEX_OF = {_STAR: "[^/\\x00]*", _ANY: "[^\\x00]*", _DIRS: "(?:[^\\x00]*/)?"}
 
 
-def _to_regex(tokens: list[_Token]) -> re.Pattern[bytes]:
-    text = "".join(_byte_class(arg) if kind == _ONE else _REGEX_OF[kind] for kind, arg in tokens)
-    return re.compile(text.encode("latin-1"), re.DOTALL)
+def _to_source(prefix: bytes, tokens: list[_Token]) -> str:
+    """The pattern as regular-expression source (a str of latin-1 code points, one per byte)."""
+    body = "".join(_byte_class(arg) if kind == _ONE else _REGEX_OF[kind] for kind, arg in tokens)
+    return re.escape(prefix.decode("latin-1")) + body
 
 
-def _simulate(tokens: list[_Token], text: bytes) -> bool:
-    """Match by tracking the set of token positions reachable so far (time ~ tokens x text)."""
-    final = len(tokens)
+class _LazyAutomaton:
+    """Matches tokens by tracking the set of token positions reachable so far, building the deterministic
+    automaton lazily: each (set, byte) step is computed once and cached, so matching is one dictionary
+    look-up per byte and never backtracks (time linear in the text, whatever the pattern).
 
-    # A DIRS token at position i uses two states: i (may skip to i+1, or enter the loop) and the loop
-    # state ~i (consumes any byte; a "/" leaves it to i+1).
-    def closure(states: set[int]) -> set[int]:
+    A DIRS token at position i uses two positions: i (may skip to i+1, or enter the loop) and the loop
+    position ~i (consumes any byte; a "/" also leaves it for i+1).
+    """
+
+    _MAX_CACHED_STEPS = 65536  # past this the cache starts over: memory stays bounded
+
+    def __init__(self, tokens: tuple[_Token, ...]) -> None:
+        self.tokens = tokens
+        self.ids: dict[frozenset[int], int] = {}
+        self.sets: list[frozenset[int]] = []
+        self.steps: dict[tuple[int, int], int] = {}
+        self.dead = self.intern(frozenset())
+        self.start = self.intern(self.closure({0}))
+
+    def intern(self, states: frozenset[int]) -> int:
+        found = self.ids.get(states)
+        if found is None:
+            found = self.ids[states] = len(self.sets)
+            self.sets.append(states)
+        return found
+
+    def closure(self, states: set[int]) -> frozenset[int]:
+        tokens, final = self.tokens, len(self.tokens)
         out = set(states)
         pending = list(states)
         while pending:
@@ -211,38 +235,52 @@ def _simulate(tokens: list[_Token], text: bytes) -> bool:
                     if nxt not in out:
                         out.add(nxt)
                         pending.append(nxt)
-        return out
+        return frozenset(out)
 
-    current = closure({0})
-    for byte in text:
+    def step(self, current: int, byte: int) -> int:
+        tokens, final = self.tokens, len(self.tokens)
         moved: set[int] = set()
-        for state in current:
+        for state in self.sets[current]:
             if state < 0:  # inside a DIRS loop
                 moved.add(state)
                 if byte == _SLASH:
                     moved.add(~state + 1)
-                continue
-            if state == final:
-                continue
-            kind, allowed = tokens[state]
-            if kind == _ONE:
-                if byte in allowed:
-                    moved.add(state + 1)
-            elif kind == _ANY or (kind == _STAR and byte != _SLASH):
-                moved.add(state)
-        if not moved:
-            return False
-        current = closure(moved)
-    return final in current
+            elif state < final:
+                kind, allowed = tokens[state]
+                if kind == _ONE:
+                    if byte in allowed:
+                        moved.add(state + 1)
+                elif kind == _ANY or (kind == _STAR and byte != _SLASH):
+                    moved.add(state)
+        if len(self.steps) >= self._MAX_CACHED_STEPS:
+            self.steps.clear()
+        nxt = self.steps[current, byte] = self.intern(self.closure(moved))
+        return nxt
+
+    def matches(self, text: bytes) -> bool:
+        state, steps, dead = self.start, self.steps, self.dead
+        for byte in text:
+            nxt = steps.get((state, byte))
+            state = self.step(state, byte) if nxt is None else nxt
+            if state == dead:
+                return False
+        return len(self.tokens) in self.sets[state]
 
 
 @dataclass(frozen=True, slots=True, init=False)
 class Wildmatch:
-    """One compiled pattern; ``matches(text)`` tells whether it matches the whole of ``text`` (bytes)."""
+    """One compiled pattern; ``matches(text)`` tells whether it matches the whole of ``text`` (bytes).
+
+    ``source`` is the equivalent regular-expression source (compile it as latin-1 bytes), for callers
+    that combine many patterns into one expression; it is None when the pattern matches nothing or runs
+    on the automaton (``never`` tells which).
+    """
 
     pattern: bytes
+    never: bool
+    source: str | None
     _prefix: bytes
-    _tokens: tuple[_Token, ...] | None  # None: the pattern matches nothing
+    _automaton: _LazyAutomaton
     _regex: re.Pattern[bytes] | None
 
     def __init__(self, pattern: bytes, *, split_prefix: bool = False) -> None:
@@ -250,26 +288,27 @@ class Wildmatch:
             raise TypeError(f"a wildmatch pattern is bytes, got {type(pattern).__name__}")
         cut = literal_prefix_length(pattern) if split_prefix else 0
         try:
-            tokens: list[_Token] | None = _tokenize(pattern[cut:])
+            tokens = _tokenize(pattern[cut:])
+            never = False
         except _Malformed:
-            tokens = None
-        regex = None
-        if tokens is not None and sum(kind in _UNBOUNDED for kind, _ in tokens) <= _MAX_REGEX_UNBOUNDED:
-            regex = _to_regex(tokens)
+            tokens, never = [], True
+        source = None
+        if not never and sum(kind in _UNBOUNDED for kind, _ in tokens) <= _MAX_REGEX_UNBOUNDED:
+            source = _to_source(pattern[:cut], tokens)
         object.__setattr__(self, "pattern", pattern)
+        object.__setattr__(self, "never", never)
+        object.__setattr__(self, "source", source)
         object.__setattr__(self, "_prefix", pattern[:cut])
-        object.__setattr__(self, "_tokens", None if tokens is None else tuple(tokens))
-        object.__setattr__(self, "_regex", regex)
+        object.__setattr__(self, "_automaton", _LazyAutomaton(tuple(tokens)))
+        object.__setattr__(self, "_regex", None if source is None else re.compile(source.encode("latin-1")))
 
     def matches(self, text: bytes) -> bool:
-        if self._tokens is None or not text.startswith(self._prefix):
-            return False
         if self._regex is not None:
-            return self._regex.fullmatch(text, len(self._prefix)) is not None
-        return _simulate(list(self._tokens), text[len(self._prefix) :])
+            return self._regex.fullmatch(text) is not None
+        return self.matches_by_automaton(text)
 
-    def matches_by_simulation(self, text: bytes) -> bool:
-        """Same answer as :meth:`matches`, always through the state-set simulation (for tests)."""
-        if self._tokens is None or not text.startswith(self._prefix):
+    def matches_by_automaton(self, text: bytes) -> bool:
+        """Same answer as :meth:`matches`, always through the lazily built automaton."""
+        if self.never or not text.startswith(self._prefix):
             return False
-        return _simulate(list(self._tokens), text[len(self._prefix) :])
+        return self._automaton.matches(text[len(self._prefix) :])
