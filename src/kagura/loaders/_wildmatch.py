@@ -22,9 +22,9 @@ With ``split_prefix=True`` the literal run before the first special byte is comp
 glob starts after it, as git does for patterns that contain a slash; the visible effect is that a ``**``
 right after that literal run counts as standing at the start (``foo**/bar`` matches ``fooX/Y/bar``).
 
-Patterns compile to a Python regular expression; one with three or more unbounded parts (where a
-backtracking engine can take polynomial-to-exponential time) runs on a lazily built automaton instead,
-linear in the text whatever the pattern.
+Patterns compile to a Python regular expression; one with many unbounded parts (where a backtracking
+engine can take polynomial-to-exponential time) runs on a lazily built automaton instead, linear in the
+text whatever the pattern.
 """
 
 from __future__ import annotations
@@ -58,7 +58,16 @@ _CLASSES: dict[bytes, frozenset[int]] = {
 _ONE, _STAR, _ANY, _DIRS = "one", "star", "any", "dirs"
 _Token = tuple[str, frozenset[int]]
 _UNBOUNDED = frozenset({_STAR, _ANY, _DIRS})
-_MAX_REGEX_UNBOUNDED = 2
+
+
+def _regex_is_safe(tokens: list[_Token]) -> bool:
+    """Whether a backtracking engine stays cheap on this pattern: at most two unbounded parts, and at
+    most one that crosses slashes (a ``*`` stays inside one name of at most 255 bytes; two ``**`` on a
+    4,000-byte path would cost millions of steps).
+    """
+    unbounded = sum(kind in _UNBOUNDED for kind, _ in tokens)
+    crossing = sum(kind in (_ANY, _DIRS) for kind, _ in tokens)
+    return unbounded <= 2 and crossing <= 1
 
 
 class _Malformed(Exception):
@@ -293,7 +302,7 @@ class Wildmatch:
         except _Malformed:
             tokens, never = [], True
         source = None
-        if not never and sum(kind in _UNBOUNDED for kind, _ in tokens) <= _MAX_REGEX_UNBOUNDED:
+        if not never and _regex_is_safe(tokens):
             source = _to_source(pattern[:cut], tokens)
         object.__setattr__(self, "pattern", pattern)
         object.__setattr__(self, "never", never)
