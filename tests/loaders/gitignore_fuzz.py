@@ -41,6 +41,7 @@ MALFORMED = [
     b"//", b"!/", b"**", b"***", b"/**/", b"a/**b", b"**a", b"[", b"[a", b"a[", b"[[:bogus:]]", b"[[:]",
     b"[]", b"[!]", b"[\\", b"x[a-]", b"[z-a]", b"\\#hash", b"\\!bang", b"!!bang", b"#not", b" #hash", b"a/",
     b"*/", b"**/", b"/*", b"/**", b"!*", b"!**/", b"\\*", b"\\?", b"\\[br]", b"[[]br]", b"star\\*",
+    b"foo\0bar", b"x \0y", b"\0#",
     b"\xef\xbb\xbf*.log", b"sp\\ ace", b"trail\\ ", b"tab\t", b"cr\r", "caf\u00e9".encode(), b"caf\xe9",
 ]  # fmt: skip
 

@@ -49,6 +49,11 @@ def test_lines_end_at_newline_only_and_crlf_is_handled(tmp_path: Path) -> None:
     agree(tmp_path, files, {b"": gitignore}, [b"a.txt", b"b.txt", b"keep.log"])
 
 
+def test_a_nul_byte_ends_its_line(tmp_path: Path) -> None:
+    # Git reads each line as a C string: "foo\0bar" is the pattern "foo", "x \0" is "x " (then trimmed).
+    agree(tmp_path, [b"foo", b"foobar", b"x", b"y"], {b"": b"foo\0bar\nx \0\n\0y\n"}, [b"foobar", b"y"])
+
+
 def test_a_utf8_bom_is_not_part_of_the_first_pattern(tmp_path: Path) -> None:
     agree(tmp_path, [b"x.log", b"y.txt"], {b"": b"\xef\xbb\xbf*.log\n"}, [b"y.txt"])
 

@@ -4,7 +4,7 @@ Reading (gitignore(5), and git's observed behaviour):
 
 - the file is bytes; a leading UTF-8 BOM is dropped; lines end at ``\\n`` only, and one ``\\r`` before it
   is dropped (CRLF files); other control or Unicode line-break characters are part of the pattern;
-- an empty line or one starting with ``#`` is skipped (``\\#`` is a literal ``#``);
+- an empty line or one starting with ``#`` is skipped (``\\#`` is a literal ``#``); a NUL byte ends its line;
 - trailing spaces are trimmed unless escaped with a backslash (``foo\\ `` keeps one space); tabs are kept;
 - a leading ``!`` negates (``\\!`` is a literal ``!``); a trailing ``/`` matches directories only;
 - a pattern with no other ``/`` matches a name at any depth; otherwise it is anchored to the directory of
@@ -91,6 +91,7 @@ def parse_ignore_file(data: bytes) -> tuple[IgnorePattern, ...]:
             continue
         if line.endswith(b"\r"):
             line = line[:-1]
+        line = line.split(b"\0", 1)[0]  # git reads each line as a C string: a NUL ends it
         patterns.append(IgnorePattern.parse(_trim_trailing_spaces(line)))
     return tuple(patterns)
 
