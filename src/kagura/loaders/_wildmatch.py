@@ -32,148 +32,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kagura.loaders._wildmatch_parse import (
+    ANY,
+    DIRS,
+    ONE,
+    SLASH,
+    STAR,
+    UNBOUNDED,
+    Malformed,
+    Token,
+    literal_prefix_length,
+    tokenize,
+)
+
 __all__ = ["Wildmatch"]
 
-_SLASH = ord("/")
-_SPECIAL = frozenset(b"*?[\\")
-_ALL = frozenset(range(1, 256)) - {_SLASH}  # bytes a name component can hold
 
-_CLASSES: dict[bytes, frozenset[int]] = {
-    b"alnum": frozenset(b for b in range(128) if bytes([b]).isalnum()),
-    b"alpha": frozenset(b for b in range(128) if bytes([b]).isalpha()),
-    b"blank": frozenset(b" \t"),
-    b"cntrl": frozenset([*range(32), 127]),
-    b"digit": frozenset(b"0123456789"),
-    b"graph": frozenset(range(33, 127)),
-    b"lower": frozenset(b for b in range(128) if bytes([b]).islower()),
-    b"print": frozenset(range(32, 127)),
-    b"punct": frozenset(b for b in range(33, 127) if not bytes([b]).isalnum()),
-    b"space": frozenset(b" \t\n\r"),
-    b"upper": frozenset(b for b in range(128) if bytes([b]).isupper()),
-    b"xdigit": frozenset(b"0123456789abcdefABCDEF"),
-}
-
-# Token kinds. ONE consumes one byte from a set; STAR loops on non-slash bytes; ANY loops on every byte;
-# DIRS is "(?:.*/)?": zero or more whole directories.
-_ONE, _STAR, _ANY, _DIRS = "one", "star", "any", "dirs"
-_Token = tuple[str, frozenset[int]]
-_UNBOUNDED = frozenset({_STAR, _ANY, _DIRS})
-
-
-def _regex_is_safe(tokens: list[_Token]) -> bool:
+def _regex_is_safe(tokens: list[Token]) -> bool:
     """Whether a backtracking engine stays cheap on this pattern: at most two unbounded parts, and at
     most one that crosses slashes (a ``*`` stays inside one name of at most 255 bytes; two ``**`` on a
     4,000-byte path would cost millions of steps).
     """
-    unbounded = sum(kind in _UNBOUNDED for kind, _ in tokens)
-    crossing = sum(kind in (_ANY, _DIRS) for kind, _ in tokens)
+    unbounded = sum(kind in UNBOUNDED for kind, _ in tokens)
+    crossing = sum(kind in (ANY, DIRS) for kind, _ in tokens)
     return unbounded <= 2 and crossing <= 1
-
-
-class _Malformed(Exception):
-    """The pattern cannot be parsed; git then matches nothing with it."""
-
-
-def literal_prefix_length(pattern: bytes) -> int:
-    """Length of the run of ``pattern`` before its first special byte (``*``, ``?``, ``[``, ``\\``)."""
-    for i, byte in enumerate(pattern):
-        if byte in _SPECIAL:
-            return i
-    return len(pattern)
-
-
-def _parse_class(pattern: bytes, i: int) -> tuple[frozenset[int], int]:
-    """Parse the ``[...]`` starting at ``pattern[i] == '['``; return (member bytes, index after ``]``)."""
-    n = len(pattern)
-    i += 1
-    negated = i < n and pattern[i] in b"!^"
-    if negated:
-        i += 1
-    members: set[int] = set()
-    prev = 0  # the previous single member, 0 after a range or a class (a "-" then is literal)
-    first = True
-    while True:
-        if i >= n:
-            raise _Malformed
-        byte = pattern[i]
-        if byte == ord("]") and not first:
-            break
-        first = False
-        current = byte
-        if byte == ord("\\"):
-            i += 1
-            if i >= n:
-                raise _Malformed
-            current = pattern[i]
-            members.add(current)
-        elif byte == ord("-") and prev and i + 1 < n and pattern[i + 1] != ord("]"):
-            i += 1
-            high = pattern[i]
-            if high == ord("\\"):
-                i += 1
-                if i >= n:
-                    raise _Malformed
-                high = pattern[i]
-            members.update(range(prev, high + 1))
-            current = 0
-        elif byte == ord("[") and i + 1 < n and pattern[i + 1] == ord(":"):
-            close = pattern.find(b"]", i + 2)
-            if close == -1:
-                raise _Malformed
-            if close == i + 2 or pattern[close - 1] != ord(":"):
-                members.add(byte)  # no ":]" before the next "]": a plain "[" member; ":" comes next
-            else:
-                name = pattern[i + 2 : close - 1]
-                if name not in _CLASSES:
-                    raise _Malformed
-                members.update(_CLASSES[name])
-                current = 0
-                i = close
-        else:
-            members.add(byte)
-        prev = current
-        i += 1
-    allowed = _ALL - members if negated else frozenset(members) & _ALL
-    return allowed, i + 1
-
-
-def _tokenize(pattern: bytes) -> list[_Token]:
-    tokens: list[_Token] = []
-    n = len(pattern)
-    i = 0
-    while i < n:
-        byte = pattern[i]
-        if byte == ord("\\"):
-            if i + 1 >= n:
-                raise _Malformed  # a trailing lone backslash
-            tokens.append((_ONE, frozenset([pattern[i + 1]])))
-            i += 2
-        elif byte == ord("?"):
-            tokens.append((_ONE, _ALL))
-            i += 1
-        elif byte == ord("["):
-            allowed, i = _parse_class(pattern, i)
-            tokens.append((_ONE, allowed))
-        elif byte == ord("*"):
-            end = i
-            while end < n and pattern[end] == ord("*"):
-                end += 1
-            after = pattern[end : end + 2]
-            starts_component = i == 0 or pattern[i - 1] == _SLASH
-            ends_component = after == b"" or after[:1] == b"/" or after == b"\\/"
-            if end - i >= 2 and starts_component and ends_component:
-                if after[:1] == b"/":
-                    tokens.append((_DIRS, _ALL))
-                    end += 1  # the slash belongs to the "**/" token
-                else:
-                    tokens.append((_ANY, _ALL))
-            else:
-                tokens.append((_STAR, _ALL))
-            i = end
-        else:
-            tokens.append((_ONE, frozenset([byte])))
-            i += 1
-    return tokens
 
 
 def _byte_class(allowed: frozenset[int]) -> str:
@@ -198,12 +80,12 @@ def _range(low: int, high: int) -> str:
 
 
 # "Any byte" is written [^\x00]: names never hold NUL, so callers may append a NUL-led marker to the text.
-_REGEX_OF = {_STAR: "[^/\\x00]*", _ANY: "[^\\x00]*", _DIRS: "(?:[^\\x00]*/)?"}
+_REGEX_OF = {STAR: "[^/\\x00]*", ANY: "[^\\x00]*", DIRS: "(?:[^\\x00]*/)?"}
 
 
-def _to_source(prefix: bytes, tokens: list[_Token]) -> str:
+def _to_source(prefix: bytes, tokens: list[Token]) -> str:
     """The pattern as regular-expression source (a str of latin-1 code points, one per byte)."""
-    body = "".join(_byte_class(arg) if kind == _ONE else _REGEX_OF[kind] for kind, arg in tokens)
+    body = "".join(_byte_class(arg) if kind == ONE else _REGEX_OF[kind] for kind, arg in tokens)
     return re.escape(prefix.decode("latin-1")) + body
 
 
@@ -218,7 +100,7 @@ class _LazyAutomaton:
 
     _MAX_CACHED_STEPS = 65536  # past this the cache starts over: memory stays bounded
 
-    def __init__(self, tokens: tuple[_Token, ...]) -> None:
+    def __init__(self, tokens: tuple[Token, ...]) -> None:
         self.tokens = tokens
         self.ids: dict[frozenset[int], int] = {}
         self.sets: list[frozenset[int]] = []
@@ -239,8 +121,8 @@ class _LazyAutomaton:
         pending = list(states)
         while pending:
             state = pending.pop()
-            if 0 <= state < final and tokens[state][0] in _UNBOUNDED:
-                for nxt in (state + 1, ~state) if tokens[state][0] == _DIRS else (state + 1,):
+            if 0 <= state < final and tokens[state][0] in UNBOUNDED:
+                for nxt in (state + 1, ~state) if tokens[state][0] == DIRS else (state + 1,):
                     if nxt not in out:
                         out.add(nxt)
                         pending.append(nxt)
@@ -252,14 +134,14 @@ class _LazyAutomaton:
         for state in self.sets[current]:
             if state < 0:  # inside a DIRS loop
                 moved.add(state)
-                if byte == _SLASH:
+                if byte == SLASH:
                     moved.add(~state + 1)
             elif state < final:
                 kind, allowed = tokens[state]
-                if kind == _ONE:
+                if kind == ONE:
                     if byte in allowed:
                         moved.add(state + 1)
-                elif kind == _ANY or (kind == _STAR and byte != _SLASH):
+                elif kind == ANY or (kind == STAR and byte != SLASH):
                     moved.add(state)
         if len(self.steps) >= self._MAX_CACHED_STEPS:
             self.steps.clear()
@@ -297,9 +179,9 @@ class Wildmatch:
             raise TypeError(f"a wildmatch pattern is bytes, got {type(pattern).__name__}")
         cut = literal_prefix_length(pattern) if split_prefix else 0
         try:
-            tokens = _tokenize(pattern[cut:])
+            tokens = tokenize(pattern[cut:])
             never = False
-        except _Malformed:
+        except Malformed:
             tokens, never = [], True
         source = None
         if not never and _regex_is_safe(tokens):
