@@ -40,7 +40,14 @@ async def parallel_gather(
     results: list[Any] = [None] * len(awaitables)
     source = iter(awaitables)
     try:
-        await run_pool(source, workers, func=_itself, results=results, return_exceptions=return_exceptions)
+        await run_pool(
+            source,
+            workers,
+            func=_itself,
+            results=results,
+            return_exceptions=return_exceptions,
+            dropped=_discard_one,
+        )
     except BaseException:
         _discard(source)  # never started: do not leave them dangling
         raise
@@ -50,10 +57,14 @@ async def parallel_gather(
 def _discard(awaitables: Iterable[object]) -> None:
     """Close coroutines and cancel futures that will never be awaited."""
     for aw in awaitables:
-        if inspect.iscoroutine(aw):
-            aw.close()
-        elif isinstance(aw, asyncio.Future):
-            aw.cancel()
+        _discard_one(aw)
+
+
+def _discard_one(aw: object) -> None:
+    if inspect.iscoroutine(aw):
+        aw.close()
+    elif isinstance(aw, asyncio.Future):
+        aw.cancel()
 
 
 def _itself(aw: Awaitable[Any]) -> Awaitable[Any]:
