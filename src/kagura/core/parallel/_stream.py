@@ -73,6 +73,7 @@ class OutcomeStream(Generic[R]):
         opts: Options,
         return_exceptions: bool,
     ) -> None:
+        self._args: tuple[Callable[[Any], Awaitable[Any]], Iterable[Any] | AsyncIterable[Any], Options] | None
         self._args = (func, items, opts)
         self._feed: _Feed[R] = _Feed(workers, return_exceptions)
         self._producer: asyncio.Task[None] | None = None
@@ -126,8 +127,9 @@ class OutcomeStream(Generic[R]):
                 pass
 
     def _start(self) -> None:
+        assert self._args is not None
         func, items, opts = self._args
-        self._args = None  # type: ignore[assignment]  # the producer owns them now
+        self._args = None  # the producer owns them now
         self._producer = asyncio.get_running_loop().create_task(self._feed.produce(func, items, opts))
 
 
