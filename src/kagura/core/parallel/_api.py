@@ -32,8 +32,9 @@ from kagura.core.parallel._checks import (
 )
 from kagura.core.parallel._limits import Limiter
 from kagura.core.parallel._outcome import Outcome
-from kagura.core.parallel._pool import is_failure, run_pool
+from kagura.core.parallel._pool import run_pool
 from kagura.core.parallel._retry import RetryPolicy, check_limiters, check_timeout, run_attempts
+from kagura.core.parallel._run import is_failure
 
 __all__ = [
     "Options",

@@ -29,101 +29,13 @@ closes such coroutines).
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["is_failure", "run_pool"]
+from kagura.core.parallel._run import END, Func, Run, Step
+from kagura.core.parallel._workers import PLAIN_WORKERS, async_worker, plain_step, step_worker
 
-Step = Callable[[int, Any], Awaitable[None]]
-Func = Callable[[Any], Awaitable[Any]]
-Worker = Callable[[], Awaitable[None]]
-_END: Any = object()
-
-
-def is_failure(error: BaseException) -> bool:
-    """True if ``error``, just raised in the current task, is an item's own failure (an ``Exception``, or
-    a ``CancelledError`` while this task is not being cancelled) rather than a real cancellation."""
-    if isinstance(error, Exception):
-        return True
-    if not isinstance(error, asyncio.CancelledError):
-        return False
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() == 0
-
-
-class _Run:
-    """State shared by the driver and the workers of one run."""
-
-    __slots__ = (
-        "driver",
-        "error",
-        "exhausted",
-        "finished",
-        "handoff",
-        "interrupted",
-        "limit",
-        "live",
-        "loop",
-        "pulled",
-        "tasks",
-        "worker",
-    )
-
-    def __init__(self, limit: int) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.limit = limit
-        self.tasks: list[asyncio.Task[None]] = []
-        self.handoff: deque[Any] = deque()  # each new worker's first item, in start order
-        self.worker: Worker | None = None
-        self.live = 0  # workers started and not finished
-        self.finished = self.loop.create_future()  # set when live drops to 0
-        self.error: BaseException | None = None
-        self.pulled = 0  # async sources only: items taken so far
-        self.exhausted = False
-        self.driver: asyncio.Task[Any] | None = None  # set while the driver awaits an async source
-        self.interrupted = False
-
-    def start(self, first: Any) -> None:
-        """Start one more worker, whose first item is ``first``."""
-        assert self.worker is not None
-        self.handoff.append(first)
-        task = self.loop.create_task(self.worker())  # type: ignore[arg-type]
-        self.live += 1
-        task.add_done_callback(self._ended)
-        self.tasks.append(task)
-
-    def _ended(self, _task: asyncio.Task[None]) -> None:
-        self.live -= 1
-        if self.live == 0 and not self.finished.done():
-            self.finished.set_result(None)
-
-    def first(self) -> Any:
-        """A new worker's first item, or ``_END`` if the run failed before it could start."""
-        first = self.handoff.popleft()
-        if self.error is None:
-            return first
-        self.handoff.append(first)  # never started: handed to ``dropped`` at the end
-        return _END
-
-    def abort(self, error: BaseException) -> None:
-        """Record the first fatal error and cancel every other worker (and a pulling driver) right now."""
-        if self.error is not None:
-            return
-        if isinstance(error, TypeError) and "can't be used in 'await' expression" in str(error):
-            hint = TypeError(
-                f"{error}: func must be an async function, or return an awaitable, for every item"
-            )
-            error = hint.with_traceback(error.__traceback__)
-        self.error = error
-        current = asyncio.current_task()
-        for task in self.tasks:
-            if task is not current:
-                task.cancel()
-        if self.driver is not None and not self.interrupted:
-            self.interrupted = True
-            self.driver.cancel()
+__all__ = ["run_pool"]
 
 
 async def run_pool(
@@ -143,27 +55,27 @@ async def run_pool(
     ``"place"`` at their index in the preallocated ``results``, ``"grow"`` likewise but ``results`` grows
     as items are pulled (inputs of unknown length), ``"append"`` in completion order.
     """
-    run = _Run(workers)
+    run = Run(workers)
     if step is None:
         assert func is not None and results is not None
         if isinstance(items, AsyncIterable):
-            step = _plain_step(func, results, mode, return_exceptions)
+            step = plain_step(func, results, mode, return_exceptions)
         else:
             source: Iterator[Any] = iter(items) if mode == "append" else enumerate(items)
-            run.worker = _PLAIN_WORKERS[mode](run, source, func, results, return_exceptions)
+            run.worker = PLAIN_WORKERS[mode](run, source, func, results, return_exceptions)
             await _drive(run, _feed_sync(run, source), dropped, mode == "append")
             return
     if isinstance(items, AsyncIterable):
         pull = _puller(run, aiter(items))
-        run.worker = _async_worker(run, pull, step)
+        run.worker = async_worker(run, pull, step)
         await _drive(run, _feed_async(run, pull), dropped, False)
     else:
         source = enumerate(items)
-        run.worker = _step_worker(run, source, step)
+        run.worker = step_worker(run, source, step)
         await _drive(run, _feed_sync(run, source), dropped, False)
 
 
-async def _feed_sync(run: _Run, source: Iterator[Any]) -> None:
+async def _feed_sync(run: Run, source: Iterator[Any]) -> None:
     """Pull items and start a worker for each while there is room (never more workers than items)."""
     limit, tasks = run.limit, run.tasks
     for entry in source:
@@ -172,19 +84,19 @@ async def _feed_sync(run: _Run, source: Iterator[Any]) -> None:
             return
 
 
-def _puller(run: _Run, source: AsyncIterator[Any]) -> Callable[[], Awaitable[Any]]:
-    """Take the next ``(index, item)`` from an async source, or ``_END``; one taker at a time."""
+def _puller(run: Run, source: AsyncIterator[Any]) -> Callable[[], Awaitable[Any]]:
+    """Take the next ``(index, item)`` from an async source, or ``END``; one taker at a time."""
     lock = asyncio.Lock()  # an async iterator must not be advanced by two tasks at once
 
     async def pull() -> Any:
         async with lock:
             if run.exhausted or run.error is not None:
-                return _END
+                return END
             try:
                 item = await anext(source)
             except StopAsyncIteration:
                 run.exhausted = True
-                return _END
+                return END
             index = run.pulled
             run.pulled += 1
             return index, item
@@ -192,12 +104,12 @@ def _puller(run: _Run, source: AsyncIterator[Any]) -> Callable[[], Awaitable[Any
     return pull
 
 
-async def _feed_async(run: _Run, pull: Callable[[], Awaitable[Any]]) -> None:
+async def _feed_async(run: Run, pull: Callable[[], Awaitable[Any]]) -> None:
     """Like :func:`_feed_sync` for an async source; a fail-fast abort interrupts a pending pull."""
     me = asyncio.current_task()
     run.driver = me
     try:
-        while len(run.tasks) < run.limit and (entry := await pull()) is not _END:
+        while len(run.tasks) < run.limit and (entry := await pull()) is not END:
             run.start(entry)
     except asyncio.CancelledError:
         if not (run.interrupted and me is not None and me.uncancel() == 0):
@@ -207,7 +119,7 @@ async def _feed_async(run: _Run, pull: Callable[[], Awaitable[Any]]) -> None:
 
 
 async def _drive(
-    run: _Run, feed: Awaitable[None], dropped: Callable[[Any], object] | None, flat: bool
+    run: Run, feed: Awaitable[None], dropped: Callable[[Any], object] | None, flat: bool
 ) -> None:
     tasks = run.tasks
     try:
@@ -230,138 +142,9 @@ async def _drive(
             raise task.exception()  # type: ignore[misc]
 
 
-def _drop(run: _Run, dropped: Callable[[Any], object] | None, flat: bool) -> None:
+def _drop(run: Run, dropped: Callable[[Any], object] | None, flat: bool) -> None:
     """Hand items that were pulled but never started to ``dropped``."""
     while run.handoff:
         entry = run.handoff.popleft()
         if dropped is not None:
             dropped(entry if flat else entry[1])
-
-
-# The plain workers: the hot path, one small loop per result layout, written out for speed.
-
-
-def _place_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
-    async def worker() -> None:
-        if (first := run.first()) is _END:
-            return
-        try:
-            for index, item in itertools.chain((first,), source):
-                try:
-                    results[index] = await func(item)
-                except (Exception, asyncio.CancelledError) as exc:
-                    if not is_failure(exc):
-                        raise
-                    if not return_exceptions:
-                        run.abort(exc)
-                        return
-                    results[index] = exc
-        except Exception as exc:  # the input itself failed
-            run.abort(exc)
-
-    return worker
-
-
-def _grow_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
-    append = results.append
-
-    async def worker() -> None:
-        if (first := run.first()) is _END:
-            return
-        try:
-            for index, item in itertools.chain((first,), source):
-                while len(results) <= index:  # pulled in index order, by this worker or the feeder
-                    append(None)
-                try:
-                    results[index] = await func(item)
-                except (Exception, asyncio.CancelledError) as exc:
-                    if not is_failure(exc):
-                        raise
-                    if not return_exceptions:
-                        run.abort(exc)
-                        return
-                    results[index] = exc
-        except Exception as exc:
-            run.abort(exc)
-
-    return worker
-
-
-def _append_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
-    append = results.append
-
-    async def worker() -> None:
-        if (first := run.first()) is _END:
-            return
-        try:
-            for item in itertools.chain((first,), source):
-                try:
-                    append(await func(item))
-                except (Exception, asyncio.CancelledError) as exc:
-                    if not is_failure(exc):
-                        raise
-                    if not return_exceptions:
-                        run.abort(exc)
-                        return
-                    append(exc)
-        except Exception as exc:
-            run.abort(exc)
-
-    return worker
-
-
-_PLAIN_WORKERS: dict[str, Callable[[_Run, Any, Func, list[Any], bool], Worker]] = {
-    "append": _append_worker,
-    "grow": _grow_worker,
-    "place": _place_worker,
-}
-
-
-def _step_worker(run: _Run, source: Iterator[tuple[int, Any]], step: Step) -> Worker:
-    async def worker() -> None:
-        if (first := run.first()) is _END:
-            return
-        try:
-            for index, item in itertools.chain((first,), source):
-                await step(index, item)
-        except (Exception, asyncio.CancelledError) as exc:
-            if not is_failure(exc):
-                raise
-            run.abort(exc)
-
-    return worker
-
-
-def _async_worker(run: _Run, pull: Callable[[], Awaitable[Any]], step: Step) -> Worker:
-    async def worker() -> None:
-        entry = run.first()
-        try:
-            while entry is not _END:
-                await step(*entry)
-                entry = await pull()
-        except (Exception, asyncio.CancelledError) as exc:
-            if not is_failure(exc):
-                raise
-            run.abort(exc)
-
-    return worker
-
-
-def _plain_step(func: Func, results: list[Any], mode: str, return_exceptions: bool) -> Step:
-    """The plain path for async sources (which need a lock per pull anyway)."""
-
-    async def step(index: int, item: Any) -> None:
-        try:
-            value = await func(item)
-        except (Exception, asyncio.CancelledError) as exc:
-            if not (return_exceptions and is_failure(exc)):
-                raise
-            value = exc
-        if mode == "append":
-            results.append(value)
-            return
-        if index >= len(results):
-            results.extend([None] * (index + 1 - len(results)))
-        results[index] = value
-
-    return step

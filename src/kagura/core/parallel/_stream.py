@@ -26,8 +26,9 @@ from kagura.core.parallel._api import Options, Progress, outcome_step, validate,
 from kagura.core.parallel._checks import known_length
 from kagura.core.parallel._limits import Limiter
 from kagura.core.parallel._outcome import Outcome
-from kagura.core.parallel._pool import is_failure, run_pool
+from kagura.core.parallel._pool import run_pool
 from kagura.core.parallel._retry import RetryPolicy
+from kagura.core.parallel._run import is_failure
 
 __all__ = ["OutcomeStream", "parallel_stream"]
 
