@@ -174,6 +174,21 @@ async def test_a_real_cancellation_of_the_caller_still_cancels_everything(path: 
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
 
+async def test_a_worker_cancelled_from_outside_is_not_a_silent_hole() -> None:
+    async def cancels_its_own_task(x: int) -> int:
+        await asyncio.sleep(x)
+        if x == 1:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # someone cancels the worker itself, not the caller
+            await asyncio.sleep(1)
+        return x
+
+    with pytest.raises(asyncio.CancelledError):
+        await parallel_map(cancels_its_own_task, range(3), 3, return_exceptions=True)  # was [0, None, 2]
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
 # --- workers are started only for items pulled ---------------------------------------------------------
 
 

@@ -21,7 +21,9 @@ async def parallel_gather(
     """Await every awaitable, at most ``max_concurrent`` at once (default: all); results in input order.
 
     Unlike :func:`asyncio.gather`, a failure (without ``return_exceptions``) cancels the awaitables still
-    running and never starts the rest (coroutines not started are closed, futures cancelled).
+    running and never starts the rest (coroutines not started are closed, futures cancelled). As with
+    :func:`asyncio.gather`, an awaitable that raises ``CancelledError`` while the caller is not cancelled
+    has failed: the error is raised, or put in place with ``return_exceptions``.
     """
     try:
         limit = check_max_concurrent(max_concurrent, allow_none=True)

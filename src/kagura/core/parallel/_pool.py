@@ -62,6 +62,8 @@ async def run_pool(
             step = plain_step(func, results, mode, return_exceptions)
         else:
             source: Iterator[Any] = iter(items) if mode == "append" else enumerate(items)
+            if mode == "grow":  # a slot for each item as it is pulled (by the driver or a worker)
+                source = _with_slots(source, results.append)
             run.worker = PLAIN_WORKERS[mode](run, source, func, results, return_exceptions)
             await _drive(run, _feed_sync(run, source), dropped, mode == "append")
             return
@@ -73,6 +75,13 @@ async def run_pool(
         source = enumerate(items)
         run.worker = step_worker(run, source, step)
         await _drive(run, _feed_sync(run, source), dropped, False)
+
+
+def _with_slots(source: Iterator[Any], append: Callable[[Any], None]) -> Iterator[Any]:
+    """``source``, appending a ``None`` slot to the results at each pull: pulls happen in index order."""
+    for entry in source:
+        append(None)
+        yield entry
 
 
 async def _feed_sync(run: Run, source: Iterator[Any]) -> None:
@@ -137,8 +146,10 @@ async def _drive(
     if run.error is not None:
         error, run.error = run.error, None
         raise error
-    for task in tasks:  # a BaseException (not Exception) escaped a worker
-        if not task.cancelled() and task.exception() is not None:
+    for task in tasks:
+        if task.cancelled():  # by someone outside the run: its item would be a silent hole
+            raise asyncio.CancelledError("a worker of the pool was cancelled from outside; its item is lost")
+        if task.exception() is not None:  # a BaseException (not Exception) escaped a worker
             raise task.exception()  # type: ignore[misc]
 
 

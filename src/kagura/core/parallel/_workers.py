@@ -41,31 +41,6 @@ def _place_worker(run: Run, source: Any, func: Func, results: list[Any], return_
     return worker
 
 
-def _grow_worker(run: Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
-    append = results.append
-
-    async def worker() -> None:
-        if (first := run.first()) is END:
-            return
-        try:
-            for index, item in itertools.chain((first,), source):
-                while len(results) <= index:  # pulled in index order, by this worker or the feeder
-                    append(None)
-                try:
-                    results[index] = await func(item)
-                except (Exception, asyncio.CancelledError) as exc:
-                    if not is_failure(exc):
-                        raise
-                    if not return_exceptions:
-                        run.abort(exc)
-                        return
-                    results[index] = exc
-        except Exception as exc:
-            run.abort(exc)
-
-    return worker
-
-
 def _append_worker(run: Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
     append = results.append
 
@@ -91,7 +66,7 @@ def _append_worker(run: Run, source: Any, func: Func, results: list[Any], return
 
 PLAIN_WORKERS: dict[str, Callable[[Run, Any, Func, list[Any], bool], Worker]] = {
     "append": _append_worker,
-    "grow": _grow_worker,
+    "grow": _place_worker,  # over a source that makes each item's slot as it is pulled
     "place": _place_worker,
 }
 
