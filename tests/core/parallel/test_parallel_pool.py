@@ -310,30 +310,7 @@ async def test_return_exceptions_puts_errors_in_place_and_completes_the_run() ->
     assert isinstance(gathered[0], OSError) and gathered[1] == "ok"
 
 
-async def test_cancelling_the_caller_cancels_every_worker() -> None:
-    cancelled = 0
-    running = 0
-    all_running = asyncio.Event()
-
-    async def forever(x: int) -> None:
-        nonlocal cancelled, running
-        running += 1
-        if running == 5:
-            all_running.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled += 1
-            raise
-
-    run = asyncio.create_task(parallel_map(forever, range(20), max_concurrent=5))
-    async with asyncio.timeout(10):
-        await all_running.wait()
-    run.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await run
-    assert cancelled == 5
-    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+# (cancelling the caller: every entry point, in test_parallel_edges.py)
 
 
 # --- misuse ------------------------------------------------------------------------------------------
