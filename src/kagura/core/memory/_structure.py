@@ -40,6 +40,7 @@ _CONFIG_SUFFIXES = {
     ".toml", ".ini", ".cfg", ".conf", ".yaml", ".yml", ".properties", ".env", ".def", ".service", ".mk",
 }  # fmt: skip
 _PROSE_SUFFIXES = {".txt", ".rst", ".text", ".log", ".adoc", ".org", ""}
+_DECORATOR = re.compile(r"@[A-Za-z_]")
 _DEF = re.compile(r"(async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _CODE_SYMBOL = re.compile(
     r"^\s*(?:export\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:public\s+|private\s+|static\s+|async\s+)*"
@@ -150,7 +151,7 @@ def _starts_definition(line: str, indent: int) -> str | None:
     if not line.strip() or _indent(line) != indent:
         return None
     stripped = line.strip()
-    if stripped.startswith("@"):
+    if _DECORATOR.match(stripped):
         return ""
     match = _DEF.match(stripped)
     return match.group(2) if match else None
