@@ -6,7 +6,7 @@ Pipeline of ``load_directory`` (each blocking step off the event loop):
         hash + detect -> manifest check (unchanged: done) -> extract -> chunk        [max_concurrent]
         -> media: one LLM description, retried                                      [max_concurrent]
         -> embed in batches across files -> store each file in its own transaction   [one writer]
-    -> prune the files that are gone.
+    -> prune the files that are gone (a file or folder unreadable now, or failing, keeps its documents).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import FilePreparer, RunCounters
+from kagura.core.memory._prune import plan_prune
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory._store import RAGStore
 from kagura.core.memory._vectors import top_k_cosine
 from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.parallel import RetryPolicy
-from kagura.loaders import FileType, scan_directory
+from kagura.loaders import FileType, display_name, scan_directory
 
 __all__ = ["MultimodalRAG"]
 
@@ -111,19 +112,28 @@ class MultimodalRAG:
         directory: str | Path,
         max_concurrent: int = 5,
         on_progress: ProgressCallback | None = None,
+        *,
+        redescribe: bool = False,
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
 
         ``max_concurrent`` bounds the local extraction workers and, separately, the LLM calls in flight.
         ``on_progress(done, total, failed)`` is called once per file when it is settled (stored, unchanged,
         skipped or failed). The per-run report is in ``self.last_report``.
+
+        Media described by an LLM before keep their description when the run is offline, and when the
+        model or prompt version changed (listed in ``report.model_changed``): ``redescribe=True`` describes
+        those again, paying for the calls.
         """
+        if not isinstance(redescribe, bool):
+            raise TypeError(f"redescribe must be a bool, got {type(redescribe).__name__}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
         root = await asyncio.to_thread(lambda: Path(directory).expanduser().resolve())
         if not await asyncio.to_thread(root.is_dir):
             raise ValueError(f"{directory} is not a directory: pass the folder to index")
         embedder = await self._aembedder()
+        await asyncio.to_thread(self._store.check_embedder, embedder_id(embedder))
         loop = asyncio.get_running_loop()
         started = loop.time()
         report = IngestReport(root=str(root))
@@ -132,7 +142,7 @@ class MultimodalRAG:
 
         scan = await asyncio.to_thread(scan_directory, root, max_file_size=self.max_file_size)
         report.timings["scan"] = loop.time() - started
-        report.skipped.extend(SkippedPath(str(s.path), s.rule, s.detail) for s in scan.skipped)
+        report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
         preparer = FilePreparer(
             root=root,
@@ -143,6 +153,7 @@ class MultimodalRAG:
             overlap=self.overlap,
             retry=self.retry,
             counters=counters,
+            redescribe=redescribe,
         )
         run = IngestRun(
             store=self._store,
@@ -160,13 +171,12 @@ class MultimodalRAG:
             report.llm_cache_hits = counters.llm_cache_hits
             report.timings["total"] = loop.time() - started
 
-        seen = {str(root / f.relpath) for f in scan.files}
+        unreadable = [s.path for s in report.skipped if s.rule == "unreadable"]
+        seen = (display_name(root / f.relpath) for f in scan.files)
         stored = await asyncio.to_thread(self._store.paths_under, str(root))
-        gone = [p for p in stored if p not in seen]
-        await asyncio.to_thread(
-            self._store.delete_documents, gone + [p for p in run.stale if p in set(stored)]
-        )
-        report.pruned.extend(gone)
+        plan = plan_prune(stored, seen, run.stale, unreadable)
+        await asyncio.to_thread(self._store.delete_documents, plan.paths)
+        report.pruned.extend(plan.gone)
         report.completed = True
         report.timings["total"] = loop.time() - started
         return await asyncio.to_thread(self._store.documents_under, str(root))
