@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._chunking import ChunkPiece, chunk_segments
@@ -144,6 +144,14 @@ def _extract_and_chunk(
     return extracted, chunks
 
 
+class _Changed(NamedTuple):
+    """The diff's verdict for a file to (re)process, with what it learnt on the way."""
+
+    digest: str
+    file_type: FileType
+    wants_description: bool
+
+
 class FilePreparer:
     """The per-file work of one run over one root, in two stages the scheduler maps over files."""
 
@@ -200,14 +208,24 @@ class FilePreparer:
         except Exception as exc:  # the per-file boundary: whatever went wrong is reported, never dropped
             return Failed(key, f"{type(exc).__name__}: {exc}")
 
-    async def _local(
-        self, path: Path, key: str, scanned: ScannedFile
-    ) -> Unchanged | Failed | Skipped | Prepared | NeedsDescription:
+    async def check(self, scanned: ScannedFile) -> Unchanged | Failed | Skipped | None:
+        """The manifest diff alone (hash and detect, no extraction): the file's settled result, or
+        ``None`` when it must be processed. A distributed run diffs on the driver with this and ships
+        only the changed files; ``local`` runs the same diff first."""
+        path = self.root / scanned.relpath
+        key = display_name(path)
+        try:
+            verdict = await self._diff(path, key)
+        except OSError as exc:
+            return Failed(key, _os_reason(exc))
+        except Exception as exc:  # the per-file boundary, as in ``local``
+            return Failed(key, f"{type(exc).__name__}: {exc}")
+        return None if isinstance(verdict, _Changed) else verdict
+
+    async def _diff(self, path: Path, key: str) -> Unchanged | Failed | Skipped | _Changed:
         resolved = await asyncio.to_thread(path.resolve)
         if not resolved.is_relative_to(self.root):
             return Failed(key, "resolves outside the root; not read")
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         digest, file_type = await asyncio.to_thread(_hash_and_detect, path)
         if digest == EMPTY_SHA256:
             return Skipped(key, "empty", "0 bytes: nothing to index")
@@ -230,6 +248,17 @@ class FilePreparer:
                 return Unchanged(key)
             if not self.redescribe:
                 return Unchanged(key, model_changed=True)
+        return _Changed(digest, file_type, wants_description)
+
+    async def _local(
+        self, path: Path, key: str, scanned: ScannedFile
+    ) -> Unchanged | Failed | Skipped | Prepared | NeedsDescription:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        verdict = await self._diff(path, key)
+        if not isinstance(verdict, _Changed):
+            return verdict
+        digest, file_type, wants_description = verdict
         extracted, chunks = await asyncio.to_thread(
             _extract_and_chunk, path, file_type, self.chunk_size, self.overlap
         )

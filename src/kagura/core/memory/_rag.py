@@ -24,10 +24,12 @@ from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_f
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import FilePreparer, RunCounters
 from kagura.core.memory._prune import plan_prune
+from kagura.core.memory._ray_engine import check_engine, import_ray, run_on_ray
+from kagura.core.memory._ray_worker import WorkerSpec
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory._store import RAGStore
 from kagura.core.memory._vectors import top_k_cosine
-from kagura.core.memory.embedders import Embedder, get_default_embedder
+from kagura.core.memory.embedders import Embedder, LocalMiniLMEmbedder, get_default_embedder
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import FileType, display_name, scan_directory
 
@@ -37,6 +39,11 @@ EMBED_BATCH = 64
 FUSION_DEPTH = 50
 """Candidates taken from each ranking before a hybrid search fuses them."""
 _FILE_TYPES = {str(t) for t in FileType}
+
+
+def _is_default(embedder: Embedder) -> bool:
+    """Whether ``embedder`` is the process-wide default MiniLM (checked without loading it otherwise)."""
+    return isinstance(embedder, LocalMiniLMEmbedder) and embedder is get_default_embedder()
 
 
 class MultimodalRAG:
@@ -114,6 +121,9 @@ class MultimodalRAG:
         on_progress: ProgressCallback | None = None,
         *,
         redescribe: bool = False,
+        engine: str = "local",
+        ray_address: str | None = None,
+        ray_workers: int | None = None,
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
 
@@ -124,7 +134,22 @@ class MultimodalRAG:
         Media described by an LLM before keep their description when the run is offline, and when the
         model or prompt version changed (listed in ``report.model_changed``): ``redescribe=True`` describes
         those again, paying for the calls.
+
+        ``engine="ray"`` fans the changed files out over a Ray cluster (``pip install 'kagura[ray]'``):
+        ``ray_address`` is the cluster to join (``"auto"``, ``"host:port"``; default: the one this process
+        is connected to, else a new local one) and ``ray_workers`` the number of actors (default: one
+        per CPU of the cluster). The driver diffs and writes; the workers extract, describe and embed.
+        Report, progress, incremental and prune semantics are the local engine's.
         """
+        engine = check_engine(engine)
+        if ray_address is not None and (engine != "ray" or not isinstance(ray_address, str)):
+            raise ValueError("ray_address must be a str, and is only used with engine='ray'")
+        if ray_workers is not None and (
+            isinstance(ray_workers, bool) or not isinstance(ray_workers, int) or ray_workers < 1
+        ):
+            raise ValueError(f"ray_workers must be an int >= 1 or None, got {ray_workers!r}")
+        if engine == "ray":
+            import_ray()
         if not isinstance(redescribe, bool):
             raise TypeError(f"redescribe must be a bool, got {type(redescribe).__name__}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
@@ -164,7 +189,18 @@ class MultimodalRAG:
             embed_batch_size=self.embed_batch_size,
         )
         try:
-            await run.run(scan.files, max_concurrent)
+            if engine == "local":
+                await run.run(scan.files, max_concurrent)
+            else:
+                await run_on_ray(
+                    run,
+                    scan.files,
+                    spec=self._worker_spec(root, embedder, redescribe, max_concurrent),
+                    manifest=manifest,
+                    store_path=self.store_path,
+                    address=ray_address,
+                    workers=ray_workers,
+                )
         finally:
             report.llm_calls = counters.llm_calls
             report.llm_attempts = counters.llm_attempts
@@ -180,6 +216,24 @@ class MultimodalRAG:
         report.completed = True
         report.timings["total"] = loop.time() - started
         return await asyncio.to_thread(self._store.documents_under, str(root))
+
+    def _worker_spec(
+        self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int
+    ) -> WorkerSpec:
+        """What a Ray worker needs to process files as this run would; the default embedder is loaded
+        by each worker rather than shipped."""
+        return WorkerSpec(
+            root=root,
+            llm=self.llm,
+            embedder=None if _is_default(embedder) else embedder,
+            embedder_name=embedder_id(embedder),
+            chunk_size=self.chunk_size,
+            overlap=self.overlap,
+            retry=self.retry,
+            redescribe=redescribe,
+            embed_batch_size=self.embed_batch_size,
+            max_concurrent=max_concurrent,
+        )
 
     async def query(
         self,

@@ -1,0 +1,200 @@
+"""The driver side of ``load_directory(..., engine="ray")``: diff here, process on Ray actors, store here.
+
+1. The driver diffs every scanned file against the manifest with the local engine's own check
+   (:meth:`FilePreparer.check`: hash and detect, no extraction); unchanged, skipped and unreadable files
+   are settled at once, exactly as locally. A rerun with nothing changed never touches the cluster.
+2. The changed files are cut into batches, a few per worker, dealt to ``workers`` actors
+   (:class:`IngestWorker`, one CPU each, at most two batches queued per actor). Each actor runs the local
+   pipeline on its batch and returns the embedded files.
+3. As each batch comes back the driver stores its files, one transaction per file, and reports them
+   through :meth:`IngestRun.store_and_report`, the local write stage's own code; progress ticks per file.
+
+Fault tolerance: actors are restarted by Ray (``max_restarts``) and the batch they were running is run
+again (``max_task_retries``). Workers never write, and the driver writes a file only when its batch has
+come back, once, in a per-file transaction: a killed worker loses nothing and indexes nothing twice. A
+batch that still fails after the retries has each of its files reported as failed, with the reason; such
+a file keeps whatever was indexed for it before (it is not pruned: it is still in the tree).
+
+Ray is imported only here, on first use (``pip install 'kagura[ray]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kagura.core.memory._pipeline import IngestRun
+from kagura.core.memory._prepare import Failed
+from kagura.core.memory._ray_worker import BatchResult, IngestWorker, StoreReader, WorkerSpec
+from kagura.core.memory._store import ManifestEntry
+from kagura.core.parallel import parallel_stream
+from kagura.errors import ConfigurationError
+from kagura.loaders import ScannedFile, display_name
+
+__all__ = ["ENGINES", "check_engine", "import_ray", "run_on_ray"]
+
+ENGINES = ("local", "ray")
+MAX_BATCH_FILES = 64
+BATCHES_PER_WORKER = 4
+"""Batches cut per worker at least (while they hold one file or more), so fast workers take more."""
+QUEUED_PER_WORKER = 2
+"""Batches sent to an actor ahead of its results, so it never waits for the driver between batches."""
+RETRIES = 3
+"""Restarts of a dead actor, and re-runs of the batch it was running."""
+
+
+def check_engine(engine: object) -> str:
+    """``engine`` validated: ``"local"`` or ``"ray"``."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    return str(engine)
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a ConfigurationError naming the extra to install."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigurationError(
+            "engine='ray' needs Ray: pip install 'kagura[ray]' (or use engine='local')"
+        ) from exc
+    return ray
+
+
+def connect(ray: Any, address: str | None) -> None:
+    """Join the cluster at ``address`` (``"auto"``, ``"host:port"``), or start a local one when there is
+    none; a cluster this process is already connected to is used as is."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    except ConnectionError as exc:
+        raise ConfigurationError(f"cannot reach the Ray cluster at {address!r}: {exc}") from exc
+
+
+def batches(files: Sequence[ScannedFile], workers: int) -> list[list[ScannedFile]]:
+    """``files`` cut into consecutive batches: ``BATCHES_PER_WORKER`` per worker, at most
+    ``MAX_BATCH_FILES`` files each."""
+    size = max(1, min(MAX_BATCH_FILES, math.ceil(len(files) / (workers * BATCHES_PER_WORKER))))
+    return [list(files[i : i + size]) for i in range(0, len(files), size)]
+
+
+def _lookup_via(reader: Any, hashes: list[str]) -> dict[str, np.ndarray]:
+    """Stored vectors through the driver-side reader actor (called in a worker's thread, so waiting on
+    the reply's future never blocks the actor's event loop)."""
+    return reader.vectors_for_hashes.remote(hashes).future().result()
+
+
+async def _diff(run: IngestRun, files: Sequence[ScannedFile], max_concurrent: int) -> list[ScannedFile]:
+    """Settle what the manifest answers; the files to process."""
+    todo: list[ScannedFile] = []
+    async with parallel_stream(
+        run.preparer.check, files, max_concurrent=max_concurrent, return_exceptions=True
+    ) as outcomes:
+        async for outcome in outcomes:
+            if outcome.error is not None:  # not expected: check() reports its own errors
+                path = display_name(run.preparer.root / files[outcome.index].relpath)
+                run.settle(Failed(path, f"{type(outcome.error).__name__}: {outcome.error}"))
+            elif outcome.value is None:
+                todo.append(files[outcome.index])
+            else:
+                run.settle(outcome.value)
+    return todo
+
+
+async def _absorb(run: IngestRun, result: BatchResult) -> None:
+    """Merge one batch's report into the run's, then store and report its embedded files."""
+    part, report = result.report, run.report
+    report.unchanged.extend(part.unchanged)
+    report.model_changed.extend(part.model_changed)
+    report.failed.extend(part.failed)
+    report.skipped.extend(part.skipped)
+    report.cache_hits += part.cache_hits
+    report.chunks_embedded += part.chunks_embedded
+    report.chunks_reused += part.chunks_reused
+    for stage, seconds in part.timings.items():
+        report.timings[stage] = report.timings.get(stage, 0.0) + seconds
+    counters = run.preparer.counters
+    counters.llm_calls += part.llm_calls
+    counters.llm_attempts += part.llm_attempts
+    counters.llm_cache_hits += part.llm_cache_hits
+    run.stale.extend(result.stale)
+    for i in range(result.settled):
+        run.progress.tick(failed=i < result.settled_failed)
+    for files, vectors in result.embedded:
+        await run.store_and_report(files, vectors)
+
+
+async def run_on_ray(
+    run: IngestRun,
+    files: Sequence[ScannedFile],
+    *,
+    spec: WorkerSpec,
+    manifest: dict[str, ManifestEntry],
+    store_path: Path,
+    address: str | None,
+    workers: int | None,
+) -> None:
+    """Process ``files`` for ``run`` on the Ray cluster at ``address`` with ``workers`` actors (default:
+    one per CPU of the cluster); everything is reported into ``run`` as a local run would."""
+    ray = import_ray()
+    await asyncio.to_thread(connect, ray, address)
+    try:
+        ray.cloudpickle.dumps(spec.embedder)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the embedder {type(spec.embedder).__name__} cannot be sent to Ray workers ({exc}): make it"
+            " picklable (load its model lazily, in the process that uses it)"
+        ) from exc
+    todo = await _diff(run, files, spec.max_concurrent)
+    if not todo:
+        return
+    if workers is None:
+        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    work = batches(todo, workers)
+    here = ray.get_runtime_context().get_node_id()
+    pin = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
+    reader = ray.remote(num_cpus=0, scheduling_strategy=pin)(StoreReader).remote(str(store_path))
+    lookup = functools.partial(_lookup_via, reader)
+    actor_class = ray.remote(
+        num_cpus=1, max_concurrency=1, max_restarts=RETRIES, max_task_retries=RETRIES
+    )(IngestWorker)
+    actors = [actor_class.remote(spec) for _ in range(min(workers, len(work)))]
+    root = run.preparer.root
+    try:
+        pending: dict[asyncio.Future[Any], tuple[Any, list[ScannedFile]]] = {}
+
+        def submit(actor: Any) -> None:
+            if not work:
+                return
+            batch = work.pop(0)
+            keys = (display_name(root / f.relpath) for f in batch)
+            entries = {k: manifest[k] for k in keys if k in manifest}
+            ref = actor.process.remote(batch, entries, lookup)
+            pending[asyncio.wrap_future(ref.future())] = (actor, batch)
+
+        for _ in range(QUEUED_PER_WORKER):
+            for actor in actors:
+                submit(actor)
+        while pending:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                actor, batch = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # the batch failed after Ray's retries: report each file
+                    reason = f"Ray worker failed after {RETRIES} retries: {type(exc).__name__}: {exc}"
+                    for f in batch:
+                        run.settle(Failed(display_name(root / f.relpath), reason[:500]))
+                else:
+                    await _absorb(run, result)
+                submit(actor)
+    finally:
+        for actor in [*actors, reader]:
+            ray.kill(actor, no_restart=True)
