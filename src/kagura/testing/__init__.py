@@ -5,6 +5,7 @@ and ``fake_provider`` fixtures.
 """
 
 from kagura.testing._counting import CountingEmbedder
+from kagura.testing._exit_once import ExitOnceEmbedder
 from kagura.testing._fake_process import FakeLLMProcess
 from kagura.testing._fake_provider import FakeProvider, fake_answer
 from kagura.testing._fake_server import FakeLLMServer
@@ -13,6 +14,7 @@ from kagura.testing._vectors import fake_embedding
 
 __all__ = [
     "CountingEmbedder",
+    "ExitOnceEmbedder",
     "FakeLLMProcess",
     "FakeLLMServer",
     "FakeProvider",

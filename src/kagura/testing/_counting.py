@@ -55,3 +55,13 @@ class CountingEmbedder:
         with self._lock:
             self.calls = 0
             self.texts.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (to a Ray worker, say): the copy counts on its own, from what was counted so far."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

@@ -18,14 +18,14 @@ def _rag(tmp_path: Path, **kwargs: object) -> MultimodalRAG:
     return MultimodalRAG(tmp_path / "store" / "kagura.db", **kwargs)  # type: ignore[arg-type]
 
 
-async def test_changed_file_is_reprocessed_alone(tmp_path: Path) -> None:
+async def test_changed_file_is_reprocessed_alone(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     a = write(corpus / "a.md", "# Apples\n\nApples grow on trees in orchards.")
     write(corpus / "b.md", "# Boats\n\nBoats float on water.")
     rag = _rag(tmp_path)
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     a.write_text("# Apples\n\nApples are now about cider pressing.", encoding="utf-8")
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     report = rag.last_report
     assert report is not None
     assert report.indexed == [str(a)]
@@ -37,35 +37,37 @@ async def test_changed_file_is_reprocessed_alone(tmp_path: Path) -> None:
     assert rag.store.counts()["documents"] == 2
 
 
-async def test_deleted_file_disappears_from_search(tmp_path: Path) -> None:
+async def test_deleted_file_disappears_from_search(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     gone = write(corpus / "volcano.md", "# Volcanoes\n\nMagma erupts from volcanoes as lava.")
     write(corpus / "tea.md", "# Tea\n\nGreen tea is brewed at low temperature.")
     rag = _rag(tmp_path)
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     assert (await rag.query("lava eruption", top_k=1))[0].relpath == "volcano.md"
     gone.unlink()
-    docs = await rag.load_directory(corpus)
+    docs = await rag.load_directory(corpus, engine=engine)
     assert rag.last_report is not None and rag.last_report.pruned == [str(gone)]
     assert [d.relpath for d in docs] == ["tea.md"]
     assert {r.relpath for r in await rag.query("lava eruption", top_k=5)} == {"tea.md"}
 
 
-async def test_identical_content_at_two_paths_gives_two_documents(tmp_path: Path) -> None:
+async def test_identical_content_at_two_paths_gives_two_documents(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     write(corpus / "one/same.txt", "identical words about penguins")
     write(corpus / "two/same.txt", "identical words about penguins")
     rag = _rag(tmp_path)
-    docs = await rag.load_directory(corpus)
+    docs = await rag.load_directory(corpus, engine=engine)
     assert [d.relpath for d in docs] == ["one/same.txt", "two/same.txt"]
     assert {r.relpath for r in await rag.query("penguins", top_k=5)} == {"one/same.txt", "two/same.txt"}
 
 
-async def test_offline_media_indexed_by_metadata_and_reported_not_described(tmp_path: Path) -> None:
+async def test_offline_media_indexed_by_metadata_and_reported_not_described(
+    tmp_path: Path, engine: str
+) -> None:
     corpus = tmp_path / "c"
     photo = png(corpus / "sunset_beach.png", 5)
     rag = _rag(tmp_path)
-    [doc] = await rag.load_directory(corpus)
+    [doc] = await rag.load_directory(corpus, engine=engine)
     assert doc.file_type == "image" and not doc.described
     report = rag.last_report
     assert report is not None and report.not_described == [str(photo)] and report.llm_calls == 0
@@ -73,7 +75,7 @@ async def test_offline_media_indexed_by_metadata_and_reported_not_described(tmp_
     assert "sunset_beach.png" in hit.text
 
 
-async def test_bad_inputs_all_reported_with_path_and_reason(tmp_path: Path) -> None:
+async def test_bad_inputs_all_reported_with_path_and_reason(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     outside = write(tmp_path / "secret.txt", "outside the root: must never be read")
     write(corpus / "ok.md", "# Fine\n\nfine content")
@@ -85,7 +87,7 @@ async def test_bad_inputs_all_reported_with_path_and_reason(tmp_path: Path) -> N
     os.symlink(outside, corpus / "link-out.txt")
     os.symlink(corpus, corpus / "loop")
     rag = _rag(tmp_path, max_file_size=4000)
-    docs = await rag.load_directory(corpus)
+    docs = await rag.load_directory(corpus, engine=engine)
     report = rag.last_report
     assert report is not None and report.completed
     outcome = {Path(f.path).name: f.reason for f in report.failed}
@@ -105,13 +107,13 @@ async def test_bad_inputs_all_reported_with_path_and_reason(tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-async def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+async def test_unreadable_file_is_reported(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     locked = write(corpus / "locked.txt", "no access")
     locked.chmod(0)
     try:
         rag = _rag(tmp_path)
-        await rag.load_directory(corpus)
+        await rag.load_directory(corpus, engine=engine)
     finally:
         locked.chmod(0o644)
     assert rag.last_report is not None

@@ -29,7 +29,7 @@ from kagura.core.memory._ray_worker import WorkerSpec
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory._store import RAGStore
 from kagura.core.memory._vectors import top_k_cosine
-from kagura.core.memory.embedders import Embedder, LocalMiniLMEmbedder, get_default_embedder
+from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import FileType, display_name, scan_directory
 
@@ -39,11 +39,6 @@ EMBED_BATCH = 64
 FUSION_DEPTH = 50
 """Candidates taken from each ranking before a hybrid search fuses them."""
 _FILE_TYPES = {str(t) for t in FileType}
-
-
-def _is_default(embedder: Embedder) -> bool:
-    """Whether ``embedder`` is the process-wide default MiniLM (checked without loading it otherwise)."""
-    return isinstance(embedder, LocalMiniLMEmbedder) and embedder is get_default_embedder()
 
 
 class MultimodalRAG:
@@ -220,12 +215,12 @@ class MultimodalRAG:
     def _worker_spec(
         self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int
     ) -> WorkerSpec:
-        """What a Ray worker needs to process files as this run would; the default embedder is loaded
-        by each worker rather than shipped."""
+        """What a Ray worker needs to process files as this run would (the MiniLM embedder pickles as
+        "load the model here", so each worker loads its own copy once)."""
         return WorkerSpec(
             root=root,
             llm=self.llm,
-            embedder=None if _is_default(embedder) else embedder,
+            embedder=embedder,
             embedder_name=embedder_id(embedder),
             chunk_size=self.chunk_size,
             overlap=self.overlap,

@@ -26,7 +26,7 @@ from kagura.core.memory._pipeline import IngestRun, Progress
 from kagura.core.memory._prepare import FilePreparer, Prepared, RunCounters
 from kagura.core.memory._report import IngestReport
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
-from kagura.core.memory.embedders import Embedder, get_default_embedder
+from kagura.core.memory.embedders import Embedder
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import ScannedFile
 
@@ -37,13 +37,13 @@ __all__ = ["BatchResult", "IngestWorker", "StoreReader", "WorkerSpec"]
 class WorkerSpec:
     """Everything a worker needs to process files exactly as the driver's local run would.
 
-    ``embedder`` is ``None`` for the default MiniLM embedder (each worker loads its own copy once);
-    any other embedder is pickled to the workers.
+    ``embedder`` is pickled to each worker once, when its actor starts (the MiniLM embedder pickles as
+    "load the model", not as its weights).
     """
 
     root: Path
     llm: LLMConfig | None
-    embedder: Embedder | None
+    embedder: Embedder
     embedder_name: str
     chunk_size: int
     overlap: int
@@ -99,7 +99,7 @@ class IngestWorker:
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
-        self.embedder: Embedder = spec.embedder if spec.embedder is not None else get_default_embedder()
+        self.embedder = spec.embedder
 
     async def process(
         self,
