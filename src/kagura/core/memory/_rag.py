@@ -24,7 +24,7 @@ from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_f
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import FilePreparer, RunCounters
 from kagura.core.memory._prune import plan_prune
-from kagura.core.memory._ray_engine import check_engine, import_ray, run_on_ray
+from kagura.core.memory._ray_engine import RayWorkers, check_engine, import_ray, run_on_ray
 from kagura.core.memory._ray_worker import WorkerSpec
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory._store import RAGStore
@@ -87,6 +87,7 @@ class MultimodalRAG:
         self._embedder = embedder
         self._store = RAGStore(self.store_path)
         self.last_report: IngestReport | None = None
+        self._ray: RayWorkers | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -106,7 +107,10 @@ class MultimodalRAG:
         return self._store
 
     def close(self) -> None:
-        """Close the SQLite connection."""
+        """Close the SQLite connection, and end the Ray actors of ``engine="ray"`` runs, if any."""
+        if self._ray is not None:
+            self._ray.close()
+            self._ray = None
         self._store.close()
 
     async def load_directory(
@@ -187,12 +191,14 @@ class MultimodalRAG:
             if engine == "local":
                 await run.run(scan.files, max_concurrent)
             else:
+                if self._ray is None:
+                    self._ray = RayWorkers(self.store_path)
                 await run_on_ray(
                     run,
                     scan.files,
+                    pool=self._ray,
                     spec=self._worker_spec(root, embedder, redescribe, max_concurrent),
                     manifest=manifest,
-                    store_path=self.store_path,
                     address=ray_address,
                     workers=ray_workers,
                 )
@@ -215,12 +221,10 @@ class MultimodalRAG:
     def _worker_spec(
         self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int
     ) -> WorkerSpec:
-        """What a Ray worker needs to process files as this run would (the MiniLM embedder pickles as
-        "load the model here", so each worker loads its own copy once)."""
+        """What a Ray worker needs to process files as this run would."""
         return WorkerSpec(
             root=root,
             llm=self.llm,
-            embedder=embedder,
             embedder_name=embedder_id(embedder),
             chunk_size=self.chunk_size,
             overlap=self.overlap,

@@ -3,14 +3,14 @@
 1. The driver diffs every scanned file against the manifest with the local engine's own check
    (:meth:`FilePreparer.check`: hash and detect, no extraction); unchanged, skipped and unreadable files
    are settled at once, exactly as locally. A rerun with nothing changed never touches the cluster.
-2. The changed files are cut into batches, a few per worker, dealt to ``workers`` actors
-   (:class:`IngestWorker`, one CPU each, at most two batches queued per actor). Each actor runs the local
-   pipeline on its batch and returns the embedded files.
+2. The changed files are cut into batches, a few per worker, run as Ray tasks (:func:`process_batch`,
+   one CPU each, ``workers`` at a time). Each task runs the local pipeline on its batch and returns the
+   embedded files.
 3. As each batch comes back the driver stores its files, one transaction per file, and reports them
    through :meth:`IngestRun.store_and_report`, the local write stage's own code; progress ticks per file.
 
-Fault tolerance: actors are restarted by Ray (``max_restarts``) and the batch they were running is run
-again (``max_task_retries``). Workers never write, and the driver writes a file only when its batch has
+Fault tolerance: a task whose worker process dies is run again by Ray (``max_retries``) on a fresh
+worker. Workers never write, and the driver writes a file only when its batch has
 come back, once, in a per-file transaction: a killed worker loses nothing and indexes nothing twice. A
 batch that still fails after the retries has each of its files reported as failed, with the reason; such
 a file keeps whatever was indexed for it before (it is not pruned: it is still in the tree).
@@ -31,22 +31,21 @@ import numpy as np
 
 from kagura.core.memory._pipeline import IngestRun
 from kagura.core.memory._prepare import Failed
-from kagura.core.memory._ray_worker import BatchResult, IngestWorker, StoreReader, WorkerSpec
+from kagura.core.memory._ray_worker import BatchResult, StoreReader, WorkerSpec, process_batch
 from kagura.core.memory._store import ManifestEntry
+from kagura.core.memory.embedders import Embedder
 from kagura.core.parallel import parallel_stream
 from kagura.errors import ConfigurationError
 from kagura.loaders import ScannedFile, display_name
 
-__all__ = ["ENGINES", "check_engine", "import_ray", "run_on_ray"]
+__all__ = ["ENGINES", "RayWorkers", "check_engine", "import_ray", "run_on_ray"]
 
 ENGINES = ("local", "ray")
 MAX_BATCH_FILES = 64
 BATCHES_PER_WORKER = 4
 """Batches cut per worker at least (while they hold one file or more), so fast workers take more."""
-QUEUED_PER_WORKER = 2
-"""Batches sent to an actor ahead of its results, so it never waits for the driver between batches."""
 RETRIES = 3
-"""Restarts of a dead actor, and re-runs of the batch it was running."""
+"""Re-runs of a batch whose worker died."""
 
 
 def check_engine(engine: object) -> str:
@@ -131,61 +130,101 @@ async def _absorb(run: IngestRun, result: BatchResult) -> None:
         await run.store_and_report(files, vectors)
 
 
+class RayWorkers:
+    """The Ray side of one ``MultimodalRAG``: the connection, and a reader actor next to its SQLite file
+    (``num_cpus=0``), kept between runs; ``close()`` (called by ``MultimodalRAG.close``) ends it.
+
+    The batches run as Ray tasks, not long-lived actors: a task holds its CPU only while it runs, so two
+    stores ingesting on one cluster share it instead of one waiting forever for CPUs the other's idle
+    actors hold; Ray keeps its worker processes, and with them each process's loaded embedder."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.store_path = store_path
+        self._ray: Any = None
+        self._job: Any = None
+        self._reader: Any = None
+
+    def start(self, address: str | None) -> Any:
+        """Connect (see :func:`connect`); forget the reader of a cluster this process has left since."""
+        ray = import_ray()
+        connect(ray, address)
+        job = ray.get_runtime_context().get_job_id()
+        if job != self._job:
+            self._ray, self._job, self._reader = ray, job, None
+        return ray
+
+    def reader(self) -> Any:
+        """The reader actor, pinned to this (the driver's) node, started on first use."""
+        if self._reader is None:
+            ray = self._ray
+            here = ray.get_runtime_context().get_node_id()
+            pin = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
+            self._reader = ray.remote(num_cpus=0, scheduling_strategy=pin)(StoreReader).remote(
+                str(self.store_path)
+            )
+        return self._reader
+
+    def close(self) -> None:
+        """End the reader (nothing to do when none was started or the cluster is gone)."""
+        ray, reader, self._reader = self._ray, self._reader, None
+        if reader is not None and ray is not None and ray.is_initialized():
+            ray.kill(reader, no_restart=True)
+
+
+def _shareable(ray: Any, embedder: Embedder) -> Any:
+    """``embedder`` in the object store once for the run, or a ConfigurationError saying what to do."""
+    try:
+        ray.cloudpickle.dumps(embedder)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the embedder {type(embedder).__name__} cannot be sent to Ray workers ({exc}):"
+            " make it picklable (load its model lazily, in the process that uses it)"
+        ) from exc
+    return ray.put(embedder)
+
+
 async def run_on_ray(
     run: IngestRun,
     files: Sequence[ScannedFile],
     *,
+    pool: RayWorkers,
     spec: WorkerSpec,
     manifest: dict[str, ManifestEntry],
-    store_path: Path,
     address: str | None,
     workers: int | None,
 ) -> None:
-    """Process ``files`` for ``run`` on the Ray cluster at ``address`` with ``workers`` actors (default:
-    one per CPU of the cluster); everything is reported into ``run`` as a local run would."""
-    ray = import_ray()
-    await asyncio.to_thread(connect, ray, address)
-    try:
-        ray.cloudpickle.dumps(spec.embedder)
-    except Exception as exc:
-        raise ConfigurationError(
-            f"the embedder {type(spec.embedder).__name__} cannot be sent to Ray workers ({exc}): make it"
-            " picklable (load its model lazily, in the process that uses it)"
-        ) from exc
+    """Process ``files`` for ``run`` with ``workers`` Ray tasks at a time (default: one per CPU of the
+    cluster at ``address``); everything is reported into ``run`` as a local run would."""
+    ray = await asyncio.to_thread(pool.start, address)
+    embedder = await asyncio.to_thread(_shareable, ray, run.embedder)
     todo = await _diff(run, files, spec.max_concurrent)
     if not todo:
         return
     if workers is None:
         workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     work = batches(todo, workers)
-    here = ray.get_runtime_context().get_node_id()
-    pin = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
-    reader = ray.remote(num_cpus=0, scheduling_strategy=pin)(StoreReader).remote(str(store_path))
-    lookup = functools.partial(_lookup_via, reader)
-    actor_class = ray.remote(
-        num_cpus=1, max_concurrency=1, max_restarts=RETRIES, max_task_retries=RETRIES
-    )(IngestWorker)
-    actors = [actor_class.remote(spec) for _ in range(min(workers, len(work)))]
+    work.reverse()  # popped from the end: first batch first
+    lookup = functools.partial(_lookup_via, pool.reader())
+    task = ray.remote(num_cpus=1, max_retries=RETRIES)(process_batch)
     root = run.preparer.root
+    pending: dict[asyncio.Future[Any], tuple[Any, list[ScannedFile]]] = {}
+
+    def submit() -> None:
+        batch = work.pop()
+        keys = (display_name(root / f.relpath) for f in batch)
+        entries = {k: manifest[k] for k in keys if k in manifest}
+        ref = task.remote(spec, embedder, batch, entries, lookup)
+        pending[asyncio.wrap_future(ref.future())] = (ref, batch)
+
     try:
-        pending: dict[asyncio.Future[Any], tuple[Any, list[ScannedFile]]] = {}
-
-        def submit(actor: Any) -> None:
-            if not work:
-                return
-            batch = work.pop(0)
-            keys = (display_name(root / f.relpath) for f in batch)
-            entries = {k: manifest[k] for k in keys if k in manifest}
-            ref = actor.process.remote(batch, entries, lookup)
-            pending[asyncio.wrap_future(ref.future())] = (actor, batch)
-
-        for _ in range(QUEUED_PER_WORKER):
-            for actor in actors:
-                submit(actor)
+        while work and len(pending) < workers:
+            submit()
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
-                actor, batch = pending.pop(future)
+                _, batch = pending.pop(future)
+                if work:
+                    submit()  # before storing this batch, so the worker never waits on the driver
                 try:
                     result = future.result()
                 except Exception as exc:  # the batch failed after Ray's retries: report each file
@@ -194,7 +233,6 @@ async def run_on_ray(
                         run.settle(Failed(display_name(root / f.relpath), reason[:500]))
                 else:
                     await _absorb(run, result)
-                submit(actor)
     finally:
-        for actor in [*actors, reader]:
-            ray.kill(actor, no_restart=True)
+        for ref, _ in pending.values():  # cancelled: stop the batches still running
+            ray.cancel(ref, force=True)

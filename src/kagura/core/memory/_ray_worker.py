@@ -1,11 +1,12 @@
 """The worker side of a distributed ingestion: what one Ray actor does with a batch of files.
 
-An :class:`IngestWorker` loads its embedder once (the default MiniLM is loaded in the worker, never
-shipped) and runs the *local* pipeline (:class:`IngestRun` over a :class:`FilePreparer`) on each batch it
-is given: extract, chunk, describe media through the LLM layer, embed. Only the last step differs: the
+A :func:`process_batch` task runs the *local* pipeline (:class:`IngestRun` over a :class:`FilePreparer`)
+on one batch: extract, chunk, describe media through the LLM layer, embed. The MiniLM embedder is never
+shipped: it unpickles as the worker process's default, loaded once per process and kept by Ray's pooled
+worker processes from batch to batch and run to run. Only the last step differs: the
 embedded files are not stored but handed back to the driver (:class:`BatchResult`), which stores each in
 its own transaction and reports it with the same code as a local run. A worker therefore writes nothing,
-so a worker killed mid-batch leaves no trace: Ray restarts it and runs the batch again.
+so a worker killed mid-batch leaves no trace: Ray runs the task again (``max_retries``).
 
 Stored vectors (for per-chunk reuse of edited files) are looked up through a :class:`StoreReader` actor
 that Ray places on the driver's node, next to the SQLite file.
@@ -15,6 +16,7 @@ This module does not import Ray: the driver (``_ray_engine``) wraps these classe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,20 +32,18 @@ from kagura.core.memory.embedders import Embedder
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import ScannedFile
 
-__all__ = ["BatchResult", "IngestWorker", "StoreReader", "WorkerSpec"]
+__all__ = ["BatchResult", "StoreReader", "WorkerSpec", "process_batch"]
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
     """Everything a worker needs to process files exactly as the driver's local run would.
 
-    ``embedder`` is pickled to each worker once, when its actor starts (the MiniLM embedder pickles as
-    "load the model", not as its weights).
+    The embedder is not part of it: it is put in Ray's object store once per run.
     """
 
     root: Path
     llm: LLMConfig | None
-    embedder: Embedder
     embedder_name: str
     chunk_size: int
     overlap: int
@@ -94,54 +94,58 @@ class _LookupOnly:
         raise RuntimeError("a Ray worker never writes to the store; the driver does")  # pragma: no cover
 
 
-class IngestWorker:
-    """One Ray actor: the embedder loaded once, then :meth:`process` per batch."""
+def process_batch(
+    spec: WorkerSpec,
+    embedder: Embedder,
+    files: list[ScannedFile],
+    manifest: dict[str, ManifestEntry],
+    lookup: Callable[[list[str]], dict[str, np.ndarray]],
+) -> BatchResult:
+    """One Ray task: run the local pipeline over ``files`` (``manifest``: their entries, as the driver
+    read them) and return what it produced. The MiniLM embedder unpickles as the worker process's
+    shared default, so each worker process loads the model once, whatever the number of batches."""
+    return asyncio.run(_process(spec, embedder, files, manifest, lookup))
 
-    def __init__(self, spec: WorkerSpec) -> None:
-        self.spec = spec
-        self.embedder = spec.embedder
 
-    async def process(
-        self,
-        files: list[ScannedFile],
-        manifest: dict[str, ManifestEntry],
-        lookup: Callable[[list[str]], dict[str, np.ndarray]],
-    ) -> BatchResult:
-        """Run the local pipeline over ``files`` (``manifest``: their entries, as the driver read them).
-        Ray runs it on the actor's event loop, one batch at a time (``max_concurrency=1``)."""
-        spec = self.spec
-        report = IngestReport(root=str(spec.root))
-        counters = RunCounters(timings=report.timings)
-        result = BatchResult(report)
-        preparer = FilePreparer(
-            root=spec.root,
-            manifest=manifest,
-            llm=spec.llm,
-            embedder_name=spec.embedder_name,
-            chunk_size=spec.chunk_size,
-            overlap=spec.overlap,
-            retry=spec.retry,
-            counters=counters,
-            redescribe=spec.redescribe,
-        )
+async def _process(
+    spec: WorkerSpec,
+    embedder: Embedder,
+    files: list[ScannedFile],
+    manifest: dict[str, ManifestEntry],
+    lookup: Callable[[list[str]], dict[str, np.ndarray]],
+) -> BatchResult:
+    report = IngestReport(root=str(spec.root))
+    counters = RunCounters(timings=report.timings)
+    result = BatchResult(report)
+    preparer = FilePreparer(
+        root=spec.root,
+        manifest=manifest,
+        llm=spec.llm,
+        embedder_name=spec.embedder_name,
+        chunk_size=spec.chunk_size,
+        overlap=spec.overlap,
+        retry=spec.retry,
+        counters=counters,
+        redescribe=spec.redescribe,
+    )
 
-        async def send_back(batch: list[Prepared], vectors: np.ndarray) -> None:
-            result.embedded.append((batch, vectors))
+    async def send_back(batch: list[Prepared], vectors: np.ndarray) -> None:
+        result.embedded.append((batch, vectors))
 
-        progress = Progress(None, len(files))
-        run = IngestRun(
-            store=_LookupOnly(lookup),
-            embedder=self.embedder,
-            preparer=preparer,
-            report=report,
-            progress=progress,
-            embed_batch_size=spec.embed_batch_size,
-            sink=send_back,
-        )
-        await run.run(files, spec.max_concurrent)
-        report.llm_calls = counters.llm_calls
-        report.llm_attempts = counters.llm_attempts
-        report.llm_cache_hits = counters.llm_cache_hits
-        result.stale = run.stale
-        result.settled, result.settled_failed = progress.done, progress.failed
-        return result
+    progress = Progress(None, len(files))
+    run = IngestRun(
+        store=_LookupOnly(lookup),
+        embedder=embedder,
+        preparer=preparer,
+        report=report,
+        progress=progress,
+        embed_batch_size=spec.embed_batch_size,
+        sink=send_back,
+    )
+    await run.run(files, spec.max_concurrent)
+    report.llm_calls = counters.llm_calls
+    report.llm_attempts = counters.llm_attempts
+    report.llm_cache_hits = counters.llm_cache_hits
+    result.stale = run.stale
+    result.settled, result.settled_failed = progress.done, progress.failed
+    return result
