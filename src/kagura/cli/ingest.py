@@ -111,10 +111,21 @@ def _clear_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-async def run_ingest(rag: Any, directory: Path, max_concurrent: int, console: Console | None) -> Any:
+async def run_ingest(
+    rag: Any,
+    directory: Path,
+    max_concurrent: int,
+    console: Console | None,
+    *,
+    engine: str = "local",
+    ray_address: str | None = None,
+) -> Any:
     """Run ``load_directory`` with a rich progress bar on ``console`` (none when ``console`` is None)."""
+    options: dict[str, Any] = {"max_concurrent": max_concurrent, "engine": engine}
+    if ray_address is not None:
+        options["ray_address"] = ray_address
     if console is None:
-        await rag.load_directory(directory, max_concurrent=max_concurrent)
+        await rag.load_directory(directory, **options)
         return rag.last_report
     columns = (
         TextColumn("[bold]ingest"),
@@ -129,8 +140,26 @@ async def run_ingest(rag: Any, directory: Path, max_concurrent: int, console: Co
         def on_progress(done: int, total: int | None, failed: int) -> None:
             progress.update(task, completed=done, total=total, failed=failed)
 
-        await rag.load_directory(directory, max_concurrent=max_concurrent, on_progress=on_progress)
+        await rag.load_directory(directory, on_progress=on_progress, **options)
     return rag.last_report
+
+
+def _ray_connected() -> bool:
+    """Whether this process is already connected to a Ray cluster (then it is left connected)."""
+    with contextlib.suppress(ImportError):
+        import ray
+
+        return bool(ray.is_initialized())
+    return False
+
+
+def _leave_ray() -> None:
+    """Disconnect from the Ray cluster the run connected to (stopping the local one it started, if any)."""
+    with contextlib.suppress(ImportError):
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 def print_report(report: Any, console: Console) -> None:
@@ -185,8 +214,22 @@ def ingest(
     embed_tpm: float | None = typer.Option(
         None, "--embed-tpm", min=0.001, help="Tokens per minute the embeddings endpoint allows."
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (this process) or ray (fan the changed files out over a Ray cluster; kagura[ray]).",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to join with --engine ray (auto, host:port); default: start a local one.",
+    ),
 ) -> None:
     """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused)."""
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"unknown engine {engine!r}: use local or ray", param_hint="--engine")
+    if ray_address is not None and engine != "ray":
+        raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
     if not directory.is_dir():
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
@@ -194,12 +237,17 @@ def ingest(
         embedder, base_url, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
     rag = _open_rag(store, llm_from_options(model, base_url, offline), embedder=chosen)
+    connected = engine == "ray" and _ray_connected()
     try:
         console = None if as_json else Console()
         with _clear_errors():
-            report = asyncio.run(run_ingest(rag, directory, max_concurrent, console))
+            report = asyncio.run(
+                run_ingest(rag, directory, max_concurrent, console, engine=engine, ray_address=ray_address)
+            )
     finally:
         rag.close()
+        if engine == "ray" and not connected:
+            _leave_ray()
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -27,7 +27,6 @@ def _mixed_tree(root: Path) -> None:
     write(root / "web" / "page.html", "<html><body><h1>Kyoto</h1><p>Temples and shrines.</p></body></html>")
     (root / "code").mkdir()
     shutil.copyfile(STDLIB / "gzip.py", root / "code" / "gzip.py")
-    shutil.copyfile(STDLIB / "textwrap.py", root / "code" / "textwrap.py")
     png(root / "pics" / "sunset.png", 3)
     png(root / "pics" / "harbour.png", 9)
     for i in range(12):
