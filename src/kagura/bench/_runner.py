@@ -24,14 +24,18 @@ BENCHMARKS: dict[str, str] = {
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
     "corpus": "kagura.bench.corpus",
+    "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
+OPT_IN = frozenset({"ray"})
+"""Run only when named: ``all`` leaves them out (``ray`` starts a Ray cluster, needs ``kagura[ray]``)."""
 
 
 def resolve_names(which: str) -> list[str]:
-    """``"all"`` -> every benchmark; otherwise the one named, or ValueError listing the choices."""
+    """``"all"`` -> every benchmark but the opt-in ones; otherwise the one named, or ValueError listing
+    the choices."""
     if which == "all":
-        return list(BENCHMARKS)
+        return [name for name in BENCHMARKS if name not in OPT_IN]
     if which not in BENCHMARKS:
         choices = ", ".join(["all", *BENCHMARKS])
         raise ValueError(f"unknown benchmark {which!r}: choose one of {choices}")
