@@ -5,7 +5,8 @@ Rows (``serial`` = the local engine, ``parallel`` = the Ray engine, each on a fr
 * ``cpu-bound text ingest``: N text files embedded by the local MiniLM, ``max_concurrent=5`` locally vs
   2 Ray workers (``ray_workers=2``) on a 2-CPU local cluster. Goal: >= 1.7x on 2 cores. The local run is
   a fresh process with one numeric thread, as each Ray worker has (Ray sets ``OMP_NUM_THREADS=1``);
-  ``extra.local_default_threads_s`` is the same local run with the numeric library's default threads.
+  ``extra.local_default_threads_s`` is the same local run with the numeric library's default threads
+  (``--quick`` and the tiny corpus only: on a loaded machine it can take several times longer).
 * ``tiny corpus overhead``: 4 small files, same comparison: what fanning out costs when there is
   nothing to gain (``extra``: the difference in ms).
 * ``worker killed mid-run``: the Ray run again, its first worker killed (``os._exit``) in the middle of a
@@ -80,10 +81,13 @@ async def _local(corpus: Path, store: Path, threads: int | None) -> float:
     return float(out.decode().strip().splitlines()[-1])
 
 
-async def _compare(tmp: Path, name: str, corpus: Path, files: int) -> tuple[BenchRow, MultimodalRAG]:
-    """Local (one numeric thread, as each Ray worker has; then the default threads) vs Ray."""
+async def _compare(
+    tmp: Path, name: str, corpus: Path, files: int, *, default_threads: bool
+) -> tuple[BenchRow, MultimodalRAG]:
+    """Local (one numeric thread, as each Ray worker has) vs Ray; with ``default_threads``, the local run
+    with the library's default threads too (slow on a loaded machine: measured on small corpora only)."""
     local_s = await _local(corpus, tmp / f"{name}-local.db", 1)
-    default_s = await _local(corpus, tmp / f"{name}-default.db", None)
+    default_s = await _local(corpus, tmp / f"{name}-default.db", None) if default_threads else None
     ray_s, ray = await _ingest(tmp / f"{name}-ray.db", corpus, "ray")
     ray.close()
     local = MultimodalRAG(tmp / f"{name}-local.db")
@@ -97,7 +101,7 @@ async def _compare(tmp: Path, name: str, corpus: Path, files: int) -> tuple[Benc
             "chunks": chunks,
             "workers": WORKERS,
             "difference_ms": round((ray_s - local_s) * 1000, 1),
-            "local_default_threads_s": round(default_s, 3),
+            "local_default_threads_s": None if default_s is None else round(default_s, 3),
         },
     )
     return row, local
@@ -131,7 +135,7 @@ async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
     del latency
     await asyncio.to_thread(get_default_embedder)
     cluster_s = await asyncio.to_thread(_start_cluster)
-    files = 24 if quick else 240
+    files = 24 if quick else 96
     with tempfile.TemporaryDirectory(prefix="kagura-bench-ray-") as tmpdir:
         tmp = Path(tmpdir)
         tiny, corpus = tmp / "tiny", tmp / "corpus"
@@ -142,12 +146,16 @@ async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
         await warm.load_directory(tiny, engine="ray", ray_workers=WORKERS)  # worker start + model load
         warm.close()
         warmup_s = time.perf_counter() - started
-        cpu, reference = await _compare(tmp, "cpu-bound text ingest (local vs ray)", corpus, files)
+        cpu, reference = await _compare(
+            tmp, "cpu-bound text ingest (local vs ray)", corpus, files, default_threads=quick
+        )
         cpu.extra |= {
             "cluster_start_s": None if cluster_s is None else round(cluster_s, 2),
             "first_ray_run_s": round(warmup_s, 2),
         }
-        overhead, tiny_local = await _compare(tmp, "tiny corpus overhead (local vs ray)", tiny, 4)
+        overhead, tiny_local = await _compare(
+            tmp, "tiny corpus overhead (local vs ray)", tiny, 4, default_threads=True
+        )
         tiny_local.close()
         killed = await _killed(tmp, corpus, files, reference)
         reference.close()
