@@ -316,7 +316,6 @@ class FakeLLMServer:
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1
-
         return await self._serve(request, embeddings_estimate, self._answer_embeddings)
 
     async def _answer_embeddings(self, call: Call) -> web.StreamResponse:
