@@ -152,3 +152,13 @@ def test_the_extras_table_agrees_with_pyproject() -> None:
     all_extras = extras["all"][0].split("[")[1].rstrip("]").split(",")
     assert set(all_extras) == set(extras) - {"all", "test", "sentence-transformers"}
     assert not any("minilm" in r.lower() for reqs in extras.values() for r in reqs)
+
+
+def test_ingest_without_the_rag_extra_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("hello")
+    args = ["ingest", str(tmp_path), "--store", str(tmp_path / "k.db"), "--offline"]
+    result = _python(f"import sys; sys.argv = ['kagura', *{args!r}]\nimport runpy\n"
+                     "runpy.run_module('kagura.cli', run_name='__main__')", ("numpy",))  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "pip install 'kagura[rag]'" in result.stderr.strip().splitlines()[-1]
