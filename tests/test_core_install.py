@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import textwrap
 import tomllib
 from pathlib import Path
@@ -41,7 +42,7 @@ def _python(code: str, blocked: tuple[str, ...] = ()) -> subprocess.CompletedPro
     script = f"BLOCKED = {blocked!r}\n{_BLOCK}\n{textwrap.dedent(code)}"
     return subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
+        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "HOME": tempfile.gettempdir()},
     )  # fmt: skip
 
 
