@@ -84,9 +84,8 @@ def test_route_malformed_agents_file_shows_no_traceback(tmp_path: Path) -> None:
     proc = kagura("route", "hi", "--agents", str(path), cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert proc.stderr.strip().splitlines() == [
-        f"error: --agents: {path}: agent 'echo': 'intents' must be a list of non-empty strings, got a number 3"
-    ]
+    problem = "agent 'echo': 'intents' must be a list of non-empty strings, got a number 3"
+    assert proc.stderr.strip().splitlines() == [f"error: --agents: {path}: {problem}"]
 
 
 def test_route_record_needs_memory() -> None:
