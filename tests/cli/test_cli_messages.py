@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from kagura.bench._runner import BENCHMARKS
 from kagura.cli._errors import as_flags, redact
 from kagura.cli.app import app
 from kagura.testing import FakeLLMServer
@@ -133,12 +134,30 @@ def test_bench_help_names_the_plot_extra() -> None:
 
 def test_bench_unknown_name_lists_every_choice_including_plot() -> None:
     result = runner.invoke(app, ["bench", "bogus"])
-    assert_one_line_error(result, 2, "unknown benchmark 'bogus'", "all, overhead, llm, router, ingest, plot")
+    choices = ", ".join(["all", *BENCHMARKS, "plot"])
+    assert {"overhead", "llm", "router", "ingest"} <= set(BENCHMARKS)
+    assert_one_line_error(result, 2, "unknown benchmark 'bogus'", f"choose one of {choices}")
 
 
 def test_bench_quick_and_full_exclude_each_other() -> None:
     result = runner.invoke(app, ["bench", "router", "--quick", "--full"])
     assert_one_line_error(result, 2, "--quick or --full")
+
+
+def test_bench_plot_writes_into_an_untracked_folder_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("looptime")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["bench", "plot", "--latency", "0"])
+    assert result.exit_code == 0, result.output
+    out = (tmp_path / "kagura-bench-out").resolve()
+    assert sorted(p.name for p in out.iterdir()) == ["rpm-budget.png", "scaling.png"]
+    assert f"wrote {out / 'scaling.png'}" in result.output
+    assert not (tmp_path / "docs").exists()
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text(encoding="utf-8").split()
+    assert "kagura-bench-out/" in ignored
 
 
 def test_demo_missing_corpus_names_it(tmp_path: Path) -> None:
