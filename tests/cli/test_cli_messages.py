@@ -180,7 +180,8 @@ def test_as_flags_rewrites_python_parameter_names() -> None:
         "no API key: set KAGURA_LLM_API_KEY, or --api-key, or point --base-url at a server; "
         "lower --threshold, or set --fallback; --model is empty; no Gemini API key: set GEMINI_API_KEY"
     )
-    untouched = "the model_name is x; fallback_agent=3; my_threshold= 2"
+    assert as_flags("unknown file_type 'x'; top_k must be >= 1") == "unknown --type 'x'; --top-k must be >= 1"
+    untouched = "the model_name is x; fallback_agent=3; my_threshold= 2; a top_kid"
     assert as_flags(untouched) == untouched
 
 
@@ -205,6 +206,14 @@ def corpus(tmp_path: Path) -> Path:
 def no_llm_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KAGURA_LLM_BASE_URL", "KAGURA_LLM_MODEL", "KAGURA_LLM_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+
+
+def test_search_unknown_type_names_the_flag(corpus: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    assert runner.invoke(app, ["ingest", str(corpus), "--store", store, "--json"]).exit_code == 0
+    result = runner.invoke(app, ["search", "x", "--store", store, "--type", "spreadsheet"])
+    line = assert_one_line_error(result, 2, "unknown --type 'spreadsheet'")
+    assert "file_type" not in line
 
 
 def test_ask_without_a_key_names_the_flag(corpus: Path, tmp_path: Path, no_llm_env: None) -> None:

@@ -22,6 +22,7 @@ PARAMETER_FLAGS: dict[str, str] = {
     "api_key": "--api-key",
     "base_url": "--base-url",
     "fallback": "--fallback",
+    "file_type": "--type",
     "max_concurrent": "--max-concurrent",
     "model": "--model",
     "threshold": "--threshold",
@@ -39,6 +40,8 @@ _NAMES = "|".join(sorted(PARAMETER_FLAGS, key=len, reverse=True))
 _CALL = re.compile(rf"\b\w+\((?P<name>{_NAMES})=(?:\.\.\.)?\)")
 _ATTRIBUTE = re.compile(rf"\bLLMConfig\.(?P<name>{_NAMES})\b")
 _KEYWORD = re.compile(rf"(?<![\w.])(?P<name>{_NAMES})=(?:\.\.\.)?(?!\w)")
+# a name with an underscore is a Python identifier even without "=": "unknown file_type 'x'"
+_IDENTIFIER = re.compile(rf"(?<![\w.-])(?P<name>{'|'.join(n for n in PARAMETER_FLAGS if '_' in n)})(?![\w=])")
 
 
 def as_flags(message: str) -> str:
@@ -49,7 +52,7 @@ def as_flags(message: str) -> str:
 
     for phrase in _DROPPED:
         message = message.replace(phrase, "")
-    for pattern in (_CALL, _ATTRIBUTE, _KEYWORD):
+    for pattern in (_CALL, _ATTRIBUTE, _KEYWORD, _IDENTIFIER):
         message = pattern.sub(flag, message)
     return message
 

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kagura.cli._app import app
-from kagura.cli._errors import user_errors
+from kagura.cli._errors import fail, user_errors
 
 __all__ = ["DEFAULT_STORE", "ask", "ingest", "print_report", "print_results", "run_ingest", "search"]
 
@@ -170,8 +170,7 @@ def search(
         with _clear_errors():
             results = asyncio.run(rag.query(query, top_k=top_k, file_type=file_type))
     except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc), code=2) from None
     finally:
         rag.close()
     if as_json:
