@@ -215,7 +215,7 @@ async def _search_latency(n_chunks: int, tmp: Path, embedder: Embedder) -> Bench
 async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
     """Every ingestion measurement.
 
-    Default: 10 LLM-described files, 12 text files embedded, search over 20,000 chunks. ``full`` (the
+    Default: 10 LLM-described files, 6 short text files embedded, search over 20,000 chunks. ``full`` (the
     guide's tables): 10 and 50 files, the same 10 with local MiniLM embeddings, 24 text files, 100,000
     chunks. ``quick`` shrinks sizes to finish in a few seconds.
     """
@@ -231,7 +231,7 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
                 rows.append(await _ingest_media(n, latency, tmp, remote, "loopback"))
         if full:
             rows.append(await _ingest_media(10, latency, tmp, embedder, "local MiniLM"))
-        texts, paragraphs = (2, 5) if quick else (24, 40) if full else (12, 20)
+        texts, paragraphs = (2, 5) if quick else (24, 40) if full else (6, 10)
         rows.append(await _embedding_throughput(texts, tmp, embedder, paragraphs))
         rows.append(await _search_latency(5_000 if quick else 100_000 if full else 20_000, tmp, embedder))
     return rows
