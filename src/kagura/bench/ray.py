@@ -130,12 +130,13 @@ async def _killed(tmp: Path, corpus: Path, files: int, reference: MultimodalRAG)
     )
 
 
-async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
-    """Every Ray measurement; ``quick`` shrinks the corpus (``latency`` is unused: no LLM here)."""
+async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
+    """Every Ray measurement; ``quick`` shrinks the corpus, ``full`` grows it (``latency`` is unused:
+    no LLM here)."""
     del latency
     await asyncio.to_thread(get_default_embedder)
     cluster_s = await asyncio.to_thread(_start_cluster)
-    files = 24 if quick else 96
+    files = 24 if quick else 240 if full else 96
     with tempfile.TemporaryDirectory(prefix="kagura-bench-ray-") as tmpdir:
         tmp = Path(tmpdir)
         tiny, corpus = tmp / "tiny", tmp / "corpus"

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from kagura._extras import missing_extra
 from kagura.core.memory._pipeline import IngestRun
 from kagura.core.memory._prepare import Failed
 from kagura.core.memory._ray_worker import BatchResult, StoreReader, WorkerSpec, process_batch
@@ -56,13 +57,11 @@ def check_engine(engine: object) -> str:
 
 
 def import_ray() -> Any:
-    """The ``ray`` module, or a ConfigurationError naming the extra to install."""
+    """The ``ray`` module, or a MissingExtraError (a ConfigurationError) naming the ``ray`` extra."""
     try:
         import ray
     except ImportError as exc:
-        raise ConfigurationError(
-            "engine='ray' needs Ray: pip install 'kagura[ray]' (or use engine='local')"
-        ) from exc
+        raise missing_extra("ray", "engine='ray' (distributed ingestion)") from exc
     return ray
 
 
