@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,6 +18,7 @@ from kagura.core.llm import LLMConfig
 from kagura.core.memory._chunking import ChunkPiece, chunk_segments
 from kagura.core.memory._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory._hashing import chunk_hash, embed_text
+from kagura.core.memory._results import Failed, NeedsDescription, Prepared, RunCounters, Skipped, Unchanged
 from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.memory._structure import CHUNKER_VERSION, chunk_document
 from kagura.core.parallel import RetryPolicy
@@ -39,63 +40,6 @@ from kagura.loaders import (
 __all__ = ["Failed", "FilePreparer", "NeedsDescription", "Prepared", "RunCounters", "Skipped", "Unchanged"]
 
 MEDIA_TYPES = frozenset({FileType.IMAGE, FileType.AUDIO, FileType.VIDEO})
-
-
-@dataclass(frozen=True, slots=True)
-class Unchanged:
-    """Nothing to do. ``model_changed``: the stored LLM description came from another model or prompt
-    version and was kept (``redescribe`` was not asked for)."""
-
-    path: str
-    model_changed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    path: str
-    rule: str
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class NeedsDescription:
-    """A media file extracted by stage 1, waiting for its LLM description in stage 2."""
-
-    path: Path
-    key: str
-    scanned: ScannedFile
-    extracted: Extracted
-    digest: str
-    file_type: FileType
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A file ready to embed and store. ``failure`` is set when it is stored only partly (undescribed)."""
-
-    doc: NewDocument
-    embed_texts: list[str]
-    failure: str | None = None
-    not_described: bool = False
-
-
-@dataclass
-class RunCounters:
-    """LLM counters of one run, shared by the preparer's tasks."""
-
-    llm_calls: int = 0
-    llm_attempts: int = 0
-    llm_cache_hits: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def add_time(self, stage: str, seconds: float) -> None:
-        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
 
 def _os_reason(exc: OSError) -> str:
