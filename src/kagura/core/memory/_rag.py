@@ -201,6 +201,7 @@ class MultimodalRAG:
                     manifest=manifest,
                     address=ray_address,
                     workers=ray_workers,
+                    store_empty=await asyncio.to_thread(lambda: self._store.counts()["vectors"] == 0),
                 )
         finally:
             report.llm_calls = counters.llm_calls

@@ -89,6 +89,11 @@ def _lookup_via(reader: Any, hashes: list[str]) -> dict[str, np.ndarray]:
     return reader.vectors_for_hashes.remote(hashes).future().result()
 
 
+def _no_vectors(hashes: list[str]) -> dict[str, np.ndarray]:
+    """The lookup of a run that started on an empty store: nothing stored to reuse."""
+    return {}
+
+
 async def _diff(run: IngestRun, files: Sequence[ScannedFile], max_concurrent: int) -> list[ScannedFile]:
     """Settle what the manifest answers; the files to process."""
     todo: list[ScannedFile] = []
@@ -191,9 +196,13 @@ async def run_on_ray(
     manifest: dict[str, ManifestEntry],
     address: str | None,
     workers: int | None,
+    store_empty: bool = False,
 ) -> None:
     """Process ``files`` for ``run`` with ``workers`` Ray tasks at a time (default: one per CPU of the
-    cluster at ``address``); everything is reported into ``run`` as a local run would."""
+    cluster at ``address``); everything is reported into ``run`` as a local run would.
+
+    ``store_empty``: the store held no vectors when the run started, so workers skip the stored-vector
+    lookups (and the reader actor is not started)."""
     ray = await asyncio.to_thread(pool.start, address)
     embedder = await asyncio.to_thread(_shareable, ray, run.embedder)
     todo = await _diff(run, files, spec.max_concurrent)
@@ -203,7 +212,7 @@ async def run_on_ray(
         workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     work = batches(todo, workers)
     work.reverse()  # popped from the end: first batch first
-    lookup = functools.partial(_lookup_via, pool.reader())
+    lookup = _no_vectors if store_empty else functools.partial(_lookup_via, pool.reader())
     task = ray.remote(num_cpus=1, max_retries=RETRIES)(process_batch)
     root = run.preparer.root
     pending: dict[asyncio.Future[Any], tuple[Any, list[ScannedFile]]] = {}
