@@ -7,13 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kagura.testing._wrapped import WrappedEmbedder
+
 if TYPE_CHECKING:
     from kagura.core.memory import Embedder
 
 __all__ = ["ExitOnceEmbedder"]
 
 
-class ExitOnceEmbedder:
+class ExitOnceEmbedder(WrappedEmbedder):
     """Wraps an embedder (same ``name``, ``id``, ``dimension`` and vectors), except that the first call to
     embed, in whichever process makes it, kills that process at once with ``os._exit`` — no cleanup, no
     exception: what a worker killed by the OOM killer or a lost node looks like.
@@ -25,21 +27,8 @@ class ExitOnceEmbedder:
     """
 
     def __init__(self, inner: Embedder, marker: str | os.PathLike[str]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.marker = Path(marker)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def id(self) -> str:
-        ident = getattr(self.inner, "id", None)
-        return ident if isinstance(ident, str) and ident else self.inner.name
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
 
     @property
     def fired(self) -> bool:

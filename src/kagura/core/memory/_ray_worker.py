@@ -104,48 +104,42 @@ def process_batch(
     """One Ray task: run the local pipeline over ``files`` (``manifest``: their entries, as the driver
     read them) and return what it produced. The MiniLM embedder unpickles as the worker process's
     shared default, so each worker process loads the model once, whatever the number of batches."""
-    return asyncio.run(_process(spec, embedder, files, manifest, lookup))
 
+    async def run_batch() -> BatchResult:
+        report = IngestReport(root=str(spec.root))
+        counters = RunCounters(timings=report.timings)
+        result = BatchResult(report)
+        preparer = FilePreparer(
+            root=spec.root,
+            manifest=manifest,
+            llm=spec.llm,
+            embedder_name=spec.embedder_name,
+            chunk_size=spec.chunk_size,
+            overlap=spec.overlap,
+            retry=spec.retry,
+            counters=counters,
+            redescribe=spec.redescribe,
+        )
 
-async def _process(
-    spec: WorkerSpec,
-    embedder: Embedder,
-    files: list[ScannedFile],
-    manifest: dict[str, ManifestEntry],
-    lookup: Callable[[list[str]], dict[str, np.ndarray]],
-) -> BatchResult:
-    report = IngestReport(root=str(spec.root))
-    counters = RunCounters(timings=report.timings)
-    result = BatchResult(report)
-    preparer = FilePreparer(
-        root=spec.root,
-        manifest=manifest,
-        llm=spec.llm,
-        embedder_name=spec.embedder_name,
-        chunk_size=spec.chunk_size,
-        overlap=spec.overlap,
-        retry=spec.retry,
-        counters=counters,
-        redescribe=spec.redescribe,
-    )
+        async def send_back(batch: list[Prepared], vectors: np.ndarray) -> None:
+            result.embedded.append((batch, vectors))
 
-    async def send_back(batch: list[Prepared], vectors: np.ndarray) -> None:
-        result.embedded.append((batch, vectors))
+        progress = Progress(None, len(files))
+        run = IngestRun(
+            store=_LookupOnly(lookup),
+            embedder=embedder,
+            preparer=preparer,
+            report=report,
+            progress=progress,
+            embed_batch_size=spec.embed_batch_size,
+            sink=send_back,
+        )
+        await run.run(files, spec.max_concurrent)
+        report.llm_calls = counters.llm_calls
+        report.llm_attempts = counters.llm_attempts
+        report.llm_cache_hits = counters.llm_cache_hits
+        result.stale = run.stale
+        result.settled, result.settled_failed = progress.done, progress.failed
+        return result
 
-    progress = Progress(None, len(files))
-    run = IngestRun(
-        store=_LookupOnly(lookup),
-        embedder=embedder,
-        preparer=preparer,
-        report=report,
-        progress=progress,
-        embed_batch_size=spec.embed_batch_size,
-        sink=send_back,
-    )
-    await run.run(files, spec.max_concurrent)
-    report.llm_calls = counters.llm_calls
-    report.llm_attempts = counters.llm_attempts
-    report.llm_cache_hits = counters.llm_cache_hits
-    result.stale = run.stale
-    result.settled, result.settled_failed = progress.done, progress.failed
-    return result
+    return asyncio.run(run_batch())
