@@ -31,7 +31,9 @@ class LLMConfig:
 
     ``max_attempts`` counts the first try: retryable errors (429, 5xx, timeouts, dropped connections) are
     retried with backoff honouring ``Retry-After``. ``requests_per_minute``/``tokens_per_minute`` set the
-    budget shared by every call to the same (provider, endpoint, key); it is configured once.
+    budget shared by every call to the same (provider, endpoint, key): the most recent config carrying a
+    budget sets it. ``adaptive`` (default True) learns the endpoint's quota from its rate-limit headers
+    and from 429/503/timeout outcomes, never above a configured budget; ``False`` turns that off.
     ``enable_cache`` keeps answers in a SQLite file (``cache_path``, ``cache_ttl`` seconds, ``None`` = no
     expiry); ``coalesce`` merges identical concurrent calls into one request (default: same as the cache).
     """
@@ -52,6 +54,7 @@ class LLMConfig:
     retry_max_delay: float = 30.0
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
         env = os.environ
