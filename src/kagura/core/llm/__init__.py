@@ -1,4 +1,4 @@
-"""The LLM layer: :class:`LLMClient` and ``call_llm``/``complete``/``call_llm_stream`` over pluggable providers.
+"""The LLM layer: :class:`LLMClient`, and ``call_llm``/``complete``/``call_llm_stream`` over it.
 
 An :class:`LLMClient` owns one endpoint's provider, rate limiter, adaptive controller (learns the quota
 from rate-limit headers and 429/503/timeout outcomes), response cache and in-flight map; ``call_llm``
@@ -9,17 +9,17 @@ extra ``kagura[gemini]``); add your own with :func:`register_provider`. Errors a
 classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers can be cached in SQLite.
 """
 
+from kagura.core.llm._adaptive import AdaptiveController
+from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
 from kagura.core.llm._attachments import Attachment, attachment_kind
 from kagura.core.llm._budget import configure_rate_limit, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
-from kagura.core.llm._adaptive import AdaptiveController
-from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
 from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
 from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
+from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._gemini import GeminiProvider
 from kagura.core.llm._openai import OpenAICompatibleProvider, translate_openai_error
-from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
 from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage

@@ -51,7 +51,9 @@ class AdaptiveController:
 
     ``ceiling_rpm`` / ``ceiling_tpm``: the configured budget (None: no ceiling). ``clock``: seconds, the
     same clock as the limiter's (tests pass the loop's virtual clock). ``store``: where the learned state
-    lives (default: in memory).
+    lives (default: in memory). ``initial_concurrency``: default 1 with no budget (the first answer may
+    announce the quota; slow start doubles from there every round trip), else twice the limiter's burst
+    (at least 8).
     """
 
     def __init__(
@@ -62,7 +64,7 @@ class AdaptiveController:
         ceiling_tpm: float | None = None,
         clock: Clock | None = None,
         store: AdaptiveStore | None = None,
-        initial_concurrency: float = 8.0,
+        initial_concurrency: float | None = None,
         max_concurrency: float = 512.0,
         decrease: float = 0.85,
         increase: float = 0.02,
@@ -72,6 +74,11 @@ class AdaptiveController:
             raise ValueError(f"decrease must be between 0 and 1 (a multiplier), got {decrease!r}")
         if increase <= 0 or cooldown < 0:
             raise ValueError("increase must be > 0 and cooldown >= 0")
+        if initial_concurrency is None:
+            # Unknown quota: one request first (its answer may announce the quota), then slow start.
+            # A configured budget: room for a couple of bursts at once from the start.
+            burst = limiter.burst if ceiling_rpm is not None else None
+            initial_concurrency = max(8.0, 2 * burst) if burst is not None else 1.0
         if not 1 <= initial_concurrency <= max_concurrency:
             raise ValueError("need 1 <= initial_concurrency <= max_concurrency")
         self.limiter = limiter
@@ -84,7 +91,9 @@ class AdaptiveController:
         self.ceiling_tpm = ceiling_tpm
         self.store: AdaptiveStore = store or LocalAdaptiveState(
             AdaptiveState(
-                requests_per_minute=ceiling_rpm, tokens_per_minute=ceiling_tpm, concurrency=initial_concurrency
+                requests_per_minute=ceiling_rpm,
+                tokens_per_minute=ceiling_tpm,
+                concurrency=initial_concurrency,
             )
         )
         self.gate = ConcurrencyGate(self.store.get().concurrency)
@@ -208,8 +217,9 @@ class AdaptiveController:
         recent = [t for t in self._successes if t > now - _MEASURE_WINDOW]
         if not recent:
             return None
-        span = max(now - recent[0], 0.25)
-        return len(recent) / span * 60.0
+        if len(recent) == 1:
+            return 60.0 / max(now - recent[0], 0.25)
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 0.25) * 60.0
 
     def _apply(self, s: AdaptiveState, *, force: bool = False) -> None:
         """Push the state's knobs to the limiter and the gate (the limiter only when a rate moved)."""

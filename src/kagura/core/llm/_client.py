@@ -144,11 +144,13 @@ class LLMClient:
         if self.controller is not None:
             self.controller.set_ceiling(requests_per_minute, tokens_per_minute)
         else:
-            self.limiter.set_rates(requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute)
+            self.limiter.set_rates(
+                requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute
+            )
 
     @property
     def budget(self) -> tuple[float | None, float | None]:
-        """The configured (requests_per_minute, tokens_per_minute) ceiling; the limiter's when not adaptive."""
+        """The configured (requests_per_minute, tokens_per_minute); the limiter's when not adaptive."""
         if self.controller is not None:
             return self.controller.ceiling_rpm, self.controller.ceiling_tpm
         return self.limiter.requests_per_minute, self.limiter.tokens_per_minute
@@ -161,8 +163,8 @@ class LLMClient:
             raise TypeError(f"config must be an LLMConfig, got {type(config).__name__}")
         if endpoint_of(config) != self._endpoint:
             raise ValueError(
-                "this LLMClient calls one endpoint (provider, base_url, key); the config given goes elsewhere: "
-                "use another LLMClient (or call_llm) for it"
+                "this LLMClient calls one endpoint (provider, base_url, key); the config given goes "
+                "elsewhere: use another LLMClient (or call_llm) for it"
             )
         return config
 

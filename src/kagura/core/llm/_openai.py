@@ -41,7 +41,9 @@ _TEXT_TYPES = {"text/plain", "text/markdown", "text/csv", "text/html", "text/x-p
 _NO_KEY = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) ignore the key but the SDK wants one
 _RAW = {"X-Stainless-Raw-Response": "true"}  # what the SDK's with_raw_response sends: keep the headers
 
-_Clients = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], "openai.AsyncOpenAI"]]
+_Clients = weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str | None, str], "openai.AsyncOpenAI"]
+]
 
 
 def _client(clients: _Clients, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
@@ -187,7 +189,10 @@ class OpenAICompatibleProvider(Provider):
             # ``chat.completions.create``, without its per-call TypedDict transform and pydantic model
             # construction (about a third of its client-side cost, measured by the llm benchmark).
             raw: Any = await client.post(
-                "/chat/completions", body=params, cast_to=object, options={"timeout": timeout, "headers": _RAW}
+                "/chat/completions",
+                body=params,
+                cast_to=object,
+                options={"timeout": timeout, "headers": _RAW},
             )
             data = raw.parse()
         except Exception as exc:

@@ -123,7 +123,9 @@ def provider_class(name: str) -> type[Provider]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown LLM provider {name!r}; registered: {', '.join(provider_names())}") from None
+        raise ValueError(
+            f"unknown LLM provider {name!r}; registered: {', '.join(provider_names())}"
+        ) from None
 
 
 def new_provider(name: str) -> Provider:

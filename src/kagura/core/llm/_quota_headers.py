@@ -31,7 +31,9 @@ from kagura.core.llm._errors import retry_after_from_headers
 
 __all__ = ["QuotaHeaders", "parse_duration", "parse_quota_headers", "retry_after_of"]
 
-_DURATION = re.compile(r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m(?!s))?(?:(\d+(?:\.\d*)?)s)?(?:(\d+(?:\.\d*)?)ms)?")
+_DURATION = re.compile(
+    r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m(?!s))?(?:(\d+(?:\.\d*)?)s)?(?:(\d+(?:\.\d*)?)ms)?"
+)
 _EPOCH_THRESHOLD = 1e9  # a "reset" larger than this many seconds is a Unix time, not a delay
 
 

@@ -43,7 +43,9 @@ class LLMResponse:
     model: str = ""
     provider: str = ""
     cached: bool = False
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False, compare=False)
+    headers: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)
