@@ -6,6 +6,7 @@ and ``fake_provider`` fixtures.
 
 from kagura.testing._fake_process import FakeLLMProcess
 from kagura.testing._fake_provider import FakeProvider, fake_answer
+from kagura.testing._fake_quota import Quota, format_reset
 from kagura.testing._fake_server import FakeLLMServer
 from kagura.testing._fake_wire import Faults, ServerStats, default_answer, scripted
 from kagura.testing._vectors import fake_embedding
@@ -15,9 +16,11 @@ __all__ = [
     "FakeLLMServer",
     "FakeProvider",
     "Faults",
+    "Quota",
     "ServerStats",
     "default_answer",
     "fake_answer",
     "fake_embedding",
+    "format_reset",
     "scripted",
 ]
