@@ -199,8 +199,11 @@ def test_set_ceiling_restarts_from_the_new_budget() -> None:
     c.on_failure(_rate_limited())
     c.set_ceiling(600, None)
     assert c.state.requests_per_minute == 600 and c.limiter.requests_per_minute == 600
-    c.set_ceiling(None, None)  # no ceiling: keep what was learned
-    assert c.state.requests_per_minute == 600 and c.ceiling_rpm is None
+    c.set_ceiling(None, None)  # no ceiling, nothing announced: no limit until something is learned
+    assert c.state.requests_per_minute is None and c.limiter.requests_per_minute is None
+    c.on_success({"x-ratelimit-limit-requests": "900"})
+    c.set_ceiling(None, 5000)  # the announced quota stays the cap
+    assert c.state.requests_per_minute == 900 and c.state.tokens_per_minute == 5000
 
 
 def test_the_state_lives_behind_the_store_interface() -> None:

@@ -12,8 +12,10 @@ How it learns:
    ``anthropic-ratelimit-*``, see :mod:`kagura.core.llm._quota_headers`), that per-minute limit becomes the
    rate, capped by the configured budget.
 2. **Outcomes otherwise** (additive increase, multiplicative decrease, as TCP congestion control and
-   Netflix's concurrency-limits do): a 429 multiplies the rate by ``decrease`` (the first 429 sets it
-   from the success rate just measured); a 503, timeout or dropped connection halves the concurrency limit.
+   Netflix's concurrency-limits do): a 429 multiplies the rate by ``decrease``, and brings it to at most
+   90 % of the success rate measured over the last two seconds (while calls are being refused, what gets
+   through *is* the quota, so this converges in one step); a 503, timeout or dropped connection halves
+   the concurrency limit.
    Decreases happen at most once per ``cooldown`` seconds, since one overload shows up as a cluster of
    failures. Each success adds ``increase × rate`` per elapsed second back to the rate and, while the limit
    is what holds calls back, ``1/limit`` to the concurrency limit (``+1`` per success in the initial slow
@@ -43,6 +45,7 @@ __all__ = ["AdaptiveController"]
 
 Clock = Callable[[], float]
 _MEASURE_WINDOW = 2.0  # seconds of successes used to estimate the rate the endpoint sustained
+_BELOW_MEASURED = 0.9  # a 429 sets the rate at most this share of the success rate just measured
 _HEADER_TRUST = 5.0  # cool-downs after a 429 before an announced limit is trusted again outright
 
 
@@ -106,13 +109,13 @@ class AdaptiveController:
         return self.store.get()
 
     def set_ceiling(self, requests_per_minute: float | None, tokens_per_minute: float | None) -> None:
-        """Change the configured budget: the rate restarts from the new ceiling (capped by what the
-        provider announced); a removed ceiling keeps what was learned."""
+        """Change the configured budget: each rate restarts from its new ceiling, capped by the quota the
+        provider announced; a removed ceiling leaves the announced quota (or no limit) to learn from."""
         self.ceiling_rpm, self.ceiling_tpm = requests_per_minute, tokens_per_minute
 
         def change(s: AdaptiveState) -> AdaptiveState:
-            rpm = s.requests_per_minute if requests_per_minute is None else requests_per_minute
-            tpm = s.tokens_per_minute if tokens_per_minute is None else tokens_per_minute
+            rpm = requests_per_minute if requests_per_minute is not None else s.header_requests
+            tpm = tokens_per_minute if tokens_per_minute is not None else s.header_tokens
             return s.replace(
                 requests_per_minute=_cap(rpm, s.header_requests),
                 tokens_per_minute=_cap(tpm, s.header_tokens),
@@ -161,14 +164,17 @@ class AdaptiveController:
         now = self.clock()
         headers = getattr(error, "headers", None)
         quota = parse_quota_headers(headers) if headers else QuotaHeaders()
-        measured = self._measured_rpm(now)
+        measured = self._measured_rpm(now, 1 if self.store.get().requests_per_minute is None else 4)
 
         def change(s: AdaptiveState) -> AdaptiveState:
             s = self._learn_headers(s, quota, now)
             if now - s.last_decrease < self.cooldown:
                 return s
             rpm = s.requests_per_minute
-            rpm = rpm * self.decrease if rpm is not None else (measured * self.decrease if measured else None)
+            if rpm is not None:
+                rpm *= self.decrease
+            if measured is not None:  # while over quota, what got through is the quota: go just below it
+                rpm = min(rpm, measured * _BELOW_MEASURED) if rpm is not None else measured * _BELOW_MEASURED
             tpm = s.tokens_per_minute
             tpm = tpm * self.decrease if tpm is not None else None
             return s.replace(
@@ -212,10 +218,10 @@ class AdaptiveController:
             tokens_per_minute=tpm,
         )
 
-    def _measured_rpm(self, now: float) -> float | None:
-        """Successes per minute over the last couple of seconds (None before any success)."""
+    def _measured_rpm(self, now: float, min_samples: int) -> float | None:
+        """Successes per minute over the last couple of seconds (None with fewer than ``min_samples``)."""
         recent = [t for t in self._successes if t > now - _MEASURE_WINDOW]
-        if not recent:
+        if not recent or len(recent) < min_samples:
             return None
         if len(recent) == 1:
             return 60.0 / max(now - recent[0], 0.25)

@@ -47,7 +47,11 @@ def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
 
 
 class _Admission:
-    """The limiter, then a concurrency slot: what one attempt waits for (the attempt frees the slot)."""
+    """A concurrency slot, then the limiter: what one attempt waits for (the attempt frees the slot).
+
+    The slot comes first so that the rate is read when the call is about to start: a call queued at the
+    gate while the rate was still unknown must not skip the rate learned meanwhile.
+    """
 
     __slots__ = ("gate", "limiter")
 
@@ -55,9 +59,15 @@ class _Admission:
         self.limiter, self.gate = limiter, gate
 
     async def acquire(self, tokens: int = 0) -> None:
-        await self.limiter.acquire(tokens)
-        if self.gate is not None:
-            await self.gate.acquire()
+        if self.gate is None:
+            await self.limiter.acquire(tokens)
+            return
+        await self.gate.acquire()
+        try:
+            await self.limiter.acquire(tokens)
+        except BaseException:
+            self.gate.release()
+            raise
 
 
 class LLMClient:
