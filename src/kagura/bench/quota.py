@@ -12,8 +12,10 @@ do. Each scenario runs the same workload twice in one run, side by side, each cl
 Scenarios (full size; ``--quick`` shrinks them to seconds):
 
 a. known quota enforced per second: 300 calls, 1,200 RPM (20/s, burst 20), C=50, kagura told the budget;
-b. unknown quota: 2 minutes of C=50 load at 600 RPM enforced, nothing configured;
-c. mixed prompt sizes (25 to 1,000 tokens) under a token quota (TPM), budget configured;
+b. unknown quota: 2 minutes of C=50 load at 600 RPM enforced, nothing configured (b2: the same for one
+   minute against a server that sends no ``x-ratelimit-*`` headers, so only 429s teach);
+c. mixed prompt sizes (25 to 1,000 tokens; the fake answer echoes the prompt) under a token quota
+   (TPM), budget configured: 300 calls;
 d. the quota falls mid-run (600 -> 300 RPM at half time), nothing configured.
 
 Counted on the server: requests, 429s, requests admitted per second, tokens charged per second (after
@@ -41,6 +43,7 @@ from kagura.testing import FakeLLMProcess
 __all__ = ["Sizes", "run"]
 
 Call = Callable[[str], Awaitable[object]]
+Budget = tuple[int | None, int | None]  # (requests_per_minute, tokens_per_minute) told to kagura
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class Sizes:
     unknown_seconds: float = 120.0
     unknown_rpm: float = 600
     warmup_seconds: float = 10.0
-    tpm_seconds: float = 60.0
-    tpm: float = 60_000
+    tpm_calls: int = 300
+    tpm: float = 300_000
     fall_seconds: float = 60.0
     fall_from_rpm: float = 600
     fall_to_rpm: float = 300
@@ -63,7 +66,7 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(known_calls=60, concurrency=20, unknown_seconds=6.0, warmup_seconds=2.0, tpm_seconds=4.0,
+        return cls(known_calls=60, concurrency=20, unknown_seconds=6.0, warmup_seconds=2.0, tpm_calls=40,
                    fall_seconds=8.0, recovery_seconds=3.0)  # fmt: skip
 
 
@@ -103,9 +106,9 @@ class _Counting(OpenAICompatibleProvider):
             raise
 
 
-def _kagura(base_url: str, key: str, tally: Tally, start: float, **budget: float) -> LLMClient:
+def _kagura(base_url: str, key: str, tally: Tally, start: float, budget: Budget) -> LLMClient:
     config = LLMConfig(model="fake", base_url=base_url, api_key=key, max_attempts=50, retry_max_delay=5.0,
-                       timeout=30.0, **budget)  # fmt: skip
+                       timeout=30.0, requests_per_minute=budget[0], tokens_per_minute=budget[1])  # fmt: skip
     return LLMClient(config, provider=_Counting(tally, start))
 
 
@@ -185,7 +188,7 @@ async def _both(
     server: FakeLLMProcess,
     concurrency: int,
     drive: Callable[[Call, Tally], Awaitable[None]],
-    budget: dict[str, float],
+    budget: Budget,
     *,
     before: Callable[[], Awaitable[object]] | None = None,
     during: Callable[[], Awaitable[None]] | None = None,
@@ -204,7 +207,7 @@ async def _both(
         if name == "naive":
             call: Call = _naive(server.base_url, key, concurrency, tally, start)
         else:
-            call = _kagura(server.base_url, key, tally, start, **budget).call
+            call = _kagura(server.base_url, key, tally, start, budget).call
 
         async def work(call: Call = call, tally: Tally = tally) -> None:
             await asyncio.gather(drive(call, tally), *([during()] if during else []))
@@ -242,7 +245,7 @@ async def _known(latency: float, s: Sizes) -> BenchRow:
         prompts = [f"question {i}" for i in range(s.known_calls)]
         tallies = await _both(
             server, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
-            {"requests_per_minute": s.known_rpm},
+            (int(s.known_rpm), None),
         )  # fmt: skip
     ideal = max(0.0, s.known_calls - s.known_burst) / (s.known_rpm / 60) + latency
     return _row(
@@ -253,19 +256,26 @@ async def _known(latency: float, s: Sizes) -> BenchRow:
     )  # fmt: skip
 
 
-async def _unknown(latency: float, s: Sizes) -> BenchRow:
+async def _unknown(latency: float, s: Sizes, headers: bool = True) -> BenchRow:
     rate = s.unknown_rpm / 60
-    async with FakeLLMProcess(latency, quota_rpm=s.unknown_rpm) as server:
+    seconds = s.unknown_seconds if headers else s.unknown_seconds / 2
+    async with FakeLLMProcess(latency, quota_rpm=s.unknown_rpm, quota_headers=headers) as server:
         tallies = await _both(
             server, s.concurrency,
-            lambda call, t: _for(call, s.unknown_seconds, s.concurrency, t, lambda i: f"question {i}"), {},
+            lambda call, t: _for(call, seconds, s.concurrency, t, _question),
+            (None, None),
         )  # fmt: skip
-    warm, end = int(s.warmup_seconds), int(s.unknown_seconds)
+    warm, end = int(s.warmup_seconds), int(seconds)
+    label = "b." if headers else "b2. (no x-ratelimit headers: AIMD alone)"
     return _row(
-        f"b. unknown quota {s.unknown_rpm:g} RPM, {s.unknown_seconds:g} s, C={s.concurrency}",
+        f"{label} unknown quota {s.unknown_rpm:g} RPM, {seconds:g} s, C={s.concurrency}",
         0, tallies, None, f"<= 5% 429, >= 90% of quota used after {warm} s",
         lambda t: {"quota_used_after_warmup": round(_used(t.admitted_per_second, warm, end, rate), 3)},
     )  # fmt: skip
+
+
+def _question(i: int) -> str:
+    return f"question {i}"
 
 
 def _mixed_prompt(i: int) -> str:
@@ -275,15 +285,15 @@ def _mixed_prompt(i: int) -> str:
 
 async def _tokens(latency: float, s: Sizes) -> BenchRow:
     per_second = s.tpm / 60
+    prompts = [_mixed_prompt(i) for i in range(s.tpm_calls)]
     async with FakeLLMProcess(latency, quota_tpm=s.tpm) as server:
         tallies = await _both(
-            server, s.concurrency,
-            lambda call, t: _for(call, s.tpm_seconds, s.concurrency, t, _mixed_prompt),
-            {"tokens_per_minute": s.tpm},
+            server, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
+            (None, int(s.tpm)),
         )  # fmt: skip
-    end = int(s.tpm_seconds)
 
     def metrics(t: Tally) -> dict[str, Any]:
+        end = max(1, math.floor(t.wall_s))  # whole seconds, the last (partial) one left out
         window = min(10, end)
         peaks = [
             sum(t.tokens_per_second.get(x, 0) for x in range(a, a + window))
@@ -291,12 +301,13 @@ async def _tokens(latency: float, s: Sizes) -> BenchRow:
         ]
         return {
             "tpm_used": round(_used(t.tokens_per_second, 0, end, per_second), 3),
-            "peak_window_vs_quota": round(max(peaks, default=0) / (per_second * window), 3),
+            "peak_10s_vs_quota": round(max(peaks, default=0) / (per_second * window), 3),
         }
 
     return _row(
-        f"c. mixed prompt sizes under {s.tpm:g} TPM, {s.tpm_seconds:g} s, C={s.concurrency}",
-        0, tallies, None, "never over TPM after reconciliation (no 429), >= 90% of it used", metrics,
+        f"c. mixed prompt sizes (25-1,000 tokens) under {s.tpm:g} TPM, {s.tpm_calls} calls, "
+        f"C={s.concurrency}", s.tpm_calls, tallies, None,
+        "never over TPM after reconciliation (no 429), >= 90% of it used", metrics,
     )  # fmt: skip
 
 
@@ -310,7 +321,8 @@ async def _falling(latency: float, s: Sizes) -> BenchRow:
 
         tallies = await _both(
             server, s.concurrency,
-            lambda call, t: _for(call, s.fall_seconds, s.concurrency, t, lambda i: f"question {i}"), {},
+            lambda call, t: _for(call, s.fall_seconds, s.concurrency, t, _question),
+            (None, None),
             before=lambda: server.set_quota(rpm=s.fall_from_rpm), during=lower,
         )  # fmt: skip
     late = drop_at + s.recovery_seconds
@@ -336,8 +348,8 @@ async def _falling(latency: float, s: Sizes) -> BenchRow:
 async def run(latency: float = 0.15, quick: bool = False, sizes: Sizes | None = None) -> list[BenchRow]:
     """All four scenarios, each naive then kagura, in one run."""
     s = sizes or (Sizes.quick() if quick else Sizes())
-    return [await _known(latency, s), await _unknown(latency, s), await _tokens(latency, s),
-            await _falling(latency, s)]  # fmt: skip
+    return [await _known(latency, s), await _unknown(latency, s), await _unknown(latency, s, headers=False),
+            await _tokens(latency, s), await _falling(latency, s)]  # fmt: skip
 
 
 def _print(rows: list[BenchRow]) -> None:

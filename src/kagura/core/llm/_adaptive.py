@@ -17,9 +17,11 @@ How it learns:
    through *is* the quota, so this converges in one step); a 503, timeout or dropped connection halves
    the concurrency limit.
    Decreases happen at most once per ``cooldown`` seconds, since one overload shows up as a cluster of
-   failures. Each success adds ``increase × rate`` per elapsed second back to the rate and, while the limit
-   is what holds calls back, ``1/limit`` to the concurrency limit (``+1`` per success in the initial slow
-   start, i.e. doubling every round trip until the first sign of overload).
+   failures. Each success adds ``increase × rate`` per elapsed second back to the rate and, while the
+   concurrency limit (not the rate) is what holds calls back, ``1/limit`` to the concurrency limit (``+1``
+   per success in the initial slow start, i.e. doubling every round trip until the first sign of
+   overload). Keeping the limit near what the rate needs keeps few bookings outstanding, so a lowered rate
+   takes effect within a round trip instead of after a queue booked at the old rate.
 3. **A configured budget is a ceiling**: the controller never sets a rate above it.
 
 State seam: everything learned lives in one small :class:`~kagura.core.llm._adaptive_state.AdaptiveState`
@@ -129,7 +131,12 @@ class AdaptiveController:
         now = self.clock()
         self._successes.append(now)
         quota = parse_quota_headers(headers) if headers else QuotaHeaders()
-        pressed = self.gate.in_flight + self.gate.waiting + 1 >= math.floor(self.gate.limit)
+        # Grow the concurrency limit only when it is what holds calls back: not when they queue for the
+        # rate (then more slots would only book more of the future at a rate that may be about to fall).
+        pressed = (
+            self.gate.in_flight + self.gate.waiting + 1 >= math.floor(self.gate.limit)
+            and self.limiter.wait_time() <= 0
+        )
 
         def change(s: AdaptiveState) -> AdaptiveState:
             s = self._learn_headers(s, quota, now)
