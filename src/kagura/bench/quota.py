@@ -240,13 +240,18 @@ def _row(operation: str, items: int, tallies: dict[str, Tally], ideal: float | N
 
 
 # -- the scenarios ---------------------------------------------------------------------------------------
-async def _known(latency: float, s: Sizes) -> BenchRow:
-    async with FakeLLMProcess(latency, quota_rpm=s.known_rpm, quota_burst=s.known_burst) as server:
-        prompts = [f"question {i}" for i in range(s.known_calls)]
-        tallies = await _both(
-            server, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
-            (int(s.known_rpm), None),
-        )  # fmt: skip
+async def _quota(server: FakeLLMProcess, rpm: float | None = None, tpm: float | None = None,
+                 burst: float | None = None, headers: bool = True) -> None:  # fmt: skip
+    await server.set_quota(rpm=rpm, tpm=tpm, burst=burst, headers=headers)
+
+
+async def _known(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
+    await _quota(server, rpm=s.known_rpm, burst=s.known_burst)
+    prompts = [f"question {i}" for i in range(s.known_calls)]
+    tallies = await _both(
+        server, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
+        (int(s.known_rpm), None),
+    )  # fmt: skip
     ideal = max(0.0, s.known_calls - s.known_burst) / (s.known_rpm / 60) + latency
     return _row(
         f"a. known quota {s.known_rpm:g} RPM (burst {s.known_burst:g}), "
@@ -256,15 +261,15 @@ async def _known(latency: float, s: Sizes) -> BenchRow:
     )  # fmt: skip
 
 
-async def _unknown(latency: float, s: Sizes, headers: bool = True) -> BenchRow:
+async def _unknown(server: FakeLLMProcess, latency: float, s: Sizes, headers: bool = True) -> BenchRow:
     rate = s.unknown_rpm / 60
     seconds = s.unknown_seconds if headers else s.unknown_seconds / 2
-    async with FakeLLMProcess(latency, quota_rpm=s.unknown_rpm, quota_headers=headers) as server:
-        tallies = await _both(
-            server, s.concurrency,
-            lambda call, t: _for(call, seconds, s.concurrency, t, _question),
-            (None, None),
-        )  # fmt: skip
+    await _quota(server, rpm=s.unknown_rpm, headers=headers)
+    tallies = await _both(
+        server, s.concurrency,
+        lambda call, t: _for(call, seconds, s.concurrency, t, _question),
+        (None, None),
+    )  # fmt: skip
     warm, end = int(s.warmup_seconds), int(seconds)
     label = "b." if headers else "b2. (no x-ratelimit headers: AIMD alone)"
     return _row(
@@ -283,14 +288,14 @@ def _mixed_prompt(i: int) -> str:
     return f"q{i} " + "x" * sizes[(i * 7919) % len(sizes)]
 
 
-async def _tokens(latency: float, s: Sizes) -> BenchRow:
+async def _tokens(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
     per_second = s.tpm / 60
     prompts = [_mixed_prompt(i) for i in range(s.tpm_calls)]
-    async with FakeLLMProcess(latency, quota_tpm=s.tpm) as server:
-        tallies = await _both(
-            server, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
-            (None, int(s.tpm)),
-        )  # fmt: skip
+    await _quota(server, tpm=s.tpm)
+    tallies = await _both(
+        server, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
+        (None, int(s.tpm)),
+    )  # fmt: skip
 
     def metrics(t: Tally) -> dict[str, Any]:
         end = max(1, math.floor(t.wall_s))  # whole seconds, the last (partial) one left out
@@ -311,20 +316,19 @@ async def _tokens(latency: float, s: Sizes) -> BenchRow:
     )  # fmt: skip
 
 
-async def _falling(latency: float, s: Sizes) -> BenchRow:
+async def _falling(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
     drop_at = s.fall_seconds / 2
-    async with FakeLLMProcess(latency, quota_rpm=s.fall_from_rpm) as server:
 
-        async def lower() -> None:
-            await asyncio.sleep(drop_at)
-            await server.set_quota(rpm=s.fall_to_rpm)
+    async def lower() -> None:
+        await asyncio.sleep(drop_at)
+        await server.set_quota(rpm=s.fall_to_rpm)
 
-        tallies = await _both(
-            server, s.concurrency,
-            lambda call, t: _for(call, s.fall_seconds, s.concurrency, t, _question),
-            (None, None),
-            before=lambda: server.set_quota(rpm=s.fall_from_rpm), during=lower,
-        )  # fmt: skip
+    tallies = await _both(
+        server, s.concurrency,
+        lambda call, t: _for(call, s.fall_seconds, s.concurrency, t, _question),
+        (None, None),
+        before=lambda: _quota(server, rpm=s.fall_from_rpm), during=lower,
+    )  # fmt: skip
     late = drop_at + s.recovery_seconds
     after = math.ceil(late)
     end = int(s.fall_seconds)
@@ -348,8 +352,14 @@ async def _falling(latency: float, s: Sizes) -> BenchRow:
 async def run(latency: float = 0.15, quick: bool = False, sizes: Sizes | None = None) -> list[BenchRow]:
     """All four scenarios, each naive then kagura, in one run."""
     s = sizes or (Sizes.quick() if quick else Sizes())
-    return [await _known(latency, s), await _unknown(latency, s), await _unknown(latency, s, headers=False),
-            await _tokens(latency, s), await _falling(latency, s)]  # fmt: skip
+    async with FakeLLMProcess(latency) as server:  # one server; each scenario sets its quota
+        return [
+            await _known(server, latency, s),
+            await _unknown(server, latency, s),
+            await _unknown(server, latency, s, headers=False),
+            await _tokens(server, latency, s),
+            await _falling(server, latency, s),
+        ]
 
 
 def _print(rows: list[BenchRow]) -> None:
