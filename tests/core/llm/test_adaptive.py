@@ -135,17 +135,19 @@ def test_first_429_sets_the_rate_from_the_measured_success_rate() -> None:
     assert c.limiter.requests_per_minute == s.requests_per_minute
 
 
-def test_429_decreases_multiplicatively_once_per_cooldown_and_success_recovers_additively() -> None:
+def test_429_decreases_multiplicatively_once_per_episode_and_success_recovers_additively() -> None:
     c = _controller(rpm=1200)
     clock = c.clock
     assert isinstance(clock, Clock)
-    c.on_failure(_rate_limited())
+    sent = clock.now - 0.2
+    c.on_failure(_rate_limited(), started=sent)
     assert c.state.requests_per_minute == pytest.approx(1020)
+    clock.now += 0.1
+    c.on_failure(_rate_limited())  # within the cool-down: the same overload
     clock.now += 0.5
-    c.on_failure(_rate_limited())  # same overload episode: no second cut
+    c.on_failure(_rate_limited(), started=sent)  # sent before the cut: says nothing about 1,020
     assert c.state.requests_per_minute == pytest.approx(1020)
-    clock.now += 0.6
-    c.on_failure(_rate_limited())
+    c.on_failure(_rate_limited(), started=clock.now - 0.1)  # sent at the lowered rate and still refused
     assert c.state.requests_per_minute == pytest.approx(867)
     for _ in range(10):  # one second of successes: +2 %
         clock.now += 0.1

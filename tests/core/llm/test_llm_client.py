@@ -126,6 +126,17 @@ async def test_a_config_for_another_endpoint_is_refused() -> None:
         LLMClient(LLMConfig(model="m"), provider=42)  # type: ignore[arg-type]
 
 
+def test_wrong_arguments_say_what_to_pass() -> None:
+    with pytest.raises(TypeError, match="adaptive"):
+        LLMConfig(model="m", adaptive="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="adaptive"):
+        LLMClient(LLMConfig(model="m"), adaptive=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="limiter"):
+        LLMClient(LLMConfig(model="m"), limiter=object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cache"):
+        LLMClient(LLMConfig(model="m"), cache=3)  # type: ignore[arg-type]
+
+
 async def test_aclose_closes_the_sdk_clients(fake_llm_server: FakeLLMServer) -> None:
     config = _server_config(fake_llm_server)
     async with LLMClient(config) as client:

@@ -12,16 +12,16 @@ How it learns:
    ``anthropic-ratelimit-*``, see :mod:`kagura.core.llm._quota_headers`), that per-minute limit becomes the
    rate, capped by the configured budget.
 2. **Outcomes otherwise** (additive increase, multiplicative decrease, as TCP congestion control and
-   Netflix's concurrency-limits do): a 429 multiplies the rate by ``decrease``, and brings it to at most
-   90 % of the success rate measured over the last two seconds (while calls are being refused, what gets
-   through *is* the quota, so this converges in one step); a 503, timeout or dropped connection halves
-   the concurrency limit.
-   Decreases happen at most once per ``cooldown`` seconds, since one overload shows up as a cluster of
-   failures. Each success adds ``increase × rate`` per elapsed second back to the rate and, while the
-   concurrency limit (not the rate) is what holds calls back, ``1/limit`` to the concurrency limit (``+1``
-   per success in the initial slow start, i.e. doubling every round trip until the first sign of
-   overload). Keeping the limit near what the rate needs keeps few bookings outstanding, so a lowered rate
-   takes effect within a round trip instead of after a queue booked at the old rate.
+   Netflix's concurrency-limits do): a 429 multiplies the rate by ``decrease``, and brings it to at most 90%
+   of the success rate measured over the last two seconds (while calls are being refused, what gets
+   through *is* the quota, so this converges in one step); a 503, timeout or dropped connection halves the
+   concurrency limit. One overload shows up as a cluster of failures, so a failure of an attempt sent before
+   the last decrease causes no further one (nor does any within ``cooldown`` seconds of it). Each success
+   adds ``increase × rate`` per elapsed second back to the rate and, while the concurrency limit (not the
+   rate) is what holds calls back, ``1/limit`` to the concurrency limit (``+1`` per success in the initial
+   slow start, i.e. doubling every round trip until the first sign of overload). Keeping the limit near what
+   the rate needs keeps few bookings outstanding, so a lowered rate takes effect within a round trip instead
+   of after a queue booked at the old rate.
 3. **A configured budget is a ceiling**: the controller never sets a rate above it.
 
 State seam: everything learned lives in one small :class:`~kagura.core.llm._adaptive_state.AdaptiveState`
@@ -48,7 +48,7 @@ __all__ = ["AdaptiveController"]
 Clock = Callable[[], float]
 _MEASURE_WINDOW = 2.0  # seconds of successes used to estimate the rate the endpoint sustained
 _BELOW_MEASURED = 0.9  # a 429 sets the rate at most this share of the success rate just measured
-_HEADER_TRUST = 5.0  # cool-downs after a 429 before an announced limit is trusted again outright
+_HEADER_TRUST = 5.0  # seconds after a decrease before an announced limit is trusted again outright
 
 
 class AdaptiveController:
@@ -73,7 +73,7 @@ class AdaptiveController:
         max_concurrency: float = 512.0,
         decrease: float = 0.85,
         increase: float = 0.02,
-        cooldown: float = 1.0,
+        cooldown: float = 0.25,
     ) -> None:
         if not 0 < decrease < 1:
             raise ValueError(f"decrease must be between 0 and 1 (a multiplier), got {decrease!r}")
@@ -158,16 +158,24 @@ class AdaptiveController:
 
         self._apply(self.store.update(change))
 
-    def on_failure(self, error: BaseException) -> None:
-        """A call failed: 429 lowers the rate, 503/timeouts/dropped connections the concurrency limit."""
+    def on_failure(self, error: BaseException, started: float | None = None) -> None:
+        """A call failed: 429 lowers the rate, 503/timeouts/dropped connections the concurrency limit.
+
+        ``started``: when the failed attempt was sent (clock time). A failure of an attempt sent before
+        the last decrease says nothing about the lowered setting and causes no further decrease.
+        """
         if isinstance(error, RateLimitedError):
-            self._on_rate_limited(error)
+            self._on_rate_limited(error, started)
         elif isinstance(error, KaguraTimeoutError | ProviderConnectionError) or (
             isinstance(error, ServerError) and error.status in (502, 503, 504, None)
         ):
-            self._on_overload()
+            self._on_overload(started)
 
-    def _on_rate_limited(self, error: RateLimitedError) -> None:
+    def _stale(self, s: AdaptiveState, now: float, started: float | None) -> bool:
+        """True when a failure must not cause a decrease: in the cool-down, or sent before the last one."""
+        return now - s.last_decrease < self.cooldown or (started is not None and started < s.last_decrease)
+
+    def _on_rate_limited(self, error: RateLimitedError, started: float | None) -> None:
         now = self.clock()
         headers = getattr(error, "headers", None)
         quota = parse_quota_headers(headers) if headers else QuotaHeaders()
@@ -175,7 +183,7 @@ class AdaptiveController:
 
         def change(s: AdaptiveState) -> AdaptiveState:
             s = self._learn_headers(s, quota, now)
-            if now - s.last_decrease < self.cooldown:
+            if self._stale(s, now, started):
                 return s
             rpm = s.requests_per_minute
             if rpm is not None:
@@ -195,11 +203,11 @@ class AdaptiveController:
 
         self._apply(self.store.update(change))
 
-    def _on_overload(self) -> None:
+    def _on_overload(self, started: float | None) -> None:
         now = self.clock()
 
         def change(s: AdaptiveState) -> AdaptiveState:
-            if now - s.last_decrease < self.cooldown:
+            if self._stale(s, now, started):
                 return s
             return s.replace(concurrency=max(1.0, s.concurrency / 2), slow_start=False, last_decrease=now)
 
@@ -210,7 +218,7 @@ class AdaptiveController:
         """Take an announced per-minute quota as the cap; jump to it unless a 429 was seen lately."""
         if quota.limit_requests is None and quota.limit_tokens is None:
             return s
-        trusted = now - s.last_decrease >= _HEADER_TRUST * max(self.cooldown, 1e-9)
+        trusted = now - s.last_decrease >= _HEADER_TRUST
         rpm, tpm = s.requests_per_minute, s.tokens_per_minute
         if quota.limit_requests:
             cap = _cap(quota.limit_requests, self.ceiling_rpm, None)

@@ -239,6 +239,7 @@ class LLMClient:
         while True:
             attempt += 1
             await admission.acquire(estimate)
+            started = self.clock()
             try:
                 async for chunk in self.provider.stream(request):
                     if chunk.usage is not None:
@@ -247,7 +248,7 @@ class LLMClient:
                         parts.append(chunk.delta)
                         yield chunk.delta
             except Exception as exc:
-                self._finish(admission, controller, error=exc)
+                self._finish(admission, controller, error=exc, started=started)
                 if parts or not policy.should_retry(exc, attempt):
                     raise
                 await asyncio.sleep(policy.delay(attempt, exc))
@@ -271,6 +272,7 @@ class LLMClient:
         controller: AdaptiveController | None,
         *,
         error: BaseException | None = None,
+        started: float | None = None,
         estimate: int = 0,
         usage: Usage | None = None,
         success: bool = False,
@@ -283,7 +285,7 @@ class LLMClient:
             if success:
                 controller.on_success(headers)
             elif error is not None:
-                controller.on_failure(error)
+                controller.on_failure(error, started)
         if success and usage is not None and usage.total_tokens > 0:
             if self.limiter.tokens_per_minute is not None:
                 self.limiter.adjust(usage.total_tokens - estimate)
@@ -295,6 +297,7 @@ class LLMClient:
 
         async def attempt() -> LLMResponse:
             # The slot was taken by admission.acquire just before (no await in between): free it here.
+            started = self.clock()
             try:
                 deadline = asyncio.timeout(request.timeout)
                 try:
@@ -305,7 +308,7 @@ class LLMClient:
                         raise
                     raise KaguraTimeoutError(f"the LLM call timed out after {request.timeout} s") from None
             except Exception as exc:
-                self._finish(admission, controller, error=exc)
+                self._finish(admission, controller, error=exc, started=started)
                 raise
             except BaseException:
                 self._finish(admission, controller)

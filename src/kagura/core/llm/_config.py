@@ -81,6 +81,8 @@ class LLMConfig:
             raise ValueError("LLMConfig.max_attempts must be >= 1 (1 means no retry)")
         if self.cache_ttl is not None and self.cache_ttl <= 0:
             raise ValueError("LLMConfig.cache_ttl must be > 0 seconds or None (never expires)")
+        if not isinstance(self.adaptive, bool):
+            raise TypeError(f"LLMConfig.adaptive must be True or False, got {self.adaptive!r}")
         for name in ("requests_per_minute", "tokens_per_minute"):
             value = getattr(self, name)
             if value is not None and value < 1:
