@@ -1,6 +1,7 @@
 """Adaptive control: the concurrency gate, AIMD steps, header learning and the configured ceiling.
 
-The controller runs on a hand-moved clock (a list cell), so every step is exact and no test sleeps.
+The controller runs on a hand-moved clock object, so every step is exact; the gate's tests that let
+callbacks run do so on looptime's virtual clock (the cross-thread one waits on a thread, not a timer).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _rate_limited(**headers: str) -> RateLimitedError:
 
 
 # -- the gate --------------------------------------------------------------------------------------------
+@pytest.mark.looptime
 async def test_gate_admits_first_come_first_served_up_to_the_limit() -> None:
     gate = ConcurrencyGate(2)
     order: list[int] = []
@@ -66,6 +68,7 @@ async def test_gate_admits_first_come_first_served_up_to_the_limit() -> None:
     assert gate.in_flight == 0
 
 
+@pytest.mark.looptime
 async def test_a_cancelled_waiter_leaves_no_slot_behind() -> None:
     gate = ConcurrencyGate(1)
     await gate.acquire()
@@ -95,8 +98,7 @@ async def test_gate_is_shared_across_threads_with_their_own_loops() -> None:
 
     thread = threading.Thread(target=other_thread)
     thread.start()
-    await asyncio.sleep(0.05)
-    assert not entered.is_set()
+    assert not await asyncio.to_thread(entered.wait, 0.2)  # it cannot enter while we hold the slot
     gate.release()
     await asyncio.to_thread(thread.join, 10)
     assert entered.is_set() and gate.in_flight == 0
@@ -111,10 +113,12 @@ def test_gate_limit_below_one_is_a_value_error(bad: float) -> None:
 
 
 # -- AIMD -------------------------------------------------------------------------------------------------
-def test_slow_start_adds_one_per_success_while_the_limit_binds() -> None:
+def test_slow_start_adds_half_per_success_while_the_limit_binds() -> None:
     c = _controller()
     assert c.state.concurrency == 1 and c.state.slow_start
     c.on_success()  # nobody else waiting, 0 in flight, limit 1: the limit binds
+    assert c.state.concurrency == 1.5
+    c.on_success()  # floor(1.5) = 1 slot: still binding
     assert c.state.concurrency == 2
     c.on_success()  # limit 2, 0 in flight: the limit does not bind, no growth
     assert c.state.concurrency == 2

@@ -18,10 +18,10 @@ How it learns:
    concurrency limit. One overload shows up as a cluster of failures, so a failure of an attempt sent before
    the last decrease causes no further one (nor does any within ``cooldown`` seconds of it). Each success
    adds ``increase × rate`` per elapsed second back to the rate and, while the concurrency limit (not the
-   rate) is what holds calls back, ``1/limit`` to the concurrency limit (``+1`` per success in the initial
-   slow start, i.e. doubling every round trip until the first sign of overload). Keeping the limit near what
-   the rate needs keeps few bookings outstanding, so a lowered rate takes effect within a round trip instead
-   of after a queue booked at the old rate.
+   rate) is what holds calls back, ``1/limit`` to the concurrency limit (``+0.5`` per success in the
+   initial slow start, i.e. x1.5 every round trip until the first sign of overload). Keeping the limit
+   near what the rate needs keeps few bookings outstanding, so a lowered rate takes effect within a round
+   trip instead of after a queue booked at the old rate.
 3. **A configured budget is a ceiling**: the controller never sets a rate above it.
 
 State seam: everything learned lives in one small :class:`~kagura.core.llm._adaptive_state.AdaptiveState`
@@ -47,6 +47,7 @@ __all__ = ["AdaptiveController"]
 
 Clock = Callable[[], float]
 _MEASURE_WINDOW = 2.0  # seconds of successes used to estimate the rate the endpoint sustained
+_SLOW_START_STEP = 0.5  # added to the concurrency limit per success in slow start: x1.5 per round trip
 _BELOW_MEASURED = 0.9  # a 429 sets the rate at most this share of the success rate just measured
 _HEADER_TRUST = 5.0  # seconds after a decrease before an announced limit is trusted again outright
 
@@ -57,7 +58,7 @@ class AdaptiveController:
     ``ceiling_rpm`` / ``ceiling_tpm``: the configured budget (None: no ceiling). ``clock``: seconds, the
     same clock as the limiter's (tests pass the loop's virtual clock). ``store``: where the learned state
     lives (default: in memory). ``initial_concurrency``: default 1 with no budget (the first answer may
-    announce the quota; slow start doubles from there every round trip), else twice the limiter's burst
+    announce the quota; slow start grows it x1.5 every round trip), else twice the limiter's burst
     (at least 8).
     """
 
@@ -142,7 +143,7 @@ class AdaptiveController:
             s = self._learn_headers(s, quota, now)
             concurrency = s.concurrency
             if pressed:
-                concurrency += 1.0 if s.slow_start else 1.0 / concurrency
+                concurrency += _SLOW_START_STEP if s.slow_start else 1.0 / concurrency
             rpm, tpm = s.requests_per_minute, s.tokens_per_minute
             if s.last_increase > -math.inf:
                 dt = max(0.0, now - s.last_increase)

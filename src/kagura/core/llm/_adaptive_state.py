@@ -30,8 +30,8 @@ class AdaptiveState:
     - ``requests_per_minute`` / ``tokens_per_minute``: the rate it currently allows (None: no rate
       learned yet, only the concurrency limit applies).
     - ``concurrency``: the current concurrency limit (a float: additive increase adds fractions).
-    - ``slow_start``: True until the first sign of overload; the concurrency limit grows by one per
-      success (doubling every round trip, as TCP's slow start) instead of by ``1/limit``.
+    - ``slow_start``: True until the first sign of overload; the concurrency limit grows by 0.5 per
+      success (x1.5 every round trip, like TCP's slow start) instead of by ``1/limit``.
     - ``header_requests`` / ``header_tokens``: the per-minute quota the provider last announced.
     - ``last_decrease``: clock time of the last multiplicative decrease (one per cool-down period).
     - ``last_increase``: clock time of the last additive increase of the rate.
