@@ -242,3 +242,12 @@ async def test_default_clock_is_the_event_loop_clock() -> None:
         assert (status, headers["retry-after"]) == (429, "10")
         await asyncio.sleep(float(headers["retry-after-ms"]) / 1000)  # virtual time
         assert (await _chat(server))[0] == 200
+
+
+async def test_streamed_answers_carry_the_headers_and_settle_tokens() -> None:
+    clock = ManualClock()
+    async with FakeLLMServer(quota_tpm=6000, clock=clock, responder=lambda messages: "a b c") as server:
+        status, headers = await _chat(server, text="abcd", stream=True)  # 1 prompt + 2 completion tokens
+        assert status == 200
+        assert headers["x-ratelimit-remaining-tokens"] == "97"
+        assert server.stats.tokens_per_second == {0: 3}

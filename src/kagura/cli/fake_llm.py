@@ -10,6 +10,10 @@ import typer
 from kagura.cli._app import app
 
 
+def _g(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
 async def _serve(latency: float, port: int, faults: dict[str, Any], quota: dict[str, Any]) -> None:
     from kagura.testing import FakeLLMServer, Faults
 
@@ -30,7 +34,8 @@ async def _serve(latency: float, port: int, faults: dict[str, Any], quota: dict[
         if server.quota.enabled:
             q = server.quota
             typer.echo(
-                f"  quota per API key: rpm={q.rpm} tpm={q.tpm} burst={q.burst} headers={q.headers}; "
+                f"  quota per API key: rpm={_g(q.rpm)} tpm={_g(q.tpm)} burst={_g(q.burst)} "
+                f"headers={'on' if q.headers else 'off'}; "
                 f"change it: POST {root}/_kagura/quota"
             )
         await asyncio.Event().wait()

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, overload
 
+from kagura._extras import import_optional
 from kagura.errors import NoAgentFoundError
 from kagura.routing._intent import IntentStrategy
 from kagura.routing._types import AgentSpec
@@ -31,9 +32,8 @@ def _intent(embedder: Any, llm: Any) -> Strategy:
 
 
 def _semantic(embedder: Any, llm: Any) -> Strategy:
-    from kagura.routing._semantic import SemanticStrategy
-
-    return SemanticStrategy(embedder)
+    module = import_optional("kagura.routing._semantic", "semantic routing")
+    return module.SemanticStrategy(embedder)
 
 
 def _llm(embedder: Any, llm: Any) -> Strategy:

@@ -16,6 +16,12 @@ Tokens are charged twice, as providers do: on admission the request's estimate (
 tokens is refunded or charged. A bucket may go below zero by that settlement (the debt delays the next
 admission), and a request that costs more than the whole token bucket is admitted when the bucket is full,
 so every request can eventually pass while the long-run token rate never exceeds ``tpm``.
+
+Headers, per kind (``requests``, ``tokens``) that has a limit: ``x-ratelimit-limit-*`` is the per-minute
+quota (``"1200"``), ``x-ratelimit-remaining-*`` what the key's bucket holds now (whole units, at most the
+burst: what may start at once), ``x-ratelimit-reset-*`` the time until the bucket is full again, written
+as OpenAI does (``"50ms"``, ``"1s"``, ``"6m0s"``). OpenAI reports ``remaining`` against the whole minute;
+here it is the enforcing bucket, so a client that spends ``remaining`` at once is never refused.
 """
 
 from __future__ import annotations

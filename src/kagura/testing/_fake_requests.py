@@ -10,7 +10,15 @@ from aiohttp import web
 from kagura.testing._fake_wire import count_tokens, text_of
 from kagura.testing._vectors import fake_embedding
 
-__all__ = ["Call", "api_key_of", "chat_estimate", "embedding_texts", "embeddings_body", "embeddings_estimate"]
+__all__ = [
+    "Call",
+    "api_key_of",
+    "chat_estimate",
+    "chat_usage",
+    "embedding_texts",
+    "embeddings_body",
+    "embeddings_estimate",
+]
 
 
 @dataclass
@@ -40,6 +48,13 @@ def chat_estimate(body: dict[str, Any]) -> int:
         prompt = sum(count_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict))
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or 0
     return prompt + (limit if isinstance(limit, int) and limit > 0 else 0)
+
+
+def chat_usage(messages: list[Any], answer: str) -> dict[str, int]:
+    """The ``usage`` of a chat answer: prompt, completion and total tokens (about 4 characters each)."""
+    prompt = sum(count_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict))
+    completion = count_tokens(answer)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def embedding_texts(body: dict[str, Any]) -> list[str] | None:

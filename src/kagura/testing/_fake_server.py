@@ -34,6 +34,7 @@ from kagura.testing._fake_requests import (
     Call,
     api_key_of,
     chat_estimate,
+    chat_usage,
     embedding_texts,
     embeddings_body,
     embeddings_estimate,
@@ -43,11 +44,9 @@ from kagura.testing._fake_wire import (
     ScriptedFailure,
     ServerStats,
     completion_body,
-    count_tokens,
     default_answer,
     error_response,
     sse_events,
-    text_of,
 )
 
 __all__ = ["FakeLLMServer"]
@@ -174,7 +173,10 @@ class FakeLLMServer:
         in_flight = self.stats.in_flight
         self.stats = ServerStats(in_flight=in_flight, max_in_flight=in_flight)
         self.received.clear()
-        self._epoch = self._now()
+        try:
+            self._epoch = self._now()
+        except RuntimeError:  # no clock given and no running loop: start() sets the epoch
+            pass
 
     def set_faults(self, faults: Faults | None = None, **changes: Any) -> None:
         """Replace the faults, or change some fields: ``server.set_faults(rate_limit_every=3)``."""
@@ -205,15 +207,11 @@ class FakeLLMServer:
     # -- admission -------------------------------------------------------------------------------------
     def _arrive(self) -> int:
         """Count a request in; its number (1-based, all API routes) is fixed now, on arrival."""
-        s = self.stats
-        s.requests += 1
-        s.in_flight += 1
-        s.max_in_flight = max(s.max_in_flight, s.in_flight)
-        s.request_times.append(asyncio.get_running_loop().time())
-        for waiter in [w for w in self._waiters if w[0] <= s.requests]:
+        number = self.stats.arrive(asyncio.get_running_loop().time())
+        for waiter in [w for w in self._waiters if w[0] <= number]:
             self._waiters.remove(waiter)
             waiter[1].set()
-        return s.requests
+        return number
 
     def _planned_fault(self, number: int) -> ScriptedFailure | None:
         """The failure request ``number`` gets: the script first, then the every-Nth faults."""
@@ -256,9 +254,7 @@ class FakeLLMServer:
                 )
             call.charged = admission.tokens_charged
             call.second = math.floor(self._now() - self._epoch)
-            s = self.stats
-            s.admitted += 1
-            s.admitted_per_second[call.second] = s.admitted_per_second.get(call.second, 0) + 1
+            self.stats.admit(call.second)
             failure = self._planned_fault(number)
             if failure is not None:
                 self.stats.faults_injected += 1
@@ -276,8 +272,7 @@ class FakeLLMServer:
     def _count_tokens(self, call: Call, actual: int) -> dict[str, str]:
         """Settle ``call``'s tokens with the real count; the quota headers to send with its answer."""
         self._quota.settle(call.key, call.charged, actual)
-        per_second = self.stats.tokens_per_second
-        per_second[call.second] = per_second.get(call.second, 0) + actual
+        self.stats.charge(call.second, actual)
         return self._quota.headers(call.key)
 
     # -- API routes ------------------------------------------------------------------------------------
@@ -293,16 +288,10 @@ class FakeLLMServer:
         answer = self.responder(messages)
         if inspect.isawaitable(answer):
             answer = await answer
-        prompt_tokens = sum(count_tokens(text_of(m.get("content"))) for m in messages)
-        completion_tokens = count_tokens(answer)
-        self.stats.prompt_tokens += prompt_tokens
-        self.stats.completion_tokens += completion_tokens
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        }
-        headers = self._count_tokens(call, prompt_tokens + completion_tokens)
+        usage = chat_usage(messages, answer)
+        self.stats.prompt_tokens += usage["prompt_tokens"]
+        self.stats.completion_tokens += usage["completion_tokens"]
+        headers = self._count_tokens(call, usage["total_tokens"])
         model = str(call.body.get("model", "fake"))
         if not call.body.get("stream"):
             return web.json_response(completion_body(call.number, model, answer, usage), headers=headers)
@@ -316,7 +305,6 @@ class FakeLLMServer:
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1
-
         return await self._serve(request, embeddings_estimate, self._answer_embeddings)
 
     async def _answer_embeddings(self, call: Call) -> web.StreamResponse:

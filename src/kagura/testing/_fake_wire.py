@@ -83,6 +83,23 @@ class ServerStats:
     #: arrival time of each request on the event loop's clock (virtual under looptime)
     request_times: list[float] = field(default_factory=list)
 
+    def arrive(self, now: float) -> int:
+        """Count one API request in (at loop time ``now``); its number, 1-based."""
+        self.requests += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.request_times.append(now)
+        return self.requests
+
+    def admit(self, second: int) -> None:
+        """Count one request past the quota, in whole ``second`` since the stats epoch."""
+        self.admitted += 1
+        self.admitted_per_second[second] = self.admitted_per_second.get(second, 0) + 1
+
+    def charge(self, second: int, tokens: int) -> None:
+        """Count ``tokens`` charged against the quota for a request admitted in ``second``."""
+        self.tokens_per_second[second] = self.tokens_per_second.get(second, 0) + tokens
+
 
 @dataclass(frozen=True)
 class ScriptedFailure:
