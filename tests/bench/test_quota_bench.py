@@ -1,4 +1,4 @@
-"""``kagura bench quota`` runs end to end at tiny sizes (its numbers are not asserted: speed is for benchmarks)."""
+"""``kagura bench quota`` runs end to end at tiny sizes (numbers not asserted: speed is for benchmarks)."""
 
 from __future__ import annotations
 
