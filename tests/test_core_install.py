@@ -24,7 +24,7 @@ from kagura.loaders._registry import missing_library
 ROOT = Path(__file__).resolve().parents[1]
 SRC = str(ROOT / "src")
 HEAVY = ["numpy", "typer", "rich", "aiohttp", "tokenizers", "safetensors", "PIL", "pypdf", "docx",
-         "mutagen", "pathspec", "charset_normalizer", "matplotlib", "google.genai", "redis", "psycopg",
+         "mutagen", "charset_normalizer", "matplotlib", "google.genai", "redis", "psycopg",
          "ray"]  # fmt: skip
 
 _BLOCK = """

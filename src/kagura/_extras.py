@@ -25,7 +25,6 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
     "mutagen": ("mutagen", "rag"),
     "numpy": ("numpy", "rag"),
     "onnxruntime": ("onnxruntime", "onnx"),
-    "pathspec": ("pathspec", "rag"),
     "pgvector": ("pgvector", "postgres"),
     "PIL": ("pillow", "rag"),
     "psycopg": ("psycopg", "postgres"),
