@@ -114,7 +114,8 @@ def test_gate_limit_below_one_is_a_value_error(bad: float) -> None:
 
 # -- AIMD -------------------------------------------------------------------------------------------------
 def test_slow_start_adds_half_per_success_while_the_limit_binds() -> None:
-    c = _controller()
+    assert _controller().state.concurrency == 8  # the default first round trip with an unknown quota
+    c = _controller(initial_concurrency=1)
     assert c.state.concurrency == 1 and c.state.slow_start
     c.on_success()  # nobody else waiting, 0 in flight, limit 1: the limit binds
     assert c.state.concurrency == 1.5

@@ -47,6 +47,7 @@ __all__ = ["AdaptiveController"]
 
 Clock = Callable[[], float]
 _MEASURE_WINDOW = 2.0  # seconds of successes used to estimate the rate the endpoint sustained
+_INITIAL = 8.0  # concurrency limit of the first round trip to an endpoint whose quota is unknown
 _SLOW_START_STEP = 0.5  # added to the concurrency limit per success in slow start: x1.5 per round trip
 _BELOW_MEASURED = 0.9  # a 429 sets the rate at most this share of the success rate just measured
 _HEADER_TRUST = 5.0  # seconds after a decrease before an announced limit is trusted again outright
@@ -57,9 +58,9 @@ class AdaptiveController:
 
     ``ceiling_rpm`` / ``ceiling_tpm``: the configured budget (None: no ceiling). ``clock``: seconds, the
     same clock as the limiter's (tests pass the loop's virtual clock). ``store``: where the learned state
-    lives (default: in memory). ``initial_concurrency``: default 1 with no budget (the first answer may
-    announce the quota; slow start grows it x1.5 every round trip), else twice the limiter's burst
-    (at least 8).
+    lives (default: in memory). ``initial_concurrency``: default 8 with no budget (the first answers may
+    announce the quota; slow start grows it x1.5 every round trip from there), else twice the limiter's
+    burst (at least 8).
     """
 
     def __init__(
@@ -81,10 +82,10 @@ class AdaptiveController:
         if increase <= 0 or cooldown < 0:
             raise ValueError("increase must be > 0 and cooldown >= 0")
         if initial_concurrency is None:
-            # Unknown quota: one request first (its answer may announce the quota), then slow start.
-            # A configured budget: room for a couple of bursts at once from the start.
+            # Unknown quota: a first round trip of at most 8 (its answers may announce the quota; as
+            # TCP's initial window), then slow start. A configured budget: room for two bursts at once.
             burst = limiter.burst if ceiling_rpm is not None else None
-            initial_concurrency = max(8.0, 2 * burst) if burst is not None else 1.0
+            initial_concurrency = max(_INITIAL, 2 * burst) if burst is not None else _INITIAL
         if not 1 <= initial_concurrency <= max_concurrency:
             raise ValueError("need 1 <= initial_concurrency <= max_concurrency")
         self.limiter = limiter

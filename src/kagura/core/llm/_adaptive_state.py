@@ -39,7 +39,7 @@ class AdaptiveState:
 
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
-    concurrency: float = 1.0
+    concurrency: float = 8.0
     slow_start: bool = True
     header_requests: float | None = None
     header_tokens: float | None = None
