@@ -52,12 +52,16 @@ async def test_sigint_while_blocked_on_the_llm_ends_with_a_partial_summary(tmp_p
                "KAGURA_LLM_MODEL": "fake", "KAGURA_LLM_API_KEY": "test"}  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "kagura.cli", "ingest", str(corpus), "--store", str(store), "--json",
+            "--progress-every", "0",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
         try:
             await asyncio.wait_for(server.wait_for_requests(1), 300)  # blocked on the LLM now
-            while len(_documents(store)) < 3:  # and the text files are committed
-                await asyncio.sleep(0.05)
+            assert proc.stderr is not None
+            seen = b""
+            while not seen.startswith(b"ingest: 3/4 files"):  # the text files are committed: the marker
+                seen = await asyncio.wait_for(proc.stderr.readline(), 300)
+                assert seen, "the ingest ended early"
             proc.send_signal(signal.SIGINT)
             out, err = await asyncio.wait_for(proc.communicate(), 60)  # a hang fails here
         finally:
