@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from _rag_support import llm_for, png, run_unprivileged, write
+from _rag_support import llm_for, png, write
 
 from kagura.core.memory import MultimodalRAG, get_default_embedder
 from kagura.core.parallel import RetryPolicy
@@ -132,20 +131,6 @@ async def test_a_file_that_becomes_empty_loses_its_old_document(tmp_path: Path) 
     assert _relpaths(rag, corpus) == []
 
 
-@pytest.fixture
-def world_tmp() -> Iterator[Path]:
-    """A directory an unprivileged child can enter (tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="kagura-safety-"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        for sub in path.rglob("*"):
-            if not sub.is_symlink():
-                sub.chmod(0o700 if sub.is_dir() else 0o600)
-        shutil.rmtree(path)
-
-
 def _ingest(store: Path, corpus: Path) -> list[str]:
     """One offline ingest (in the calling process); returns the pruned paths."""
     rag = MultimodalRAG(store)
@@ -157,7 +142,7 @@ def _ingest(store: Path, corpus: Path) -> list[str]:
         rag.close()
 
 
-def test_unreadable_files_and_folders_keep_their_documents(world_tmp: Path) -> None:
+def test_unreadable_files_and_folders_keep_their_documents(world_tmp: Path, unprivileged: Any) -> None:
     corpus = world_tmp / "c"
     write(corpus / "keep.md", "# Keep\n\nalways readable")
     locked = write(corpus / "locked.md", "# Locked\n\nsecret recipes")
@@ -168,10 +153,10 @@ def test_unreadable_files_and_folders_keep_their_documents(world_tmp: Path) -> N
     store.parent.mkdir(mode=0o777)
     store.parent.chmod(0o777)
     get_default_embedder()  # loaded before the fork, so the child reads nothing it may not
-    assert run_unprivileged(lambda: _ingest(store, corpus)) == []
+    assert unprivileged(lambda: _ingest(store, corpus)) == []
     locked.chmod(0o000)
     (corpus / "sub").chmod(0o000)
-    assert run_unprivileged(lambda: _ingest(store, corpus)) == []
+    assert unprivileged(lambda: _ingest(store, corpus)) == []
     locked.chmod(0o666)
     (corpus / "sub").chmod(0o777)
     rag = MultimodalRAG(store)
