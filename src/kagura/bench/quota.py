@@ -9,7 +9,8 @@ do. Each scenario runs the same workload twice in one run, side by side, each cl
   (the client most code starts with);
 - **kagura**: one :class:`~kagura.core.llm.LLMClient` driven at the same concurrency.
 
-Scenarios (full size; ``--quick`` shrinks them to seconds):
+Scenarios (``--full`` sizes; the default shrinks them to about two minutes in all, ``--quick`` to
+seconds):
 
 a. known quota enforced per second: 300 calls, 1,200 RPM (20/s, burst 20), C=50, kagura told the budget;
 b. unknown quota: 2 minutes of C=50 load at 600 RPM enforced, nothing configured (b2: the same for one
@@ -21,7 +22,7 @@ d. the quota falls mid-run (600 -> 300 RPM at half time), nothing configured.
 Counted on the server: requests, 429s, requests admitted per second, tokens charged per second (after
 settlement with the real usage). 429 times after a quota change are recorded on the client side.
 
-    python -m kagura.bench.quota [--quick] [--latency 0.15]
+    python -m kagura.bench.quota [--quick | --full] [--latency 0.15]
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ class Sizes:
     fall_from_rpm: float = 600
     fall_to_rpm: float = 300
     recovery_seconds: float = 10.0
+
+    @classmethod
+    def default(cls) -> Sizes:
+        """``kagura bench quota`` without a scale: about two minutes for all five scenarios."""
+        return cls(known_calls=150, unknown_seconds=20.0, warmup_seconds=5.0, tpm_calls=80,
+                   fall_seconds=20.0, recovery_seconds=5.0)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -349,9 +356,12 @@ async def _falling(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow
     )  # fmt: skip
 
 
-async def run(latency: float = 0.15, quick: bool = False, sizes: Sizes | None = None) -> list[BenchRow]:
-    """All four scenarios, each naive then kagura, in one run."""
-    s = sizes or (Sizes.quick() if quick else Sizes())
+async def run(
+    latency: float = 0.15, quick: bool = False, full: bool = False, sizes: Sizes | None = None
+) -> list[BenchRow]:
+    """Every scenario, each naive then kagura, in one run: ``full`` is the issue's sizes (``Sizes()``,
+    about ten minutes), the default :meth:`Sizes.default`, ``quick`` :meth:`Sizes.quick`."""
+    s = sizes or (Sizes.quick() if quick else Sizes() if full else Sizes.default())
     async with FakeLLMProcess(latency) as server:  # one server; each scenario sets its quota
         return [
             await _known(server, latency, s),
@@ -373,5 +383,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--full", action="store_true")
     args = parser.parse_args()
-    _print(asyncio.run(run(args.latency, args.quick)))
+    _print(asyncio.run(run(args.latency, args.quick, args.full)))
