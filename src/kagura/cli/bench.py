@@ -50,7 +50,7 @@ def _extras(rows: list[BenchRow]) -> list[str]:
 
 @app.command()
 def bench(
-    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest | plot"),
+    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest | embed | plot"),
     latency: float = typer.Option(0.15, "--latency", help="Fake LLM latency per call, in seconds."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes: a smoke run of a few seconds each."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of tables."),

@@ -25,6 +25,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -82,7 +83,9 @@ class LocalMiniLMEmbedder:
 
     Thread-safe: weights are read-only and tokenization is serialised, so routing and RAG workers may share
     one instance. Use :func:`get_default_embedder` for the process-wide shared one. ``backend`` is one of
-    :data:`BACKENDS` (see the module docstring); ``threads`` caps the ONNX Runtime thread pool.
+    :data:`BACKENDS` (see the module docstring). The ONNX backends run texts on ``threads`` worker threads
+    (default: one per core, up to 4), each session call single-threaded: on small matrices, parallel
+    texts use the cores better than splitting every matrix product. The numpy backend ignores it.
     """
 
     max_seq_length = 256
@@ -111,14 +114,20 @@ class LocalMiniLMEmbedder:
         self.max_batch_tokens = max_batch_tokens
         raw_config = json.loads((self.model_path / "config.json").read_text(encoding="utf-8"))
         self.config = BertConfig.from_dict(raw_config)
-        self._run = self._load_backend(threads)
+        self.workers = 1 if backend == "numpy" else (threads or min(os.cpu_count() or 1, 4))
+        if self.workers < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
+        self._run = self._load_backend()
         tokenizer = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=self.max_seq_length)
         tokenizer.no_padding()
         self._tokenizer = tokenizer
         self._tokenizer_lock = threading.Lock()
 
-    def _load_backend(self, threads: int | None) -> Callable[[IntArray, IntArray], FloatArray]:
+    def _load_backend(self) -> Callable[[IntArray, IntArray], FloatArray]:
         from safetensors.numpy import load_file
 
         weights_file = self.model_path / "model.safetensors"
@@ -132,7 +141,6 @@ class LocalMiniLMEmbedder:
             lambda: BertWeights.load(self.config, load_file(str(weights_file))),
             weights_sha256=sha256_file(weights_file),
             quantize="int8" if self.backend == "onnx-int8" else None,
-            threads=threads,
         )
         return encoder.embed
 
@@ -150,7 +158,14 @@ class LocalMiniLMEmbedder:
         return self.config.hidden_size
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
-        """Indices grouped by ascending length, each group under the count and padded-token budgets."""
+        """Indices grouped by ascending length, each group under the count and padded-token budgets.
+
+        The ONNX backends take one text per batch: no padding at all, and an int8 vector then depends on
+        its text only (dynamic quantization scales each input tensor by its own range, so a batch would
+        let neighbours shift each other's vectors slightly). Batches run on :attr:`workers` threads.
+        """
+        if self.backend != "numpy":
+            return [[i] for i in sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)]
         order = sorted(range(len(lengths)), key=lengths.__getitem__)
         batches: list[list[int]] = []
         current: list[int] = []
@@ -175,7 +190,8 @@ class LocalMiniLMEmbedder:
         with self._tokenizer_lock:
             encodings = self._tokenizer.encode_batch(items, add_special_tokens=True)
         lengths = [len(e.ids) for e in encodings]
-        for batch in self._batches(lengths):
+
+        def run(batch: list[int]) -> None:
             seq = max(lengths[i] for i in batch)
             ids = np.zeros((len(batch), seq), dtype=np.int64)
             mask = np.zeros((len(batch), seq), dtype=np.int64)
@@ -183,7 +199,26 @@ class LocalMiniLMEmbedder:
                 ids[row, : lengths[i]] = encodings[i].ids
                 mask[row, : lengths[i]] = 1
             out[batch] = self._run(ids, mask)
+
+        batches = self._batches(lengths)
+        pool = self._worker_pool() if len(batches) > 1 else None
+        if pool is None:
+            for batch in batches:
+                run(batch)
+        else:
+            for _ in pool.map(run, batches):  # disjoint rows of `out`; re-raises the first error
+                pass
         return out
+
+    def _worker_pool(self) -> ThreadPoolExecutor | None:
+        """The ONNX backends' pool of ``workers`` threads, one per core (re-created in a forked child)."""
+        if self.workers < 2:
+            return None
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="kagura-embed")
+                self._pool_pid = os.getpid()
+            return self._pool
 
     async def aembed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """:meth:`embed` in a worker thread."""

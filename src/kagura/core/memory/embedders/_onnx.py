@@ -111,7 +111,11 @@ def _session_options(ort: Any, threads: int) -> Any:
 
 
 class OnnxEncoder:
-    """Token ids and mask in, unit sentence vectors out, through one ONNX Runtime session (thread-safe)."""
+    """Token ids and mask in, unit sentence vectors out, through one ONNX Runtime session.
+
+    Thread-safe: ONNX Runtime sessions accept concurrent ``run`` calls, so callers parallelise across
+    texts; ``threads`` is the session's own intra-op pool (1 by default for that reason).
+    """
 
     def __init__(
         self,
@@ -120,17 +124,17 @@ class OnnxEncoder:
         *,
         weights_sha256: str,
         quantize: str | None = "int8",
-        threads: int | None = None,
+        threads: int = 1,
     ) -> None:
         if quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
-        if threads is not None and threads < 1:
+        if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         ort = import_onnxruntime()
         self.config = config
         self.quantize = quantize
         self.path: Path | None = graph_cache_path(weights_sha256, quantize)
-        options = _session_options(ort, threads or min(os.cpu_count() or 1, 4))
+        options = _session_options(ort, threads)
         with _build_lock:
             if not self.path.is_file():
                 try:

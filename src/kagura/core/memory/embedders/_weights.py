@@ -49,7 +49,7 @@ MODEL_FILES: dict[str, tuple[str, int]] = {
     "model.safetensors": ("53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", 90_868_376),
 }
 """File name -> (SHA-256, size in bytes) of the files the embedder needs."""
-REQUIRED_FILES = tuple(MODEL_FILES)
+REQUIRED_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 _HUB_REPO_DIR = "models--sentence-transformers--all-MiniLM-L6-v2"
 _CHUNK = 1 << 16
 
