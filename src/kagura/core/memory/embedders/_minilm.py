@@ -26,6 +26,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -114,9 +115,9 @@ class LocalMiniLMEmbedder:
         self.max_batch_tokens = max_batch_tokens
         raw_config = json.loads((self.model_path / "config.json").read_text(encoding="utf-8"))
         self.config = BertConfig.from_dict(raw_config)
-        self.workers = 1 if backend == "numpy" else (threads or min(os.cpu_count() or 1, 4))
-        if self.workers < 1:
+        if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
+        self.workers = 1 if backend == "numpy" else (threads or min(os.cpu_count() or 1, 4))
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
@@ -131,6 +132,8 @@ class LocalMiniLMEmbedder:
         from safetensors.numpy import load_file
 
         weights_file = self.model_path / "model.safetensors"
+        self.graph_path: Path | None = None
+        """The cached ONNX graph in use (None for numpy, or when built in memory)."""
         if self.backend == "numpy":
             return _numpy_pooled(BertEncoder(self.config, load_file(str(weights_file))))
         from kagura.core.memory.embedders._checkpoint import BertWeights
@@ -142,6 +145,7 @@ class LocalMiniLMEmbedder:
             weights_sha256=sha256_file(weights_file),
             quantize="int8" if self.backend == "onnx-int8" else None,
         )
+        self.graph_path = encoder.path
         return encoder.embed
 
     @property
