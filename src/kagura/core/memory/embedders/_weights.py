@@ -180,10 +180,10 @@ def _fetch(url: str, dest: Path, name: str, sha256: str, size: int, timeout: flo
                     f"{sha256} ({done} bytes). Nothing was kept; try again, or: {_HOW_TO_FIX}"
                 )
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
         raise ConfigurationError(
-            f"could not download {name} from {url}: {reason}. If this machine is offline, get the weights "
-            f"another way: {_HOW_TO_FIX} (set {DOWNLOAD_ENV}=0 to stop trying)."
+            f"could not download {name} from {url}: {reason}. If this machine is offline or cannot reach "
+            f"that server, get the weights another way: {_HOW_TO_FIX} (set {DOWNLOAD_ENV}=0 to stop trying)."
         ) from exc
 
 
