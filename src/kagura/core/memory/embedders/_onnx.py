@@ -67,15 +67,26 @@ def _quantize(source: Path, target: Path, config: BertConfig) -> None:
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        source,
-        target,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul", "Attention"],
-        nodes_to_exclude=[f"l{i}_down_matmul" for i in range(config.num_hidden_layers)],
-        extra_options={"DefaultTensorType": TensorProto.FLOAT},
-    )
+    # The quantizer advises "pre-processing" on the root logger; this graph needs none, so keep users'
+    # consoles quiet for the duration of the call.
+    root = logging.getLogger()
+    root.addFilter(_drop_preprocess_advice)
+    try:
+        quantize_dynamic(
+            source,
+            target,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=[f"l{i}_down_matmul" for i in range(config.num_hidden_layers)],
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
+    finally:
+        root.removeFilter(_drop_preprocess_advice)
+
+
+def _drop_preprocess_advice(record: logging.LogRecord) -> bool:
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def _build(path: Path, config: BertConfig, weights: BertWeights, quantize: str | None) -> None:
@@ -84,6 +95,7 @@ def _build(path: Path, config: BertConfig, weights: BertWeights, quantize: str |
 
     from kagura.core.memory.embedders._onnx_graph import build_graph
 
+    log.info("building the %s ONNX graph once into %s", quantize or "fp32", path)
     model = build_graph(config, weights)
     with atomic_path(path) as final_tmp:
         if quantize is None:
