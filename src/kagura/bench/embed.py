@@ -135,4 +135,4 @@ def measure(n_chunks: int, rounds: int) -> list[BenchRow]:
 async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
     """The ``kagura bench`` entry point (``latency`` is unused: nothing here talks to an LLM)."""
     del latency
-    return await asyncio.to_thread(measure, 12 if quick else 96, 1 if quick else 2)
+    return await asyncio.to_thread(measure, 12 if quick else 40, 1 if quick else 2)
