@@ -44,7 +44,7 @@ def test_fp32_backend_reproduces_numpy_on_real_chunks(
 ) -> None:
     onnx = LocalMiniLMEmbedder(backend="onnx")
     np.testing.assert_allclose(onnx.embed(held_chunks), numpy_emb.embed(held_chunks), atol=1e-5)
-    assert onnx.name == numpy_emb.name == "all-MiniLM-L6-v2"  # interchangeable in a store
+    assert onnx.id == numpy_emb.id == numpy_emb.name == "all-MiniLM-L6-v2"  # interchangeable in a store
 
 
 def test_int8_backend_passes_the_quality_gate_on_real_chunks(
@@ -70,7 +70,8 @@ def test_int8_retrieval_agrees_with_float(
 
 
 def test_ids_name_the_backend_when_vectors_differ(int8_emb: LocalMiniLMEmbedder) -> None:
-    assert int8_emb.name == "all-MiniLM-L6-v2+onnx-int8"
+    assert int8_emb.id == int8_emb.name == "all-MiniLM-L6-v2+onnx-int8"
+    assert int8_emb.model_name == "all-MiniLM-L6-v2"
     assert int8_emb.dimension == 384
 
 

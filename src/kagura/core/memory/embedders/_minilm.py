@@ -13,9 +13,10 @@ Backends (``backend=``, or the environment variable ``KAGURA_EMBEDDING_BACKEND``
   vectors at cosine >= 0.99 to the float32 ones (``kagura bench embed`` measures both).
 - ``"auto"`` (default): ``"onnx-int8"`` when the ``onnx`` extra is installed, else ``"numpy"``.
 
-:attr:`LocalMiniLMEmbedder.name` is the id stores record with the vectors: ``"all-MiniLM-L6-v2"`` for the
-float32 backends (interchangeable), ``"all-MiniLM-L6-v2+onnx-int8"`` for the quantized one, so a store never
-mixes vectors that differ. Weights are found (or downloaded on first use) as :mod:`._weights` describes.
+:attr:`LocalMiniLMEmbedder.id` (also its ``name``) is what stores record with the vectors:
+``"all-MiniLM-L6-v2"`` for the float32 backends (interchangeable), ``"all-MiniLM-L6-v2+onnx-int8"`` for the
+quantized one, so a store never mixes vectors that differ. Weights are found (or downloaded on first use)
+as :mod:`._weights` describes.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class LocalMiniLMEmbedder:
     ) -> None:
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("batch_size and max_batch_tokens must be >= 1")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         backend = backend or os.environ.get(BACKEND_ENV) or "auto"
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -115,12 +118,12 @@ class LocalMiniLMEmbedder:
         self.max_batch_tokens = max_batch_tokens
         raw_config = json.loads((self.model_path / "config.json").read_text(encoding="utf-8"))
         self.config = BertConfig.from_dict(raw_config)
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
         self.workers = 1 if backend == "numpy" else (threads or min(os.cpu_count() or 1, 4))
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
+        self.graph_path: Path | None = None
+        """The cached ONNX graph in use (None for numpy, or when built in memory)."""
         self._run = self._load_backend()
         tokenizer = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=self.max_seq_length)
@@ -132,8 +135,6 @@ class LocalMiniLMEmbedder:
         from safetensors.numpy import load_file
 
         weights_file = self.model_path / "model.safetensors"
-        self.graph_path: Path | None = None
-        """The cached ONNX graph in use (None for numpy, or when built in memory)."""
         if self.backend == "numpy":
             return _numpy_pooled(BertEncoder(self.config, load_file(str(weights_file))))
         from kagura.core.memory.embedders._checkpoint import BertWeights
@@ -148,13 +149,20 @@ class LocalMiniLMEmbedder:
         self.graph_path = encoder.path
         return encoder.embed
 
+    model_name = MODEL_NAME
+
     @property
-    def name(self) -> str:
+    def id(self) -> str:
         """The id stores keep with the vectors: the model, plus the variant when its vectors differ.
 
         ``"all-MiniLM-L6-v2"`` (numpy and onnx float32 agree to ~1e-6) or ``"all-MiniLM-L6-v2+onnx-int8"``.
         """
         return MODEL_NAME if self.backend in ("numpy", "onnx") else f"{MODEL_NAME}+{self.backend}"
+
+    @property
+    def name(self) -> str:
+        """Same as :attr:`id`, for stores that key vectors by ``name`` (the model is :attr:`model_name`)."""
+        return self.id
 
     @property
     def dimension(self) -> int:
