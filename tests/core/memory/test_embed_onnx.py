@@ -117,6 +117,18 @@ def test_graph_is_built_once_then_read_from_the_cache(
     assert not np.allclose(reused, before, atol=1e-4)
 
 
+def test_a_damaged_cached_graph_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, numpy_emb: LocalMiniLMEmbedder
+) -> None:
+    monkeypatch.setenv("KAGURA_CACHE_DIR", str(tmp_path))
+    first = LocalMiniLMEmbedder(backend="onnx")
+    assert first.graph_path is not None
+    first.graph_path.write_bytes(b"not an onnx graph")
+    again = LocalMiniLMEmbedder(backend="onnx")
+    np.testing.assert_allclose(again.embed(["rebuilt"]), numpy_emb.embed(["rebuilt"]), atol=1e-5)
+    assert first.graph_path.stat().st_size > 1_000_000 and _graphs(tmp_path) == [first.graph_path.name]
+
+
 def test_unwritable_cache_builds_the_graph_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, numpy_emb: LocalMiniLMEmbedder
 ) -> None:

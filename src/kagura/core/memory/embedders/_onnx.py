@@ -156,12 +156,19 @@ class OnnxEncoder:
                         "cannot cache the ONNX graph in %s (%s); building it in memory", self.path, exc
                     )
                     self.path = None
-        if self.path is not None:
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        else:
-            self._session = ort.InferenceSession(
-                _in_memory(config, load_weights(), quantize), options, providers=["CPUExecutionProvider"]
-            )
+        providers = ["CPUExecutionProvider"]
+        if self.path is None:
+            graph = _in_memory(config, load_weights(), quantize)
+            self._session = ort.InferenceSession(graph, options, providers)
+            return
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers)
+        except Exception as exc:  # onnxruntime raises its own (unexported) error types for a bad file
+            # A damaged cache entry costs a rebuild, never a broken embedder.
+            log.warning("cached ONNX graph %s is unreadable (%s); rebuilding it", self.path, exc)
+            with _build_lock:
+                _build(self.path, config, load_weights(), quantize)
+            self._session = ort.InferenceSession(str(self.path), options, providers)
 
     def embed(
         self, input_ids: npt.NDArray[np.int64], attention_mask: npt.NDArray[np.int64]
