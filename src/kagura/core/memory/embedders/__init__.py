@@ -1,6 +1,6 @@
 """Text embedders: the :class:`Embedder` protocol, the local MiniLM default and alternatives.
 
-The local MiniLM runs on ONNX Runtime (int8) when ``kagura[onnx]`` is installed, else in numpy; its
+The local MiniLM runs on ONNX Runtime when ``kagura[onnx]`` is installed, else in numpy (same vectors); its
 weights are found on disk or downloaded once into the user cache (:func:`download_model`).
 
 Names are resolved lazily, so importing this package does not import numpy, ``tokenizers`` or any SDK.
