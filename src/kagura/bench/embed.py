@@ -132,7 +132,11 @@ def measure(n_chunks: int, rounds: int) -> list[BenchRow]:
     return rows
 
 
-async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
-    """The ``kagura bench`` entry point (``latency`` is unused: nothing here talks to an LLM)."""
+async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
+    """The ``kagura bench`` entry point (``latency`` is unused: nothing here talks to an LLM).
+
+    Quick: 12 chunks, one round; default: 40 chunks, two rounds (the guide's table); full: 160, three.
+    """
     del latency
-    return await asyncio.to_thread(measure, 12 if quick else 40, 1 if quick else 2)
+    n_chunks, rounds = (12, 1) if quick else (160, 3) if full else (40, 2)
+    return await asyncio.to_thread(measure, n_chunks, rounds)

@@ -30,26 +30,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kagura._extras import missing_extra
 from kagura.core.memory.embedders._cache import atomic_path, cache_dir
 from kagura.core.memory.embedders._checkpoint import BertConfig, BertWeights
-from kagura.errors import ConfigurationError
 
 __all__ = ["QUANTIZATIONS", "OnnxEncoder", "graph_cache_path", "import_onnxruntime"]
 
 QUANTIZATIONS = (None, "int8")
-_EXTRA_HINT = "pip install 'kagura[onnx]'"
 log = logging.getLogger(__name__)
 
 
 def import_onnxruntime() -> Any:
-    """``onnxruntime``, checking ``onnx`` is there too; else ConfigurationError naming the extra."""
+    """``onnxruntime``, checking ``onnx`` is there too; else MissingExtraError naming the ``onnx`` extra."""
     try:
         import onnx  # noqa: F401  # pyright: ignore[reportUnusedImport]
         import onnxruntime
     except ImportError as exc:
-        raise ConfigurationError(
-            f"the ONNX embedding backend needs the optional extra: {_EXTRA_HINT}"
-        ) from exc
+        raise missing_extra(exc.name or "onnxruntime", "the ONNX embedding backend") from exc
     return onnxruntime
 
 
