@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
     "quota": "kagura.bench.quota",
+    "embed": "kagura.bench.embed",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
 
