@@ -37,6 +37,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if cache and os.path.basename(cache).startswith("kagura-test-cache-"):
         shutil.rmtree(cache, ignore_errors=True)
 
+
 T = TypeVar("T")
 
 
