@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
@@ -74,8 +75,10 @@ class IngestRun:
         report: IngestReport,
         progress: Progress,
         embed_batch_size: int,
+        claims: DescriptionClaims | None = None,
     ) -> None:
         self.store = store
+        self.claims = claims
         self.embedder = embedder
         self.preparer = preparer
         self.report = report
@@ -250,4 +253,9 @@ class IngestRun:
             except Exception as exc:  # a write failure is reported for this file; the others go on
                 errors.append(f"{type(exc).__name__}: {exc}")
             offset += n
+            if p.claimed and self.claims is not None:
+                try:
+                    self.claims.release(p.doc.path)
+                except Exception:
+                    pass
         return errors
