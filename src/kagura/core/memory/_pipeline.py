@@ -88,10 +88,12 @@ class IngestRun:
         self.stale: list[str] = []
         self._to_describe: asyncio.Queue[NeedsDescription | None] = asyncio.Queue(QUEUE_FILES)
         self._to_write: asyncio.Queue[Prepared | None] = asyncio.Queue(QUEUE_FILES)
+        self._consumers: dict[int, asyncio.Task[None]] = {}
 
     async def run(self, files: Sequence[ScannedFile], max_concurrent: int) -> None:
         describer = asyncio.create_task(self._describe_stage(max_concurrent))
         writer = asyncio.create_task(self._write_stage())
+        self._consumers = {id(self._to_describe): describer, id(self._to_write): writer}
         try:
             async for outcome in parallel_stream(
                 self.preparer.local, files, max_concurrent=max_concurrent, return_exceptions=True
@@ -101,12 +103,12 @@ class IngestRun:
                     path = str(self.preparer.root / files[outcome.index].relpath)
                     result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
                 if isinstance(result, NeedsDescription):
-                    await self._to_describe.put(result)
+                    await self._put(self._to_describe, result)
                 elif result is not None:
                     await self._forward(result)
-            await self._to_describe.put(None)
+            await self._put(self._to_describe, None)
             await describer
-            await self._to_write.put(None)
+            await self._put(self._to_write, None)
             await writer
         finally:
             for task in (describer, writer):
@@ -114,10 +116,24 @@ class IngestRun:
                     task.cancel()
             await asyncio.gather(describer, writer, return_exceptions=True)
 
+    async def _put(self, queue: asyncio.Queue[Any], item: Any) -> None:
+        """Wait for room in a bounded stage queue; if the stage reading it has ended (it failed), raise
+        its error instead of waiting forever."""
+        consumer = self._consumers[id(queue)]
+        put = asyncio.ensure_future(queue.put(item))
+        try:
+            await asyncio.wait({put, consumer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not put.done():
+                put.cancel()
+        if not put.done() or put.cancelled():
+            consumer.result()  # raises the stage's error (or CancelledError)
+            raise RuntimeError("an ingestion stage ended before its input did")
+
     async def _forward(self, result: Result) -> None:
         """Prepared files go to the writer (waiting while its queue is full); the rest are settled."""
         if isinstance(result, Prepared):
-            await self._to_write.put(result)
+            await self._put(self._to_write, result)
         else:
             self._settle(result)
 
