@@ -105,8 +105,11 @@ def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False, embedde
         raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG
 
+    options: dict[str, Any] = {}
+    if embedder is not None:  # remote: enough chunks per call to keep its batches in flight together
+        options["embed_batch_size"] = embedder.batch_size * embedder.max_concurrent
     with _clear_errors():
-        return MultimodalRAG(store, llm=llm, embedder=embedder)
+        return MultimodalRAG(store, llm=llm, embedder=embedder, **options)
 
 
 @contextlib.contextmanager
