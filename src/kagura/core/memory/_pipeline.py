@@ -95,17 +95,18 @@ class IngestRun:
         writer = asyncio.create_task(self._write_stage())
         self._consumers = {id(self._to_describe): describer, id(self._to_write): writer}
         try:
-            async for outcome in parallel_stream(
+            async with parallel_stream(
                 self.preparer.local, files, max_concurrent=max_concurrent, return_exceptions=True
-            ):
-                result = outcome.value
-                if outcome.error is not None:  # not expected: the preparer reports its own errors
-                    path = str(self.preparer.root / files[outcome.index].relpath)
-                    result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
-                if isinstance(result, NeedsDescription):
-                    await self._put(self._to_describe, result)
-                elif result is not None:
-                    await self._forward(result)
+            ) as outcomes:
+                async for outcome in outcomes:
+                    result = outcome.value
+                    if outcome.error is not None:  # not expected: the preparer reports its own errors
+                        path = str(self.preparer.root / files[outcome.index].relpath)
+                        result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
+                    if isinstance(result, NeedsDescription):
+                        await self._put(self._to_describe, result)
+                    elif result is not None:
+                        await self._forward(result)
             await self._put(self._to_describe, None)
             await describer
             await self._put(self._to_write, None)
@@ -157,12 +158,13 @@ class IngestRun:
             yield job
 
     async def _describe_stage(self, max_concurrent: int) -> None:
-        async for outcome in parallel_stream(
+        async with parallel_stream(
             self.preparer.describe, self._pending(), max_concurrent=max_concurrent, return_exceptions=True
-        ):
-            if outcome.error is not None or outcome.value is None:
-                continue  # describe() turns every error into a Failed; nothing else can come here
-            await self._forward(outcome.value)
+        ) as outcomes:
+            async for outcome in outcomes:
+                if outcome.error is not None or outcome.value is None:
+                    continue  # describe() turns every error into a Failed; nothing else can come here
+                await self._forward(outcome.value)
 
     async def _write_stage(self) -> None:
         """Embed prepared files in batches across files, then store each file in its own transaction."""
