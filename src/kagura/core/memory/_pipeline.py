@@ -120,6 +120,9 @@ class IngestRun:
     async def _put(self, queue: asyncio.Queue[Any], item: Any) -> None:
         """Wait for room in a bounded stage queue; if the stage reading it has ended (it failed), raise
         its error instead of waiting forever."""
+        if not queue.full():  # no wait, no yield to the loop: batches form as they did unbounded
+            queue.put_nowait(item)
+            return
         consumer = self._consumers[id(queue)]
         put = asyncio.ensure_future(queue.put(item))
         try:
