@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "kagura.bench.ingest",
     "quota": "kagura.bench.quota",
     "embed": "kagura.bench.embed",
+    "corpus": "kagura.bench.corpus",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
 
