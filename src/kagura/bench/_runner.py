@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, str] = {
     "llm": "kagura.bench.llm",
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
+    "quota": "kagura.bench.quota",
+    "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
     "ray": "kagura.bench.ray",
 }

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from kagura.cli._app import app
 from kagura.cli._errors import fail, user_errors
+from kagura.cli._progress import ProgressLines, run_interruptibly
 
 __all__ = [
     "DEFAULT_STORE",
@@ -48,6 +50,14 @@ _EMBEDDER_OPT = typer.Option(
 )
 _MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
 _DIR_ARG = typer.Argument(..., help="Folder to index.")
+_REDESCRIBE_OPT = typer.Option(
+    False,
+    "--redescribe",
+    help="Describe media again when the model or prompt changed (paid LLM calls); default: keep.",
+)
+_PROGRESS_EVERY_OPT = typer.Option(
+    10.0, "--progress-every", min=0.0, help="Seconds between progress lines when output is not a terminal."
+)
 
 
 def llm_from_options(
@@ -71,6 +81,7 @@ def llm_from_options(
 def embedder_from_option(
     spec: str,
     base_url: str | None = None,
+    api_key: str | None = None,
     *,
     requests_per_minute: float | None = None,
     tokens_per_minute: float | None = None,
@@ -86,10 +97,11 @@ def embedder_from_option(
         )
     from kagura.core.memory import OpenAIEmbedder
 
-    with _clear_errors():
+    with _clear_errors(api_key):
         return OpenAIEmbedder(
             model or "text-embedding-3-small",
             base_url=base_url,
+            api_key=api_key,
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
         )
@@ -101,8 +113,11 @@ def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False, embedde
         raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG
 
+    options: dict[str, Any] = {}
+    if embedder is not None:  # remote: enough chunks per call to keep its batches in flight together
+        options["embed_batch_size"] = embedder.batch_size * embedder.max_concurrent
     with _clear_errors():
-        return MultimodalRAG(store, llm=llm, embedder=embedder)
+        return MultimodalRAG(store, llm=llm, embedder=embedder, **options)
 
 
 def _clear_errors(*secrets: str | None) -> contextlib.AbstractContextManager[None]:
@@ -116,15 +131,21 @@ async def run_ingest(
     max_concurrent: int,
     console: Console | None,
     *,
+    redescribe: bool = False,
+    progress_every: float = 10.0,
     engine: str = "local",
     ray_address: str | None = None,
 ) -> Any:
-    """Run ``load_directory`` with a rich progress bar on ``console`` (none when ``console`` is None)."""
-    options: dict[str, Any] = {"max_concurrent": max_concurrent, "engine": engine}
+    """Run ``load_directory`` with a rich progress bar on ``console`` when it is a terminal; otherwise
+    (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds.
+    ``engine``/``ray_address``: as ``load_directory``'s."""
+    options: dict[str, Any] = {"max_concurrent": max_concurrent, "redescribe": redescribe, "engine": engine}
     if ray_address is not None:
         options["ray_address"] = ray_address
-    if console is None:
-        await rag.load_directory(directory, **options)
+    if console is None or not console.is_terminal:
+        lines = ProgressLines(sys.stderr, progress_every)
+        await rag.load_directory(directory, on_progress=lines, **options)
+        lines.finish()
         return rag.last_report
     columns = (
         TextColumn("[bold]ingest"),
@@ -173,6 +194,7 @@ def print_report(report: Any, console: Console) -> None:
         ("skipped", len(report.skipped)),
         ("pruned", len(report.pruned)),
         ("media not described (offline)", len(report.not_described)),
+        ("descriptions kept from another model", len(report.model_changed)),
         ("LLM calls", report.llm_calls),
         ("chunks added", report.chunks_added),
     ]
@@ -181,7 +203,18 @@ def print_report(report: Any, console: Console) -> None:
     table.add_row("time", f"{report.timings.get('total', 0.0):.2f}s")
     console.print(table)
     for failure in report.failed:
-        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False)
+        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False, markup=False)
+    if report.model_changed:
+        console.print(
+            f"{len(report.model_changed)} media file(s) were described by another model or prompt; their"
+            " descriptions were kept. Pass --redescribe to describe them again (paid LLM calls).",
+            highlight=False,
+        )
+    if getattr(report, "interrupted", False):
+        console.print(
+            "[yellow]interrupted[/yellow]: partial summary; every file listed as indexed is committed.",
+            highlight=False,
+        )
 
 
 def print_results(results: Sequence[Any], console: Console) -> None:
@@ -207,6 +240,8 @@ def ingest(
     base_url: str | None = _BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,
     offline: bool = _OFFLINE_OPT,
+    redescribe: bool = _REDESCRIBE_OPT,
+    progress_every: float = _PROGRESS_EVERY_OPT,
     embedder: str = _EMBEDDER_OPT,
     embed_rpm: float | None = typer.Option(
         None, "--embed-rpm", min=0.001, help="Requests per minute the embeddings endpoint allows."
@@ -225,7 +260,10 @@ def ingest(
         help="Ray cluster to join with --engine ray (auto, host:port); default: start a local one.",
     ),
 ) -> None:
-    """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused)."""
+    """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
+
+    Ctrl-C stops at once with a partial summary (exit code 130); every file already stored stays indexed.
+    """
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"unknown engine {engine!r}: use local or ray", param_hint="--engine")
     if ray_address is not None and engine != "ray":
@@ -234,25 +272,54 @@ def ingest(
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
     chosen = embedder_from_option(
-        embedder, base_url, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
+        embedder, base_url, api_key, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
     rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key), embedder=chosen)
+    console = None if as_json else Console()
+    job = run_ingest(
+        rag,
+        directory,
+        max_concurrent,
+        console,
+        redescribe=redescribe,
+        progress_every=progress_every,
+        engine=engine,
+        ray_address=ray_address,
+    )
     connected = engine == "ray" and _ray_connected()
     try:
-        console = None if as_json else Console()
         with _clear_errors(api_key):
-            report = asyncio.run(
-                run_ingest(rag, directory, max_concurrent, console, engine=engine, ray_address=ray_address)
-            )
-    finally:
+            report, interrupted = run_interruptibly(job)
+    except BaseException:
         rag.close()
         if engine == "ray" and not connected:
             _leave_ray()
-    if as_json:
+        raise
+    if interrupted:
+        _interrupted(rag.last_report, console)
+    rag.close()
+    if engine == "ray" and not connected:
+        _leave_ray()
+    _print_ingest(report, console)
+
+
+def _print_ingest(report: Any, console: Console | None) -> None:
+    if console is None:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        assert console is not None
         print_report(report, console)
+
+
+def _interrupted(report: Any, console: Console | None) -> None:
+    """Ctrl-C: print the partial summary and leave now, without waiting for worker threads still reading
+    or parsing a file (what was committed is in the store; an unfinished write is rolled back)."""
+    typer.echo("interrupted: stopping; files already stored stay indexed.", err=True)
+    if report is not None:
+        report.interrupted = True
+        _print_ingest(report, console)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 @app.command()
@@ -296,10 +363,9 @@ def ask(
     embedder: str = _EMBEDDER_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
-    chosen = embedder_from_option(embedder, base_url)
-    rag = _open_rag(
-        store, llm_from_options(model, base_url, offline, api_key), must_exist=True, embedder=chosen
-    )
+    chosen = embedder_from_option(embedder, base_url, api_key)
+    llm = llm_from_options(model, base_url, offline, api_key)
+    rag = _open_rag(store, llm, must_exist=True, embedder=chosen)
     try:
         with _clear_errors(api_key):
             answer = asyncio.run(rag.ask(question, top_k=top_k, mode=mode))  # type: ignore[arg-type]

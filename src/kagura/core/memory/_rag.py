@@ -19,6 +19,7 @@ import numpy as np
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._answer import Answer, generate_answer
 from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
+from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
@@ -86,6 +87,7 @@ class MultimodalRAG:
         self.retry = retry
         self._embedder = embedder
         self._store = RAGStore(self.store_path)
+        self._claims: DescriptionClaims | None = None
         self.last_report: IngestReport | None = None
         self._ray: RayWorkers | None = None
 
@@ -107,11 +109,19 @@ class MultimodalRAG:
         return self._store
 
     def close(self) -> None:
-        """Close the SQLite connection, and end the Ray actors of ``engine="ray"`` runs, if any."""
+        """Close the SQLite connections, and the Ray reader of ``engine="ray"`` runs, if any."""
         if self._ray is not None:
             self._ray.close()
             self._ray = None
+        if self._claims is not None:
+            self._claims.close()
         self._store.close()
+
+    def _description_claims(self) -> DescriptionClaims | None:
+        """The claim table (only when an LLM is configured: offline runs pay for nothing)."""
+        if self.llm is not None and self._claims is None:
+            self._claims = DescriptionClaims(self.store_path)
+        return self._claims
 
     async def load_directory(
         self,
@@ -168,6 +178,7 @@ class MultimodalRAG:
         report.timings["scan"] = loop.time() - started
         report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
+        claims = await asyncio.to_thread(self._description_claims)
         preparer = FilePreparer(
             root=root,
             manifest=manifest,
@@ -178,6 +189,7 @@ class MultimodalRAG:
             retry=self.retry,
             counters=counters,
             redescribe=redescribe,
+            claims=claims,
         )
         run = IngestRun(
             store=self._store,
@@ -186,6 +198,7 @@ class MultimodalRAG:
             report=report,
             progress=Progress(on_progress, len(scan.files)),
             embed_batch_size=self.embed_batch_size,
+            claims=claims,
         )
         try:
             if engine == "local":
@@ -204,6 +217,8 @@ class MultimodalRAG:
                     store_empty=await asyncio.to_thread(lambda: self._store.counts()["vectors"] == 0),
                 )
         finally:
+            if claims is not None:  # whatever happened, no claim of this run outlives it
+                await asyncio.shield(asyncio.to_thread(claims.release_all))
             report.llm_calls = counters.llm_calls
             report.llm_attempts = counters.llm_attempts
             report.llm_cache_hits = counters.llm_cache_hits

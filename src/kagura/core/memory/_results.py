@@ -57,6 +57,7 @@ class Prepared:
     embed_texts: list[str]
     failure: str | None = None
     not_described: bool = False
+    claimed: bool = False
 
 
 @dataclass
