@@ -23,7 +23,7 @@ from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
-from kagura.core.memory._prepare import FilePreparer, RunCounters
+from kagura.core.memory._prepare import RunCounters
 from kagura.core.memory._prune import plan_prune
 from kagura.core.memory._ray_engine import RayWorkers, check_engine, import_ray, run_on_ray
 from kagura.core.memory._ray_worker import WorkerSpec
@@ -179,18 +179,8 @@ class MultimodalRAG:
         report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
         claims = await asyncio.to_thread(self._description_claims)
-        preparer = FilePreparer(
-            root=root,
-            manifest=manifest,
-            llm=self.llm,
-            embedder_name=embedder_id(embedder),
-            chunk_size=self.chunk_size,
-            overlap=self.overlap,
-            retry=self.retry,
-            counters=counters,
-            redescribe=redescribe,
-            claims=claims,
-        )
+        spec = self._worker_spec(root, embedder, redescribe, max_concurrent)
+        preparer = spec.preparer(manifest, counters, claims)
         run = IngestRun(
             store=self._store,
             embedder=embedder,
@@ -210,7 +200,7 @@ class MultimodalRAG:
                     run,
                     scan.files,
                     pool=self._ray,
-                    spec=self._worker_spec(root, embedder, redescribe, max_concurrent),
+                    spec=spec,
                     manifest=manifest,
                     address=ray_address,
                     workers=ray_workers,
@@ -237,7 +227,7 @@ class MultimodalRAG:
     def _worker_spec(
         self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int
     ) -> WorkerSpec:
-        """What a Ray worker needs to process files as this run would."""
+        """This run's settings: the driver's preparer is made from them, and so is each Ray batch's."""
         return WorkerSpec(
             root=root,
             llm=self.llm,

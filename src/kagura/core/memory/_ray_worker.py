@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kagura.core.llm import LLMConfig
+from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._pipeline import IngestRun, Progress
 from kagura.core.memory._prepare import FilePreparer, Prepared, RunCounters
 from kagura.core.memory._report import IngestReport
@@ -51,6 +52,26 @@ class WorkerSpec:
     redescribe: bool
     embed_batch_size: int
     max_concurrent: int
+
+    def preparer(
+        self,
+        manifest: dict[str, ManifestEntry],
+        counters: RunCounters,
+        claims: DescriptionClaims | None = None,
+    ) -> FilePreparer:
+        """The per-file worker of a run with these settings (the driver's and each batch's)."""
+        return FilePreparer(
+            root=self.root,
+            manifest=manifest,
+            llm=self.llm,
+            embedder_name=self.embedder_name,
+            chunk_size=self.chunk_size,
+            overlap=self.overlap,
+            retry=self.retry,
+            counters=counters,
+            redescribe=self.redescribe,
+            claims=claims,
+        )
 
 
 @dataclass
@@ -109,17 +130,7 @@ def process_batch(
         report = IngestReport(root=str(spec.root))
         counters = RunCounters(timings=report.timings)
         result = BatchResult(report)
-        preparer = FilePreparer(
-            root=spec.root,
-            manifest=manifest,
-            llm=spec.llm,
-            embedder_name=spec.embedder_name,
-            chunk_size=spec.chunk_size,
-            overlap=spec.overlap,
-            retry=spec.retry,
-            counters=counters,
-            redescribe=spec.redescribe,
-        )
+        preparer = spec.preparer(manifest, counters)
 
         async def send_back(batch: list[Prepared], vectors: np.ndarray) -> None:
             result.embedded.append((batch, vectors))
