@@ -1,4 +1,4 @@
-"""The driver side of ``load_directory(..., engine="ray")``: diff here, process on Ray actors, store here.
+"""The driver side of ``load_directory(..., engine="ray")``: diff here, process on Ray tasks, store here.
 
 1. The driver diffs every scanned file against the manifest with the local engine's own check
    (:meth:`FilePreparer.check`: hash and detect, no extraction); unchanged, skipped and unreadable files
@@ -10,10 +10,12 @@
    through :meth:`IngestRun.store_and_report`, the local write stage's own code; progress ticks per file.
 
 Fault tolerance: a task whose worker process dies is run again by Ray (``max_retries``) on a fresh
-worker. Workers never write, and the driver writes a file only when its batch has
-come back, once, in a per-file transaction: a killed worker loses nothing and indexes nothing twice. A
+worker. Workers never write, and the driver writes a file only when its batch has come back, once, in a per-file transaction: a killed worker loses nothing and indexes nothing twice. A
 batch that still fails after the retries has each of its files reported as failed, with the reason; such
 a file keeps whatever was indexed for it before (it is not pruned: it is still in the tree).
+
+Not yet: description claims (two concurrent runs never paying twice for one media description) are
+held by the driver's local runs only; a Ray batch describes without claiming.
 
 Ray is imported only here, on first use (``pip install 'kagura[ray]'``).
 """
