@@ -15,6 +15,7 @@
     │   └── UnsupportedAttachmentError   the model cannot take this kind of attachment
     ├── ConfigurationError        kagura is set up wrongly (missing model weights, missing extra)
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
+    │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
     └── RoutingError
         └── NoAgentFoundError     no registered agent matched the query with enough confidence
@@ -35,6 +36,7 @@ __all__ = [
     "LLMError",
     "MalformedResponseError",
     "NoAgentFoundError",
+    "NothingToIndexError",
     "ProviderConnectionError",
     "RateLimitedError",
     "RetryableError",
@@ -111,6 +113,10 @@ class ExtractionError(KaguraError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class NothingToIndexError(ExtractionError):
+    """The file holds nothing to index (0 bytes, or whitespace only): ingestion skips it, it is no failure."""
 
 
 class StoreError(KaguraError):

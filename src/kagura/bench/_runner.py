@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "llm": "kagura.bench.llm",
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
+    "corpus": "kagura.bench.corpus",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
 

@@ -39,6 +39,17 @@ def _table(name: str, rows: list[BenchRow]) -> Table:
     return table
 
 
+def _corpus_table(rows: list[BenchRow]) -> Table:
+    """``kagura bench corpus``: one line per measure, its time and what it measured."""
+    table = Table(title="kagura bench corpus (a real tree: Python's standard library)", title_justify="left")
+    for column in ("measure", "time", "figures"):
+        table.add_column(column, justify="right" if column == "time" else "left", overflow="fold")
+    for row in rows:
+        figures = "; ".join(f"{key}={value}" for key, value in row.extra.items())
+        table.add_row(row.operation, _seconds(row.parallel_s), figures)
+    return table
+
+
 def _extras(rows: list[BenchRow]) -> list[str]:
     lines = []
     for row in rows:
@@ -50,7 +61,7 @@ def _extras(rows: list[BenchRow]) -> list[str]:
 
 @app.command()
 def bench(
-    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest | plot"),
+    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest | corpus | plot"),
     latency: float = typer.Option(0.15, "--latency", help="Fake LLM latency per call, in seconds."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes: a smoke run of a few seconds each."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of tables."),
@@ -87,6 +98,9 @@ def bench(
         typer.echo(text)
         return
     for name, rows in results.items():
+        if name == "corpus":
+            console.print(_corpus_table(rows))
+            continue
         console.print(_table(name, rows))
         for line in _extras(rows):
             console.print(line, highlight=False)

@@ -4,6 +4,7 @@
 and ``fake_provider`` fixtures.
 """
 
+from kagura.testing._counting import CountingEmbedder
 from kagura.testing._fake_process import FakeLLMProcess
 from kagura.testing._fake_provider import FakeProvider, fake_answer
 from kagura.testing._fake_server import FakeLLMServer
@@ -11,6 +12,7 @@ from kagura.testing._fake_wire import Faults, ServerStats, default_answer, scrip
 from kagura.testing._vectors import fake_embedding
 
 __all__ = [
+    "CountingEmbedder",
     "FakeLLMProcess",
     "FakeLLMServer",
     "FakeProvider",

@@ -5,7 +5,17 @@
    media file, retried by the scheduler. Local work never occupies an LLM slot, so with enough media the
    LLM stays exactly ``max_concurrent`` calls busy.
 3. **write** (one task): embeds chunks in batches across files (off the loop), then stores each file in
-   its own transaction. On cancel it finishes the file being written, so nothing is half-indexed.
+   its own transaction. On cancel it finishes the file being written, so nothing is half-indexed. A batch
+   the embedder refuses is embedded again file by file, so one bad file never fails its neighbours.
+   Chunks whose hash (embedder id + embedded text) is already stored reuse that vector: an edited file
+   embeds only its changed chunks.
+
+Memory stays flat whatever the corpus size: the queues between the stages are bounded, and
+``parallel_stream`` holds at most ``max_concurrent`` finished files, so a slow embedder slows extraction
+down instead of letting prepared files pile up.
+
+A file that fails keeps whatever was indexed for it before (``stale`` lists only files skipped by a rule,
+whose old document no longer matches anything to index); only files gone from the tree are pruned.
 
 Every file is settled exactly once (reported and counted for progress), on the event loop.
 """
@@ -19,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory._store import RAGStore
@@ -29,6 +40,8 @@ from kagura.loaders import ScannedFile
 __all__ = ["IngestRun", "Progress", "ProgressCallback"]
 
 ProgressCallback = Callable[[int, "int | None", int], Any]
+QUEUE_FILES = 16
+"""Files waiting between two stages at most (the backpressure that keeps an ingest's memory flat)."""
 Result = Unchanged | Failed | Skipped | Prepared
 
 
@@ -49,7 +62,8 @@ class Progress:
 
 
 class IngestRun:
-    """The stages of one ``load_directory`` call; ``stale`` lists paths whose old document must go."""
+    """The stages of one ``load_directory`` call; ``stale`` lists paths whose old document must go (files
+    now skipped as empty); a failed file is never stale: its previous version stays indexed."""
 
     def __init__(
         self,
@@ -67,9 +81,10 @@ class IngestRun:
         self.report = report
         self.progress = progress
         self.embed_batch_size = embed_batch_size
+        self.embedder_id = embedder_id(embedder)
         self.stale: list[str] = []
-        self._to_describe: asyncio.Queue[NeedsDescription | None] = asyncio.Queue()
-        self._to_write: asyncio.Queue[Prepared | None] = asyncio.Queue()
+        self._to_describe: asyncio.Queue[NeedsDescription | None] = asyncio.Queue(QUEUE_FILES)
+        self._to_write: asyncio.Queue[Prepared | None] = asyncio.Queue(QUEUE_FILES)
 
     async def run(self, files: Sequence[ScannedFile], max_concurrent: int) -> None:
         describer = asyncio.create_task(self._describe_stage(max_concurrent))
@@ -84,12 +99,12 @@ class IngestRun:
                         path = str(self.preparer.root / files[outcome.index].relpath)
                         result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
                     if isinstance(result, NeedsDescription):
-                        self._to_describe.put_nowait(result)
+                        await self._to_describe.put(result)
                     elif result is not None:
-                        self._settle(result)
-            self._to_describe.put_nowait(None)
+                        await self._forward(result)
+            await self._to_describe.put(None)
             await describer
-            self._to_write.put_nowait(None)
+            await self._to_write.put(None)
             await writer
         finally:
             for task in (describer, writer):
@@ -97,20 +112,25 @@ class IngestRun:
                     task.cancel()
             await asyncio.gather(describer, writer, return_exceptions=True)
 
-    def _settle(self, result: Result) -> None:
-        """Report a file that needs no more work (prepared files go to the writer instead)."""
+    async def _forward(self, result: Result) -> None:
+        """Prepared files go to the writer (waiting while its queue is full); the rest are settled."""
         if isinstance(result, Prepared):
-            self._to_write.put_nowait(result)
-            return
+            await self._to_write.put(result)
+        else:
+            self._settle(result)
+
+    def _settle(self, result: Unchanged | Failed | Skipped) -> None:
+        """Report a file that needs no more work."""
         report = self.report
         if isinstance(result, Unchanged):
             report.unchanged.append(result.path)
             report.cache_hits += 1
+            if result.model_changed:
+                report.model_changed.append(result.path)
         elif isinstance(result, Failed):
             report.failed.append(FailedFile(result.path, result.reason))
-            self.stale.append(result.path)
         else:
-            report.skipped.append(SkippedPath(result.path, result.rule))
+            report.skipped.append(SkippedPath(result.path, result.rule, result.detail))
             self.stale.append(result.path)
         self.progress.tick(failed=isinstance(result, Failed))
 
@@ -125,7 +145,7 @@ class IngestRun:
             async for outcome in outcomes:
                 if outcome.error is not None or outcome.value is None:
                     continue  # describe() turns every error into a Failed; nothing else can come here
-                self._settle(outcome.value)
+                await self._forward(outcome.value)
 
     async def _write_stage(self) -> None:
         """Embed prepared files in batches across files, then store each file in its own transaction."""
@@ -145,13 +165,10 @@ class IngestRun:
                 batch.append(nxt)
                 size += len(nxt.embed_texts)
             started = loop.time()
-            try:
-                vectors = np.asarray(await self.embedder.aembed([t for p in batch for t in p.embed_texts]))
-            except Exception as exc:  # the embedder failed: every file of the batch is reported
-                for p in batch:
-                    self._settle(Failed(p.doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
-                continue
+            batch, vectors = await self._embed(batch)
             timings["embed"] = timings.get("embed", 0.0) + loop.time() - started
+            if not batch:
+                continue
             started = loop.time()
             errors = await self._store_quietly(batch, vectors)
             timings["store"] = timings.get("store", 0.0) + loop.time() - started
@@ -167,6 +184,45 @@ class IngestRun:
                 if p.not_described:
                     self.report.not_described.append(p.doc.path)
                 self.progress.tick(failed=p.failure is not None)
+
+    async def _embed(self, batch: list[Prepared]) -> tuple[list[Prepared], np.ndarray]:
+        """Embed a batch across files; if the embedder refuses it, embed file by file and report only the
+        files that fail alone. Returns the files embedded and their stacked vectors."""
+        try:
+            return batch, await self._vectors(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                self._settle(Failed(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
+                return [], np.zeros((0, 0), dtype=np.float32)
+        kept: list[Prepared] = []
+        parts: list[np.ndarray] = []
+        for p in batch:
+            done, vectors = await self._embed([p])
+            if done:
+                kept.append(p)
+                parts.append(vectors)
+        return kept, (np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32))
+
+    async def _vectors(self, batch: list[Prepared]) -> np.ndarray:
+        """The batch's vectors, stacked: stored ones found by chunk hash, the others embedded (once each)."""
+        texts = [t for p in batch for t in p.embed_texts]
+        hashes = [h for p in batch for h in p.doc.chunk_hashes]
+        known = (
+            await asyncio.to_thread(self.store.vectors_for_hashes, hashes)
+            if len(hashes) == len(texts)
+            else {}
+        )
+        todo: dict[str, str] = {}  # hash (or the text itself when there is none) -> text to embed
+        keys = hashes if len(hashes) == len(texts) else texts
+        for key, text in zip(keys, texts, strict=True):
+            if key not in known:
+                todo.setdefault(key, text)
+        if todo:
+            fresh = np.asarray(await self.embedder.aembed(list(todo.values())), dtype=np.float32)
+            known.update(zip(todo, fresh, strict=True))
+        self.report.chunks_embedded += len(todo)
+        self.report.chunks_reused += len(texts) - len(todo)
+        return np.stack([known[key] for key in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
 
     async def _store_quietly(self, batch: list[Prepared], vectors: np.ndarray) -> list[str | None]:
         """Store the batch in a thread; on cancel, stop after the file being written and wait for it,
@@ -191,7 +247,7 @@ class IngestRun:
                 break
             n = len(p.embed_texts)
             try:
-                self.store.replace_document(p.doc, vectors[offset : offset + n], self.embedder.name)
+                self.store.replace_document(p.doc, vectors[offset : offset + n], self.embedder_id)
                 errors.append(None)
             except Exception as exc:  # a write failure is reported for this file; the others go on
                 errors.append(f"{type(exc).__name__}: {exc}")

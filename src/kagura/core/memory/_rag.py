@@ -6,7 +6,7 @@ Pipeline of ``load_directory`` (each blocking step off the event loop):
         hash + detect -> manifest check (unchanged: done) -> extract -> chunk        [max_concurrent]
         -> media: one LLM description, retried                                      [max_concurrent]
         -> embed in batches across files -> store each file in its own transaction   [one writer]
-    -> prune the files that are gone.
+    -> prune the files that are gone (a file or folder unreadable now, or failing, keeps its documents).
 """
 
 from __future__ import annotations
@@ -19,18 +19,23 @@ import numpy as np
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._answer import Answer, generate_answer
 from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
+from kagura.core.memory._hashing import embedder_id
+from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import FilePreparer, RunCounters
+from kagura.core.memory._prune import plan_prune
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory._store import RAGStore
 from kagura.core.memory._vectors import top_k_cosine
 from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.parallel import RetryPolicy
-from kagura.loaders import FileType, scan_directory
+from kagura.loaders import FileType, display_name, scan_directory
 
 __all__ = ["MultimodalRAG"]
 
 EMBED_BATCH = 64
+FUSION_DEPTH = 50
+"""Candidates taken from each ranking before a hybrid search fuses them."""
 _FILE_TYPES = {str(t) for t in FileType}
 
 
@@ -107,19 +112,28 @@ class MultimodalRAG:
         directory: str | Path,
         max_concurrent: int = 5,
         on_progress: ProgressCallback | None = None,
+        *,
+        redescribe: bool = False,
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
 
         ``max_concurrent`` bounds the local extraction workers and, separately, the LLM calls in flight.
         ``on_progress(done, total, failed)`` is called once per file when it is settled (stored, unchanged,
         skipped or failed). The per-run report is in ``self.last_report``.
+
+        Media described by an LLM before keep their description when the run is offline, and when the
+        model or prompt version changed (listed in ``report.model_changed``): ``redescribe=True`` describes
+        those again, paying for the calls.
         """
+        if not isinstance(redescribe, bool):
+            raise TypeError(f"redescribe must be a bool, got {type(redescribe).__name__}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
         root = await asyncio.to_thread(lambda: Path(directory).expanduser().resolve())
         if not await asyncio.to_thread(root.is_dir):
             raise ValueError(f"{directory} is not a directory: pass the folder to index")
         embedder = await self._aembedder()
+        await asyncio.to_thread(self._store.check_embedder, embedder_id(embedder))
         loop = asyncio.get_running_loop()
         started = loop.time()
         report = IngestReport(root=str(root))
@@ -128,17 +142,18 @@ class MultimodalRAG:
 
         scan = await asyncio.to_thread(scan_directory, root, max_file_size=self.max_file_size)
         report.timings["scan"] = loop.time() - started
-        report.skipped.extend(SkippedPath(str(s.path), s.rule, s.detail) for s in scan.skipped)
+        report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
         preparer = FilePreparer(
             root=root,
             manifest=manifest,
             llm=self.llm,
-            embedder_name=embedder.name,
+            embedder_name=embedder_id(embedder),
             chunk_size=self.chunk_size,
             overlap=self.overlap,
             retry=self.retry,
             counters=counters,
+            redescribe=redescribe,
         )
         run = IngestRun(
             store=self._store,
@@ -156,21 +171,33 @@ class MultimodalRAG:
             report.llm_cache_hits = counters.llm_cache_hits
             report.timings["total"] = loop.time() - started
 
-        seen = {str(root / f.relpath) for f in scan.files}
+        unreadable = [s.path for s in report.skipped if s.rule == "unreadable"]
+        seen = (display_name(root / f.relpath) for f in scan.files)
         stored = await asyncio.to_thread(self._store.paths_under, str(root))
-        gone = [p for p in stored if p not in seen]
-        await asyncio.to_thread(
-            self._store.delete_documents, gone + [p for p in run.stale if p in set(stored)]
-        )
-        report.pruned.extend(gone)
+        plan = plan_prune(stored, seen, run.stale, unreadable)
+        await asyncio.to_thread(self._store.delete_documents, plan.paths)
+        report.pruned.extend(plan.gone)
         report.completed = True
         report.timings["total"] = loop.time() - started
         return await asyncio.to_thread(self._store.documents_under, str(root))
 
-    async def query(self, text: str, top_k: int = 5, file_type: str | None = None) -> list[SearchResult]:
-        """The ``top_k`` chunks most similar to ``text`` (exact cosine), best first.
+    async def query(
+        self,
+        text: str,
+        top_k: int = 5,
+        file_type: str | None = None,
+        *,
+        mode: SearchMode = "hybrid",
+    ) -> list[SearchResult]:
+        """The ``top_k`` chunks that best answer ``text``, best first.
 
-        ``file_type`` ("markdown", "image", ...) restricts the search before the top-k is taken.
+        ``mode``: ``"hybrid"`` (default) fuses the keyword ranking (SQLite FTS5, BM25 over chunk text, file
+        path and name, and section/symbol) with the vector ranking (exact cosine) by reciprocal rank
+        fusion, so exact words (a URL, a directive, an identifier) and paraphrases both find their chunk;
+        ``"vector"`` is cosine only (``score`` = cosine); ``"keyword"`` is BM25 only (``score`` = BM25,
+        higher is better; the embedder is not even loaded). ``file_type`` ("markdown", "image", ...)
+        restricts the search before ranking. Raises StoreError when the store's vectors were made by
+        another embedder than this one.
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("query text must be a non-empty string")
@@ -178,26 +205,46 @@ class MultimodalRAG:
             raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
         if file_type is not None and str(file_type) not in _FILE_TYPES:
             raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(_FILE_TYPES)}")
-        embedder = await self._aembedder()
-        query_vec = np.asarray(await embedder.aembed([text]), dtype=np.float32)[0]
-        index = await asyncio.to_thread(self._store.vector_index, embedder.name)
-        if index.matrix.shape[0] == 0:
-            return []
-        mask = None if file_type is None else index.file_types == str(file_type)
-        hits = await asyncio.to_thread(top_k_cosine, index.matrix, query_vec, top_k, mask)
-        ids = [int(index.chunk_ids[row]) for row, _ in hits]
-        rows = await asyncio.to_thread(self._store.chunks, ids)
+        mode = check_mode(mode)
+        kind = None if file_type is None else str(file_type)
+        depth = top_k if mode != "hybrid" else max(top_k, FUSION_DEPTH)
+        vector_hits: list[tuple[int, float]] = []
+        keyword_hits: list[tuple[int, float]] = []
+        if mode != "keyword":
+            vector_hits = await self._vector_hits(text, depth, kind)
+        if mode != "vector":
+            keyword_hits = await asyncio.to_thread(self._store.keyword_search, text, depth, kind)
+        if mode == "hybrid":
+            hits = reciprocal_rank_fusion([[c for c, _ in vector_hits], [c for c, _ in keyword_hits]])
+        else:
+            hits = vector_hits or keyword_hits
+        hits = hits[:top_k]
+        rows = await asyncio.to_thread(self._store.chunks, [cid for cid, _ in hits])
         return [
             SearchResult(
                 r.path, r.text, float(score), r.page, r.section, r.file_type, r.relpath, r.id, r.document_id
             )
-            for (row, score) in hits
-            if (r := rows.get(int(index.chunk_ids[row]))) is not None
+            for cid, score in hits
+            if (r := rows.get(cid)) is not None
         ]
 
-    async def ask(self, question: str, top_k: int = 5) -> Answer:
-        """Retrieve ``top_k`` passages and answer from them with the LLM (``Answer.text`` is None offline)."""
-        passages = await self.query(question, top_k=top_k)
+    async def _vector_hits(self, text: str, depth: int, file_type: str | None) -> list[tuple[int, float]]:
+        """``(chunk id, cosine)`` of the ``depth`` nearest chunks, best first."""
+        embedder = await self._aembedder()
+        name = embedder_id(embedder)
+        await asyncio.to_thread(self._store.check_embedder, name)
+        query_vec = np.asarray(await embedder.aembed([text]), dtype=np.float32)[0]
+        index = await asyncio.to_thread(self._store.vector_index, name)
+        if index.matrix.shape[0] == 0:
+            return []
+        mask = None if file_type is None else index.file_types == file_type
+        hits = await asyncio.to_thread(top_k_cosine, index.matrix, query_vec, depth, mask)
+        return [(int(index.chunk_ids[row]), score) for row, score in hits]
+
+    async def ask(self, question: str, top_k: int = 5, *, mode: SearchMode = "hybrid") -> Answer:
+        """Retrieve ``top_k`` passages (``mode`` as in :meth:`query`) and answer from them with the LLM
+        (``Answer.text`` is None offline)."""
+        passages = await self.query(question, top_k=top_k, mode=mode)
         return await generate_answer(question, passages, self.llm)
 
     def documents(self, directory: str | Path | None = None) -> list[Document]:
