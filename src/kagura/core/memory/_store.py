@@ -18,7 +18,6 @@ chunks (see ``chunk_hash`` in ``_schema``).
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -30,30 +29,14 @@ from typing import Any
 import numpy as np
 
 from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._keywords import keyword_search
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._sqlite import connect, migrate, transaction
 from kagura.core.memory._vectors import pack_vector, unpack_vectors
 from kagura.errors import StoreError
 
-__all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex", "keyword_query"]
-
-# Words too common to help a keyword search (a question's "how", "the", "is" would match every chunk).
-_STOP_WORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it its of on or that the this to was what"
-    " when where which who why will with you your".split()
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def keyword_query(text: str) -> str | None:
-    """An FTS5 query matching any word of ``text`` (stop words dropped; each word quoted, so FTS5 syntax
-    in the text is never interpreted). None when no word is left."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP_WORDS]
-    if not words:
-        words = _WORD.findall(text.lower())
-    unique = list(dict.fromkeys(words))
-    return " OR ".join(f'"{w}"' for w in unique) if unique else None
+__all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,21 +299,8 @@ class RAGStore:
         """The ``limit`` chunks that best match the words of ``text`` by BM25, best first, as
         ``(chunk id, score)`` with higher scores better. ``file_type`` filters before ranking.
         Words match in the chunk text, the file's path and name, and the section/symbol (stemmed)."""
-        query = keyword_query(text)
-        if query is None:
-            return []
-        # Column weights: text, relpath, name, section. A word in the file name or the symbol says more
-        # than the same word somewhere in a passage.
-        sql = (
-            "SELECT f.rowid, bm25(rag_fts, 1.0, 2.0, 3.0, 2.0) AS rank FROM rag_fts f"
-            + (" JOIN rag_chunks c ON c.id = f.rowid WHERE rag_fts MATCH ? AND c.file_type = ?"
-               if file_type is not None else " WHERE rag_fts MATCH ?")
-            + " ORDER BY rank, f.rowid LIMIT ?"
-        )  # fmt: skip
-        params: list[Any] = [query] if file_type is None else [query, file_type]
         with self._lock:
-            rows = self._conn.execute(sql, [*params, int(limit)]).fetchall()
-        return [(int(rowid), -float(rank)) for rowid, rank in rows]
+            return keyword_search(self._conn, text, limit, file_type)
 
     def vector_index(self, embedder: str) -> VectorIndex:
         """The stacked vectors of ``embedder``; cached until the next write to the file."""

@@ -23,12 +23,11 @@ same way (one line longer than a chunk falls back to :func:`split_text`).
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from kagura.core.memory._chunking import ChunkPiece, SegmentLike, check_chunking, split_text
+from kagura.core.memory._chunking import ChunkPiece, SegmentLike, check_chunking
+from kagura.core.memory._packing import Unit, blank_line_blocks, pack_units
 
 __all__ = ["CHUNKER_VERSION", "chunk_document", "chunk_strategy"]
 
@@ -39,7 +38,6 @@ _CONFIG_NAMES = {"dockerfile", "makefile", "gnumakefile", "caddyfile", "procfile
 _CONFIG_SUFFIXES = {
     ".toml", ".ini", ".cfg", ".conf", ".yaml", ".yml", ".properties", ".env", ".def", ".service", ".mk",
 }  # fmt: skip
-_PROSE_SUFFIXES = {".txt", ".rst", ".text", ".log", ".adoc", ".org", ""}
 _DECORATOR = re.compile(r"@[A-Za-z_]")
 _DEF = re.compile(r"(async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _CODE_SYMBOL = re.compile(
@@ -49,18 +47,6 @@ _CODE_SYMBOL = re.compile(
 _SECTION_HEADER = re.compile(r"^\[\[?[^\]]+\]\]?\s*(?:[#;].*)?$")
 _CONTINUATIONS = ("else", "elif", "except", "finally", ")", "]", "}")
 _TOP_KEY = re.compile(r"^[\w.-]+\s*:(\s|$)")
-
-
-@dataclass(frozen=True, slots=True)
-class _Unit:
-    """A structural piece of a document: its text and its display label. ``alone`` units are never
-    packed with their neighbours (a Python definition stays its own chunk), and units of different
-    ``group``s (two top-level Python definitions) never share a chunk."""
-
-    text: str
-    label: str | None
-    alone: bool = False
-    group: int = 0
 
 
 def chunk_strategy(relpath: str, file_type: str) -> str:
@@ -98,37 +84,22 @@ def chunk_document(
     out: list[ChunkPiece] = []
     for segment in segments:
         units = _units(strategy, segment.text, segment.section, chunk_size)
-        for text, label in _pack(units, chunk_size, overlap):
+        for text, label in pack_units(units, chunk_size, overlap):
             out.append(ChunkPiece(text, len(out), segment.page, label))
     return out
 
 
-def _units(strategy: str, text: str, section: str | None, chunk_size: int) -> list[_Unit]:
+def _units(strategy: str, text: str, section: str | None, chunk_size: int) -> list[Unit]:
     if strategy == "python":
         return list(_python_units(text, chunk_size))
     if strategy == "config":
         if len(text.strip()) <= chunk_size:
-            return [_Unit(text, section)]
+            return [Unit(text, section)]
         return list(_config_units(text))
-    return [_Unit(block, _code_label(block) if strategy == "code" else section) for block in _blocks(text)]
-
-
-# -- blank-line blocks ------------------------------------------------------------------------------------
-
-
-def _blocks(text: str) -> list[str]:
-    """The text cut at blank lines (each block keeps its own lines, stripped of blank edges)."""
-    blocks: list[str] = []
-    current: list[str] = []
-    for line in text.splitlines():
-        if line.strip():
-            current.append(line)
-        elif current:
-            blocks.append("\n".join(current))
-            current = []
-    if current:
-        blocks.append("\n".join(current))
-    return blocks
+    return [
+        Unit(block, _code_label(block) if strategy == "code" else section)
+        for block in blank_line_blocks(text)
+    ]
 
 
 def _code_label(block: str) -> str | None:
@@ -199,13 +170,13 @@ def _split_at_definitions(lines: list[str], indent: int) -> list[tuple[list[str]
     return parts
 
 
-def _python_units(text: str, chunk_size: int) -> Iterator[_Unit]:
+def _python_units(text: str, chunk_size: int) -> Iterator[Unit]:
     lines = text.splitlines()
     for group, (part, name) in enumerate(_split_at_definitions(lines, 0)):
         body = "\n".join(part).strip("\n")
         label = name if name is not None else "module" if group == 0 else _first_code_line(part)
         if len(body) <= chunk_size:
-            yield _Unit(body, label, alone=name is not None, group=group)
+            yield Unit(body, label, alone=name is not None, group=group)
         else:  # also module code: an indented body there (a class whose header line was edited away)
             yield from _inner_units(part, label, chunk_size, group)
 
@@ -218,22 +189,22 @@ def _first_code_line(lines: list[str]) -> str | None:
     return None
 
 
-def _inner_units(lines: list[str], name: str | None, chunk_size: int, group: int) -> Iterator[_Unit]:
+def _inner_units(lines: list[str], name: str | None, chunk_size: int, group: int) -> Iterator[Unit]:
     """A part too large for one chunk: split at its inner definitions, then at blank lines."""
     body_indent = min((_indent(line) for line in lines if line.strip() and _indent(line) > 0), default=4)
     for part, inner in _split_at_definitions(lines, body_indent):
         label = name if inner is None else f"{name}.{inner}" if name else inner
         text = "\n".join(part).strip("\n")
         if len(text) <= chunk_size:
-            yield _Unit(text, label, alone=inner is not None, group=group)
+            yield Unit(text, label, alone=inner is not None, group=group)
         else:
-            yield from (_Unit(block, label, group=group) for block in _blocks(text))
+            yield from (Unit(block, label, group=group) for block in blank_line_blocks(text))
 
 
 # -- config files -------------------------------------------------------------------------------------------
 
 
-def _config_units(text: str) -> Iterator[_Unit]:
+def _config_units(text: str) -> Iterator[Unit]:
     """Sections start at column-0 lines after a blank line and at ``[table]``, ``FROM``, ``key:`` lines."""
     current: list[str] = []
     label: str | None = None
@@ -252,79 +223,10 @@ def _config_units(text: str) -> Iterator[_Unit]:
             )
         )
         if opens and any(item.strip() for item in current):
-            yield _Unit("\n".join(current).strip("\n"), label)
+            yield Unit("\n".join(current).strip("\n"), label)
             current = []
         if opens and not current:
             label = stripped[:60]
         current.append(line)
     if any(item.strip() for item in current):
-        yield _Unit("\n".join(current).strip("\n"), label)
-
-
-# -- packing ------------------------------------------------------------------------------------------
-
-
-def _cut_after(text: str) -> bool:
-    """A content-defined cut point: about one block in four closes its pack, decided by the block alone."""
-    return zlib.crc32(text.strip().encode("utf-8", "surrogatepass")) % 4 == 0
-
-
-def _split_lines(text: str, chunk_size: int, overlap: int) -> Iterator[str]:
-    """A block too large for one chunk: lines packed with content-defined cut points (one line in four
-    closes a piece once it holds a quarter chunk); a single line longer than a chunk goes to split_text."""
-    piece: list[str] = []
-    size = 0
-    for line in text.splitlines():
-        if len(line) > chunk_size:
-            if piece:
-                yield "\n".join(piece)
-            piece, size = [], 0
-            yield from split_text(line, chunk_size, overlap)
-            continue
-        if piece and size + 1 + len(line) > chunk_size:
-            yield "\n".join(piece)
-            piece, size = [], 0
-        piece.append(line)
-        size += len(line) + (1 if size else 0)
-        if size >= chunk_size // 4 and zlib.crc32(line.strip().encode("utf-8", "surrogatepass")) % 4 == 0:
-            yield "\n".join(piece)
-            piece, size = [], 0
-    if any(line.strip() for line in piece):
-        yield "\n".join(piece)
-
-
-def _pack(units: list[_Unit], chunk_size: int, overlap: int) -> Iterator[tuple[str, str | None]]:
-    """Join small neighbouring units up to ``chunk_size``; cut oversize ones with :func:`split_text`."""
-    pack: list[str] = []
-    label: str | None = None
-    size = 0
-    floor = chunk_size // 4
-    group = 0
-
-    def flush() -> Iterator[tuple[str, str | None]]:
-        nonlocal pack, size, label
-        if pack:
-            yield "\n\n".join(pack), label
-        pack, size, label = [], 0, None
-
-    for unit in units:
-        text = unit.text.strip("\n")
-        if not text.strip():
-            continue
-        if unit.alone or len(text) > chunk_size:
-            yield from flush()
-            if len(text) <= chunk_size:
-                yield text, unit.label
-            else:
-                yield from ((piece, unit.label) for piece in _split_lines(text, chunk_size, overlap))
-            continue
-        if pack and (size + 2 + len(text) > chunk_size or unit.group != group):
-            yield from flush()
-        group = unit.group
-        if label is None:
-            label = unit.label
-        pack.append(text)
-        size += len(text) + (2 if size else 0)
-        if size >= floor and _cut_after(text):
-            yield from flush()
-    yield from flush()
+        yield Unit("\n".join(current).strip("\n"), label)
