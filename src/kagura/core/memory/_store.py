@@ -21,10 +21,10 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,8 +33,11 @@ from kagura.core.memory._keywords import keyword_search
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._sqlite import connect, migrate, transaction
-from kagura.core.memory._vectors import pack_vector, unpack_vectors
+from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
 from kagura.errors import StoreError
+
+if TYPE_CHECKING:
+    from kagura.core.memory.stores._protocol import StoredDocument
 
 __all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex"]
 
@@ -113,6 +116,11 @@ class RAGStore:
             raise
         self._writes = 0
         self._cache: tuple[tuple[str, int, int], VectorIndex] | None = None
+
+    @property
+    def location(self) -> str:
+        """The store's file path (for messages)."""
+        return str(self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -326,6 +334,25 @@ class RAGStore:
         with self._lock:
             self._cache = (key, index)
         return index
+
+
+    def vector_search(
+        self, embedder: str, query: np.ndarray, k: int, file_type: str | None = None, *, exact: bool = True
+    ) -> list[tuple[int, float]]:
+        """``(chunk id, cosine)`` of the ``k`` nearest chunks, best first: always exact here (numpy over
+        the cached matrix), so ``exact`` changes nothing."""
+        index = self.vector_index(embedder)
+        if index.matrix.shape[0] == 0:
+            return []
+        mask = None if file_type is None else index.file_types == file_type
+        hits = top_k_cosine(index.matrix, query, k, mask)
+        return [(int(index.chunk_ids[row]), score) for row, score in hits]
+
+    def export_documents(self) -> Iterator[StoredDocument]:
+        """Every stored document with its vectors, by path (for ``kagura store migrate``)."""
+        from kagura.core.memory.stores._sqlite_export import export_documents
+
+        return export_documents(self._conn, self._lock)
 
 
 def _mixed_embedders(path: Path, stored: str, wanted: str) -> StoreError:
