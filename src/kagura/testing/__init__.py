@@ -9,6 +9,7 @@ from kagura.testing._fake_process import FakeLLMProcess
 from kagura.testing._fake_provider import FakeProvider, fake_answer
 from kagura.testing._fake_server import FakeLLMServer
 from kagura.testing._fake_wire import Faults, ServerStats, default_answer, scripted
+from kagura.testing._postgres import PostgresServer, PostgresUnavailable
 from kagura.testing._vectors import fake_embedding
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "FakeLLMProcess",
     "FakeLLMServer",
     "FakeProvider",
+    "PostgresServer",
+    "PostgresUnavailable",
     "Faults",
     "ServerStats",
     "default_answer",

@@ -3,10 +3,14 @@
 - ``fake_llm_server``: a started :class:`FakeLLMServer` (latency 0, no faults), closed after the test.
 - ``fake_llm_config``: an ``LLMConfig`` pointing at it (model "fake", key "test", no cache, fast retries).
 - ``fake_provider``: the in-process :class:`FakeProvider` class, reset before and after the test.
+- ``postgres_server``: a private PostgreSQL + pgvector server (``pgserver`` wheel) for the whole session;
+  ``postgres_url``: a fresh, empty database on it for one test. Skipped with the reason when the server
+  truly cannot start, except under ``CI=true``, where that fails the test instead.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -15,8 +19,9 @@ import pytest_asyncio
 from kagura.core.llm import LLMConfig, reset_rate_limits
 from kagura.testing._fake_provider import FakeProvider
 from kagura.testing._fake_server import FakeLLMServer
+from kagura.testing._postgres import PostgresServer, PostgresUnavailable
 
-__all__ = ["fake_llm_config", "fake_llm_server", "fake_provider"]
+__all__ = ["fake_llm_config", "fake_llm_server", "fake_provider", "postgres_server", "postgres_url"]
 
 
 @pytest_asyncio.fixture
@@ -39,3 +44,25 @@ def fake_provider() -> Iterator[type[FakeProvider]]:
     FakeProvider.reset()
     yield FakeProvider
     FakeProvider.reset()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session, stopped by its own handle at the end."""
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL tests must run in CI: {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return postgres_server.new_database()

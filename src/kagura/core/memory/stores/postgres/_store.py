@@ -16,6 +16,7 @@ the same reciprocal rank fusion as for SQLite.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from kagura.errors import StoreError
 
 __all__ = ["HNSWParams", "PostgresRAGStore"]
 
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _META_LOCK = 0x6B61677572610002  # advisory lock key held while recording the store's embedder
 
 
@@ -57,6 +59,12 @@ class HNSWParams:
 
 def _under(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
+
+
+def _words(text: str) -> str:
+    """``text`` as its words separated by spaces, so PostgreSQL's parser sees each word of a URL, a path or
+    an identifier as a word (as SQLite's unicode61 tokenizer does), not as one URL or file token."""
+    return " ".join(_WORD.findall(text))
 
 
 def _metadata_json(metadata: dict[str, Any]) -> str:
@@ -194,7 +202,7 @@ class PostgresRAGStore:
                         " || setweight(to_tsvector('english', %s), 'B')"
                         " || setweight(to_tsvector('english', %s), 'C')) RETURNING id",
                         (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type, digest,
-                         chunk.text, doc.relpath, name, chunk.section or ""),
+                         _words(chunk.text), _words(doc.relpath), _words(name), _words(chunk.section or "")),
                     )  # fmt: skip
                     chunk_row = cur.fetchone()
                     assert chunk_row is not None
