@@ -60,7 +60,7 @@ class PostgresTurns:
 
     def sessions(self) -> list[str]:
         with self._tx("list sessions") as conn:
-            rows = conn.execute('SELECT DISTINCT session_id FROM turns ORDER BY session_id COLLATE "C"').fetchall()
+            rows = conn.execute('SELECT session_id FROM turns GROUP BY session_id ORDER BY session_id COLLATE "C"').fetchall()
         return [row[0] for row in rows]
 
     def vectors(self, session: str, model: str) -> list[tuple[Any, ...]]:
