@@ -53,7 +53,8 @@ def vector_search(
         + " ORDER BY embedding <=> %s LIMIT %s"
     )
     params: list[Any] = [vec] + ([file_type] if file_type is not None else []) + [vec, int(k)]
-    rows = conn.execute(sql.encode(), params).fetchall()
+    # Never a prepared statement: a cached plan would keep the index (or the scan) whatever the settings.
+    rows = conn.execute(sql.encode(), params, prepare=False).fetchall()
     hits = [(int(cid), float(score)) for cid, score in rows]
     hits.sort(key=lambda pair: (-pair[1], pair[0]))  # the index orders by distance only
     return hits

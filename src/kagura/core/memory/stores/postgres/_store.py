@@ -61,6 +61,12 @@ def _under(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
 
 
+def _array(value: Any) -> np.ndarray:
+    """A stored vector as float32 numpy (pgvector's loader gives numpy or ``Vector`` by wire format)."""
+    to_numpy = getattr(value, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy is not None else value, dtype=np.float32)
+
+
 def _words(text: str) -> str:
     """``text`` as its words separated by spaces, so PostgreSQL's parser sees each word of a URL, a path or
     an identifier as a word (as SQLite's unicode61 tokenizer does), not as one URL or file token."""
@@ -231,7 +237,7 @@ class PostgresRAGStore:
                 (wanted,),
             ).fetchall()
         for digest, vec in rows:
-            found.setdefault(digest, np.asarray(vec, dtype=np.float32))
+            found.setdefault(digest, _array(vec))
         return found
 
     def delete_documents(self, paths: Iterable[str]) -> int:
@@ -319,8 +325,8 @@ def _read_document(conn: Any, path: str) -> StoredDocument | None:
         chunks=[ChunkPiece(r[0], r[1], r[2], r[3]) for r in rows],
         chunk_hashes=hashes if all(h is not None for h in hashes) else (),
     )  # fmt: skip
-    dim = len(rows[0][6]) if rows else 0
-    vectors = np.array([np.asarray(r[6], dtype=np.float32) for r in rows], dtype=np.float32).reshape(len(rows), dim)
+    dim = len(_array(rows[0][6])) if rows else 0
+    vectors = np.array([_array(r[6]) for r in rows], dtype=np.float32).reshape(len(rows), dim)
     return StoredDocument(new, vectors, rows[0][5] if rows else str(doc[12]))
 
 
