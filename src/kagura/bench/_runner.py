@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
     "corpus": "kagura.bench.corpus",
+    "store": "kagura.bench.store",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
 

@@ -61,13 +61,16 @@ def _extras(rows: list[BenchRow]) -> list[str]:
 
 @app.command()
 def bench(
-    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest | corpus | plot"),
+    which: str = typer.Argument("all", help="all | overhead | llm | router | ingest | corpus | store | plot"),
     latency: float = typer.Option(0.15, "--latency", help="Fake LLM latency per call, in seconds."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes: a smoke run of a few seconds each."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of tables."),
     out: Path | None = typer.Option(None, "--out", help="Also write the JSON results to this file."),
     plot_dir: Path = typer.Option(
         Path("docs/en/guides/img"), "--plot-dir", help="Where `kagura bench plot` writes its PNGs."
+    ),
+    size: int | None = typer.Option(
+        None, "--size", min=100, help="`kagura bench store`: synthetic chunks (default 100,000; 2,000 with --quick)."
     ),
 ) -> None:
     """Run benchmarks serial vs parallel in the same run and print the measured ratios.
@@ -83,14 +86,22 @@ def bench(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
-    results = asyncio.run(
-        run_benchmarks(
-            names,
-            latency=latency,
-            quick=quick,
-            on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
+    if size is not None and names != ["store"]:
+        raise typer.BadParameter("--size applies to `kagura bench store` only")
+    if size is not None:
+        from kagura.bench import store as store_bench
+
+        console.print(f"[dim]running store ({size:,} chunks)...[/dim]")
+        results = {"store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size))}
+    else:
+        results = asyncio.run(
+            run_benchmarks(
+                names,
+                latency=latency,
+                quick=quick,
+                on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
+            )
         )
-    )
     text = results_as_json(results, latency=latency, quick=quick)
     if out is not None:
         write_json(out, text)
