@@ -15,7 +15,9 @@ runner = CliRunner()
 def _corpus(tmp_path: Path) -> Path:
     root = tmp_path / "corpus"
     root.mkdir()
-    (root / "auth.md").write_text("# Authentication\n\nUsers log in with a password and get a token.", "utf-8")
+    (root / "auth.md").write_text(
+        "# Authentication\n\nUsers log in with a password and get a token.", "utf-8"
+    )
     (root / "garden.txt").write_text("Tomatoes need sun, water and rich soil to grow.", "utf-8")
     (root / "deploy.yaml").write_text("healthcheck: curl http://localhost:8000/healthz\n", "utf-8")
     return root

@@ -46,7 +46,9 @@ def synthetic(n: int, dim: int = 384, *, seed: int = 0, topics: int = 500) -> np
 def _document(i: int, n: int) -> NewDocument:
     manifest = ManifestEntry(f"h{i}", "text", "1", "", "", EMBEDDER, "bench")
     chunks = [ChunkPiece(f"synthetic {i}/{j}", j) for j in range(n)]
-    return NewDocument(f"/bench/d{i:06}.txt", "/bench", f"d{i:06}.txt", "text/plain", n, False, {}, manifest, chunks)
+    return NewDocument(
+        f"/bench/d{i:06}.txt", "/bench", f"d{i:06}.txt", "text/plain", n, False, {}, manifest, chunks
+    )
 
 
 def _documents(vectors: np.ndarray) -> Iterator[tuple[NewDocument, np.ndarray]]:
@@ -65,17 +67,20 @@ def load_sqlite(store: Any, vectors: np.ndarray) -> list[int]:
     return ids
 
 
-def copy_into_postgres(store: Any, vectors: np.ndarray, *, maintenance_work_mem: str = "2GB") -> tuple[list[int], float]:
+def copy_into_postgres(
+    store: Any, vectors: np.ndarray, *, maintenance_work_mem: str = "2GB"
+) -> tuple[list[int], float]:
     """Bulk-load ``vectors`` into a PostgresRAGStore (index dropped, COPY BINARY, index built after).
     Returns the chunk id of each row and the seconds the index build took."""
     import time
 
     first_doc, first_block = next(_documents(vectors[:1]))
     store.replace_document(first_doc, first_block, EMBEDDER)  # records embedder + dimension, makes the index
-    with store._tx("bulk load") as conn:  # noqa: SLF001 - the bench is the store's own bulk loader
+    with store._tx("bulk load") as conn:
         conn.execute("DROP INDEX IF EXISTS rag_vectors_hnsw")
         doc_id = conn.execute(
-            "INSERT INTO rag_documents (path, root, relpath, file_type, mime_type, content_hash, size, indexed_at)"
+            "INSERT INTO rag_documents (path, root, relpath, file_type, mime_type, content_hash, size,"
+            " indexed_at)"
             " VALUES ('/bench/all.bin', '/bench', 'all.bin', 'text', 'application/octet-stream', 'x', 0, 0)"
             " RETURNING id"
         ).fetchone()[0]
@@ -94,7 +99,7 @@ def copy_into_postgres(store: Any, vectors: np.ndarray, *, maintenance_work_mem:
                 copy.write_row((base + i, EMBEDDER, "text", vec))
         conn.execute("SELECT setval(pg_get_serial_sequence('rag_chunks', 'id'), %s)", (base + len(vectors),))
         conn.execute("DELETE FROM rag_documents WHERE path = %s", (first_doc.path,))
-    with store._tx("analyze") as conn:  # noqa: SLF001
+    with store._tx("analyze") as conn:
         conn.execute("ANALYZE rag_vectors")
     started = time.perf_counter()
     store.rebuild_index(maintenance_work_mem=maintenance_work_mem, parallel_workers=1)

@@ -40,7 +40,8 @@ _QUERIES = 100
 
 @contextlib.contextmanager
 def _postgres() -> Iterator[Any]:
-    """A function returning the URL of a fresh database (on KAGURA_BENCH_PG_URL's server, or a private one)."""
+    """A function returning the URL of a fresh database (on $KAGURA_BENCH_PG_URL's server, or a private
+    one)."""
     url = os.environ.get(URL_ENV)
     if url:
         import psycopg
@@ -129,9 +130,11 @@ def _tree(root: Path, texts: int, images: int) -> int:
 
     root.mkdir(parents=True)
     for i in range(texts):
-        (root / f"note{i:03}.txt").write_text(f"note {i}: " + "words about topic %d " % i * 20, "utf-8")
+        (root / f"note{i:03}.txt").write_text(f"note {i}: " + f"words about topic {i} " * 20, "utf-8")
     for i in range(images):
-        Image.new("RGB", (8 + i % 16, 8 + i // 16), (i * 37 % 256, i * 91 % 256, 7)).save(root / f"img{i:03}.png")
+        Image.new("RGB", (8 + i % 16, 8 + i // 16), (i * 37 % 256, i * 91 % 256, 7)).save(
+            root / f"img{i:03}.png"
+        )
     return texts + images
 
 

@@ -70,7 +70,10 @@ def bench(
         Path("docs/en/guides/img"), "--plot-dir", help="Where `kagura bench plot` writes its PNGs."
     ),
     size: int | None = typer.Option(
-        None, "--size", min=100, help="`kagura bench store`: synthetic chunks (default 100,000; 2,000 with --quick)."
+        None,
+        "--size",
+        min=100,
+        help="`kagura bench store`: synthetic chunks (default 100,000; 2,000 with --quick).",
     ),
 ) -> None:
     """Run benchmarks serial vs parallel in the same run and print the measured ratios.

@@ -31,7 +31,9 @@ __all__ = [
 DEFAULT_STORE = Path(".kagura") / "kagura.db"
 
 _STORE_OPT = typer.Option(
-    str(DEFAULT_STORE), "--store", help="SQLite store file, or a postgresql://user@host/db URL (kagura[postgres])."
+    str(DEFAULT_STORE),
+    "--store",
+    help="SQLite store file, or a postgresql://user@host/db URL (kagura[postgres]).",
 )
 _MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: KAGURA_LLM_MODEL).")
 _BASE_URL_OPT = typer.Option(

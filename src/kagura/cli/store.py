@@ -12,7 +12,9 @@ from kagura.cli.ingest import _clear_errors
 
 __all__ = ["migrate", "store_app"]
 
-store_app = typer.Typer(help="Manage stores: copy an index between SQLite and PostgreSQL.", no_args_is_help=True)
+store_app = typer.Typer(
+    help="Manage stores: copy an index between SQLite and PostgreSQL.", no_args_is_help=True
+)
 app.add_typer(store_app, name="store")
 
 
@@ -26,7 +28,9 @@ def _target(value: str) -> str | Path:
 def migrate(
     source: str = typer.Argument(..., help="The store to copy: an SQLite file or a postgresql:// URL."),
     target: str = typer.Argument(..., help="The store to write into (created if missing)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the copied count and both stores' counts as JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the copied count and both stores' counts as JSON."
+    ),
 ) -> None:
     """Copy every document (chunks, hashes, vectors, manifest, keyword index) from SOURCE into TARGET.
 

@@ -39,10 +39,12 @@ class PostgresServer:
         try:
             import pgserver
         except ImportError as exc:
-            raise PostgresUnavailable(f"the pgserver wheel is not installed ({exc}): pip install 'kagura[test]'") from exc
+            raise PostgresUnavailable(
+                f"the pgserver wheel is not installed ({exc}): pip install 'kagura[test]'"
+            ) from exc
         self._dir = Path(tempfile.mkdtemp(prefix="kagura-pg-"))
         try:
-            self._server = pgserver.get_server(self._dir, cleanup_mode="stop")
+            self._server = pgserver.get_server(self._dir, cleanup_mode="stop")  # pyright: ignore[reportPrivateImportUsage]
             self.url = str(self._server.get_uri())
         except Exception as exc:
             self.stop()

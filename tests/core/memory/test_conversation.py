@@ -161,7 +161,11 @@ async def test_recall_on_postgres_matches_sqlite(tmp_path: Path, postgres_url: s
     scores = []
     for target in (tmp_path / "c.db", postgres_url):
         memory = ConversationMemory(target, session_id="s")
-        for text in ("Translate 'good morning' into German", "Will it rain in Osaka tomorrow?", "Coffee beans"):
+        for text in (
+            "Translate 'good morning' into German",
+            "Will it rain in Osaka tomorrow?",
+            "Coffee beans",
+        ):
             await memory.add_turn("user", text)
         scores.append([(t.content, round(s, 5)) for t, s in await memory.recall("umbrella weather", top_k=3)])
         again = await memory.recall("umbrella weather", top_k=3)  # from the stored vectors this time

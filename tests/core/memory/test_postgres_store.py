@@ -21,10 +21,12 @@ from kagura.errors import StoreError
 
 def _doc(i: int, n: int, file_type: str = "text") -> NewDocument:
     manifest = ManifestEntry(f"h{i}", file_type, "1", "p1", "m1", "emb", "800/120")
-    chunks = [ChunkPiece(f"document {i} chunk {j} word{j % 7}", j, page=j, section=f"s{j % 3}") for j in range(n)]
+    chunks = [
+        ChunkPiece(f"document {i} chunk {j} word{j % 7}", j, page=j, section=f"s{j % 3}") for j in range(n)
+    ]
     return NewDocument(
-        f"/root/d{i:03}.txt", "/root", f"d{i:03}.txt", "text/plain", 10 + i, i % 2 == 0, {"i": i, "tags": ["a"]},
-        manifest, chunks, chunk_hashes=[f"c{i}-{j}" for j in range(n)],
+        f"/root/d{i:03}.txt", "/root", f"d{i:03}.txt", "text/plain", 10 + i, i % 2 == 0,
+        {"i": i, "tags": ["a"]}, manifest, chunks, chunk_hashes=[f"c{i}-{j}" for j in range(n)],
     )  # fmt: skip
 
 
@@ -65,7 +67,9 @@ def test_hnsw_finds_what_exact_search_finds(postgres_url: str) -> None:
         # (ids may swap only between near-equal scores, which float rounding orders either way)
         reference = top_k_cosine(vecs, q, 10)
         rows = {int(cid): row for row, cid in enumerate(ids)}
-        np.testing.assert_allclose([float(vecs[rows[c]] @ q) for c, _ in exact], [s for _, s in reference], atol=1e-5)
+        np.testing.assert_allclose(
+            [float(vecs[rows[c]] @ q) for c, _ in exact], [s for _, s in reference], atol=1e-5
+        )
         np.testing.assert_allclose([s for _, s in exact], [s for _, s in reference], atol=1e-5)
         approx = store.vector_search("emb", q, 10)
         found += len({c for c, _ in approx} & {c for c, _ in exact})
@@ -77,9 +81,13 @@ def test_a_type_filter_never_returns_fewer_than_exist(postgres_url: str) -> None
     store = PostgresRAGStore(postgres_url)
     vecs = _clustered(300, 16, seed=3)
     for i in range(30):
-        store.replace_document(_doc(i, 10, "markdown" if i == 7 else "text"), vecs[i * 10 : (i + 1) * 10], "emb")
+        store.replace_document(
+            _doc(i, 10, "markdown" if i == 7 else "text"), vecs[i * 10 : (i + 1) * 10], "emb"
+        )
     hits = store.vector_search("emb", vecs[0], 10, file_type="markdown")
-    assert len(hits) == 10 and {r.file_type for r in store.chunks([c for c, _ in hits]).values()} == {"markdown"}
+    assert len(hits) == 10 and {r.file_type for r in store.chunks([c for c, _ in hits]).values()} == {
+        "markdown"
+    }
     store.close()
 
 
@@ -115,7 +123,9 @@ def test_claims_exclude_others_until_released_expired_or_dead(postgres_url: str)
     second.close()
 
 
-def test_migrate_sqlite_to_postgres_and_back_keeps_vectors_and_results(tmp_path: Path, postgres_url: str) -> None:
+def test_migrate_sqlite_to_postgres_and_back_keeps_vectors_and_results(
+    tmp_path: Path, postgres_url: str
+) -> None:
     vecs = _clustered(400, 24, seed=4)
     sqlite = open_rag_store(tmp_path / "a.db")
     for i in range(20):
@@ -144,7 +154,7 @@ def test_migrate_sqlite_to_postgres_and_back_keeps_vectors_and_results(tmp_path:
     for words in ("word3 chunk", "document 7"):
         kw = [[s.chunks([c])[c].text for c, _ in s.keyword_search(words, 5)] for s in (sqlite, back)]
         assert kw[0] == kw[1]
-    with pytest.raises(StoreError, match="'emb', not 'other'"):
+    with pytest.raises(StoreError, match="'other', not 'emb'"):
         copy_store(sqlite, _other_embedder_store(tmp_path / "c.db"))
     for store in (sqlite, pg, back):
         store.close()

@@ -53,7 +53,9 @@ async def test_deleted_file_disappears_from_search(tmp_path: Path, store_url: st
     assert {r.relpath for r in await rag.query("lava eruption", top_k=5)} == {"tea.md"}
 
 
-async def test_identical_content_at_two_paths_gives_two_documents(tmp_path: Path, store_url: str | Path) -> None:
+async def test_identical_content_at_two_paths_gives_two_documents(
+    tmp_path: Path, store_url: str | Path
+) -> None:
     corpus = tmp_path / "c"
     write(corpus / "one/same.txt", "identical words about penguins")
     write(corpus / "two/same.txt", "identical words about penguins")

@@ -32,8 +32,8 @@ import numpy as np
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
-from kagura.core.memory._store import RAGStore
 from kagura.core.memory.embedders import Embedder
+from kagura.core.memory.stores._protocol import RAGStoreProtocol
 from kagura.core.parallel import parallel_stream
 from kagura.loaders import ScannedFile
 
@@ -68,7 +68,7 @@ class IngestRun:
     def __init__(
         self,
         *,
-        store: RAGStore,
+        store: RAGStoreProtocol,
         embedder: Embedder,
         preparer: FilePreparer,
         report: IngestReport,

@@ -29,8 +29,8 @@ from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import FilePreparer, RunCounters
 from kagura.core.memory._prune import plan_prune
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
-from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_rag_store
 from kagura.core.memory.embedders import Embedder, get_default_embedder
+from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_rag_store
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import FileType, display_name, scan_directory
 
@@ -208,8 +208,8 @@ class MultimodalRAG:
         ``"vector"`` is cosine only (``score`` = cosine); ``"keyword"`` is BM25 only (``score`` = BM25,
         higher is better; the embedder is not even loaded). ``file_type`` ("markdown", "image", ...)
         restricts the search before ranking. ``exact=True`` compares the query with every vector even on a
-        store with an approximate index (PostgreSQL HNSW), to measure its recall. Raises StoreError when the store's vectors were made by
-        another embedder than this one.
+        store with an approximate index (PostgreSQL HNSW), to measure its recall. Raises StoreError when
+        the store's vectors were made by another embedder than this one.
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("query text must be a non-empty string")

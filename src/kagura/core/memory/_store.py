@@ -335,7 +335,6 @@ class RAGStore:
             self._cache = (key, index)
         return index
 
-
     def vector_search(
         self, embedder: str, query: np.ndarray, k: int, file_type: str | None = None, *, exact: bool = True
     ) -> list[tuple[int, float]]:

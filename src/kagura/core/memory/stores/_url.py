@@ -47,4 +47,4 @@ def scrub(message: str, url: str) -> str:
 
 def describe_target(target: str | os.PathLike[str]) -> str:
     """How to name a store in a message: the redacted URL, or the path."""
-    return redact_url(target) if is_postgres_url(target) else str(Path(target))
+    return redact_url(str(target)) if is_postgres_url(target) else str(Path(target))

@@ -63,7 +63,12 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPo
         conn.commit()
 
     pool = pool_cls(
-        url, min_size=min_size, max_size=max_size, configure=configure, open=False, kwargs={"autocommit": False}
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        configure=configure,
+        open=False,
+        kwargs={"autocommit": False},
     )
     try:
         pool.open(wait=True, timeout=30)

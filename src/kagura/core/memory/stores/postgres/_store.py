@@ -132,7 +132,7 @@ class PostgresRAGStore:
             return
         other = conn.execute("SELECT embedder FROM rag_vectors LIMIT 1").fetchone()
         if other is not None:
-            raise _mixed_embedders(self.location, meta.get("embedder", other[0]), embedder)
+            raise _mixed_embedders(self.location, str(meta.get("embedder", other[0])), embedder)
         conn.execute("DROP INDEX IF EXISTS rag_vectors_hnsw")
         conn.execute(f"ALTER TABLE rag_vectors ALTER COLUMN embedding TYPE vector({int(dim)})".encode())
         self._create_index(conn)
@@ -145,18 +145,23 @@ class PostgresRAGStore:
 
     def _create_index(self, conn: Any) -> None:
         conn.execute(
-            "CREATE INDEX IF NOT EXISTS rag_vectors_hnsw ON rag_vectors USING hnsw (embedding vector_cosine_ops)"
+            "CREATE INDEX IF NOT EXISTS rag_vectors_hnsw ON rag_vectors"
+            " USING hnsw (embedding vector_cosine_ops)"
             f" WITH (m = {int(self.hnsw.m)}, ef_construction = {int(self.hnsw.ef_construction)})".encode()
         )
 
-    def rebuild_index(self, *, maintenance_work_mem: str | None = None, parallel_workers: int | None = None) -> None:
-        """Drop and build the HNSW index again (after a bulk load, or to apply new ``m``/``ef_construction``)."""
+    def rebuild_index(
+        self, *, maintenance_work_mem: str | None = None, parallel_workers: int | None = None
+    ) -> None:
+        """Drop and build the HNSW index again (after a bulk load, or to apply a new ``m`` or
+        ``ef_construction``)."""
         with self._tx("build the HNSW index") as conn:
             if maintenance_work_mem is not None:
                 conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
             if parallel_workers is not None:
                 conn.execute(
-                    "SELECT set_config('max_parallel_maintenance_workers', %s, true)", (str(int(parallel_workers)),)
+                    "SELECT set_config('max_parallel_maintenance_workers', %s, true)",
+                    (str(int(parallel_workers)),),
                 )
             conn.execute("DROP INDEX IF EXISTS rag_vectors_hnsw")
             if self._meta(conn).get("dim"):
@@ -255,7 +260,7 @@ class PostgresRAGStore:
             rows = conn.execute(
                 "SELECT d.id, d.path, d.relpath, d.file_type, d.mime_type, d.content_hash, d.size,"
                 " (SELECT COUNT(*) FROM rag_chunks c WHERE c.document_id = d.id), d.described, d.metadata"
-                " FROM rag_documents d ORDER BY d.path COLLATE \"C\""
+                ' FROM rag_documents d ORDER BY d.path COLLATE "C"'
             ).fetchall()
         return [
             Document(*row[:8], described=bool(row[8]), metadata=dict(row[9]))
@@ -294,7 +299,7 @@ class PostgresRAGStore:
     def export_documents(self) -> Iterator[StoredDocument]:
         """Every stored document with its vectors, by path (one document read at a time)."""
         with self._tx("list documents") as conn:
-            paths = [r[0] for r in conn.execute("SELECT path FROM rag_documents ORDER BY path COLLATE \"C\"")]
+            paths = [r[0] for r in conn.execute('SELECT path FROM rag_documents ORDER BY path COLLATE "C"')]
         for path in paths:
             with self._tx(f"read {path}") as conn:
                 stored = _read_document(conn, path)
@@ -333,5 +338,6 @@ def _read_document(conn: Any, path: str) -> StoredDocument | None:
 def _mixed_embedders(location: str, stored: str, wanted: str) -> StoreError:
     return StoreError(
         f"the store {location} holds vectors made by the embedder {stored!r}, not {wanted!r}: vectors of two "
-        f"embedders cannot be compared. Use the same embedder (kagura --embedder) or index into another --store."
+        "embedders cannot be compared. Use the same embedder (kagura --embedder) or index into another"
+        " --store."
     )

@@ -36,7 +36,9 @@ class PostgresTurns:
     def _tx(self, doing: str) -> Any:
         return transaction(self._pool, self.url, doing)
 
-    def add(self, session: str, role: str, content: str, agent: str | None, metadata: dict[str, Any]) -> tuple[int, float]:
+    def add(
+        self, session: str, role: str, content: str, agent: str | None, metadata: dict[str, Any]
+    ) -> tuple[int, float]:
         now = time.time()
         with self._tx("add a turn") as conn:
             row = conn.execute(
@@ -60,7 +62,9 @@ class PostgresTurns:
 
     def sessions(self) -> list[str]:
         with self._tx("list sessions") as conn:
-            rows = conn.execute('SELECT session_id FROM turns GROUP BY session_id ORDER BY session_id COLLATE "C"').fetchall()
+            rows = conn.execute(
+                'SELECT session_id FROM turns GROUP BY session_id ORDER BY session_id COLLATE "C"'
+            ).fetchall()
         return [row[0] for row in rows]
 
     def vectors(self, session: str, model: str) -> list[tuple[Any, ...]]:
