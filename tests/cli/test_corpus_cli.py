@@ -41,7 +41,7 @@ def test_ingest_with_remote_embedder_then_search_every_mode(corpus: Path, tmp_pa
         remote = ["--embedder", "openai:fake-embed", "--base-url", server.base_url]
         result = runner.invoke(app, ["ingest", str(corpus), "--store", store, "--json", *remote])
         assert result.exit_code == 0, result.output
-        report = json.loads(result.output)
+        report = json.loads(result.stdout)
         assert len(report["indexed"]) == 3 and report["chunks_embedded"] == 3
         assert server.stats.embedding_requests >= 1
         assert {body["model"] for body in server.received} == {"fake-embed"}
@@ -51,7 +51,7 @@ def test_ingest_with_remote_embedder_then_search_every_mode(corpus: Path, tmp_pa
                 app, ["search", "reverse_proxy", "--store", store, "--json", "--mode", mode, *remote]
             )
             assert out.exit_code == 0, out.output
-            hits = json.loads(out.output)
+            hits = json.loads(out.stdout)
             assert hits and set(hits[0]) >= {"relpath", "path", "text", "score", "section"}
             if mode != "vector":  # the fake server's vectors carry no meaning; keywords do
                 assert hits[0]["relpath"] == "deploy/Caddyfile"
@@ -73,7 +73,7 @@ def test_remote_embedder_retries_a_rate_limited_batch(corpus: Path, tmp_path: Pa
              server.base_url, "--embed-rpm", "600"],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-        assert json.loads(result.output)["failed"] == []
+        assert json.loads(result.stdout)["failed"] == []
         assert server.stats.faults_injected == 1 and server.stats.embedding_requests >= 2
 
 
@@ -87,4 +87,4 @@ def test_bad_mode_and_embedder_are_user_errors(corpus: Path, tmp_path: Path) -> 
     keyword = runner.invoke(
         app, ["search", "HEALTHCHECK healthz", "--store", store, "--json", "--mode", "keyword"]
     )
-    assert json.loads(keyword.output)[0]["relpath"] == "deploy/Dockerfile"
+    assert json.loads(keyword.stdout)[0]["relpath"] == "deploy/Dockerfile"

@@ -1,6 +1,6 @@
 """One measured ingest in a fresh process, so its peak RSS is its own: ``python -m
 kagura.bench._corpus_worker ROOT STORE EMBEDDER`` prints one JSON line (wall seconds, files, chunks,
-``peak_rss_mb`` from ``getrusage``).
+``peak_rss_mb``, see :func:`peak_rss_mb`).
 
 ``EMBEDDER`` is ``default`` (the local embedder every user gets) or ``hash`` (:class:`HashEmbedder`: vectors
 from a hash of each text, no model), which isolates the pipeline's own memory when the corpus grows.
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["HashEmbedder", "main"]
+__all__ = ["HashEmbedder", "main", "peak_rss_mb"]
 
 
 class HashEmbedder:
@@ -66,11 +66,28 @@ async def _ingest(root: str, store: str, embedder: str) -> dict[str, Any]:
     }
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    On Linux, ``VmHWM`` from ``/proc/self/status``: it starts afresh at ``exec``, whereas ``ru_maxrss``
+    keeps the high-water mark of the forked parent (a worker spawned by a 250 MB bench would never report
+    less than 250 MB). Elsewhere, ``getrusage`` (bytes on macOS, KiB otherwise).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
 def main(argv: list[str]) -> int:
     root, store, embedder = argv
     result = asyncio.run(_ingest(root, store, embedder))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    result["peak_rss_mb"] = peak / (2**20 if sys.platform == "darwin" else 2**10)
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result), flush=True)
     return 0
 

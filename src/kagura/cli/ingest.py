@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kagura.cli._app import app
+from kagura.cli._progress import ProgressLines, run_interruptibly
 
 __all__ = [
     "DEFAULT_STORE",
@@ -48,6 +50,14 @@ _EMBEDDER_OPT = typer.Option(
 )
 _MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
 _DIR_ARG = typer.Argument(..., help="Folder to index.")
+_REDESCRIBE_OPT = typer.Option(
+    False,
+    "--redescribe",
+    help="Describe media again when the model or prompt changed (paid LLM calls); default: keep.",
+)
+_PROGRESS_EVERY_OPT = typer.Option(
+    10.0, "--progress-every", min=0.0, help="Seconds between progress lines when output is not a terminal."
+)
 
 
 def llm_from_options(model: str | None, base_url: str | None, offline: bool) -> Any:
@@ -102,8 +112,11 @@ def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder
         raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG
 
+    options: dict[str, Any] = {}
+    if embedder is not None:  # remote: enough chunks per call to keep its batches in flight together
+        options["embed_batch_size"] = embedder.batch_size * embedder.max_concurrent
     with _clear_errors():
-        return MultimodalRAG(target, llm=llm, embedder=embedder)
+        return MultimodalRAG(target, llm=llm, embedder=embedder, **options)
 
 
 @contextlib.contextmanager
@@ -118,10 +131,23 @@ def _clear_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-async def run_ingest(rag: Any, directory: Path, max_concurrent: int, console: Console | None) -> Any:
-    """Run ``load_directory`` with a rich progress bar on ``console`` (none when ``console`` is None)."""
-    if console is None:
-        await rag.load_directory(directory, max_concurrent=max_concurrent)
+async def run_ingest(
+    rag: Any,
+    directory: Path,
+    max_concurrent: int,
+    console: Console | None,
+    *,
+    redescribe: bool = False,
+    progress_every: float = 10.0,
+) -> Any:
+    """Run ``load_directory`` with a rich progress bar on ``console`` when it is a terminal; otherwise
+    (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds."""
+    if console is None or not console.is_terminal:
+        lines = ProgressLines(sys.stderr, progress_every)
+        await rag.load_directory(
+            directory, max_concurrent=max_concurrent, on_progress=lines, redescribe=redescribe
+        )
+        lines.finish()
         return rag.last_report
     columns = (
         TextColumn("[bold]ingest"),
@@ -136,7 +162,9 @@ async def run_ingest(rag: Any, directory: Path, max_concurrent: int, console: Co
         def on_progress(done: int, total: int | None, failed: int) -> None:
             progress.update(task, completed=done, total=total, failed=failed)
 
-        await rag.load_directory(directory, max_concurrent=max_concurrent, on_progress=on_progress)
+        await rag.load_directory(
+            directory, max_concurrent=max_concurrent, on_progress=on_progress, redescribe=redescribe
+        )
     return rag.last_report
 
 
@@ -152,6 +180,7 @@ def print_report(report: Any, console: Console) -> None:
         ("skipped", len(report.skipped)),
         ("pruned", len(report.pruned)),
         ("media not described (offline)", len(report.not_described)),
+        ("descriptions kept from another model", len(report.model_changed)),
         ("LLM calls", report.llm_calls),
         ("chunks added", report.chunks_added),
     ]
@@ -160,7 +189,18 @@ def print_report(report: Any, console: Console) -> None:
     table.add_row("time", f"{report.timings.get('total', 0.0):.2f}s")
     console.print(table)
     for failure in report.failed:
-        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False)
+        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False, markup=False)
+    if report.model_changed:
+        console.print(
+            f"{len(report.model_changed)} media file(s) were described by another model or prompt; their"
+            " descriptions were kept. Pass --redescribe to describe them again (paid LLM calls).",
+            highlight=False,
+        )
+    if getattr(report, "interrupted", False):
+        console.print(
+            "[yellow]interrupted[/yellow]: partial summary; every file listed as indexed is committed.",
+            highlight=False,
+        )
 
 
 def print_results(results: Sequence[Any], console: Console) -> None:
@@ -185,6 +225,8 @@ def ingest(
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
     offline: bool = _OFFLINE_OPT,
+    redescribe: bool = _REDESCRIBE_OPT,
+    progress_every: float = _PROGRESS_EVERY_OPT,
     embedder: str = _EMBEDDER_OPT,
     embed_rpm: float | None = typer.Option(
         None, "--embed-rpm", min=0.001, help="Requests per minute the embeddings endpoint allows."
@@ -193,7 +235,10 @@ def ingest(
         None, "--embed-tpm", min=0.001, help="Tokens per minute the embeddings endpoint allows."
     ),
 ) -> None:
-    """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused)."""
+    """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
+
+    Ctrl-C stops at once with a partial summary (exit code 130); every file already stored stays indexed.
+    """
     if not directory.is_dir():
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
@@ -201,17 +246,39 @@ def ingest(
         embedder, base_url, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
     rag = _open_rag(store, llm_from_options(model, base_url, offline), embedder=chosen)
+    console = None if as_json else Console()
+    job = run_ingest(
+        rag, directory, max_concurrent, console, redescribe=redescribe, progress_every=progress_every
+    )
     try:
-        console = None if as_json else Console()
         with _clear_errors():
-            report = asyncio.run(run_ingest(rag, directory, max_concurrent, console))
-    finally:
+            report, interrupted = run_interruptibly(job)
+    except BaseException:
         rag.close()
-    if as_json:
+        raise
+    if interrupted:
+        _interrupted(rag.last_report, console)
+    rag.close()
+    _print_ingest(report, console)
+
+
+def _print_ingest(report: Any, console: Console | None) -> None:
+    if console is None:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        assert console is not None
         print_report(report, console)
+
+
+def _interrupted(report: Any, console: Console | None) -> None:
+    """Ctrl-C: print the partial summary and leave now, without waiting for worker threads still reading
+    or parsing a file (what was committed is in the store; an unfinished write is rolled back)."""
+    typer.echo("interrupted: stopping; files already stored stay indexed.", err=True)
+    if report is not None:
+        report.interrupted = True
+        _print_ingest(report, console)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 @app.command()

@@ -33,7 +33,7 @@ from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory.embedders import Embedder
-from kagura.core.memory.stores._protocol import RAGStoreProtocol
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, RAGStoreProtocol
 from kagura.core.parallel import parallel_stream
 from kagura.loaders import ScannedFile
 
@@ -74,8 +74,10 @@ class IngestRun:
         report: IngestReport,
         progress: Progress,
         embed_batch_size: int,
+        claims: DescriptionClaimsProtocol | None = None,
     ) -> None:
         self.store = store
+        self.claims = claims
         self.embedder = embedder
         self.preparer = preparer
         self.report = report
@@ -85,10 +87,12 @@ class IngestRun:
         self.stale: list[str] = []
         self._to_describe: asyncio.Queue[NeedsDescription | None] = asyncio.Queue(QUEUE_FILES)
         self._to_write: asyncio.Queue[Prepared | None] = asyncio.Queue(QUEUE_FILES)
+        self._consumers: dict[int, asyncio.Task[None]] = {}
 
     async def run(self, files: Sequence[ScannedFile], max_concurrent: int) -> None:
         describer = asyncio.create_task(self._describe_stage(max_concurrent))
         writer = asyncio.create_task(self._write_stage())
+        self._consumers = {id(self._to_describe): describer, id(self._to_write): writer}
         try:
             async with parallel_stream(
                 self.preparer.local, files, max_concurrent=max_concurrent, return_exceptions=True
@@ -99,12 +103,12 @@ class IngestRun:
                         path = str(self.preparer.root / files[outcome.index].relpath)
                         result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
                     if isinstance(result, NeedsDescription):
-                        await self._to_describe.put(result)
+                        await self._put(self._to_describe, result)
                     elif result is not None:
                         await self._forward(result)
-            await self._to_describe.put(None)
+            await self._put(self._to_describe, None)
             await describer
-            await self._to_write.put(None)
+            await self._put(self._to_write, None)
             await writer
         finally:
             for task in (describer, writer):
@@ -112,10 +116,27 @@ class IngestRun:
                     task.cancel()
             await asyncio.gather(describer, writer, return_exceptions=True)
 
+    async def _put(self, queue: asyncio.Queue[Any], item: Any) -> None:
+        """Wait for room in a bounded stage queue; if the stage reading it has ended (it failed), raise
+        its error instead of waiting forever."""
+        if not queue.full():  # no wait, no yield to the loop: batches form as they did unbounded
+            queue.put_nowait(item)
+            return
+        consumer = self._consumers[id(queue)]
+        put = asyncio.ensure_future(queue.put(item))
+        try:
+            await asyncio.wait({put, consumer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not put.done():
+                put.cancel()
+        if not put.done() or put.cancelled():
+            consumer.result()  # raises the stage's error (or CancelledError)
+            raise RuntimeError("an ingestion stage ended before its input did")
+
     async def _forward(self, result: Result) -> None:
         """Prepared files go to the writer (waiting while its queue is full); the rest are settled."""
         if isinstance(result, Prepared):
-            await self._to_write.put(result)
+            await self._put(self._to_write, result)
         else:
             self._settle(result)
 
@@ -252,4 +273,9 @@ class IngestRun:
             except Exception as exc:  # a write failure is reported for this file; the others go on
                 errors.append(f"{type(exc).__name__}: {exc}")
             offset += n
+            if p.claimed and self.claims is not None:
+                try:
+                    self.claims.release(p.doc.path)
+                except Exception:
+                    pass
         return errors

@@ -20,6 +20,7 @@ from kagura.core.memory._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory._hashing import chunk_hash, embed_text
 from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.memory._structure import CHUNKER_VERSION, chunk_document
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy
 from kagura.errors import ExtractionError, KaguraError, NothingToIndexError, UnsupportedAttachmentError
 from kagura.loaders import (
@@ -83,6 +84,7 @@ class Prepared:
     embed_texts: list[str]
     failure: str | None = None
     not_described: bool = False
+    claimed: bool = False
 
 
 @dataclass
@@ -159,6 +161,8 @@ class FilePreparer:
         retry: RetryPolicy | None,
         counters: RunCounters,
         redescribe: bool = False,
+        claims: DescriptionClaimsProtocol | None = None,
+        claim_poll: float = 0.25,
     ) -> None:
         self.root = root
         self.manifest = manifest
@@ -169,6 +173,8 @@ class FilePreparer:
         self.retry = retry
         self.counters = counters
         self.redescribe = redescribe
+        self.claims = claims
+        self.claim_poll = claim_poll
         self.chunking = f"{CHUNKER_VERSION}/{chunk_size}/{overlap}"
 
     def expected(self, digest: str, file_type: FileType, *, described: bool) -> ManifestEntry:
@@ -241,8 +247,38 @@ class FilePreparer:
             return job
         return self._media_document(job, None, failure=None, not_described=True)
 
-    async def describe(self, job: NeedsDescription) -> Prepared | Failed | Skipped:
-        """Stage 2: one LLM description (with retries) for a media file, then its chunks."""
+    async def describe(self, job: NeedsDescription) -> Prepared | Failed | Skipped | Unchanged:
+        """Stage 2: one LLM description (with retries) for a media file, then its chunks.
+
+        With ``claims``, the file is claimed first; if another run holds it, this waits for that run and
+        takes its description from the store (``Unchanged``) instead of paying for it again.
+        """
+        if self.claims is None:
+            return await self._describe_job(job)
+        already = await self._claim(job, self.claims)
+        if already is not None:
+            return already
+        result = await self._describe_job(job)
+        if isinstance(result, Prepared):
+            result.claimed = True  # released by the writer once stored
+        else:
+            await asyncio.to_thread(self.claims.release, job.key)
+        return result
+
+    async def _claim(self, job: NeedsDescription, claims: DescriptionClaimsProtocol) -> Unchanged | None:
+        """Hold the claim on ``job``'s file (``None``), or ``Unchanged`` once another run described it."""
+        expected = self.expected(job.digest, job.file_type, described=True)
+        wanted = (expected.content_hash, expected.prompt_version, expected.model)
+        while True:
+            holder = await asyncio.to_thread(claims.try_claim, job.key)
+            if holder is None:
+                if await asyncio.to_thread(claims.described, job.key) == wanted:  # done while we waited
+                    await asyncio.to_thread(claims.release, job.key)
+                    return Unchanged(job.key)
+                return None
+            await asyncio.sleep(self.claim_poll)
+
+    async def _describe_job(self, job: NeedsDescription) -> Prepared | Failed | Skipped:
         try:
             text, failure, final = await self._describe(
                 job.path, job.extracted, display_name(job.scanned.relpath)

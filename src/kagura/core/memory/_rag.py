@@ -30,7 +30,8 @@ from kagura.core.memory._prepare import FilePreparer, RunCounters
 from kagura.core.memory._prune import plan_prune
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory.embedders import Embedder, get_default_embedder
-from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_rag_store
+from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_claims, open_rag_store
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import FileType, display_name, scan_directory
 
@@ -92,6 +93,7 @@ class MultimodalRAG:
         self._store: RAGStoreProtocol = (
             open_rag_store(target) if hnsw is None else open_rag_store(target, hnsw=hnsw)
         )
+        self._claims: DescriptionClaimsProtocol | None = None
         self.last_report: IngestReport | None = None
 
     @property
@@ -113,8 +115,16 @@ class MultimodalRAG:
         return self._store
 
     def close(self) -> None:
-        """Close the store's connection (SQLite) or connection pool (PostgreSQL)."""
+        """Close the store's connections (SQLite) or connection pools (PostgreSQL)."""
+        if self._claims is not None:
+            self._claims.close()
         self._store.close()
+
+    def _description_claims(self) -> DescriptionClaimsProtocol | None:
+        """The claim table (only when an LLM is configured: offline runs pay for nothing)."""
+        if self.llm is not None and self._claims is None:
+            self._claims = open_claims(self.store_path)
+        return self._claims
 
     async def load_directory(
         self,
@@ -153,6 +163,7 @@ class MultimodalRAG:
         report.timings["scan"] = loop.time() - started
         report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
+        claims = await asyncio.to_thread(self._description_claims)
         preparer = FilePreparer(
             root=root,
             manifest=manifest,
@@ -163,6 +174,7 @@ class MultimodalRAG:
             retry=self.retry,
             counters=counters,
             redescribe=redescribe,
+            claims=claims,
         )
         run = IngestRun(
             store=self._store,
@@ -171,10 +183,13 @@ class MultimodalRAG:
             report=report,
             progress=Progress(on_progress, len(scan.files)),
             embed_batch_size=self.embed_batch_size,
+            claims=claims,
         )
         try:
             await run.run(scan.files, max_concurrent)
         finally:
+            if claims is not None:  # whatever happened, no claim of this run outlives it
+                await asyncio.shield(asyncio.to_thread(claims.release_all))
             report.llm_calls = counters.llm_calls
             report.llm_attempts = counters.llm_attempts
             report.llm_cache_hits = counters.llm_cache_hits

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from kagura.core.memory.stores._url import is_postgres_url
 
 if TYPE_CHECKING:
-    from kagura.core.memory.stores._protocol import RAGStoreProtocol
+    from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, RAGStoreProtocol
 
 __all__ = ["check_target", "open_claims", "open_rag_store"]
 
@@ -39,14 +39,13 @@ def open_rag_store(target: str | os.PathLike[str], **options: Any) -> RAGStorePr
     return RAGStore(checked)
 
 
-def open_claims(target: str | os.PathLike[str]) -> Any:
-    """The description claims of the store at ``target`` (``try_claim``/``release``/``release_all``/
-    ``described``/``close``)."""
+def open_claims(target: str | os.PathLike[str]) -> DescriptionClaimsProtocol:
+    """The description claims of the store at ``target``."""
     checked = check_target(target)
     if isinstance(checked, str):
         from kagura.core.memory.stores.postgres import PostgresClaims
 
         return PostgresClaims(checked)
-    from kagura.core.memory._claims import DescriptionClaims  # type: ignore[import-not-found]
+    from kagura.core.memory._claims import DescriptionClaims
 
     return DescriptionClaims(checked)

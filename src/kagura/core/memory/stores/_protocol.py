@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from kagura.core.memory._report import Document
     from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument
 
-__all__ = ["RAGStoreProtocol", "StoredDocument"]
+__all__ = ["DescriptionClaimsProtocol", "RAGStoreProtocol", "StoredDocument"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +76,25 @@ class RAGStoreProtocol(Protocol):
     def export_documents(self) -> Iterator[StoredDocument]:
         """Every stored document with its vectors, by path."""
         ...
+
+
+@runtime_checkable
+class DescriptionClaimsProtocol(Protocol):
+    """Claims on LLM descriptions (``_claims.DescriptionClaims`` on SQLite, ``PostgresClaims``): before
+    describing a media file a run claims its path, so two runs never both pay for one description."""
+
+    owner: str
+
+    def try_claim(self, path: str) -> str | None:
+        """``None`` when the claim is ours now, else the live owner holding it."""
+        ...
+
+    def release(self, path: str) -> None: ...
+
+    def release_all(self) -> None: ...
+
+    def described(self, path: str) -> tuple[str, str, str] | None:
+        """The stored ``(content_hash, prompt_version, model)`` of ``path``, if any."""
+        ...
+
+    def close(self) -> None: ...
