@@ -14,6 +14,7 @@
     │   ├── MalformedResponseError    the server answered something that is not a valid completion
     │   └── UnsupportedAttachmentError   the model cannot take this kind of attachment
     ├── ConfigurationError        kagura is set up wrongly (missing model weights, missing extra)
+    │   └── MissingExtraError     an optional dependency is not installed (also a builtin ImportError)
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
     │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
@@ -35,6 +36,7 @@ __all__ = [
     "KaguraTimeoutError",
     "LLMError",
     "MalformedResponseError",
+    "MissingExtraError",
     "NoAgentFoundError",
     "NothingToIndexError",
     "ProviderConnectionError",
@@ -104,6 +106,19 @@ class UnsupportedAttachmentError(LLMError):
 
 class ConfigurationError(KaguraError):
     """kagura is set up wrongly: a missing optional extra, model weights that cannot be found, ..."""
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra.
+
+    Also an ``ImportError`` (with ``name`` set to the missing module), so ``except ImportError`` works.
+    ``extra`` is the pip extra that installs it, e.g. ``"rag"`` for ``pip install 'kagura[rag]'``.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None, extra: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.extra = extra
 
 
 class ExtractionError(KaguraError):

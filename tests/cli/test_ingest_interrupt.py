@@ -98,6 +98,13 @@ def test_progress_lines_are_spaced_by_the_interval() -> None:
         lines(done, 100, done // 50)
     printed = out.getvalue().splitlines()
     assert len(printed) == 5  # at 10 s, 20 s, ... 50 s
+    lines.finish()
+    assert len(out.getvalue().splitlines()) == 6  # the last line, as lines were printed
+    quiet = io.StringIO()
+    short = ProgressLines(quiet, 10.0, clock=lambda: 0.0)
+    short(1, 1, 0)
+    short.finish()
+    assert quiet.getvalue() == ""  # a run shorter than the interval prints only its summary
     assert printed[0] == "ingest: 20/100 files (20%), 0 failed, 2.0 files/s, ETA 40s, elapsed 10s"
     with pytest.raises(ValueError):
         ProgressLines(out, -1)

@@ -118,7 +118,13 @@ except ExtractionError as exc:
     print("failed:", exc.reason)
 except MemoryError:
     print("memory error")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# Peak resident memory of this process. ru_maxrss is carried over from the parent across fork + exec on
+# Linux (a big pytest parent would show through), so read the new address space's high-water mark.
+try:
+    with open("/proc/self/status") as fh:
+        print(next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmHWM:")))
+except OSError:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 

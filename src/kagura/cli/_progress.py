@@ -36,7 +36,8 @@ def _duration(seconds: float) -> str:
 class ProgressLines:
     """An ``on_progress(done, total, failed)`` callback printing a line at most every ``interval`` seconds.
 
-    ``clock`` (seconds, monotonic) is injectable for tests. :meth:`finish` prints the last line.
+    ``clock`` (seconds, monotonic) is injectable for tests. :meth:`finish` prints the last line if any
+    line was printed (a run shorter than ``interval`` stays silent: its summary follows at once).
     """
 
     def __init__(
@@ -50,14 +51,14 @@ class ProgressLines:
         self.started = clock()
         self.last_print = self.started
         self.state: tuple[int, int | None, int] = (0, None, 0)
+        self.printed = 0
 
     def __call__(self, done: int, total: int | None, failed: int) -> None:
         self.state = (done, total, failed)
         now = self.clock()
         if now - self.last_print >= self.interval:
             self.last_print = now
-            self.stream.write(self.line(now) + "\n")
-            self.stream.flush()
+            self._write(self.line(now))
 
     def line(self, now: float | None = None) -> str:
         """``ingest: 120/2000 files (6%), 3 failed, 45.2 files/s, ETA 41s``."""
@@ -77,7 +78,12 @@ class ProgressLines:
         return ", ".join(parts)
 
     def finish(self) -> None:
-        self.stream.write(self.line() + "\n")
+        if self.printed:
+            self._write(self.line())
+
+    def _write(self, line: str) -> None:
+        self.printed += 1
+        self.stream.write(line + "\n")
         self.stream.flush()
 
 

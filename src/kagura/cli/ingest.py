@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kagura.cli._app import app
+from kagura.cli._errors import fail, user_errors
 from kagura.cli._progress import ProgressLines, run_interruptibly
 
 __all__ = [
@@ -41,6 +42,9 @@ _MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: KAGURA_LLM_
 _BASE_URL_OPT = typer.Option(
     None, "--base-url", help="OpenAI-compatible /v1 URL (default: KAGURA_LLM_BASE_URL)."
 )
+_API_KEY_OPT = typer.Option(
+    None, "--api-key", help="API key (default: KAGURA_LLM_API_KEY).", show_default=False
+)
 _OFFLINE_OPT = typer.Option(False, "--offline", help="Never call an LLM, even if one is configured.")
 _EMBEDDER_OPT = typer.Option(
     "local",
@@ -60,20 +64,22 @@ _PROGRESS_EVERY_OPT = typer.Option(
 )
 
 
-def llm_from_options(model: str | None, base_url: str | None, offline: bool) -> Any:
-    """An ``LLMConfig`` if flags or ``KAGURA_LLM_BASE_URL``/``KAGURA_LLM_MODEL`` configure one, else None."""
+def llm_from_options(
+    model: str | None, base_url: str | None, offline: bool, api_key: str | None = None
+) -> Any:
+    """An ``LLMConfig`` if flags or ``KAGURA_LLM_BASE_URL``/``KAGURA_LLM_MODEL`` configure one, else None.
+
+    The key comes from ``api_key`` (``--api-key``), else from the environment (``KAGURA_LLM_API_KEY``).
+    """
     if offline:
         return None
-    if not (model or base_url or os.environ.get("KAGURA_LLM_BASE_URL") or os.environ.get("KAGURA_LLM_MODEL")):
+    configured = model or base_url or api_key
+    if not (configured or os.environ.get("KAGURA_LLM_BASE_URL") or os.environ.get("KAGURA_LLM_MODEL")):
         return None
     from kagura.core.llm import LLMConfig
 
-    kwargs: dict[str, Any] = {}
-    if model:
-        kwargs["model"] = model
-    if base_url:
-        kwargs["base_url"] = base_url
-    return LLMConfig(**kwargs)
+    with user_errors(api_key, misuse=True):  # a malformed flag value is the user's error, not a bug
+        return LLMConfig(model=model or None, base_url=base_url or None, api_key=api_key or None)
 
 
 def embedder_from_option(
@@ -119,16 +125,9 @@ def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder
         return MultimodalRAG(target, llm=llm, embedder=embedder, **options)
 
 
-@contextlib.contextmanager
-def _clear_errors() -> Iterator[None]:
-    """Turn kagura's intentional errors (bad store, missing weights, LLM refusal) into a message + exit 1."""
-    from kagura.errors import KaguraError
-
-    try:
-        yield
-    except KaguraError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+def _clear_errors(*secrets: str | None) -> contextlib.AbstractContextManager[None]:
+    """Kagura's intentional errors (bad store, missing weights, LLM refusal) -> one line, exit 1."""
+    return user_errors(*secrets)
 
 
 async def run_ingest(
@@ -224,6 +223,7 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
+    api_key: str | None = _API_KEY_OPT,
     offline: bool = _OFFLINE_OPT,
     redescribe: bool = _REDESCRIBE_OPT,
     progress_every: float = _PROGRESS_EVERY_OPT,
@@ -245,13 +245,13 @@ def ingest(
     chosen = embedder_from_option(
         embedder, base_url, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
-    rag = _open_rag(store, llm_from_options(model, base_url, offline), embedder=chosen)
+    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key), embedder=chosen)
     console = None if as_json else Console()
     job = run_ingest(
         rag, directory, max_concurrent, console, redescribe=redescribe, progress_every=progress_every
     )
     try:
-        with _clear_errors():
+        with _clear_errors(api_key):
             report, interrupted = run_interruptibly(job)
     except BaseException:
         rag.close()
@@ -300,8 +300,7 @@ def search(
         with _clear_errors():
             results = asyncio.run(rag.query(query, top_k=top_k, file_type=file_type, mode=mode))  # type: ignore[arg-type]
     except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc), code=2) from None
     finally:
         rag.close()
     if as_json:
@@ -317,15 +316,18 @@ def ask(
     top_k: int = typer.Option(5, "--top-k", min=1, help="Passages to retrieve."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
+    api_key: str | None = _API_KEY_OPT,
     offline: bool = _OFFLINE_OPT,
     mode: str = _MODE_OPT,
     embedder: str = _EMBEDDER_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
     chosen = embedder_from_option(embedder, base_url)
-    rag = _open_rag(store, llm_from_options(model, base_url, offline), must_exist=True, embedder=chosen)
+    rag = _open_rag(
+        store, llm_from_options(model, base_url, offline, api_key), must_exist=True, embedder=chosen
+    )
     try:
-        with _clear_errors():
+        with _clear_errors(api_key):
             answer = asyncio.run(rag.ask(question, top_k=top_k, mode=mode))  # type: ignore[arg-type]
     except ValueError as exc:
         typer.echo(str(exc), err=True)

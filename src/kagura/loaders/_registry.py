@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kagura._extras import missing_extra
 from kagura.errors import ConfigurationError, ExtractionError, NothingToIndexError
 from kagura.loaders._types import Extracted, FileType
 
@@ -126,7 +127,5 @@ def extract_file(path: str | os.PathLike[str], file_type: FileType | str | None 
 
 
 def missing_library(package: str) -> ConfigurationError:
-    """The error for an extractor whose library is not installed."""
-    return ConfigurationError(
-        f"the {package!r} package is needed to extract this file type: pip install {package}"
-    )
+    """The error for an extractor whose library (pip name ``package``) is not installed: names the extra."""
+    return missing_extra(package, "extracting this file type")

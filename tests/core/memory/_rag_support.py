@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from PIL import Image
 
 from kagura.core.llm import LLMConfig
-
-T = TypeVar("T")
 
 
 def write(path: Path, text: str) -> Path:
@@ -28,33 +22,6 @@ def png(path: Path, seed: int) -> Path:
         "RGB", (8 + seed % 16, 8 + seed // 16), (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256)
     ).save(path, format="PNG")
     return path
-
-
-def run_unprivileged(func: Callable[[], T]) -> T:
-    """Run ``func`` as uid/gid 65534 in a forked child when root (so permission bits apply), else here."""
-    if os.geteuid() != 0:
-        return func()
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            os.close(read_fd)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            payload = pickle.dumps(("ok", func()))
-        except BaseException as exc:
-            payload = pickle.dumps(("error", repr(exc)))
-        with os.fdopen(write_fd, "wb") as out:
-            out.write(payload)
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as inp:
-        status, value = pickle.loads(inp.read())
-    os.waitpid(pid, 0)
-    if status == "error":
-        raise AssertionError(f"in the unprivileged child: {value}")
-    return value
 
 
 def images(folder: Path, n: int, prefix: str = "img") -> list[Path]:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from _rag_support import llm_for, png, run_unprivileged, write
+from _rag_support import llm_for, png, write
 
-from kagura.core.memory import MultimodalRAG, get_default_embedder
+from kagura.core.memory import IngestReport, MultimodalRAG, get_default_embedder
+from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._pipeline import IngestRun, Progress
+from kagura.core.memory._prepare import Prepared
+from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
 from kagura.core.parallel import RetryPolicy
 from kagura.testing import FakeLLMServer
 
@@ -71,9 +74,38 @@ async def test_one_file_refused_by_the_embedder_never_fails_its_neighbours(tmp_p
     assert sorted(report.indexed) == [str(a), str(b)]
     assert [f.path for f in report.failed] == [str(poison)]
     assert "embedding failed" in report.failed[0].reason
-    assert max(embedder.calls) >= 3  # they really were one batch first
     assert _relpaths(rag, corpus) == ["a.md", "b.md"]
     assert "cider" in (await rag.query("cider", top_k=1))[0].text
+
+
+def _prepared(path: str, text: str) -> Prepared:
+    manifest = ManifestEntry(path, "markdown", "markdown-1", "", "", "e", "500/50")
+    doc = NewDocument(path, "/r", path[3:], "text/markdown", 10, False, {}, manifest, [ChunkPiece(text, 0)])
+    return Prepared(doc, [text])
+
+
+async def test_the_writer_embeds_a_refused_batch_file_by_file(tmp_path: Path) -> None:
+    """Deterministic: the three files are queued before the writer starts, so they form one batch."""
+    embedder = PoisonEmbedder()
+    store = RAGStore(tmp_path / "s.db")
+    report = IngestReport(root="/r")
+    run = IngestRun(
+        store=store, embedder=embedder, preparer=None,  # type: ignore[arg-type]  # the writer never uses it
+        report=report, progress=Progress(None, 3), embed_batch_size=64,
+    )  # fmt: skip
+    for item in (
+        _prepared("/r/a.md", "apples"),
+        _prepared("/r/p.md", "POISON"),
+        _prepared("/r/b.md", "boats"),
+    ):
+        run._to_write.put_nowait(item)
+    run._to_write.put_nowait(None)
+    await run._write_stage()
+    assert embedder.calls[0] == 3  # one batch first, refused as a whole
+    assert sorted(report.indexed) == ["/r/a.md", "/r/b.md"]
+    assert [(f.path, f.reason.split(":")[0]) for f in report.failed] == [("/r/p.md", "embedding failed")]
+    assert sorted(store.paths_under("/r")) == ["/r/a.md", "/r/b.md"]
+    store.close()
 
 
 async def test_a_failed_file_keeps_its_previous_version(tmp_path: Path) -> None:
@@ -132,20 +164,6 @@ async def test_a_file_that_becomes_empty_loses_its_old_document(tmp_path: Path) 
     assert _relpaths(rag, corpus) == []
 
 
-@pytest.fixture
-def world_tmp() -> Iterator[Path]:
-    """A directory an unprivileged child can enter (tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="kagura-safety-"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        for sub in path.rglob("*"):
-            if not sub.is_symlink():
-                sub.chmod(0o700 if sub.is_dir() else 0o600)
-        shutil.rmtree(path)
-
-
 def _ingest(store: Path, corpus: Path) -> list[str]:
     """One offline ingest (in the calling process); returns the pruned paths."""
     rag = MultimodalRAG(store)
@@ -157,7 +175,7 @@ def _ingest(store: Path, corpus: Path) -> list[str]:
         rag.close()
 
 
-def test_unreadable_files_and_folders_keep_their_documents(world_tmp: Path) -> None:
+def test_unreadable_files_and_folders_keep_their_documents(world_tmp: Path, unprivileged: Any) -> None:
     corpus = world_tmp / "c"
     write(corpus / "keep.md", "# Keep\n\nalways readable")
     locked = write(corpus / "locked.md", "# Locked\n\nsecret recipes")
@@ -168,10 +186,10 @@ def test_unreadable_files_and_folders_keep_their_documents(world_tmp: Path) -> N
     store.parent.mkdir(mode=0o777)
     store.parent.chmod(0o777)
     get_default_embedder()  # loaded before the fork, so the child reads nothing it may not
-    assert run_unprivileged(lambda: _ingest(store, corpus)) == []
+    assert unprivileged(lambda: _ingest(store, corpus)) == []
     locked.chmod(0o000)
     (corpus / "sub").chmod(0o000)
-    assert run_unprivileged(lambda: _ingest(store, corpus)) == []
+    assert unprivileged(lambda: _ingest(store, corpus)) == []
     locked.chmod(0o666)
     (corpus / "sub").chmod(0o777)
     rag = MultimodalRAG(store)

@@ -9,12 +9,10 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import urllib.request
 import zipfile
 import zlib
@@ -24,25 +22,12 @@ from typing import Any
 
 import docx
 import pytest
-from _rag_support import png, run_unprivileged, write
+from _rag_support import png, write
 
 from kagura.core.llm import LLMConfig
 from kagura.core.memory import MultimodalRAG, get_default_embedder
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
-
-
-@pytest.fixture
-def world_tmp() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="kagura-zoo-"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        for sub in path.rglob("*"):
-            if not sub.is_symlink():
-                sub.chmod(0o700 if sub.is_dir() else 0o600)
-        shutil.rmtree(path)
 
 
 @pytest.fixture
@@ -147,7 +132,7 @@ def _failures(result: dict[str, Any], root: Path) -> dict[str, str]:
     return {Path(f["path"]).name: f["reason"] for f in failed}
 
 
-def test_bad_input_zoo(world_tmp: Path, llm_url: str) -> None:
+def test_bad_input_zoo(world_tmp: Path, llm_url: str, unprivileged: Any) -> None:
     root = world_tmp / "zoo"
     files = _build(root)
     store = root / "index" / "kagura.db"  # the store lives inside the folder it indexes
@@ -162,7 +147,7 @@ def test_bad_input_zoo(world_tmp: Path, llm_url: str) -> None:
     urllib.request.urlopen(reset, timeout=30).close()
     parent = os.getpid()
 
-    first = run_unprivileged(lambda: _ingest(store, root, llm_url, parent))
+    first = unprivileged(lambda: _ingest(store, root, llm_url, parent))
     good = {
         "good/a.md": False, "good/b.txt": False, "good/code.py": False, "good/report.docx": False,
         "private.md": False, "locked/secret.md": False, "media/photo.png": True, "media/scan-0001": True,
@@ -183,7 +168,7 @@ def test_bad_input_zoo(world_tmp: Path, llm_url: str) -> None:
     (root / "locked").chmod(0o000)
     files["report.docx"].write_bytes(b"PK\x03\x04 truncated")
     files["b.txt"].unlink()
-    second = run_unprivileged(lambda: _ingest(store, root, None, parent))
+    second = unprivileged(lambda: _ingest(store, root, None, parent))
     assert second["report"]["pruned"] == [str(files["b.txt"])]  # only the file that is gone
     del good["good/b.txt"]
     assert second["docs"] == good  # nothing good lost; the LLM descriptions kept offline
@@ -199,6 +184,6 @@ def test_bad_input_zoo(world_tmp: Path, llm_url: str) -> None:
     # Readable again and back online: nothing is described (or paid for) a second time.
     files["private.md"].chmod(0o666)
     (root / "locked").chmod(0o777)
-    third = run_unprivileged(lambda: _ingest(store, root, llm_url, parent))
+    third = unprivileged(lambda: _ingest(store, root, llm_url, parent))
     assert third["docs"] == good
     assert third["report"]["llm_calls"] == 0 and _llm_requests(llm_url) == 2

@@ -35,7 +35,7 @@ from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, RAGStoreProtocol
 from kagura.core.parallel import parallel_stream
-from kagura.loaders import ScannedFile
+from kagura.loaders import ScannedFile, display_name
 
 __all__ = ["IngestRun", "Progress", "ProgressCallback"]
 
@@ -100,7 +100,7 @@ class IngestRun:
                 async for outcome in outcomes:
                     result = outcome.value
                     if outcome.error is not None:  # not expected: the preparer reports its own errors
-                        path = str(self.preparer.root / files[outcome.index].relpath)
+                        path = display_name(self.preparer.root / files[outcome.index].relpath)
                         result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
                     if isinstance(result, NeedsDescription):
                         await self._put(self._to_describe, result)
