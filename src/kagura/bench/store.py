@@ -71,7 +71,7 @@ def _search_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
     from kagura.bench._store_data import EMBEDDER, copy_into_postgres, load_sqlite, synthetic
     from kagura.core.memory._store import RAGStore
     from kagura.core.memory._vectors import top_k_cosine
-    from kagura.core.memory.stores.postgres import PostgresRAGStore
+    from kagura.core.memory.stores.postgres import HNSWParams, PostgresRAGStore
 
     vectors = synthetic(size, seed=1)
     queries = synthetic(_QUERIES, seed=2)
@@ -87,6 +87,19 @@ def _search_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
         hits = pg.vector_search(EMBEDDER, q, 10)
         hnsw_ms.append((time.perf_counter() - t) * 1000)
         recall.append(len({c for c, _ in hits} & {pg_ids[r] for r in want}) / 10)
+    sweep = {}
+    for ef in (40, 100, 200, 400):
+        pg.hnsw = HNSWParams(m=pg.hnsw.m, ef_construction=pg.hnsw.ef_construction, ef_search=ef)
+        ms, found = [], []
+        for q, want in zip(queries, truth, strict=True):
+            t = time.perf_counter()
+            hits = pg.vector_search(EMBEDDER, q, 10)
+            ms.append((time.perf_counter() - t) * 1000)
+            found.append(len({c for c, _ in hits} & {pg_ids[r] for r in want}) / 10)
+        sweep[str(ef)] = {
+            "p50_ms": round(statistics.median(ms), 2),
+            "recall@10": round(float(np.mean(found)), 4),
+        }
     exact_ms = []
     for q in queries[:10]:
         t = time.perf_counter()
@@ -120,7 +133,8 @@ def _search_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
             "pg_copy_s": round(load_s, 1),
             "pg_index_build_s": round(build_s, 1),
             "sqlite_load_s": round(sqlite_load_s, 1),
-            "hnsw": {"m": 16, "ef_construction": 64, "ef_search": 100},
+            "hnsw_default": {"m": 16, "ef_construction": 64, "ef_search": HNSWParams().ef_search},
+            "ef_search_sweep": sweep,
         },
     )
 
