@@ -81,21 +81,21 @@ def _search_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
     started = time.perf_counter()
     pg_ids, build_s = copy_into_postgres(pg, vectors)
     load_s = time.perf_counter() - started - build_s
-    hnsw_ms, recall = [], []
-    for q, want in zip(queries, truth, strict=True):
-        t = time.perf_counter()
-        hits = pg.vector_search(EMBEDDER, q, 10)
-        hnsw_ms.append((time.perf_counter() - t) * 1000)
-        recall.append(len({c for c, _ in hits} & {pg_ids[r] for r in want}) / 10)
-    sweep = {}
-    for ef in (40, 100, 200, 400):
-        pg.hnsw = HNSWParams(m=pg.hnsw.m, ef_construction=pg.hnsw.ef_construction, ef_search=ef)
+
+    def measure() -> tuple[list[float], list[float]]:
         ms, found = [], []
         for q, want in zip(queries, truth, strict=True):
             t = time.perf_counter()
             hits = pg.vector_search(EMBEDDER, q, 10)
             ms.append((time.perf_counter() - t) * 1000)
             found.append(len({c for c, _ in hits} & {pg_ids[r] for r in want}) / 10)
+        return ms, found
+
+    hnsw_ms, recall = measure()
+    sweep = {}
+    for ef in (40, 100, 200, 400):
+        pg.hnsw = HNSWParams(m=pg.hnsw.m, ef_construction=pg.hnsw.ef_construction, ef_search=ef)
+        ms, found = measure()
         sweep[str(ef)] = {
             "p50_ms": round(statistics.median(ms), 2),
             "recall@10": round(float(np.mean(found)), 4),

@@ -39,7 +39,7 @@ from kagura.errors import StoreError
 if TYPE_CHECKING:
     from kagura.core.memory.stores._protocol import StoredDocument
 
-__all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex"]
+__all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex", "checked_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,17 @@ class VectorIndex:
     matrix: np.ndarray
     chunk_ids: np.ndarray
     file_types: np.ndarray
+
+
+def checked_rows(doc: NewDocument, vectors: np.ndarray) -> tuple[np.ndarray, Sequence[str | None]]:
+    """``doc``'s vectors as contiguous float32 and its chunk hashes (None each when it has none); every
+    store calls this before writing. ValueError when the counts do not match the chunks."""
+    if len(vectors) != len(doc.chunks):
+        raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
+    if doc.chunk_hashes and len(doc.chunk_hashes) != len(doc.chunks):
+        raise ValueError(f"{len(doc.chunks)} chunks but {len(doc.chunk_hashes)} hashes for {doc.path}")
+    hashes: Sequence[str | None] = doc.chunk_hashes or [None] * len(doc.chunks)
+    return np.ascontiguousarray(vectors, dtype=np.float32), hashes
 
 
 def _under(path: str, root: str) -> bool:
@@ -186,12 +197,7 @@ class RAGStore:
 
         Raises StoreError when the store holds vectors of another embedder (nothing is written then).
         """
-        if len(vectors) != len(doc.chunks):
-            raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
-        if doc.chunk_hashes and len(doc.chunk_hashes) != len(doc.chunks):
-            raise ValueError(f"{len(doc.chunks)} chunks but {len(doc.chunk_hashes)} hashes for {doc.path}")
-        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        hashes: Sequence[str | None] = doc.chunk_hashes or [None] * len(doc.chunks)
+        vecs, hashes = checked_rows(doc, vectors)
         name = PurePosixPath(doc.relpath).name
         m = doc.manifest
         with self._lock, transaction(self._conn):

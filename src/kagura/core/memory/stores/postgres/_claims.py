@@ -13,20 +13,11 @@ import socket
 import time
 import uuid
 
-from kagura.core.memory.stores.postgres._connect import migrate, open_pool, transaction
+from kagura.core.memory._claims import _alive  # one liveness test for both claim tables
+from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._schema import CLAIM_MIGRATIONS
 
 __all__ = ["PostgresClaims"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PostgresClaims:
@@ -40,12 +31,7 @@ class PostgresClaims:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
-        self._pool = open_pool(url, max_size=2)
-        try:
-            migrate(self._pool, url, CLAIM_MIGRATIONS, namespace="rag-claims")
-        except BaseException:
-            self._pool.close()
-            raise
+        self._pool = open_migrated(url, CLAIM_MIGRATIONS, namespace="rag-claims", max_size=2)
 
     def try_claim(self, path: str) -> str | None:
         """Claim ``path``; ``None`` when it is ours now, else the live owner holding it."""

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["PgMigration", "migrate", "open_pool", "store_error", "transaction"]
+__all__ = ["PgMigration", "migrate", "open_migrated", "open_pool", "store_error", "transaction"]
 
 PgMigration = str | Callable[["psycopg.Connection[Any]"], object]
 
@@ -124,3 +124,16 @@ def migrate(pool: ConnectionPool, url: str, migrations: Sequence[PgMigration], *
                     (namespace, number + 1),
                 )
         return _version(conn, namespace)
+
+
+def open_migrated(
+    url: str, migrations: Sequence[PgMigration], *, namespace: str, max_size: int = 4
+) -> ConnectionPool:
+    """:func:`open_pool`, then :func:`migrate` ``namespace`` (the pool is closed if migrating fails)."""
+    pool = open_pool(url, max_size=max_size)
+    try:
+        migrate(pool, url, migrations, namespace=namespace)
+    except BaseException:
+        pool.close()
+        raise
+    return pool

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from kagura.core.memory._report import Document
-from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument
+from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument, checked_rows
 from kagura.core.memory.stores._protocol import StoredDocument
 from kagura.core.memory.stores._url import redact_url
-from kagura.core.memory.stores.postgres._connect import migrate, open_pool, transaction
+from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.postgres._search import keyword_search, vector_search
 from kagura.errors import StoreError
@@ -84,12 +84,7 @@ class PostgresRAGStore:
     def __init__(self, url: str, *, hnsw: HNSWParams | None = None, pool_size: int = 4) -> None:
         self.url = url
         self.hnsw = hnsw or HNSWParams()
-        self._pool = open_pool(url, max_size=pool_size)
-        try:
-            migrate(self._pool, url, RAG_MIGRATIONS, namespace="rag")
-        except BaseException:
-            self._pool.close()
-            raise
+        self._pool = open_migrated(url, RAG_MIGRATIONS, namespace="rag", max_size=pool_size)
 
     @property
     def location(self) -> str:
@@ -183,12 +178,7 @@ class PostgresRAGStore:
 
     def replace_document(self, doc: NewDocument, vectors: np.ndarray, embedder: str) -> int:
         """Store ``doc`` in one transaction, replacing whatever was stored for its path. Returns its id."""
-        if len(vectors) != len(doc.chunks):
-            raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
-        if doc.chunk_hashes and len(doc.chunk_hashes) != len(doc.chunks):
-            raise ValueError(f"{len(doc.chunks)} chunks but {len(doc.chunk_hashes)} hashes for {doc.path}")
-        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        hashes: Sequence[str | None] = doc.chunk_hashes or [None] * len(doc.chunks)
+        vecs, hashes = checked_rows(doc, vectors)
         name = PurePosixPath(doc.relpath).name
         m = doc.manifest
         with self._tx(f"store {doc.path}") as conn:

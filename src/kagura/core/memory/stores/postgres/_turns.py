@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from kagura.core.memory.stores._url import redact_url
-from kagura.core.memory.stores.postgres._connect import migrate, open_pool, transaction
+from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._schema import TURN_MIGRATIONS
 
 __all__ = ["PostgresTurns"]
@@ -22,12 +22,7 @@ class PostgresTurns:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._pool = open_pool(url, max_size=2)
-        try:
-            migrate(self._pool, url, TURN_MIGRATIONS, namespace="conversation")
-        except BaseException:
-            self._pool.close()
-            raise
+        self._pool = open_migrated(url, TURN_MIGRATIONS, namespace="conversation", max_size=2)
 
     @property
     def location(self) -> str:
