@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from kagura._extras import import_optional
 from kagura.core.memory.stores._url import redact_url, scrub
 from kagura.errors import StoreError
 
@@ -33,15 +34,12 @@ _SCHEMA_LOCK = 0x6B61677572610001  # advisory lock key: "kagura" + 1, held while
 
 
 def _import() -> tuple[Any, Any, Any]:
-    try:
-        import psycopg
-        from pgvector.psycopg import register_vector
-        from psycopg_pool import ConnectionPool
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ImportError(
-            f"the PostgreSQL store needs the postgres extra: pip install 'kagura[postgres]' ({exc})"
-        ) from exc
-    return psycopg, ConnectionPool, register_vector
+    """psycopg, the pool class and pgvector's adapter; MissingExtraError naming ``kagura[postgres]``."""
+    feature = "the PostgreSQL store"
+    psycopg = import_optional("psycopg", feature)
+    pool = import_optional("psycopg_pool", feature)
+    pgvector = import_optional("pgvector.psycopg", feature)
+    return psycopg, pool.ConnectionPool, pgvector.register_vector
 
 
 def store_error(url: str, exc: BaseException, doing: str) -> StoreError:
