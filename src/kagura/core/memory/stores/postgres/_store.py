@@ -49,7 +49,7 @@ class HNSWParams:
 
     m: int = 16
     ef_construction: int = 64
-    ef_search: int = 200
+    ef_search: int = 400
 
     def __post_init__(self) -> None:
         for name in ("m", "ef_construction", "ef_search"):
