@@ -30,6 +30,7 @@ from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument, chec
 from kagura.core.memory.stores._protocol import StoredDocument
 from kagura.core.memory.stores._url import redact_url
 from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
+from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.postgres._search import keyword_search, vector_search
 from kagura.errors import StoreError
@@ -60,12 +61,6 @@ class HNSWParams:
 
 def _under(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
-
-
-def _array(value: Any) -> np.ndarray:
-    """A stored vector as float32 numpy (pgvector's loader gives numpy or ``Vector`` by wire format)."""
-    to_numpy = getattr(value, "to_numpy", None)
-    return np.asarray(to_numpy() if to_numpy is not None else value, dtype=np.float32)
 
 
 def _words(text: str) -> str:
@@ -233,7 +228,7 @@ class PostgresRAGStore:
                 (wanted,),
             ).fetchall()
         for digest, vec in rows:
-            found.setdefault(digest, _array(vec))
+            found.setdefault(digest, as_array(vec))
         return found
 
     def delete_documents(self, paths: Iterable[str]) -> int:
@@ -293,37 +288,9 @@ class PostgresRAGStore:
             paths = [r[0] for r in conn.execute('SELECT path FROM rag_documents ORDER BY path COLLATE "C"')]
         for path in paths:
             with self._tx(f"read {path}") as conn:
-                stored = _read_document(conn, path)
+                stored = read_document(conn, path)
             if stored is not None:
                 yield stored
-
-
-def _read_document(conn: Any, path: str) -> StoredDocument | None:
-    from kagura.core.memory._chunking import ChunkPiece
-
-    doc = conn.execute(
-        "SELECT d.id, d.root, d.relpath, d.mime_type, d.size, d.described, d.metadata, m.content_hash,"
-        " m.file_type, m.extractor_version, m.prompt_version, m.model, m.embedder, m.chunking"
-        " FROM rag_documents d JOIN rag_manifest m ON m.document_id = d.id WHERE d.path = %s",
-        (path,),
-    ).fetchone()
-    if doc is None:
-        return None
-    rows = conn.execute(
-        "SELECT c.text, c.ordinal, c.page, c.section, c.chunk_hash, v.embedder, v.embedding FROM rag_chunks c"
-        " JOIN rag_vectors v ON v.chunk_id = c.id WHERE c.document_id = %s ORDER BY c.id",
-        (doc[0],),
-    ).fetchall()
-    hashes = [r[4] for r in rows]
-    new = NewDocument(
-        path=path, root=doc[1], relpath=doc[2], mime_type=doc[3], size=int(doc[4]), described=bool(doc[5]),
-        metadata=dict(doc[6]), manifest=ManifestEntry(*doc[7:14]),
-        chunks=[ChunkPiece(r[0], r[1], r[2], r[3]) for r in rows],
-        chunk_hashes=hashes if all(h is not None for h in hashes) else (),
-    )  # fmt: skip
-    dim = len(_array(rows[0][6])) if rows else 0
-    vectors = np.array([_array(r[6]) for r in rows], dtype=np.float32).reshape(len(rows), dim)
-    return StoredDocument(new, vectors, rows[0][5] if rows else str(doc[12]))
 
 
 def _mixed_embedders(location: str, stored: str, wanted: str) -> StoreError:
