@@ -44,7 +44,7 @@ def show(
 
     url = redis or os.environ.get("KAGURA_REDIS_URL")
     if not url:
-        typer.echo("error: no Redis given: pass --redis redis://HOST:6379/0 or set KAGURA_REDIS_URL", err=True)
+        typer.echo("error: no Redis: pass --redis redis://HOST:6379/0 or set KAGURA_REDIS_URL", err=True)
         raise typer.Exit(2)
     try:
         budgets = asyncio.run(_read(url))

@@ -68,7 +68,9 @@ class RedisServer:
                 pass
             time.sleep(0.02)
         self.kill()
-        raise ConfigurationError(f"redis-server did not answer on port {self.port} in {self.startup_timeout} s")
+        raise ConfigurationError(
+            f"redis-server did not answer on port {self.port} within {self.startup_timeout} s"
+        )
 
     def kill(self) -> None:
         """Stop the server at once (SIGKILL): clients see the connection drop."""

@@ -3,8 +3,8 @@
 :class:`RedisBudget` is what a ``RateLimiter(..., redis=url, key=...)`` delegates admissions to. Each
 admission is one script call (:class:`~kagura.core.parallel._shared_gcra.SharedGCRA`). Failure semantics:
 
-- **Unreachable at start** (the first admission never reached Redis): :class:`~kagura.errors.ConfigurationError`
-  naming the URL (password hidden). A typo in a URL fails loudly instead of running unthrottled.
+- **Unreachable at start** (the first admission never reached Redis):
+  :class:`~kagura.errors.ConfigurationError` naming the URL (password hidden). A typo in a URL fails loudly instead of running unthrottled.
 - **Lost mid-run**, ``on_redis_error="degrade"`` (default): admissions continue on a local limiter at a
   *conservative share* of the budget: the budget divided by the number of processes that were sharing it
   (Redis told us at every admission). N processes that all lose Redis together therefore still spend at
@@ -138,11 +138,12 @@ class RedisBudget:
         self._retry_at = self._clock() + self._backoff
         self._backoff = min(_BACKOFF_CAP, self._backoff * 2)
         if not self.degraded:
-            log.warning(
-                "kagura budget %r: lost Redis (%s); %s", self.key, exc,
-                "continuing on a local share of 1/%d of the budget" % self.members
-                if self.on_redis_error == "degrade" else "failing admissions until it is back",
-            )  # fmt: skip
+            then = (
+                f"continuing on a local share of 1/{self.members} of the budget"
+                if self.on_redis_error == "degrade"
+                else "failing admissions until it is back"
+            )
+            log.warning("kagura budget %r: lost Redis (%s); %s", self.key, exc, then)
         self.degraded = True
         return self._fallback(req, tok, exc)
 

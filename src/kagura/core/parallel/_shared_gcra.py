@@ -47,9 +47,9 @@ MEMBER_TTL = 60.0  # seconds without an admission after which a process no longe
 # (e = seconds per unit, 0 = no such budget; b = capacity in units; n = units asked for)
 # Returns {wait seconds, now, members} as strings (Redis truncates Lua numbers to integers).
 _RESERVE = """
-local function s(x) return string.format('%%.17g', x) end
+local function s(x) return string.format('%.17g', x) end
 local t = redis.call('TIME')
-local now = (tonumber(t[1]) - %(epoch)d) + tonumber(t[2]) / 1000000
+local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
 local admit = now
 local e = {tonumber(ARGV[1]), tonumber(ARGV[4])}
 local b = {tonumber(ARGV[2]), tonumber(ARGV[5])}
@@ -82,16 +82,16 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - member_ttl)
 redis.call('PEXPIRE', KEYS[2], math.ceil(member_ttl * 1000) + 1000)
 local members = redis.call('ZCARD', KEYS[2])
 return {s(admit - now), s(now), tostring(members)}
-""" % {"epoch": EPOCH}
+""".replace("EPOCH", str(EPOCH))
 
 # KEYS[1] state hash. ARGV: units_req e_req b_req units_tok e_tok b_tok (units: + charge, - refund).
 # A refund never creates credit beyond a full bucket; a charge counts from no earlier than "bucket full".
 # Refunding a reservation that was never used is always safe with GCRA: the schedule becomes the one in
 # which that request never asked, and bookings made after it only stay later than they need to be.
 _ADJUST = """
-local function s(x) return string.format('%%.17g', x) end
+local function s(x) return string.format('%.17g', x) end
 local t = redis.call('TIME')
-local now = (tonumber(t[1]) - %(epoch)d) + tonumber(t[2]) / 1000000
+local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
 local fields = {'tat_req', 'tat_tok'}
 for i = 1, 2 do
   local units = tonumber(ARGV[i * 3 - 2])
@@ -108,11 +108,11 @@ for i = 1, 2 do
   end
 end
 return 1
-""" % {"epoch": EPOCH}
+""".replace("EPOCH", str(EPOCH))
 
 
 def check_redis_url(url: object) -> str:
-    """``url`` must look like ``redis://host:port/db`` (or ``rediss://``, ``unix://``) and the client exist."""
+    """``url`` must look like ``redis://host:port/db`` (``rediss://``, ``unix://``); the client must exist."""
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(
             f"redis must be a URL like 'redis://localhost:6379/0' (or rediss://, unix://), got {url!r}"
