@@ -4,7 +4,8 @@
 admission is one script call (:class:`~kagura.core.parallel._shared_gcra.SharedGCRA`). Failure semantics:
 
 - **Unreachable at start** (the first admission never reached Redis):
-  :class:`~kagura.errors.ConfigurationError` naming the URL (password hidden). A typo in a URL fails loudly instead of running unthrottled.
+  :class:`~kagura.errors.ConfigurationError` naming the URL (password hidden). A typo in a URL fails
+  loudly instead of running unthrottled.
 - **Lost mid-run**, ``on_redis_error="degrade"`` (default): admissions continue on a local limiter at a
   *conservative share* of the budget: the budget divided by the number of processes that were sharing it
   (Redis told us at every admission). N processes that all lose Redis together therefore still spend at
