@@ -8,6 +8,7 @@ from kagura.testing._fake_process import FakeLLMProcess
 from kagura.testing._fake_provider import FakeProvider, fake_answer
 from kagura.testing._fake_server import FakeLLMServer
 from kagura.testing._fake_wire import Faults, ServerStats, default_answer, scripted
+from kagura.testing._redis_server import RedisServer
 from kagura.testing._vectors import fake_embedding
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "FakeLLMServer",
     "FakeProvider",
     "Faults",
+    "RedisServer",
     "ServerStats",
     "default_answer",
     "fake_answer",
