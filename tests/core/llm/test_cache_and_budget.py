@@ -138,7 +138,7 @@ async def test_config_fields_create_the_shared_limiter(fake_llm_server: FakeLLMS
         await complete("hello", config)
         limiter = limiter_for(config)
         assert limiter is not None and limiter.tokens_per_minute == 10_000
-        assert limiter.usage()[1] > 0  # the call's token estimate was spent
+        assert limiter.booked[1] > 0  # the call's token estimate was spent
     finally:
         reset_rate_limits()
 

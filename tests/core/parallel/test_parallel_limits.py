@@ -1,104 +1,159 @@
-"""RateLimiter: exact sliding 60 s windows, checked in virtual time, and shared across threads."""
+"""RateLimiter: GCRA budgets (smooth rate, bounded burst) in virtual time, shared across threads."""
 
 from __future__ import annotations
 
 import asyncio
-import random
+import math
 import sys
 import threading
-from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kagura.core.parallel import RateLimiter, parallel_map_sync
+from kagura.core.parallel._limits import DEFAULT_BURST_SECONDS
 
 
-def max_in_any_window(events: list[tuple[float, float]], period: float = 60.0) -> float:
-    """Largest total amount started within any half-open window [t, t + period) that begins at an event."""
-    events = sorted(events)
-    best = 0.0
-    for i, (start, _) in enumerate(events):
-        best = max(best, sum(a for t, a in events[i:] if t < start + period - 1e-9))
-    return best
-
-
-@pytest.mark.looptime
-async def test_rpm_window_is_never_exceeded_and_saturated_use_is_full() -> None:
+async def admissions(limiter: RateLimiter, costs: list[int]) -> list[float]:
+    """Start one acquire per cost at once (in list order); return when each was admitted."""
     loop = asyncio.get_running_loop()
-    limiter = RateLimiter(requests_per_minute=50, clock=loop.time)
-    starts: list[float] = []
+    times: list[float] = [math.nan] * len(costs)
 
-    async def one() -> None:
-        await limiter.acquire()
-        starts.append(loop.time())
-
-    await asyncio.gather(*(one() for _ in range(150)))
-
-    assert len(starts) == 150
-    assert max_in_any_window([(t, 1) for t in starts]) <= 50
-    # Saturated: each consecutive minute uses the whole budget, so 150 requests take exactly 2 minutes.
-    per_minute = Counter(int(t // 60) for t in starts)
-    assert per_minute == {0: 50, 1: 50, 2: 50}
-    assert loop.time() == pytest.approx(120.0)
-
-
-@pytest.mark.looptime
-async def test_tpm_window_is_never_exceeded_and_saturated_use_is_at_least_95_percent() -> None:
-    loop = asyncio.get_running_loop()
-    tpm = 2000
-    limiter = RateLimiter(tokens_per_minute=tpm, clock=loop.time)
-    rng = random.Random(7)
-    costs = [rng.randint(1, 40) for _ in range(600)]  # each request is at most 2 % of the budget
-    spent: list[tuple[float, float]] = []
-
-    async def one(cost: int) -> None:
+    async def one(i: int, cost: int) -> None:
         await limiter.acquire(cost)
-        spent.append((loop.time(), cost))
-        await asyncio.sleep(rng.uniform(0, 5))  # the call itself takes a while
+        times[i] = loop.time()
 
-    await asyncio.gather(*(one(c) for c in costs))
+    await asyncio.gather(*(one(i, c) for i, c in enumerate(costs)))
+    return times
 
-    assert max_in_any_window(spent) <= tpm
-    last_start = max(t for t, _ in spent)
-    # Every full minute before the last start used >= 95 % of the budget.
-    full_minutes = int(last_start // 60)
-    assert full_minutes >= 5
-    for minute in range(full_minutes):
-        used = sum(c for t, c in spent if minute * 60 <= t < (minute + 1) * 60)
-        assert used >= 0.95 * tpm, (minute, used)
+
+def conforms(times: list[float], costs: list[float], rate: float, capacity: float) -> bool:
+    """True if every run of admissions i..j spent at most capacity + rate * (t_j - t_i) (GCRA's promise)."""
+    order = sorted(range(len(times)), key=lambda k: times[k])
+    for a in range(len(order)):
+        spent = 0.0
+        for b in range(a, len(order)):
+            spent += costs[order[b]]
+            if spent > capacity + rate * (times[order[b]] - times[order[a]]) + 1e-6:
+                return False
+    return True
 
 
 @pytest.mark.looptime
-async def test_rpm_and_tpm_together_respect_both_budgets() -> None:
+async def test_after_the_burst_admissions_are_exactly_the_rate_apart() -> None:
+    limiter = RateLimiter(requests_per_minute=120, burst=3, clock=asyncio.get_running_loop().time)
+    times = await admissions(limiter, [0] * 10)
+    assert times[:3] == [0.0, 0.0, 0.0]  # the burst
+    assert times[3:] == pytest.approx([0.5 * k for k in range(1, 8)])  # then 120/60 = 2 per second
+
+
+@pytest.mark.looptime
+async def test_the_default_burst_is_half_a_second_of_rate_and_at_least_one() -> None:
     loop = asyncio.get_running_loop()
-    limiter = RateLimiter(requests_per_minute=10, tokens_per_minute=100, clock=loop.time)
-    events: list[tuple[float, float]] = []
+    assert DEFAULT_BURST_SECONDS == 0.5
+    assert RateLimiter(requests_per_minute=1200).burst == 10
+    assert RateLimiter(requests_per_minute=500).burst == 4  # 4.17 rounded down
+    assert RateLimiter(requests_per_minute=60).burst == 1
+    limiter = RateLimiter(requests_per_minute=1200, clock=loop.time)
+    times = await admissions(limiter, [0] * 30)
+    assert times[:10] == [0.0] * 10
+    assert times[10:] == pytest.approx([0.05 * k for k in range(1, 21)])
+    # Never more than burst + rate * span in any run of admissions (what a 20/s, burst-20 bucket needs).
+    assert conforms(times, [1] * 30, rate=20, capacity=10)
 
-    async def one(cost: int) -> None:
-        await limiter.acquire(cost)
-        events.append((loop.time(), cost))
 
-    await asyncio.gather(*(one(c) for c in [5] * 30 + [30] * 10))
+@pytest.mark.looptime
+async def test_fractional_budgets_work() -> None:
+    """0.5 requests per minute is one call every 120 s (this raised IndexError with the sliding window)."""
+    limiter = RateLimiter(requests_per_minute=0.5, clock=asyncio.get_running_loop().time)
+    assert await admissions(limiter, [0, 0, 0]) == pytest.approx([0.0, 120.0, 240.0])
+    tokens = RateLimiter(tokens_per_minute=1.5, clock=asyncio.get_running_loop().time)  # 1 token per 40 s
+    assert tokens.token_burst == pytest.approx(0.0125)
+    assert await admissions(tokens, [1, 1]) == pytest.approx([240.0, 280.0])  # the loop is at t=240
 
-    assert max_in_any_window([(t, 1) for t, _ in events]) <= 10
-    assert max_in_any_window(events) <= 100
-    # 30 cheap requests are bound by RPM (3 minutes), 10 x 30 tokens by TPM (3 per minute).
-    assert len(events) == 40
+
+@pytest.mark.looptime
+async def test_token_costs_flow_at_the_token_rate_and_a_cost_above_capacity_never_raises() -> None:
+    limiter = RateLimiter(tokens_per_minute=600, clock=asyncio.get_running_loop().time)  # 10/s, bucket 5
+    assert limiter.token_burst == 5
+    times = await admissions(limiter, [5, 5, 50, 2, 0])
+    # 5 fits the full bucket; the next 5 waits 0.5 s; 50 (ten buckets) waits for a full bucket, is charged
+    # in full, and the request after it pays the debt: 2 tokens at 5.0 + 0.2 - 0.5.
+    assert times == pytest.approx([0.0, 0.5, 1.0, 5.7, 5.7])
+
+
+@pytest.mark.looptime
+@settings(max_examples=30, deadline=None)
+@given(
+    costs=st.lists(st.integers(0, 40), min_size=1, max_size=40),
+    rpm=st.sampled_from([None, 30, 600, 7.5]),
+    tpm=st.sampled_from([600, 1000, 6000]),
+)
+async def test_random_costs_never_exceed_either_bucket_and_keep_arrival_order(
+    costs: list[int], rpm: float | None, tpm: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(rpm, tpm, clock=lambda: loop.time() - base)
+    base = loop.time()
+    times = [t - base for t in await admissions(limiter, costs)]
+    assert times == sorted(times)  # first come, first served
+    capacity = limiter.token_burst
+    assert capacity is not None
+    if max(costs) <= capacity:
+        assert conforms(times, [float(c) for c in costs], rate=tpm / 60, capacity=capacity)
+    if rpm is not None and limiter.burst is not None:
+        assert conforms(times, [1.0] * len(costs), rate=rpm / 60, capacity=limiter.burst)
 
 
 @pytest.mark.looptime
 async def test_requests_are_admitted_first_come_first_served() -> None:
     loop = asyncio.get_running_loop()
-    limiter = RateLimiter(tokens_per_minute=100, clock=loop.time)
-    order: list[str] = []
+    limiter = RateLimiter(requests_per_minute=600, tokens_per_minute=60, clock=loop.time)
+    # The big request arrives second; neither small nor free requests behind it may overtake it.
+    times = await admissions(limiter, [1, 100, 1, 0, 1])
+    assert times == sorted(times)
+    assert times[0] < times[1] < times[2]
+    # Every cost is above the 0.5-token bucket: each waits for a full bucket, the next pays its debt.
+    assert times == pytest.approx([0.0, 1.0, 101.0, 101.0, 102.0])
 
-    async def one(name: str, cost: int) -> None:
-        await limiter.acquire(cost)
-        order.append(name)
 
-    # The big request arrives second; the small ones behind it must not overtake it forever.
-    await asyncio.gather(one("a", 60), one("big", 100), one("b", 10), one("c", 10))
-    assert order == ["a", "big", "b", "c"]
+@pytest.mark.looptime
+async def test_adjust_refunds_and_charges_the_token_bucket() -> None:
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(tokens_per_minute=600, clock=loop.time)  # 10 tokens/s, bucket of 5
+    assert limiter.reserve(5) == 0.0
+    assert limiter.usage() == (0.0, pytest.approx(5.0))
+    limiter.adjust(-5)  # the call used nothing after all
+    assert limiter.reserve(5) == 0.0  # the refunded tokens are there again
+    limiter.adjust(-100)  # a refund never makes the bucket hold more than it can
+    assert limiter.usage() == (0.0, 0.0)
+    assert limiter.reserve(5) == 0.0
+    assert limiter.reserve(5) == pytest.approx(0.5)  # no credit beyond a full bucket
+    limiter.adjust(+10)  # the previous call used 10 more than estimated: one more second of debt
+    assert limiter.reserve(1) == pytest.approx(2.0 + 0.1 - 0.5)  # bucket full again at 1.0 + 1.0 s
+    assert limiter.booked == (5, 5 - 5 + 5 - 5 + 5 + 5 + 10 + 1)  # the -100 gave back only the 5 spent
+    RateLimiter(requests_per_minute=60).adjust(1000)  # no token budget: nothing to reconcile
+
+
+@pytest.mark.looptime
+async def test_set_rates_changes_a_live_budget_and_keeps_what_was_spent() -> None:
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(requests_per_minute=60, clock=loop.time)  # 1/s, burst 1
+    assert limiter.reserve() == 0.0
+    assert limiter.reserve() == pytest.approx(1.0)  # booked at the old rate: kept
+    limiter.set_rates(requests_per_minute=120)  # 2 requests owed, now paid at 2/s
+    assert limiter.burst == 1
+    assert limiter.reserve() == pytest.approx(1.0)
+    assert limiter.reserve() == pytest.approx(1.5)
+    limiter.set_rates(requests_per_minute=30, burst=2)  # owed: 4 requests at 0.5/s
+    assert limiter.reserve() == pytest.approx(6.0)  # 8 s of debt, and a bucket of 2
+    limiter.set_rates(tokens_per_minute=60)  # the explicit burst is kept, and the token bucket matches it
+    assert (limiter.burst, limiter.token_burst) == (2, pytest.approx(4.0))
+    limiter.set_rates(requests_per_minute=None, tokens_per_minute=None, burst=None)
+    assert limiter.reserve() == pytest.approx(6.0)  # no limit left; only arrival order holds
+    with pytest.raises(ValueError, match="requests_per_minute"):
+        limiter.set_rates(requests_per_minute=float("nan"))
 
 
 @pytest.mark.looptime
@@ -114,6 +169,7 @@ async def test_a_cancelled_waiter_gives_its_reservation_back() -> None:
     await asyncio.sleep(59)
     await limiter.acquire()  # the cancelled booking is gone: this one starts at t=60, not t=120
     assert loop.time() == pytest.approx(60.0)
+    assert limiter.booked == (2, 0.0)
 
 
 async def test_a_limiter_without_budgets_never_waits() -> None:
@@ -122,23 +178,36 @@ async def test_a_limiter_without_budgets_never_waits() -> None:
         await limiter.acquire(10**9)
 
 
-def test_bad_arguments_are_rejected_with_clear_errors() -> None:
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), -float("inf")])
+def test_rates_that_are_not_positive_and_finite_are_value_errors(bad: float) -> None:
     with pytest.raises(ValueError, match="requests_per_minute"):
-        RateLimiter(requests_per_minute=0)
+        RateLimiter(requests_per_minute=bad)
+    with pytest.raises(ValueError, match="tokens_per_minute"):
+        RateLimiter(tokens_per_minute=bad)
+    with pytest.raises(ValueError, match="burst"):
+        RateLimiter(requests_per_minute=60, burst=bad)
+    with pytest.raises(ValueError, match="tokens"):
+        RateLimiter(tokens_per_minute=100).reserve(bad if bad != 0 else -1)
+
+
+def test_bad_argument_types_are_type_errors_and_burst_needs_a_request_rate() -> None:
     with pytest.raises(TypeError, match="tokens_per_minute"):
         RateLimiter(tokens_per_minute="100")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="requests_per_minute"):
+        RateLimiter(requests_per_minute=True)
     with pytest.raises(TypeError, match="clock"):
         RateLimiter(10, clock=5)  # type: ignore[arg-type]
-    limiter = RateLimiter(tokens_per_minute=100)
-    with pytest.raises(ValueError, match="can never fit"):
-        limiter.reserve(101)
-    with pytest.raises(ValueError, match=">= 0"):
-        limiter.reserve(-1)
+    with pytest.raises(ValueError, match=">= 1"):
+        RateLimiter(requests_per_minute=60, burst=0.5)
+    with pytest.raises(ValueError, match="needs requests_per_minute"):
+        RateLimiter(tokens_per_minute=1000, burst=5)
+    with pytest.raises(TypeError, match="tokens"):
+        RateLimiter(tokens_per_minute=100).adjust("5")  # type: ignore[arg-type]
 
 
-def test_one_limiter_shared_by_threads_each_with_its_own_loop_books_exactly_the_budget() -> None:
-    """8 threads x 2000 bookings race on one limiter with a frozen clock: every minute gets exactly 1000."""
-    limiter = RateLimiter(requests_per_minute=1000, tokens_per_minute=10_000, clock=lambda: 0.0)
+def test_one_limiter_shared_by_threads_each_with_its_own_loop_books_exactly_the_rate() -> None:
+    """8 threads x 2000 bookings race on one limiter with a frozen clock: the schedule is exact."""
+    limiter = RateLimiter(requests_per_minute=1000, tokens_per_minute=10_000, burst=10, clock=lambda: 0.0)
     booked: list[float] = []
     booked_lock = threading.Lock()
     barrier = threading.Barrier(8)
@@ -163,12 +232,15 @@ def test_one_limiter_shared_by_threads_each_with_its_own_loop_books_exactly_the_
     finally:
         sys.setswitchinterval(old)
 
-    assert Counter(booked) == {60.0 * minute: 1000 for minute in range(16)}
+    # Both buckets hold 0.6 s (10 requests, 100 tokens); after them one booking every 60 ms, none lost.
+    expected = [max(0.0, (k - 9) * 0.06) for k in range(16_000)]
+    assert sorted(booked) == pytest.approx(expected, abs=1e-6)
+    assert limiter.booked == (16_000, 160_000)
 
 
 def test_threads_running_parallel_map_share_one_budget() -> None:
     """8 threads, each with its own loop (via parallel_map_sync), run 50 items through one limiter."""
-    limiter = RateLimiter(requests_per_minute=400)
+    limiter = RateLimiter(requests_per_minute=600_000, burst=100)
     done: list[list[int]] = []
 
     async def item(x: int) -> int:
@@ -184,6 +256,4 @@ def test_threads_running_parallel_map_share_one_budget() -> None:
     for t in threads:
         t.join()
     assert done == [list(range(50))] * 8
-    assert limiter.usage()[0] == 400  # every request of every thread was booked, none lost to a race
-    # The budget is now exhausted: the next booking lands a minute after the first ones.
-    assert limiter.reserve() > limiter._clock() + 50
+    assert limiter.booked == (400, 0.0)  # every request of every thread was booked, none lost to a race

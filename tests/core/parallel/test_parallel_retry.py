@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
-from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
+from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry, parallel_map
 from kagura.errors import AuthenticationError, KaguraTimeoutError, RateLimitedError, ServerError
 
 
@@ -25,12 +26,28 @@ class Flaky:
 
 
 @pytest.mark.looptime
-async def test_retry_after_is_honoured_exactly() -> None:
+async def test_retry_after_is_honoured_exactly_without_jitter() -> None:
     flaky = Flaky(RateLimitedError("slow down", retry_after=7.0), RateLimitedError("again", retry_after=2.5))
-    policy = RetryPolicy(max_attempts=3, base_delay=100.0, jitter=True)  # backoff would be far longer
+    policy = RetryPolicy(max_attempts=3, base_delay=100.0, jitter=False)  # backoff would be far longer
 
     assert await call_with_retry(flaky, policy) == "ok"
     assert flaky.starts == [0.0, pytest.approx(7.0), pytest.approx(9.5)]
+
+
+def test_retry_after_is_a_floor_plus_a_bounded_jitter() -> None:
+    """The wait is retry_after + U(0, min(max_delay, max(retry_after / 2, base_delay)))."""
+    error = RateLimitedError("429", retry_after=8.0)
+    draws = [RetryPolicy(base_delay=0.5).delay(1, error) for _ in range(500)]
+    assert all(8.0 <= d <= 12.0 for d in draws)
+    assert len(set(draws)) > 400 and max(draws) > 11.5 and min(draws) < 8.5  # spread over the whole range
+    assert all(
+        0.0 <= RetryPolicy(base_delay=2.0).delay(1, RateLimitedError("429", retry_after=0)) <= 2.0
+        for _ in range(50)
+    )
+    capped = [
+        RetryPolicy(max_delay=1.0).delay(1, RateLimitedError("429", retry_after=100)) for _ in range(50)
+    ]
+    assert all(100.0 <= d <= 101.0 for d in capped)
 
 
 @pytest.mark.looptime
@@ -47,7 +64,7 @@ async def test_retry_after_beyond_the_cap_fails_at_once_instead_of_stalling() ->
 async def test_retry_after_cap_can_be_lifted() -> None:
     flaky = Flaky(RateLimitedError("later", retry_after=3_600.0))
 
-    assert await call_with_retry(flaky, RetryPolicy(max_retry_after=None)) == "ok"
+    assert await call_with_retry(flaky, RetryPolicy(max_retry_after=None, jitter=False)) == "ok"
     assert flaky.starts == [0.0, pytest.approx(3_600.0)]
 
 
@@ -147,6 +164,12 @@ def test_bad_policies_and_arguments_are_rejected() -> None:
     with pytest.raises(TypeError, match="retry_on"):
         RetryPolicy(retry_on=("ServerError",))  # type: ignore[arg-type]
     assert RetryPolicy(retry_on=ValueError).retry_on == (ValueError,)  # type: ignore[arg-type]
+    for name in ("base_delay", "max_delay", "max_retry_after"):
+        for bad in (float("nan"), float("inf"), -1.0):
+            with pytest.raises(ValueError, match=name):
+                RetryPolicy(**{name: bad})
+        with pytest.raises(TypeError, match=name):
+            RetryPolicy(**{name: True})
 
 
 async def test_call_with_retry_rejects_a_coroutine_object() -> None:
@@ -161,3 +184,51 @@ async def test_call_with_retry_rejects_a_coroutine_object() -> None:
         await call_with_retry(f, policy=3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timeout"):
         await call_with_retry(f, timeout=0)
+
+
+@pytest.mark.looptime
+async def test_simultaneous_429s_retry_spread_out_after_the_floor_and_through_the_limiter() -> None:
+    """60 calls rejected at once with the same Retry-After: no retry before it, no synchronized burst,
+    and every attempt (first or retry) admitted by the limiter within its bucket."""
+    random.seed(20261130)
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(requests_per_minute=1200, burst=60, clock=loop.time)  # 20/s, 60 at once
+    starts: dict[int, list[float]] = {}
+
+    async def call(x: int) -> int:
+        starts.setdefault(x, []).append(loop.time())
+        if len(starts[x]) == 1:
+            raise RateLimitedError("429", retry_after=2.0)
+        return x
+
+    results = await parallel_map(call, range(60), max_concurrent=60, retry=RetryPolicy(), limiters=[limiter])
+    assert results == list(range(60))
+    assert all(first == 0.0 for first, _ in starts.values())  # all rejected together
+    retries = sorted(retry for _, retry in starts.values())
+    assert retries[0] >= 2.0  # Retry-After is a floor
+    assert retries[-1] - retries[0] >= 0.5  # spread over [2, 3] s, not one instant
+    assert max(sum(1 for t in retries if a <= t < a + 0.1) for a in retries) <= 12  # no stampede
+    everything = sorted(t for attempts in starts.values() for t in attempts)
+    for i, a in enumerate(everything):  # the bucket: at most 60 + 20 per second of span
+        for j in range(i, len(everything)):
+            assert j - i + 1 <= 60 + 20 * (everything[j] - a) + 1e-6
+
+
+@pytest.mark.looptime
+async def test_retries_wait_for_the_limiter_when_it_binds() -> None:
+    """With a small bucket the limiter, not Retry-After, sets the pace of re-admission."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(requests_per_minute=60, burst=10, clock=loop.time)  # 1/s
+    starts: dict[int, list[float]] = {}
+
+    async def call(x: int) -> int:
+        starts.setdefault(x, []).append(loop.time())
+        if len(starts[x]) == 1:
+            raise RateLimitedError("429", retry_after=0.5)
+        return x
+
+    await parallel_map(call, range(10), max_concurrent=10, retry=RetryPolicy(), limiters=[limiter])
+    everything = sorted(t for attempts in starts.values() for t in attempts)
+    assert everything[:10] == [0.0] * 10  # the burst
+    assert everything[10:] == pytest.approx([float(k) for k in range(1, 11)])  # retries at the rate
+    assert all(retry >= first + 0.5 for first, retry in starts.values())

@@ -19,7 +19,7 @@ Imports nothing from kagura but :mod:`kagura.errors`.
 
 from kagura.core.parallel._api import parallel_map, parallel_map_outcomes, parallel_map_unordered
 from kagura.core.parallel._gather import parallel_gather
-from kagura.core.parallel._limits import Limiter, RateLimiter, SlidingWindow
+from kagura.core.parallel._limits import Limiter, RateLimiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
 from kagura.core.parallel._stream import parallel_stream
@@ -35,7 +35,6 @@ __all__ = [
     "Outcome",
     "RateLimiter",
     "RetryPolicy",
-    "SlidingWindow",
     "call_with_retry",
     "parallel_gather",
     "parallel_map",

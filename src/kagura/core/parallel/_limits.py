@@ -1,29 +1,44 @@
-"""Rate budgets: requests-per-minute and tokens-per-minute over an exact sliding window.
+"""Rate budgets: requests-per-minute and tokens-per-minute as smooth rates with a bounded burst (GCRA).
 
-A budget is a small strategy object (a "meter", after aiometer): :class:`SlidingWindow` knows how much was
-spent when, and answers "when is the earliest moment ``amount`` more fits?". :class:`RateLimiter` combines
-one window per budget (RPM counts requests, TPM counts tokens) behind one lock, so a single limiter can be
-shared by every call to a provider: by many tasks, by several ``parallel_map`` runs, and by several threads
-each running its own event loop.
+Providers enforce a minute quota over much shorter periods (a quota "quantized" per second, or a bucket
+refilled continuously), so a budget here is a *rate*, not a 60 s window: :class:`RateLimiter` admits
+requests at ``requests_per_minute / 60`` per second, letting at most ``burst`` of them (and the matching
+tokens) through at once. Each budget is one :class:`~kagura.core.parallel._bucket.Bucket` (a GCRA token
+bucket); the limiter combines them behind one lock, so a single limiter can be shared by every call to a
+provider: by many tasks, by several ``parallel_map`` runs, and by several threads each running its own
+event loop.
 
-Admission is a *reservation*: under the lock, the limiter picks the earliest start time at which one more
-request (and its tokens) keeps every 60 s window within budget, records it, and the caller sleeps until
-then. Reservations are handed out in arrival order (first come, first served), so a large token request
-is never starved by a stream of small ones, and waiting callers never poll.
+Admission is a *reservation*: under the lock, the limiter picks the earliest start at which one request
+(and its tokens) fits every bucket, and never earlier than the previous reservation, books it, and the
+caller sleeps until then. Reservations are first come, first served, so a large token request is never
+starved by a stream of small ones, and waiting callers never poll.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Limiter", "RateLimiter", "SlidingWindow"]
+from kagura.core.parallel._bucket import Bucket
+from kagura.core.parallel._checks import check_amount, check_rate
+
+__all__ = ["DEFAULT_BURST_SECONDS", "Limiter", "RateLimiter"]
 
 Clock = Callable[[], float]
 _ROUNDING = 1e-9  # seconds: clock readings this close to a reservation count as reaching it
+_KEEP: Any = object()  # set_rates: "leave this one as it is"
+
+DEFAULT_BURST_SECONDS = 0.5
+"""Without ``burst``, a limiter lets half a second of its rate through at once (at least one request).
+
+Why half a second: a provider that quantizes its minute quota per second, or refills a bucket of one
+second's worth, accepts a burst of up to one second of rate; network jitter between our admission and
+their bucket eats into that margin, so we keep half of it in reserve. Raise ``burst`` toward one second of
+rate when the provider documents a larger bucket, lower it (down to 1) for a strict per-second quota."""
 
 
 @runtime_checkable
@@ -37,202 +52,260 @@ class Limiter(Protocol):
     async def acquire(self, tokens: int = 0) -> None: ...
 
 
-class SlidingWindow:
-    """At most ``limit`` units spent in any ``period``-second window (a half-open ``[t, t + period)``).
-
-    Not thread-safe on its own: :class:`RateLimiter` holds the lock. Spending must be recorded in
-    non-decreasing time order, which reservations guarantee.
-    """
-
-    __slots__ = ("_cum", "_expired", "_head", "_times", "_total", "limit", "period")
-
-    def __init__(self, limit: float, period: float = 60.0) -> None:
-        if limit <= 0:
-            raise ValueError(f"a budget must be positive, got {limit!r}; pass None for no limit")
-        self.limit = limit
-        self.period = period
-        self._times: list[float] = []  # when each spending happened (sorted)
-        self._cum: list[float] = []  # running total of amounts, including that spending
-        self._head = 0  # entries before _head have left every window that can still matter
-        self._total = 0.0  # running total of everything ever spent
-        self._expired = 0.0  # running total up to _head
-
-    def earliest(self, amount: float, not_before: float) -> float:
-        """The earliest time >= ``not_before`` at which spending ``amount`` keeps every window in budget."""
-        # The window ending at t holds total - (spent at or before t - period); need that + amount <= limit.
-        need = self._total + amount - self.limit
-        if need <= self._expired:
-            return not_before
-        cum, head = self._cum, self._head
-        lo, hi = head, len(cum)
-        while lo < hi:  # first entry whose running total reaches `need`
-            mid = (lo + hi) // 2
-            if cum[mid] < need:
-                lo = mid + 1
-            else:
-                hi = mid
-        return max(not_before, self._times[lo] + self.period)
-
-    def spend(self, when: float, amount: float) -> None:
-        """Record ``amount`` spent at ``when`` (not earlier than anything recorded before)."""
-        if amount <= 0:
-            return
-        self._total += amount
-        self._times.append(when)
-        self._cum.append(self._total)
-
-    def unspend(self, when: float, amount: float) -> bool:
-        """Take back the most recent spending if it is exactly (``when``, ``amount``); True if it was."""
-        if amount <= 0:
-            return True
-        if len(self._times) > self._head and self._times[-1] == when:
-            cum = self._cum
-            before = cum[-2] if len(cum) - 1 > self._head else self._expired
-            if cum[-1] - before == amount:
-                self._times.pop()
-                cum.pop()
-                self._total -= amount
-                return True
-        return False
-
-    def forget_before(self, now: float) -> None:
-        """Drop spendings that no window starting at or after ``now - period`` can contain."""
-        times, horizon = self._times, now - self.period
-        head, n = self._head, len(times)
-        while head < n and times[head] <= horizon:
-            head += 1
-        if head != self._head:
-            self._expired = self._cum[head - 1]
-            if head > 1024 and head * 2 > n:  # compact once most of the list is dead
-                del times[:head]
-                del self._cum[:head]
-                head = 0
-            self._head = head
-
-    def spent_in_window(self, now: float) -> float:
-        """Units spent in the window ``(now - period, now]``: for introspection and tests."""
-        total = 0.0
-        prev = self._expired
-        for i in range(self._head, len(self._times)):
-            if self._times[i] > now - self.period and self._times[i] <= now:
-                total += self._cum[i] - prev
-            prev = self._cum[i]
-        return total
-
-
 class RateLimiter:
-    """Requests-per-minute and/or tokens-per-minute budget over an exact sliding 60 s window.
+    """Requests-per-minute and/or tokens-per-minute budget, admitted smoothly with a bounded burst.
 
-    ``await limiter.acquire(tokens)`` waits until one request plus ``tokens`` tokens fit: over any 60 s
-    window, at most ``requests_per_minute`` requests start and at most ``tokens_per_minute`` tokens are
-    spent. Share one limiter per provider key across calls, tasks and threads (each thread with its own
-    event loop): state is guarded by a ``threading.Lock`` that is never held across an ``await``.
+    ``await limiter.acquire(tokens)`` waits until one request plus ``tokens`` tokens fit: requests start
+    ``60 / requests_per_minute`` seconds apart once the burst is spent, tokens flow at
+    ``tokens_per_minute / 60`` per second. Fractional budgets work (``requests_per_minute=0.5`` is one
+    request every 120 s).
 
-    ``clock`` returns seconds on a monotonic scale shared by every user of the limiter (default
-    ``time.monotonic``, the clock asyncio's default loop uses). Tests pass the loop's virtual clock, e.g.
-    ``clock=asyncio.get_running_loop().time`` under ``looptime``.
+    - ``burst``: how many requests may start at once (>= 1, needs ``requests_per_minute``). Default:
+      :data:`DEFAULT_BURST_SECONDS` (half a second) of the request rate, rounded down, at least 1 — e.g.
+      10 for 1,200 RPM. The token bucket holds the same time's worth of tokens
+      (``tokens_per_minute / 60 * burst / (requests_per_minute / 60)``; half a second of tokens with a
+      token budget only). A request costing more tokens than that waits for a full bucket and is then
+      charged in full, so the callers after it wait longer: the rate stays exact and nothing raises.
+    - :meth:`adjust` reconciles a request's estimate with the provider's real ``usage`` afterwards;
+      :meth:`set_rates` changes the budget of a live limiter (bookings already made are kept).
+    - ``clock`` returns seconds on a monotonic scale shared by every user (default ``time.monotonic``,
+      the clock of asyncio's default loop). Tests pass the loop's virtual clock, e.g.
+      ``clock=asyncio.get_running_loop().time`` under ``looptime``.
+
+    Thread-safe: state is guarded by a ``threading.Lock`` that is never held across an ``await``. A
+    waiting :meth:`acquire` that is cancelled gives its booking back when nothing was booked after it.
     """
 
-    __slots__ = ("_clock", "_last", "_lock", "_requests", "_tokens")
+    __slots__ = (
+        "_booked_requests",
+        "_booked_tokens",
+        "_burst",
+        "_clock",
+        "_last",
+        "_lock",
+        "_requests",
+        "_rpm",
+        "_seq",
+        "_tokens",
+        "_tpm",
+    )
 
     def __init__(
         self,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         *,
+        burst: float | None = None,
         clock: Clock | None = None,
     ) -> None:
-        for name, value in (
-            ("requests_per_minute", requests_per_minute),
-            ("tokens_per_minute", tokens_per_minute),
-        ):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise TypeError(f"{name} must be a number or None, got {type(value).__name__}")
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be > 0 (or None for no limit), got {value!r}")
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {type(clock).__name__}")
-        self._requests = SlidingWindow(requests_per_minute) if requests_per_minute is not None else None
-        self._tokens = SlidingWindow(tokens_per_minute) if tokens_per_minute is not None else None
         self._clock: Clock = clock if clock is not None else time.monotonic
         self._lock = threading.Lock()
-        self._last = float("-inf")  # latest reservation handed out: reservations are first come, first served
+        self._requests: Bucket | None = None
+        self._tokens: Bucket | None = None
+        self._rpm: float | None = None
+        self._tpm: float | None = None
+        self._burst: float | None = None  # as given; None = the default
+        self._last = float("-inf")  # latest reservation: admissions never go back in time (FCFS)
+        self._seq = 0  # bumped by every change of state, so a cancellation knows if it was the last
+        self._booked_requests = 0  # booked since creation
+        self._booked_tokens = 0.0
+        self._configure(requests_per_minute, tokens_per_minute, burst, now=None)
+
+    # -- configuration ------------------------------------------------------------------------------
+
+    def _configure(self, rpm: object, tpm: object, burst: object, now: float | None) -> None:
+        """Validate and apply a budget; ``now`` None = a fresh limiter (full buckets)."""
+        rpm = check_rate("requests_per_minute", rpm)
+        tpm = check_rate("tokens_per_minute", tpm)
+        burst = check_rate("burst", burst)
+        if burst is not None and burst < 1:
+            raise ValueError(f"burst must be >= 1 request (1 means no burst at all), got {burst!r}")
+        if burst is not None and rpm is None:
+            raise ValueError(
+                "burst counts requests, so it needs requests_per_minute; with only tokens_per_minute the "
+                f"token bucket holds {DEFAULT_BURST_SECONDS} s of the token rate"
+            )
+        seconds = DEFAULT_BURST_SECONDS
+        requests = tokens = None
+        if rpm is not None:
+            rate = rpm / 60.0
+            capacity = burst if burst is not None else max(1.0, math.floor(rate * DEFAULT_BURST_SECONDS))
+            seconds = capacity / rate
+            requests = (rate, capacity)
+        if tpm is not None:
+            tokens = (tpm / 60.0, tpm / 60.0 * seconds)
+        self._requests = _rebuilt(self._requests, requests, now)
+        self._tokens = _rebuilt(self._tokens, tokens, now)
+        self._rpm, self._tpm, self._burst = rpm, tpm, burst
+
+    def set_rates(
+        self,
+        *,
+        requests_per_minute: float | None = _KEEP,
+        tokens_per_minute: float | None = _KEEP,
+        burst: float | None = _KEEP,
+    ) -> None:
+        """Change the budget of a live limiter; arguments left out keep their value, None removes a limit.
+
+        Bookings already handed out stay valid. What was spent and not yet refilled is kept in units
+        (requests, tokens) and refills at the new rate, so lowering a rate pushes the next admissions back
+        accordingly. A default ``burst`` follows the new request rate; an explicit one is kept.
+        """
+        with self._lock:
+            rpm = self._rpm if requests_per_minute is _KEEP else requests_per_minute
+            tpm = self._tpm if tokens_per_minute is _KEEP else tokens_per_minute
+            new_burst = self._burst if burst is _KEEP else burst
+            self._configure(rpm, tpm, new_burst, now=self._clock())
+            self._seq += 1
 
     @property
     def requests_per_minute(self) -> float | None:
-        return self._requests.limit if self._requests is not None else None
+        return self._rpm
 
     @property
     def tokens_per_minute(self) -> float | None:
-        return self._tokens.limit if self._tokens is not None else None
+        return self._tpm
+
+    @property
+    def burst(self) -> float | None:
+        """How many requests may start at once (None without a request budget)."""
+        return self._requests.capacity if self._requests is not None else None
+
+    @property
+    def token_burst(self) -> float | None:
+        """How many tokens may be spent at once (None without a token budget)."""
+        return self._tokens.capacity if self._tokens is not None else None
 
     def __repr__(self) -> str:
-        rpm, tpm = self.requests_per_minute, self.tokens_per_minute
-        return f"RateLimiter(requests_per_minute={rpm}, tokens_per_minute={tpm})"
+        return (
+            f"RateLimiter(requests_per_minute={self._rpm}, tokens_per_minute={self._tpm}, burst={self.burst})"
+        )
 
-    def reserve(self, tokens: int = 0) -> float:
+    # -- admission ----------------------------------------------------------------------------------
+
+    def reserve(self, tokens: float = 0) -> float:
         """Book the earliest start for one request of ``tokens`` tokens; returns that time on the clock.
 
         The booking counts against the budget immediately. :meth:`acquire` is this plus the sleep; call
         ``reserve`` directly only if you schedule the start yourself.
         """
-        if isinstance(tokens, bool) or not isinstance(tokens, int | float):
-            raise TypeError(f"tokens must be a number, got {type(tokens).__name__}")
-        if tokens < 0:
-            raise ValueError(f"tokens must be >= 0, got {tokens!r}")
-        tpm = self._tokens
-        if tpm is not None and tokens > tpm.limit:
-            raise ValueError(
-                f"a request of {tokens} tokens can never fit a budget of {tpm.limit} tokens per minute; "
-                "split the request or raise tokens_per_minute"
+        return self._book(tokens)[0]
+
+    def _book(self, tokens: float) -> tuple[float, int, tuple[float, float, float]]:
+        """Book one request; returns (admit, sequence number, state before) for a later give-back."""
+        tokens = check_amount("tokens", tokens)
+        with self._lock:
+            requests, bucket = self._requests, self._tokens
+            admit = self._admit(self._clock(), tokens)
+            before = (
+                requests.tat if requests is not None else 0.0,
+                bucket.tat if bucket is not None else 0.0,
+                self._last,
             )
-        rpm = self._requests
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._last)
-            if rpm is not None:
-                rpm.forget_before(now)
-                start = rpm.earliest(1, start)
-            if tpm is not None and tokens:
-                tpm.forget_before(now)
-                start = tpm.earliest(tokens, start)
-            if rpm is not None:
-                rpm.spend(start, 1)
-            if tpm is not None:
-                tpm.spend(start, tokens)
-            self._last = start
-            return start
+            if requests is not None:
+                requests.book(1.0, admit)
+            if bucket is not None and tokens:
+                bucket.book(tokens, admit)
+            self._last = admit
+            self._seq += 1
+            self._booked_requests += 1
+            self._booked_tokens += tokens
+            return admit, self._seq, before
 
-    def _cancel(self, start: float, tokens: int) -> None:
-        """Give back a reservation that will not be used, if nothing was booked after it."""
+    def _give_back(self, seq: int, before: tuple[float, float, float], tokens: float) -> None:
+        """Undo a booking that will not be used, if nothing changed the limiter after it."""
         with self._lock:
-            if self._last != start:
+            if self._seq != seq:
                 return  # later bookings were computed with it counted; leaving it is safe (conservative)
-            if self._requests is not None and not self._requests.unspend(start, 1):
-                return
+            if self._requests is not None:
+                self._requests.tat = before[0]
             if self._tokens is not None:
-                self._tokens.unspend(start, tokens)
+                self._tokens.tat = before[1]
+            self._last = before[2]
+            self._seq += 1
+            self._booked_requests -= 1
+            self._booked_tokens -= tokens
 
-    async def acquire(self, tokens: int = 0) -> None:
+    async def acquire(self, tokens: float = 0) -> None:
         """Wait until one request costing ``tokens`` tokens may start within the budget."""
         if self._requests is None and self._tokens is None:
             return
-        start = self.reserve(tokens)
+        start, seq, before = self._book(tokens)
         clock = self._clock
         try:
             # A loop, not one sleep: a timer may fire early on a clock other than the loop's own. Below a
-            # nanosecond the difference is float rounding (start = t + 60.0), not time: stop there.
+            # nanosecond the difference is float rounding, not time: stop there.
             while (delay := start - clock()) > _ROUNDING:  # noqa: ASYNC110 - sleeping until an instant
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if clock() < start:
-                self._cancel(start, tokens)
+                self._give_back(seq, before, tokens)
             raise
 
+    def adjust(self, tokens: float) -> None:
+        """Reconcile after a call: charge ``tokens`` more (> 0) or refund them (< 0), e.g. real usage
+        minus the estimate. A refund never gives more credit than a full bucket; a charge may push later
+        bookings back. No-op without a token budget."""
+        tokens = check_amount("tokens", tokens, signed=True)
+        with self._lock:
+            bucket = self._tokens
+            if bucket is None or not tokens:
+                return
+            now = self._clock()
+            if tokens > 0:
+                bucket.charge(tokens, now)
+            else:
+                tokens = -bucket.refund(-tokens, now)
+            self._seq += 1
+            self._booked_tokens += tokens
+
+    # -- introspection ------------------------------------------------------------------------------
+
     def usage(self) -> tuple[float, float]:
-        """(requests, tokens) booked in the last 60 s window ending now (future bookings excluded)."""
+        """(requests, tokens) spent and not yet refilled now, counting bookings still waiting.
+
+        0 means an idle limiter (full buckets); :attr:`burst` / :attr:`token_burst` means the next
+        request waits; more than that is a queue of reservations.
+        """
         with self._lock:
             now = self._clock()
-            requests = self._requests.spent_in_window(now) if self._requests is not None else 0.0
-            tokens = self._tokens.spent_in_window(now) if self._tokens is not None else 0.0
+            requests = self._requests.used(now) if self._requests is not None else 0.0
+            tokens = self._tokens.used(now) if self._tokens is not None else 0.0
             return requests, tokens
+
+    @property
+    def booked(self) -> tuple[int, float]:
+        """(requests, tokens) counted against the budget since the limiter was created.
+
+        Tokens include :meth:`adjust` (a refund counts only as far as it gave credit back); a booking
+        given back by a cancelled :meth:`acquire` is not counted."""
+        with self._lock:
+            return self._booked_requests, self._booked_tokens
+
+    def wait_time(self, tokens: float = 0) -> float:
+        """Seconds a request of ``tokens`` tokens asked for now would wait (nothing is booked)."""
+        tokens = check_amount("tokens", tokens)
+        with self._lock:
+            now = self._clock()
+            return self._admit(now, tokens) - now
+
+    def _admit(self, now: float, tokens: float) -> float:
+        """The earliest start for one request of ``tokens`` tokens asked at ``now`` (lock held)."""
+        admit = max(now, self._last)
+        if self._requests is not None:
+            admit = max(admit, self._requests.earliest(1.0))
+        if self._tokens is not None and tokens:
+            admit = max(admit, self._tokens.earliest(tokens))
+        return admit
+
+
+def _rebuilt(bucket: Bucket | None, params: tuple[float, float] | None, now: float | None) -> Bucket | None:
+    """The bucket for a (rate, capacity) budget: new and full, or the old one retimed (None = no limit)."""
+    if params is None:
+        return None
+    if bucket is None or now is None:
+        return Bucket(*params)
+    bucket.retime(*params, now)
+    return bucket

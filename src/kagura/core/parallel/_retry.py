@@ -2,18 +2,24 @@
 
 Backoff is exponential with "full jitter" (a uniform draw in ``[0, min(max_delay, base * 2**n)]``), which
 spreads retries of many items instead of synchronising them. When the error carries ``retry_after`` (a
-server's ``Retry-After``), that delay is used exactly instead: the server knows when it will take us back,
-so neither the cap nor jitter shortens it.
+server's ``Retry-After``), that delay is a *floor*, not a meeting time: many calls rejected together all
+read the same ``Retry-After``, and retrying them all at that instant would be rejected together again (a
+retry stampede). So the wait is ``retry_after`` plus a uniform draw in ``[0, spread]`` with
+``spread = min(max_delay, max(retry_after / 2, base_delay))``, and the retry then goes through the
+limiters like any attempt, so re-admission also respects the budget. ``jitter=False`` waits exactly
+``retry_after``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from kagura.core.parallel._checks import check_count, check_seconds
 from kagura.errors import KaguraTimeoutError, RetryableError
 
 if TYPE_CHECKING:
@@ -34,9 +40,10 @@ class RetryPolicy:
     - ``retry_on``: exception classes worth retrying; by default kagura's ``RetryableError`` (rate limits,
       timeouts, 5xx, dropped connections). Anything else fails at once.
 
-    An error's ``retry_after`` attribute, when not None, replaces the computed backoff. A server asking
-    for more than ``max_retry_after`` seconds (a daily quota, say) is not retried at all: the error is
-    raised at once instead of stalling the run; ``None`` waits however long the server asks.
+    An error's ``retry_after`` attribute, when not None, replaces the computed backoff: the retry waits at
+    least that long, plus jitter (see the module docstring) so rejected calls do not return together. A
+    server asking for more than ``max_retry_after`` seconds (a daily quota, say) is not retried at all:
+    the error is raised at once instead of stalling the run; ``None`` waits however long the server asks.
     """
 
     max_attempts: int = 3
@@ -47,18 +54,12 @@ class RetryPolicy:
     max_retry_after: float | None = 300.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
-            raise TypeError(f"max_attempts must be an int, got {type(self.max_attempts).__name__}")
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1 (1 means no retry), got {self.max_attempts}")
+        check_count("max_attempts", self.max_attempts, hint=" (1 means no retry)")
         for name in ("base_delay", "max_delay", "max_retry_after"):
-            value = getattr(self, name)
-            if value is None and name == "max_retry_after":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0 seconds, got {value}")
+            allow_none = name == "max_retry_after"
+            object.__setattr__(self, name, check_seconds(name, getattr(self, name), allow_none=allow_none))
+        if not isinstance(self.jitter, bool):
+            raise TypeError(f"jitter must be True or False, got {type(self.jitter).__name__}")
         retry_on = self.retry_on
         if isinstance(retry_on, type):  # be kind: RetryPolicy(retry_on=MyError)
             retry_on = (retry_on,)
@@ -79,7 +80,10 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
         retry_after = _retry_after(error)
         if retry_after is not None:
-            return retry_after
+            if not self.jitter:
+                return retry_after
+            spread = min(self.max_delay, max(retry_after / 2.0, self.base_delay))
+            return retry_after + random.uniform(0.0, spread)
         cap = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return random.uniform(0.0, cap) if self.jitter else cap
 
@@ -87,7 +91,11 @@ class RetryPolicy:
 def _retry_after(error: BaseException | None) -> float | None:
     """The delay the error says to wait (a server's ``Retry-After``), when it says a usable one."""
     retry_after = getattr(error, "retry_after", None)
-    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool) and retry_after >= 0:
+    if (
+        isinstance(retry_after, int | float)
+        and not isinstance(retry_after, bool)
+        and 0 <= retry_after < math.inf
+    ):
         return float(retry_after)
     return None
 
@@ -136,15 +144,9 @@ async def run_attempts(
             await asyncio.sleep(policy.delay(n, exc))
 
 
-def check_timeout(timeout: float | None) -> float | None:
-    """Validate a per-call timeout argument."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}")
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    return float(timeout)
+def check_timeout(timeout: object) -> float | None:
+    """Validate a per-call timeout argument: finite seconds > 0, or None."""
+    return check_seconds("timeout", timeout, allow_zero=False, allow_none=True)
 
 
 async def call_with_retry(
