@@ -19,15 +19,17 @@ class ReferenceGCRA:
 
     def __init__(self) -> None:
         self.tat = [float("-inf"), float("-inf")]
+        self.last = float("-inf")
 
     def reserve(self, now: float, dims: list[tuple[float, float, float]]) -> float:
-        admit = now
+        admit = max(now, self.last)
         for i, (e, b, n) in enumerate(dims):
             if e > 0 and n > 0:
                 admit = max(admit, self.tat[i] + min(n, b) * e - b * e)
         for i, (e, _b, n) in enumerate(dims):
             if e > 0 and n > 0:
                 self.tat[i] = max(self.tat[i], admit) + n * e
+        self.last = admit
         return admit
 
     def adjust(self, now: float, i: int, units: float, e: float, b: float) -> None:

@@ -43,7 +43,9 @@ Spec = tuple[float, float, float]  # (seconds per unit or 0, capacity, units)
 class LocalShare(Protocol):
     """The local limiter used while Redis is away (built for a share of the budget)."""
 
-    def reserve(self, tokens: int = 0) -> float: ...
+    def reserve(self, tokens: float = 0) -> float: ...
+
+    def adjust(self, tokens: float) -> None: ...
 
 
 def redact_url(url: str) -> str:
@@ -90,6 +92,7 @@ class RedisBudget:
         self._backoff = _BACKOFF_START
         self._local: LocalShare | None = None
         self._local_share = 0.0
+        self._pending: set[asyncio.Task[None]] = set()
 
     def _shared(self) -> SharedGCRA:
         loop = asyncio.get_running_loop()
@@ -113,15 +116,26 @@ class RedisBudget:
         return self._fallback(req, tok, None)
 
     async def adjust(self, req: Spec, tok: Spec) -> None:
-        """Charge or refund units on the shared budget (best effort while Redis is away)."""
+        """Charge or refund units (``req``/``tok``: seconds per unit or 0, capacity, signed units).
+
+        Best effort: while Redis is away the adjustment goes to the local share instead."""
         if self.degraded:
+            local = self._local
+            if local is not None and tok[0] > 0 and tok[2]:
+                local.adjust(tok[2] * self._local_share)
             return
         try:
-            await self._shared().adjust(req, tok)
+            await self._shared().adjust((req[2], req[0], req[1]), (tok[2], tok[0], tok[1]))
         except Exception as exc:
             if not _is_redis_error(exc):
                 raise
             log.warning("kagura budget %r: could not adjust on Redis (%s)", self.key, exc)
+
+    def adjust_soon(self, req: Spec, tok: Spec) -> None:
+        """:meth:`adjust` in the background on the running loop (for synchronous callers and cancels)."""
+        task = asyncio.get_running_loop().create_task(self.adjust(req, tok))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def _on_success(self, members: int) -> None:
         if self.degraded:
@@ -159,7 +173,7 @@ class RedisBudget:
             if self._local is None or self._local_share != share:
                 self._local, self._local_share = self._make_local(share), share
             local = self._local
-        return max(0.0, local.reserve(int(tok[2])) - self._clock())
+        return max(0.0, local.reserve(tok[2]) - self._clock())
 
     async def close(self) -> None:
         """Close this loop's Redis connections."""
@@ -176,4 +190,3 @@ def _is_redis_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - the extra is installed whenever this runs
         return False
     return isinstance(exc, RedisError | OSError | TimeoutError)
-

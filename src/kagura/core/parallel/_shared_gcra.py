@@ -1,7 +1,8 @@
 """One GCRA budget kept in Redis, so every process and host that names the same key shares it.
 
-The math is the local limiter's (see :mod:`kagura.core.parallel._limits`): one theoretical arrival time
-(TAT) per dimension (requests, tokens), a reservation booked in arrival order. Here it runs inside one
+The math is the local limiter's (see :mod:`kagura.core.parallel._bucket`): one theoretical arrival time
+(TAT) per dimension (requests, tokens), a reservation booked in arrival order and never earlier than the
+previous one (``last``: first come, first served). Here it runs inside one
 Lua script per admission, on the Redis server's clock (``TIME``), so client clocks never matter and two
 processes can never book the same slot. Times are seconds since :data:`EPOCH` to keep microseconds in a
 double.
@@ -12,7 +13,7 @@ back to (its fair share) while Redis is away.
 
 Layout, all under ``kagura:budget:<key>``:
 
-- ``...`` (hash): ``tat_req``, ``tat_tok``, the rates and bursts last used (for ``kagura budget show``);
+- ``...`` (hash): ``tat_req``, ``tat_tok``, ``last``, the rates and bursts last used (``kagura budget show``);
 - ``...:members`` (sorted set): client ids scored by their last admission (server time);
 - ``...:adaptive`` (hash): what the adaptive controllers learned (written by :mod:`kagura.core.llm`).
 
@@ -50,7 +51,7 @@ _RESERVE = """
 local function s(x) return string.format('%.17g', x) end
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
-local admit = now
+local admit = math.max(now, tonumber(redis.call('HGET', KEYS[1], 'last') or '-1e18'))
 local e = {tonumber(ARGV[1]), tonumber(ARGV[4])}
 local b = {tonumber(ARGV[2]), tonumber(ARGV[5])}
 local n = {tonumber(ARGV[3]), tonumber(ARGV[6])}
@@ -73,6 +74,7 @@ for i = 1, 2 do
     horizon = math.max(horizon, tat[i] - now)
   end
 end
+redis.call('HSET', KEYS[1], 'last', s(admit))
 redis.call('HSET', KEYS[1], 'e_req', ARGV[1], 'b_req', ARGV[2], 'e_tok', ARGV[4], 'b_tok', ARGV[5])
 local ttl = math.ceil((horizon + 3600) * 1000)
 redis.call('PEXPIRE', KEYS[1], ttl)
@@ -163,9 +165,7 @@ class SharedGCRA:
         self._reserve = client.register_script(_RESERVE)
         self._adjust = client.register_script(_ADJUST)
 
-    async def reserve(
-        self, req: tuple[float, float, float], tok: tuple[float, float, float]
-    ) -> Reservation:
+    async def reserve(self, req: tuple[float, float, float], tok: tuple[float, float, float]) -> Reservation:
         """Book one admission; ``req``/``tok`` are (seconds per unit or 0, capacity, units asked)."""
         args = [*req, *tok, self.client_id, MEMBER_TTL]
         wait, now, members = await self._reserve(keys=[self.state_key, self.members_key], args=args)
