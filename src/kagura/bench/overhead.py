@@ -84,9 +84,10 @@ async def _kagura_stream(
     from kagura.core.parallel import parallel_stream
 
     count = last = 0
-    async for outcome in parallel_stream(func, items, CONCURRENCY):
-        count += 1
-        last = max(last, outcome.index)
+    async with parallel_stream(func, items, CONCURRENCY) as outcomes:
+        async for outcome in outcomes:
+            count += 1
+            last = max(last, outcome.index)
     return range(count) if last == count - 1 else range(0)  # lazy: what _measure checks, without a list
 
 

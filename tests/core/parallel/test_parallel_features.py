@@ -195,9 +195,10 @@ async def test_stream_yields_outcomes_as_they_finish() -> None:
         return x
 
     arrivals: list[tuple[int, float]] = []
-    async for outcome in parallel_stream(call, range(5), max_concurrent=5):
-        assert isinstance(outcome, Outcome) and outcome.ok
-        arrivals.append((outcome.index, loop.time()))
+    async with parallel_stream(call, range(5), max_concurrent=5) as outcomes:
+        async for outcome in outcomes:
+            assert isinstance(outcome, Outcome) and outcome.ok
+            arrivals.append((outcome.index, loop.time()))
     assert arrivals == [
         (4, pytest.approx(6.0)),
         (3, pytest.approx(7.0)),
@@ -216,36 +217,84 @@ async def test_stream_fails_fast_by_default_and_yields_failures_with_return_exce
 
     got: list[int] = []
     with pytest.raises(LookupError):
-        async for outcome in parallel_stream(call, range(6), max_concurrent=6):
-            got.append(outcome.index)
+        async with parallel_stream(call, range(6), max_concurrent=6) as stream:
+            async for outcome in stream:
+                got.append(outcome.index)
     assert got == [0, 1]
 
-    outcomes = [o async for o in parallel_stream(call, range(6), max_concurrent=6, return_exceptions=True)]
+    async with parallel_stream(call, range(6), max_concurrent=6, return_exceptions=True) as stream:
+        outcomes = [o async for o in stream]
     assert [o.index for o in outcomes] == [0, 1, 2, 3, 4, 5]
     assert [o.ok for o in outcomes] == [True, True, False, True, True, True]
 
 
-async def test_breaking_out_of_a_stream_cancels_the_work_in_flight() -> None:
-    cancelled = started = 0
+async def test_leaving_the_stream_block_cancels_the_work_in_flight_at_once() -> None:
+    """A `break` inside `async with`: when the block exits, every in-flight call was cancelled and awaited."""
+    started: list[int] = []
+    cancelled: list[int] = []
+    ended: list[int] = []
+    four_running = asyncio.Event()
 
     async def call(x: int) -> int:
-        nonlocal cancelled, started
-        started += 1
+        started.append(x)
+        if len(started) == 4:
+            four_running.set()
         try:
-            await asyncio.sleep(x)
+            if x != 0:
+                await asyncio.Event().wait()  # forever, unless cancelled
+            else:
+                await four_running.wait()
+            return x
+        except asyncio.CancelledError:
+            cancelled.append(x)
+            raise
+        finally:
+            ended.append(x)
+
+    async with parallel_stream(call, range(100), max_concurrent=4) as outcomes:
+        async for outcome in outcomes:
+            assert outcome.value == 0
+            break
+        assert cancelled == []  # still running inside the block
+    # No sleep, no yield to the loop: the exit itself cancelled and awaited the three calls in flight.
+    assert sorted(started) == [0, 1, 2, 3, 4]  # item 0's worker took item 4 when it was done
+    assert sorted(cancelled) == [1, 2, 3, 4] and sorted(ended) == [0, 1, 2, 3, 4]
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_a_bare_async_for_still_works_but_is_deprecated() -> None:
+    async def call(x: int) -> int:
+        await asyncio.sleep(x)
+        return x
+
+    with pytest.warns(DeprecationWarning, match="async with"):
+        values = [o.value async for o in parallel_stream(call, range(3), max_concurrent=3)]
+    assert values == [0, 1, 2]
+
+    cancelled = 0
+
+    async def forever(x: int) -> int:
+        nonlocal cancelled
+        if x == 0:
+            return x
+        try:
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             cancelled += 1
             raise
         return x
 
-    stream = parallel_stream(call, range(100), max_concurrent=4)
-    async for outcome in stream:
-        assert outcome.value == 0
-        break
-    await stream.aclose()  # type: ignore[attr-defined]
-    assert started <= 4 + 4  # in flight plus finished-but-unread outcomes
-    assert cancelled == started - 1  # everything but item 0 was still running and got cancelled
-    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    with pytest.warns(DeprecationWarning):
+        async for _ in parallel_stream(forever, range(3), max_concurrent=3):
+            break  # the stream object is dropped here: its work is cancelled
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert cancelled == 2
+    with pytest.raises(RuntimeError, match="once"):
+        stream = parallel_stream(forever, range(3))
+        async with stream:
+            async with stream:
+                pass
 
 
 async def test_cost_must_return_a_token_count() -> None:

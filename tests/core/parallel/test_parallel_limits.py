@@ -150,7 +150,9 @@ async def test_set_rates_changes_a_live_budget_and_keeps_what_was_spent() -> Non
     assert limiter.reserve() == pytest.approx(6.0)  # 8 s of debt, and a bucket of 2
     limiter.set_rates(tokens_per_minute=60)  # the explicit burst is kept, and the token bucket matches it
     assert (limiter.burst, limiter.token_burst) == (2, pytest.approx(4.0))
-    limiter.set_rates(requests_per_minute=None, tokens_per_minute=None, burst=None)
+    limiter.set_rates(requests_per_minute=None)  # the explicit burst goes with the request budget
+    assert (limiter.burst, limiter.token_burst) == (None, pytest.approx(0.5))
+    limiter.set_rates(tokens_per_minute=None)
     assert limiter.reserve() == pytest.approx(6.0)  # no limit left; only arrival order holds
     with pytest.raises(ValueError, match="requests_per_minute"):
         limiter.set_rates(requests_per_minute=float("nan"))

@@ -149,10 +149,11 @@ async def test_items_are_pulled_lazily_from_an_infinite_generator() -> None:
         return x
 
     seen = []
-    async for outcome in parallel_stream(identity, naturals(), max_concurrent=4):
-        seen.append(outcome.value)
-        if len(seen) == 100:
-            break
+    async with parallel_stream(identity, naturals(), max_concurrent=4) as outcomes:
+        async for outcome in outcomes:
+            seen.append(outcome.value)
+            if len(seen) == 100:
+                break
     assert sorted(seen) == list(range(100))
     # Pulled only as workers freed up: at most 4 in flight plus 4 finished outcomes waiting for us.
     assert 100 <= pulled <= 100 + 4 + 4
@@ -241,8 +242,9 @@ async def test_a_failure_cancels_in_flight_siblings_and_starts_nothing_new(path:
         async with asyncio.timeout(10):  # virtual: siblings left running would hang here and fail
             items = async_source() if is_async else source()
             if path == "stream":
-                async for _ in parallel_stream(work, items, max_concurrent=4):
-                    pass
+                async with parallel_stream(work, items, max_concurrent=4) as outcomes:
+                    async for _ in outcomes:
+                        pass
             elif path == "features":
                 await parallel_map(
                     work, items, max_concurrent=4, retry=RetryPolicy(), on_progress=lambda *a: None
@@ -308,30 +310,7 @@ async def test_return_exceptions_puts_errors_in_place_and_completes_the_run() ->
     assert isinstance(gathered[0], OSError) and gathered[1] == "ok"
 
 
-async def test_cancelling_the_caller_cancels_every_worker() -> None:
-    cancelled = 0
-    running = 0
-    all_running = asyncio.Event()
-
-    async def forever(x: int) -> None:
-        nonlocal cancelled, running
-        running += 1
-        if running == 5:
-            all_running.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled += 1
-            raise
-
-    run = asyncio.create_task(parallel_map(forever, range(20), max_concurrent=5))
-    async with asyncio.timeout(10):
-        await all_running.wait()
-    run.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await run
-    assert cancelled == 5
-    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+# (cancelling the caller: every entry point, in test_parallel_edges.py)
 
 
 # --- misuse ------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -186,6 +187,18 @@ async def test_call_with_retry_rejects_a_coroutine_object() -> None:
         await call_with_retry(f, timeout=0)
 
 
+def rejected_once(starts: dict[int, list[float]], retry_after: float) -> Callable[[int], Awaitable[int]]:
+    """A call answered 429 (with ``retry_after``) on its first attempt; records every attempt's start."""
+
+    async def call(x: int) -> int:
+        starts.setdefault(x, []).append(asyncio.get_running_loop().time())
+        if len(starts[x]) == 1:
+            raise RateLimitedError("429", retry_after=retry_after)
+        return x
+
+    return call
+
+
 @pytest.mark.looptime
 async def test_simultaneous_429s_retry_spread_out_after_the_floor_and_through_the_limiter() -> None:
     """60 calls rejected at once with the same Retry-After: no retry before it, no synchronized burst,
@@ -194,13 +207,7 @@ async def test_simultaneous_429s_retry_spread_out_after_the_floor_and_through_th
     loop = asyncio.get_running_loop()
     limiter = RateLimiter(requests_per_minute=1200, burst=60, clock=loop.time)  # 20/s, 60 at once
     starts: dict[int, list[float]] = {}
-
-    async def call(x: int) -> int:
-        starts.setdefault(x, []).append(loop.time())
-        if len(starts[x]) == 1:
-            raise RateLimitedError("429", retry_after=2.0)
-        return x
-
+    call = rejected_once(starts, retry_after=2.0)
     results = await parallel_map(call, range(60), max_concurrent=60, retry=RetryPolicy(), limiters=[limiter])
     assert results == list(range(60))
     assert all(first == 0.0 for first, _ in starts.values())  # all rejected together
@@ -220,13 +227,7 @@ async def test_retries_wait_for_the_limiter_when_it_binds() -> None:
     loop = asyncio.get_running_loop()
     limiter = RateLimiter(requests_per_minute=60, burst=10, clock=loop.time)  # 1/s
     starts: dict[int, list[float]] = {}
-
-    async def call(x: int) -> int:
-        starts.setdefault(x, []).append(loop.time())
-        if len(starts[x]) == 1:
-            raise RateLimitedError("429", retry_after=0.5)
-        return x
-
+    call = rejected_once(starts, retry_after=0.5)
     await parallel_map(call, range(10), max_concurrent=10, retry=RetryPolicy(), limiters=[limiter])
     everything = sorted(t for attempts in starts.values() for t in attempts)
     assert everything[:10] == [0.0] * 10  # the burst

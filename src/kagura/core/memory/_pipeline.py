@@ -75,17 +75,18 @@ class IngestRun:
         describer = asyncio.create_task(self._describe_stage(max_concurrent))
         writer = asyncio.create_task(self._write_stage())
         try:
-            async for outcome in parallel_stream(
+            async with parallel_stream(
                 self.preparer.local, files, max_concurrent=max_concurrent, return_exceptions=True
-            ):
-                result = outcome.value
-                if outcome.error is not None:  # not expected: the preparer reports its own errors
-                    path = str(self.preparer.root / files[outcome.index].relpath)
-                    result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
-                if isinstance(result, NeedsDescription):
-                    self._to_describe.put_nowait(result)
-                elif result is not None:
-                    self._settle(result)
+            ) as outcomes:
+                async for outcome in outcomes:
+                    result = outcome.value
+                    if outcome.error is not None:  # not expected: the preparer reports its own errors
+                        path = str(self.preparer.root / files[outcome.index].relpath)
+                        result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
+                    if isinstance(result, NeedsDescription):
+                        self._to_describe.put_nowait(result)
+                    elif result is not None:
+                        self._settle(result)
             self._to_describe.put_nowait(None)
             await describer
             self._to_write.put_nowait(None)
@@ -118,12 +119,13 @@ class IngestRun:
             yield job
 
     async def _describe_stage(self, max_concurrent: int) -> None:
-        async for outcome in parallel_stream(
+        async with parallel_stream(
             self.preparer.describe, self._pending(), max_concurrent=max_concurrent, return_exceptions=True
-        ):
-            if outcome.error is not None or outcome.value is None:
-                continue  # describe() turns every error into a Failed; nothing else can come here
-            self._settle(outcome.value)
+        ) as outcomes:
+            async for outcome in outcomes:
+                if outcome.error is not None or outcome.value is None:
+                    continue  # describe() turns every error into a Failed; nothing else can come here
+                self._settle(outcome.value)
 
     async def _write_stage(self) -> None:
         """Embed prepared files in batches across files, then store each file in its own transaction."""

@@ -11,8 +11,9 @@
 
 Entry points: :func:`parallel_gather`, :func:`parallel_map` (input order), :func:`parallel_map_unordered`
 (completion order), :func:`parallel_map_outcomes` (one :class:`Outcome` per item), :func:`parallel_stream`
-(outcomes as they finish), blocking ``*_sync`` wrappers and :func:`run_sync`. All share one worker pool:
-at most ``max_concurrent`` tasks, items pulled lazily from any iterable or async iterable.
+(``async with parallel_stream(...) as outcomes``: outcomes as they finish), blocking ``*_sync`` wrappers
+and :func:`run_sync`. All share one worker pool: at most ``max_concurrent`` tasks, never more than the
+items pulled so far, items pulled lazily from any iterable or async iterable.
 
 Imports nothing from kagura but :mod:`kagura.errors`.
 """
@@ -22,7 +23,7 @@ from kagura.core.parallel._gather import parallel_gather
 from kagura.core.parallel._limits import Limiter, RateLimiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
-from kagura.core.parallel._stream import parallel_stream
+from kagura.core.parallel._stream import OutcomeStream, parallel_stream
 from kagura.core.parallel._sync import (
     parallel_map_outcomes_sync,
     parallel_map_sync,
@@ -33,6 +34,7 @@ from kagura.core.parallel._sync import (
 __all__ = [
     "Limiter",
     "Outcome",
+    "OutcomeStream",
     "RateLimiter",
     "RetryPolicy",
     "call_with_retry",

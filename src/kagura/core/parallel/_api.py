@@ -34,6 +34,7 @@ from kagura.core.parallel._limits import Limiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._pool import run_pool
 from kagura.core.parallel._retry import RetryPolicy, check_limiters, check_timeout, run_attempts
+from kagura.core.parallel._run import is_failure
 
 __all__ = [
     "Options",
@@ -128,7 +129,9 @@ def outcome_step(
             else:
                 value = await run_attempts(lambda: func(item), retry, timeout, limiters, tokens, attempts)
             error = None
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:  # an item's own CancelledError is its failure
+            if not is_failure(exc):
+                raise
             value, error = None, exc
         outcome = Outcome(index, value, error, attempts[0], loop.time() - started)
         counts[0] += 1

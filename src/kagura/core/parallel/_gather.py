@@ -21,7 +21,9 @@ async def parallel_gather(
     """Await every awaitable, at most ``max_concurrent`` at once (default: all); results in input order.
 
     Unlike :func:`asyncio.gather`, a failure (without ``return_exceptions``) cancels the awaitables still
-    running and never starts the rest (coroutines not started are closed, futures cancelled).
+    running and never starts the rest (coroutines not started are closed, futures cancelled). As with
+    :func:`asyncio.gather`, an awaitable that raises ``CancelledError`` while the caller is not cancelled
+    has failed: the error is raised, or put in place with ``return_exceptions``.
     """
     try:
         limit = check_max_concurrent(max_concurrent, allow_none=True)
@@ -40,7 +42,14 @@ async def parallel_gather(
     results: list[Any] = [None] * len(awaitables)
     source = iter(awaitables)
     try:
-        await run_pool(source, workers, func=_itself, results=results, return_exceptions=return_exceptions)
+        await run_pool(
+            source,
+            workers,
+            func=_itself,
+            results=results,
+            return_exceptions=return_exceptions,
+            dropped=_discard_one,
+        )
     except BaseException:
         _discard(source)  # never started: do not leave them dangling
         raise
@@ -50,10 +59,14 @@ async def parallel_gather(
 def _discard(awaitables: Iterable[object]) -> None:
     """Close coroutines and cancel futures that will never be awaited."""
     for aw in awaitables:
-        if inspect.iscoroutine(aw):
-            aw.close()
-        elif isinstance(aw, asyncio.Future):
-            aw.cancel()
+        _discard_one(aw)
+
+
+def _discard_one(aw: object) -> None:
+    if inspect.iscoroutine(aw):
+        aw.close()
+    elif isinstance(aw, asyncio.Future):
+        aw.cancel()
 
 
 def _itself(aw: Awaitable[Any]) -> Awaitable[Any]:

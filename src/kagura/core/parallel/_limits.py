@@ -202,6 +202,8 @@ class RateLimiter:
             rpm = self._rpm if requests_per_minute is _KEEP else requests_per_minute
             tpm = self._tpm if tokens_per_minute is _KEEP else tokens_per_minute
             new_burst = self._burst if burst is _KEEP else burst
+            if burst is _KEEP and rpm is None:
+                new_burst = None  # an explicit burst goes with the request budget it was given for
             self._configure(rpm, tpm, new_burst, now=self._clock())
             self._seq += 1
 

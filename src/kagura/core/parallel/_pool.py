@@ -1,7 +1,10 @@
 """The one worker pool behind every entry point.
 
-At most ``workers`` tasks ever exist. They share a single iterator over the input and pull the next item
-only when they are free, so a generator of a million items is consumed lazily and memory stays flat.
+Workers are started only as items are pulled: the pool takes an item, starts a worker task for it, and
+does so again while fewer than ``workers`` tasks exist. Once that many run, each worker pulls its next
+item from the one shared iterator only when it is free. So there are never more workers than items seen
+(``max_concurrent=3_000_000`` over 10 items costs 10 tasks), a generator of a million items is consumed
+lazily, and memory stays flat.
 
 Two ways to hand items to the pool:
 
@@ -11,49 +14,28 @@ Two ways to hand items to the pool:
 - **step**: ``await step(index, item)`` does everything for one item (retries, budgets, timeouts,
   progress, outcomes); any exception it lets out is fatal.
 
+An item's failure is any ``Exception`` it raises, and also a ``CancelledError`` raised while its worker is
+not being cancelled (the item awaited something that another component cancelled): that is the item's
+error like any other, never a silent hole. A real cancellation (the caller's, or fail-fast) is told
+apart by the worker task's ``cancelling()`` count.
+
 Failure is fail-fast: the first fatal error cancels every sibling worker at once (their in-flight calls
 see ``CancelledError``), no new item starts and the input is not pulled any further; the error is then
 raised to the caller. If the caller is cancelled, every worker is cancelled and awaited before the
-cancellation propagates.
+cancellation propagates. Items pulled but never started are handed to ``dropped`` (``parallel_gather``
+closes such coroutines).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
+from kagura.core.parallel._run import END, Func, Run, Step
+from kagura.core.parallel._workers import PLAIN_WORKERS, async_worker, plain_step, step_worker
+
 __all__ = ["run_pool"]
-
-Step = Callable[[int, Any], Awaitable[None]]
-Func = Callable[[Any], Awaitable[Any]]
-
-
-class _Run:
-    """State shared by the workers of one run."""
-
-    __slots__ = ("error", "exhausted", "pulled", "tasks")
-
-    def __init__(self) -> None:
-        self.tasks: list[asyncio.Task[None]] = []
-        self.error: BaseException | None = None
-        self.pulled = 0  # async sources only: items taken so far
-        self.exhausted = False
-
-    def abort(self, error: BaseException) -> None:
-        """Record the first fatal error and cancel every other worker right now."""
-        if self.error is not None:
-            return
-        if isinstance(error, TypeError) and "can't be used in 'await' expression" in str(error):
-            hint = TypeError(
-                f"{error}: func must be an async function, or return an awaitable, for every item"
-            )
-            error = hint.with_traceback(error.__traceback__)
-        self.error = error
-        current = asyncio.current_task()
-        for task in self.tasks:
-            if task is not current:
-                task.cancel()
 
 
 async def run_pool(
@@ -65,6 +47,7 @@ async def run_pool(
     results: list[Any] | None = None,
     mode: str = "place",
     return_exceptions: bool = False,
+    dropped: Callable[[Any], object] | None = None,
 ) -> None:
     """Run every item through ``step``, or through ``func`` into ``results``, with at most ``workers`` tasks.
 
@@ -72,148 +55,107 @@ async def run_pool(
     ``"place"`` at their index in the preallocated ``results``, ``"grow"`` likewise but ``results`` grows
     as items are pulled (inputs of unknown length), ``"append"`` in completion order.
     """
-    run = _Run()
+    run = Run(workers)
     if step is None:
         assert func is not None and results is not None
         if isinstance(items, AsyncIterable):
-            step = _plain_step(func, results, mode, return_exceptions)
+            step = plain_step(func, results, mode, return_exceptions)
         else:
-            source = iter(items) if mode == "append" else enumerate(items)
-            worker = _PLAIN_WORKERS[mode](run, source, func, results, return_exceptions)
-            await _drive(run, worker, workers)
+            source: Iterator[Any] = iter(items) if mode == "append" else enumerate(items)
+            if mode == "grow":  # a slot for each item as it is pulled (by the driver or a worker)
+                source = _with_slots(source, results.append)
+            run.worker = PLAIN_WORKERS[mode](run, source, func, results, return_exceptions)
+            await _drive(run, _feed_sync(run, source), dropped, mode == "append")
             return
     if isinstance(items, AsyncIterable):
-        worker = _async_worker(run, aiter(items), step)
+        pull = _puller(run, aiter(items))
+        run.worker = async_worker(run, pull, step)
+        await _drive(run, _feed_async(run, pull), dropped, False)
     else:
-        worker = _step_worker(run, enumerate(items), step)
-    await _drive(run, worker, workers)
+        source = enumerate(items)
+        run.worker = step_worker(run, source, step)
+        await _drive(run, _feed_sync(run, source), dropped, False)
 
 
-async def _drive(run: _Run, worker: Callable[[], Awaitable[None]], workers: int) -> None:
-    loop = asyncio.get_running_loop()
-    run.tasks = tasks = [loop.create_task(worker()) for _ in range(workers)]  # type: ignore[arg-type]
+def _with_slots(source: Iterator[Any], append: Callable[[Any], None]) -> Iterator[Any]:
+    """``source``, appending a ``None`` slot to the results at each pull: pulls happen in index order."""
+    for entry in source:
+        append(None)
+        yield entry
+
+
+async def _feed_sync(run: Run, source: Iterator[Any]) -> None:
+    """Pull items and start a worker for each while there is room (never more workers than items)."""
+    limit, tasks = run.limit, run.tasks
+    for entry in source:
+        run.start(entry)
+        if len(tasks) >= limit:
+            return
+
+
+def _puller(run: Run, source: AsyncIterator[Any]) -> Callable[[], Awaitable[Any]]:
+    """Take the next ``(index, item)`` from an async source, or ``END``; one taker at a time."""
+    lock = asyncio.Lock()  # an async iterator must not be advanced by two tasks at once
+
+    async def pull() -> Any:
+        async with lock:
+            if run.exhausted or run.error is not None:
+                return END
+            try:
+                item = await anext(source)
+            except StopAsyncIteration:
+                run.exhausted = True
+                return END
+            index = run.pulled
+            run.pulled += 1
+            return index, item
+
+    return pull
+
+
+async def _feed_async(run: Run, pull: Callable[[], Awaitable[Any]]) -> None:
+    """Like :func:`_feed_sync` for an async source; a fail-fast abort interrupts a pending pull."""
+    me = asyncio.current_task()
+    run.driver = me
     try:
-        await asyncio.wait(tasks)
-    except BaseException:  # we were cancelled: take the workers down with us
+        while len(run.tasks) < run.limit and (entry := await pull()) is not END:
+            run.start(entry)
+    except asyncio.CancelledError:
+        if not (run.interrupted and me is not None and me.uncancel() == 0):
+            raise  # the caller is cancelled (not only interrupted by a failing item)
+    finally:
+        run.driver = None
+
+
+async def _drive(
+    run: Run, feed: Awaitable[None], dropped: Callable[[Any], object] | None, flat: bool
+) -> None:
+    tasks = run.tasks
+    try:
+        await feed
+        if run.live:
+            await run.finished
+    except BaseException:  # we were cancelled, or the input failed: take the workers down with us
         for task in tasks:
             task.cancel()
-        await asyncio.wait(tasks)
+        if tasks:
+            await asyncio.wait(tasks)
+        _drop(run, dropped, flat)
         raise
+    _drop(run, dropped, flat)
     if run.error is not None:
         error, run.error = run.error, None
         raise error
-    for task in tasks:  # a BaseException (not Exception) escaped a worker
-        if not task.cancelled() and task.exception() is not None:
+    for task in tasks:
+        if task.cancelled():  # by someone outside the run: its item would be a silent hole
+            raise asyncio.CancelledError("a worker of the pool was cancelled from outside; its item is lost")
+        if task.exception() is not None:  # a BaseException (not Exception) escaped a worker
             raise task.exception()  # type: ignore[misc]
 
 
-# The plain workers: the hot path, one small loop per result layout, written out for speed.
-Worker = Callable[[], Awaitable[None]]
-
-
-def _place_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
-    async def worker() -> None:
-        for index, item in source:
-            try:
-                results[index] = await func(item)
-            except Exception as exc:
-                if not return_exceptions:
-                    run.abort(exc)
-                    return
-                results[index] = exc
-
-    return worker
-
-
-def _grow_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
-    append = results.append
-
-    async def worker() -> None:
-        for index, item in source:
-            append(None)  # items are pulled in index order, so this slot is results[index]
-            try:
-                results[index] = await func(item)
-            except Exception as exc:
-                if not return_exceptions:
-                    run.abort(exc)
-                    return
-                results[index] = exc
-
-    return worker
-
-
-def _append_worker(run: _Run, source: Any, func: Func, results: list[Any], return_exceptions: bool) -> Worker:
-    append = results.append
-
-    async def worker() -> None:
-        for item in source:
-            try:
-                append(await func(item))
-            except Exception as exc:
-                if not return_exceptions:
-                    run.abort(exc)
-                    return
-                append(exc)
-
-    return worker
-
-
-_PLAIN_WORKERS: dict[str, Callable[[_Run, Any, Func, list[Any], bool], Worker]] = {
-    "append": _append_worker,
-    "grow": _grow_worker,
-    "place": _place_worker,
-}
-
-
-def _step_worker(run: _Run, source: Iterable[tuple[int, Any]], step: Step) -> Callable[[], Awaitable[None]]:
-    async def worker() -> None:
-        try:
-            for index, item in source:
-                await step(index, item)
-        except Exception as exc:
-            run.abort(exc)
-
-    return worker
-
-
-def _async_worker(run: _Run, source: Any, step: Step) -> Callable[[], Awaitable[None]]:
-    lock = asyncio.Lock()  # an async iterator must not be advanced by two tasks at once
-
-    async def worker() -> None:
-        try:
-            while True:
-                async with lock:
-                    if run.exhausted:
-                        return
-                    try:
-                        item = await anext(source)
-                    except StopAsyncIteration:
-                        run.exhausted = True
-                        return
-                    index = run.pulled
-                    run.pulled += 1
-                await step(index, item)
-        except Exception as exc:
-            run.abort(exc)
-
-    return worker
-
-
-def _plain_step(func: Func, results: list[Any], mode: str, return_exceptions: bool) -> Step:
-    """The plain path for async sources (which need a lock per pull anyway)."""
-
-    async def step(index: int, item: Any) -> None:
-        try:
-            value = await func(item)
-        except Exception as exc:
-            if not return_exceptions:
-                raise
-            value = exc
-        if mode == "append":
-            results.append(value)
-            return
-        if index >= len(results):
-            results.extend([None] * (index + 1 - len(results)))
-        results[index] = value
-
-    return step
+def _drop(run: Run, dropped: Callable[[Any], object] | None, flat: bool) -> None:
+    """Hand items that were pulled but never started to ``dropped``."""
+    while run.handoff:
+        entry = run.handoff.popleft()
+        if dropped is not None:
+            dropped(entry if flat else entry[1])
