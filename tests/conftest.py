@@ -1,3 +1,68 @@
-"""Shared pytest configuration."""
+"""Shared pytest configuration, and the fixtures for permission tests that must hold even as root."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 pytest_plugins = ["kagura.testing.pytest_plugin"]
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def world_tmp() -> Iterator[Path]:
+    """A temporary directory that an unprivileged user can enter (tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="kagura-loaders-"))
+    path.chmod(0o777)  # an unprivileged child may also write there (a store)
+    try:
+        yield path
+    finally:
+        for sub in path.rglob("*"):
+            if not sub.is_symlink():
+                sub.chmod(0o700 if sub.is_dir() else 0o600)
+        shutil.rmtree(path)
+
+
+@pytest.fixture
+def unprivileged() -> Callable[[Callable[[], T]], T]:
+    """``unprivileged(func)`` runs ``func`` as an unprivileged user (see :func:`run_unprivileged`)."""
+    return run_unprivileged
+
+
+def run_unprivileged(func: Callable[[], T]) -> T:
+    """Run ``func`` as an unprivileged user, so permission bits really apply even when tests run as root.
+
+    Not root: call it here. Root: fork, drop to uid/gid 65534 in the child, call it there and send the
+    result back through a pipe (the modules it needs are imported beforehand, so the child reads nothing).
+    """
+    if os.geteuid() != 0:
+        return func()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            payload = pickle.dumps(("ok", func()))
+        except BaseException as exc:
+            payload = pickle.dumps(("error", exc))
+        with os.fdopen(write_fd, "wb") as out:
+            out.write(payload)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as inp:
+        status, value = pickle.loads(inp.read())
+    os.waitpid(pid, 0)
+    if status == "error":
+        raise value
+    return value

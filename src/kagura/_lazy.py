@@ -9,10 +9,11 @@ keeps ``import package`` cheap while ``from package import Name`` and ``package.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from kagura._extras import import_optional
 
 __all__ = ["lazy_exports"]
 
@@ -23,7 +24,8 @@ def lazy_exports(
     """Module-level ``__getattr__`` and ``__dir__`` for ``package``: ``lazy`` maps name -> defining module.
 
     A name is imported from its module the first time it is asked for, then cached in the package's
-    namespace so later lookups cost nothing.
+    namespace so later lookups cost nothing. A missing optional dependency raises
+    :class:`~kagura.errors.MissingExtraError` naming the extra to install.
     """
 
     def __getattr__(name: str) -> Any:
@@ -31,7 +33,7 @@ def lazy_exports(
             module = lazy[name]
         except KeyError:
             raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module), name)
+        value = getattr(import_optional(module, f"{package}.{name}"), name)
         setattr(sys.modules[package], name, value)
         return value
 

@@ -15,7 +15,9 @@
     │   ├── MalformedResponseError    the server answered something that is not a valid completion
     │   └── UnsupportedAttachmentError   the model cannot take this kind of attachment
     ├── ConfigurationError        kagura is set up wrongly (missing model weights, missing extra)
+    │   └── MissingExtraError     an optional dependency is not installed (also a builtin ImportError)
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
+    │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
     └── RoutingError
         └── NoAgentFoundError     no registered agent matched the query with enough confidence
@@ -36,7 +38,9 @@ __all__ = [
     "KaguraTimeoutError",
     "LLMError",
     "MalformedResponseError",
+    "MissingExtraError",
     "NoAgentFoundError",
+    "NothingToIndexError",
     "ProviderConnectionError",
     "RateLimitedError",
     "RetryableError",
@@ -110,6 +114,19 @@ class ConfigurationError(KaguraError):
     """kagura is set up wrongly: a missing optional extra, model weights that cannot be found, ..."""
 
 
+class MissingExtraError(ConfigurationError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra.
+
+    Also an ``ImportError`` (with ``name`` set to the missing module), so ``except ImportError`` works.
+    ``extra`` is the pip extra that installs it, e.g. ``"rag"`` for ``pip install 'kagura[rag]'``.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None, extra: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.extra = extra
+
+
 class ExtractionError(KaguraError):
     """A file could not be read or parsed."""
 
@@ -117,6 +134,10 @@ class ExtractionError(KaguraError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class NothingToIndexError(ExtractionError):
+    """The file holds nothing to index (0 bytes, or whitespace only): ingestion skips it, it is no failure."""
 
 
 class StoreError(KaguraError):

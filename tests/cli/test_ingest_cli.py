@@ -86,7 +86,7 @@ def test_search_unknown_type_is_a_clear_error(corpus: Path, tmp_path: Path) -> N
     store = str(tmp_path / "s.db")
     runner.invoke(app, ["ingest", str(corpus), "--store", store, "--json"])
     result = runner.invoke(app, ["search", "x", "--store", store, "--type", "spreadsheet"])
-    assert result.exit_code == 2 and "unknown file_type" in result.output
+    assert result.exit_code == 2 and "unknown --type" in result.output
 
 
 def test_ask_offline_prints_passages_with_sources(corpus: Path, tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_route_errors(tmp_path: Path) -> None:
     bad.write_text("[1, 2]", encoding="utf-8")
     wrong = runner.invoke(app, ["route", "hi", "--agents", str(bad)])
     assert wrong.exit_code != 0
-    assert "agents file" in wrong.output
+    assert "--agents" in wrong.output and "JSON object" in wrong.output
     custom = tmp_path / "custom.json"
     custom.write_text(json.dumps({"greeter": {"intents": ["hello"]}}), encoding="utf-8")
     ok = runner.invoke(app, ["route", "hello there", "--agents", str(custom), "--strategy", "intent"])

@@ -102,6 +102,13 @@ def test_bad_arguments_raise_clear_errors() -> None:
         router.register(lambda q: q, name="x")
     with pytest.raises(TypeError, match="intents"):
         router.register(lambda q: q, name="y", intents=["ok", ""])
+    with pytest.raises(TypeError, match="intents must be a string or a list of strings, got int"):
+        router.register(lambda q: q, name="y", intents=3)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="samples must be a string or a list of strings, got dict"):
+        router.register(lambda q: q, name="y", samples={"a": 1})  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="description must be a string, got list"):
+        router.register(lambda q: q, name="y", description=["x"])  # type: ignore[call-overload]
+    assert "y" not in router.agents  # nothing half-registered
 
 
 async def test_route_errors() -> None:

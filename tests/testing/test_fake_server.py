@@ -170,3 +170,44 @@ async def test_scripted_responder_answers_in_order() -> None:
         assert answers == ["first", "second"]
         with pytest.raises(openai.InternalServerError):
             await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "q"}])
+
+
+async def _post_statuses(server: FakeLLMServer, starts: list[float]) -> list[int]:
+    """Status of one chat request launched at each virtual time in ``starts`` (all may overlap)."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with aiohttp.ClientSession() as session:
+
+        async def one(i: int, at: float) -> int:
+            await asyncio.sleep(max(0.0, t0 + at - loop.time()))
+            body = {"model": "m", "messages": [{"role": "user", "content": str(i)}]}
+            async with session.post(server.base_url + "/chat/completions", json=body) as r:
+                return r.status
+
+        return await asyncio.gather(*(one(i, at) for i, at in enumerate(starts)))
+
+
+@pytest.mark.looptime
+async def test_every_nth_fault_counts_arrivals_when_requests_overlap() -> None:
+    # 9 requests in flight at once, each taking 1 s: exactly requests 3, 6 and 9 are answered 429.
+    async with FakeLLMServer(latency=1.0, faults=Faults(rate_limit_every=3)) as server:
+        statuses = await _post_statuses(server, [0.01 * i for i in range(9)])
+        assert [i + 1 for i, s in enumerate(statuses) if s == 429] == [3, 6, 9]
+        assert server.stats.faults_injected == 3
+
+
+@pytest.mark.looptime
+async def test_every_nth_fault_with_staggered_overlapping_requests() -> None:
+    # 40 requests arriving every 0.3 s, each taking 1 s (about 4 in flight): exactly every 4th faulted.
+    async with FakeLLMServer(latency=1.0, faults=Faults(server_error_every=4)) as server:
+        statuses = await _post_statuses(server, [0.3 * i for i in range(40)])
+        assert [i + 1 for i, s in enumerate(statuses) if s == 500] == list(range(4, 41, 4))
+        assert server.stats.max_in_flight >= 3  # they did overlap
+
+
+@pytest.mark.looptime
+async def test_fail_next_scripts_arrivals_not_completions() -> None:
+    async with FakeLLMServer(latency=1.0) as server:
+        server.fail_next(503, count=2)
+        statuses = await _post_statuses(server, [0.0, 0.1, 0.2, 0.3])
+        assert statuses == [503, 503, 200, 200]

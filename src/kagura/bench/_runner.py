@@ -1,13 +1,20 @@
 """Run the registered benchmarks and collect their rows.
 
 Each benchmark is a module ``kagura.bench.<name>`` exposing
-``async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]``; modules are imported only
-when their benchmark runs, so ``kagura bench overhead`` never imports the LLM or RAG stacks.
+``async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]``;
+modules are imported only when their benchmark runs, so ``kagura bench overhead`` never imports the LLM or
+RAG stacks.
+
+Three scales: ``quick`` (a smoke run of a few seconds each, for CI), the default (sizes chosen so that
+``kagura bench`` runs every benchmark in about a minute, large enough for the ratios to mean something) and
+``full`` (the sizes of the tables in docs/en/guides/performance-optimization.md, several minutes). A module
+whose ``run`` takes no ``full`` has one size for both.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -27,12 +34,15 @@ BENCHMARKS: dict[str, str] = {
 """Benchmark name -> module, in the order ``all`` runs them."""
 
 
-def resolve_names(which: str) -> list[str]:
-    """``"all"`` -> every benchmark; otherwise the one named, or ValueError listing the choices."""
+def resolve_names(which: str, *, also: tuple[str, ...] = ()) -> list[str]:
+    """``"all"`` -> every benchmark; otherwise the one named, or ValueError listing the choices.
+
+    ``also`` names further choices the caller handles itself (the CLI's ``plot``), listed in the error.
+    """
     if which == "all":
         return list(BENCHMARKS)
     if which not in BENCHMARKS:
-        choices = ", ".join(["all", *BENCHMARKS])
+        choices = ", ".join(["all", *BENCHMARKS, *also])
         raise ValueError(f"unknown benchmark {which!r}: choose one of {choices}")
     return [which]
 
@@ -42,17 +52,21 @@ async def run_benchmarks(
     *,
     latency: float,
     quick: bool = False,
+    full: bool = False,
     on_start: Callable[[str], None] | None = None,
 ) -> dict[str, list[BenchRow]]:
     """Run each named benchmark in turn (never concurrently: they would disturb each other's timings)."""
     if latency < 0:
         raise ValueError(f"latency must be >= 0 seconds, got {latency}")
+    if quick and full:
+        raise ValueError("choose quick or full, not both")
     results: dict[str, list[BenchRow]] = {}
     for name in names:
         if on_start is not None:
             on_start(name)
         module = importlib.import_module(BENCHMARKS[name])
-        results[name] = await module.run(latency=latency, quick=quick)
+        scale = {"full": True} if full and "full" in inspect.signature(module.run).parameters else {}
+        results[name] = await module.run(latency=latency, quick=quick, **scale)
     return results
 
 
@@ -69,11 +83,14 @@ def environment() -> dict[str, Any]:
     }
 
 
-def results_as_json(results: dict[str, list[BenchRow]], *, latency: float, quick: bool) -> str:
+def results_as_json(
+    results: dict[str, list[BenchRow]], *, latency: float, quick: bool, full: bool = False
+) -> str:
     payload = {
         "environment": environment(),
         "latency_s": latency,
         "quick": quick,
+        "full": full,
         "benchmarks": {name: [row.as_dict() for row in rows] for name, rows in results.items()},
     }
     return json.dumps(payload, indent=2, default=str)

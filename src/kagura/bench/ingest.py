@@ -212,8 +212,13 @@ async def _search_latency(n_chunks: int, tmp: Path, embedder: Embedder) -> Bench
     )
 
 
-async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
-    """Every ingestion measurement; ``quick`` shrinks sizes to finish in a few seconds."""
+async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
+    """Every ingestion measurement.
+
+    Default: 10 LLM-described files, 6 short text files embedded, search over 20,000 chunks. ``full`` (the
+    guide's tables): 10 and 50 files, the same 10 with local MiniLM embeddings, 24 text files, 100,000
+    chunks. ``quick`` shrinks sizes to finish in a few seconds.
+    """
     embedder = get_default_embedder()
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="kagura-bench-ingest-") as tmpdir:
@@ -222,12 +227,13 @@ async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
         # the pipeline's overlap of LLM calls; the local-MiniLM row shows the same run with CPU embedding.
         async with FakeLLMServer(latency=0.0) as embed_server:
             remote = OpenAIEmbedder("fake-embed", base_url=embed_server.base_url, api_key="test")
-            for n in (10,) if quick else (10, 50):
+            for n in (10, 50) if full else (10,):
                 rows.append(await _ingest_media(n, latency, tmp, remote, "loopback"))
-        if not quick:
+        if full:
             rows.append(await _ingest_media(10, latency, tmp, embedder, "local MiniLM"))
-        rows.append(await _embedding_throughput(2 if quick else 24, tmp, embedder, 5 if quick else 40))
-        rows.append(await _search_latency(5_000 if quick else 100_000, tmp, embedder))
+        texts, paragraphs = (2, 5) if quick else (24, 40) if full else (6, 10)
+        rows.append(await _embedding_throughput(texts, tmp, embedder, paragraphs))
+        rows.append(await _search_latency(5_000 if quick else 100_000 if full else 20_000, tmp, embedder))
     return rows
 
 
@@ -240,4 +246,4 @@ def _print(rows: list[BenchRow]) -> None:
 
 
 if __name__ == "__main__":
-    _print(asyncio.run(run(quick="--quick" in sys.argv)))
+    _print(asyncio.run(run(quick="--quick" in sys.argv, full="--full" in sys.argv)))

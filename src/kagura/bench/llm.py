@@ -34,9 +34,18 @@ async def _timed(server: FakeLLMProcess, work: Callable[[], Awaitable[object]]) 
 
 
 async def run(
-    latency: float = 0.2, quick: bool = False, calls: int = 50, max_concurrent: int = 5
+    latency: float = 0.2,
+    quick: bool = False,
+    calls: int | None = None,
+    max_concurrent: int = 5,
+    full: bool = False,
 ) -> list[BenchRow]:
-    """Time ``calls`` calls serially, with ``parallel_gather`` and with ``parallel_map(max_concurrent)``."""
+    """Time ``calls`` calls serially, with ``parallel_gather`` and with ``parallel_map(max_concurrent)``.
+
+    ``calls`` defaults to 20 (``full``: 50, the seed's count; ``quick``: 10 at L <= 0.05 s).
+    """
+    if calls is None:
+        calls = 50 if full else 20
     if quick:
         calls, latency = min(calls, 10), min(latency, 0.05)
     prompts = [f"question {i}" for i in range(calls)]

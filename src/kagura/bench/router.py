@@ -14,6 +14,16 @@ protocols (must be 100%) and the accuracy against the labels; ``extra["by_path_m
 path (``direct``: no analysis awaited at all; ``preliminary``: analysis and routing overlapped). Queries run
 one after another so their latencies never overlap.
 
+The mix row also reports how well the local rules detect "needs context" over the whole labelled set
+(``context_detection``): precision and recall of ``ContextAnalyzer``'s offline decision (a significant
+cue) against the ``needs_context`` labels, overall and per language, and the recall of the cheap check
+that decides which queries the speculative router analyses at all. A follow-up the cheap check misses is
+routed as it stands; the serial baseline, which asks the LLM about every query, may then decide
+differently: ``extra["disagreements"]`` lists those conversations (the tests require every disagreement to
+be such a miss).
+
+Sizes: ``quick`` a spread of 16 conversations at L <= 0.05 s; default a spread of 24; ``full`` all of them.
+
 Expect the no-enhancement saving to approach but not reach 50%: each LLM call also costs client CPU time
 ``o`` (the SDK, JSON, the in-process fake server) that does not overlap on one event loop, so the
 preliminary path takes ``L + 2o`` against the serial ``2L + 2o`` (the direct path ``L + o``).
@@ -23,7 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -32,14 +44,15 @@ from kagura.bench._report import BenchRow
 from kagura.core.llm import LLMConfig
 from kagura.core.memory.conversation import ConversationMemory
 from kagura.errors import ConfigurationError
-from kagura.routing import AgentRouter, ContextAnalyzer, MemoryAwareRouter
+from kagura.routing import AgentRouter, ContextAnalyzer, MemoryAwareRouter, might_need_context
 from kagura.routing._context import REWRITE_SYSTEM
+from kagura.routing._cues import significant_cues
 from kagura.routing._intent import intent_scores
 from kagura.routing._llm_strategy import SYSTEM as ROUTING_SYSTEM
 from kagura.routing._types import AgentSpec
 from kagura.testing import FakeLLMServer
 
-__all__ = ["DATASET", "load_dataset", "run"]
+__all__ = ["DATASET", "DetectionScore", "context_detection", "load_dataset", "run"]
 
 DATASET = Path(__file__).with_name("data") / "routing_conversations.json"
 
@@ -51,6 +64,47 @@ def load_dataset(path: Path = DATASET) -> dict[str, Any]:
             f"the labelled routing set {path} is missing: reinstall kagura (it ships with the package)"
         )
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class DetectionScore:
+    """Precision and recall of a "needs context" detector against the labels, with the misses by id."""
+
+    conversations: int
+    precision: float
+    recall: float
+    false_positives: tuple[str, ...]
+    false_negatives: tuple[str, ...]
+
+
+def _score(conversations: list[dict[str, Any]], detect: Any) -> DetectionScore:
+    predicted = {c["id"]: bool(detect(c["query"])) for c in conversations}
+    labelled = {c["id"]: bool(c["needs_context"]) for c in conversations}
+    tp = sum(predicted[i] and labelled[i] for i in predicted)
+    fp = tuple(i for i in predicted if predicted[i] and not labelled[i])
+    fn = tuple(i for i in predicted if labelled[i] and not predicted[i])
+    return DetectionScore(
+        conversations=len(conversations),
+        precision=tp / (tp + len(fp)) if tp + len(fp) else 1.0,
+        recall=tp / (tp + len(fn)) if tp + len(fn) else 1.0,
+        false_positives=fp,
+        false_negatives=fn,
+    )
+
+
+def context_detection(dataset: dict[str, Any]) -> dict[str, DetectionScore]:
+    """How well the local rules find the queries that need the conversation, over the labelled set.
+
+    ``"all"``, ``"en"`` and ``"ja"``: ``ContextAnalyzer``'s offline decision (a significant cue);
+    ``"cheap_check"``: ``might_need_context``, which decides whether the speculative router analyses the
+    query at all (its recall bounds the recall of any analyzer behind it).
+    """
+    conversations = dataset["conversations"]
+    scores = {"all": _score(conversations, significant_cues)}
+    for lang in ("en", "ja"):
+        scores[lang] = _score([c for c in conversations if c["lang"] == lang], significant_cues)
+    scores["cheap_check"] = _score(conversations, might_need_context)
+    return scores
 
 
 def _between(text: str, start: str, end: str) -> str:
@@ -129,6 +183,7 @@ def _row(operation: str, rows: list[dict[str, Any]], latency: float, round_trips
             "latency_s": latency,
             "agreement": sum(r["serial_agent"] == r["parallel_agent"] for r in rows) / n if n else 1.0,
             "label_accuracy": sum(r["parallel_agent"] == r["expected"] for r in rows) / n if n else 1.0,
+            "disagreements": [r["id"] for r in rows if r["serial_agent"] != r["parallel_agent"]],
             "llm_requests_serial": sum(r["serial_requests"] for r in rows),
             "llm_requests_parallel": sum(r["parallel_requests"] for r in rows),
             "paths": {p: sum(r["path"] == p for r in rows) for p in ("direct", "preliminary", "enhanced")},
@@ -144,28 +199,55 @@ def _row(operation: str, rows: list[dict[str, Any]], latency: float, round_trips
     )
 
 
-async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
-    """Serial vs speculative routing; ``quick`` uses a spread of 16 conversations and L <= 0.05 s."""
+def _spread(conversations: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """``n`` conversations evenly spread over the set (it is grouped by kind: each kind is represented)."""
+    return conversations[:: max(1, len(conversations) // n)][:n]
+
+
+async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
+    """Serial vs speculative routing over the labelled set (see the module docstring for the sizes)."""
     if latency < 0:
         raise ValueError(f"latency must be >= 0 seconds, got {latency}")
     dataset = load_dataset()
     conversations = dataset["conversations"]
     if quick:
         latency = min(latency, 0.05)
-        conversations = conversations[:: max(1, len(conversations) // 16)][:16]
+        conversations = _spread(conversations, 16)
+    elif not full:
+        conversations = _spread(conversations, 24)
     rows = await _measure(dataset, conversations, latency)
     plain = [r for r in rows if r["path"] != "enhanced"]
     enhanced = [r for r in rows if r["path"] == "enhanced"]
     mix_trips = (len(plain) + 2 * len(enhanced)) / len(rows) if rows else 0.0
+    mix = _row("router mix (labelled set)", rows, latency, mix_trips)
+    detection = context_detection(dataset)
+    mix.extra.update(
+        {
+            "needs_context_precision": round(detection["all"].precision, 4),
+            "needs_context_recall": round(detection["all"].recall, 4),
+            "needs_context_precision_en_ja": [
+                round(detection["en"].precision, 4),
+                round(detection["ja"].precision, 4),
+            ],
+            "needs_context_recall_en_ja": [
+                round(detection["en"].recall, 4),
+                round(detection["ja"].recall, 4),
+            ],
+            "cheap_check_recall": round(detection["cheap_check"].recall, 4),
+            "labelled_conversations": detection["all"].conversations,
+            "missed_follow_ups": list(detection["all"].false_negatives),
+            "false_alarms": list(detection["all"].false_positives),
+        }
+    )
     return [
         _row("router no-enhancement path", plain, latency, 1.0),
         _row("router enhancement path", enhanced, latency, 2.0),
-        _row("router mix (labelled set)", rows, latency, mix_trips),
+        mix,
     ]
 
 
 if __name__ == "__main__":
-    for result in asyncio.run(run()):
+    for result in asyncio.run(run(full="--full" in sys.argv)):
         extra = result.extra
         print(
             f"{result.operation:30s} n={result.items:3d} serial={result.serial_s * 1000:7.1f} ms "

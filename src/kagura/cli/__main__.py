@@ -1,3 +1,3 @@
-from kagura.cli.app import main
+from kagura.cli._entry import main
 
 main()

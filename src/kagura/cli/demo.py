@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from kagura.cli._app import app
+from kagura.cli._errors import fail
 from kagura.cli.ingest import print_report, print_results, run_ingest
 
 __all__ = ["DEMO_QUERIES", "demo", "find_sample_corpus"]
@@ -52,10 +53,11 @@ _CORPUS_OPT = typer.Option(None, "--corpus", help="Folder to index (default: the
 @app.command()
 def demo(store: Path | None = _STORE_OPT, corpus: Path | None = _CORPUS_OPT) -> None:
     """Ingest the sample corpus offline (no key needed), then run two searches with sources."""
+    if corpus is not None and not corpus.is_dir():
+        raise fail(f"--corpus {corpus} is not a directory", code=2)
     folder = corpus or find_sample_corpus()
-    if folder is None or not folder.is_dir():
-        typer.echo("No sample corpus found: run from the repository root or pass --corpus DIR.", err=True)
-        raise typer.Exit(2)
+    if folder is None:
+        raise fail("no sample corpus found: run from the repository root or pass --corpus DIR", code=2)
     console = Console()
     if store is not None:
         asyncio.run(_run(folder, store, console))

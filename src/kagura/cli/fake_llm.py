@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import typer
 
 from kagura.cli._app import app
 
 
-async def _serve(latency: float, port: int, faults: dict[str, float | int | None]) -> None:
+def _g(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+async def _serve(latency: float, port: int, faults: dict[str, Any], quota: dict[str, Any]) -> None:
     from kagura.testing import FakeLLMServer, Faults
 
-    async with FakeLLMServer(latency=latency, port=port, faults=Faults(**faults)) as server:  # type: ignore[arg-type]
+    server = FakeLLMServer(latency=latency, port=port, faults=Faults(**faults), **quota)
+    try:
+        await server.start()
+    except OSError as exc:
+        await server.close()
+        typer.echo(f"error: cannot listen on 127.0.0.1:{port} (--port): {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
         typer.echo(f"fake LLM server at {server.base_url} (latency {latency} s); Ctrl-C to stop")
         typer.echo(
             f"  use: KAGURA_LLM_BASE_URL={server.base_url} KAGURA_LLM_API_KEY=test KAGURA_LLM_MODEL=fake"
         )
-        typer.echo(f"  counters: GET {server.base_url.removesuffix('/v1')}/_kagura/stats")
+        root = server.base_url.removesuffix("/v1")
+        typer.echo(f"  counters: GET {root}/_kagura/stats")
+        if server.quota.enabled:
+            q = server.quota
+            typer.echo(
+                f"  quota per API key: rpm={_g(q.rpm)} tpm={_g(q.tpm)} burst={_g(q.burst)} "
+                f"headers={'on' if q.headers else 'off'}; "
+                f"change it: POST {root}/_kagura/quota"
+            )
         await asyncio.Event().wait()
+    finally:
+        await server.close()
 
 
 @app.command("fake-llm")
@@ -30,16 +52,42 @@ def fake_llm(
     server_error_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with 500."),
     hang_every: int | None = typer.Option(None, min=1, help="Never answer every Nth request."),
     malformed_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with bad JSON."),
+    quota_rpm: float | None = typer.Option(
+        None, "--quota-rpm", help="Requests per minute each API key may make (a token bucket); over it: 429."
+    ),
+    quota_tpm: float | None = typer.Option(
+        None, "--quota-tpm", help="Tokens per minute each API key may use (prompt + completion)."
+    ),
+    quota_burst: float | None = typer.Option(
+        None,
+        "--quota-burst",
+        help="Requests that may start at once (default: one second of --quota-rpm).",
+    ),
+    quota_headers: bool = typer.Option(
+        True,
+        "--quota-headers/--no-quota-headers",
+        help="Send OpenAI's x-ratelimit-* headers.",
+    ),
 ) -> None:
     """Run a fake OpenAI-compatible LLM server on 127.0.0.1 (for tests, demos and benchmarks)."""
-    faults: dict[str, float | int | None] = {
+    from kagura.testing import Faults, Quota
+
+    faults: dict[str, Any] = {
         "rate_limit_every": rate_limit_every,
         "retry_after": retry_after,
         "server_error_every": server_error_every,
         "hang_every": hang_every,
         "malformed_every": malformed_every,
     }
+    quota = {"quota_rpm": quota_rpm, "quota_tpm": quota_tpm, "quota_burst": quota_burst,
+             "quota_headers": quota_headers}  # fmt: skip
+    try:  # check the arguments before starting anything
+        Faults(**faults)
+        Quota(quota_rpm, quota_tpm, quota_burst, quota_headers)
+    except (TypeError, ValueError) as exc:
+        flag = str(exc).split(" ")[0].replace("Quota.", "--quota-").replace("Faults.", "--").replace("_", "-")
+        raise typer.BadParameter(str(exc), param_hint=flag) from None
     try:
-        asyncio.run(_serve(latency, port, faults))
+        asyncio.run(_serve(latency, port, faults, quota))
     except KeyboardInterrupt:
         typer.echo("stopped")

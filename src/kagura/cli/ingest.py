@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kagura.cli._app import app
+from kagura.cli._errors import fail, user_errors
+from kagura.cli._progress import ProgressLines, run_interruptibly
 
 __all__ = ["DEFAULT_STORE", "ask", "ingest", "print_report", "print_results", "run_ingest", "search"]
 
@@ -26,24 +29,37 @@ _MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: KAGURA_LLM_
 _BASE_URL_OPT = typer.Option(
     None, "--base-url", help="OpenAI-compatible /v1 URL (default: KAGURA_LLM_BASE_URL)."
 )
+_API_KEY_OPT = typer.Option(
+    None, "--api-key", help="API key (default: KAGURA_LLM_API_KEY).", show_default=False
+)
 _OFFLINE_OPT = typer.Option(False, "--offline", help="Never call an LLM, even if one is configured.")
 _DIR_ARG = typer.Argument(..., help="Folder to index.")
+_REDESCRIBE_OPT = typer.Option(
+    False,
+    "--redescribe",
+    help="Describe media again when the model or prompt changed (paid LLM calls); default: keep.",
+)
+_PROGRESS_EVERY_OPT = typer.Option(
+    10.0, "--progress-every", min=0.0, help="Seconds between progress lines when output is not a terminal."
+)
 
 
-def llm_from_options(model: str | None, base_url: str | None, offline: bool) -> Any:
-    """An ``LLMConfig`` if flags or ``KAGURA_LLM_BASE_URL``/``KAGURA_LLM_MODEL`` configure one, else None."""
+def llm_from_options(
+    model: str | None, base_url: str | None, offline: bool, api_key: str | None = None
+) -> Any:
+    """An ``LLMConfig`` if flags or ``KAGURA_LLM_BASE_URL``/``KAGURA_LLM_MODEL`` configure one, else None.
+
+    The key comes from ``api_key`` (``--api-key``), else from the environment (``KAGURA_LLM_API_KEY``).
+    """
     if offline:
         return None
-    if not (model or base_url or os.environ.get("KAGURA_LLM_BASE_URL") or os.environ.get("KAGURA_LLM_MODEL")):
+    configured = model or base_url or api_key
+    if not (configured or os.environ.get("KAGURA_LLM_BASE_URL") or os.environ.get("KAGURA_LLM_MODEL")):
         return None
     from kagura.core.llm import LLMConfig
 
-    kwargs: dict[str, Any] = {}
-    if model:
-        kwargs["model"] = model
-    if base_url:
-        kwargs["base_url"] = base_url
-    return LLMConfig(**kwargs)
+    with user_errors(api_key, misuse=True):  # a malformed flag value is the user's error, not a bug
+        return LLMConfig(model=model or None, base_url=base_url or None, api_key=api_key or None)
 
 
 def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False) -> Any:
@@ -56,22 +72,28 @@ def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False) -> Any:
         return MultimodalRAG(store, llm=llm)
 
 
-@contextlib.contextmanager
-def _clear_errors() -> Iterator[None]:
-    """Turn kagura's intentional errors (bad store, missing weights, LLM refusal) into a message + exit 1."""
-    from kagura.errors import KaguraError
-
-    try:
-        yield
-    except KaguraError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+def _clear_errors(*secrets: str | None) -> contextlib.AbstractContextManager[None]:
+    """Kagura's intentional errors (bad store, missing weights, LLM refusal) -> one line, exit 1."""
+    return user_errors(*secrets)
 
 
-async def run_ingest(rag: Any, directory: Path, max_concurrent: int, console: Console | None) -> Any:
-    """Run ``load_directory`` with a rich progress bar on ``console`` (none when ``console`` is None)."""
-    if console is None:
-        await rag.load_directory(directory, max_concurrent=max_concurrent)
+async def run_ingest(
+    rag: Any,
+    directory: Path,
+    max_concurrent: int,
+    console: Console | None,
+    *,
+    redescribe: bool = False,
+    progress_every: float = 10.0,
+) -> Any:
+    """Run ``load_directory`` with a rich progress bar on ``console`` when it is a terminal; otherwise
+    (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds."""
+    if console is None or not console.is_terminal:
+        lines = ProgressLines(sys.stderr, progress_every)
+        await rag.load_directory(
+            directory, max_concurrent=max_concurrent, on_progress=lines, redescribe=redescribe
+        )
+        lines.finish()
         return rag.last_report
     columns = (
         TextColumn("[bold]ingest"),
@@ -86,7 +108,9 @@ async def run_ingest(rag: Any, directory: Path, max_concurrent: int, console: Co
         def on_progress(done: int, total: int | None, failed: int) -> None:
             progress.update(task, completed=done, total=total, failed=failed)
 
-        await rag.load_directory(directory, max_concurrent=max_concurrent, on_progress=on_progress)
+        await rag.load_directory(
+            directory, max_concurrent=max_concurrent, on_progress=on_progress, redescribe=redescribe
+        )
     return rag.last_report
 
 
@@ -102,6 +126,7 @@ def print_report(report: Any, console: Console) -> None:
         ("skipped", len(report.skipped)),
         ("pruned", len(report.pruned)),
         ("media not described (offline)", len(report.not_described)),
+        ("descriptions kept from another model", len(report.model_changed)),
         ("LLM calls", report.llm_calls),
         ("chunks added", report.chunks_added),
     ]
@@ -110,7 +135,18 @@ def print_report(report: Any, console: Console) -> None:
     table.add_row("time", f"{report.timings.get('total', 0.0):.2f}s")
     console.print(table)
     for failure in report.failed:
-        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False)
+        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False, markup=False)
+    if report.model_changed:
+        console.print(
+            f"{len(report.model_changed)} media file(s) were described by another model or prompt; their"
+            " descriptions were kept. Pass --redescribe to describe them again (paid LLM calls).",
+            highlight=False,
+        )
+    if getattr(report, "interrupted", False):
+        console.print(
+            "[yellow]interrupted[/yellow]: partial summary; every file listed as indexed is committed.",
+            highlight=False,
+        )
 
 
 def print_results(results: Sequence[Any], console: Console) -> None:
@@ -134,24 +170,52 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
+    api_key: str | None = _API_KEY_OPT,
     offline: bool = _OFFLINE_OPT,
+    redescribe: bool = _REDESCRIBE_OPT,
+    progress_every: float = _PROGRESS_EVERY_OPT,
 ) -> None:
-    """Index DIRECTORY into the store (incremental: unchanged files are skipped)."""
+    """Index DIRECTORY into the store (incremental: unchanged files are skipped).
+
+    Ctrl-C stops at once with a partial summary (exit code 130); every file already stored stays indexed.
+    """
     if not directory.is_dir():
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
-    rag = _open_rag(store, llm_from_options(model, base_url, offline))
+    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key))
+    console = None if as_json else Console()
+    job = run_ingest(
+        rag, directory, max_concurrent, console, redescribe=redescribe, progress_every=progress_every
+    )
     try:
-        console = None if as_json else Console()
-        with _clear_errors():
-            report = asyncio.run(run_ingest(rag, directory, max_concurrent, console))
-    finally:
+        with _clear_errors(api_key):
+            report, interrupted = run_interruptibly(job)
+    except BaseException:
         rag.close()
-    if as_json:
+        raise
+    if interrupted:
+        _interrupted(rag.last_report, console)
+    rag.close()
+    _print_ingest(report, console)
+
+
+def _print_ingest(report: Any, console: Console | None) -> None:
+    if console is None:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        assert console is not None
         print_report(report, console)
+
+
+def _interrupted(report: Any, console: Console | None) -> None:
+    """Ctrl-C: print the partial summary and leave now, without waiting for worker threads still reading
+    or parsing a file (what was committed is in the store; an unfinished write is rolled back)."""
+    typer.echo("interrupted: stopping; files already stored stay indexed.", err=True)
+    if report is not None:
+        report.interrupted = True
+        _print_ingest(report, console)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 @app.command()
@@ -170,8 +234,7 @@ def search(
         with _clear_errors():
             results = asyncio.run(rag.query(query, top_k=top_k, file_type=file_type))
     except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc), code=2) from None
     finally:
         rag.close()
     if as_json:
@@ -187,12 +250,13 @@ def ask(
     top_k: int = typer.Option(5, "--top-k", min=1, help="Passages to retrieve."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
+    api_key: str | None = _API_KEY_OPT,
     offline: bool = _OFFLINE_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
-    rag = _open_rag(store, llm_from_options(model, base_url, offline), must_exist=True)
+    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key), must_exist=True)
     try:
-        with _clear_errors():
+        with _clear_errors(api_key):
             answer = asyncio.run(rag.ask(question, top_k=top_k))
     finally:
         rag.close()

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from kagura.cli._app import app
+from kagura.cli._errors import fail, user_errors
 
 #: The agents used when ``--agents`` is not given: a small general-purpose assistant.
 DEMO_AGENTS: dict[str, dict[str, Any]] = {
@@ -45,16 +46,52 @@ DEMO_AGENTS: dict[str, dict[str, Any]] = {
 }
 
 
+_SPEC_FIELDS = ("intents", "samples", "description")
+
+
+def _check_spec(name: str, spec: Any) -> str | None:
+    """What is wrong with one agent's spec, or None."""
+    if not isinstance(spec, dict):
+        return f"agent {name!r} must be an object {{intents, samples, description}}, got {_json_type(spec)}"
+    unknown = sorted(set(spec) - {*_SPEC_FIELDS, "name"})
+    if unknown:
+        return f"agent {name!r} has unknown field(s) {', '.join(unknown)}: use {', '.join(_SPEC_FIELDS)}"
+    for field in ("intents", "samples"):
+        value = spec.get(field)
+        if value is None or isinstance(value, str):
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            return f"agent {name!r}: {field!r} must be a list of non-empty strings, got {_json_type(value)}"
+    description = spec.get("description")
+    if description is not None and not isinstance(description, str):
+        return f"agent {name!r}: 'description' must be a string, got {_json_type(description)}"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    """How a JSON value reads in an error: its kind, then the value itself (shortened)."""
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    text = json.dumps(value, ensure_ascii=False)
+    return f"{kinds.get(type(value), 'a number')} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
 def _load_agents(path: Path | None) -> dict[str, dict[str, Any]]:
+    """The agents of ``--agents`` (or the built-in ones), checked: any problem is a one-line error, exit 2."""
     if path is None:
         return DEMO_AGENTS
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise typer.BadParameter(f"cannot read agents file {path}: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"--agents: cannot read {path}: {exc}", code=2) from None
+    except ValueError as exc:
+        raise fail(f"--agents: {path} is not valid JSON: {exc}", code=2) from None
     agents = data.get("agents", data) if isinstance(data, dict) else None
     if not isinstance(agents, dict) or not agents:
-        raise typer.BadParameter('the agents file must be a JSON object {"name": {"intents": [...], ...}}')
+        raise fail(f'--agents: {path} must hold a JSON object {{"name": {{"intents": [...], ...}}}}', code=2)
+    for name, spec in agents.items():
+        problem = _check_spec(name, spec)
+        if problem is not None:
+            raise fail(f"--agents: {path}: {problem}", code=2)
     return agents
 
 
@@ -66,13 +103,14 @@ async def _route(
     session: str,
     top_k: int,
     fallback: str | None,
+    threshold: float | None,
     record: bool,
     llm: Any,
 ) -> dict[str, Any]:
     from kagura.core.memory import ConversationMemory
     from kagura.routing import AgentRouter, ContextAnalyzer, MemoryAwareRouter
 
-    router = AgentRouter(strategy, fallback=fallback, llm=llm)
+    router = AgentRouter(strategy, fallback=fallback, threshold=threshold, llm=llm)
     for name, spec in agents.items():
         router.register(lambda q: q, name=name, **{k: v for k, v in spec.items() if k != "name"})
     memory = ConversationMemory(memory_path, session_id=session) if memory_path else None
@@ -96,21 +134,37 @@ async def _route(
             memory.close()
 
 
-@app.command()
+_STRATEGIES = ("intent", "semantic", "llm")
+
+
+@app.command(
+    help="Pick the agent for QUERY (executes nothing).\n\n"
+    f"Without --agents, the built-in agents are: {', '.join(DEMO_AGENTS)}."
+)
 def route(
     query: Annotated[str, typer.Argument(help="The user's request.")],
     strategy: Annotated[
         str, typer.Option(help="intent | semantic (local embeddings) | llm (the model picks).")
     ] = "semantic",
     agents: Annotated[
-        Path | None, typer.Option("--agents", help="JSON file {name: {intents, samples, description}}.")
+        Path | None,
+        typer.Option(
+            "--agents",
+            help="JSON file {name: {intents, samples, description}} (default: the built-in agents).",
+        ),
     ] = None,
     memory: Annotated[
         Path | None, typer.Option("--memory", help="ConversationMemory SQLite file for follow-ups.")
     ] = None,
     session: Annotated[str, typer.Option(help="Session id inside --memory.")] = "default",
     record: Annotated[bool, typer.Option(help="Also store the query as a user turn in --memory.")] = False,
-    fallback: Annotated[str | None, typer.Option(help="Agent to use when nothing matches.")] = None,
+    fallback: Annotated[
+        str | None, typer.Option(help="Agent to use when nothing matches (one of the agents).")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Minimum confidence 0..1 (default: the strategy's own)."),
+    ] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many candidates to show.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     use_llm: Annotated[
@@ -122,26 +176,26 @@ def route(
         typer.Option("--base-url", help="OpenAI-compatible /v1 URL (default: KAGURA_LLM_BASE_URL)."),
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option("--api-key", help="API key (default: KAGURA_LLM_API_KEY).")
+        str | None,
+        typer.Option("--api-key", help="API key (default: KAGURA_LLM_API_KEY).", show_default=False),
     ] = None,
 ) -> None:
-    """Pick the agent for QUERY (executes nothing)."""
-    from kagura.errors import KaguraError
+    if strategy not in _STRATEGIES:
+        raise fail(f"--strategy {strategy!r}: use {' | '.join(_STRATEGIES)}", code=2)
+    if record and memory is None:
+        raise fail("--record stores the query in --memory: pass --memory FILE too", code=2)
+    specs = _load_agents(agents)
+    if fallback is not None and fallback not in specs:
+        raise fail(f"--fallback {fallback!r} is not an agent: choose one of {', '.join(specs)}", code=2)
+    with user_errors(api_key, misuse=True):
+        llm = None
+        if use_llm or strategy == "llm":
+            from kagura.core.llm import LLMConfig
 
-    if strategy not in ("intent", "semantic", "llm"):
-        raise typer.BadParameter("use --strategy intent, semantic or llm")
-    llm = None
-    if use_llm or strategy == "llm":
-        from kagura.core.llm import LLMConfig
-
-        llm = LLMConfig(model=model, base_url=base_url, api_key=api_key)
-    try:
+            llm = LLMConfig(model=model, base_url=base_url, api_key=api_key)
         result = asyncio.run(
-            _route(query, strategy, _load_agents(agents), memory, session, top_k, fallback, record, llm)
+            _route(query, strategy, specs, memory, session, top_k, fallback, threshold, record, llm)
         )
-    except KaguraError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return

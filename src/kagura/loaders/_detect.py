@@ -110,10 +110,13 @@ def _sniff_zip(path: Path | None) -> tuple[FileType, str] | None:
         return None
     import zipfile
 
+    from kagura.errors import ExtractionError
+    from kagura.loaders._safe import open_regular
+
     try:
-        with zipfile.ZipFile(path) as zf:
+        with open_regular(path) as fh, zipfile.ZipFile(fh) as zf:
             names = set(zf.namelist())
-    except (OSError, zipfile.BadZipFile, ValueError):
+    except (OSError, zipfile.BadZipFile, ValueError, ExtractionError):
         return None
     if "word/document.xml" in names:
         return FileType.DOCX, _MIME_BY_EXTENSION[".docx"]
@@ -172,10 +175,12 @@ def looks_binary(head: bytes) -> bool:
 
 
 def _read_head(path: Path) -> bytes:
+    from kagura.errors import ExtractionError
+    from kagura.loaders._safe import read_regular
+
     try:
-        with open(path, "rb") as fh:
-            return fh.read(_SNIFF_BYTES)
-    except OSError:
+        return read_regular(path, _SNIFF_BYTES)
+    except (OSError, ExtractionError):
         return b""  # the extractor reports why the file cannot be read
 
 

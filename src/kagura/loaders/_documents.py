@@ -6,17 +6,19 @@ import logging
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kagura.errors import ExtractionError
 from kagura.loaders._detect import guess_mime_type
+from kagura.loaders._limits import check_archive
 from kagura.loaders._registry import missing_library, register_extractor
+from kagura.loaders._safe import open_regular
 from kagura.loaders._types import Extracted, FileType, Segment
 
 __all__: list[str] = []
 
 
-def _pdf_reader(path: Path) -> Any:
+def _pdf_reader(path: Path, stream: BinaryIO) -> Any:
     pypdf_log = logging.getLogger("pypdf")
     if not pypdf_log.handlers:  # the reason goes into ExtractionError; keep "EOF marker not found" off stderr
         pypdf_log.addHandler(logging.NullHandler())
@@ -26,7 +28,7 @@ def _pdf_reader(path: Path) -> Any:
     except ImportError:  # pragma: no cover - a core dependency
         raise missing_library("pypdf") from None
     try:
-        reader = PdfReader(path, strict=False)
+        reader = PdfReader(stream, strict=False)
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ExtractionError(str(path), f"not a valid PDF (corrupt or truncated): {exc}") from None
     if reader.is_encrypted:
@@ -61,7 +63,12 @@ def extract_pdf(path: Path, file_type: FileType) -> Extracted:
     Raises ExtractionError for a corrupt, truncated or password-protected PDF, and for one with no text
     (a scan of images).
     """
-    reader = _pdf_reader(path)
+    with open_regular(path) as stream:
+        reader = _pdf_reader(path, stream)
+        return _pdf_pages(path, file_type, reader)
+
+
+def _pdf_pages(path: Path, file_type: FileType, reader: Any) -> Extracted:
     try:
         pages = list(reader.pages)
     except Exception as exc:
@@ -108,16 +115,19 @@ def _table_text(table: Any) -> str:
     return "\n".join(rows)
 
 
-def _open_docx(path: Path) -> Any:
+def _open_docx(path: Path, stream: BinaryIO) -> Any:
     try:
         import docx
         from docx.opc.exceptions import PackageNotFoundError
     except ImportError:  # pragma: no cover - a core dependency
         raise missing_library("python-docx") from None
-    if not zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(stream):
         raise ExtractionError(str(path), "not a valid DOCX: the file is not a zip archive")
+    stream.seek(0)
+    check_archive(path, stream)
+    stream.seek(0)
     try:
-        return docx.Document(str(path))
+        return docx.Document(stream)
     except zipfile.BadZipFile:
         raise ExtractionError(str(path), "not a valid DOCX: the file is not a zip archive") from None
     except PackageNotFoundError:
@@ -133,7 +143,8 @@ def extract_docx(path: Path, file_type: FileType) -> Extracted:
     """DOCX: paragraphs and tables in document order, one segment per heading (``section`` = trail)."""
     from docx.table import Table
 
-    document = _open_docx(path)
+    with open_regular(path) as stream:
+        document = _open_docx(path, stream)
     segments: list[Segment] = []
     trail: list[tuple[int, str]] = []
     current: list[str] = []

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 from kagura.errors import ExtractionError
+from kagura.loaders._safe import display_name, open_regular
 
 __all__ = ["content_hash"]
 
@@ -15,17 +16,16 @@ _CHUNK = 1 << 20
 def content_hash(path: str | os.PathLike[str]) -> str:
     """The sha256 hex digest of a file's bytes, read in 1 MiB chunks (blocking).
 
-    Raises :class:`kagura.errors.ExtractionError` when the file disappeared or cannot be read.
+    Raises :class:`kagura.errors.ExtractionError` when the file disappeared, cannot be read or is not a
+    regular file (opened without blocking, checked on the descriptor).
     """
     digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a FIFO or device swapped in after the scan is refused, never waited on
+        try:
             while chunk := fh.read(_CHUNK):
                 digest.update(chunk)
-    except FileNotFoundError:
-        raise ExtractionError(os.fspath(path), "file disappeared since the scan (deleted or moved)") from None
-    except IsADirectoryError:
-        raise ExtractionError(os.fspath(path), "is a directory, not a file") from None
-    except OSError as exc:
-        raise ExtractionError(os.fspath(path), f"could not read the file: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise ExtractionError(
+                display_name(path), f"could not read the file: {exc.strerror or exc}"
+            ) from None
     return digest.hexdigest()

@@ -120,9 +120,10 @@ def html_segments(html: str) -> tuple[str | None, list[Segment]]:
 @register_extractor(FileType.HTML, version="html-2")
 def extract_html(path: Path, file_type: FileType) -> Extracted:
     """HTML: visible text, title kept, one segment per heading."""
+    from kagura.loaders._safe import read_regular
     from kagura.loaders._text import decode_text
 
-    text, encoding = decode_text(path.read_bytes(), path)
+    text, encoding = decode_text(read_regular(path), path)
     title, segments = html_segments(text)
     meta: dict[str, object] = {"encoding": encoding, "title": title}
     return Extracted(file_type, guess_mime_type(path, file_type), segments, meta)

@@ -7,13 +7,16 @@ words of its filename, so an offline search for "cat photo" finds ``cat.jpg``:
 
 from __future__ import annotations
 
+import functools
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 from kagura.errors import ExtractionError
 from kagura.loaders._detect import guess_mime_type
 from kagura.loaders._registry import missing_library, register_extractor
+from kagura.loaders._safe import display_name, open_regular
 from kagura.loaders._types import Extracted, FileType, Segment
 
 __all__ = ["filename_words"]
@@ -29,13 +32,20 @@ _TAG_KEYS = ("title", "artist", "album", "date", "genre", "comment", "descriptio
 
 def filename_words(path: Path) -> str:
     """The words of a file's name without extension: ``cat_on-sofa.jpg`` -> ``cat on sofa``."""
-    return " ".join(w for w in re.split(r"[\W_]+", path.stem) if w)
+    return " ".join(w for w in re.split(r"[\W_]+", display_name(path.stem)) if w)
 
 
 def _clean(value: Any) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     return " ".join(str(value).replace("\x00", " ").split())
+
+
+@functools.cache
+def _quiet_pillow(warning: type[Warning]) -> None:
+    """Keep Pillow's ``DecompressionBombWarning`` off stderr: only the header is read here (pixels are never
+    decoded), and an image past twice the limit raises ``DecompressionBombError``, reported as a failure."""
+    warnings.filterwarnings("ignore", category=warning)
 
 
 def _exif(img: Any) -> dict[str, str]:
@@ -66,7 +76,7 @@ def _png_text(img: Any) -> dict[str, str]:
 
 def _media_result(path: Path, file_type: FileType, summary: str, meta: dict[str, Any]) -> Extracted:
     kind = file_type.value
-    text = f"{kind} {path.name}: {summary}. filename: {filename_words(path)}"
+    text = f"{kind} {display_name(path.name)}: {summary}. filename: {filename_words(path)}"
     return Extracted(file_type, guess_mime_type(path, file_type), [Segment(text)], meta, media_kind=kind)
 
 
@@ -77,17 +87,18 @@ def extract_image(path: Path, file_type: FileType) -> Extracted:
         from PIL import Image, UnidentifiedImageError
     except ImportError:  # pragma: no cover - a core dependency
         raise missing_library("pillow") from None
+    _quiet_pillow(Image.DecompressionBombWarning)
     try:
-        with Image.open(path) as img:
+        with open_regular(path) as fh, Image.open(fh) as img:
             meta: dict[str, Any] = {"format": img.format, "width": img.width, "height": img.height,
                                     "mode": img.mode, "frames": getattr(img, "n_frames", 1)}  # fmt: skip
             exif = _exif(img)
             png_text = _png_text(img)
     except UnidentifiedImageError:
         raise ExtractionError(str(path), "not a readable image (unknown or corrupt format)") from None
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as exc:
         raise ExtractionError(
-            str(path), "image too large to open safely (decompression bomb guard)"
+            str(path), f"decompression limit: image too large to open safely ({exc})"
         ) from None
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
@@ -125,7 +136,8 @@ def _mutagen(path: Path) -> Any:
     except ImportError:  # pragma: no cover - a core dependency
         raise missing_library("mutagen") from None
     try:
-        return mutagen.File(path, easy=True)
+        with open_regular(path) as fh:
+            return mutagen.File(fh, easy=True)
     except mutagen.MutagenError as exc:
         raise ExtractionError(str(path), f"corrupt or unsupported media file: {exc}") from None
 
@@ -163,7 +175,7 @@ def _wav_meta(path: Path) -> dict[str, Any]:
     import wave
 
     try:
-        with wave.open(str(path), "rb") as wav:
+        with open_regular(path) as fh, wave.open(fh, "rb") as wav:
             rate, frames = wav.getframerate(), wav.getnframes()
             meta: dict[str, Any] = {"container": "WAVE", "sample_rate": rate, "channels": wav.getnchannels(),
                                     "bits_per_sample": 8 * wav.getsampwidth()}  # fmt: skip

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kagura.errors import ConfigurationError, ExtractionError
+from kagura._extras import missing_extra
+from kagura.errors import ConfigurationError, ExtractionError, NothingToIndexError
 from kagura.loaders._types import Extracted, FileType
 
 __all__ = ["ExtractorFunc", "extract_file", "extractor_version", "missing_library", "register_extractor"]
@@ -81,7 +82,7 @@ def _check_regular_file(path: Path) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise ExtractionError(str(path), "not a regular file (FIFO, socket or device); not opened")
     if st.st_size == 0:
-        raise ExtractionError(str(path), "empty file (0 bytes): nothing to index")
+        raise NothingToIndexError(str(path), "empty file (0 bytes): nothing to index")
 
 
 def extract_file(path: str | os.PathLike[str], file_type: FileType | str | None = None) -> Extracted:
@@ -120,13 +121,11 @@ def extract_file(path: str | os.PathLike[str], file_type: FileType | str | None 
     except Exception as exc:  # a parser bug or unexpected input: still a reason, never a traceback
         raise ExtractionError(str(p), f"could not extract {ft.value}: {type(exc).__name__}: {exc}") from exc
     if not any(seg.text.strip() for seg in result.segments):
-        raise ExtractionError(str(p), f"no text found in this {ft.value} file")
+        raise NothingToIndexError(str(p), f"no text found in this {ft.value} file")
     result.segments = [seg for seg in result.segments if seg.text.strip()]
     return result
 
 
 def missing_library(package: str) -> ConfigurationError:
-    """The error for an extractor whose library is not installed."""
-    return ConfigurationError(
-        f"the {package!r} package is needed to extract this file type: pip install {package}"
-    )
+    """The error for an extractor whose library (pip name ``package``) is not installed: names the extra."""
+    return missing_extra(package, "extracting this file type")

@@ -4,11 +4,15 @@ Rules, checked per entry in this order (each skip is reported as a :class:`Skipp
 
 - ``hidden``: a name starting with ``.`` (checked only below the root, so a root that itself lives under a
   hidden directory such as ``/tmp/.x/root`` works). The ignore files themselves are hidden.
-- ``gitignore`` / ``kaguraignore``: real gitignore semantics via ``pathspec``: every ``.gitignore`` and
+- ``gitignore`` / ``kaguraignore``: git's own rules (see :mod:`kagura.loaders._ignore`), checked against
+  ``git ls-files --others --exclude-standard`` by a differential test: every ``.gitignore`` and
   ``.kaguraignore`` applies relative to its own directory, a deeper file overrides a shallower one, the last
   matching pattern in a file wins, ``!negation`` re-includes, and an ignored directory is not entered (so,
-  as in git, nothing below it can be re-included). ``.kaguraignore`` overrides ``.gitignore`` of the same
-  directory. The tests check these decisions against ``git ls-files`` itself.
+  as in git, nothing below it can be re-included). ``.kaguraignore`` (same syntax) overrides ``.gitignore``
+  of the same directory. When the root is a git work tree, its ``info/exclude`` applies below every
+  ``.gitignore``. As in git, a symlinked ``.gitignore`` is not read, a symlink is never a directory for
+  ``dir/`` patterns, names are matched byte-wise (undecodable names included) and case-sensitively, and a
+  line git cannot parse is skipped without failing the scan.
 - ``broken-symlink``, ``symlink-loop``, ``symlink-outside-root``: symlinks are followed only when their
   target resolves inside the root; a target outside is never read. A directory reached again through a
   symlink to one of its ancestors is a ``symlink-loop``; one already scanned elsewhere is ``already-scanned``.
@@ -22,18 +26,17 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from kagura.loaders._ignore import IgnoreLayer, IgnorePattern, git_info_exclude, parse_ignore_file
 from kagura.loaders._types import ScannedFile, ScanResult, SkippedFile
 
 __all__ = ["DEFAULT_MAX_FILE_SIZE", "SKIP_RULES", "scan_directory"]
 
 DEFAULT_MAX_FILE_SIZE = 50 * 2**20
-_MAX_IGNORE_FILE_SIZE = 2**20
-_DIR_MARK = "ps_d"  # pathspec's regex group for "matched as a directory"
+_MAX_IGNORE_FILE_SIZE = 100 * 2**20  # git skips larger pattern files too
 _IGNORE_FILES = ((".gitignore", "gitignore"), (".kaguraignore", "kaguraignore"))
 
 SKIP_RULES = (
@@ -52,61 +55,13 @@ SKIP_RULES = (
 """Every ``SkippedFile.rule`` the scan can report."""
 
 
-def _matches_itself(regex: re.Pattern[str], path: str, is_dir: bool) -> bool:
-    """Whether a compiled gitignore pattern matches ``path`` itself, not merely one of its ancestors.
-
-    pathspec's regexes also match everything below a matched directory (the ``ps_d`` group marks that
-    part). The scan never enters an ignored directory, so, as git does, each path is judged by the
-    patterns that match it directly; directories are passed with a trailing ``/``.
-    """
-    pos = 0
-    while (match := regex.search(path, pos)) is not None:
-        end = match.end(_DIR_MARK) if match.groupdict().get(_DIR_MARK) is not None else -1
-        if end == -1 or (is_dir and end == len(path)):
-            return True
-        pos = match.start() + 1
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class _IgnoreLayer:
-    """The patterns of one ignore file; ``base`` is its directory relative to the root ("" = root)."""
-
-    base: str
-    rule: str
-    patterns: tuple[tuple[re.Pattern[str], bool], ...]  # (regex, include), in file order
-
-    @classmethod
-    def parse(cls, base: str, rule: str, lines: list[str]) -> _IgnoreLayer:
-        import pathspec
-
-        spec = pathspec.GitIgnoreSpec.from_lines(lines)
-        compiled = tuple(
-            (p.regex, p.include) for p in spec.patterns if p.include is not None and p.regex is not None
-        )
-        return cls(base, rule, compiled)
-
-    def check(self, rel: str, is_dir: bool) -> bool | None:
-        """True if this layer ignores ``rel``, False if it re-includes it, None if no pattern matches.
-
-        As in git, the last matching pattern of the file wins.
-        """
-        local = rel[len(self.base) + 1 :] if self.base else rel
-        if is_dir:
-            local += "/"
-        for regex, include in reversed(self.patterns):
-            if _matches_itself(regex, local, is_dir):
-                return include
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class _Frame:
     """A directory waiting to be listed; ``key`` is its (device, inode)."""
 
     path: Path
     rel: str
-    layers: tuple[_IgnoreLayer, ...]
+    layers: tuple[IgnoreLayer, ...]
     ancestors: frozenset[tuple[int, int]]
     key: tuple[int, int]
     via_symlink: bool
@@ -130,7 +85,7 @@ class _Scanner:
     def run(self) -> ScanResult:
         st = self.root.stat()
         key = (st.st_dev, st.st_ino)
-        stack = [_Frame(self.root, "", (), frozenset(), key, via_symlink=False)]
+        stack = [_Frame(self.root, "", self.root_layers(), frozenset(), key, via_symlink=False)]
         linked: list[_Frame] = []
         # Real directories first, symlinked ones after, so a link to a directory of the tree is reported as
         # "already-scanned" whatever the name order; the files keep their real paths.
@@ -178,9 +133,10 @@ class _Scanner:
                 children.append(child)
         return children
 
-    def read_ignore_files(self, frame: _Frame, entries: list[os.DirEntry[str]]) -> tuple[_IgnoreLayer, ...]:
+    def read_ignore_files(self, frame: _Frame, entries: list[os.DirEntry[str]]) -> tuple[IgnoreLayer, ...]:
         by_name = {e.name: e for e in entries}
-        layers: list[_IgnoreLayer] = []
+        base = os.fsencode(frame.rel)
+        layers: list[IgnoreLayer] = []
         for filename, rule in _IGNORE_FILES:
             entry = by_name.get(filename)
             if entry is None:
@@ -189,20 +145,53 @@ class _Scanner:
             if entry.is_symlink() and not self.inside_root(entry.path):
                 self.skip(rel, "symlink-outside-root", "ignore file points outside the root; not read")
                 continue
-            try:
-                if not entry.is_file() or entry.stat().st_size > _MAX_IGNORE_FILE_SIZE:
-                    continue
-                with open(entry.path, encoding="utf-8", errors="replace") as fh:
-                    lines = fh.read().splitlines()
-            except OSError as exc:
-                self.skip(rel, "unreadable", f"cannot read ignore file: {exc.strerror or exc}")
-                continue
-            layers.append(_IgnoreLayer.parse(frame.rel, rule, lines))
+            # git (2.32+) does not follow a symlinked .gitignore; kagura's own file may be a link in the root.
+            patterns = self.read_patterns(entry.path, rel, follow=rule != "gitignore")
+            if patterns is not None:
+                layers.append(IgnoreLayer(base, rule, patterns))
         return tuple(layers)
 
-    def ignored_by(self, layers: tuple[_IgnoreLayer, ...], rel: str, is_dir: bool) -> str | None:
+    def read_patterns(self, path: str, rel: str, *, follow: bool = True) -> tuple[IgnorePattern, ...] | None:
+        """The patterns of one ignore file, or None if it is not a readable regular file (reported).
+
+        Opened non-blocking and checked on the open descriptor, so a FIFO put in its place never hangs
+        the scan; ``follow=False`` refuses a symlink at open time, as git does for ``.gitignore``.
+        """
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # ELOOP: a symlink, not followed
+                self.skip(rel, "unreadable", f"cannot read ignore file: {exc.strerror or exc}")
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    return None
+                if st.st_size > _MAX_IGNORE_FILE_SIZE:
+                    detail = f"ignore file over {_MAX_IGNORE_FILE_SIZE} bytes; not read (as git)"
+                    self.skip(rel, "too-large", detail)
+                    return None
+                return parse_ignore_file(fh.read(_MAX_IGNORE_FILE_SIZE + 1))
+            except OSError as exc:
+                self.skip(rel, "unreadable", f"cannot read ignore file: {exc.strerror or exc}")
+                return None
+
+    def root_layers(self) -> tuple[IgnoreLayer, ...]:
+        """``.git/info/exclude`` when the root is a git work tree: below every ``.gitignore`` in priority."""
+        exclude = git_info_exclude(self.root)
+        if exclude is None:
+            return ()
+        patterns = self.read_patterns(str(exclude), ".git")
+        return () if patterns is None else (IgnoreLayer(b"", "gitignore", patterns),)
+
+    def ignored_by(self, layers: tuple[IgnoreLayer, ...], rel: str, is_dir: bool) -> str | None:
+        name = os.fsencode(rel)  # matched byte-wise, as git does (undecodable names included)
         for layer in reversed(layers):  # deepest (and .kaguraignore) first: it overrides the rest
-            verdict = layer.check(rel, is_dir)
+            verdict = layer.check(name, is_dir)
             if verdict is not None:
                 return layer.rule if verdict else None
         return None
@@ -211,15 +200,15 @@ class _Scanner:
         self,
         entry: os.DirEntry[str],
         rel: str,
-        layers: tuple[_IgnoreLayer, ...],
+        layers: tuple[IgnoreLayer, ...],
         ancestors: frozenset[tuple[int, int]],
         parent: tuple[int, int],
     ) -> _Frame | None:
         if entry.name.startswith("."):
             self.skip(rel, "hidden")
             return None
-        try:
-            is_dir = entry.is_dir()
+        try:  # as in git, a symlink is not a directory for "dir/" patterns, even if it points to one
+            is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
             is_dir = False
         rule = self.ignored_by(layers, rel, is_dir)

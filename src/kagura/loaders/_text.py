@@ -15,6 +15,7 @@ from pathlib import Path
 from kagura.errors import ExtractionError
 from kagura.loaders._detect import code_language, guess_mime_type, looks_binary
 from kagura.loaders._registry import missing_library, register_extractor
+from kagura.loaders._safe import read_regular
 from kagura.loaders._types import Extracted, FileType, Segment
 
 __all__ = ["decode_text", "markdown_sections"]
@@ -53,7 +54,7 @@ def decode_text(data: bytes, path: Path) -> tuple[str, str]:
 
 
 def _read_text(path: Path) -> tuple[str, str]:
-    return decode_text(path.read_bytes(), path)
+    return decode_text(read_regular(path), path)
 
 
 def _plain(path: Path, file_type: FileType, text: str, encoding: str, **metadata: object) -> Extracted:
@@ -190,8 +191,7 @@ def extract_markdown(path: Path, file_type: FileType) -> Extracted:
 @register_extractor(FileType.UNKNOWN, version="unknown-1")
 def extract_unknown(path: Path, file_type: FileType) -> Extracted:
     """Files of no supported type: always an ExtractionError saying why."""
-    with open(path, "rb") as fh:
-        head = fh.read(8192)
+    head = read_regular(path, 8192)
     if looks_binary(head):
         reason = f"unsupported binary file (extension {path.suffix or 'none'!r}; content is not text)"
     else:

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, overload
 
+from kagura._extras import import_optional
 from kagura.errors import NoAgentFoundError
 from kagura.routing._intent import IntentStrategy
 from kagura.routing._types import AgentSpec
@@ -31,9 +32,8 @@ def _intent(embedder: Any, llm: Any) -> Strategy:
 
 
 def _semantic(embedder: Any, llm: Any) -> Strategy:
-    from kagura.routing._semantic import SemanticStrategy
-
-    return SemanticStrategy(embedder)
+    module = import_optional("kagura.routing._semantic", "semantic routing")
+    return module.SemanticStrategy(embedder)
 
 
 def _llm(embedder: Any, llm: Any) -> Strategy:
@@ -55,6 +55,8 @@ def _strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,)
+    if not isinstance(value, Iterable) or isinstance(value, bytes | dict):
+        raise TypeError(f"{what} must be a string or a list of strings, got {type(value).__name__}")
     items = tuple(value)
     if not all(isinstance(v, str) and v.strip() for v in items):
         raise TypeError(f"{what} must be non-empty strings, got {items!r}")
@@ -135,6 +137,8 @@ class AgentRouter:
             raise ValueError("could not infer the agent name: pass name=...")
         if agent_name in self._agents:
             raise ValueError(f"an agent named {agent_name!r} is already registered")
+        if description is not None and not isinstance(description, str):
+            raise TypeError(f"description must be a string, got {type(description).__name__}")
         doc = (inspect.getdoc(fn) or "").strip().splitlines()
         self._agents[agent_name] = AgentSpec(
             name=agent_name,

@@ -1,7 +1,8 @@
 """The fake server in its own process (``kagura fake-llm``), so its CPU does not share the caller's loop.
 
 Benchmarks use it: the client's event loop then pays only for the client side, as with a remote server.
-Counters are read over HTTP (``GET /_kagura/stats``), faults switched with ``POST /_kagura/faults``.
+Counters are read over HTTP (``GET /_kagura/stats``), faults switched with ``POST /_kagura/faults``, the
+quota changed with ``POST /_kagura/quota``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import asyncio
 import re
 import sys
 from typing import Any
+
+from kagura.testing._fake_quota import Quota
 
 __all__ = ["FakeLLMProcess"]
 
@@ -20,10 +23,28 @@ class FakeLLMProcess:
     Runs ``python -m kagura.cli fake-llm`` and stops it (by its own process handle) on exit.
     """
 
-    def __init__(self, latency: float = 0.0, *, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        *,
+        quota_rpm: float | None = None,
+        quota_tpm: float | None = None,
+        quota_burst: float | None = None,
+        quota_headers: bool = True,
+        startup_timeout: float = 60.0,
+    ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0 seconds")
+        Quota(quota_rpm, quota_tpm, quota_burst, quota_headers)  # bad values fail here, not in the child
         self.latency = latency
+        self._args = [f"--{'' if quota_headers else 'no-'}quota-headers"]
+        for flag, value in (
+            ("--quota-rpm", quota_rpm),
+            ("--quota-tpm", quota_tpm),
+            ("--quota-burst", quota_burst),
+        ):
+            if value is not None:
+                self._args += [flag, repr(float(value))]
         self.startup_timeout = startup_timeout
         self._proc: asyncio.subprocess.Process | None = None
         self.base_url = ""
@@ -31,7 +52,7 @@ class FakeLLMProcess:
     async def __aenter__(self) -> FakeLLMProcess:
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "kagura.cli", "fake-llm", "--latency", str(self.latency), "--port", "0",
-            stdout=asyncio.subprocess.PIPE,
+            *self._args, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert self._proc.stdout is not None
         line = (await asyncio.wait_for(self._proc.stdout.readline(), self.startup_timeout)).decode()
@@ -48,6 +69,8 @@ class FakeLLMProcess:
         async with aiohttp.ClientSession() as session:
             url = self.base_url.removesuffix("/v1") + path
             async with session.request(method, url, json=body) as response:
+                if response.status == 400:  # the server refused the values: say why, as the method would
+                    raise ValueError((await response.json())["error"]["message"])
                 response.raise_for_status()
                 return await response.json()
 
@@ -61,6 +84,10 @@ class FakeLLMProcess:
     async def set_faults(self, **faults: Any) -> None:
         """Replace the faults, e.g. ``await server.set_faults(rate_limit_every=5, retry_after=1)``."""
         await self._call("POST", "/_kagura/faults", faults)
+
+    async def set_quota(self, **changes: Any) -> dict[str, Any]:
+        """Change some quota fields at run time, e.g. ``await server.set_quota(rpm=300)``; the new quota."""
+        return await self._call("POST", "/_kagura/quota", changes)
 
     async def close(self) -> None:
         if self._proc is not None and self._proc.returncode is None:

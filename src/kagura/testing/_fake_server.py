@@ -5,38 +5,49 @@ It speaks just enough of the OpenAI HTTP API for the real ``openai`` client:
 - ``POST /v1/chat/completions`` (plain JSON, or server-sent events when ``stream`` is true),
 - ``POST /v1/embeddings`` (deterministic unit vectors derived from the text),
 - ``GET /v1/models``,
-- ``GET /_kagura/stats`` (the counters as JSON) and ``POST /_kagura/faults`` (switch faults at run time),
-- ``POST /_kagura/reset`` (zero the counters).
+- ``GET /_kagura/stats`` (the counters as JSON), ``POST /_kagura/faults`` (replace the faults),
+  ``POST /_kagura/quota`` (change the quota), ``POST /_kagura/reset`` (zero the counters).
 
-Every request waits ``latency`` seconds (``asyncio.sleep``, so a virtual clock applies), then answers with
-the responder's text. Faults (:class:`Faults`) turn every Nth request into a 429 with ``Retry-After``, a
-500, a hang, or malformed JSON; :meth:`FakeLLMServer.fail_next` scripts the next few answers exactly.
+Each API request is numbered on arrival. Over its key's quota (:class:`~kagura.testing.Quota`) it is
+answered 429 at once; otherwise it waits ``latency`` seconds (``asyncio.sleep``, so a virtual clock applies)
+and gets the responder's text. Faults (:class:`Faults`) turn every Nth request (by arrival number, however
+requests overlap) into a 429 with ``Retry-After``, a 500, a hang, or malformed JSON;
+:meth:`FakeLLMServer.fail_next` scripts the next few arrivals exactly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import json
+import math
 import socket
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from kagura.testing._fake_control import control_routes
+from kagura.testing._fake_quota import Quota, QuotaEnforcer
+from kagura.testing._fake_requests import (
+    Call,
+    api_key_of,
+    chat_estimate,
+    chat_usage,
+    embedding_texts,
+    embeddings_body,
+    embeddings_estimate,
+)
 from kagura.testing._fake_wire import (
     Faults,
     ScriptedFailure,
     ServerStats,
-    count_tokens,
+    completion_body,
     default_answer,
     error_response,
-    text_of,
+    sse_events,
 )
-from kagura.testing._vectors import fake_embedding
 
 __all__ = ["FakeLLMServer"]
 
@@ -50,6 +61,11 @@ class FakeLLMServer:
     ``LLMConfig(model="fake", base_url=server.base_url, api_key="test")``.
     ``responder(messages) -> str`` (sync or async) computes the answer; the default is :func:`default_answer`.
     ``received`` holds every JSON body received, in arrival order.
+
+    ``quota_rpm``/``quota_tpm``/``quota_burst`` enforce a provider-style quota per API key (see
+    :class:`~kagura.testing.Quota`): over it, a request is answered 429 at once with ``Retry-After`` (whole
+    seconds) and ``retry-after-ms``; every answer carries OpenAI's ``x-ratelimit-*`` headers unless
+    ``quota_headers=False``. ``clock`` (seconds) drives the buckets; default: the event loop's clock.
     """
 
     def __init__(
@@ -60,15 +76,23 @@ class FakeLLMServer:
         faults: Faults | None = None,
         embedding_dim: int = 64,
         port: int = 0,
+        quota_rpm: float | None = None,
+        quota_tpm: float | None = None,
+        quota_burst: float | None = None,
+        quota_headers: bool = True,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        if latency < 0:
-            raise ValueError("latency must be >= 0 seconds")
+        if not math.isfinite(latency) or latency < 0:
+            raise ValueError("latency must be a finite number >= 0 seconds")
         self.latency = latency
         self.responder: Responder = responder or default_answer
         self.faults = faults or Faults()
         self.embedding_dim = embedding_dim
         self.stats = ServerStats()
         self.received: list[dict[str, Any]] = []
+        self._clock = clock
+        self._quota = QuotaEnforcer(Quota(quota_rpm, quota_tpm, quota_burst, quota_headers), self._now)
+        self._epoch = 0.0
         self._port = port
         self._script: deque[ScriptedFailure] = deque()
         self._runner: web.AppRunner | None = None
@@ -85,19 +109,25 @@ class FakeLLMServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def start(self) -> FakeLLMServer:
-        """Bind 127.0.0.1 on a free port (or the given one) and start serving."""
+        """Bind 127.0.0.1 on a free port (or the given one) and start serving.
+
+        ``OSError`` when the port is taken (``errno.EADDRINUSE``).
+        """
         app = web.Application(client_max_size=256 * 2**20)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
-        app.router.add_get("/_kagura/stats", self._get_stats)
-        app.router.add_post("/_kagura/faults", self._set_faults)
-        app.router.add_post("/_kagura/reset", self._reset)
+        app.router.add_routes(control_routes(self))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port))
+        try:
+            sock.bind(("127.0.0.1", self._port))
+        except OSError:
+            sock.close()
+            raise
         self.port = sock.getsockname()[1]
         self._closing = asyncio.Event()
+        self._epoch = self._now()
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -117,11 +147,36 @@ class FakeLLMServer:
         await self.close()
 
     # -- control ---------------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    @property
+    def quota(self) -> Quota:
+        """The quota enforced now (``Quota()``: none)."""
+        return self._quota.quota
+
+    def set_quota(self, quota: Quota | None = None, **changes: Any) -> Quota:
+        """Change the quota at run time: ``server.set_quota(rpm=300)`` (``None`` lifts a limit).
+
+        Keyword names are :class:`Quota`'s fields (``rpm``, ``tpm``, ``burst``, ``headers``); unnamed
+        fields keep their value. What each key has left is kept, cut down to the new bucket sizes.
+        """
+        new = replace(quota or self._quota.quota, **changes)
+        self._quota.set_quota(new)
+        return new
+
     def reset_stats(self) -> None:
-        """Zero the counters and forget the received bodies (requests in flight stay counted)."""
+        """Zero the counters, restart the per-second clock and forget the received bodies.
+
+        Requests in flight stay counted in ``in_flight``; the quota's buckets are untouched.
+        """
         in_flight = self.stats.in_flight
         self.stats = ServerStats(in_flight=in_flight, max_in_flight=in_flight)
         self.received.clear()
+        try:
+            self._epoch = self._now()
+        except RuntimeError:  # no clock given and no running loop: start() sets the epoch
+            pass
 
     def set_faults(self, faults: Faults | None = None, **changes: Any) -> None:
         """Replace the faults, or change some fields: ``server.set_faults(rate_limit_every=3)``."""
@@ -130,7 +185,7 @@ class FakeLLMServer:
     def fail_next(
         self, status: int, count: int = 1, *, retry_after: float | None = None, body: str | None = None
     ) -> None:
-        """Answer the next ``count`` requests with HTTP ``status`` (and ``Retry-After`` when given)."""
+        """Answer the next ``count`` arriving requests with HTTP ``status`` (``Retry-After`` when given)."""
         if not 400 <= status <= 599:
             raise ValueError("fail_next status must be an HTTP error status (400-599)")
         for _ in range(count):
@@ -145,171 +200,122 @@ class FakeLLMServer:
         await event.wait()
 
     def hang_next(self, count: int = 1) -> None:
-        """Never answer the next ``count`` requests (until the server closes): the client must time out."""
+        """Never answer the next ``count`` arriving requests (until the server closes)."""
         for _ in range(count):
-            self._script.append(ScriptedFailure(None, None, None))
+            self._script.append(ScriptedFailure(None))
 
-    # -- handlers --------------------------------------------------------------------------------------
-    def _hits(self, every: int | None) -> bool:
-        return every is not None and self.stats.requests % every == 0
-
-    async def _fault(self) -> web.StreamResponse | None:
-        """The injected failure for the current request, or None to answer normally."""
-        if self._script:
-            failure = self._script.popleft()
-            self.stats.faults_injected += 1
-            if failure.status is None:
-                await self._closing.wait()
-                return error_response(503, None, None)
-            return error_response(failure.status, failure.retry_after, failure.body)
-        f = self.faults
-        if self._hits(f.hang_every):
-            self.stats.faults_injected += 1
-            await self._closing.wait()
-            return error_response(503, None, None)
-        if self._hits(f.rate_limit_every):
-            self.stats.faults_injected += 1
-            return error_response(429, f.retry_after, None)
-        if self._hits(f.server_error_every):
-            self.stats.faults_injected += 1
-            return error_response(500, None, None)
-        if self._hits(f.malformed_every):
-            self.stats.faults_injected += 1
-            return web.Response(text='{"choices": [ this is not json', content_type="application/json")
-        return None
-
-    async def _enter(self, request: web.Request) -> dict[str, Any]:
-        s = self.stats
-        s.requests += 1
-        s.in_flight += 1
-        s.max_in_flight = max(s.max_in_flight, s.in_flight)
-        s.request_times.append(asyncio.get_running_loop().time())
-        for waiter in [w for w in self._waiters if w[0] <= s.requests]:
+    # -- admission -------------------------------------------------------------------------------------
+    def _arrive(self) -> int:
+        """Count a request in; its number (1-based, all API routes) is fixed now, on arrival."""
+        number = self.stats.arrive(asyncio.get_running_loop().time())
+        for waiter in [w for w in self._waiters if w[0] <= number]:
             self._waiters.remove(waiter)
             waiter[1].set()
+        return number
+
+    def _planned_fault(self, number: int) -> ScriptedFailure | None:
+        """The failure request ``number`` gets: the script first, then the every-Nth faults."""
+        return self._script.popleft() if self._script else self.faults.failure_for(number)
+
+    async def _fail(self, failure: ScriptedFailure) -> web.Response:
+        if failure.status is None:
+            await self._closing.wait()
+            return error_response(503, None, None)
+        if failure.malformed:
+            return web.Response(text='{"choices": [ this is not json', content_type="application/json")
+        return error_response(failure.status, failure.retry_after, failure.body)
+
+    async def _serve(
+        self,
+        request: web.Request,
+        estimate: Callable[[dict[str, Any]], int],
+        answer: Callable[[Call], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Number the request, check its quota, plan its fault, wait the latency, then answer or fail."""
+        number = self._arrive()
         try:
-            body = await request.json()
-        except ValueError:
-            body = {}
-        self.received.append(body)
-        return body
-
-    async def _admit(self, request: web.Request) -> tuple[dict[str, Any], web.StreamResponse | None]:
-        """Count the request in, wait the configured latency; return its body and its injected fault.
-
-        The caller must decrement ``stats.in_flight`` when done (in a ``finally``), even on cancellation.
-        """
-        body = await self._enter(request)
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        return body, await self._fault()
-
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        self.stats.chat_requests += 1
-        try:
-            body, fault = await self._admit(request)
-            if fault is not None:
-                return fault
-            messages = body.get("messages")
-            if not isinstance(messages, list):
-                return error_response(400, None, "'messages' must be a list")
-            answer = self.responder(messages)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            prompt_tokens = sum(count_tokens(text_of(m.get("content"))) for m in messages)
-            completion_tokens = count_tokens(answer)
-            self.stats.prompt_tokens += prompt_tokens
-            self.stats.completion_tokens += completion_tokens
-            usage = {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            }
-            model = str(body.get("model", "fake"))
-            if body.get("stream"):
-                return await self._stream(request, model, answer, usage, body)
-            return web.json_response(
-                {
-                    "id": f"chatcmpl-fake-{self.stats.requests}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": answer},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": usage,
-                }
-            )
+            try:
+                body = await request.json()
+            except ValueError:
+                body = {}
+            if not isinstance(body, dict):
+                body = {}
+            self.received.append(body)
+            call = Call(number, body, api_key_of(request))
+            admission = self._quota.admit(call.key, estimate(body))
+            if not admission.admitted:
+                self.stats.over_quota += 1
+                return error_response(
+                    429,
+                    admission.retry_after,
+                    "over the fake server's quota",
+                    retry_after_ms=True,
+                    headers=self._quota.headers(call.key),
+                )
+            call.charged = admission.tokens_charged
+            call.second = math.floor(self._now() - self._epoch)
+            self.stats.admit(call.second)
+            failure = self._planned_fault(number)
+            if failure is not None:
+                self.stats.faults_injected += 1
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if failure is not None:
+                self._count_tokens(call, call.charged)
+                response = await self._fail(failure)
+                response.headers.update(self._quota.headers(call.key))
+                return response
+            return await answer(call)
         finally:
             self.stats.in_flight -= 1
 
-    async def _stream(
-        self, request: web.Request, model: str, answer: str, usage: dict[str, int], body: dict[str, Any]
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    def _count_tokens(self, call: Call, actual: int) -> dict[str, str]:
+        """Settle ``call``'s tokens with the real count; the quota headers to send with its answer."""
+        self._quota.settle(call.key, call.charged, actual)
+        self.stats.charge(call.second, actual)
+        return self._quota.headers(call.key)
+
+    # -- API routes ------------------------------------------------------------------------------------
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.stats.chat_requests += 1
+        return await self._serve(request, chat_estimate, lambda call: self._answer_chat(request, call))
+
+    async def _answer_chat(self, request: web.Request, call: Call) -> web.StreamResponse:
+        messages = call.body.get("messages")
+        if not isinstance(messages, list):
+            headers = self._count_tokens(call, call.charged)
+            return error_response(400, None, "'messages' must be a list", headers=headers)
+        answer = self.responder(messages)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        usage = chat_usage(messages, answer)
+        self.stats.prompt_tokens += usage["prompt_tokens"]
+        self.stats.completion_tokens += usage["completion_tokens"]
+        headers = self._count_tokens(call, usage["total_tokens"])
+        model = str(call.body.get("model", "fake"))
+        if not call.body.get("stream"):
+            return web.json_response(completion_body(call.number, model, answer, usage), headers=headers)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
         await response.prepare(request)
-        words = answer.split(" ")
-        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
-        base = {"id": "chatcmpl-fake-stream", "object": "chat.completion.chunk", "created": 0, "model": model}
-        for piece in pieces:
-            chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-        await response.write(f"data: {json.dumps(end)}\n\n".encode())
-        if (body.get("stream_options") or {}).get("include_usage"):
-            await response.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
+        with_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+        for event in sse_events(model, answer, usage if with_usage else None):
+            await response.write(event)
         await response.write_eof()
         return response
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1
-        try:
-            body, fault = await self._admit(request)
-            if fault is not None:
-                return fault
-            raw = body.get("input")
-            texts = [raw] if isinstance(raw, str) else raw
-            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-                return error_response(400, None, "'input' must be a string or a list of strings")
-            dim = int(body.get("dimensions") or self.embedding_dim)
-            tokens = sum(count_tokens(t) for t in texts)
-            self.stats.prompt_tokens += tokens
-            data = [
-                {"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)}
-                for i, t in enumerate(texts)
-            ]
-            return web.json_response(
-                {
-                    "object": "list",
-                    "data": data,
-                    "model": str(body.get("model", "fake-embedding")),
-                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-                }
-            )
-        finally:
-            self.stats.in_flight -= 1
+        return await self._serve(request, embeddings_estimate, self._answer_embeddings)
+
+    async def _answer_embeddings(self, call: Call) -> web.StreamResponse:
+        texts = embedding_texts(call.body)
+        if texts is None:
+            headers = self._count_tokens(call, call.charged)
+            return error_response(400, None, "'input' must be a string or a list of strings", headers=headers)
+        dim = int(call.body.get("dimensions") or self.embedding_dim)
+        body = embeddings_body(texts, dim, str(call.body.get("model", "fake-embedding")))
+        self.stats.prompt_tokens += body["usage"]["prompt_tokens"]
+        return web.json_response(body, headers=self._count_tokens(call, body["usage"]["prompt_tokens"]))
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
-
-    async def _get_stats(self, request: web.Request) -> web.StreamResponse:
-        data = asdict(self.stats)
-        data.pop("request_times")
-        data["faults"] = asdict(self.faults)
-        return web.json_response(data)
-
-    async def _set_faults(self, request: web.Request) -> web.StreamResponse:
-        try:
-            self.set_faults(Faults(**await request.json()))
-        except (TypeError, ValueError) as exc:
-            return error_response(400, None, f"bad faults: {exc}")
-        return web.json_response(asdict(self.faults))
-
-    async def _reset(self, request: web.Request) -> web.StreamResponse:
-        self.reset_stats()
-        return web.json_response({"ok": True})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -13,10 +15,12 @@ __all__ = [
     "Faults",
     "ScriptedFailure",
     "ServerStats",
+    "completion_body",
     "count_tokens",
     "default_answer",
     "error_response",
     "scripted",
+    "sse_events",
     "text_of",
 ]
 
@@ -39,8 +43,20 @@ class Faults:
             value = getattr(self, f.name)
             if f.name.endswith("_every") and value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"Faults.{f.name} must be a positive int or None, got {value!r}")
-        if self.retry_after < 0:
-            raise ValueError("Faults.retry_after must be >= 0 seconds")
+        if not math.isfinite(self.retry_after) or self.retry_after < 0:
+            raise ValueError("Faults.retry_after must be a finite number >= 0 seconds")
+
+    def failure_for(self, number: int) -> ScriptedFailure | None:
+        """The failure request ``number`` (1-based, by arrival) gets, or ``None``; hangs win, then 429s..."""
+        for every, failure in (
+            (self.hang_every, ScriptedFailure(None)),
+            (self.rate_limit_every, ScriptedFailure(429, self.retry_after)),
+            (self.server_error_every, ScriptedFailure(500)),
+            (self.malformed_every, ScriptedFailure(200, malformed=True)),
+        ):
+            if every is not None and number % every == 0:
+                return failure
+        return None
 
 
 @dataclass
@@ -55,15 +71,44 @@ class ServerStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     faults_injected: int = 0
+    #: requests answered 429 because their API key was over the quota (not counted in ``faults_injected``)
+    over_quota: int = 0
+    #: requests that passed the quota (every request when there is no quota)
+    admitted: int = 0
+    #: admitted requests per second since the server started (or its stats were reset), keyed by the
+    #: whole second on the server's clock: ``{0: 20, 1: 20, ...}`` (string keys over HTTP JSON)
+    admitted_per_second: dict[int, int] = field(default_factory=dict)
+    #: tokens charged against the quota per second of admission, after settlement with the real usage
+    tokens_per_second: dict[int, int] = field(default_factory=dict)
     #: arrival time of each request on the event loop's clock (virtual under looptime)
     request_times: list[float] = field(default_factory=list)
 
+    def arrive(self, now: float) -> int:
+        """Count one API request in (at loop time ``now``); its number, 1-based."""
+        self.requests += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.request_times.append(now)
+        return self.requests
 
-@dataclass
+    def admit(self, second: int) -> None:
+        """Count one request past the quota, in whole ``second`` since the stats epoch."""
+        self.admitted += 1
+        self.admitted_per_second[second] = self.admitted_per_second.get(second, 0) + 1
+
+    def charge(self, second: int, tokens: int) -> None:
+        """Count ``tokens`` charged against the quota for a request admitted in ``second``."""
+        self.tokens_per_second[second] = self.tokens_per_second.get(second, 0) + tokens
+
+
+@dataclass(frozen=True)
 class ScriptedFailure:
-    status: int | None  # None: hang until the server closes
-    retry_after: float | None
-    body: str | None
+    """One injected failure: HTTP ``status`` (``None``: hang until the server closes), or a malformed body."""
+
+    status: int | None
+    retry_after: float | None = None
+    body: str | None = None
+    malformed: bool = False
 
 
 def text_of(content: Any) -> str:
@@ -88,9 +133,25 @@ def count_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
-def error_response(status: int, retry_after: float | None, message: str | None) -> web.Response:
-    """An OpenAI-style JSON error, with ``Retry-After`` when given."""
-    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+def error_response(
+    status: int,
+    retry_after: float | None,
+    message: str | None,
+    *,
+    retry_after_ms: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """An OpenAI-style JSON error, with ``Retry-After`` when given, plus any extra ``headers``.
+
+    ``retry_after_ms=True`` sends what quota-enforcing providers send: ``Retry-After`` in whole seconds
+    (rounded up, as HTTP requires) and the exact wait in ``retry-after-ms``.
+    """
+    headers = dict(headers or {})
+    if retry_after is not None and retry_after_ms:
+        ms = math.ceil(retry_after * 1000 - 1e-6)
+        headers.update({"Retry-After": str(math.ceil(ms / 1000)), "retry-after-ms": str(ms)})
+    elif retry_after is not None:
+        headers["Retry-After"] = f"{retry_after:g}"
     body = {
         "error": {"message": message or f"fake server error {status}", "type": "fake_error", "code": status}
     }
@@ -109,3 +170,32 @@ def scripted(answers: list[str], then: str | None = None) -> Callable[[list[dict
         return then
 
     return responder
+
+
+def completion_body(number: int, model: str, answer: str, usage: dict[str, int]) -> dict[str, Any]:
+    """The JSON of a non-streamed chat completion."""
+    return {
+        "id": f"chatcmpl-fake-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+        ],
+        "usage": usage,
+    }
+
+
+def sse_events(model: str, answer: str, usage: dict[str, int] | None) -> list[bytes]:
+    """The server-sent events of a streamed completion: one delta per word, the end, usage if asked."""
+    base = {"id": "chatcmpl-fake-stream", "object": "chat.completion.chunk", "created": 0, "model": model}
+    words = answer.split(" ")
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": {"content": w if i == 0 else " " + w},
+                              "finish_reason": None}]}
+        for i, w in enumerate(words)
+    ]  # fmt: skip
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if usage is not None:
+        chunks.append({**base, "choices": [], "usage": usage})
+    return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]

@@ -23,7 +23,14 @@ from kagura.core.llm import (
     complete,
     track_usage,
 )
-from kagura.errors import AuthenticationError, InvalidRequestError, RateLimitedError, ServerError
+from kagura.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    KaguraError,
+    RateLimitedError,
+    ServerError,
+)
 
 # google-genai subclasses aiohttp.ClientSession, which aiohttp warns about: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
@@ -161,6 +168,20 @@ async def test_fatal_errors_are_translated_and_not_retried(
         await call_llm("x", _config(gemini))
     assert "g-secret-key-1234" not in str(info.value)
     assert gemini.generate == [] and gemini.fail == []
+    chain, current = [], info.value  # the SDK's exception (its request carries the key) is not kept
+    while current is not None:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    assert all(isinstance(e, KaguraError) for e in chain), chain
+    assert all("g-secret-key-1234" not in repr(e) for e in chain)
+
+
+async def test_malformed_gemini_key_fails_before_any_request(gemini: FakeGemini) -> None:
+    config = LLMConfig(model="gemini-2.0-flash", provider="gemini", base_url=gemini.url,
+                       gemini_api_key="g-secret-key-1234\n")  # fmt: skip
+    with pytest.raises(ConfigurationError, match=r"malformed.*newline.*GEMINI_API_KEY"):
+        await call_llm("x", config)
+    assert gemini.generate == []
 
 
 async def test_429_and_500_are_retryable(gemini: FakeGemini) -> None:

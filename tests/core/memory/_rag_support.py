@@ -16,11 +16,11 @@ def write(path: Path, text: str) -> Path:
 
 
 def png(path: Path, seed: int) -> Path:
-    """A small, distinct PNG (distinct bytes -> distinct content hash)."""
+    """A small, distinct PNG (distinct bytes -> distinct content hash), whatever the file's extension."""
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new(
         "RGB", (8 + seed % 16, 8 + seed // 16), (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256)
-    ).save(path)
+    ).save(path, format="PNG")
     return path
 
 

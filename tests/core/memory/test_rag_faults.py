@@ -125,10 +125,15 @@ async def test_going_online_describes_media_and_leaves_text_alone(tmp_path: Path
         assert report is not None
         assert sorted(Path(p).name for p in report.indexed) == ["img00.png", "img01.png"]
         assert report.unchanged == [str(corpus / "t.md")]
-        # A different model re-describes the media (the model is part of the manifest entry).
+        # A different model is reported and keeps the paid-for descriptions...
         other = MultimodalRAG(tmp_path / "s.db", llm=llm_for(server, model="fake-2"), retry=FAST)
         await other.load_directory(corpus)
+        assert other.last_report is not None and other.last_report.llm_calls == 0
+        assert sorted(Path(p).name for p in other.last_report.model_changed) == ["img00.png", "img01.png"]
+        # ... and re-describes them only when asked to.
+        await other.load_directory(corpus, redescribe=True)
     assert other.last_report is not None and other.last_report.llm_calls == 2
+    assert other.last_report.model_changed == []
     assert server.stats.requests == 4
 
 

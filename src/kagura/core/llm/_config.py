@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,35 @@ def default_cache_path() -> Path:
     """``$KAGURA_CACHE_DIR/llm_cache.sqlite``, else ``~/.cache/kagura/llm_cache.sqlite``."""
     root = os.environ.get("KAGURA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kagura")
     return Path(root) / "llm_cache.sqlite"
+
+
+def _check_number(
+    name: str,
+    value: object,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    integer: bool = False,
+    optional: bool = False,
+    unit: str = "",
+    hint: str = "",
+) -> None:
+    """The one check of LLMConfig's numeric fields: a finite number (an int when ``integer``) in range."""
+    if value is None and optional:
+        return
+    kind = "an int" if integer else "a finite number"
+    bound = f" > {above:g}" if above is not None else f" >= {at_least:g}" if at_least is not None else ""
+    wanted = f"LLMConfig.{name} must be {kind}{bound}{unit}{' or None' if optional else ''}{hint}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{wanted}, got {value!r}")
+    if integer and not isinstance(value, int):
+        raise ValueError(f"{wanted}, got {value!r}")
+    if (
+        not math.isfinite(value)
+        or (above is not None and value <= above)
+        or (at_least is not None and value < at_least)
+    ):
+        raise ValueError(f"{wanted}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -70,18 +100,15 @@ class LLMConfig:
             set_(self, "cache_path", Path(self.cache_path))
         if not self.model:
             raise ValueError("LLMConfig.model must be a non-empty model name")
-        if self.timeout is None or self.timeout <= 0:
-            raise ValueError("LLMConfig.timeout must be > 0 seconds")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise ValueError("LLMConfig.max_tokens must be >= 1 or None")
-        if self.max_attempts < 1:
-            raise ValueError("LLMConfig.max_attempts must be >= 1 (1 means no retry)")
-        if self.cache_ttl is not None and self.cache_ttl <= 0:
-            raise ValueError("LLMConfig.cache_ttl must be > 0 seconds or None (never expires)")
+        _check_number("timeout", self.timeout, above=0, unit=" seconds")
+        _check_number("temperature", self.temperature, at_least=0)
+        _check_number("max_tokens", self.max_tokens, at_least=1, integer=True, optional=True)
+        _check_number("max_attempts", self.max_attempts, at_least=1, integer=True, hint=" (1 means no retry)")
+        _check_number("retry_max_delay", self.retry_max_delay, at_least=0, unit=" seconds")
+        _check_number("cache_ttl", self.cache_ttl, above=0, optional=True, unit=" seconds",
+                      hint=" (None: never expires)")  # fmt: skip
         for name in ("requests_per_minute", "tokens_per_minute"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"LLMConfig.{name} must be >= 1 or None")
+            _check_number(name, getattr(self, name), at_least=1, optional=True)
 
     @property
     def model_name(self) -> str:

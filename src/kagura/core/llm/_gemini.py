@@ -14,7 +14,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from kagura.core.llm._errors import error_for_status, redact, retry_after_from_headers
+from kagura.core.llm._errors import check_api_key, error_for_status, redact, retry_after_from_headers
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import (
@@ -50,6 +50,7 @@ def _genai() -> Any:
 def _client(api_key: str | None, base_url: str | None, timeout: float) -> Any:
     if not api_key:
         raise AuthenticationError("no Gemini API key: set GEMINI_API_KEY or LLMConfig(gemini_api_key=...)")
+    check_api_key(api_key, "GEMINI_API_KEY / LLMConfig(gemini_api_key=...)")
     genai = _genai()
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     key = (base_url, hashlib.sha256(api_key.encode()).hexdigest())
@@ -85,7 +86,11 @@ def inline_parts(request: LLMRequest) -> list[Any] | None:
 
 
 def translate_gemini_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
-    """The one boundary: a google-genai (or transport) exception -> the matching ``kagura.errors`` class."""
+    """The one boundary: a google-genai (or transport) exception -> the matching ``kagura.errors`` class.
+
+    The result keeps no reference to ``exc`` (whose request carries the key header) and its message has the
+    key redacted; raise it outside the ``except`` block (see :mod:`._errors`).
+    """
     if isinstance(exc, KaguraError):
         return exc
     from google.genai import errors
@@ -119,6 +124,7 @@ class GeminiProvider(Provider):
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = _client(request.api_key, request.base_url, request.timeout)
         uploaded: list[str] = []
+        error: KaguraError | None = None
         try:
             parts = inline_parts(request)
             if parts is None:
@@ -129,13 +135,15 @@ class GeminiProvider(Provider):
                 model=request.model, contents=parts, config=build_gemini_config(request)
             )
         except Exception as exc:
-            raise translate_gemini_error(exc, request.api_key) from None
+            error, response = translate_gemini_error(exc, request.api_key), None
         finally:
             for name in uploaded:
                 try:
                     await client.aio.files.delete(name=name)
                 except Exception:  # best effort: the File API also expires files after 48 h
                     pass
+        if error is not None or response is None:  # raised outside the except block: no SDK __context__
+            raise error or MalformedResponseError("Gemini sent no answer")
         try:
             text = response.text
         except Exception as exc:
@@ -169,7 +177,11 @@ class GeminiProvider(Provider):
                 if chunk.text:
                     yield StreamChunk(chunk.text)
         except Exception as exc:
-            raise translate_gemini_error(exc, request.api_key) from None
+            error = translate_gemini_error(exc, request.api_key)
+        else:
+            error = None
+        if error is not None:
+            raise error  # outside the except block: the SDK exception is not kept as __context__
         if usage is not None:
             yield StreamChunk("", usage)
 

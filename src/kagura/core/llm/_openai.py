@@ -13,7 +13,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kagura.core.llm._errors import error_for_status, redact, retry_after_from_headers
+from kagura.core.llm._errors import check_api_key, error_for_status, redact, retry_after_from_headers
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import (
@@ -34,6 +34,7 @@ _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav",
                   "audio/mp3": "mp3"}  # fmt: skip
 _IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 _TEXT_TYPES = {"text/plain", "text/markdown", "text/csv", "text/html", "text/x-python"}
+_KEY_HINT = "KAGURA_LLM_API_KEY / OPENAI_API_KEY or LLMConfig(api_key=...)"
 _NO_KEY = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) ignore the key but the SDK wants one
 
 _clients: weakref.WeakKeyDictionary[
@@ -49,6 +50,7 @@ def _client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
             "or LLMConfig(api_key=...), "
             "or point LLMConfig(base_url=...) / KAGURA_LLM_BASE_URL at a local OpenAI-compatible server"
         )
+    check_api_key(api_key, _KEY_HINT)
     import openai  # imported on first use: importing kagura stays fast
 
     key = api_key or _NO_KEY
@@ -91,7 +93,11 @@ def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
 
 
 def translate_openai_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
-    """The one boundary: an ``openai`` SDK exception -> the matching ``kagura.errors`` class."""
+    """The one boundary: an ``openai`` SDK exception -> the matching ``kagura.errors`` class.
+
+    The result keeps no reference to ``exc`` (whose request carries the ``Authorization`` header) and its
+    message has the key redacted; raise it outside the ``except`` block (see :mod:`._errors`).
+    """
     if isinstance(exc, KaguraError):
         return exc
     import openai
@@ -108,7 +114,7 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
             exc.status_code,
             msg,
             service="the LLM server",
-            key_hint="KAGURA_LLM_API_KEY / OPENAI_API_KEY or LLMConfig(api_key=...)",
+            key_hint=_KEY_HINT,
             retry_after=retry_after_from_headers(exc.response.headers),
         )
     if isinstance(exc, ValueError):  # the body was not JSON
@@ -169,8 +175,10 @@ class OpenAICompatibleProvider(Provider):
                 "/chat/completions", body=params, cast_to=object, options={"timeout": timeout}
             )
         except Exception as exc:
-            raise translate_openai_error(exc, request.api_key) from None
-        return LLMResponse(*parse_completion(data), model=request.model, provider=self.name)
+            error = translate_openai_error(exc, request.api_key)
+        else:
+            return LLMResponse(*parse_completion(data), model=request.model, provider=self.name)
+        raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         client = _client(request.base_url, request.api_key)
@@ -186,6 +194,11 @@ class OpenAICompatibleProvider(Provider):
                         Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None,
                     )
         except (AttributeError, IndexError, TypeError) as exc:
-            raise MalformedResponseError(f"the LLM server sent a malformed stream chunk: {exc}") from None
+            error: KaguraError = MalformedResponseError(
+                f"the LLM server sent a malformed stream chunk: {exc}"
+            )
         except Exception as exc:
-            raise translate_openai_error(exc, request.api_key) from None
+            error = translate_openai_error(exc, request.api_key)
+        else:
+            return
+        raise error  # outside the except block: the SDK exception is not kept as __context__

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kagura.core.llm import Attachment, LLMConfig, LLMResponse, complete
 from kagura.core.parallel import RetryPolicy, call_with_retry
+from kagura.loaders import display_name, read_regular
 
 __all__ = ["PROMPT_VERSION", "Description", "describe_media", "description_prompt", "retry_policy_for"]
 
@@ -39,11 +41,18 @@ def description_prompt(media_kind: str, relpath: str, metadata_text: str) -> str
     return f"{task}\nFile name: {relpath}\nKnown metadata: {metadata_text}\nAnswer in plain text."
 
 
-def _load_attachment(path: Path) -> Attachment:
-    """The file as an attachment; ``FileNotFoundError`` if it vanished since the scan."""
-    if not path.is_file():
-        raise FileNotFoundError(str(path))
-    return Attachment.from_path(path)
+def _load_attachment(path: Path, mime_type: str | None) -> Attachment:
+    """The file as an attachment, opened without blocking (a FIFO swapped in is refused).
+
+    ``mime_type``: the type sniffed from the content by the extractor; the extension is used only when
+    that is unknown, so a photo saved without an extension is still sent as what it is.
+    """
+    if mime_type is None or mime_type.endswith("/unknown"):
+        guessed = mimetypes.guess_type(path.name)[0]
+        mime_type = guessed or mime_type
+    if mime_type is None:
+        raise ValueError(f"cannot tell the MIME type of {display_name(path.name)!r}")
+    return Attachment.from_bytes(read_regular(path), mime_type, name=display_name(path.name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +72,17 @@ async def describe_media(
     config: LLMConfig,
     retry: RetryPolicy | None = None,
     on_attempt: Callable[[], None] | None = None,
+    *,
+    mime_type: str | None = None,
 ) -> Description:
     """One description call for ``path``; raises ``KaguraError`` once retries are exhausted.
 
     Retryable failures (429 honouring Retry-After, 5xx, timeouts) are retried by the scheduler's
     ``call_with_retry`` per ``retry`` (default: from the config), each attempt a single request, and
-    ``on_attempt`` is called before every request so failed attempts are counted too.
+    ``on_attempt`` is called before every request so failed attempts are counted too. ``mime_type`` (the
+    type sniffed from the content) is sent instead of the extension's guess when known.
     """
-    attachment = await asyncio.to_thread(_load_attachment, path)
+    attachment = await asyncio.to_thread(_load_attachment, path, mime_type)
     prompt = description_prompt(media_kind, relpath, metadata_text)
     single = dataclasses.replace(config, max_attempts=1)  # the retries happen here, counted
     attempts = 0

@@ -5,7 +5,11 @@
    media file, retried by the scheduler. Local work never occupies an LLM slot, so with enough media the
    LLM stays exactly ``max_concurrent`` calls busy.
 3. **write** (one task): embeds chunks in batches across files (off the loop), then stores each file in
-   its own transaction. On cancel it finishes the file being written, so nothing is half-indexed.
+   its own transaction. On cancel it finishes the file being written, so nothing is half-indexed. A batch
+   the embedder refuses is embedded again file by file, so one bad file never fails its neighbours.
+
+A file that fails keeps whatever was indexed for it before (``stale`` lists only files skipped by a rule,
+whose old document no longer matches anything to index); only files gone from the tree are pruned.
 
 Every file is settled exactly once (reported and counted for progress), on the event loop.
 """
@@ -19,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory._store import RAGStore
 from kagura.core.memory.embedders import Embedder
 from kagura.core.parallel import parallel_stream
-from kagura.loaders import ScannedFile
+from kagura.loaders import ScannedFile, display_name
 
 __all__ = ["IngestRun", "Progress", "ProgressCallback"]
 
@@ -49,7 +54,8 @@ class Progress:
 
 
 class IngestRun:
-    """The stages of one ``load_directory`` call; ``stale`` lists paths whose old document must go."""
+    """The stages of one ``load_directory`` call; ``stale`` lists paths whose old document must go (files
+    now skipped as empty); a failed file is never stale: its previous version stays indexed."""
 
     def __init__(
         self,
@@ -60,8 +66,10 @@ class IngestRun:
         report: IngestReport,
         progress: Progress,
         embed_batch_size: int,
+        claims: DescriptionClaims | None = None,
     ) -> None:
         self.store = store
+        self.claims = claims
         self.embedder = embedder
         self.preparer = preparer
         self.report = report
@@ -81,7 +89,7 @@ class IngestRun:
                 async for outcome in outcomes:
                     result = outcome.value
                     if outcome.error is not None:  # not expected: the preparer reports its own errors
-                        path = str(self.preparer.root / files[outcome.index].relpath)
+                        path = display_name(self.preparer.root / files[outcome.index].relpath)
                         result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
                     if isinstance(result, NeedsDescription):
                         self._to_describe.put_nowait(result)
@@ -106,11 +114,12 @@ class IngestRun:
         if isinstance(result, Unchanged):
             report.unchanged.append(result.path)
             report.cache_hits += 1
+            if result.model_changed:
+                report.model_changed.append(result.path)
         elif isinstance(result, Failed):
             report.failed.append(FailedFile(result.path, result.reason))
-            self.stale.append(result.path)
         else:
-            report.skipped.append(SkippedPath(result.path, result.rule))
+            report.skipped.append(SkippedPath(result.path, result.rule, result.detail))
             self.stale.append(result.path)
         self.progress.tick(failed=isinstance(result, Failed))
 
@@ -145,13 +154,10 @@ class IngestRun:
                 batch.append(nxt)
                 size += len(nxt.embed_texts)
             started = loop.time()
-            try:
-                vectors = np.asarray(await self.embedder.aembed([t for p in batch for t in p.embed_texts]))
-            except Exception as exc:  # the embedder failed: every file of the batch is reported
-                for p in batch:
-                    self._settle(Failed(p.doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
-                continue
+            batch, vectors = await self._embed(batch)
             timings["embed"] = timings.get("embed", 0.0) + loop.time() - started
+            if not batch:
+                continue
             started = loop.time()
             errors = await self._store_quietly(batch, vectors)
             timings["store"] = timings.get("store", 0.0) + loop.time() - started
@@ -167,6 +173,24 @@ class IngestRun:
                 if p.not_described:
                     self.report.not_described.append(p.doc.path)
                 self.progress.tick(failed=p.failure is not None)
+
+    async def _embed(self, batch: list[Prepared]) -> tuple[list[Prepared], np.ndarray]:
+        """Embed a batch across files; if the embedder refuses it, embed file by file and report only the
+        files that fail alone. Returns the files embedded and their stacked vectors."""
+        try:
+            return batch, np.asarray(await self.embedder.aembed([t for p in batch for t in p.embed_texts]))
+        except Exception as exc:
+            if len(batch) == 1:
+                self._settle(Failed(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
+                return [], np.zeros((0, 0), dtype=np.float32)
+        kept: list[Prepared] = []
+        parts: list[np.ndarray] = []
+        for p in batch:
+            done, vectors = await self._embed([p])
+            if done:
+                kept.append(p)
+                parts.append(vectors)
+        return kept, (np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32))
 
     async def _store_quietly(self, batch: list[Prepared], vectors: np.ndarray) -> list[str | None]:
         """Store the batch in a thread; on cancel, stop after the file being written and wait for it,
@@ -196,4 +220,9 @@ class IngestRun:
             except Exception as exc:  # a write failure is reported for this file; the others go on
                 errors.append(f"{type(exc).__name__}: {exc}")
             offset += n
+            if p.claimed and self.claims is not None:
+                try:
+                    self.claims.release(p.doc.path)
+                except Exception:
+                    pass
         return errors

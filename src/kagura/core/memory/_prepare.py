@@ -9,16 +9,18 @@ raises out of ``FilePreparer.__call__`` except cancellation.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._chunking import ChunkPiece, chunk_segments
+from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.parallel import RetryPolicy
-from kagura.errors import ExtractionError, KaguraError, UnsupportedAttachmentError
+from kagura.errors import ExtractionError, KaguraError, NothingToIndexError, UnsupportedAttachmentError
 from kagura.loaders import (
     Extracted,
     FileType,
@@ -26,8 +28,11 @@ from kagura.loaders import (
     Segment,
     content_hash,
     detect_file_type,
+    display_name,
     extract_file,
     extractor_version,
+    is_valid_name,
+    raw_name_hex,
 )
 
 __all__ = ["Failed", "FilePreparer", "NeedsDescription", "Prepared", "RunCounters", "Skipped", "Unchanged"]
@@ -37,7 +42,11 @@ MEDIA_TYPES = frozenset({FileType.IMAGE, FileType.AUDIO, FileType.VIDEO})
 
 @dataclass(frozen=True, slots=True)
 class Unchanged:
+    """Nothing to do. ``model_changed``: the stored LLM description came from another model or prompt
+    version and was kept (``redescribe`` was not asked for)."""
+
     path: str
+    model_changed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,7 @@ class Failed:
 class Skipped:
     path: str
     rule: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,7 @@ class Prepared:
     embed_texts: list[str]
     failure: str | None = None
     not_described: bool = False
+    claimed: bool = False
 
 
 @dataclass
@@ -95,8 +106,28 @@ def _os_reason(exc: OSError) -> str:
     return f"cannot read file: {exc.strerror or exc}"
 
 
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
 def _hash_and_detect(path: Path) -> tuple[str, FileType]:
     return content_hash(path), detect_file_type(path)
+
+
+def _same_content(stored: ManifestEntry, expected: ManifestEntry) -> bool:
+    """Same bytes, extractor, embedder and chunking: only the LLM part (model, prompt) may differ."""
+    return (
+        stored.content_hash,
+        stored.file_type,
+        stored.extractor_version,
+        stored.embedder,
+        stored.chunking,
+    ) == (
+        expected.content_hash,
+        expected.file_type,
+        expected.extractor_version,
+        expected.embedder,
+        expected.chunking,
+    )
 
 
 def _extract_and_chunk(
@@ -123,6 +154,9 @@ class FilePreparer:
         overlap: int,
         retry: RetryPolicy | None,
         counters: RunCounters,
+        redescribe: bool = False,
+        claims: DescriptionClaims | None = None,
+        claim_poll: float = 0.25,
     ) -> None:
         self.root = root
         self.manifest = manifest
@@ -132,6 +166,9 @@ class FilePreparer:
         self.overlap = overlap
         self.retry = retry
         self.counters = counters
+        self.redescribe = redescribe
+        self.claims = claims
+        self.claim_poll = claim_poll
         self.chunking = f"{chunk_size}/{overlap}"
 
     def expected(self, digest: str, file_type: FileType, *, described: bool) -> ManifestEntry:
@@ -151,9 +188,11 @@ class FilePreparer:
         """Stage 1, no LLM: hash, manifest check, extract, chunk. Media to describe come back as
         ``NeedsDescription`` for stage 2, so the LLM slots never wait on local work."""
         path = self.root / scanned.relpath
-        key = str(path)
+        key = display_name(path)
         try:
             return await self._local(path, key, scanned)
+        except NothingToIndexError as exc:
+            return Skipped(key, "empty", exc.reason)
         except ExtractionError as exc:
             return Failed(key, exc.reason)
         except OSError as exc:
@@ -170,10 +209,27 @@ class FilePreparer:
         loop = asyncio.get_running_loop()
         started = loop.time()
         digest, file_type = await asyncio.to_thread(_hash_and_detect, path)
+        if digest == EMPTY_SHA256:
+            return Skipped(key, "empty", "0 bytes: nothing to index")
+        if file_type is FileType.UNKNOWN:
+            return Skipped(key, "binary", "binary content of no supported type; not indexed")
         wants_description = file_type in MEDIA_TYPES and self.llm is not None
         expected = self.expected(digest, file_type, described=wants_description)
-        if self.manifest.get(key) == expected:
+        stored = self.manifest.get(key)
+        if stored == expected:
             return Unchanged(key)
+        if (
+            file_type in MEDIA_TYPES
+            and stored is not None
+            and stored.prompt_version
+            and _same_content(stored, expected)
+        ):
+            # Described by an LLM before, same bytes: an offline run keeps that description, and another
+            # model or prompt re-describes (and re-pays) only when asked to.
+            if self.llm is None:
+                return Unchanged(key)
+            if not self.redescribe:
+                return Unchanged(key, model_changed=True)
         extracted, chunks = await asyncio.to_thread(
             _extract_and_chunk, path, file_type, self.chunk_size, self.overlap
         )
@@ -185,10 +241,44 @@ class FilePreparer:
             return job
         return self._media_document(job, None, failure=None, not_described=True)
 
-    async def describe(self, job: NeedsDescription) -> Prepared | Failed | Skipped:
-        """Stage 2: one LLM description (with retries) for a media file, then its chunks."""
+    async def describe(self, job: NeedsDescription) -> Prepared | Failed | Skipped | Unchanged:
+        """Stage 2: one LLM description (with retries) for a media file, then its chunks.
+
+        With ``claims``, the file is claimed first; if another run holds it, this waits for that run and
+        takes its description from the store (``Unchanged``) instead of paying for it again.
+        """
+        if self.claims is None:
+            return await self._describe_job(job)
+        already = await self._claim(job, self.claims)
+        if already is not None:
+            return already
+        result = await self._describe_job(job)
+        if isinstance(result, Prepared):
+            result.claimed = True  # released by the writer once stored
+        else:
+            await asyncio.to_thread(self.claims.release, job.key)
+        return result
+
+    async def _claim(self, job: NeedsDescription, claims: DescriptionClaims) -> Unchanged | None:
+        """Hold the claim on ``job``'s file (``None``), or ``Unchanged`` once another run described it."""
+        expected = self.expected(job.digest, job.file_type, described=True)
+        wanted = (expected.content_hash, expected.prompt_version, expected.model)
+        while True:
+            holder = await asyncio.to_thread(claims.try_claim, job.key)
+            if holder is None:
+                if await asyncio.to_thread(claims.described, job.key) == wanted:  # done while we waited
+                    await asyncio.to_thread(claims.release, job.key)
+                    return Unchanged(job.key)
+                return None
+            await asyncio.sleep(self.claim_poll)
+
+    async def _describe_job(self, job: NeedsDescription) -> Prepared | Failed | Skipped:
         try:
-            text, failure, final = await self._describe(job.path, job.extracted, job.scanned.relpath)
+            text, failure, final = await self._describe(
+                job.path, job.extracted, display_name(job.scanned.relpath)
+            )
+        except ExtractionError as exc:  # the file cannot be read any more (gone, replaced by a FIFO...)
+            return Failed(job.key, exc.reason)
         except OSError as exc:
             return Failed(job.key, _os_reason(exc))
         except Exception as exc:  # the per-file boundary, as in ``local``
@@ -205,7 +295,7 @@ class FilePreparer:
         final: bool = False,
     ) -> Prepared | Skipped:
         """``final``: the model can never describe this file, so the manifest records it as settled."""
-        parts = [f"File name: {job.scanned.relpath}", *(s.text for s in job.extracted.segments)]
+        parts = [f"File name: {display_name(job.scanned.relpath)}", *(s.text for s in job.extracted.segments)]
         if description:
             parts.insert(0, description)
         section = "description" if description else "metadata"
@@ -221,18 +311,22 @@ class FilePreparer:
     ) -> Prepared | Skipped:
         if not chunks:
             return Skipped(job.key, "empty")
+        relpath = display_name(job.scanned.relpath)
+        metadata = _jsonable(job.extracted.metadata)
+        if not is_valid_name(job.path):  # the display form escapes bytes; keep the real name too
+            metadata["path_bytes_hex"] = raw_name_hex(job.path)
         doc = NewDocument(
             path=job.key,
-            root=str(self.root),
-            relpath=job.scanned.relpath,
+            root=display_name(self.root),
+            relpath=relpath,
             mime_type=job.extracted.mime_type,
             size=job.scanned.size,
             described=described,
-            metadata=_jsonable(job.extracted.metadata),
+            metadata=metadata,
             manifest=self.expected(job.digest, job.file_type, described=described or settled),
             chunks=chunks,
         )
-        return Prepared(doc, [f"{job.scanned.relpath}\n{c.text}" for c in chunks])
+        return Prepared(doc, [f"{relpath}\n{c.text}" for c in chunks])
 
     async def _describe(
         self, path: Path, extracted: Extracted, relpath: str
@@ -252,9 +346,18 @@ class FilePreparer:
 
         try:
             description = await describe_media(
-                path, extracted.media_kind, relpath, metadata_text, self.llm, self.retry, on_attempt=count
+                path,
+                extracted.media_kind,
+                relpath,
+                metadata_text,
+                self.llm,
+                self.retry,
+                on_attempt=count,
+                mime_type=extracted.mime_type,
             )
-        except UnsupportedAttachmentError as exc:
+        except ExtractionError:
+            raise
+        except (UnsupportedAttachmentError, ValueError) as exc:
             return None, f"the model cannot take this file ({exc}); indexed by metadata only", True
         except KaguraError as exc:
             detail = str(exc) or type(exc).__name__

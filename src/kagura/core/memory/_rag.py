@@ -6,7 +6,7 @@ Pipeline of ``load_directory`` (each blocking step off the event loop):
         hash + detect -> manifest check (unchanged: done) -> extract -> chunk        [max_concurrent]
         -> media: one LLM description, retried                                      [max_concurrent]
         -> embed in batches across files -> store each file in its own transaction   [one writer]
-    -> prune the files that are gone.
+    -> prune the files that are gone (a file or folder unreadable now, or failing, keeps its documents).
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ import numpy as np
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._answer import Answer, generate_answer
 from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
+from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import FilePreparer, RunCounters
+from kagura.core.memory._prune import plan_prune
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory._store import RAGStore
 from kagura.core.memory._vectors import top_k_cosine
 from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.parallel import RetryPolicy
-from kagura.loaders import FileType, scan_directory
+from kagura.loaders import FileType, display_name, scan_directory
 
 __all__ = ["MultimodalRAG"]
 
@@ -79,6 +81,7 @@ class MultimodalRAG:
         self.retry = retry
         self._embedder = embedder
         self._store = RAGStore(self.store_path)
+        self._claims: DescriptionClaims | None = None
         self.last_report: IngestReport | None = None
 
     @property
@@ -99,21 +102,37 @@ class MultimodalRAG:
         return self._store
 
     def close(self) -> None:
-        """Close the SQLite connection."""
+        """Close the SQLite connections."""
+        if self._claims is not None:
+            self._claims.close()
         self._store.close()
+
+    def _description_claims(self) -> DescriptionClaims | None:
+        """The claim table (only when an LLM is configured: offline runs pay for nothing)."""
+        if self.llm is not None and self._claims is None:
+            self._claims = DescriptionClaims(self.store_path)
+        return self._claims
 
     async def load_directory(
         self,
         directory: str | Path,
         max_concurrent: int = 5,
         on_progress: ProgressCallback | None = None,
+        *,
+        redescribe: bool = False,
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
 
         ``max_concurrent`` bounds the local extraction workers and, separately, the LLM calls in flight.
         ``on_progress(done, total, failed)`` is called once per file when it is settled (stored, unchanged,
         skipped or failed). The per-run report is in ``self.last_report``.
+
+        Media described by an LLM before keep their description when the run is offline, and when the
+        model or prompt version changed (listed in ``report.model_changed``): ``redescribe=True`` describes
+        those again, paying for the calls.
         """
+        if not isinstance(redescribe, bool):
+            raise TypeError(f"redescribe must be a bool, got {type(redescribe).__name__}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
         root = await asyncio.to_thread(lambda: Path(directory).expanduser().resolve())
@@ -128,8 +147,9 @@ class MultimodalRAG:
 
         scan = await asyncio.to_thread(scan_directory, root, max_file_size=self.max_file_size)
         report.timings["scan"] = loop.time() - started
-        report.skipped.extend(SkippedPath(str(s.path), s.rule, s.detail) for s in scan.skipped)
+        report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
+        claims = await asyncio.to_thread(self._description_claims)
         preparer = FilePreparer(
             root=root,
             manifest=manifest,
@@ -139,6 +159,8 @@ class MultimodalRAG:
             overlap=self.overlap,
             retry=self.retry,
             counters=counters,
+            redescribe=redescribe,
+            claims=claims,
         )
         run = IngestRun(
             store=self._store,
@@ -147,22 +169,24 @@ class MultimodalRAG:
             report=report,
             progress=Progress(on_progress, len(scan.files)),
             embed_batch_size=self.embed_batch_size,
+            claims=claims,
         )
         try:
             await run.run(scan.files, max_concurrent)
         finally:
+            if claims is not None:  # whatever happened, no claim of this run outlives it
+                await asyncio.shield(asyncio.to_thread(claims.release_all))
             report.llm_calls = counters.llm_calls
             report.llm_attempts = counters.llm_attempts
             report.llm_cache_hits = counters.llm_cache_hits
             report.timings["total"] = loop.time() - started
 
-        seen = {str(root / f.relpath) for f in scan.files}
+        unreadable = [s.path for s in report.skipped if s.rule == "unreadable"]
+        seen = (display_name(root / f.relpath) for f in scan.files)
         stored = await asyncio.to_thread(self._store.paths_under, str(root))
-        gone = [p for p in stored if p not in seen]
-        await asyncio.to_thread(
-            self._store.delete_documents, gone + [p for p in run.stale if p in set(stored)]
-        )
-        report.pruned.extend(gone)
+        plan = plan_prune(stored, seen, run.stale, unreadable)
+        await asyncio.to_thread(self._store.delete_documents, plan.paths)
+        report.pruned.extend(plan.gone)
         report.completed = True
         report.timings["total"] = loop.time() - started
         return await asyncio.to_thread(self._store.documents_under, str(root))

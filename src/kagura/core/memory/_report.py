@@ -75,11 +75,16 @@ class IngestReport:
     ``indexed``: files (re)processed and stored this run. ``unchanged``: files whose content hash and
     extractor/prompt/model versions matched the manifest, skipped without extraction or LLM calls.
     ``failed``: path + reason for every file that could not be (fully) indexed; a media file whose LLM
-    description failed after its retries is listed here and indexed by its metadata only. ``skipped``:
-    path + rule for what the scan or the pipeline left out on purpose. ``pruned``: files removed from the
+    description failed after its retries is listed here and indexed by its metadata only; any other
+    failed file keeps the document indexed for it before, if any. ``skipped``: path + rule for what the
+    scan or the pipeline left out on purpose (``empty``, ``binary``, ``gitignore``, ``unreadable``, ...);
+    an ``unreadable`` file or folder keeps its indexed documents. ``pruned``: files removed from the
     index because they are gone from the tree. ``not_described``: media indexed by metadata and filename
-    only because no LLM is configured. ``llm_calls``: files sent for description (every request, retries
-    included, in ``llm_attempts``). ``cache_hits``: files answered by the manifest without any work;
+    only because no LLM is configured. ``model_changed``: media whose stored LLM description came from
+    another model or prompt version and was kept (``redescribe=True`` re-describes them, paying again).
+    ``interrupted``: the run was cancelled (Ctrl-C) and this report is partial. ``llm_calls``: files sent
+    for description (every request, retries included, in ``llm_attempts``). ``cache_hits``: files
+    answered by the manifest without any work;
     ``llm_cache_hits``: descriptions served by the LLM response cache (``LLMConfig(enable_cache=True)``).
     ``timings``: seconds per stage (stages overlap, so they do not sum to ``total``).
     """
@@ -91,6 +96,8 @@ class IngestReport:
     skipped: list[SkippedPath] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     not_described: list[str] = field(default_factory=list)
+    model_changed: list[str] = field(default_factory=list)
+    interrupted: bool = False
     llm_calls: int = 0
     llm_attempts: int = 0
     cache_hits: int = 0

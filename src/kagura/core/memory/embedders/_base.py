@@ -10,9 +10,10 @@ configuration can pick one by string::
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from kagura._extras import import_optional
 
 if TYPE_CHECKING:
     import numpy as np
@@ -90,7 +91,7 @@ def available_embedders() -> list[str]:
 def _resolve(entry: str | EmbedderFactory) -> EmbedderFactory:
     if isinstance(entry, str):
         module_name, _, attr = entry.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return getattr(import_optional(module_name, f"the {attr} embedder"), attr)
     return entry
 
 

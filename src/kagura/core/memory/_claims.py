@@ -1,0 +1,103 @@
+"""Claims on LLM descriptions, so two ingests of the same folder never both pay for one file.
+
+Before describing a media file, a run claims ``(path)`` in the store's ``rag_claims`` table (its own
+migration namespace, ``"rag-claims"``). A claim names its owner (host, pid and a random token) and
+expires after ``ttl`` seconds, so a claim left by a crashed process runs out; on the same host a claim
+whose process is gone is taken over at once. Another run meeting a live claim waits for it to go and
+then finds the description in the store instead of paying for it again. Claims are released after the
+file is stored (or has failed), and all of a run's claims when it ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from kagura.core.memory._sqlite import connect, migrate, transaction
+
+__all__ = ["CLAIM_TTL", "DescriptionClaims"]
+
+CLAIM_TTL = 900.0
+"""Seconds a claim lives: longer than one description with its retries."""
+
+_MIGRATIONS = (
+    """
+    CREATE TABLE IF NOT EXISTS rag_claims (
+        path TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class DescriptionClaims:
+    """The claim table of one SQLite store file, on its own connection (blocking, thread-safe)."""
+
+    def __init__(self, path: str | Path, *, ttl: float = CLAIM_TTL) -> None:
+        if ttl <= 0:
+            raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+        self.ttl = ttl
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
+        self._lock = threading.Lock()
+        self._conn = connect(path)
+        migrate(self._conn, _MIGRATIONS, namespace="rag-claims")
+
+    def try_claim(self, path: str) -> str | None:
+        """Claim ``path``; ``None`` when it is ours now, else the live owner holding it."""
+        now = time.time()
+        with self._lock, transaction(self._conn):
+            row = self._conn.execute(
+                "SELECT owner, host, pid, expires_at FROM rag_claims WHERE path = ?", (path,)
+            ).fetchone()
+            if row is not None and row[0] != self.owner:
+                owner, host, pid, expires_at = row
+                dead = host == self.host and not _alive(int(pid))
+                if expires_at > now and not dead:
+                    return str(owner)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO rag_claims (path, owner, host, pid, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (path, self.owner, self.host, self.pid, now + self.ttl),
+            )
+        return None
+
+    def release(self, path: str) -> None:
+        """Drop our claim on ``path`` (nothing if it is not ours)."""
+        with self._lock, transaction(self._conn):
+            self._conn.execute("DELETE FROM rag_claims WHERE path = ? AND owner = ?", (path, self.owner))
+
+    def release_all(self) -> None:
+        """Drop every claim this object holds."""
+        with self._lock, transaction(self._conn):
+            self._conn.execute("DELETE FROM rag_claims WHERE owner = ?", (self.owner,))
+
+    def described(self, path: str) -> tuple[str, str, str] | None:
+        """The stored ``(content_hash, prompt_version, model)`` of ``path``'s document, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT content_hash, prompt_version, model FROM rag_manifest WHERE path = ?", (path,)
+            ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

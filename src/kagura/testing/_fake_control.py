@@ -1,0 +1,62 @@
+"""The fake server's control routes under ``/_kagura/``: read the counters, switch faults and quota, reset.
+
+- ``GET /_kagura/stats``: :class:`ServerStats` as JSON (without ``request_times``), plus the current
+  ``faults`` and ``quota``;
+- ``POST /_kagura/faults`` with a :class:`Faults` as JSON: replaces the faults;
+- ``POST /_kagura/quota`` with some :class:`Quota` fields (``{"rpm": 300}``; ``null`` lifts a limit):
+  changes those fields, keeps the others; answers the new quota;
+- ``POST /_kagura/reset``: zeroes the counters (:meth:`FakeLLMServer.reset_stats`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from kagura.testing._fake_wire import Faults, error_response
+
+if TYPE_CHECKING:
+    from kagura.testing._fake_server import FakeLLMServer
+
+__all__ = ["control_routes"]
+
+
+def control_routes(server: FakeLLMServer) -> list[web.RouteDef]:
+    """The ``/_kagura/*`` routes acting on ``server``."""
+
+    async def get_stats(request: web.Request) -> web.StreamResponse:
+        data = asdict(server.stats)
+        data.pop("request_times")
+        data["faults"] = asdict(server.faults)
+        data["quota"] = asdict(server.quota)
+        return web.json_response(data)
+
+    async def set_faults(request: web.Request) -> web.StreamResponse:
+        try:
+            server.set_faults(Faults(**await request.json()))
+        except (TypeError, ValueError) as exc:
+            return error_response(400, None, f"bad faults: {exc}")
+        return web.json_response(asdict(server.faults))
+
+    async def set_quota(request: web.Request) -> web.StreamResponse:
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise TypeError('send a JSON object of Quota fields, such as {"rpm": 300}')
+            quota = server.set_quota(**changes)
+        except (TypeError, ValueError) as exc:
+            return error_response(400, None, f"bad quota: {exc}")
+        return web.json_response(asdict(quota))
+
+    async def reset(request: web.Request) -> web.StreamResponse:
+        server.reset_stats()
+        return web.json_response({"ok": True})
+
+    return [
+        web.get("/_kagura/stats", get_stats),
+        web.post("/_kagura/faults", set_faults),
+        web.post("/_kagura/quota", set_quota),
+        web.post("/_kagura/reset", reset),
+    ]

@@ -1,0 +1,69 @@
+"""The benchmark runner: scales and the choice list (never timings)."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kagura.bench._runner import BENCHMARKS, resolve_names, run_benchmarks
+from kagura.bench.router import load_dataset
+from kagura.bench.router import run as run_router
+
+
+@pytest.fixture
+def two_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two throw-away benchmarks: one with a ``full`` scale, one without (as older modules are)."""
+    (tmp_path / "kagura_bench_scaled.py").write_text(
+        textwrap.dedent(
+            """
+            from kagura.bench._report import BenchRow
+
+            async def run(latency=0.15, quick=False, full=False):
+                return [BenchRow(f"scaled quick={quick} full={full}", 1, 1.0, 1.0)]
+            """
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "kagura_bench_fixed.py").write_text(
+        textwrap.dedent(
+            """
+            from kagura.bench._report import BenchRow
+
+            async def run(latency=0.15, quick=False):
+                return [BenchRow(f"fixed quick={quick}", 1, 1.0, 1.0)]
+            """
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(BENCHMARKS, "scaled", "kagura_bench_scaled")
+    monkeypatch.setitem(BENCHMARKS, "fixed", "kagura_bench_fixed")
+
+
+@pytest.mark.usefixtures("two_modules")
+async def test_full_reaches_the_modules_that_have_that_scale() -> None:
+    results = await run_benchmarks(["scaled", "fixed"], latency=0.0, full=True)
+    assert [r.operation for rows in results.values() for r in rows] == [
+        "scaled quick=False full=True",
+        "fixed quick=False",
+    ]
+    default = await run_benchmarks(["scaled"], latency=0.0)
+    assert default["scaled"][0].operation == "scaled quick=False full=False"
+    with pytest.raises(ValueError, match="quick or full"):
+        await run_benchmarks(["scaled"], latency=0.0, quick=True, full=True)
+
+
+def test_unknown_name_lists_extra_choices() -> None:
+    choices = ", ".join(["all", *BENCHMARKS, "plot"])
+    with pytest.raises(ValueError, match=re.escape(f"choose one of {choices}") + "$"):
+        resolve_names("nope", also=("plot",))
+
+
+async def test_router_default_scale_is_a_spread_and_full_is_everything() -> None:
+    conversations = load_dataset()["conversations"]
+    *_, mix = await run_router(latency=0.0)
+    assert mix.items == 24 < len(conversations)
+    assert mix.extra["labelled_conversations"] == len(conversations)  # detection is always over all
