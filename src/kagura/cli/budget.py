@@ -18,8 +18,7 @@ app.add_typer(budget_app, name="budget")
 
 
 async def _read(url: str) -> list[dict[str, object]]:
-    from kagura.core.parallel._redis_budget import redact_url
-    from kagura.core.parallel._shared_gcra import connect_redis, read_budgets
+    from kagura.core.parallel import connect_redis, read_budgets, redact_url
     from kagura.errors import ConfigurationError
 
     client = connect_redis(url)
