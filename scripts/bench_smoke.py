@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXPECTED = {"overhead", "llm", "router", "ingest"}
+EXPECTED = {"overhead", "llm", "router", "ingest", "quota"}
 
 
 def main() -> int:

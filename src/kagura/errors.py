@@ -28,6 +28,9 @@ what to do. Third-party exceptions are translated into this tree at one boundary
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 __all__ = [
     "AuthenticationError",
     "BudgetUnavailableError",
@@ -58,8 +61,11 @@ class KaguraError(Exception):
 class RetryableError(KaguraError):
     """A transient failure: trying the same thing again later may succeed.
 
-    ``retry_after`` is the delay in seconds the other side asked for, when it said one.
+    ``retry_after`` is the delay in seconds the other side asked for, when it said one. ``headers`` are
+    the HTTP response headers of a failed call when the provider surfaced them (quota headers included).
     """
+
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(message)

@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "llm": "kagura.bench.llm",
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
+    "quota": "kagura.bench.quota",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
 

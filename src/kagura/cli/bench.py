@@ -40,6 +40,40 @@ def _table(name: str, rows: list[BenchRow]) -> Table:
     return table
 
 
+_QUOTA_COLUMNS = {
+    "wall_s": "wall",
+    "requests": "requests",
+    "http_429": "429s",
+    "share_429": "429 share",
+    "failed": "failed calls",
+}
+
+
+def _quota_table(rows: list[BenchRow]) -> Table:
+    """``kagura bench quota``: the naive client's numbers beside kagura's, one pair of lines per scenario."""
+    table = Table(title="kagura bench quota (naive semaphore+retry vs kagura)", title_justify="left")
+    for column in ("scenario", "client", *_QUOTA_COLUMNS.values(), "scenario metrics", "goal"):
+        table.add_column(
+            column, justify="left" if column in ("scenario", "client") else "right", overflow="fold"
+        )
+    for row in rows:
+        for name in ("naive", "kagura"):
+            data = row.extra[name]
+            cells = [
+                f"{data['wall_s']:.2f} s" if key == "wall_s" else f"{data[key]:.2%}" if key == "share_429"
+                else str(data[key])
+                for key in _QUOTA_COLUMNS
+            ]  # fmt: skip
+            metrics = ", ".join(
+                f"{k}={v}" for k, v in data.items() if k not in _QUOTA_COLUMNS and k != "calls"
+            )
+            first = name == "naive"
+            table.add_row(
+                row.operation if first else "", name, *cells, metrics, row.extra["goal"] if first else ""
+            )
+    return table
+
+
 def _extras(rows: list[BenchRow]) -> list[str]:
     lines = []
     for row in rows:
@@ -107,6 +141,9 @@ def bench(
         typer.echo(text)
         return
     for name, rows in results.items():
+        if name == "quota":
+            console.print(_quota_table(rows))
+            continue
         console.print(_table(name, rows))
         for line in _extras(rows):
             console.print(line, highlight=False, markup=False)

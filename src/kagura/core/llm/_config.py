@@ -61,7 +61,9 @@ class LLMConfig:
 
     ``max_attempts`` counts the first try: retryable errors (429, 5xx, timeouts, dropped connections) are
     retried with backoff honouring ``Retry-After``. ``requests_per_minute``/``tokens_per_minute`` set the
-    budget shared by every call to the same (provider, endpoint, key); it is configured once.
+    budget shared by every call to the same (provider, endpoint, key): the most recent config carrying a
+    budget sets it. ``adaptive`` (default True) learns the endpoint's quota from its rate-limit headers
+    and from 429/503/timeout outcomes, never above a configured budget; ``False`` turns that off.
     ``enable_cache`` keeps answers in a SQLite file (``cache_path``, ``cache_ttl`` seconds, ``None`` = no
     expiry); ``coalesce`` merges identical concurrent calls into one request (default: same as the cache).
     """
@@ -82,6 +84,7 @@ class LLMConfig:
     retry_max_delay: float = 30.0
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
         env = os.environ
@@ -107,6 +110,8 @@ class LLMConfig:
         _check_number("retry_max_delay", self.retry_max_delay, at_least=0, unit=" seconds")
         _check_number("cache_ttl", self.cache_ttl, above=0, optional=True, unit=" seconds",
                       hint=" (None: never expires)")  # fmt: skip
+        if not isinstance(self.adaptive, bool):
+            raise TypeError(f"LLMConfig.adaptive must be True or False, got {self.adaptive!r}")
         for name in ("requests_per_minute", "tokens_per_minute"):
             _check_number(name, getattr(self, name), at_least=1, optional=True)
 
