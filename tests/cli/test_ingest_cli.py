@@ -41,11 +41,11 @@ def test_ingest_json_then_incremental_rerun(corpus: Path, tmp_path: Path) -> Non
     store = tmp_path / "s.db"
     result = runner.invoke(app, ["ingest", str(corpus), "--store", str(store), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert sorted(Path(p).name for p in report["indexed"]) == ["auth.md", "garden.txt"]
     assert [Path(f["path"]).name for f in report["failed"]] == ["broken.pdf"]
     assert report["failed"][0]["reason"]
-    again = json.loads(runner.invoke(app, ["ingest", str(corpus), "--store", str(store), "--json"]).output)
+    again = json.loads(runner.invoke(app, ["ingest", str(corpus), "--store", str(store), "--json"]).stdout)
     assert again["indexed"] == [] and len(again["unchanged"]) == 2
 
 
@@ -65,7 +65,7 @@ def test_search_json_and_type_filter(corpus: Path, tmp_path: Path) -> None:
         app, ["search", "how do users log in?", "--store", store, "--json", "--top-k", "1"]
     )
     assert result.exit_code == 0, result.output
-    [hit] = json.loads(result.output)
+    [hit] = json.loads(result.stdout)
     assert hit["relpath"] == "auth.md" and hit["score"] > 0 and hit["file_type"] == "markdown"
     typed = json.loads(
         runner.invoke(app, ["search", "log in", "--store", store, "--json", "--type", "text"]).output

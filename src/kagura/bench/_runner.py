@@ -31,6 +31,8 @@ BENCHMARKS: dict[str, str] = {
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
     "quota": "kagura.bench.quota",
+    "embed": "kagura.bench.embed",
+    "corpus": "kagura.bench.corpus",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
 

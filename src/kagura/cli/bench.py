@@ -74,6 +74,17 @@ def _quota_table(rows: list[BenchRow]) -> Table:
     return table
 
 
+def _corpus_table(rows: list[BenchRow]) -> Table:
+    """``kagura bench corpus``: one line per measure, its time and what it measured."""
+    table = Table(title="kagura bench corpus (a real tree: Python's standard library)", title_justify="left")
+    for column in ("measure", "time", "figures"):
+        table.add_column(column, justify="right" if column == "time" else "left", overflow="fold")
+    for row in rows:
+        figures = "; ".join(f"{key}={value}" for key, value in row.extra.items())
+        table.add_row(row.operation, _seconds(row.parallel_s), figures)
+    return table
+
+
 def _extras(rows: list[BenchRow]) -> list[str]:
     lines = []
     for row in rows:
@@ -143,6 +154,9 @@ def bench(
     for name, rows in results.items():
         if name == "quota":
             console.print(_quota_table(rows))
+            continue
+        if name == "corpus":
+            console.print(_corpus_table(rows))
             continue
         console.print(_table(name, rows))
         for line in _extras(rows):

@@ -20,7 +20,16 @@ from kagura.cli._app import app
 from kagura.cli._errors import fail, user_errors
 from kagura.cli._progress import ProgressLines, run_interruptibly
 
-__all__ = ["DEFAULT_STORE", "ask", "ingest", "print_report", "print_results", "run_ingest", "search"]
+__all__ = [
+    "DEFAULT_STORE",
+    "ask",
+    "embedder_from_option",
+    "ingest",
+    "print_report",
+    "print_results",
+    "run_ingest",
+    "search",
+]
 
 DEFAULT_STORE = Path(".kagura") / "kagura.db"
 
@@ -33,6 +42,13 @@ _API_KEY_OPT = typer.Option(
     None, "--api-key", help="API key (default: KAGURA_LLM_API_KEY).", show_default=False
 )
 _OFFLINE_OPT = typer.Option(False, "--offline", help="Never call an LLM, even if one is configured.")
+_EMBEDDER_OPT = typer.Option(
+    "local",
+    "--embedder",
+    help="local (offline MiniLM), or openai[:MODEL] for an OpenAI-compatible /v1/embeddings at --base-url"
+    " (default KAGURA_LLM_BASE_URL). A store keeps the embedder it was built with.",
+)
+_MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
 _DIR_ARG = typer.Argument(..., help="Folder to index.")
 _REDESCRIBE_OPT = typer.Option(
     False,
@@ -62,14 +78,46 @@ def llm_from_options(
         return LLMConfig(model=model or None, base_url=base_url or None, api_key=api_key or None)
 
 
-def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False) -> Any:
+def embedder_from_option(
+    spec: str,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+) -> Any:
+    """The embedder ``--embedder`` names: None for ``local`` (the default MiniLM, loaded on first use), an
+    ``OpenAIEmbedder`` for ``openai`` / ``openai:MODEL``. Raises ``typer.BadParameter`` for anything else."""
+    name, _, model = spec.partition(":")
+    if name in ("local", "local-minilm") and not model:
+        return None
+    if name != "openai":
+        raise typer.BadParameter(
+            f"unknown embedder {spec!r}: use local or openai[:MODEL]", param_hint="--embedder"
+        )
+    from kagura.core.memory import OpenAIEmbedder
+
+    with _clear_errors(api_key):
+        return OpenAIEmbedder(
+            model or "text-embedding-3-small",
+            base_url=base_url,
+            api_key=api_key,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+        )
+
+
+def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
     if must_exist and not store.exists():
         typer.echo(f"No store at {store}: run `kagura ingest DIR --store {store}` first.", err=True)
         raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG
 
+    options: dict[str, Any] = {}
+    if embedder is not None:  # remote: enough chunks per call to keep its batches in flight together
+        options["embed_batch_size"] = embedder.batch_size * embedder.max_concurrent
     with _clear_errors():
-        return MultimodalRAG(store, llm=llm)
+        return MultimodalRAG(store, llm=llm, embedder=embedder, **options)
 
 
 def _clear_errors(*secrets: str | None) -> contextlib.AbstractContextManager[None]:
@@ -174,15 +222,25 @@ def ingest(
     offline: bool = _OFFLINE_OPT,
     redescribe: bool = _REDESCRIBE_OPT,
     progress_every: float = _PROGRESS_EVERY_OPT,
+    embedder: str = _EMBEDDER_OPT,
+    embed_rpm: float | None = typer.Option(
+        None, "--embed-rpm", min=0.001, help="Requests per minute the embeddings endpoint allows."
+    ),
+    embed_tpm: float | None = typer.Option(
+        None, "--embed-tpm", min=0.001, help="Tokens per minute the embeddings endpoint allows."
+    ),
 ) -> None:
-    """Index DIRECTORY into the store (incremental: unchanged files are skipped).
+    """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
 
     Ctrl-C stops at once with a partial summary (exit code 130); every file already stored stays indexed.
     """
     if not directory.is_dir():
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
-    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key))
+    chosen = embedder_from_option(
+        embedder, base_url, api_key, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
+    )
+    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key), embedder=chosen)
     console = None if as_json else Console()
     job = run_ingest(
         rag, directory, max_concurrent, console, redescribe=redescribe, progress_every=progress_every
@@ -227,12 +285,15 @@ def search(
         None, "--type", help="Only this file type (markdown, pdf, image, ...)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    mode: str = _MODE_OPT,
+    embedder: str = _EMBEDDER_OPT,
+    base_url: str | None = _BASE_URL_OPT,
 ) -> None:
     """Search the store for QUERY; prints the best passages with their sources."""
-    rag = _open_rag(store, must_exist=True)
+    rag = _open_rag(store, must_exist=True, embedder=embedder_from_option(embedder, base_url))
     try:
         with _clear_errors():
-            results = asyncio.run(rag.query(query, top_k=top_k, file_type=file_type))
+            results = asyncio.run(rag.query(query, top_k=top_k, file_type=file_type, mode=mode))  # type: ignore[arg-type]
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     finally:
@@ -252,12 +313,19 @@ def ask(
     base_url: str | None = _BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,
     offline: bool = _OFFLINE_OPT,
+    mode: str = _MODE_OPT,
+    embedder: str = _EMBEDDER_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
-    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key), must_exist=True)
+    chosen = embedder_from_option(embedder, base_url, api_key)
+    llm = llm_from_options(model, base_url, offline, api_key)
+    rag = _open_rag(store, llm, must_exist=True, embedder=chosen)
     try:
         with _clear_errors(api_key):
-            answer = asyncio.run(rag.ask(question, top_k=top_k))
+            answer = asyncio.run(rag.ask(question, top_k=top_k, mode=mode))  # type: ignore[arg-type]
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
     finally:
         rag.close()
     console = Console()

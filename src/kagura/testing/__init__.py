@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from kagura.testing._counting import CountingEmbedder
     from kagura.testing._fake_process import FakeLLMProcess
     from kagura.testing._fake_provider import FakeProvider, fake_answer
     from kagura.testing._fake_quota import Quota, format_reset
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from kagura.testing._vectors import fake_embedding
 
 __all__ = [
+    "CountingEmbedder",
     "FakeLLMProcess",
     "FakeLLMServer",
     "FakeProvider",
@@ -36,6 +38,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "CountingEmbedder": "kagura.testing._counting",
     "FakeLLMProcess": "kagura.testing._fake_process",
     "FakeLLMServer": "kagura.testing._fake_server",
     "FakeProvider": "kagura.testing._fake_provider",

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
+from kagura.errors import StoreError
 
 
 def _doc(path: str, n: int, *, text: str = "chunk", file_type: str = "text") -> NewDocument:
@@ -98,13 +100,38 @@ def test_prefix_matching_does_not_leak_into_sibling_roots(tmp_path: Path) -> Non
     assert list(store.manifest_under("/root")) == ["/root/a.txt"]
 
 
-def test_vectors_of_other_embedders_are_not_mixed(tmp_path: Path) -> None:
+def test_vectors_of_other_embedders_are_refused_not_mixed(tmp_path: Path) -> None:
+    from kagura.errors import StoreError
+
     store = RAGStore(tmp_path / "s.db")
     store.replace_document(_doc("/root/a.txt", 2), _vecs(2), "emb")
+    with pytest.raises(StoreError, match=r"made by the embedder 'emb', not 'other'.*--store"):
+        store.replace_document(_doc("/root/b.txt", 1), _vecs(1), "other")
+    assert store.counts()["documents"] == 1  # nothing of the refused write was kept
+    assert store.embedder() == "emb"
+    with pytest.raises(StoreError, match="'emb'"):
+        store.check_embedder("other")
+    store.delete_documents(["/root/a.txt"])  # an emptied store takes any embedder again
+    assert store.embedder() is None
     store.replace_document(_doc("/root/b.txt", 1), _vecs(1), "other")
-    assert store.vector_index("emb").matrix.shape[0] == 2
     assert store.vector_index("other").matrix.shape[0] == 1
-    assert store.vector_index("none").matrix.shape[0] == 0
+
+
+def test_keyword_search_ranks_by_words_in_text_path_and_symbol(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    store.replace_document(_doc("/root/Caddyfile", 1, text="reverse_proxy localhost:8000"), _vecs(1), "emb")
+    store.replace_document(_doc("/root/notes.txt", 1, text="a proxy is mentioned once"), _vecs(1, 2), "emb")
+    store.replace_document(_doc("/root/other.txt", 1, text="nothing relevant here"), _vecs(1, 3), "emb")
+    hits = store.keyword_search("where is the reverse proxy configured?", 10)
+    rows = store.chunks([cid for cid, _ in hits])
+    assert [rows[cid].relpath for cid, _ in hits] == ["Caddyfile", "notes.txt"]
+    assert hits[0][1] > hits[1][1] > 0
+    assert store.keyword_search("caddyfile", 5)[0][0] == hits[0][0]  # the file name is indexed
+    assert store.keyword_search('"; DROP TABLE x; --  NEAR(', 5) == []  # FTS5 syntax is never interpreted
+    store.delete_documents(["/root/Caddyfile"])
+    assert [store.chunks([c])[c].relpath for c, _ in store.keyword_search("reverse proxy", 5)] == [
+        "notes.txt"
+    ]
 
 
 def test_concurrent_writers_from_threads(tmp_path: Path) -> None:
@@ -141,7 +168,9 @@ def test_file_of_a_legacy_conversation_store_also_takes_a_rag_index(tmp_path: Pa
     assert store.counts() == {"documents": 1, "chunks": 2, "vectors": 2, "manifest": 1}
     store.close()
     conn = sqlite3.connect(path)
-    assert dict(conn.execute("SELECT namespace, version FROM kagura_schema").fetchall()) == {"rag": 1}
+    assert dict(conn.execute("SELECT namespace, version FROM kagura_schema").fetchall()) == {
+        "rag": len(RAG_MIGRATIONS)
+    }
     assert conn.execute("SELECT count(*) FROM turns").fetchone()[0] == 0
     conn.close()
 
@@ -178,3 +207,45 @@ def test_newer_rag_namespace_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="'rag' schema version 99 is newer"):
         RAGStore(path)
+
+
+def test_vectors_are_found_again_by_chunk_hash(tmp_path: Path) -> None:
+    store = RAGStore(tmp_path / "s.db")
+    vecs = _vecs(3)
+    store.replace_document(replace(_doc("/root/a.txt", 3), chunk_hashes=["h0", "h1", "h2"]), vecs, "emb")
+    found = store.vectors_for_hashes(["h2", "h0", "missing"])
+    assert set(found) == {"h0", "h2"}
+    np.testing.assert_array_equal(found["h2"], vecs[2])
+    with pytest.raises(ValueError, match="3 chunks but 1 hashes"):
+        store.replace_document(replace(_doc("/root/b.txt", 3), chunk_hashes=["x"]), vecs, "emb")
+
+
+def test_a_version_1_store_is_upgraded_with_its_keyword_index_and_embedder(tmp_path: Path) -> None:
+    from kagura.core.memory._sqlite import connect, migrate, schema_version
+
+    path = tmp_path / "old.db"
+    conn = connect(path)
+    migrate(conn, RAG_MIGRATIONS[:1], namespace="rag")  # the store as the previous release wrote it
+    conn.execute(
+        "INSERT INTO rag_documents (id, path, root, relpath, file_type, mime_type, content_hash, size,"
+        " indexed_at) VALUES (1, '/root/deploy/Caddyfile', '/root', 'deploy/Caddyfile', 'text', 'text/plain',"
+        " 'h', 1, 0)"
+    )
+    conn.execute(
+        "INSERT INTO rag_chunks (id, document_id, ordinal, text, file_type)"
+        " VALUES (7, 1, 0, 'encode gzip', 'text')"
+    )
+    conn.execute(
+        "INSERT INTO rag_vectors (chunk_id, embedder, dim, vector) VALUES (7, 'old-emb', 8, ?)",
+        (_vecs(1)[0].tobytes(),),
+    )
+    conn.commit()
+    conn.close()
+
+    store = RAGStore(path)
+    assert schema_version(store._conn, "rag") == len(RAG_MIGRATIONS)
+    assert store.keyword_search("gzip", 5)[0][0] == 7  # the old chunks are in the new keyword index
+    assert store.keyword_search("caddyfile", 5)[0][0] == 7
+    assert store.embedder() == "old-emb"
+    with pytest.raises(StoreError, match="old-emb"):
+        store.replace_document(_doc("/root/new.txt", 1), _vecs(1), "new-emb")

@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_OVERLAP",
     "ChunkPiece",
+    "SegmentLike",
     "check_chunking",
     "chunk_segments",
     "split_text",
@@ -28,7 +29,9 @@ DEFAULT_OVERLAP = 120
 _SEPARATORS = ("\n\n", "\n", ". ", "? ", "! ", "; ", " ")
 
 
-class _SegmentLike(Protocol):
+class SegmentLike(Protocol):
+    """What the chunkers read from an extracted segment (``kagura.loaders.Segment`` fits)."""
+
     @property
     def text(self) -> str: ...
     @property
@@ -98,7 +101,7 @@ def split_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE, overlap: int = D
 
 
 def chunk_segments(
-    segments: Iterable[_SegmentLike], chunk_size: int = DEFAULT_CHUNK_SIZE, overlap: int = DEFAULT_OVERLAP
+    segments: Iterable[SegmentLike], chunk_size: int = DEFAULT_CHUNK_SIZE, overlap: int = DEFAULT_OVERLAP
 ) -> list[ChunkPiece]:
     """Chunk every segment in order; ordinals run across the whole document."""
     check_chunking(chunk_size, overlap)

@@ -7,6 +7,12 @@
 3. **write** (one task): embeds chunks in batches across files (off the loop), then stores each file in
    its own transaction. On cancel it finishes the file being written, so nothing is half-indexed. A batch
    the embedder refuses is embedded again file by file, so one bad file never fails its neighbours.
+   Chunks whose hash (embedder id + embedded text) is already stored reuse that vector: an edited file
+   embeds only its changed chunks.
+
+Memory stays flat whatever the corpus size: the queues between the stages are bounded, and
+``parallel_stream`` holds at most ``max_concurrent`` finished files, so a slow embedder slows extraction
+down instead of letting prepared files pile up.
 
 A file that fails keeps whatever was indexed for it before (``stale`` lists only files skipped by a rule,
 whose old document no longer matches anything to index); only files gone from the tree are pruned.
@@ -24,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from kagura.core.memory._claims import DescriptionClaims
+from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory._store import RAGStore
@@ -34,6 +41,8 @@ from kagura.loaders import ScannedFile, display_name
 __all__ = ["IngestRun", "Progress", "ProgressCallback"]
 
 ProgressCallback = Callable[[int, "int | None", int], Any]
+QUEUE_FILES = 16
+"""Files waiting between two stages at most (the backpressure that keeps an ingest's memory flat)."""
 Result = Unchanged | Failed | Skipped | Prepared
 
 
@@ -75,13 +84,16 @@ class IngestRun:
         self.report = report
         self.progress = progress
         self.embed_batch_size = embed_batch_size
+        self.embedder_id = embedder_id(embedder)
         self.stale: list[str] = []
-        self._to_describe: asyncio.Queue[NeedsDescription | None] = asyncio.Queue()
-        self._to_write: asyncio.Queue[Prepared | None] = asyncio.Queue()
+        self._to_describe: asyncio.Queue[NeedsDescription | None] = asyncio.Queue(QUEUE_FILES)
+        self._to_write: asyncio.Queue[Prepared | None] = asyncio.Queue(QUEUE_FILES)
+        self._consumers: dict[int, asyncio.Task[None]] = {}
 
     async def run(self, files: Sequence[ScannedFile], max_concurrent: int) -> None:
         describer = asyncio.create_task(self._describe_stage(max_concurrent))
         writer = asyncio.create_task(self._write_stage())
+        self._consumers = {id(self._to_describe): describer, id(self._to_write): writer}
         try:
             async with parallel_stream(
                 self.preparer.local, files, max_concurrent=max_concurrent, return_exceptions=True
@@ -92,12 +104,12 @@ class IngestRun:
                         path = display_name(self.preparer.root / files[outcome.index].relpath)
                         result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
                     if isinstance(result, NeedsDescription):
-                        self._to_describe.put_nowait(result)
+                        await self._put(self._to_describe, result)
                     elif result is not None:
-                        self._settle(result)
-            self._to_describe.put_nowait(None)
+                        await self._forward(result)
+            await self._put(self._to_describe, None)
             await describer
-            self._to_write.put_nowait(None)
+            await self._put(self._to_write, None)
             await writer
         finally:
             for task in (describer, writer):
@@ -105,11 +117,32 @@ class IngestRun:
                     task.cancel()
             await asyncio.gather(describer, writer, return_exceptions=True)
 
-    def _settle(self, result: Result) -> None:
-        """Report a file that needs no more work (prepared files go to the writer instead)."""
-        if isinstance(result, Prepared):
-            self._to_write.put_nowait(result)
+    async def _put(self, queue: asyncio.Queue[Any], item: Any) -> None:
+        """Wait for room in a bounded stage queue; if the stage reading it has ended (it failed), raise
+        its error instead of waiting forever."""
+        if not queue.full():  # no wait, no yield to the loop: batches form as they did unbounded
+            queue.put_nowait(item)
             return
+        consumer = self._consumers[id(queue)]
+        put = asyncio.ensure_future(queue.put(item))
+        try:
+            await asyncio.wait({put, consumer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not put.done():
+                put.cancel()
+        if not put.done() or put.cancelled():
+            consumer.result()  # raises the stage's error (or CancelledError)
+            raise RuntimeError("an ingestion stage ended before its input did")
+
+    async def _forward(self, result: Result) -> None:
+        """Prepared files go to the writer (waiting while its queue is full); the rest are settled."""
+        if isinstance(result, Prepared):
+            await self._put(self._to_write, result)
+        else:
+            self._settle(result)
+
+    def _settle(self, result: Unchanged | Failed | Skipped) -> None:
+        """Report a file that needs no more work."""
         report = self.report
         if isinstance(result, Unchanged):
             report.unchanged.append(result.path)
@@ -134,7 +167,7 @@ class IngestRun:
             async for outcome in outcomes:
                 if outcome.error is not None or outcome.value is None:
                     continue  # describe() turns every error into a Failed; nothing else can come here
-                self._settle(outcome.value)
+                await self._forward(outcome.value)
 
     async def _write_stage(self) -> None:
         """Embed prepared files in batches across files, then store each file in its own transaction."""
@@ -178,7 +211,7 @@ class IngestRun:
         """Embed a batch across files; if the embedder refuses it, embed file by file and report only the
         files that fail alone. Returns the files embedded and their stacked vectors."""
         try:
-            return batch, np.asarray(await self.embedder.aembed([t for p in batch for t in p.embed_texts]))
+            return batch, await self._vectors(batch)
         except Exception as exc:
             if len(batch) == 1:
                 self._settle(Failed(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
@@ -191,6 +224,27 @@ class IngestRun:
                 kept.append(p)
                 parts.append(vectors)
         return kept, (np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32))
+
+    async def _vectors(self, batch: list[Prepared]) -> np.ndarray:
+        """The batch's vectors, stacked: stored ones found by chunk hash, the others embedded (once each)."""
+        texts = [t for p in batch for t in p.embed_texts]
+        hashes = [h for p in batch for h in p.doc.chunk_hashes]
+        known = (
+            await asyncio.to_thread(self.store.vectors_for_hashes, hashes)
+            if len(hashes) == len(texts)
+            else {}
+        )
+        todo: dict[str, str] = {}  # hash (or the text itself when there is none) -> text to embed
+        keys = hashes if len(hashes) == len(texts) else texts
+        for key, text in zip(keys, texts, strict=True):
+            if key not in known:
+                todo.setdefault(key, text)
+        if todo:
+            fresh = np.asarray(await self.embedder.aembed(list(todo.values())), dtype=np.float32)
+            known.update(zip(todo, fresh, strict=True))
+        self.report.chunks_embedded += len(todo)
+        self.report.chunks_reused += len(texts) - len(todo)
+        return np.stack([known[key] for key in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
 
     async def _store_quietly(self, batch: list[Prepared], vectors: np.ndarray) -> list[str | None]:
         """Store the batch in a thread; on cancel, stop after the file being written and wait for it,
@@ -215,7 +269,7 @@ class IngestRun:
                 break
             n = len(p.embed_texts)
             try:
-                self.store.replace_document(p.doc, vectors[offset : offset + n], self.embedder.name)
+                self.store.replace_document(p.doc, vectors[offset : offset + n], self.embedder_id)
                 errors.append(None)
             except Exception as exc:  # a write failure is reported for this file; the others go on
                 errors.append(f"{type(exc).__name__}: {exc}")

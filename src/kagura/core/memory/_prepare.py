@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from kagura.core.llm import LLMConfig
 from kagura.core.memory._chunking import ChunkPiece, chunk_segments
 from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._describe import PROMPT_VERSION, describe_media
+from kagura.core.memory._hashing import chunk_hash, embed_text
 from kagura.core.memory._store import ManifestEntry, NewDocument
+from kagura.core.memory._structure import CHUNKER_VERSION, chunk_document
 from kagura.core.parallel import RetryPolicy
 from kagura.errors import ExtractionError, KaguraError, NothingToIndexError, UnsupportedAttachmentError
 from kagura.loaders import (
@@ -137,7 +139,11 @@ def _extract_and_chunk(
     extracted = extract_file(path, file_type)
     if extracted.media_kind is not None:
         return extracted, None
-    return extracted, chunk_segments(extracted.segments, chunk_size, overlap)
+    kind = str(file_type)
+    chunks = chunk_document(
+        extracted.segments, relpath=path.name, file_type=kind, chunk_size=chunk_size, overlap=overlap
+    )
+    return extracted, chunks
 
 
 class FilePreparer:
@@ -169,7 +175,7 @@ class FilePreparer:
         self.redescribe = redescribe
         self.claims = claims
         self.claim_poll = claim_poll
-        self.chunking = f"{chunk_size}/{overlap}"
+        self.chunking = f"{CHUNKER_VERSION}/{chunk_size}/{overlap}"
 
     def expected(self, digest: str, file_type: FileType, *, described: bool) -> ManifestEntry:
         """The manifest entry a fresh processing of this content would write."""
@@ -326,7 +332,9 @@ class FilePreparer:
             manifest=self.expected(job.digest, job.file_type, described=described or settled),
             chunks=chunks,
         )
-        return Prepared(doc, [f"{relpath}\n{c.text}" for c in chunks])
+        texts = [embed_text(relpath, c) for c in chunks]
+        doc = replace(doc, chunk_hashes=[chunk_hash(self.embedder_name, t) for t in texts])
+        return Prepared(doc, texts)
 
     async def _describe(
         self, path: Path, extracted: Extracted, relpath: str

@@ -20,6 +20,8 @@ from kagura.core.llm import LLMConfig
 from kagura.core.memory._answer import Answer, generate_answer
 from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
 from kagura.core.memory._claims import DescriptionClaims
+from kagura.core.memory._hashing import embedder_id
+from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import FilePreparer, RunCounters
 from kagura.core.memory._prune import plan_prune
@@ -33,6 +35,8 @@ from kagura.loaders import FileType, display_name, scan_directory
 __all__ = ["MultimodalRAG"]
 
 EMBED_BATCH = 64
+FUSION_DEPTH = 50
+"""Candidates taken from each ranking before a hybrid search fuses them."""
 _FILE_TYPES = {str(t) for t in FileType}
 
 
@@ -139,6 +143,7 @@ class MultimodalRAG:
         if not await asyncio.to_thread(root.is_dir):
             raise ValueError(f"{directory} is not a directory: pass the folder to index")
         embedder = await self._aembedder()
+        await asyncio.to_thread(self._store.check_embedder, embedder_id(embedder))
         loop = asyncio.get_running_loop()
         started = loop.time()
         report = IngestReport(root=str(root))
@@ -154,7 +159,7 @@ class MultimodalRAG:
             root=root,
             manifest=manifest,
             llm=self.llm,
-            embedder_name=embedder.name,
+            embedder_name=embedder_id(embedder),
             chunk_size=self.chunk_size,
             overlap=self.overlap,
             retry=self.retry,
@@ -191,10 +196,23 @@ class MultimodalRAG:
         report.timings["total"] = loop.time() - started
         return await asyncio.to_thread(self._store.documents_under, str(root))
 
-    async def query(self, text: str, top_k: int = 5, file_type: str | None = None) -> list[SearchResult]:
-        """The ``top_k`` chunks most similar to ``text`` (exact cosine), best first.
+    async def query(
+        self,
+        text: str,
+        top_k: int = 5,
+        file_type: str | None = None,
+        *,
+        mode: SearchMode = "hybrid",
+    ) -> list[SearchResult]:
+        """The ``top_k`` chunks that best answer ``text``, best first.
 
-        ``file_type`` ("markdown", "image", ...) restricts the search before the top-k is taken.
+        ``mode``: ``"hybrid"`` (default) fuses the keyword ranking (SQLite FTS5, BM25 over chunk text, file
+        path and name, and section/symbol) with the vector ranking (exact cosine) by reciprocal rank
+        fusion, so exact words (a URL, a directive, an identifier) and paraphrases both find their chunk;
+        ``"vector"`` is cosine only (``score`` = cosine); ``"keyword"`` is BM25 only (``score`` = BM25,
+        higher is better; the embedder is not even loaded). ``file_type`` ("markdown", "image", ...)
+        restricts the search before ranking. Raises StoreError when the store's vectors were made by
+        another embedder than this one.
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("query text must be a non-empty string")
@@ -202,26 +220,46 @@ class MultimodalRAG:
             raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
         if file_type is not None and str(file_type) not in _FILE_TYPES:
             raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(_FILE_TYPES)}")
-        embedder = await self._aembedder()
-        query_vec = np.asarray(await embedder.aembed([text]), dtype=np.float32)[0]
-        index = await asyncio.to_thread(self._store.vector_index, embedder.name)
-        if index.matrix.shape[0] == 0:
-            return []
-        mask = None if file_type is None else index.file_types == str(file_type)
-        hits = await asyncio.to_thread(top_k_cosine, index.matrix, query_vec, top_k, mask)
-        ids = [int(index.chunk_ids[row]) for row, _ in hits]
-        rows = await asyncio.to_thread(self._store.chunks, ids)
+        mode = check_mode(mode)
+        kind = None if file_type is None else str(file_type)
+        depth = top_k if mode != "hybrid" else max(top_k, FUSION_DEPTH)
+        vector_hits: list[tuple[int, float]] = []
+        keyword_hits: list[tuple[int, float]] = []
+        if mode != "keyword":
+            vector_hits = await self._vector_hits(text, depth, kind)
+        if mode != "vector":
+            keyword_hits = await asyncio.to_thread(self._store.keyword_search, text, depth, kind)
+        if mode == "hybrid":
+            hits = reciprocal_rank_fusion([[c for c, _ in vector_hits], [c for c, _ in keyword_hits]])
+        else:
+            hits = vector_hits or keyword_hits
+        hits = hits[:top_k]
+        rows = await asyncio.to_thread(self._store.chunks, [cid for cid, _ in hits])
         return [
             SearchResult(
                 r.path, r.text, float(score), r.page, r.section, r.file_type, r.relpath, r.id, r.document_id
             )
-            for (row, score) in hits
-            if (r := rows.get(int(index.chunk_ids[row]))) is not None
+            for cid, score in hits
+            if (r := rows.get(cid)) is not None
         ]
 
-    async def ask(self, question: str, top_k: int = 5) -> Answer:
-        """Retrieve ``top_k`` passages and answer from them with the LLM (``Answer.text`` is None offline)."""
-        passages = await self.query(question, top_k=top_k)
+    async def _vector_hits(self, text: str, depth: int, file_type: str | None) -> list[tuple[int, float]]:
+        """``(chunk id, cosine)`` of the ``depth`` nearest chunks, best first."""
+        embedder = await self._aembedder()
+        name = embedder_id(embedder)
+        await asyncio.to_thread(self._store.check_embedder, name)
+        query_vec = np.asarray(await embedder.aembed([text]), dtype=np.float32)[0]
+        index = await asyncio.to_thread(self._store.vector_index, name)
+        if index.matrix.shape[0] == 0:
+            return []
+        mask = None if file_type is None else index.file_types == file_type
+        hits = await asyncio.to_thread(top_k_cosine, index.matrix, query_vec, depth, mask)
+        return [(int(index.chunk_ids[row]), score) for row, score in hits]
+
+    async def ask(self, question: str, top_k: int = 5, *, mode: SearchMode = "hybrid") -> Answer:
+        """Retrieve ``top_k`` passages (``mode`` as in :meth:`query`) and answer from them with the LLM
+        (``Answer.text`` is None offline)."""
+        passages = await self.query(question, top_k=top_k, mode=mode)
         return await generate_answer(question, passages, self.llm)
 
     def documents(self, directory: str | Path | None = None) -> list[Document]:

@@ -86,6 +86,8 @@ class IngestReport:
     for description (every request, retries included, in ``llm_attempts``). ``cache_hits``: files
     answered by the manifest without any work;
     ``llm_cache_hits``: descriptions served by the LLM response cache (``LLMConfig(enable_cache=True)``).
+    ``chunks_embedded``: chunks sent to the embedder this run; ``chunks_reused``: chunks of (re)indexed
+    files whose vector was already stored under the same chunk hash (unchanged parts of edited files).
     ``timings``: seconds per stage (stages overlap, so they do not sum to ``total``).
     """
 
@@ -103,6 +105,8 @@ class IngestReport:
     cache_hits: int = 0
     llm_cache_hits: int = 0
     chunks_added: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     completed: bool = False
 

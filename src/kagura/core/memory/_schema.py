@@ -1,16 +1,58 @@
 """The RAG store's numbered schema migrations (applied in order, recorded as the ``"rag"`` namespace).
 
 Tables: ``documents`` (one row per indexed file, keyed by absolute path), ``chunks`` (text + page/section/
-file type), ``vectors`` (one float32 BLOB per chunk, with the embedder that made it) and ``manifest``
-(per path: content hash + extractor/prompt/model/embedder/chunking versions that produced the document).
-Deleting a document cascades to its chunks, vectors and manifest row.
+file type + ``chunk_hash``), ``vectors`` (one float32 BLOB per chunk, with the embedder that made it),
+``manifest`` (per path: content hash + extractor/prompt/model/embedder/chunking versions that produced the
+document), ``fts`` (an FTS5 keyword index: one row per chunk, ``rowid`` = chunk id, over the chunk text,
+the file's relative path and name, and the section/symbol) and ``meta`` (``key -> value``; ``embedder``
+names the embedder every vector of the store was made by). Deleting a document cascades to its chunks,
+vectors and manifest row, and a trigger removes the deleted chunks from ``fts``.
+
+``chunk_hash`` is ``sha256(embedder id + NUL + the text embedded)``: an edited file finds the vectors of its
+unchanged chunks by hash and embeds only the new ones. Rows written before migration 2 have no hash (their
+files are re-chunked on the next ingest anyway, since the chunking version changed).
 """
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import PurePosixPath
+
+from kagura.core.memory._sqlite import Migration, split_sql
+
 __all__ = ["RAG_MIGRATIONS"]
 
-RAG_MIGRATIONS: tuple[str, ...] = (
+_V2_SQL = """
+ALTER TABLE rag_chunks ADD COLUMN chunk_hash TEXT;
+CREATE INDEX IF NOT EXISTS rag_chunks_hash ON rag_chunks(chunk_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS rag_fts USING fts5(
+    text, relpath, name, section, tokenize = 'porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS rag_chunks_fts_delete AFTER DELETE ON rag_chunks BEGIN
+    DELETE FROM rag_fts WHERE rowid = old.id;
+END;
+CREATE TABLE IF NOT EXISTS rag_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _v2_hashes_keyword_index_meta(conn: sqlite3.Connection) -> None:
+    """2: chunk hashes, the FTS5 keyword index (filled from the stored chunks), the store's embedder."""
+    for statement in split_sql(_V2_SQL):
+        conn.execute(statement)
+    rows = conn.execute(
+        "SELECT c.id, c.text, d.relpath, c.section FROM rag_chunks c"
+        " JOIN rag_documents d ON d.id = c.document_id"
+    )
+    conn.executemany(
+        "INSERT INTO rag_fts (rowid, text, relpath, name, section) VALUES (?, ?, ?, ?, ?)",
+        ((cid, text, relpath, PurePosixPath(relpath).name, section) for cid, text, relpath, section in rows),
+    )
+    embedders = [row[0] for row in conn.execute("SELECT DISTINCT embedder FROM rag_vectors")]
+    if len(embedders) == 1:
+        conn.execute("INSERT INTO rag_meta (key, value) VALUES ('embedder', ?)", (embedders[0],))
+
+
+RAG_MIGRATIONS: tuple[Migration, ...] = (
     # 1: documents, chunks, vectors, manifest
     """
     CREATE TABLE IF NOT EXISTS rag_documents (
@@ -55,4 +97,5 @@ RAG_MIGRATIONS: tuple[str, ...] = (
         chunking TEXT NOT NULL
     );
     """,
+    _v2_hashes_keyword_index_meta,
 )

@@ -7,6 +7,12 @@ Every method is blocking and thread-safe (one connection behind a lock); async c
 ``asyncio.to_thread``. A file is written in one transaction (its old document, chunks and vectors are
 replaced together with its manifest row), so a crash or a cancel never leaves a file half-indexed.
 The vector matrix is cached in memory and invalidated by any write, ours or another connection's.
+
+Beside the vectors, every chunk is in an FTS5 keyword index (BM25 over its text, the file's path and name,
+and its section/symbol), and the store records which embedder made its vectors (``rag_meta``): writing
+or searching with another embedder raises :class:`~kagura.errors.StoreError` instead of mixing vectors
+that cannot be compared. ``vectors_for_hashes`` lets an edited file reuse the vectors of its unchanged
+chunks (see ``chunk_hash`` in ``_schema``).
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._keywords import keyword_search
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._sqlite import connect, migrate, transaction
@@ -58,6 +65,8 @@ class NewDocument:
     metadata: dict[str, Any]
     manifest: ManifestEntry
     chunks: Sequence[ChunkPiece]
+    chunk_hashes: Sequence[str] = ()
+    """One per chunk (``sha256(embedder id + NUL + embedded text)``), or empty (stored as NULL)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +137,57 @@ class RAGStore:
 
     # -- writes -------------------------------------------------------------------------------------
 
+    def _claim_embedder(self, embedder: str) -> None:
+        """Record ``embedder`` as the store's, or raise StoreError if vectors of another one are stored.
+        Call inside the write transaction."""
+        row = self._conn.execute("SELECT value FROM rag_meta WHERE key = 'embedder'").fetchone()
+        if row is not None and row[0] == embedder:
+            return
+        others = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT DISTINCT embedder FROM rag_vectors WHERE embedder != ?", (embedder,)
+            )
+        ]
+        if others:
+            raise _mixed_embedders(self.path, others[0], embedder)
+        self._conn.execute(
+            "INSERT INTO rag_meta (key, value) VALUES ('embedder', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (embedder,),
+        )
+
+    def embedder(self) -> str | None:
+        """The embedder every vector of this store was made by (None for a store without vectors)."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM rag_meta WHERE key = 'embedder'").fetchone()
+            if row is None:
+                return None
+            if self._conn.execute("SELECT 1 FROM rag_vectors LIMIT 1").fetchone() is None:
+                return None
+            return str(row[0])
+
+    def check_embedder(self, embedder: str) -> None:
+        """Raise StoreError when this store's vectors were made by another embedder than ``embedder``."""
+        current = self.embedder()
+        if current is not None and current != embedder:
+            raise _mixed_embedders(self.path, current, embedder)
+
     def replace_document(self, doc: NewDocument, vectors: np.ndarray, embedder: str) -> int:
-        """Store ``doc`` in one transaction, replacing whatever was stored for its path. Returns its id."""
+        """Store ``doc`` in one transaction, replacing whatever was stored for its path. Returns its id.
+
+        Raises StoreError when the store holds vectors of another embedder (nothing is written then).
+        """
         if len(vectors) != len(doc.chunks):
             raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
+        if doc.chunk_hashes and len(doc.chunk_hashes) != len(doc.chunks):
+            raise ValueError(f"{len(doc.chunks)} chunks but {len(doc.chunk_hashes)} hashes for {doc.path}")
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        hashes: Sequence[str | None] = doc.chunk_hashes or [None] * len(doc.chunks)
+        name = PurePosixPath(doc.relpath).name
         m = doc.manifest
         with self._lock, transaction(self._conn):
+            self._claim_embedder(embedder)
             self._conn.execute("DELETE FROM rag_documents WHERE path = ?", (doc.path,))
             cur = self._conn.execute(
                 "INSERT INTO rag_documents (path, root, relpath, file_type, mime_type, content_hash, size,"
@@ -153,15 +206,19 @@ class RAGStore:
                 ),
             )
             doc_id = int(cur.lastrowid or 0)
-            for chunk, vec in zip(doc.chunks, vecs, strict=True):
+            for chunk, vec, digest in zip(doc.chunks, vecs, hashes, strict=True):
                 cur = self._conn.execute(
-                    "INSERT INTO rag_chunks (document_id, ordinal, text, page, section, file_type)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type),
+                    "INSERT INTO rag_chunks (document_id, ordinal, text, page, section, file_type,"
+                    " chunk_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type, digest),
                 )
                 self._conn.execute(
                     "INSERT INTO rag_vectors (chunk_id, embedder, dim, vector) VALUES (?, ?, ?, ?)",
                     (cur.lastrowid, embedder, int(vec.shape[0]), pack_vector(vec)),
+                )
+                self._conn.execute(
+                    "INSERT INTO rag_fts (rowid, text, relpath, name, section) VALUES (?, ?, ?, ?, ?)",
+                    (cur.lastrowid, chunk.text, doc.relpath, name, chunk.section),
                 )
             self._conn.execute(
                 "INSERT INTO rag_manifest (path, document_id, content_hash, file_type, extractor_version,"
@@ -171,6 +228,23 @@ class RAGStore:
             )  # fmt: skip
             self._writes += 1
         return doc_id
+
+    def vectors_for_hashes(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by chunk hash, for the hashes that are stored (any document, any path)."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ",".join("?" * len(part))
+                rows = self._conn.execute(
+                    "SELECT c.chunk_hash, v.dim, v.vector FROM rag_chunks c JOIN rag_vectors v"
+                    f" ON v.chunk_id = c.id WHERE c.chunk_hash IN ({marks})",
+                    part,
+                ).fetchall()
+                for digest, dim, blob in rows:
+                    found.setdefault(digest, unpack_vectors([blob], int(dim))[0])
+        return found
 
     def delete_documents(self, paths: Iterable[str]) -> int:
         """Remove the documents (and their chunks, vectors, manifest rows) at ``paths``."""
@@ -221,6 +295,13 @@ class RAGStore:
             ).fetchall()
         return {row[0]: ChunkRow(*row) for row in rows}
 
+    def keyword_search(self, text: str, limit: int, file_type: str | None = None) -> list[tuple[int, float]]:
+        """The ``limit`` chunks that best match the words of ``text`` by BM25, best first, as
+        ``(chunk id, score)`` with higher scores better. ``file_type`` filters before ranking.
+        Words match in the chunk text, the file's path and name, and the section/symbol (stemmed)."""
+        with self._lock:
+            return keyword_search(self._conn, text, limit, file_type)
+
     def vector_index(self, embedder: str) -> VectorIndex:
         """The stacked vectors of ``embedder``; cached until the next write to the file."""
         with self._lock:
@@ -245,3 +326,11 @@ class RAGStore:
         with self._lock:
             self._cache = (key, index)
         return index
+
+
+def _mixed_embedders(path: Path, stored: str, wanted: str) -> StoreError:
+    return StoreError(
+        f"the store {path} holds vectors made by the embedder {stored!r}, not {wanted!r}: vectors of two "
+        f"embedders cannot be compared. Use the same embedder (kagura --embedder), index into another "
+        f"--store, or delete {path} to re-index everything with {wanted!r}."
+    )

@@ -1,10 +1,12 @@
 """``OpenAIEmbedder``: ``POST /v1/embeddings`` on any OpenAI-compatible server via the official SDK.
 
-The SDK's own retries are off (``max_retries=0``); kagura retries retryable errors (429 honouring
-``Retry-After``, 5xx, timeouts, dropped connections) with :func:`kagura.core.parallel.call_with_retry`.
-Texts go out in batches of ``batch_size``, up to ``max_concurrent`` batches at a time; rows come back in
-input order, L2-normalised (some servers do not normalise). ``aembed`` is the implementation; ``embed``
-runs it on a private event loop, so call ``embed`` from threads without a running loop.
+The SDK's own retries are off (``max_retries=0``). Texts go out in batches of ``batch_size`` through the
+scheduler (:func:`kagura.core.parallel.parallel_map`): up to ``max_concurrent`` batches at a time, each
+attempt admitted by the endpoint's budget (``requests_per_minute``/``tokens_per_minute``, or a shared
+``limiter``), retryable errors (429 honouring ``Retry-After``, 5xx, timeouts, dropped connections) retried;
+rows come back in input order, L2-normalised (some servers do not normalise). ``aembed`` is the
+implementation; ``embed`` runs it on a private event loop, so call ``embed`` from threads without a
+running loop.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy.typing as npt
 
 from kagura.core.llm import translate_openai_error
 from kagura.core.memory.embedders._base import check_texts
-from kagura.core.parallel import RetryPolicy, call_with_retry
+from kagura.core.parallel import RateLimiter, RetryPolicy, parallel_map
 from kagura.errors import (
     ConfigurationError,
     MalformedResponseError,
@@ -58,6 +60,9 @@ class OpenAIEmbedder:
         max_concurrent: int = 4,
         timeout: float = 60.0,
         max_attempts: int = 3,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if not model:
             raise ValueError("model must be a non-empty embedding model name")
@@ -80,6 +85,11 @@ class OpenAIEmbedder:
         self.max_concurrent = max_concurrent
         self.timeout = timeout
         self.retry = RetryPolicy(max_attempts=max_attempts)
+        if limiter is not None and (requests_per_minute is not None or tokens_per_minute is not None):
+            raise ValueError("pass either limiter= or requests_per_minute=/tokens_per_minute=, not both")
+        if limiter is None and (requests_per_minute is not None or tokens_per_minute is not None):
+            limiter = RateLimiter(requests_per_minute, tokens_per_minute)
+        self.limiter = limiter
         self._dimension: int | None = dimensions or KNOWN_DIMENSIONS.get(model)
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
             weakref.WeakKeyDictionary()
@@ -154,14 +164,15 @@ class OpenAIEmbedder:
         items = [t if t else " " for t in check_texts(texts)]  # the OpenAI API rejects empty strings
         if not items:
             return np.zeros((0, self._dimension or 0), dtype=np.float32)
-        gate = asyncio.Semaphore(self.max_concurrent)
-
-        async def one(batch: list[str]) -> npt.NDArray[np.float32]:
-            async with gate:
-                return await call_with_retry(lambda: self._request(batch), self.retry)
-
         batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
-        parts = await asyncio.gather(*(one(b) for b in batches))
+        parts = await parallel_map(
+            self._request,
+            batches,
+            self.max_concurrent,
+            retry=self.retry,
+            limiters=() if self.limiter is None else (self.limiter,),
+            cost=_estimated_tokens,
+        )
         if len({p.shape[1] for p in parts}) != 1:
             raise MalformedResponseError("the server returned vectors of different lengths")
         matrix = np.concatenate(parts)
@@ -195,3 +206,8 @@ class OpenAIEmbedder:
 
     def __repr__(self) -> str:
         return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r})"
+
+
+def _estimated_tokens(batch: list[str]) -> int:
+    """Tokens a batch spends, for a tokens-per-minute budget: about four characters per token."""
+    return sum(len(text) // 4 + 1 for text in batch)

@@ -1,0 +1,34 @@
+"""What a chunk's vector depends on: the embedder that makes it and the exact text it embeds.
+
+``embed_text`` is the text an embedder sees for a chunk: the file's relative path and the chunk's
+section/symbol as a header line, then the chunk (the header lets "what does JSONDecoder.decode do" find
+a method chunk whose body never names its class). ``chunk_hash`` keys a stored vector by both, so a vector
+is reused exactly when embedding again would give the same vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory.embedders import Embedder
+
+__all__ = ["chunk_hash", "embed_text", "embedder_id"]
+
+
+def embedder_id(embedder: Embedder) -> str:
+    """The string that identifies which vectors ``embedder`` makes: its ``id`` when it has one (distinct
+    per backend of one model), else its ``name``. Stored with every vector and in the store's record."""
+    ident = getattr(embedder, "id", None)
+    return ident if isinstance(ident, str) and ident else embedder.name
+
+
+def embed_text(relpath: str, chunk: ChunkPiece) -> str:
+    """The text embedded for ``chunk`` of the file at ``relpath``."""
+    header = relpath if not chunk.section else f"{relpath} · {chunk.section}"
+    return f"{header}\n{chunk.text}"
+
+
+def chunk_hash(embedder: str, text: str) -> str:
+    """``sha256(embedder id + NUL + embedded text)`` in hex."""
+    return hashlib.sha256(f"{embedder}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()

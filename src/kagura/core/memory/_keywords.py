@@ -1,0 +1,47 @@
+"""The keyword side of hybrid search: an FTS5 query from free text, ranked by BM25 over ``rag_fts``."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+__all__ = ["keyword_query", "keyword_search"]
+
+# Words too common to help a keyword search (a question's "how", "the", "is" would match every chunk).
+_STOP_WORDS = frozenset(
+    "a an and are as at be by can do does for from how i in is it its of on or that the this to was what"
+    " when where which who why will with you your".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def keyword_query(text: str) -> str | None:
+    """An FTS5 query matching any word of ``text`` (stop words dropped; each word quoted, so FTS5 syntax
+    in the text is never interpreted). None when no word is left."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP_WORDS]
+    if not words:
+        words = _WORD.findall(text.lower())
+    unique = list(dict.fromkeys(words))
+    return " OR ".join(f'"{w}"' for w in unique) if unique else None
+
+
+def keyword_search(
+    conn: sqlite3.Connection, text: str, limit: int, file_type: str | None = None
+) -> list[tuple[int, float]]:
+    """``(chunk id, BM25 score, higher is better)`` of the ``limit`` best chunks for the words of ``text``;
+    ``file_type`` filters before ranking. The caller holds the connection's lock."""
+    query = keyword_query(text)
+    if query is None:
+        return []
+    # Column weights: text, relpath, name, section. A word in the file name or the symbol says more
+    # than the same word somewhere in a passage.
+    sql = (
+        "SELECT f.rowid, bm25(rag_fts, 1.0, 2.0, 3.0, 2.0) AS rank FROM rag_fts f"
+        + (" JOIN rag_chunks c ON c.id = f.rowid WHERE rag_fts MATCH ? AND c.file_type = ?"
+           if file_type is not None else " WHERE rag_fts MATCH ?")
+        + " ORDER BY rank, f.rowid LIMIT ?"
+    )  # fmt: skip
+    params: list[Any] = [query] if file_type is None else [query, file_type]
+    rows = conn.execute(sql, [*params, int(limit)]).fetchall()
+    return [(int(rowid), -float(rank)) for rowid, rank in rows]
