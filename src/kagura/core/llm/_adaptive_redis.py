@@ -154,6 +154,14 @@ class RedisAdaptiveState:
         with self._lock:
             self._version = max(self._version, version)
 
+    async def sync(self) -> AdaptiveState:
+        """Wait for pushes in flight, then pull the newest shared state now; returns it."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        self._pulling = True
+        await self._pull()
+        return self._state
+
     async def aclose(self) -> None:
         """Wait for pending syncs and close this loop's connection."""
         if self._pending:

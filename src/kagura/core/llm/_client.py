@@ -376,8 +376,14 @@ class LLMClient:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Close the provider's SDK clients (HTTP connection pools). The client stays usable."""
+        """Close the provider's SDK clients (HTTP connection pools) and this loop's Redis connections of a
+        shared budget. The client stays usable."""
         await self.provider.aclose()
+        if self.limiter.shared is not None:
+            await self.limiter.shared.close()
+        store_close = getattr(self.controller.store, "aclose", None) if self.controller else None
+        if store_close is not None:
+            await store_close()
 
     async def __aenter__(self) -> LLMClient:
         return self
