@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
     "quota": "kagura.bench.quota",
+    "shared": "kagura.bench.shared",
     "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
 }

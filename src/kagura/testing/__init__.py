@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kagura.testing._fake_quota import Quota, format_reset
     from kagura.testing._fake_server import FakeLLMServer
     from kagura.testing._fake_wire import Faults, ServerStats, default_answer, scripted
+    from kagura.testing._redis_server import RedisServer
     from kagura.testing._vectors import fake_embedding
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "FakeProvider",
     "Faults",
     "Quota",
+    "RedisServer",
     "ServerStats",
     "default_answer",
     "fake_answer",
@@ -42,6 +44,7 @@ _LAZY: dict[str, str] = {
     "FakeProvider": "kagura.testing._fake_provider",
     "Faults": "kagura.testing._fake_wire",
     "Quota": "kagura.testing._fake_quota",
+    "RedisServer": "kagura.testing._redis_server",
     "ServerStats": "kagura.testing._fake_wire",
     "default_answer": "kagura.testing._fake_wire",
     "fake_answer": "kagura.testing._fake_provider",
