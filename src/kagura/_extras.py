@@ -24,6 +24,7 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
     "matplotlib": ("matplotlib", "plot"),
     "mutagen": ("mutagen", "rag"),
     "numpy": ("numpy", "rag"),
+    "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
     "pgvector": ("pgvector", "postgres"),
     "PIL": ("pillow", "rag"),

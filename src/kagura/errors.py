@@ -7,7 +7,8 @@
     │   ├── RateLimitedError      HTTP 429 / quota; carries ``retry_after`` seconds when the server said
     │   ├── KaguraTimeoutError    a call or item took longer than its timeout (also a builtin TimeoutError)
     │   ├── ServerError           HTTP 5xx from a provider
-    │   └── ProviderConnectionError   the connection failed or dropped
+    │   ├── ProviderConnectionError   the connection failed or dropped
+    │   └── BudgetUnavailableError    a shared (Redis) budget is unreachable and set to fail closed
     ├── LLMError                  fatal provider errors: retrying will not help
     │   ├── AuthenticationError   401/403: the key is missing, wrong or lacks access
     │   ├── InvalidRequestError   400/404/422: the request itself is wrong (model name, parameters)
@@ -27,8 +28,12 @@ what to do. Third-party exceptions are translated into this tree at one boundary
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 __all__ = [
     "AuthenticationError",
+    "BudgetUnavailableError",
     "ConfigurationError",
     "ExtractionError",
     "InvalidRequestError",
@@ -56,8 +61,11 @@ class KaguraError(Exception):
 class RetryableError(KaguraError):
     """A transient failure: trying the same thing again later may succeed.
 
-    ``retry_after`` is the delay in seconds the other side asked for, when it said one.
+    ``retry_after`` is the delay in seconds the other side asked for, when it said one. ``headers`` are
+    the HTTP response headers of a failed call when the provider surfaced them (quota headers included).
     """
+
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -82,6 +90,10 @@ class ServerError(RetryableError):
 
 class ProviderConnectionError(RetryableError):
     """The connection to the provider could not be made or was dropped."""
+
+
+class BudgetUnavailableError(RetryableError):
+    """A shared budget (Redis) cannot be reached and the limiter was told to fail closed rather than guess."""
 
 
 class LLMError(KaguraError):

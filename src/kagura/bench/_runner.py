@@ -30,6 +30,9 @@ BENCHMARKS: dict[str, str] = {
     "llm": "kagura.bench.llm",
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
+    "quota": "kagura.bench.quota",
+    "shared": "kagura.bench.shared",
+    "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
     "store": "kagura.bench.store",
 }

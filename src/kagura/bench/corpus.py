@@ -2,9 +2,10 @@
 
 The tree is a fixed selection of this Python's standard library (see ``_corpus_tree``: ~450 files, ~7 MB of
 code, prose and config files at full size), and the questions ship as package data (answer in one file each).
-``--quick`` uses the ``quick`` tree; otherwise the environment variable ``KAGURA_BENCH_CORPUS_SIZE``
-(``full``, default, or ``small``: the ~35 answer files up to 30 kB) picks the size, for machines where
-embedding the full tree with the local embedder takes too long.
+``kagura bench corpus --full`` uses the full tree, the default and ``--quick`` the ``quick`` one (12 small
+answer files); the environment variable ``KAGURA_BENCH_CORPUS_SIZE`` (``full``, ``small``: the ~35 answer
+files up to 30 kB, or ``quick``) overrides both, e.g. for machines where embedding the full tree with the
+local embedder takes too long.
 
 Rows:
 
@@ -139,10 +140,13 @@ async def _one_line_edit(root: Path, store: Path) -> BenchRow:
     )
 
 
-async def run(latency: float = 0.15, quick: bool = False) -> list[BenchRow]:
-    """Build the tree, ingest it (1x real embedder; 1x/2x/4x hash embedder), edit one line, ask questions."""
+async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
+    """Build the tree, ingest it (1x real embedder; 1x/2x/4x hash embedder), edit one line, ask questions.
+
+    Tree size: ``KAGURA_BENCH_CORPUS_SIZE`` when set, else ``full`` with ``full=True`` and ``quick``
+    otherwise (the default ``kagura bench`` run stays about a minute)."""
     del latency  # offline: no LLM is involved
-    size = "quick" if quick else os.environ.get(SIZE_ENV, "full")
+    size = os.environ.get(SIZE_ENV) or ("full" if full and not quick else "quick")
     if size not in SIZES:
         raise ValueError(f"{SIZE_ENV}={size!r}: use one of {', '.join(SIZES)}")
     questions = load_questions()

@@ -40,6 +40,51 @@ def _table(name: str, rows: list[BenchRow]) -> Table:
     return table
 
 
+_CLIENT_TABLES = {
+    "quota": "kagura bench quota (naive semaphore+retry vs kagura)",
+    "shared": "kagura bench shared (each process alone vs one budget in Redis)",
+}
+_QUOTA_COLUMNS = {
+    "wall_s": "wall",
+    "requests": "requests",
+    "http_429": "429s",
+    "share_429": "429 share",
+    "failed": "failed calls",
+}
+
+
+def _clients_table(title: str, rows: list[BenchRow]) -> Table:
+    """``kagura bench quota`` / ``shared``: each client's (or fleet's) numbers beside the others', one line
+    per client per scenario; a row without clients (e.g. the admission cost) prints its figures."""
+    table = Table(title=title, title_justify="left")
+    for column in ("scenario", "client", *_QUOTA_COLUMNS.values(), "scenario metrics", "goal"):
+        table.add_column(
+            column, justify="left" if column in ("scenario", "client") else "right", overflow="fold"
+        )
+    for row in rows:
+        names = [k for k, v in row.extra.items() if isinstance(v, dict)]
+        if not names:
+            figures = ", ".join(f"{k}={v}" for k, v in row.extra.items() if k != "goal")
+            blank = [""] * len(_QUOTA_COLUMNS)
+            table.add_row(row.operation, "", *blank, figures, str(row.extra.get("goal", "")))
+            continue
+        for name in names:
+            data = row.extra[name]
+            cells = [
+                f"{data['wall_s']:.2f} s" if key == "wall_s" else f"{data[key]:.2%}" if key == "share_429"
+                else str(data[key])
+                for key in _QUOTA_COLUMNS
+            ]  # fmt: skip
+            metrics = ", ".join(
+                f"{k}={v}" for k, v in data.items() if k not in _QUOTA_COLUMNS and k != "calls"
+            )
+            first = name == names[0]
+            table.add_row(
+                row.operation if first else "", name, *cells, metrics, row.extra["goal"] if first else ""
+            )
+    return table
+
+
 def _corpus_table(rows: list[BenchRow]) -> Table:
     """``kagura bench corpus``: one line per measure, its time and what it measured."""
     table = Table(title="kagura bench corpus (a real tree: Python's standard library)", title_justify="left")
@@ -132,6 +177,9 @@ def bench(
         typer.echo(text)
         return
     for name, rows in results.items():
+        if name in _CLIENT_TABLES:
+            console.print(_clients_table(_CLIENT_TABLES[name], rows))
+            continue
         if name == "corpus":
             console.print(_corpus_table(rows))
             continue

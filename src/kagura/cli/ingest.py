@@ -45,6 +45,13 @@ _BASE_URL_OPT = typer.Option(
 _API_KEY_OPT = typer.Option(
     None, "--api-key", help="API key (default: KAGURA_LLM_API_KEY).", show_default=False
 )
+_REDIS_OPT = typer.Option(
+    None,
+    "--redis",
+    help="Share the LLM budget and what its adaptive control learns with every process using this Redis"
+    " (redis://HOST:6379/0; default: KAGURA_REDIS_URL).",
+    show_default=False,
+)
 _OFFLINE_OPT = typer.Option(False, "--offline", help="Never call an LLM, even if one is configured.")
 _EMBEDDER_OPT = typer.Option(
     "local",
@@ -65,11 +72,16 @@ _PROGRESS_EVERY_OPT = typer.Option(
 
 
 def llm_from_options(
-    model: str | None, base_url: str | None, offline: bool, api_key: str | None = None
+    model: str | None,
+    base_url: str | None,
+    offline: bool,
+    api_key: str | None = None,
+    redis_url: str | None = None,
 ) -> Any:
     """An ``LLMConfig`` if flags or ``KAGURA_LLM_BASE_URL``/``KAGURA_LLM_MODEL`` configure one, else None.
 
-    The key comes from ``api_key`` (``--api-key``), else from the environment (``KAGURA_LLM_API_KEY``).
+    The key comes from ``api_key`` (``--api-key``), else from the environment (``KAGURA_LLM_API_KEY``);
+    ``redis_url`` (``--redis``), else ``KAGURA_REDIS_URL``, shares the endpoint's budget between processes.
     """
     if offline:
         return None
@@ -79,12 +91,15 @@ def llm_from_options(
     from kagura.core.llm import LLMConfig
 
     with user_errors(api_key, misuse=True):  # a malformed flag value is the user's error, not a bug
-        return LLMConfig(model=model or None, base_url=base_url or None, api_key=api_key or None)
+        return LLMConfig(
+            model=model or None, base_url=base_url or None, api_key=api_key or None, redis_url=redis_url
+        )
 
 
 def embedder_from_option(
     spec: str,
     base_url: str | None = None,
+    api_key: str | None = None,
     *,
     requests_per_minute: float | None = None,
     tokens_per_minute: float | None = None,
@@ -100,10 +115,11 @@ def embedder_from_option(
         )
     from kagura.core.memory import OpenAIEmbedder
 
-    with _clear_errors():
+    with _clear_errors(api_key):
         return OpenAIEmbedder(
             model or "text-embedding-3-small",
             base_url=base_url,
+            api_key=api_key,
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
         )
@@ -224,6 +240,7 @@ def ingest(
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,
+    redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
     redescribe: bool = _REDESCRIBE_OPT,
     progress_every: float = _PROGRESS_EVERY_OPT,
@@ -243,9 +260,9 @@ def ingest(
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
     chosen = embedder_from_option(
-        embedder, base_url, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
+        embedder, base_url, api_key, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
-    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key), embedder=chosen)
+    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key, redis), embedder=chosen)
     console = None if as_json else Console()
     job = run_ingest(
         rag, directory, max_concurrent, console, redescribe=redescribe, progress_every=progress_every
@@ -317,15 +334,15 @@ def ask(
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,
+    redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
     mode: str = _MODE_OPT,
     embedder: str = _EMBEDDER_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
-    chosen = embedder_from_option(embedder, base_url)
-    rag = _open_rag(
-        store, llm_from_options(model, base_url, offline, api_key), must_exist=True, embedder=chosen
-    )
+    chosen = embedder_from_option(embedder, base_url, api_key)
+    llm = llm_from_options(model, base_url, offline, api_key, redis)
+    rag = _open_rag(store, llm, must_exist=True, embedder=chosen)
     try:
         with _clear_errors(api_key):
             answer = asyncio.run(rag.ask(question, top_k=top_k, mode=mode))  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kagura.testing._fake_server import FakeLLMServer
     from kagura.testing._fake_wire import Faults, ServerStats, default_answer, scripted
     from kagura.testing._postgres import PostgresServer, PostgresUnavailable
+    from kagura.testing._redis_server import RedisServer
     from kagura.testing._vectors import fake_embedding
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "PostgresServer",
     "PostgresUnavailable",
     "Quota",
+    "RedisServer",
     "ServerStats",
     "default_answer",
     "fake_answer",
@@ -48,6 +50,7 @@ _LAZY: dict[str, str] = {
     "PostgresServer": "kagura.testing._postgres",
     "PostgresUnavailable": "kagura.testing._postgres",
     "Quota": "kagura.testing._fake_quota",
+    "RedisServer": "kagura.testing._redis_server",
     "ServerStats": "kagura.testing._fake_wire",
     "default_answer": "kagura.testing._fake_wire",
     "fake_answer": "kagura.testing._fake_provider",

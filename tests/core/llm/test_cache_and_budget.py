@@ -9,6 +9,7 @@ import pytest
 
 from kagura.core.llm import (
     Attachment,
+    LLMClient,
     LLMConfig,
     ResponseCache,
     cache_key,
@@ -18,7 +19,6 @@ from kagura.core.llm import (
     reset_rate_limits,
     track_usage,
 )
-from kagura.core.llm._cache import cache_at
 from kagura.testing import FakeLLMServer
 
 
@@ -67,14 +67,15 @@ def _request_for(config: LLMConfig, prompt: str, attachment: Attachment):
 
 async def test_cache_entries_expire_after_ttl(fake_llm_server: FakeLLMServer, tmp_path: Path) -> None:
     config = _config(fake_llm_server, tmp_path, enable_cache=True, cache_ttl=60.0)
-    cache = cache_at(tmp_path / "c.sqlite")
+    cache = ResponseCache(tmp_path / "c.sqlite")
     now = [1_000_000.0]
     cache.clock = lambda: now[0]
-    await complete("q", config)
+    client = LLMClient(config, cache=cache)  # the cache is injected: no global registry involved
+    await client.complete("q")
     now[0] += 59
-    assert (await complete("q", config)).cached
+    assert (await client.complete("q")).cached
     now[0] += 2
-    assert not (await complete("q", config)).cached
+    assert not (await client.complete("q")).cached
     assert fake_llm_server.stats.requests == 2
 
 
@@ -124,8 +125,8 @@ async def test_concurrent_calls_share_one_rpm_budget(fake_llm_server: FakeLLMSer
         for i in range(len(times) - 3):
             assert times[i + 3] - times[i] >= 60 - 1e-6  # never more than 3 starts in any 60 s window
         assert times[-1] >= 120 - 1e-6
-        with pytest.raises(ValueError, match="configured once"):
-            configure_rate_limit(a, requests_per_minute=10)
+        assert configure_rate_limit(a, requests_per_minute=10) is limiter  # a live budget can change
+        assert limiter.requests_per_minute == 10
         other_key = LLMConfig(model="fake", base_url=fake_llm_server.base_url, api_key="another-key")
         assert limiter_for(other_key) is None
     finally:
@@ -153,9 +154,14 @@ async def test_coalesced_failure_reaches_every_caller_once(fake_llm_server: Fake
 
 
 async def test_one_openai_client_per_endpoint_and_key(fake_llm_server: FakeLLMServer) -> None:
-    from kagura.core.llm import _openai
+    from kagura.core.llm import OpenAICompatibleProvider
 
+    provider, other = OpenAICompatibleProvider(), OpenAICompatibleProvider()
     url = fake_llm_server.base_url
-    assert _openai._client(url, "k1") is _openai._client(url, "k1")
-    assert _openai._client(url, "k1") is not _openai._client(url, "k2")
-    assert _openai._client(url, "k1").max_retries == 0
+    assert provider.sdk_client(url, "k1") is provider.sdk_client(url, "k1")
+    assert provider.sdk_client(url, "k1") is not provider.sdk_client(url, "k2")
+    assert provider.sdk_client(url, "k1") is not other.sdk_client(url, "k1")  # owned per instance
+    assert provider.sdk_client(url, "k1").max_retries == 0
+    sdk = provider.sdk_client(url, "k1")
+    await provider.aclose()
+    assert sdk.is_closed() and provider.sdk_client(url, "k1") is not sdk

@@ -1,30 +1,46 @@
-"""The LLM layer: ``call_llm``/``complete``/``call_llm_stream`` over pluggable providers.
+"""The LLM layer: :class:`LLMClient`, and ``call_llm``/``complete``/``call_llm_stream`` over it.
+
+An :class:`LLMClient` owns one endpoint's provider, rate limiter, adaptive controller (learns the quota
+from rate-limit headers and 429/503/timeout outcomes), response cache and in-flight map; ``call_llm``
+and friends use a default client per endpoint.
 
 Providers: ``"openai"`` (any OpenAI-compatible endpoint, via the official SDK) and ``"gemini"`` (optional
 extra ``kagura[gemini]``); add your own with :func:`register_provider`. Errors are ``kagura.errors``
 classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers can be cached in SQLite.
 """
 
+from kagura.core.llm._adaptive import AdaptiveController
+from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
 from kagura.core.llm._attachments import Attachment, attachment_kind
 from kagura.core.llm._budget import configure_rate_limit, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
+from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
+from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._gemini import GeminiProvider
 from kagura.core.llm._openai import OpenAICompatibleProvider, translate_openai_error
 from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
+from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
 
 __all__ = [
     "DEFAULT_MODEL",
+    "AdaptiveController",
+    "AdaptiveState",
+    "AdaptiveStore",
     "Attachment",
+    "ConcurrencyGate",
     "GeminiProvider",
+    "LLMClient",
     "LLMConfig",
     "LLMRequest",
     "LLMResponse",
+    "LocalAdaptiveState",
     "OpenAICompatibleProvider",
     "Provider",
+    "QuotaHeaders",
     "ResponseCache",
     "StreamChunk",
     "Usage",
@@ -38,10 +54,12 @@ __all__ = [
     "configure_rate_limit",
     "get_provider",
     "limiter_for",
+    "parse_quota_headers",
     "provider_names",
     "record_usage",
     "register_provider",
     "reset_rate_limits",
+    "retry_after_of",
     "track_usage",
     "translate_openai_error",
 ]

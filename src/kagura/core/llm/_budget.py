@@ -1,73 +1,51 @@
-"""One shared RPM/TPM budget per (provider, endpoint, key), configured once, used by every call."""
+"""Budgets of the default clients: ``configure_rate_limit``, ``limiter_for``, ``reset_rate_limits``.
+
+Kept for code written before :class:`~kagura.core.llm.LLMClient`: they act on the default client of the
+endpoint ``config`` goes to (see :mod:`kagura.core.llm._defaults`). New code can hold an ``LLMClient``
+and call :meth:`~kagura.core.llm.LLMClient.set_budget`.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections.abc import Callable
 
 from kagura.core.llm._config import LLMConfig
+from kagura.core.llm._defaults import default_clients
 from kagura.core.parallel import RateLimiter
 
 __all__ = ["configure_rate_limit", "limiter_for", "reset_rate_limits"]
-
-_limiters: dict[tuple[str, str | None, str], tuple[RateLimiter, tuple[int | None, int | None]]] = {}
-_lock = threading.Lock()
-
-
-def _key(provider: str, base_url: str | None, api_key: str | None) -> tuple[str, str | None, str]:
-    return provider, base_url, hashlib.sha256((api_key or "").encode()).hexdigest()
 
 
 def configure_rate_limit(
     config: LLMConfig,
     *,
-    requests_per_minute: int | None = None,
-    tokens_per_minute: int | None = None,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
     clock: Callable[[], float] | None = None,
 ) -> RateLimiter:
     """Set the budget shared by every call going where ``config`` goes (same provider, endpoint, key).
 
-    ``clock`` is passed to :class:`~kagura.core.parallel.RateLimiter` (tests give the loop's virtual clock).
-    Configured once: setting different limits for the same destination later raises ``ValueError``.
+    Calling it again with other numbers changes the budget of the live client. ``clock`` (tests give the
+    loop's virtual clock) starts the endpoint afresh on that clock. Returns the endpoint's limiter.
     """
     if requests_per_minute is None and tokens_per_minute is None:
         raise ValueError("give requests_per_minute and/or tokens_per_minute")
-    key = _key(config.provider_name, config.base_url, _key_of(config))
-    limits = (requests_per_minute, tokens_per_minute)
-    with _lock:
-        existing = _limiters.get(key)
-        if existing is not None:
-            if existing[1] != limits:
-                raise ValueError(
-                    f"the rate limit for provider {config.provider_name!r} at "
-                    f"{config.base_url or 'the default endpoint'} is "
-                    f"already {existing[1]} (rpm, tpm); it is configured once per (provider, endpoint, key)"
-                )
-            return existing[0]
-        limiter = RateLimiter(
-            requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, clock=clock
-        )
-        _limiters[key] = (limiter, limits)
-        return limiter
-
-
-def _key_of(config: LLMConfig) -> str | None:
-    return config.gemini_api_key if config.provider_name == "gemini" else config.api_key
+    client = default_clients.peek(config)
+    if client is None or (clock is not None and client.clock is not clock):
+        client = default_clients.replace(config, clock)
+    if client.budget != (requests_per_minute, tokens_per_minute):
+        client.set_budget(requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute)
+    return client.limiter
 
 
 def limiter_for(config: LLMConfig) -> RateLimiter | None:
-    """The shared limiter for this destination: configured earlier, or now from the config's fields."""
+    """The endpoint's limiter when a budget is configured for it (by ``config`` or earlier), else None."""
     if config.requests_per_minute is not None or config.tokens_per_minute is not None:
-        return configure_rate_limit(
-            config, requests_per_minute=config.requests_per_minute, tokens_per_minute=config.tokens_per_minute
-        )
-    with _lock:
-        entry = _limiters.get(_key(config.provider_name, config.base_url, _key_of(config)))
-    return entry[0] if entry else None
+        return default_clients.get(config).limiter
+    client = default_clients.peek(config)
+    return client.limiter if client is not None and client.budget != (None, None) else None
 
 
 def reset_rate_limits() -> None:
-    """Forget every configured budget (for tests)."""
-    with _lock:
-        _limiters.clear()
+    """Forget every default client's budget and learned state (for tests)."""
+    default_clients.clear()

@@ -14,8 +14,9 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from kagura.core.llm._errors import check_api_key, error_for_status, redact, retry_after_from_headers
+from kagura.core.llm._errors import check_api_key, error_for_status, redact
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
+from kagura.core.llm._quota_headers import retry_after_of
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import (
     AuthenticationError,
@@ -25,6 +26,7 @@ from kagura.errors import (
     LLMError,
     MalformedResponseError,
     ProviderConnectionError,
+    RetryableError,
     ServerError,
     UnsupportedAttachmentError,
 )
@@ -33,8 +35,7 @@ __all__ = ["INLINE_LIMIT", "GeminiProvider", "build_gemini_config", "translate_g
 
 INLINE_LIMIT = 15 * 2**20  # Gemini takes up to ~20 MB inline per request; keep a margin for the JSON
 FILE_POLL_INTERVAL = 1.0
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], Any]]
-_clients = weakref.WeakKeyDictionary()
+_Clients = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], Any]]
 
 
 def _genai() -> Any:
@@ -47,12 +48,12 @@ def _genai() -> Any:
     return genai
 
 
-def _client(api_key: str | None, base_url: str | None, timeout: float) -> Any:
+def _client(clients: _Clients, api_key: str | None, base_url: str | None, timeout: float) -> Any:
     if not api_key:
         raise AuthenticationError("no Gemini API key: set GEMINI_API_KEY or LLMConfig(gemini_api_key=...)")
     check_api_key(api_key, "GEMINI_API_KEY / LLMConfig(gemini_api_key=...)")
     genai = _genai()
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    per_loop = clients.setdefault(asyncio.get_running_loop(), {})
     key = (base_url, hashlib.sha256(api_key.encode()).hexdigest())
     if key not in per_loop:
         options = genai.types.HttpOptions(
@@ -98,11 +99,14 @@ def translate_gemini_error(exc: BaseException, api_key: str | None = None) -> Ka
     msg = redact(str(exc), api_key)
     if isinstance(exc, errors.APIError):
         code = exc.code
-        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-        retry_after = retry_after_from_headers({str(k).lower(): str(v) for k, v in dict(headers).items()})
-        return error_for_status(
-            code, msg, service="Gemini", key_hint="GEMINI_API_KEY", retry_after=retry_after
+        raw = getattr(getattr(exc, "response", None), "headers", None) or {}
+        headers = {str(k).lower(): str(v) for k, v in dict(raw).items()}
+        error = error_for_status(
+            code, msg, service="Gemini", key_hint="GEMINI_API_KEY", retry_after=retry_after_of(headers)
         )
+        if isinstance(error, RetryableError):
+            error.headers = headers
+        return error
     names = {cls.__name__ for cls in type(exc).__mro__}
     if isinstance(exc, TimeoutError) or "TimeoutException" in names:
         return KaguraTimeoutError(f"the Gemini request timed out: {msg}")
@@ -121,8 +125,20 @@ class GeminiProvider(Provider):
         258  # Gemini's documented cost of an image up to 384 px (tiles cost 258 each)
     )
 
+    def __init__(self) -> None:
+        self._clients: _Clients = weakref.WeakKeyDictionary()  # one google-genai client per loop and key
+
+    async def aclose(self) -> None:
+        """Close the google-genai clients made on the running loop; forget those of other loops."""
+        mine = self._clients.pop(asyncio.get_running_loop(), {})
+        self._clients = weakref.WeakKeyDictionary()
+        for client in mine.values():
+            closer = getattr(getattr(client, "aio", None), "aclose", None)
+            if closer is not None:
+                await closer()
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        client = _client(request.api_key, request.base_url, request.timeout)
+        client = _client(self._clients, request.api_key, request.base_url, request.timeout)
         uploaded: list[str] = []
         error: KaguraError | None = None
         try:
@@ -158,7 +174,7 @@ class GeminiProvider(Provider):
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         """Text deltas from ``generate_content_stream``; attachments must fit inline (else use complete)."""
-        client = _client(request.api_key, request.base_url, request.timeout)
+        client = _client(self._clients, request.api_key, request.base_url, request.timeout)
         parts = inline_parts(request)
         if parts is None:
             raise UnsupportedAttachmentError(

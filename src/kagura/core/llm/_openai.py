@@ -1,8 +1,10 @@
 """The OpenAI-compatible provider: the official ``openai`` SDK against any ``/v1`` endpoint.
 
-One ``AsyncOpenAI`` client (with its own retries off: kagura retries) per event loop and (base_url, key),
-reused by every call. SDK exceptions are translated into ``kagura.errors`` in :func:`translate_openai_error`
-and nowhere else.
+Each provider instance owns one ``AsyncOpenAI`` client (with its own retries off: kagura retries) per event
+loop and (base_url, key), reused by every call and closed by :meth:`OpenAICompatibleProvider.aclose`.
+Responses carry the HTTP headers (the quota headers feed adaptive control), and so do the errors of
+failed calls. SDK exceptions are translated into ``kagura.errors`` in :func:`translate_openai_error` and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kagura.core.llm._errors import check_api_key, error_for_status, redact, retry_after_from_headers
+from kagura.core.llm._errors import check_api_key, error_for_status, redact
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
+from kagura.core.llm._quota_headers import retry_after_of
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import (
     AuthenticationError,
@@ -23,6 +26,7 @@ from kagura.errors import (
     LLMError,
     MalformedResponseError,
     ProviderConnectionError,
+    RetryableError,
 )
 
 if TYPE_CHECKING:
@@ -36,14 +40,14 @@ _IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 _TEXT_TYPES = {"text/plain", "text/markdown", "text/csv", "text/html", "text/x-python"}
 _KEY_HINT = "KAGURA_LLM_API_KEY / OPENAI_API_KEY or LLMConfig(api_key=...)"
 _NO_KEY = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) ignore the key but the SDK wants one
+_RAW = {"X-Stainless-Raw-Response": "true"}  # what the SDK's with_raw_response sends: keep the headers
 
-_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str | None, str], openai.AsyncOpenAI]
+_Clients = weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str | None, str], "openai.AsyncOpenAI"]
 ]
-_clients = weakref.WeakKeyDictionary()
 
 
-def _client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
+def _client(clients: _Clients, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
     if api_key is None and base_url is None:
         raise AuthenticationError(
             "no API key for the OpenAI API: set KAGURA_LLM_API_KEY (or OPENAI_API_KEY), "
@@ -54,7 +58,7 @@ def _client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
     import openai  # imported on first use: importing kagura stays fast
 
     key = api_key or _NO_KEY
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    per_loop = clients.setdefault(asyncio.get_running_loop(), {})
     cache_key = (base_url, hashlib.sha256(key.encode()).hexdigest())
     client = per_loop.get(cache_key)
     if client is None:
@@ -110,13 +114,16 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
     if isinstance(exc, openai.APIResponseValidationError):
         return MalformedResponseError(f"the LLM server sent an invalid response: {msg}")
     if isinstance(exc, openai.APIStatusError):
-        return error_for_status(
+        error = error_for_status(
             exc.status_code,
             msg,
             service="the LLM server",
             key_hint=_KEY_HINT,
-            retry_after=retry_after_from_headers(exc.response.headers),
+            retry_after=retry_after_of(exc.response.headers),
         )
+        if isinstance(error, RetryableError):
+            error.headers = dict(exc.response.headers)
+        return error
     if isinstance(exc, ValueError):  # the body was not JSON
         return MalformedResponseError(f"the LLM server sent a response that is not valid JSON: {msg}")
     return LLMError(f"LLM call failed ({type(exc).__name__}): {msg}")
@@ -163,25 +170,47 @@ class OpenAICompatibleProvider(Provider):
         _IMAGE_TYPES | set(_AUDIO_FORMATS) | _TEXT_TYPES | {"application/pdf"}
     )
 
+    def __init__(self) -> None:
+        self._clients: _Clients = weakref.WeakKeyDictionary()
+
+    def sdk_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
+        """This provider's ``AsyncOpenAI`` for (base_url, key) on the running loop (made on first use)."""
+        return _client(self._clients, base_url, api_key)
+
+    async def aclose(self) -> None:
+        """Close the SDK clients made on the running loop; forget those of other loops."""
+        loop = asyncio.get_running_loop()
+        mine = self._clients.pop(loop, {})
+        self._clients = weakref.WeakKeyDictionary()
+        for client in mine.values():
+            await client.close()
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        client = _client(request.base_url, request.api_key)
+        client = self.sdk_client(request.base_url, request.api_key)
         params = _params(request)
         timeout = params.pop("timeout")
         try:
-            # The SDK's documented raw-endpoint call: same transport, auth and error classes as
+            # The SDK's documented raw-endpoint call (with the raw-response header, as with_raw_response
+            # sends, to keep the headers): same transport, auth and error classes as
             # ``chat.completions.create``, without its per-call TypedDict transform and pydantic model
             # construction (about a third of its client-side cost, measured by the llm benchmark).
-            data: Any = await client.post(
-                "/chat/completions", body=params, cast_to=object, options={"timeout": timeout}
+            raw: Any = await client.post(
+                "/chat/completions",
+                body=params,
+                cast_to=object,
+                options={"timeout": timeout, "headers": _RAW},
             )
+            data = raw.parse()
         except Exception as exc:
             error = translate_openai_error(exc, request.api_key)
         else:
-            return LLMResponse(*parse_completion(data), model=request.model, provider=self.name)
+            return LLMResponse(
+                *parse_completion(data), model=request.model, provider=self.name, headers=raw.headers
+            )
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
-        client = _client(request.base_url, request.api_key)
+        client = self.sdk_client(request.base_url, request.api_key)
         params = {**_params(request), "stream": True, "stream_options": {"include_usage": True}}
         try:
             stream: Any = await client.chat.completions.create(**params)

@@ -19,7 +19,15 @@ from typing import ClassVar, TypeVar
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import UnsupportedAttachmentError
 
-__all__ = ["Provider", "StreamChunk", "get_provider", "provider_names", "register_provider"]
+__all__ = [
+    "Provider",
+    "StreamChunk",
+    "get_provider",
+    "new_provider",
+    "provider_class",
+    "provider_names",
+    "register_provider",
+]
 
 _REGISTRY: dict[str, type[Provider]] = {}
 _INSTANCES: dict[str, Provider] = {}
@@ -60,6 +68,9 @@ class Provider:
         """Yield text deltas; the default yields the whole answer at once."""
         response = await self.complete(request)
         yield StreamChunk(response.text, response.usage)
+
+    async def aclose(self) -> None:
+        """Close what the provider opened (SDK clients, connection pools); it may be used again after."""
 
     def check_attachments(self, request: LLMRequest) -> None:
         """Raise ``UnsupportedAttachmentError`` (before any call) for an attachment it cannot take."""
@@ -107,14 +118,23 @@ def provider_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def provider_class(name: str) -> type[Provider]:
+    """The provider class registered as ``name`` (``ValueError`` listing the registered names)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown LLM provider {name!r}; registered: {', '.join(provider_names())}"
+        ) from None
+
+
+def new_provider(name: str) -> Provider:
+    """A new instance of the provider registered as ``name`` (an ``LLMClient`` owns its own)."""
+    return provider_class(name)()
+
+
 def get_provider(name: str) -> Provider:
-    """The (shared) instance of the provider registered as ``name``."""
+    """A shared instance of the provider registered as ``name`` (for estimates and capability checks)."""
     if name not in _INSTANCES:
-        try:
-            cls = _REGISTRY[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown LLM provider {name!r}; registered: {', '.join(provider_names())}"
-            ) from None
-        _INSTANCES[name] = cls()
+        _INSTANCES[name] = new_provider(name)
     return _INSTANCES[name]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from kagura.core.llm._attachments import Attachment
@@ -32,13 +34,18 @@ class Usage:
 @dataclass(frozen=True)
 class LLMResponse:
     """A completion: its ``text`` and token ``usage``. ``cached`` is True when it cost no request
-    (a response-cache hit, or a call that joined an identical call already in flight)."""
+    (a response-cache hit, or a call that joined an identical call already in flight). ``headers`` are
+    the HTTP response headers when the provider surfaces them (the quota headers feed adaptive control);
+    they are not cached."""
 
     text: str
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     provider: str = ""
     cached: bool = False
+    headers: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Text embedders: the :class:`Embedder` protocol, the local numpy MiniLM default and alternatives.
+"""Text embedders: the :class:`Embedder` protocol, the local MiniLM default and alternatives.
+
+The local MiniLM runs on ONNX Runtime when ``kagura[onnx]`` is installed, else in numpy (same vectors); its
+weights are found on disk or downloaded once into the user cache (:func:`download_model`).
 
 Names are resolved lazily, so importing this package does not import numpy, ``tokenizers`` or any SDK.
 """
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from kagura.core.memory.embedders._minilm import LocalMiniLMEmbedder, get_default_embedder
     from kagura.core.memory.embedders._openai import OpenAIEmbedder
     from kagura.core.memory.embedders._st import SentenceTransformerEmbedder
+    from kagura.core.memory.embedders._weights import download_model
 
 __all__ = [
     "Embedder",
@@ -26,6 +30,7 @@ __all__ = [
     "OpenAIEmbedder",
     "SentenceTransformerEmbedder",
     "available_embedders",
+    "download_model",
     "get_default_embedder",
     "get_embedder",
     "register_embedder",
@@ -37,6 +42,7 @@ _LAZY: dict[str, str] = {
     "OpenAIEmbedder": "kagura.core.memory.embedders._openai",
     "SentenceTransformerEmbedder": "kagura.core.memory.embedders._st",
     "available_embedders": "kagura.core.memory.embedders._base",
+    "download_model": "kagura.core.memory.embedders._weights",
     "get_default_embedder": "kagura.core.memory.embedders._minilm",
     "get_embedder": "kagura.core.memory.embedders._base",
     "register_embedder": "kagura.core.memory.embedders._base",

@@ -1,0 +1,388 @@
+"""``kagura bench quota``: kagura's rate control vs a naive semaphore+retry client, against a provider quota.
+
+The quota-enforcing fake server runs in its own process (:class:`~kagura.testing.FakeLLMProcess`) and
+answers 429 with ``Retry-After``/``retry-after-ms`` once an API key's token bucket is empty, as providers
+do. Each scenario runs the same workload twice in one run, side by side, each client on its own API key
+(so its own quota):
+
+- **naive**: ``asyncio.Semaphore(C)`` + the ``openai`` SDK + a retry loop honouring ``Retry-After``
+  (the client most code starts with);
+- **kagura**: one :class:`~kagura.core.llm.LLMClient` driven at the same concurrency.
+
+Scenarios (``--full`` sizes; the default shrinks them to about two minutes in all, ``--quick`` to
+seconds):
+
+a. known quota enforced per second: 300 calls, 1,200 RPM (20/s, burst 20), C=50, kagura told the budget;
+b. unknown quota: 2 minutes of C=50 load at 600 RPM enforced, nothing configured (b2: the same for one
+   minute against a server that sends no ``x-ratelimit-*`` headers, so only 429s teach);
+c. mixed prompt sizes (25 to 1,000 tokens; the fake answer echoes the prompt) under a token quota
+   (TPM), budget configured: 300 calls;
+d. the quota falls mid-run (600 -> 300 RPM at half time), nothing configured.
+
+Counted on the server: requests, 429s, requests admitted per second, tokens charged per second (after
+settlement with the real usage). 429 times after a quota change are recorded on the client side.
+
+    python -m kagura.bench.quota [--quick | --full] [--latency 0.15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from kagura.bench._report import BenchRow
+from kagura.core.llm import LLMClient, LLMConfig, LLMRequest, LLMResponse, OpenAICompatibleProvider
+from kagura.errors import RateLimitedError
+from kagura.testing import FakeLLMProcess
+
+__all__ = ["Sizes", "run"]
+
+Call = Callable[[str], Awaitable[object]]
+Budget = tuple[int | None, int | None]  # (requests_per_minute, tokens_per_minute) told to kagura
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each scenario is."""
+
+    known_calls: int = 300
+    known_rpm: float = 1200
+    known_burst: float = 20
+    concurrency: int = 50
+    unknown_seconds: float = 120.0
+    unknown_rpm: float = 600
+    warmup_seconds: float = 10.0
+    tpm_calls: int = 300
+    tpm: float = 300_000
+    fall_seconds: float = 60.0
+    fall_from_rpm: float = 600
+    fall_to_rpm: float = 300
+    recovery_seconds: float = 10.0
+
+    @classmethod
+    def default(cls) -> Sizes:
+        """``kagura bench quota`` without a scale: about two minutes for all five scenarios."""
+        return cls(known_calls=150, unknown_seconds=20.0, warmup_seconds=5.0, tpm_calls=80,
+                   fall_seconds=20.0, recovery_seconds=5.0)  # fmt: skip
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(known_calls=60, concurrency=20, unknown_seconds=6.0, warmup_seconds=2.0, tpm_calls=40,
+                   fall_seconds=8.0, recovery_seconds=3.0)  # fmt: skip
+
+
+@dataclass
+class Tally:
+    """What one client did in one scenario (server counters plus client-side 429 times)."""
+
+    wall_s: float = 0.0
+    calls: int = 0
+    failed: int = 0
+    requests: int = 0
+    rate_limited: int = 0
+    admitted_per_second: dict[int, int] = field(default_factory=dict)
+    tokens_per_second: dict[int, int] = field(default_factory=dict)
+    limited_at: list[float] = field(default_factory=list)  # seconds since the start, client side
+
+    @property
+    def share_429(self) -> float:
+        return self.rate_limited / self.requests if self.requests else 0.0
+
+
+# -- the two clients ---------------------------------------------------------------------------------------
+class _Counting(OpenAICompatibleProvider):
+    """The real OpenAI-compatible provider, noting when a 429 came back (bench instrumentation)."""
+
+    name: ClassVar[str] = "openai"
+
+    def __init__(self, tally: Tally, start: float) -> None:
+        super().__init__()
+        self.tally, self.start = tally, start
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        try:
+            return await super().complete(request)
+        except RateLimitedError:
+            self.tally.limited_at.append(time.perf_counter() - self.start)
+            raise
+
+
+def _kagura(base_url: str, key: str, tally: Tally, start: float, budget: Budget) -> LLMClient:
+    config = LLMConfig(model="fake", base_url=base_url, api_key=key, max_attempts=50, retry_max_delay=5.0,
+                       timeout=30.0, requests_per_minute=budget[0], tokens_per_minute=budget[1])  # fmt: skip
+    return LLMClient(config, provider=_Counting(tally, start))
+
+
+def _naive(base_url: str, key: str, concurrency: int, tally: Tally, start: float) -> Call:
+    """asyncio.Semaphore + openai SDK + retry that sleeps what Retry-After says (inside the semaphore)."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=30.0)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def call(prompt: str) -> object:
+        async with semaphore:
+            for _ in range(50):
+                try:
+                    return await client.chat.completions.create(
+                        model="fake", messages=[{"role": "user", "content": prompt}]
+                    )
+                except openai.RateLimitError as exc:
+                    tally.limited_at.append(time.perf_counter() - start)
+                    headers = exc.response.headers
+                    ms = headers.get("retry-after-ms")
+                    await asyncio.sleep(float(ms) / 1000 if ms else float(headers.get("retry-after") or 1))
+            raise RuntimeError("gave up after 50 attempts")
+
+    return call
+
+
+# -- load shapes ---------------------------------------------------------------------------------------------
+async def _batch(call: Call, prompts: list[str], concurrency: int, tally: Tally) -> None:
+    """Every prompt once, ``concurrency`` workers pulling from one queue."""
+    queue = list(reversed(prompts))
+
+    async def worker() -> None:
+        while queue:
+            prompt = queue.pop()
+            tally.calls += 1
+            try:
+                await call(prompt)
+            except Exception:
+                tally.failed += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def _for(
+    call: Call, seconds: float, concurrency: int, tally: Tally, prompt: Callable[[int], str]
+) -> None:
+    """``concurrency`` workers calling back to back until ``seconds`` have passed."""
+    end = time.perf_counter() + seconds
+    counter = iter(range(1 << 62))
+
+    async def worker() -> None:
+        while time.perf_counter() < end:
+            tally.calls += 1
+            try:
+                await call(prompt(next(counter)))
+            except Exception:
+                tally.failed += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def _measure(server: FakeLLMProcess, tally: Tally, work: Callable[[], Awaitable[None]]) -> Tally:
+    await server.reset_stats()
+    start = time.perf_counter()
+    await work()
+    tally.wall_s = time.perf_counter() - start
+    stats = await server.stats()
+    tally.requests = int(stats["chat_requests"])
+    tally.rate_limited = int(stats["over_quota"])
+    tally.admitted_per_second = {int(k): int(v) for k, v in stats["admitted_per_second"].items()}
+    tally.tokens_per_second = {int(k): int(v) for k, v in stats["tokens_per_second"].items()}
+    return tally
+
+
+async def _both(
+    server: FakeLLMProcess,
+    concurrency: int,
+    drive: Callable[[Call, Tally], Awaitable[None]],
+    budget: Budget,
+    *,
+    before: Callable[[], Awaitable[object]] | None = None,
+    during: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, Tally]:
+    """Run ``drive`` with the naive client, then with kagura's (fresh API keys: fresh quota buckets).
+
+    ``before`` runs before each client's turn, ``during`` alongside it (e.g. changing the quota).
+    """
+    results: dict[str, Tally] = {}
+    for name in ("naive", "kagura"):
+        if before is not None:
+            await before()
+        tally = Tally()
+        start = time.perf_counter()
+        key = f"{name}-{random.getrandbits(32):08x}"
+        if name == "naive":
+            call: Call = _naive(server.base_url, key, concurrency, tally, start)
+        else:
+            call = _kagura(server.base_url, key, tally, start, budget).call
+
+        async def work(call: Call = call, tally: Tally = tally) -> None:
+            await asyncio.gather(drive(call, tally), *([during()] if during else []))
+
+        results[name] = await _measure(server, tally, work)
+    return results
+
+
+def _used(per_second: dict[int, int], first: int, last: int, rate_per_s: float) -> float:
+    """Share of the quota used over whole seconds ``[first, last)``."""
+    seconds = max(1, last - first)
+    return sum(per_second.get(s, 0) for s in range(first, last)) / (rate_per_s * seconds)
+
+
+def _row(operation: str, items: int, tallies: dict[str, Tally], ideal: float | None, goal: str,
+         metrics: Callable[[Tally], dict[str, Any]]) -> BenchRow:  # fmt: skip
+    naive, kagura = tallies["naive"], tallies["kagura"]
+    extra: dict[str, Any] = {"goal": goal}
+    for name, tally in tallies.items():
+        extra[name] = {
+            "wall_s": round(tally.wall_s, 3),
+            "calls": tally.calls,
+            "failed": tally.failed,
+            "requests": tally.requests,
+            "http_429": tally.rate_limited,
+            "share_429": round(tally.share_429, 4),
+            **metrics(tally),
+        }
+    return BenchRow(operation, items, naive.wall_s, kagura.wall_s, ideal_s=ideal, extra=extra)
+
+
+# -- the scenarios ---------------------------------------------------------------------------------------
+async def _quota(server: FakeLLMProcess, rpm: float | None = None, tpm: float | None = None,
+                 burst: float | None = None, headers: bool = True) -> None:  # fmt: skip
+    await server.set_quota(rpm=rpm, tpm=tpm, burst=burst, headers=headers)
+
+
+async def _known(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
+    await _quota(server, rpm=s.known_rpm, burst=s.known_burst)
+    prompts = [f"question {i}" for i in range(s.known_calls)]
+    tallies = await _both(
+        server, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
+        (int(s.known_rpm), None),
+    )  # fmt: skip
+    ideal = max(0.0, s.known_calls - s.known_burst) / (s.known_rpm / 60) + latency
+    return _row(
+        f"a. known quota {s.known_rpm:g} RPM (burst {s.known_burst:g}), "
+        f"{s.known_calls} calls, C={s.concurrency}",
+        s.known_calls, tallies, ideal, "<= 0.5% of requests 429, wall <= 1.05x ideal",
+        lambda t: {"wall_vs_ideal": round(t.wall_s / ideal, 3)},
+    )  # fmt: skip
+
+
+async def _unknown(server: FakeLLMProcess, latency: float, s: Sizes, headers: bool = True) -> BenchRow:
+    rate = s.unknown_rpm / 60
+    seconds = s.unknown_seconds if headers else s.unknown_seconds / 2
+    await _quota(server, rpm=s.unknown_rpm, headers=headers)
+    tallies = await _both(
+        server, s.concurrency,
+        lambda call, t: _for(call, seconds, s.concurrency, t, _question),
+        (None, None),
+    )  # fmt: skip
+    warm, end = int(s.warmup_seconds), int(seconds)
+    label = "b." if headers else "b2. (no x-ratelimit headers: AIMD alone)"
+    return _row(
+        f"{label} unknown quota {s.unknown_rpm:g} RPM, {seconds:g} s, C={s.concurrency}",
+        0, tallies, None, f"<= 5% 429, >= 90% of quota used after {warm} s",
+        lambda t: {"quota_used_after_warmup": round(_used(t.admitted_per_second, warm, end, rate), 3)},
+    )  # fmt: skip
+
+
+def _question(i: int) -> str:
+    return f"question {i}"
+
+
+def _mixed_prompt(i: int) -> str:
+    sizes = (100, 400, 1600, 4000)  # characters: about 25 to 1,000 tokens
+    return f"q{i} " + "x" * sizes[(i * 7919) % len(sizes)]
+
+
+async def _tokens(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
+    per_second = s.tpm / 60
+    prompts = [_mixed_prompt(i) for i in range(s.tpm_calls)]
+    await _quota(server, tpm=s.tpm)
+    tallies = await _both(
+        server, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
+        (None, int(s.tpm)),
+    )  # fmt: skip
+
+    def metrics(t: Tally) -> dict[str, Any]:
+        end = max(1, math.floor(t.wall_s))  # whole seconds, the last (partial) one left out
+        window = min(10, end)
+        peaks = [
+            sum(t.tokens_per_second.get(x, 0) for x in range(a, a + window))
+            for a in range(0, end - window + 1)
+        ]
+        return {
+            "tpm_used": round(_used(t.tokens_per_second, 0, end, per_second), 3),
+            "peak_10s_vs_quota": round(max(peaks, default=0) / (per_second * window), 3),
+        }
+
+    return _row(
+        f"c. mixed prompt sizes (25-1,000 tokens) under {s.tpm:g} TPM, {s.tpm_calls} calls, "
+        f"C={s.concurrency}", s.tpm_calls, tallies, None,
+        "never over TPM after reconciliation (no 429), >= 90% of it used", metrics,
+    )  # fmt: skip
+
+
+async def _falling(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
+    drop_at = s.fall_seconds / 2
+
+    async def lower() -> None:
+        await asyncio.sleep(drop_at)
+        await server.set_quota(rpm=s.fall_to_rpm)
+
+    tallies = await _both(
+        server, s.concurrency,
+        lambda call, t: _for(call, s.fall_seconds, s.concurrency, t, _question),
+        (None, None),
+        before=lambda: _quota(server, rpm=s.fall_from_rpm), during=lower,
+    )  # fmt: skip
+    late = drop_at + s.recovery_seconds
+    after = math.ceil(late)
+    end = int(s.fall_seconds)
+
+    def metrics(t: Tally) -> dict[str, Any]:
+        after_drop = [x - drop_at for x in t.limited_at if x >= drop_at]
+        return {
+            "last_429_after_drop_s": round(max(after_drop), 2) if after_drop else 0.0,
+            "http_429_after_recovery_window": sum(1 for x in t.limited_at if x >= late),
+            "quota_used_after_recovery": round(
+                _used(t.admitted_per_second, after, end, s.fall_to_rpm / 60), 3
+            ),
+        }
+
+    return _row(
+        f"d. quota falls {s.fall_from_rpm:g} -> {s.fall_to_rpm:g} RPM at {drop_at:g} s, C={s.concurrency}",
+        0, tallies, None, f"recovers within {s.recovery_seconds:g} s, <= 5% 429", metrics,
+    )  # fmt: skip
+
+
+async def run(
+    latency: float = 0.15, quick: bool = False, full: bool = False, sizes: Sizes | None = None
+) -> list[BenchRow]:
+    """Every scenario, each naive then kagura, in one run: ``full`` is the issue's sizes (``Sizes()``,
+    about ten minutes), the default :meth:`Sizes.default`, ``quick`` :meth:`Sizes.quick`."""
+    s = sizes or (Sizes.quick() if quick else Sizes() if full else Sizes.default())
+    async with FakeLLMProcess(latency) as server:  # one server; each scenario sets its quota
+        return [
+            await _known(server, latency, s),
+            await _unknown(server, latency, s),
+            await _unknown(server, latency, s, headers=False),
+            await _tokens(server, latency, s),
+            await _falling(server, latency, s),
+        ]
+
+
+def _print(rows: list[BenchRow]) -> None:
+    for row in rows:
+        print(row.operation, "| goal:", row.extra["goal"])
+        for name in ("naive", "kagura"):
+            print(f"  {name:7s}", ", ".join(f"{k}={v}" for k, v in row.extra[name].items()))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--latency", type=float, default=0.15)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--full", action="store_true")
+    args = parser.parse_args()
+    _print(asyncio.run(run(args.latency, args.quick, args.full)))

@@ -1,0 +1,400 @@
+"""``LLMClient``: one endpoint's provider, budget, adaptive control, response cache and in-flight map.
+
+::
+
+    async with LLMClient(LLMConfig(base_url=..., model=...)) as client:
+        text = await client.call("Summarise ...")
+
+The path every call takes: validate -> reject attachments the provider cannot take (before any call) ->
+[coalesce identical concurrent calls -> cache lookup] -> rate limiter (tokens estimated up front) ->
+concurrency slot (adaptive) -> provider -> reconcile the token estimate with the real usage -> [cache
+store] -> usage trackers. Retryable failures are retried per ``config.max_attempts``, re-admitted through
+the limiter. ``call_llm(prompt, config)`` and friends use one default client per endpoint (see
+:mod:`kagura.core.llm._defaults`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import hashlib
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from kagura.core.llm._adaptive import AdaptiveController
+from kagura.core.llm._adaptive_state import AdaptiveStore
+from kagura.core.llm._attachments import Attachment
+from kagura.core.llm._cache import ResponseCache, cache_key
+from kagura.core.llm._config import LLMConfig
+from kagura.core.llm._gate import ConcurrencyGate
+from kagura.core.llm._providers import Provider, new_provider
+from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
+from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._usage import record_usage
+from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
+from kagura.errors import KaguraTimeoutError
+
+__all__ = ["LLMClient"]
+
+
+@functools.lru_cache(maxsize=64)
+def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
+    return RetryPolicy(max_attempts=max_attempts, max_delay=max_delay)
+
+
+class _Admission:
+    """A concurrency slot, then the limiter: what one attempt waits for (the attempt frees the slot).
+
+    The slot comes first so that the rate is read when the call is about to start: a call queued at the
+    gate while the rate was still unknown must not skip the rate learned meanwhile.
+    """
+
+    __slots__ = ("gate", "limiter")
+
+    def __init__(self, limiter: RateLimiter, gate: ConcurrencyGate | None) -> None:
+        self.limiter, self.gate = limiter, gate
+
+    async def acquire(self, tokens: int = 0) -> None:
+        if self.gate is None:
+            await self.limiter.acquire(tokens)
+            return
+        await self.gate.acquire()
+        try:
+            await self.limiter.acquire(tokens)
+        except BaseException:
+            self.gate.release()
+            raise
+
+
+class LLMClient:
+    """Calls to one endpoint (provider, ``base_url``, key), with the state those calls share.
+
+    - ``config``: the endpoint and the defaults of every call (a call may pass its own ``config`` for
+      the same endpoint to change the model, sampling, cache or retry settings).
+    - ``limiter``: the budget (default: a :class:`~kagura.core.parallel.RateLimiter` from
+      ``config.requests_per_minute``/``tokens_per_minute``, unlimited when those are None).
+    - ``cache``: a :class:`ResponseCache` or a path for one; default: ``config.cache_path`` when a
+      call's config has ``enable_cache``.
+    - ``provider``: a :class:`Provider` instance or a registered name (default: the config's); tests
+      inject a fake here, no global registry involved.
+    - ``adaptive``: learn the endpoint's quota from headers and outcomes (default ``config.adaptive``,
+      True). A configured budget stays a ceiling. ``adaptive_store``: where the learned state lives.
+    - ``clock``: seconds for the limiter and controller (tests pass the event loop's virtual clock).
+
+    ``async with LLMClient(...) as client:`` closes the provider's SDK clients on exit (:meth:`aclose`).
+    """
+
+    def __init__(
+        self,
+        config: LLMConfig | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+        cache: ResponseCache | str | Path | None = None,
+        provider: Provider | str | None = None,
+        adaptive: bool | None = None,
+        adaptive_store: AdaptiveStore | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if config is None:
+            config = LLMConfig()
+        elif not isinstance(config, LLMConfig):
+            raise TypeError(f"config must be an LLMConfig, got {type(config).__name__}")
+        if clock is not None and not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {type(clock).__name__}")
+        self.config = config
+        self.clock: Callable[[], float] = clock or time.monotonic
+        if provider is None or isinstance(provider, str):
+            provider = new_provider(provider or config.provider_name)
+        elif not isinstance(provider, Provider):
+            raise TypeError(f"provider must be a Provider instance or a name, got {type(provider).__name__}")
+        self.provider = provider
+        shared = config.redis_url or None  # one budget and one learned state for every process
+        if limiter is None:
+            limiter = RateLimiter(
+                config.requests_per_minute,
+                config.tokens_per_minute,
+                clock=self.clock,
+                redis=shared,
+                key=shared_budget_key(config) if shared else None,
+            )
+        elif not isinstance(limiter, RateLimiter):
+            raise TypeError(f"limiter must be a kagura RateLimiter, got {type(limiter).__name__}")
+        self.limiter = limiter
+        if isinstance(cache, str | Path):
+            cache = ResponseCache(cache)
+        elif cache is not None and not isinstance(cache, ResponseCache):
+            raise TypeError(f"cache must be a ResponseCache, a path or None, got {type(cache).__name__}")
+        self._cache = cache
+        self._caches: dict[Path, ResponseCache] = {}
+        adaptive = config.adaptive if adaptive is None else adaptive
+        if not isinstance(adaptive, bool):
+            raise TypeError(f"adaptive must be True or False, got {type(adaptive).__name__}")
+        self.controller: AdaptiveController | None = None
+        if adaptive and adaptive_store is None and shared:
+            from kagura.core.llm._adaptive_redis import RedisAdaptiveState
+
+            seed = AdaptiveController.initial_state(
+                limiter, limiter.requests_per_minute, limiter.tokens_per_minute
+            )
+            adaptive_store = RedisAdaptiveState(shared, shared_budget_key(config), seed, clock=self.clock)
+        if adaptive:
+            self.controller = AdaptiveController(
+                limiter,
+                ceiling_rpm=limiter.requests_per_minute,
+                ceiling_tpm=limiter.tokens_per_minute,
+                clock=self.clock,
+                store=adaptive_store,
+            )
+        self._flights: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]
+        ] = weakref.WeakKeyDictionary()
+        self._endpoint = endpoint_of(config)
+
+    def __repr__(self) -> str:
+        return (
+            f"LLMClient(provider={self.provider.name!r}, base_url={self.config.base_url!r}, "
+            f"limiter={self.limiter!r}, adaptive={self.controller is not None})"
+        )
+
+    # -- budget ----------------------------------------------------------------------------------------
+    def set_budget(
+        self, *, requests_per_minute: float | None = None, tokens_per_minute: float | None = None
+    ) -> None:
+        """Change the configured budget of a live client (the adaptive controller's ceiling; None: none)."""
+        if self.controller is not None:
+            self.controller.set_ceiling(requests_per_minute, tokens_per_minute)
+        else:
+            self.limiter.set_rates(
+                requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute
+            )
+
+    @property
+    def budget(self) -> tuple[float | None, float | None]:
+        """The configured (requests_per_minute, tokens_per_minute); the limiter's when not adaptive."""
+        if self.controller is not None:
+            return self.controller.ceiling_rpm, self.controller.ceiling_tpm
+        return self.limiter.requests_per_minute, self.limiter.tokens_per_minute
+
+    # -- calls -----------------------------------------------------------------------------------------
+    def _config_for(self, config: LLMConfig | None) -> LLMConfig:
+        if config is None:
+            return self.config
+        if not isinstance(config, LLMConfig):
+            raise TypeError(f"config must be an LLMConfig, got {type(config).__name__}")
+        if endpoint_of(config) != self._endpoint:
+            raise ValueError(
+                "this LLMClient calls one endpoint (provider, base_url, key); the config given goes "
+                "elsewhere: use another LLMClient (or call_llm) for it"
+            )
+        return config
+
+    async def complete(
+        self,
+        prompt: str,
+        attachments: Sequence[Attachment] | None = None,
+        system: str | None = None,
+        *,
+        config: LLMConfig | None = None,
+    ) -> LLMResponse:
+        """Ask the model once; the :class:`LLMResponse` (``.text``, ``.usage``, ``.cached``).
+
+        Retryable failures are retried (``config.max_attempts``); the rest raise the matching
+        ``kagura.errors`` class.
+        """
+        config = self._config_for(config)
+        request = build_request(prompt, config, self.provider, attachments, system)
+        if not (config.enable_cache or config.should_coalesce):
+            response = await self._call_provider(config, request)
+        else:
+            key = cache_key(self.provider.name, request)
+            if not config.should_coalesce:
+                response = await self._cached_call(config, request, key)
+            else:
+                response = await self._coalesced(config, request, key)
+        record_usage(response)
+        return response
+
+    async def call(
+        self,
+        prompt: str,
+        attachments: Sequence[Attachment] | None = None,
+        system: str | None = None,
+        *,
+        config: LLMConfig | None = None,
+    ) -> str:
+        """Ask the model once and return the answer's text (see :meth:`complete`)."""
+        return (await self.complete(prompt, attachments, system, config=config)).text
+
+    async def stream(
+        self,
+        prompt: str,
+        attachments: Sequence[Attachment] | None = None,
+        system: str | None = None,
+        *,
+        config: LLMConfig | None = None,
+    ) -> AsyncIterator[str]:
+        """Yield the answer's text deltas as they arrive. Streams are never cached.
+
+        A retryable failure before the first delta is retried like :meth:`complete`; once text has been
+        yielded, a failure is raised (the caller already holds part of the answer).
+        """
+        config = self._config_for(config)
+        request = build_request(prompt, config, self.provider, attachments, system)
+        policy = _policy(config.max_attempts, config.retry_max_delay)
+        admission, controller = self._admission(config)
+        estimate = self.provider.estimate_tokens(request)
+        usage: Usage | None = None
+        parts: list[str] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            await admission.acquire(estimate)
+            started = self.clock()
+            try:
+                async for chunk in self.provider.stream(request):
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    if chunk.delta:
+                        parts.append(chunk.delta)
+                        yield chunk.delta
+            except Exception as exc:
+                self._finish(admission, controller, error=exc, started=started)
+                if parts or not policy.should_retry(exc, attempt):
+                    raise
+                await asyncio.sleep(policy.delay(attempt, exc))
+                continue
+            except BaseException:
+                self._finish(admission, controller)
+                raise
+            self._finish(admission, controller, estimate=estimate, usage=usage, success=True)
+            break
+        model, name = request.model, self.provider.name
+        record_usage(LLMResponse("".join(parts), usage or Usage(), model=model, provider=name))
+
+    # -- the path of one call --------------------------------------------------------------------------
+    def _admission(self, config: LLMConfig) -> tuple[_Admission, AdaptiveController | None]:
+        controller = self.controller if config.adaptive else None
+        return _Admission(self.limiter, controller.gate if controller else None), controller
+
+    def _finish(
+        self,
+        admission: _Admission,
+        controller: AdaptiveController | None,
+        *,
+        error: BaseException | None = None,
+        started: float | None = None,
+        estimate: int = 0,
+        usage: Usage | None = None,
+        success: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """After one attempt: free its slot, tell the controller, reconcile the token estimate."""
+        if admission.gate is not None:
+            admission.gate.release()
+        if controller is not None:
+            if success:
+                controller.on_success(headers)
+            elif error is not None:
+                controller.on_failure(error, started)
+        if success and usage is not None and usage.total_tokens > 0:
+            if self.limiter.tokens_per_minute is not None:
+                self.limiter.adjust(usage.total_tokens - estimate)
+
+    async def _call_provider(self, config: LLMConfig, request: LLMRequest) -> LLMResponse:
+        admission, controller = self._admission(config)
+        estimate = self.provider.estimate_tokens(request)
+        provider = self.provider
+
+        async def attempt() -> LLMResponse:
+            # The slot was taken by admission.acquire just before (no await in between): free it here.
+            started = self.clock()
+            try:
+                deadline = asyncio.timeout(request.timeout)
+                try:
+                    async with deadline:
+                        response = await provider.complete(request)
+                except TimeoutError:
+                    if not deadline.expired():
+                        raise
+                    raise KaguraTimeoutError(f"the LLM call timed out after {request.timeout} s") from None
+            except Exception as exc:
+                self._finish(admission, controller, error=exc, started=started)
+                raise
+            except BaseException:
+                self._finish(admission, controller)
+                raise
+            self._finish(
+                admission, controller, estimate=estimate, usage=response.usage, success=True,
+                headers=dict(response.headers) if response.headers else None,
+            )  # fmt: skip
+            return response
+
+        policy = _policy(config.max_attempts, config.retry_max_delay)
+        return await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
+
+    def _cache_for(self, config: LLMConfig) -> ResponseCache | None:
+        if not config.enable_cache:
+            return None
+        if self._cache is not None:
+            return self._cache
+        path = Path(config.cache_path or "").expanduser().resolve()
+        cache = self._caches.get(path)
+        if cache is None:
+            cache = self._caches[path] = ResponseCache(path)
+        return cache
+
+    async def _cached_call(self, config: LLMConfig, request: LLMRequest, key: str) -> LLMResponse:
+        cache = self._cache_for(config)
+        if cache is not None:
+            hit = await cache.get(key)
+            if hit is not None:
+                return hit
+        response = await self._call_provider(config, request)
+        if cache is not None:
+            await cache.put(key, response, config.cache_ttl)
+        return response
+
+    async def _coalesced(self, config: LLMConfig, request: LLMRequest, key: str) -> LLMResponse:
+        # Followers join the leader's task synchronously (no await between lookup and registration),
+        # so N identical concurrent calls make exactly one request, cache lookup included.
+        flight_key = key + hashlib.sha256((request.api_key or "").encode()).hexdigest()
+        flights = self._flights.setdefault(asyncio.get_running_loop(), {})
+        task = flights.get(flight_key)
+        leader = task is None
+        if task is None:
+            task = asyncio.ensure_future(self._cached_call(config, request, key))
+            flights[flight_key] = task
+            task.add_done_callback(lambda t: _land(flights, flight_key, t))
+        response = await asyncio.shield(task)
+        if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
+            response = dataclasses.replace(response, cached=True)
+        return response
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Close the provider's SDK clients (HTTP connection pools) and this loop's Redis connections of a
+        shared budget. The client stays usable."""
+        await self.provider.aclose()
+        if self.limiter.shared is not None:
+            await self.limiter.shared.close()
+        store_close = getattr(self.controller.store, "aclose", None) if self.controller else None
+        if store_close is not None:
+            await store_close()
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _land(flights: dict[str, asyncio.Task[LLMResponse]], key: str, task: asyncio.Task[LLMResponse]) -> None:
+    flights.pop(key, None)
+    if not task.cancelled():
+        task.exception()  # retrieved here too, so a flight whose callers all left logs no warning

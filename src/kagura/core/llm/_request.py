@@ -1,0 +1,61 @@
+"""Turning ``(prompt, config, attachments, system)`` into a validated :class:`LLMRequest`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from kagura.core.llm._attachments import Attachment
+from kagura.core.llm._config import LLMConfig
+from kagura.core.llm._providers import Provider
+from kagura.core.llm._types import LLMRequest
+
+__all__ = ["build_request", "endpoint_of"]
+
+
+def endpoint_of(config: LLMConfig) -> tuple[str, str | None, str]:
+    """Where calls with ``config`` go: (provider, base_url, sha256 of the key). Keys are never kept."""
+    name = config.provider_name
+    key = config.gemini_api_key if name == "gemini" else config.api_key
+    return name, config.base_url, hashlib.sha256((key or "").encode()).hexdigest()
+
+
+def shared_budget_key(config: LLMConfig) -> str:
+    """The name of the endpoint's shared budget in Redis: provider, base URL, a hash of the key (never it)."""
+    name, base_url, key_hash = endpoint_of(config)
+    return f"{name}:{base_url or 'default'}:{key_hash[:16]}"
+
+
+def build_request(
+    prompt: str,
+    config: LLMConfig,
+    provider: Provider,
+    attachments: Sequence[Attachment] | None,
+    system: str | None,
+) -> LLMRequest:
+    """The request for one call; ``TypeError`` for wrong arguments, ``UnsupportedAttachmentError`` for an
+    attachment the provider cannot take (raised before any call)."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    if system is not None and not isinstance(system, str):
+        raise TypeError(f"system must be a str or None, got {type(system).__name__}")
+    atts = tuple(attachments or ())
+    for att in atts:
+        if not isinstance(att, Attachment):
+            raise TypeError(
+                "attachments must be Attachment objects (Attachment.from_path(...)), "
+                f"got {type(att).__name__}"
+            )
+    request = LLMRequest(
+        model=config.model_name,
+        prompt=prompt,
+        system=system,
+        attachments=atts,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        timeout=config.timeout,
+        base_url=config.base_url,
+        api_key=config.gemini_api_key if provider.name == "gemini" else config.api_key,
+    )
+    provider.check_attachments(request)
+    return request
