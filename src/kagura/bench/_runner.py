@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, str] = {
     "shared": "kagura.bench.shared",
     "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
+    "store": "kagura.bench.store",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
 

@@ -135,6 +135,12 @@ def bench(
     plot_dir: Path = typer.Option(
         DEFAULT_PLOT_DIR, "--plot-dir", help="Where `kagura bench plot` writes its PNGs."
     ),
+    size: int | None = typer.Option(
+        None,
+        "--size",
+        min=100,
+        help="`kagura bench store`: synthetic chunks (default 100,000; 2,000 with --quick).",
+    ),
 ) -> None:
     if quick and full:
         raise fail("choose --quick or --full, not both", code=2)
@@ -146,15 +152,23 @@ def bench(
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
-    results = asyncio.run(
-        run_benchmarks(
-            names,
-            latency=latency,
-            quick=quick,
-            full=full,
-            on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
+    if size is not None and names != ["store"]:
+        raise typer.BadParameter("--size applies to `kagura bench store` only")
+    if size is not None:
+        from kagura.bench import store as store_bench
+
+        console.print(f"[dim]running store ({size:,} chunks)...[/dim]")
+        results = {"store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size))}
+    else:
+        results = asyncio.run(
+            run_benchmarks(
+                names,
+                latency=latency,
+                quick=quick,
+                full=full,
+                on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
+            )
         )
-    )
     text = results_as_json(results, latency=latency, quick=quick, full=full)
     if out is not None:
         write_json(out, text)

@@ -33,7 +33,11 @@ __all__ = [
 
 DEFAULT_STORE = Path(".kagura") / "kagura.db"
 
-_STORE_OPT = typer.Option(DEFAULT_STORE, "--store", help="SQLite store file.")
+_STORE_OPT = typer.Option(
+    str(DEFAULT_STORE),
+    "--store",
+    help="SQLite store file, or a postgresql://user@host/db URL (kagura[postgres]).",
+)
 _MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: KAGURA_LLM_MODEL).")
 _BASE_URL_OPT = typer.Option(
     None, "--base-url", help="OpenAI-compatible /v1 URL (default: KAGURA_LLM_BASE_URL)."
@@ -121,9 +125,12 @@ def embedder_from_option(
         )
 
 
-def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
-    if must_exist and not store.exists():
-        typer.echo(f"No store at {store}: run `kagura ingest DIR --store {store}` first.", err=True)
+def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
+    from kagura.core.memory.stores import is_postgres_url
+
+    target: str | Path = store if is_postgres_url(store) else Path(store).expanduser()
+    if must_exist and isinstance(target, Path) and not target.exists():
+        typer.echo(f"No store at {target}: run `kagura ingest DIR --store {target}` first.", err=True)
         raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG
 
@@ -131,7 +138,7 @@ def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False, embedde
     if embedder is not None:  # remote: enough chunks per call to keep its batches in flight together
         options["embed_batch_size"] = embedder.batch_size * embedder.max_concurrent
     with _clear_errors():
-        return MultimodalRAG(store, llm=llm, embedder=embedder, **options)
+        return MultimodalRAG(target, llm=llm, embedder=embedder, **options)
 
 
 def _clear_errors(*secrets: str | None) -> contextlib.AbstractContextManager[None]:
@@ -227,7 +234,7 @@ def print_results(results: Sequence[Any], console: Console) -> None:
 @app.command()
 def ingest(
     directory: Path = _DIR_ARG,
-    store: Path = _STORE_OPT,
+    store: str = _STORE_OPT,
     max_concurrent: int = typer.Option(5, "--max-concurrent", min=1, help="Files processed at once."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     model: str | None = _MODEL_OPT,
@@ -294,7 +301,7 @@ def _interrupted(report: Any, console: Console | None) -> None:
 @app.command()
 def search(
     query: str = typer.Argument(..., help="What to look for."),
-    store: Path = _STORE_OPT,
+    store: str = _STORE_OPT,
     top_k: int = typer.Option(5, "--top-k", min=1, help="How many results."),
     file_type: str | None = typer.Option(
         None, "--type", help="Only this file type (markdown, pdf, image, ...)."
@@ -322,7 +329,7 @@ def search(
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question."),
-    store: Path = _STORE_OPT,
+    store: str = _STORE_OPT,
     top_k: int = typer.Option(5, "--top-k", min=1, help="Passages to retrieve."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,

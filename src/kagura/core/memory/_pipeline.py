@@ -29,12 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
-from kagura.core.memory._store import RAGStore
 from kagura.core.memory.embedders import Embedder
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, RAGStoreProtocol
 from kagura.core.parallel import parallel_stream
 from kagura.loaders import ScannedFile, display_name
 
@@ -69,13 +68,13 @@ class IngestRun:
     def __init__(
         self,
         *,
-        store: RAGStore,
+        store: RAGStoreProtocol,
         embedder: Embedder,
         preparer: FilePreparer,
         report: IngestReport,
         progress: Progress,
         embed_batch_size: int,
-        claims: DescriptionClaims | None = None,
+        claims: DescriptionClaimsProtocol | None = None,
     ) -> None:
         self.store = store
         self.claims = claims
