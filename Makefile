@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck bench bench-smoke clean
+.PHONY: demo test lint typecheck services bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/pyright src
 
-test: lint typecheck
+# System services the suite starts for real (a private instance per test session): installed when missing.
+services:
+	bash scripts/ensure_services.sh
+
+test: lint typecheck services
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -47,7 +47,14 @@ def commands(path: Path) -> list[list[str]]:
         if not any(span.start() in r for r in fenced):
             found.append((span.start(), shlex.split(span.group(1))))
     found.sort(key=lambda item: item[0])
-    return [[arg.removeprefix(".venv/bin/") if i == 0 else arg for i, arg in enumerate(a)] for _, a in found]
+    return [_without_env([a.removeprefix(".venv/bin/") for a in args]) for _, args in found]
+
+
+def _without_env(args: list[str]) -> list[str]:
+    """``NAME=value cmd ...`` -> ``cmd ...`` (a variable set for one command, as the shell reads it)."""
+    while len(args) > 1 and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", args[0]):
+        args = args[1:]
+    return args
 
 
 def parse(args: list[str]) -> None:

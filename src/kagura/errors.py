@@ -7,7 +7,8 @@
     │   ├── RateLimitedError      HTTP 429 / quota; carries ``retry_after`` seconds when the server said
     │   ├── KaguraTimeoutError    a call or item took longer than its timeout (also a builtin TimeoutError)
     │   ├── ServerError           HTTP 5xx from a provider
-    │   └── ProviderConnectionError   the connection failed or dropped
+    │   ├── ProviderConnectionError   the connection failed or dropped
+    │   └── BudgetUnavailableError    a shared (Redis) budget is unreachable and set to fail closed
     ├── LLMError                  fatal provider errors: retrying will not help
     │   ├── AuthenticationError   401/403: the key is missing, wrong or lacks access
     │   ├── InvalidRequestError   400/404/422: the request itself is wrong (model name, parameters)
@@ -32,6 +33,7 @@ from types import MappingProxyType
 
 __all__ = [
     "AuthenticationError",
+    "BudgetUnavailableError",
     "ConfigurationError",
     "ExtractionError",
     "InvalidRequestError",
@@ -88,6 +90,10 @@ class ServerError(RetryableError):
 
 class ProviderConnectionError(RetryableError):
     """The connection to the provider could not be made or was dropped."""
+
+
+class BudgetUnavailableError(RetryableError):
+    """A shared budget (Redis) cannot be reached and the limiter was told to fail closed rather than guess."""
 
 
 class LLMError(KaguraError):

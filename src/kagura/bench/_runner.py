@@ -31,8 +31,10 @@ BENCHMARKS: dict[str, str] = {
     "router": "kagura.bench.router",
     "ingest": "kagura.bench.ingest",
     "quota": "kagura.bench.quota",
+    "shared": "kagura.bench.shared",
     "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
+    "store": "kagura.bench.store",
     "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""

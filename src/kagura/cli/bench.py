@@ -40,6 +40,10 @@ def _table(name: str, rows: list[BenchRow]) -> Table:
     return table
 
 
+_CLIENT_TABLES = {
+    "quota": "kagura bench quota (naive semaphore+retry vs kagura)",
+    "shared": "kagura bench shared (each process alone vs one budget in Redis)",
+}
 _QUOTA_COLUMNS = {
     "wall_s": "wall",
     "requests": "requests",
@@ -49,15 +53,22 @@ _QUOTA_COLUMNS = {
 }
 
 
-def _quota_table(rows: list[BenchRow]) -> Table:
-    """``kagura bench quota``: the naive client's numbers beside kagura's, one pair of lines per scenario."""
-    table = Table(title="kagura bench quota (naive semaphore+retry vs kagura)", title_justify="left")
+def _clients_table(title: str, rows: list[BenchRow]) -> Table:
+    """``kagura bench quota`` / ``shared``: each client's (or fleet's) numbers beside the others', one line
+    per client per scenario; a row without clients (e.g. the admission cost) prints its figures."""
+    table = Table(title=title, title_justify="left")
     for column in ("scenario", "client", *_QUOTA_COLUMNS.values(), "scenario metrics", "goal"):
         table.add_column(
             column, justify="left" if column in ("scenario", "client") else "right", overflow="fold"
         )
     for row in rows:
-        for name in ("naive", "kagura"):
+        names = [k for k, v in row.extra.items() if isinstance(v, dict)]
+        if not names:
+            figures = ", ".join(f"{k}={v}" for k, v in row.extra.items() if k != "goal")
+            blank = [""] * len(_QUOTA_COLUMNS)
+            table.add_row(row.operation, "", *blank, figures, str(row.extra.get("goal", "")))
+            continue
+        for name in names:
             data = row.extra[name]
             cells = [
                 f"{data['wall_s']:.2f} s" if key == "wall_s" else f"{data[key]:.2%}" if key == "share_429"
@@ -67,7 +78,7 @@ def _quota_table(rows: list[BenchRow]) -> Table:
             metrics = ", ".join(
                 f"{k}={v}" for k, v in data.items() if k not in _QUOTA_COLUMNS and k != "calls"
             )
-            first = name == "naive"
+            first = name == names[0]
             table.add_row(
                 row.operation if first else "", name, *cells, metrics, row.extra["goal"] if first else ""
             )
@@ -126,6 +137,12 @@ def bench(
     plot_dir: Path = typer.Option(
         DEFAULT_PLOT_DIR, "--plot-dir", help="Where `kagura bench plot` writes its PNGs."
     ),
+    size: int | None = typer.Option(
+        None,
+        "--size",
+        min=100,
+        help="`kagura bench store`: synthetic chunks (default 100,000; 2,000 with --quick).",
+    ),
 ) -> None:
     if quick and full:
         raise fail("choose --quick or --full, not both", code=2)
@@ -137,15 +154,23 @@ def bench(
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
-    results = asyncio.run(
-        run_benchmarks(
-            names,
-            latency=latency,
-            quick=quick,
-            full=full,
-            on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
+    if size is not None and names != ["store"]:
+        raise typer.BadParameter("--size applies to `kagura bench store` only")
+    if size is not None:
+        from kagura.bench import store as store_bench
+
+        console.print(f"[dim]running store ({size:,} chunks)...[/dim]")
+        results = {"store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size))}
+    else:
+        results = asyncio.run(
+            run_benchmarks(
+                names,
+                latency=latency,
+                quick=quick,
+                full=full,
+                on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
+            )
         )
-    )
     text = results_as_json(results, latency=latency, quick=quick, full=full)
     if out is not None:
         write_json(out, text)
@@ -154,8 +179,8 @@ def bench(
         typer.echo(text)
         return
     for name, rows in results.items():
-        if name == "quota":
-            console.print(_quota_table(rows))
+        if name in _CLIENT_TABLES:
+            console.print(_clients_table(_CLIENT_TABLES[name], rows))
             continue
         if name == "corpus":
             console.print(_corpus_table(rows))

@@ -33,13 +33,24 @@ __all__ = [
 
 DEFAULT_STORE = Path(".kagura") / "kagura.db"
 
-_STORE_OPT = typer.Option(DEFAULT_STORE, "--store", help="SQLite store file.")
+_STORE_OPT = typer.Option(
+    str(DEFAULT_STORE),
+    "--store",
+    help="SQLite store file, or a postgresql://user@host/db URL (kagura[postgres]).",
+)
 _MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: KAGURA_LLM_MODEL).")
 _BASE_URL_OPT = typer.Option(
     None, "--base-url", help="OpenAI-compatible /v1 URL (default: KAGURA_LLM_BASE_URL)."
 )
 _API_KEY_OPT = typer.Option(
     None, "--api-key", help="API key (default: KAGURA_LLM_API_KEY).", show_default=False
+)
+_REDIS_OPT = typer.Option(
+    None,
+    "--redis",
+    help="Share the LLM budget and what its adaptive control learns with every process using this Redis"
+    " (redis://HOST:6379/0; default: KAGURA_REDIS_URL).",
+    show_default=False,
 )
 _OFFLINE_OPT = typer.Option(False, "--offline", help="Never call an LLM, even if one is configured.")
 _EMBEDDER_OPT = typer.Option(
@@ -61,11 +72,16 @@ _PROGRESS_EVERY_OPT = typer.Option(
 
 
 def llm_from_options(
-    model: str | None, base_url: str | None, offline: bool, api_key: str | None = None
+    model: str | None,
+    base_url: str | None,
+    offline: bool,
+    api_key: str | None = None,
+    redis_url: str | None = None,
 ) -> Any:
     """An ``LLMConfig`` if flags or ``KAGURA_LLM_BASE_URL``/``KAGURA_LLM_MODEL`` configure one, else None.
 
-    The key comes from ``api_key`` (``--api-key``), else from the environment (``KAGURA_LLM_API_KEY``).
+    The key comes from ``api_key`` (``--api-key``), else from the environment (``KAGURA_LLM_API_KEY``);
+    ``redis_url`` (``--redis``), else ``KAGURA_REDIS_URL``, shares the endpoint's budget between processes.
     """
     if offline:
         return None
@@ -75,7 +91,9 @@ def llm_from_options(
     from kagura.core.llm import LLMConfig
 
     with user_errors(api_key, misuse=True):  # a malformed flag value is the user's error, not a bug
-        return LLMConfig(model=model or None, base_url=base_url or None, api_key=api_key or None)
+        return LLMConfig(
+            model=model or None, base_url=base_url or None, api_key=api_key or None, redis_url=redis_url
+        )
 
 
 def embedder_from_option(
@@ -107,9 +125,12 @@ def embedder_from_option(
         )
 
 
-def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
-    if must_exist and not store.exists():
-        typer.echo(f"No store at {store}: run `kagura ingest DIR --store {store}` first.", err=True)
+def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
+    from kagura.core.memory.stores import is_postgres_url
+
+    target: str | Path = store if is_postgres_url(store) else Path(store).expanduser()
+    if must_exist and isinstance(target, Path) and not target.exists():
+        typer.echo(f"No store at {target}: run `kagura ingest DIR --store {target}` first.", err=True)
         raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG
 
@@ -117,7 +138,7 @@ def _open_rag(store: Path, llm: Any = None, *, must_exist: bool = False, embedde
     if embedder is not None:  # remote: enough chunks per call to keep its batches in flight together
         options["embed_batch_size"] = embedder.batch_size * embedder.max_concurrent
     with _clear_errors():
-        return MultimodalRAG(store, llm=llm, embedder=embedder, **options)
+        return MultimodalRAG(target, llm=llm, embedder=embedder, **options)
 
 
 def _clear_errors(*secrets: str | None) -> contextlib.AbstractContextManager[None]:
@@ -233,12 +254,13 @@ def print_results(results: Sequence[Any], console: Console) -> None:
 @app.command()
 def ingest(
     directory: Path = _DIR_ARG,
-    store: Path = _STORE_OPT,
+    store: str = _STORE_OPT,
     max_concurrent: int = typer.Option(5, "--max-concurrent", min=1, help="Files processed at once."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,
+    redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
     redescribe: bool = _REDESCRIBE_OPT,
     progress_every: float = _PROGRESS_EVERY_OPT,
@@ -274,7 +296,7 @@ def ingest(
     chosen = embedder_from_option(
         embedder, base_url, api_key, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
-    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key), embedder=chosen)
+    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key, redis), embedder=chosen)
     console = None if as_json else Console()
     job = run_ingest(
         rag,
@@ -325,7 +347,7 @@ def _interrupted(report: Any, console: Console | None) -> None:
 @app.command()
 def search(
     query: str = typer.Argument(..., help="What to look for."),
-    store: Path = _STORE_OPT,
+    store: str = _STORE_OPT,
     top_k: int = typer.Option(5, "--top-k", min=1, help="How many results."),
     file_type: str | None = typer.Option(
         None, "--type", help="Only this file type (markdown, pdf, image, ...)."
@@ -353,18 +375,19 @@ def search(
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question."),
-    store: Path = _STORE_OPT,
+    store: str = _STORE_OPT,
     top_k: int = typer.Option(5, "--top-k", min=1, help="Passages to retrieve."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,
+    redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
     mode: str = _MODE_OPT,
     embedder: str = _EMBEDDER_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
     chosen = embedder_from_option(embedder, base_url, api_key)
-    llm = llm_from_options(model, base_url, offline, api_key)
+    llm = llm_from_options(model, base_url, offline, api_key, redis)
     rag = _open_rag(store, llm, must_exist=True, embedder=chosen)
     try:
         with _clear_errors(api_key):

@@ -1,8 +1,9 @@
 """Fakes shipped for tests and benchmarks: a loopback OpenAI-compatible server and an in-process provider.
 
 ``pytest_plugins = ["kagura.testing.pytest_plugin"]`` gives the ``fake_llm_server``, ``fake_llm_config``
-and ``fake_provider`` fixtures. The servers need ``aiohttp`` (``pip install 'kagura[testing]'``); names
-are imported on first use, so :class:`FakeProvider` works without it.
+and ``fake_provider`` fixtures, and ``postgres_url`` (a fresh database on a private PostgreSQL server,
+``PostgresServer``, from the ``pgserver`` wheel). The servers need ``aiohttp`` (``pip install
+'kagura[testing]'``); names are imported on first use, so :class:`FakeProvider` works without it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from kagura.testing._fake_quota import Quota, format_reset
     from kagura.testing._fake_server import FakeLLMServer
     from kagura.testing._fake_wire import Faults, ServerStats, default_answer, scripted
+    from kagura.testing._postgres import PostgresServer, PostgresUnavailable
+    from kagura.testing._redis_server import RedisServer
     from kagura.testing._vectors import fake_embedding
 
 __all__ = [
@@ -28,7 +31,10 @@ __all__ = [
     "FakeLLMServer",
     "FakeProvider",
     "Faults",
+    "PostgresServer",
+    "PostgresUnavailable",
     "Quota",
+    "RedisServer",
     "ServerStats",
     "default_answer",
     "fake_answer",
@@ -44,7 +50,10 @@ _LAZY: dict[str, str] = {
     "FakeLLMServer": "kagura.testing._fake_server",
     "FakeProvider": "kagura.testing._fake_provider",
     "Faults": "kagura.testing._fake_wire",
+    "PostgresServer": "kagura.testing._postgres",
+    "PostgresUnavailable": "kagura.testing._postgres",
     "Quota": "kagura.testing._fake_quota",
+    "RedisServer": "kagura.testing._redis_server",
     "ServerStats": "kagura.testing._fake_wire",
     "default_answer": "kagura.testing._fake_wire",
     "fake_answer": "kagura.testing._fake_provider",

@@ -3,20 +3,37 @@
 - ``fake_llm_server``: a started :class:`FakeLLMServer` (latency 0, no faults), closed after the test.
 - ``fake_llm_config``: an ``LLMConfig`` pointing at it (model "fake", key "test", no cache, fast retries).
 - ``fake_provider``: the in-process :class:`FakeProvider` class, reset before and after the test.
+- ``postgres_server``: a private PostgreSQL + pgvector server (``pgserver`` wheel) for the whole session;
+  ``postgres_url``: a fresh, empty database on it for one test. Skipped with the reason when the server
+  truly cannot start, except under ``CI=true``, where that fails the test instead.
+- ``redis_server``: a private ``redis-server`` on a free loopback port for the whole session (see
+  :class:`~kagura.testing.RedisServer`). It skips the tests that use it when the binary is missing, with the
+  reason, except under ``CI=true``, where a missing server is a failure.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 
 from kagura.core.llm import LLMConfig, reset_rate_limits
+from kagura.errors import ConfigurationError
 from kagura.testing._fake_provider import FakeProvider
 from kagura.testing._fake_server import FakeLLMServer
+from kagura.testing._postgres import PostgresServer, PostgresUnavailable
+from kagura.testing._redis_server import RedisServer
 
-__all__ = ["fake_llm_config", "fake_llm_server", "fake_provider"]
+__all__ = [
+    "fake_llm_config",
+    "fake_llm_server",
+    "fake_provider",
+    "postgres_server",
+    "postgres_url",
+    "redis_server",
+]
 
 
 @pytest_asyncio.fixture
@@ -39,3 +56,41 @@ def fake_provider() -> Iterator[type[FakeProvider]]:
     FakeProvider.reset()
     yield FakeProvider
     FakeProvider.reset()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session, stopped by its own handle at the end."""
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL tests must run in CI: {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A ``redis-server`` started for this test session and stopped (by its process handle) after it."""
+    try:
+        server = RedisServer()
+        server.start()
+    except ConfigurationError as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"redis-server is needed in CI: {exc}")
+        pytest.skip(f"redis-server cannot start here: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()

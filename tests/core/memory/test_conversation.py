@@ -1,4 +1,4 @@
-"""ConversationMemory on real SQLite files."""
+"""ConversationMemory on real SQLite files (and, for the tests taking ``store_url``, on PostgreSQL too)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def _document(path: str, texts: list[str]) -> NewDocument:
     )
 
 
-async def test_turns_persist_across_instances(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "conversations.db"
+async def test_turns_persist_across_instances(store_url: str | Path) -> None:
+    path = store_url
     first = ConversationMemory(path, session_id="alice")
     await first.add_turn("user", "Translate 'hello' to French")
     await first.add_turn(
@@ -45,8 +45,8 @@ async def test_turns_persist_across_instances(tmp_path: Path) -> None:
     second.close()
 
 
-async def test_sessions_are_isolated_and_recent_n_is_oldest_first(tmp_path: Path) -> None:
-    path = tmp_path / "c.db"
+async def test_sessions_are_isolated_and_recent_n_is_oldest_first(store_url: str | Path) -> None:
+    path = store_url
     alice = ConversationMemory(path, session_id="alice")
     bob = ConversationMemory(path, session_id="bob")
     for i in range(5):
@@ -63,8 +63,8 @@ async def test_sessions_are_isolated_and_recent_n_is_oldest_first(tmp_path: Path
     bob.close()
 
 
-async def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    memory = ConversationMemory(tmp_path / "c.db")
+async def test_concurrent_writers_lose_nothing(store_url: str | Path) -> None:
+    memory = ConversationMemory(store_url)
     await asyncio.gather(*(memory.add_turn("user", f"m{i}") for i in range(40)))
     assert sorted(t.content for t in await memory.recent(100)) == sorted(f"m{i}" for i in range(40))
     memory.close()
@@ -155,3 +155,28 @@ async def test_semantic_recall_with_the_local_embedder(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT COUNT(*) FROM turn_vectors").fetchone()[0] == 3
     conn.close()
+
+
+async def test_recall_on_postgres_matches_sqlite(tmp_path: Path, postgres_url: str) -> None:
+    scores = []
+    for target in (tmp_path / "c.db", postgres_url):
+        memory = ConversationMemory(target, session_id="s")
+        for text in (
+            "Translate 'good morning' into German",
+            "Will it rain in Osaka tomorrow?",
+            "Coffee beans",
+        ):
+            await memory.add_turn("user", text)
+        scores.append([(t.content, round(s, 5)) for t, s in await memory.recall("umbrella weather", top_k=3)])
+        again = await memory.recall("umbrella weather", top_k=3)  # from the stored vectors this time
+        assert [(t.content, round(s, 5)) for t, s in again] == scores[-1]
+        memory.close()
+    assert scores[0] == scores[1]
+
+
+async def test_postgres_errors_never_show_the_password() -> None:
+    url = "postgresql://kagura:s3cret-pw@127.0.0.1:1/nowhere"
+    with pytest.raises(StoreError) as caught:
+        ConversationMemory(url)
+    assert "s3cret-pw" not in str(caught.value) and "kagura:***@127.0.0.1:1" in str(caught.value)
+    assert "s3cret-pw" not in repr(caught.value.__cause__) + repr(caught.value.__context__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_fusion_of_one_list_is_that_list_and_weights_are_checked() -> None:
 
 
 @pytest.fixture
-async def rag(tmp_path: Path) -> MultimodalRAG:
+async def rag(tmp_path: Path, store_url: str | Path) -> AsyncIterator[MultimodalRAG]:
     corpus = tmp_path / "c"
     (corpus / "deploy").mkdir(parents=True)
     (corpus / "deploy" / "Dockerfile").write_text(
@@ -54,9 +55,10 @@ async def rag(tmp_path: Path) -> MultimodalRAG:
         encoding="utf-8",
     )
     (corpus / "garden.txt").write_text("Tomatoes need sun, water and rich soil.", encoding="utf-8")
-    r = MultimodalRAG(tmp_path / "s.db")
+    r = MultimodalRAG(store_url)
     await r.load_directory(corpus)
-    return r
+    yield r
+    r.close()
 
 
 async def test_exact_words_are_found_by_keyword_and_hybrid(rag: MultimodalRAG) -> None:

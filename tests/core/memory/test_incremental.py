@@ -29,13 +29,15 @@ EDITS = [
 # Each replacement carries one word found nowhere else, to find the edited chunk by keyword afterwards.
 
 
-async def test_one_line_edit_in_a_70_chunk_file_re_embeds_at_most_three_chunks(tmp_path: Path) -> None:
+async def test_one_line_edit_in_a_70_chunk_file_re_embeds_at_most_three_chunks(
+    tmp_path: Path, store_url: str | Path
+) -> None:
     corpus = tmp_path / "c"
     corpus.mkdir()
     target = corpus / "gzip.py"
     shutil.copyfile(GZIP, target)
     counting = CountingEmbedder(get_default_embedder())
-    rag = MultimodalRAG(tmp_path / "s.db", embedder=counting)
+    rag = MultimodalRAG(store_url, embedder=counting)
     await rag.load_directory(corpus)
     total = rag.store.counts()["chunks"]
     assert total >= 60 and len(counting.texts) == total  # first run: every chunk embedded once
@@ -70,14 +72,14 @@ class _Renamed:
         return await self.inner.aembed(texts)
 
 
-async def test_a_store_refuses_a_second_embedder_with_a_fix(tmp_path: Path) -> None:
+async def test_a_store_refuses_a_second_embedder_with_a_fix(tmp_path: Path, store_url: str | Path) -> None:
     corpus = tmp_path / "c"
     corpus.mkdir()
     (corpus / "a.md").write_text("# Tea\n\nGreen tea is brewed at low temperature.", encoding="utf-8")
-    first = MultimodalRAG(tmp_path / "s.db")
+    first = MultimodalRAG(store_url)
     await first.load_directory(corpus)
     first.close()
-    other = MultimodalRAG(tmp_path / "s.db", embedder=_Renamed())  # type: ignore[arg-type]
+    other = MultimodalRAG(store_url, embedder=_Renamed())  # type: ignore[arg-type]
     with pytest.raises(StoreError, match=r"all-MiniLM-L6-v2.*other-model.*--store"):
         await other.load_directory(corpus)
     with pytest.raises(StoreError, match="other-model"):

@@ -14,18 +14,20 @@ from _rag_support import png, write
 from kagura.core.memory import Document, IngestReport, MultimodalRAG, get_default_embedder
 
 
-def _rag(tmp_path: Path, **kwargs: object) -> MultimodalRAG:
-    return MultimodalRAG(tmp_path / "store" / "kagura.db", **kwargs)  # type: ignore[arg-type]
+def _rag(tmp_path: Path | str, **kwargs: object) -> MultimodalRAG:
+    """A RAG on ``tmp_path``: a directory (an SQLite file under it) or a ``postgresql://`` URL."""
+    target = tmp_path if isinstance(tmp_path, str) else tmp_path / "store" / "kagura.db"
+    return MultimodalRAG(target, **kwargs)  # type: ignore[arg-type]
 
 
-async def test_changed_file_is_reprocessed_alone(tmp_path: Path, engine: str) -> None:
+async def test_changed_file_is_reprocessed_alone(tmp_path: Path, store_url: str | Path) -> None:
     corpus = tmp_path / "c"
     a = write(corpus / "a.md", "# Apples\n\nApples grow on trees in orchards.")
     write(corpus / "b.md", "# Boats\n\nBoats float on water.")
-    rag = _rag(tmp_path)
-    await rag.load_directory(corpus, engine=engine)
+    rag = _rag(store_url if isinstance(store_url, str) else tmp_path)
+    await rag.load_directory(corpus)
     a.write_text("# Apples\n\nApples are now about cider pressing.", encoding="utf-8")
-    await rag.load_directory(corpus, engine=engine)
+    await rag.load_directory(corpus)
     report = rag.last_report
     assert report is not None
     assert report.indexed == [str(a)]
@@ -37,26 +39,28 @@ async def test_changed_file_is_reprocessed_alone(tmp_path: Path, engine: str) ->
     assert rag.store.counts()["documents"] == 2
 
 
-async def test_deleted_file_disappears_from_search(tmp_path: Path, engine: str) -> None:
+async def test_deleted_file_disappears_from_search(tmp_path: Path, store_url: str | Path) -> None:
     corpus = tmp_path / "c"
     gone = write(corpus / "volcano.md", "# Volcanoes\n\nMagma erupts from volcanoes as lava.")
     write(corpus / "tea.md", "# Tea\n\nGreen tea is brewed at low temperature.")
-    rag = _rag(tmp_path)
-    await rag.load_directory(corpus, engine=engine)
+    rag = _rag(store_url if isinstance(store_url, str) else tmp_path)
+    await rag.load_directory(corpus)
     assert (await rag.query("lava eruption", top_k=1))[0].relpath == "volcano.md"
     gone.unlink()
-    docs = await rag.load_directory(corpus, engine=engine)
+    docs = await rag.load_directory(corpus)
     assert rag.last_report is not None and rag.last_report.pruned == [str(gone)]
     assert [d.relpath for d in docs] == ["tea.md"]
     assert {r.relpath for r in await rag.query("lava eruption", top_k=5)} == {"tea.md"}
 
 
-async def test_identical_content_at_two_paths_gives_two_documents(tmp_path: Path, engine: str) -> None:
+async def test_identical_content_at_two_paths_gives_two_documents(
+    tmp_path: Path, store_url: str | Path
+) -> None:
     corpus = tmp_path / "c"
     write(corpus / "one/same.txt", "identical words about penguins")
     write(corpus / "two/same.txt", "identical words about penguins")
-    rag = _rag(tmp_path)
-    docs = await rag.load_directory(corpus, engine=engine)
+    rag = _rag(store_url if isinstance(store_url, str) else tmp_path)
+    docs = await rag.load_directory(corpus)
     assert [d.relpath for d in docs] == ["one/same.txt", "two/same.txt"]
     assert {r.relpath for r in await rag.query("penguins", top_k=5)} == {"one/same.txt", "two/same.txt"}
 
@@ -166,12 +170,12 @@ async def test_sample_corpus_offline_indexes_every_file(
     assert pdf.page == 2  # page numbers survive chunking
 
 
-async def test_type_filter_is_applied_before_top_k(tmp_path: Path) -> None:
+async def test_type_filter_is_applied_before_top_k(tmp_path: Path, store_url: str | Path) -> None:
     corpus = tmp_path / "c"
     for i in range(6):
         write(corpus / f"oauth{i}.md", f"# OAuth {i}\n\nOAuth access tokens and refresh tokens, variant {i}.")
     write(corpus / "misc.txt", "A note about gardening and tomatoes.")
-    rag = _rag(tmp_path)
+    rag = _rag(store_url if isinstance(store_url, str) else tmp_path)
     await rag.load_directory(corpus)
     # The text file scores below every markdown file, yet a type-filtered top-1 still finds it.
     assert all(h.file_type == "markdown" for h in await rag.query("OAuth tokens", top_k=3))
@@ -200,7 +204,9 @@ class GatedEmbedder:
         return await self.inner.aembed(texts)
 
 
-async def test_cancel_mid_run_then_rerun_completes_without_duplicates(tmp_path: Path) -> None:
+async def test_cancel_mid_run_then_rerun_completes_without_duplicates(
+    tmp_path: Path, store_url: str | Path
+) -> None:
     corpus = tmp_path / "c"
     for i in range(8):
         write(corpus / f"f{i:02}.txt", f"file number {i} " + "with some words " * 30)
@@ -209,7 +215,7 @@ async def test_cancel_mid_run_then_rerun_completes_without_duplicates(tmp_path: 
     expected = reference.store.counts()
 
     gated = GatedEmbedder(block_at=4)  # one file per embedding batch: 3 files stored, then stuck
-    rag = MultimodalRAG(tmp_path / "s.db", embedder=gated, embed_batch_size=1)
+    rag = MultimodalRAG(store_url, embedder=gated, embed_batch_size=1)
     task = asyncio.create_task(rag.load_directory(corpus, max_concurrent=2))
     await gated.blocked.wait()
     task.cancel()

@@ -81,12 +81,8 @@ class AdaptiveController:
             raise ValueError(f"decrease must be between 0 and 1 (a multiplier), got {decrease!r}")
         if increase <= 0 or cooldown < 0:
             raise ValueError("increase must be > 0 and cooldown >= 0")
-        if initial_concurrency is None:
-            # Unknown quota: a first round trip of at most 8 (its answers may announce the quota; as
-            # TCP's initial window), then slow start. A configured budget: room for two bursts at once.
-            burst = limiter.burst if ceiling_rpm is not None else None
-            initial_concurrency = max(_INITIAL, 2 * burst) if burst is not None else _INITIAL
-        if not 1 <= initial_concurrency <= max_concurrency:
+        initial = self.initial_state(limiter, ceiling_rpm, ceiling_tpm, initial_concurrency)
+        if not 1 <= initial.concurrency <= max_concurrency:
             raise ValueError("need 1 <= initial_concurrency <= max_concurrency")
         self.limiter = limiter
         self.clock: Clock = clock or time.monotonic
@@ -96,16 +92,27 @@ class AdaptiveController:
         self.cooldown = cooldown
         self.ceiling_rpm = ceiling_rpm
         self.ceiling_tpm = ceiling_tpm
-        self.store: AdaptiveStore = store or LocalAdaptiveState(
-            AdaptiveState(
-                requests_per_minute=ceiling_rpm,
-                tokens_per_minute=ceiling_tpm,
-                concurrency=initial_concurrency,
-            )
-        )
+        self.store: AdaptiveStore = store or LocalAdaptiveState(initial)
         self.gate = ConcurrencyGate(self.store.get().concurrency)
         self._successes: deque[float] = deque(maxlen=4096)
         self._applied: tuple[float | None, float | None] = (ceiling_rpm, ceiling_tpm)
+
+    @staticmethod
+    def initial_state(
+        limiter: RateLimiter,
+        ceiling_rpm: float | None = None,
+        ceiling_tpm: float | None = None,
+        initial_concurrency: float | None = None,
+    ) -> AdaptiveState:
+        """What the controller starts from (also the seed of a shared store before anyone learned)."""
+        if initial_concurrency is None:
+            # Unknown quota: a first round trip of at most 8 (its answers may announce the quota; as
+            # TCP's initial window), then slow start. A configured budget: room for two bursts at once.
+            burst = limiter.burst if ceiling_rpm is not None else None
+            initial_concurrency = max(_INITIAL, 2 * burst) if burst is not None else _INITIAL
+        return AdaptiveState(
+            requests_per_minute=ceiling_rpm, tokens_per_minute=ceiling_tpm, concurrency=initial_concurrency
+        )
 
     # -- reading ---------------------------------------------------------------------------------------
     @property

@@ -32,7 +32,7 @@ from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._providers import Provider, new_provider
-from kagura.core.llm._request import build_request, endpoint_of
+from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
 from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
@@ -112,8 +112,15 @@ class LLMClient:
         elif not isinstance(provider, Provider):
             raise TypeError(f"provider must be a Provider instance or a name, got {type(provider).__name__}")
         self.provider = provider
+        shared = config.redis_url or None  # one budget and one learned state for every process
         if limiter is None:
-            limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute, clock=self.clock)
+            limiter = RateLimiter(
+                config.requests_per_minute,
+                config.tokens_per_minute,
+                clock=self.clock,
+                redis=shared,
+                key=shared_budget_key(config) if shared else None,
+            )
         elif not isinstance(limiter, RateLimiter):
             raise TypeError(f"limiter must be a kagura RateLimiter, got {type(limiter).__name__}")
         self.limiter = limiter
@@ -127,6 +134,13 @@ class LLMClient:
         if not isinstance(adaptive, bool):
             raise TypeError(f"adaptive must be True or False, got {type(adaptive).__name__}")
         self.controller: AdaptiveController | None = None
+        if adaptive and adaptive_store is None and shared:
+            from kagura.core.llm._adaptive_redis import RedisAdaptiveState
+
+            seed = AdaptiveController.initial_state(
+                limiter, limiter.requests_per_minute, limiter.tokens_per_minute
+            )
+            adaptive_store = RedisAdaptiveState(shared, shared_budget_key(config), seed, clock=self.clock)
         if adaptive:
             self.controller = AdaptiveController(
                 limiter,
@@ -362,8 +376,14 @@ class LLMClient:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Close the provider's SDK clients (HTTP connection pools). The client stays usable."""
+        """Close the provider's SDK clients (HTTP connection pools) and this loop's Redis connections of a
+        shared budget. The client stays usable."""
         await self.provider.aclose()
+        if self.limiter.shared is not None:
+            await self.limiter.shared.close()
+        store_close = getattr(self.controller.store, "aclose", None) if self.controller else None
+        if store_close is not None:
+            await store_close()
 
     async def __aenter__(self) -> LLMClient:
         return self

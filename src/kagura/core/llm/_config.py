@@ -64,6 +64,9 @@ class LLMConfig:
     budget shared by every call to the same (provider, endpoint, key): the most recent config carrying a
     budget sets it. ``adaptive`` (default True) learns the endpoint's quota from its rate-limit headers
     and from 429/503/timeout outcomes, never above a configured budget; ``False`` turns that off.
+    ``redis_url`` (default ``KAGURA_REDIS_URL``) shares the endpoint's budget and what its adaptive
+    controller learns with every process using the same Redis (extra ``kagura[redis]``), keyed by
+    provider, base URL and a hash of the key (see :func:`shared_budget_key`); ``""`` turns that off.
     ``enable_cache`` keeps answers in a SQLite file (``cache_path``, ``cache_ttl`` seconds, ``None`` = no
     expiry); ``coalesce`` merges identical concurrent calls into one request (default: same as the cache).
     """
@@ -85,6 +88,7 @@ class LLMConfig:
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     adaptive: bool = True
+    redis_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         env = os.environ
@@ -97,6 +101,10 @@ class LLMConfig:
             set_(self, "api_key", env.get("KAGURA_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None)
         if self.gemini_api_key is None:
             set_(self, "gemini_api_key", env.get("GEMINI_API_KEY") or None)
+        if self.redis_url is None:
+            set_(self, "redis_url", env.get("KAGURA_REDIS_URL") or None)
+        elif not isinstance(self.redis_url, str):
+            raise TypeError(f"LLMConfig.redis_url must be a redis:// URL or None, got {self.redis_url!r}")
         if self.cache_path is None:
             set_(self, "cache_path", default_cache_path())
         else:

@@ -20,6 +20,12 @@ def endpoint_of(config: LLMConfig) -> tuple[str, str | None, str]:
     return name, config.base_url, hashlib.sha256((key or "").encode()).hexdigest()
 
 
+def shared_budget_key(config: LLMConfig) -> str:
+    """The name of the endpoint's shared budget in Redis: provider, base URL, a hash of the key (never it)."""
+    name, base_url, key_hash = endpoint_of(config)
+    return f"{name}:{base_url or 'default'}:{key_hash[:16]}"
+
+
 def build_request(
     prompt: str,
     config: LLMConfig,

@@ -6,7 +6,7 @@ import re
 import sqlite3
 from typing import Any
 
-__all__ = ["keyword_query", "keyword_search"]
+__all__ = ["keyword_query", "keyword_search", "keyword_words"]
 
 # Words too common to help a keyword search (a question's "how", "the", "is" would match every chunk).
 _STOP_WORDS = frozenset(
@@ -16,13 +16,19 @@ _STOP_WORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def keyword_query(text: str) -> str | None:
-    """An FTS5 query matching any word of ``text`` (stop words dropped; each word quoted, so FTS5 syntax
-    in the text is never interpreted). None when no word is left."""
+def keyword_words(text: str) -> list[str]:
+    """The distinct lower-cased words of ``text`` a keyword search looks for (stop words dropped unless
+    nothing else is left), in order. Every store builds its own query syntax from these."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOP_WORDS]
     if not words:
         words = _WORD.findall(text.lower())
-    unique = list(dict.fromkeys(words))
+    return list(dict.fromkeys(words))
+
+
+def keyword_query(text: str) -> str | None:
+    """An FTS5 query matching any word of ``text`` (stop words dropped; each word quoted, so FTS5 syntax
+    in the text is never interpreted). None when no word is left."""
+    unique = keyword_words(text)
     return " OR ".join(f'"{w}"' for w in unique) if unique else None
 
 

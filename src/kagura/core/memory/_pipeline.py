@@ -29,12 +29,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory._store import NewDocument
 from kagura.core.memory.embedders import Embedder
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import parallel_stream
 from kagura.loaders import ScannedFile, display_name
 
@@ -86,7 +86,7 @@ class IngestRun:
         progress: Progress,
         embed_batch_size: int,
         sink: Sink | None = None,
-        claims: DescriptionClaims | None = None,
+        claims: DescriptionClaimsProtocol | None = None,
     ) -> None:
         """``sink``: where embedded files go; by default :meth:`store_and_report` (a Ray worker sends
         them back to the driver instead, which stores and reports them with the same method)."""

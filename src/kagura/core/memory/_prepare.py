@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._chunking import ChunkPiece, chunk_segments
-from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory._hashing import chunk_hash, embed_text
 from kagura.core.memory._results import Failed, NeedsDescription, Prepared, RunCounters, Skipped, Unchanged
 from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.memory._structure import CHUNKER_VERSION, chunk_document
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy
 from kagura.errors import ExtractionError, KaguraError, NothingToIndexError, UnsupportedAttachmentError
 from kagura.loaders import (
@@ -112,7 +112,7 @@ class FilePreparer:
         retry: RetryPolicy | None,
         counters: RunCounters,
         redescribe: bool = False,
-        claims: DescriptionClaims | None = None,
+        claims: DescriptionClaimsProtocol | None = None,
         claim_poll: float = 0.25,
     ) -> None:
         self.root = root
@@ -237,7 +237,7 @@ class FilePreparer:
             await asyncio.to_thread(self.claims.release, job.key)
         return result
 
-    async def _claim(self, job: NeedsDescription, claims: DescriptionClaims) -> Unchanged | None:
+    async def _claim(self, job: NeedsDescription, claims: DescriptionClaimsProtocol) -> Unchanged | None:
         """Hold the claim on ``job``'s file (``None``), or ``Unchanged`` once another run described it."""
         expected = self.expected(job.digest, job.file_type, described=True)
         wanted = (expected.content_hash, expected.prompt_version, expected.model)

@@ -1,4 +1,7 @@
-"""``MultimodalRAG``: incremental multimodal ingestion of a directory into SQLite, and cosine search.
+"""``MultimodalRAG``: incremental multimodal ingestion of a directory into a store, and hybrid search.
+
+The store is an SQLite file (a path, the default) or PostgreSQL + pgvector (a ``postgresql://`` URL, extra
+``kagura[postgres]``): see :mod:`kagura.core.memory.stores`.
 
 Pipeline of ``load_directory`` (each blocking step off the event loop):
 
@@ -13,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._answer import Answer, generate_answer
 from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
-from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
@@ -28,11 +31,14 @@ from kagura.core.memory._prune import plan_prune
 from kagura.core.memory._ray_engine import RayWorkers, check_engine, import_ray, run_on_ray
 from kagura.core.memory._ray_worker import WorkerSpec
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
-from kagura.core.memory._store import RAGStore
-from kagura.core.memory._vectors import top_k_cosine
 from kagura.core.memory.embedders import Embedder, get_default_embedder
+from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_claims, open_rag_store
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import FileType, display_name, scan_directory
+
+if TYPE_CHECKING:
+    from kagura.core.memory.stores import HNSWParams
 
 __all__ = ["MultimodalRAG"]
 
@@ -43,7 +49,8 @@ _FILE_TYPES = {str(t) for t in FileType}
 
 
 class MultimodalRAG:
-    """Index a directory of mixed files into one SQLite file and search it.
+    """Index a directory of mixed files into one store (an SQLite path or a ``postgresql://`` URL) and search
+    it. ``hnsw`` tunes the PostgreSQL vector index (``HNSWParams``).
 
     ``llm=None`` runs fully offline (media indexed by metadata and file name); with an ``LLMConfig``,
     images/audio/video are described by the model, one call per file. ``embedder`` defaults to the local
@@ -57,16 +64,14 @@ class MultimodalRAG:
         llm: LLMConfig | None = None,
         *,
         embedder: Embedder | None = None,
+        hnsw: HNSWParams | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         overlap: int = DEFAULT_OVERLAP,
         max_file_size: int = 50 * 2**20,
         retry: RetryPolicy | None = None,
         embed_batch_size: int = EMBED_BATCH,
     ) -> None:
-        if not isinstance(store_path, str | Path):
-            raise TypeError(
-                f"store_path must be a str or Path to the SQLite file, got {type(store_path).__name__}"
-            )
+        target = check_target(store_path, "store_path")
         if llm is not None and not isinstance(llm, LLMConfig):
             raise TypeError(f"llm must be an LLMConfig or None (offline), got {type(llm).__name__}")
         check_chunking(chunk_size, overlap)
@@ -79,15 +84,18 @@ class MultimodalRAG:
         ):
             raise ValueError(f"embed_batch_size must be an int >= 1, got {embed_batch_size!r}")
         self.embed_batch_size = embed_batch_size
-        self.store_path = Path(store_path)
+        self.store_path: str | Path = target
+        """The SQLite file (a Path) or the ``postgresql://`` URL (a str) of the store."""
         self.llm = llm
         self.chunk_size = chunk_size
         self.overlap = overlap
         self.max_file_size = max_file_size
         self.retry = retry
         self._embedder = embedder
-        self._store = RAGStore(self.store_path)
-        self._claims: DescriptionClaims | None = None
+        self._store: RAGStoreProtocol = (
+            open_rag_store(target) if hnsw is None else open_rag_store(target, hnsw=hnsw)
+        )
+        self._claims: DescriptionClaimsProtocol | None = None
         self.last_report: IngestReport | None = None
         self._ray: RayWorkers | None = None
 
@@ -105,11 +113,13 @@ class MultimodalRAG:
         return self._embedder
 
     @property
-    def store(self) -> RAGStore:
+    def store(self) -> RAGStoreProtocol:
+        """The store (SQLite or PostgreSQL); its methods are blocking."""
         return self._store
 
     def close(self) -> None:
-        """Close the SQLite connections, and the Ray reader of ``engine="ray"`` runs, if any."""
+        """Close the store's connections (SQLite) or connection pools (PostgreSQL), and the Ray reader of
+        ``engine="ray"`` runs, if any."""
         if self._ray is not None:
             self._ray.close()
             self._ray = None
@@ -117,10 +127,10 @@ class MultimodalRAG:
             self._claims.close()
         self._store.close()
 
-    def _description_claims(self) -> DescriptionClaims | None:
+    def _description_claims(self) -> DescriptionClaimsProtocol | None:
         """The claim table (only when an LLM is configured: offline runs pay for nothing)."""
         if self.llm is not None and self._claims is None:
-            self._claims = DescriptionClaims(self.store_path)
+            self._claims = open_claims(self.store_path)
         return self._claims
 
     async def load_directory(
@@ -247,16 +257,19 @@ class MultimodalRAG:
         file_type: str | None = None,
         *,
         mode: SearchMode = "hybrid",
+        exact: bool = False,
     ) -> list[SearchResult]:
         """The ``top_k`` chunks that best answer ``text``, best first.
 
-        ``mode``: ``"hybrid"`` (default) fuses the keyword ranking (SQLite FTS5, BM25 over chunk text, file
-        path and name, and section/symbol) with the vector ranking (exact cosine) by reciprocal rank
+        ``mode``: ``"hybrid"`` (default) fuses the keyword ranking (SQLite FTS5 BM25, or PostgreSQL
+        ``tsvector`` rank, over chunk text, file path and name, and section/symbol) with the vector ranking
+        (cosine: exact on SQLite, HNSW on PostgreSQL) by reciprocal rank
         fusion, so exact words (a URL, a directive, an identifier) and paraphrases both find their chunk;
         ``"vector"`` is cosine only (``score`` = cosine); ``"keyword"`` is BM25 only (``score`` = BM25,
         higher is better; the embedder is not even loaded). ``file_type`` ("markdown", "image", ...)
-        restricts the search before ranking. Raises StoreError when the store's vectors were made by
-        another embedder than this one.
+        restricts the search before ranking. ``exact=True`` compares the query with every vector even on a
+        store with an approximate index (PostgreSQL HNSW), to measure its recall. Raises StoreError when
+        the store's vectors were made by another embedder than this one.
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("query text must be a non-empty string")
@@ -270,7 +283,7 @@ class MultimodalRAG:
         vector_hits: list[tuple[int, float]] = []
         keyword_hits: list[tuple[int, float]] = []
         if mode != "keyword":
-            vector_hits = await self._vector_hits(text, depth, kind)
+            vector_hits = await self._vector_hits(text, depth, kind, exact)
         if mode != "vector":
             keyword_hits = await asyncio.to_thread(self._store.keyword_search, text, depth, kind)
         if mode == "hybrid":
@@ -287,18 +300,17 @@ class MultimodalRAG:
             if (r := rows.get(cid)) is not None
         ]
 
-    async def _vector_hits(self, text: str, depth: int, file_type: str | None) -> list[tuple[int, float]]:
+    async def _vector_hits(
+        self, text: str, depth: int, file_type: str | None, exact: bool = False
+    ) -> list[tuple[int, float]]:
         """``(chunk id, cosine)`` of the ``depth`` nearest chunks, best first."""
         embedder = await self._aembedder()
         name = embedder_id(embedder)
         await asyncio.to_thread(self._store.check_embedder, name)
         query_vec = np.asarray(await embedder.aembed([text]), dtype=np.float32)[0]
-        index = await asyncio.to_thread(self._store.vector_index, name)
-        if index.matrix.shape[0] == 0:
-            return []
-        mask = None if file_type is None else index.file_types == file_type
-        hits = await asyncio.to_thread(top_k_cosine, index.matrix, query_vec, depth, mask)
-        return [(int(index.chunk_ids[row]), score) for row, score in hits]
+        return await asyncio.to_thread(
+            lambda: self._store.vector_search(name, query_vec, depth, file_type, exact=exact)
+        )
 
     async def ask(self, question: str, top_k: int = 5, *, mode: SearchMode = "hybrid") -> Answer:
         """Retrieve ``top_k`` passages (``mode`` as in :meth:`query`) and answer from them with the LLM

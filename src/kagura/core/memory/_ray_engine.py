@@ -10,7 +10,8 @@
    through :meth:`IngestRun.store_and_report`, the local write stage's own code; progress ticks per file.
 
 Fault tolerance: a task whose worker process dies is run again by Ray (``max_retries``) on a fresh
-worker. Workers never write, and the driver writes a file only when its batch has come back, once, in a per-file transaction: a killed worker loses nothing and indexes nothing twice. A
+worker. Workers never write, and the driver writes a file only when its batch has come back, once,
+in a per-file transaction: a killed worker loses nothing and indexes nothing twice. A
 batch that still fails after the retries has each of its files reported as failed, with the reason; such
 a file keeps whatever was indexed for it before (it is not pruned: it is still in the tree).
 
@@ -144,7 +145,7 @@ class RayWorkers:
     stores ingesting on one cluster share it instead of one waiting forever for CPUs the other's idle
     actors hold; Ray keeps its worker processes, and with them each process's loaded embedder."""
 
-    def __init__(self, store_path: Path) -> None:
+    def __init__(self, store_path: str | Path) -> None:
         self.store_path = store_path
         self._ray: Any = None
         self._job: Any = None

@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from kagura.core.llm import LLMConfig
-from kagura.core.memory._claims import DescriptionClaims
 from kagura.core.memory._pipeline import IngestRun, Progress
 from kagura.core.memory._prepare import FilePreparer, Prepared, RunCounters
 from kagura.core.memory._report import IngestReport
-from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
+from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.memory.embedders import Embedder
+from kagura.core.memory.stores import open_rag_store
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import ScannedFile
 
@@ -57,7 +58,7 @@ class WorkerSpec:
         self,
         manifest: dict[str, ManifestEntry],
         counters: RunCounters,
-        claims: DescriptionClaims | None = None,
+        claims: DescriptionClaimsProtocol | None = None,
     ) -> FilePreparer:
         """The per-file worker of a run with these settings (the driver's and each batch's)."""
         return FilePreparer(
@@ -89,13 +90,13 @@ class BatchResult:
 
 
 class StoreReader:
-    """Read-only access to the driver's SQLite store for the workers: stored vectors by chunk hash.
+    """Read-only use of the driver's store for the workers: stored vectors by chunk hash.
 
-    Runs as an actor pinned to the driver's node (where the file is); SQLite in WAL mode lets it read
-    while the driver writes."""
+    Runs as an actor pinned to the driver's node (where an SQLite file is; SQLite in WAL mode lets it
+    read while the driver writes); a ``postgresql://`` URL is opened the same way."""
 
     def __init__(self, store_path: str) -> None:
-        self._store = RAGStore(store_path)
+        self._store = open_rag_store(store_path)
 
     def vectors_for_hashes(self, hashes: list[str]) -> dict[str, np.ndarray]:
         return self._store.vectors_for_hashes(hashes)

@@ -21,10 +21,10 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,10 +33,13 @@ from kagura.core.memory._keywords import keyword_search
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._sqlite import connect, migrate, transaction
-from kagura.core.memory._vectors import pack_vector, unpack_vectors
+from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
 from kagura.errors import StoreError
 
-__all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex"]
+if TYPE_CHECKING:
+    from kagura.core.memory.stores._protocol import StoredDocument
+
+__all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex", "checked_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,17 @@ class VectorIndex:
     file_types: np.ndarray
 
 
+def checked_rows(doc: NewDocument, vectors: np.ndarray) -> tuple[np.ndarray, Sequence[str | None]]:
+    """``doc``'s vectors as contiguous float32 and its chunk hashes (None each when it has none); every
+    store calls this before writing. ValueError when the counts do not match the chunks."""
+    if len(vectors) != len(doc.chunks):
+        raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
+    if doc.chunk_hashes and len(doc.chunk_hashes) != len(doc.chunks):
+        raise ValueError(f"{len(doc.chunks)} chunks but {len(doc.chunk_hashes)} hashes for {doc.path}")
+    hashes: Sequence[str | None] = doc.chunk_hashes or [None] * len(doc.chunks)
+    return np.ascontiguousarray(vectors, dtype=np.float32), hashes
+
+
 def _under(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
 
@@ -113,6 +127,11 @@ class RAGStore:
             raise
         self._writes = 0
         self._cache: tuple[tuple[str, int, int], VectorIndex] | None = None
+
+    @property
+    def location(self) -> str:
+        """The store's file path (for messages)."""
+        return str(self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -178,12 +197,7 @@ class RAGStore:
 
         Raises StoreError when the store holds vectors of another embedder (nothing is written then).
         """
-        if len(vectors) != len(doc.chunks):
-            raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
-        if doc.chunk_hashes and len(doc.chunk_hashes) != len(doc.chunks):
-            raise ValueError(f"{len(doc.chunks)} chunks but {len(doc.chunk_hashes)} hashes for {doc.path}")
-        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        hashes: Sequence[str | None] = doc.chunk_hashes or [None] * len(doc.chunks)
+        vecs, hashes = checked_rows(doc, vectors)
         name = PurePosixPath(doc.relpath).name
         m = doc.manifest
         with self._lock, transaction(self._conn):
@@ -326,6 +340,24 @@ class RAGStore:
         with self._lock:
             self._cache = (key, index)
         return index
+
+    def vector_search(
+        self, embedder: str, query: np.ndarray, k: int, file_type: str | None = None, *, exact: bool = True
+    ) -> list[tuple[int, float]]:
+        """``(chunk id, cosine)`` of the ``k`` nearest chunks, best first: always exact here (numpy over
+        the cached matrix), so ``exact`` changes nothing."""
+        index = self.vector_index(embedder)
+        if index.matrix.shape[0] == 0:
+            return []
+        mask = None if file_type is None else index.file_types == file_type
+        hits = top_k_cosine(index.matrix, query, k, mask)
+        return [(int(index.chunk_ids[row]), score) for row, score in hits]
+
+    def export_documents(self) -> Iterator[StoredDocument]:
+        """Every stored document with its vectors, by path (for ``kagura store migrate``)."""
+        from kagura.core.memory.stores._sqlite_export import export_documents
+
+        return export_documents(self._conn, self._lock)
 
 
 def _mixed_embedders(path: Path, stored: str, wanted: str) -> StoreError:

@@ -1,4 +1,4 @@
-"""``ConversationMemory``: conversation turns per session, persisted in an SQLite file.
+"""``ConversationMemory``: conversation turns per session, persisted in SQLite or PostgreSQL.
 
 ::
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kagura.core.memory._sqlite import connect, migrate, transaction
+from kagura.core.memory.stores._url import describe_target, is_postgres_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,21 +77,10 @@ def _turn(row: tuple[Any, ...]) -> Turn:
 _COLUMNS = "id, session_id, role, content, agent, metadata, created_at"
 
 
-class ConversationMemory:
-    """SQLite-persisted conversation turns for one session (``session_id``) of a store file.
+class _SQLiteTurns:
+    """The turn rows of one SQLite file (the default backend); one connection behind a lock."""
 
-    ``path`` is the SQLite file (created with its parent directories) or ``":memory:"``; ``embedder`` is
-    used by ``recall`` (default: the local MiniLM embedder, loaded on first use).
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str], session_id: str = "default", *, embedder: Any = None
-    ) -> None:
-        if not isinstance(session_id, str) or not session_id:
-            raise ValueError("session_id must be a non-empty string")
-        self.path = path
-        self.session_id = session_id
-        self._embedder = embedder
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection = connect(path)
         try:
@@ -99,51 +89,102 @@ class ConversationMemory:
             self._conn.close()
             raise
 
-    # --- blocking internals (run in worker threads) -------------------------------------------------
-
-    def _add(self, role: str, content: str, agent: str | None, metadata: dict[str, Any]) -> Turn:
+    def add(
+        self, session: str, role: str, content: str, agent: str | None, metadata: dict[str, Any]
+    ) -> tuple[int, float]:
         now = time.time()
         with self._lock, transaction(self._conn):
             cursor = self._conn.execute(
                 "INSERT INTO turns (session_id, role, content, agent, metadata, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (self.session_id, role, content, agent, json.dumps(metadata, ensure_ascii=False), now),
+                (session, role, content, agent, json.dumps(metadata, ensure_ascii=False), now),
             )
-        return Turn(int(cursor.lastrowid or 0), self.session_id, role, content, agent, now, metadata)
+        return int(cursor.lastrowid or 0), now
 
-    def _recent(self, n: int) -> list[Turn]:
+    def recent(self, session: str, n: int) -> list[tuple[Any, ...]]:
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?",
-                (self.session_id, n),
+                f"SELECT {_COLUMNS} FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?", (session, n)
             ).fetchall()
-        return [_turn(row) for row in reversed(rows)]
+        return list(reversed(rows))
 
-    def _clear(self) -> int:
+    def clear(self, session: str) -> int:
         with self._lock, transaction(self._conn):
-            return self._conn.execute("DELETE FROM turns WHERE session_id = ?", (self.session_id,)).rowcount
+            return self._conn.execute("DELETE FROM turns WHERE session_id = ?", (session,)).rowcount
 
-    def _sessions(self) -> list[str]:
+    def sessions(self) -> list[str]:
         with self._lock:
             rows = self._conn.execute("SELECT DISTINCT session_id FROM turns ORDER BY session_id").fetchall()
         return [row[0] for row in rows]
 
-    def _vectors(self, model: str) -> tuple[list[Turn], list[bytes | None]]:
+    def vectors(self, session: str, model: str) -> list[tuple[Any, ...]]:
         with self._lock:
-            rows = self._conn.execute(
+            return self._conn.execute(
                 "SELECT t.id, t.session_id, t.role, t.content, t.agent, t.metadata, t.created_at, v.vector "
                 "FROM turns t LEFT JOIN turn_vectors v ON v.turn_id = t.id AND v.model = ? "
                 "WHERE t.session_id = ? ORDER BY t.id",
-                (model, self.session_id),
+                (model, session),
             ).fetchall()
-        return [_turn(row[:7]) for row in rows], [row[7] for row in rows]
 
-    def _store_vectors(self, model: str, items: list[tuple[int, bytes]]) -> None:
+    def store_vectors(self, model: str, items: list[tuple[int, bytes]]) -> None:
         with self._lock, transaction(self._conn):
             self._conn.executemany(
                 "INSERT OR REPLACE INTO turn_vectors (turn_id, model, vector) VALUES (?, ?, ?)",
                 [(turn_id, model, blob) for turn_id, blob in items],
             )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class ConversationMemory:
+    """Persisted conversation turns for one session (``session_id``) of a store.
+
+    ``path`` is the SQLite file (created with its parent directories), ``":memory:"``, or a
+    ``postgresql://`` URL (extra ``kagura[postgres]``: the same rows in PostgreSQL, shared by every host);
+    ``embedder`` is used by ``recall`` (default: the local MiniLM embedder, loaded on first use).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], session_id: str = "default", *, embedder: Any = None
+    ) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise ValueError("session_id must be a non-empty string")
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(f"path must be an SQLite path or a postgresql:// URL, got {type(path).__name__}")
+        self.path = path
+        self.session_id = session_id
+        self._embedder = embedder
+        self._db: Any
+        if is_postgres_url(path):
+            from kagura.core.memory.stores.postgres import PostgresTurns
+
+            self._db = PostgresTurns(str(path))
+        else:
+            self._db = _SQLiteTurns(path)
+
+    # --- blocking internals (run in worker threads) -------------------------------------------------
+
+    def _add(self, role: str, content: str, agent: str | None, metadata: dict[str, Any]) -> Turn:
+        turn_id, now = self._db.add(self.session_id, role, content, agent, metadata)
+        return Turn(turn_id, self.session_id, role, content, agent, now, metadata)
+
+    def _recent(self, n: int) -> list[Turn]:
+        return [_turn(row) for row in self._db.recent(self.session_id, n)]
+
+    def _clear(self) -> int:
+        return int(self._db.clear(self.session_id))
+
+    def _sessions(self) -> list[str]:
+        return list(self._db.sessions())
+
+    def _vectors(self, model: str) -> tuple[list[Turn], list[bytes | None]]:
+        rows = self._db.vectors(self.session_id, model)
+        return [_turn(row[:7]) for row in rows], [row[7] for row in rows]
+
+    def _store_vectors(self, model: str, items: list[tuple[int, bytes]]) -> None:
+        self._db.store_vectors(model, items)
 
     # --- public async API ---------------------------------------------------------------------------
 
@@ -207,9 +248,8 @@ class ConversationMemory:
         return [(turns[int(i)], float(scores[int(i)])) for i in order]
 
     def close(self) -> None:
-        """Close the SQLite connection."""
-        with self._lock:
-            self._conn.close()
+        """Close the SQLite connection or the PostgreSQL pool."""
+        self._db.close()
 
     def __repr__(self) -> str:
-        return f"ConversationMemory({os.fspath(self.path)!r}, session_id={self.session_id!r})"
+        return f"ConversationMemory({describe_target(self.path)!r}, session_id={self.session_id!r})"

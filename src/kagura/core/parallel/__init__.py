@@ -15,6 +15,9 @@ Entry points: :func:`parallel_gather`, :func:`parallel_map` (input order), :func
 and :func:`run_sync`. All share one worker pool: at most ``max_concurrent`` tasks, never more than the
 items pulled so far, items pulled lazily from any iterable or async iterable.
 
+Budgets shared by several processes and hosts: ``RateLimiter(..., redis="redis://host:6379/0",
+key="openai-prod")`` (extra ``kagura[redis]``); :func:`read_budgets` lists them (``kagura budget show``).
+
 Imports nothing from kagura but :mod:`kagura.errors`.
 """
 
@@ -22,7 +25,10 @@ from kagura.core.parallel._api import parallel_map, parallel_map_outcomes, paral
 from kagura.core.parallel._gather import parallel_gather
 from kagura.core.parallel._limits import Limiter, RateLimiter
 from kagura.core.parallel._outcome import Outcome
+from kagura.core.parallel._redis_budget import redact_url
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
+from kagura.core.parallel._shared_gcra import KEY_PREFIX as SHARED_BUDGET_PREFIX
+from kagura.core.parallel._shared_gcra import BudgetSnapshot, connect_redis, read_budgets
 from kagura.core.parallel._stream import OutcomeStream, parallel_stream
 from kagura.core.parallel._sync import (
     parallel_map_outcomes_sync,
@@ -32,12 +38,15 @@ from kagura.core.parallel._sync import (
 )
 
 __all__ = [
+    "SHARED_BUDGET_PREFIX",
+    "BudgetSnapshot",
     "Limiter",
     "Outcome",
     "OutcomeStream",
     "RateLimiter",
     "RetryPolicy",
     "call_with_retry",
+    "connect_redis",
     "parallel_gather",
     "parallel_map",
     "parallel_map_outcomes",
@@ -46,5 +55,7 @@ __all__ = [
     "parallel_map_unordered",
     "parallel_map_unordered_sync",
     "parallel_stream",
+    "read_budgets",
+    "redact_url",
     "run_sync",
 ]

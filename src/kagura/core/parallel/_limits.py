@@ -21,10 +21,13 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kagura.core.parallel._bucket import Bucket
 from kagura.core.parallel._checks import check_amount, check_rate
+
+if TYPE_CHECKING:
+    from kagura.core.parallel._redis_budget import OnRedisError, RedisBudget
 
 __all__ = ["DEFAULT_BURST_SECONDS", "Limiter", "RateLimiter"]
 
@@ -74,6 +77,17 @@ class RateLimiter:
 
     Thread-safe: state is guarded by a ``threading.Lock`` that is never held across an ``await``. A
     waiting :meth:`acquire` that is cancelled gives its booking back when nothing was booked after it.
+
+    **Shared by several processes and hosts:** ``redis="redis://host:6379/0"`` and ``key="openai-prod"``
+    keep the buckets in Redis (extra ``kagura[redis]``), with the same math run atomically in one Lua
+    script per admission on the server's clock, so every limiter naming ``key`` shares one budget.
+    ``on_redis_error`` says what happens when Redis goes away mid-run: ``"degrade"`` (default) goes on
+    with a local limiter at this process's fair share of the budget (the budget divided by the processes
+    that were sharing it) and returns to Redis when it answers again; ``"fail"`` raises
+    :class:`~kagura.errors.BudgetUnavailableError` instead. Redis unreachable at the first admission
+    raises :class:`~kagura.errors.ConfigurationError`. See :mod:`kagura.core.parallel._redis_budget`.
+    With Redis, :meth:`reserve` is not available (booking is a network call: use :meth:`acquire`), and
+    :meth:`adjust` is sent in the background.
     """
 
     __slots__ = (
@@ -86,6 +100,7 @@ class RateLimiter:
         "_requests",
         "_rpm",
         "_seq",
+        "_shared",
         "_tokens",
         "_tpm",
     )
@@ -97,6 +112,9 @@ class RateLimiter:
         *,
         burst: float | None = None,
         clock: Clock | None = None,
+        redis: str | None = None,
+        key: str | None = None,
+        on_redis_error: OnRedisError = "degrade",
     ) -> None:
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {type(clock).__name__}")
@@ -112,6 +130,33 @@ class RateLimiter:
         self._booked_requests = 0  # booked since creation
         self._booked_tokens = 0.0
         self._configure(requests_per_minute, tokens_per_minute, burst, now=None)
+        self._shared: RedisBudget | None = None
+        if redis is not None or key is not None:
+            if redis is None or key is None:
+                raise ValueError(
+                    "a shared budget needs both redis='redis://HOST:6379/0' and key='NAME' (the name every "
+                    "process sharing the budget uses)"
+                )
+            from kagura.core.parallel._redis_budget import RedisBudget
+
+            self._shared = RedisBudget(
+                redis, key, make_local=self._local_share, on_redis_error=on_redis_error, clock=self._clock
+            )
+
+    def _local_share(self, share: float) -> RateLimiter:
+        """A local limiter for ``share`` of this budget (used while the shared one is unreachable)."""
+        burst = self.burst
+        return RateLimiter(
+            self._rpm * share if self._rpm is not None else None,
+            self._tpm * share if self._tpm is not None else None,
+            burst=max(1.0, burst * share) if burst is not None else None,
+            clock=self._clock,
+        )
+
+    @property
+    def shared(self) -> RedisBudget | None:
+        """The Redis side of a shared budget (None for a local limiter)."""
+        return self._shared
 
     # -- configuration ------------------------------------------------------------------------------
 
@@ -193,6 +238,8 @@ class RateLimiter:
         The booking counts against the budget immediately. :meth:`acquire` is this plus the sleep; call
         ``reserve`` directly only if you schedule the start yourself.
         """
+        if self._shared is not None:
+            raise TypeError("a Redis-shared RateLimiter books over the network: use `await acquire(tokens)`")
         return self._book(tokens)[0]
 
     def _book(self, tokens: float) -> tuple[float, int, tuple[float, float, float]]:
@@ -234,6 +281,9 @@ class RateLimiter:
         """Wait until one request costing ``tokens`` tokens may start within the budget."""
         if self._requests is None and self._tokens is None:
             return
+        if self._shared is not None:
+            await self._acquire_shared(self._shared, tokens)
+            return
         start, seq, before = self._book(tokens)
         clock = self._clock
         try:
@@ -246,11 +296,45 @@ class RateLimiter:
                 self._give_back(seq, before, tokens)
             raise
 
+    def _specs(self, requests: float, tokens: float) -> tuple[tuple[float, float, float], ...]:
+        """(seconds per unit or 0, capacity, units) of each bucket, as the shared script takes them."""
+        with self._lock:
+            req, tok = self._requests, self._tokens
+            return (
+                (req.interval, req.capacity, requests) if req is not None else (0.0, 0.0, 0.0),
+                (tok.interval, tok.capacity, tokens) if tok is not None else (0.0, 0.0, 0.0),
+            )
+
+    async def _acquire_shared(self, shared: RedisBudget, tokens: float) -> None:
+        tokens = check_amount("tokens", tokens)
+        req, tok = self._specs(1.0, tokens)
+        wait = await shared.admit(req, tok)
+        with self._lock:
+            self._booked_requests += 1
+            self._booked_tokens += tokens
+        if wait <= _ROUNDING:
+            return
+        try:
+            await asyncio.sleep(wait)
+        except asyncio.CancelledError:
+            # Never used: give it back (GCRA makes that safe even with later bookings), off this path.
+            req, tok = self._specs(-1.0, -tokens)
+            shared.adjust_soon(req, tok)
+            with self._lock:
+                self._booked_requests -= 1
+                self._booked_tokens -= tokens
+            raise
+
     def adjust(self, tokens: float) -> None:
         """Reconcile after a call: charge ``tokens`` more (> 0) or refund them (< 0), e.g. real usage
         minus the estimate. A refund never gives more credit than a full bucket; a charge may push later
         bookings back. No-op without a token budget."""
         tokens = check_amount("tokens", tokens, signed=True)
+        if self._shared is not None and self._tokens is not None and tokens:
+            self._shared.adjust_soon(*self._specs(0.0, tokens))
+            with self._lock:
+                self._booked_tokens += tokens
+            return
         with self._lock:
             bucket = self._tokens
             if bucket is None or not tokens:

@@ -1,0 +1,216 @@
+"""``kagura bench shared``: several worker processes, one provider quota, budgets shared through Redis.
+
+A private ``redis-server`` and the quota-enforcing fake provider (its own process) run on loopback. Every
+worker process calls the provider with the same API key, so they all draw on one quota, enforced per
+second (a token bucket of one second of rate) as providers do. Side by side in one run:
+
+- **local**: each process enforces the budget alone (what every process did before shared budgets), so N
+  processes spend N times the quota;
+- **shared**: ``RateLimiter(..., redis=URL, key=...)`` through ``LLMConfig(redis_url=...)``: one budget.
+
+Scenarios: (1) a known quota, 4 processes x 150 calls, C=50 each; (2) nothing configured but the Redis URL
+(shared adaptive control) against the same processes each adapting alone; (3) scenario 1 with Redis killed
+a third of the way in and restarted at two thirds; (4) the cost of one shared admission (p50, p99).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kagura.bench._report import BenchRow
+from kagura.core.parallel import RateLimiter
+from kagura.testing import FakeLLMProcess
+
+__all__ = ["Sizes", "run"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    processes: int = 4
+    calls: int = 150
+    concurrency: int = 50
+    rpm: float = 1200
+    adaptive_seconds: float = 40.0
+    warmup_seconds: float = 10.0
+    acquires: int = 2000
+
+    @classmethod
+    def default(cls) -> Sizes:
+        return cls(calls=90, adaptive_seconds=20.0, warmup_seconds=5.0, acquires=1000)
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(processes=2, calls=40, concurrency=10, adaptive_seconds=6.0, warmup_seconds=2.0,
+                   acquires=200)  # fmt: skip
+
+
+@dataclass
+class Fleet:
+    """What one set of worker processes did (client side) and what the provider saw (server side)."""
+
+    workers: list[dict[str, Any]]
+    wall_s: float
+    requests: int
+    rate_limited: int
+    admitted_per_second: dict[int, int]
+
+    @property
+    def share_429(self) -> float:
+        return self.rate_limited / self.requests if self.requests else 0.0
+
+    def used(self, first: int, last: int, rate_per_s: float) -> float:
+        seconds = max(1, last - first)
+        return sum(self.admitted_per_second.get(s, 0) for s in range(first, last)) / (rate_per_s * seconds)
+
+    def fairness(self) -> float:
+        """The largest deviation of one process's call rate from the mean rate (0.1 = within 10 %)."""
+        rates = [w["calls"] / w["wall_s"] for w in self.workers if w["wall_s"] > 0]
+        mean = statistics.fmean(rates) if rates else 0.0
+        return max((abs(r - mean) / mean for r in rates), default=0.0) if mean else 0.0
+
+    def metrics(self, rate_per_s: float, burst: float, warmup: int = 0) -> dict[str, Any]:
+        end = int(self.wall_s)
+        return {
+            "wall_s": round(self.wall_s, 2),
+            "calls": sum(w["calls"] for w in self.workers),
+            "failed": sum(w["failed"] for w in self.workers),
+            "requests": self.requests,
+            "http_429": self.rate_limited,
+            "share_429": round(self.share_429, 4),
+            "quota_used": round(self.used(warmup, end, rate_per_s), 3),
+            "busiest_second_vs_quota": round(
+                max(self.admitted_per_second.values(), default=0) / (rate_per_s + burst), 3
+            ),
+            "fairness_max_deviation": round(self.fairness(), 3),
+        }
+
+
+async def _fleet(
+    server: FakeLLMProcess, s: Sizes, key: str, *, redis: str | None, rpm: float | None,
+    calls: int = 0, seconds: float = 0.0, during: Any = None,
+) -> Fleet:  # fmt: skip
+    """Start ``s.processes`` workers together on ``key``; wait for all; read the server's counters."""
+    await server.reset_stats()
+    reset_at = time.time()
+    start_at = reset_at + 5.0  # every worker imports and connects first, then all start at once
+    argv = [sys.executable, "-m", "kagura.bench._shared_worker", server.base_url, key,
+            "--concurrency", str(s.concurrency), "--start-at", str(start_at)]  # fmt: skip
+    argv += ["--calls", str(calls)] if calls else ["--seconds", str(seconds)]
+    argv += ["--rpm", str(int(rpm))] if rpm else []
+    argv += ["--redis", redis] if redis else []
+    procs = [
+        await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+        for _ in range(s.processes)
+    ]
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    began = time.perf_counter()
+    extra = [asyncio.ensure_future(during())] if during is not None else []
+    outputs = [await p.communicate() for p in procs]
+    wall = time.perf_counter() - began
+    for task in extra:
+        await task
+    workers = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+    stats = await server.stats()
+    return Fleet(
+        workers=workers,
+        wall_s=wall,
+        requests=int(stats["chat_requests"]),
+        rate_limited=int(stats["over_quota"]),
+        # the server counts seconds from its reset: renumber them from the start line
+        admitted_per_second={
+            int(k) - round(start_at - reset_at): int(v) for k, v in stats["admitted_per_second"].items()
+        },
+    )
+
+
+def _row(operation: str, items: int, fleets: dict[str, Fleet], goal: str, rate: float, burst: float,
+         warmup: int = 0) -> BenchRow:  # fmt: skip
+    extra: dict[str, Any] = {"goal": goal}
+    for name, fleet in fleets.items():
+        extra[name] = fleet.metrics(rate, burst, warmup)
+    first, last = next(iter(fleets.values())), list(fleets.values())[-1]
+    return BenchRow(operation, items, first.wall_s, last.wall_s, extra=extra)
+
+
+async def _admission_cost(url: str, n: int) -> BenchRow:
+    """Seconds per ``acquire`` with a budget that never makes anyone wait: the round trip alone."""
+    local = RateLimiter(requests_per_minute=1e9, burst=1e9)
+    shared = RateLimiter(requests_per_minute=1e9, burst=1e9, redis=url, key="bench:cost")
+    timings: dict[str, list[float]] = {"local": [], "shared": []}
+    for name, limiter in (("local", local), ("shared", shared)):
+        await limiter.acquire()  # connect first
+        for _ in range(n):
+            t = time.perf_counter()
+            await limiter.acquire()
+            timings[name].append(time.perf_counter() - t)
+    assert shared.shared is not None
+    await shared.shared.close()
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    extra = {
+        "goal": "<= 0.5 ms per shared acquire on loopback (p50), p99 reported",
+        **{f"{name}_p50_ms": round(pct(v, 0.5), 4) for name, v in timings.items()},
+        **{f"{name}_p99_ms": round(pct(v, 0.99), 4) for name, v in timings.items()},
+    }
+    return BenchRow(
+        f"admission cost, {n} acquires (local vs one Redis script call)", n,
+        statistics.fmean(timings["local"]), statistics.fmean(timings["shared"]), extra=extra,
+    )  # fmt: skip
+
+
+async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
+    """Every scenario in one run (``full``: the issue's sizes; default: smaller; ``quick``: seconds)."""
+    from kagura.testing import RedisServer
+
+    s = Sizes.quick() if quick else Sizes() if full else Sizes.default()
+    rate, burst = s.rpm / 60, s.rpm / 60
+    rows: list[BenchRow] = []
+    with RedisServer() as redis:
+        async with FakeLLMProcess(latency, quota_rpm=s.rpm) as server:
+            label = f"{s.processes} processes x {s.calls} calls, C={s.concurrency}, one {s.rpm:g} RPM quota"
+            known = {
+                "local": await _fleet(server, s, "k-local", redis=None, rpm=s.rpm, calls=s.calls),
+                "shared": await _fleet(server, s, "k-shared", redis=redis.url, rpm=s.rpm, calls=s.calls),
+            }
+            rows.append(_row(
+                f"1. known quota: {label}", s.processes * s.calls, known,
+                "<= 0.5% 429, >= 95% of quota used, each process within +-20% of a fair share", rate, burst,
+            ))  # fmt: skip
+            seconds = s.adaptive_seconds
+            adaptive = {
+                "local": await _fleet(server, s, "a-local", redis=None, rpm=None, seconds=seconds),
+                "shared": await _fleet(server, s, "a-shared", redis=redis.url, rpm=None, seconds=seconds),
+            }
+            rows.append(_row(
+                f"2. nothing configured but the Redis URL (shared adaptive): {s.processes} processes, "
+                f"{seconds:g} s, C={s.concurrency}", 0, adaptive,
+                f"<= 5% 429, >= 90% of quota used after {s.warmup_seconds:g} s", rate, burst,
+                int(s.warmup_seconds),
+            ))  # fmt: skip
+            expected = s.processes * s.calls / rate
+
+            async def outage() -> None:
+                await asyncio.sleep(expected / 3)
+                redis.kill()
+                await asyncio.sleep(expected / 3)
+                redis.restart()
+
+            lost = {"shared": await _fleet(server, s, "k-outage", redis=redis.url, rpm=s.rpm, calls=s.calls,
+                                           during=outage)}  # fmt: skip
+            rows.append(_row(
+                f"3. Redis killed at {expected / 3:.1f} s and restarted at {2 * expected / 3:.1f} s: {label}",
+                s.processes * s.calls, lost,
+                "completes, no 429 storm, busiest second never above the quota's second + burst",
+                rate, burst,
+            ))  # fmt: skip
+        rows.append(await _admission_cost(redis.url, s.acquires))
+    return rows

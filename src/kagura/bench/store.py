@@ -1,0 +1,244 @@
+"""``kagura bench store``: PostgreSQL + pgvector against SQLite, measured side by side in one run.
+
+Rows:
+
+1. top-10 cosine over N synthetic 384-d chunks (``--size``; ``KAGURA_BENCH_STORE_SIZE``): SQLite exact
+   (numpy over the cached matrix) p50 as ``serial_s``, PostgreSQL HNSW p50 as ``parallel_s``; ``extra`` has
+   recall@10 of HNSW against the exact answer, PostgreSQL exact p50, p95s, load and index-build seconds.
+2. two ingest processes on one PostgreSQL store, the same tree (text files + images described by the fake
+   LLM server): duplicates, lost files, and LLM descriptions per image.
+3. the corpus benchmark's questions on PostgreSQL and on SQLite (the same index, copied with ``copy_store``):
+   hit@1 / hit@5 per search mode on each.
+
+PostgreSQL is the server at ``KAGURA_BENCH_PG_URL``, or a private one from the ``pgserver`` wheel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kagura.bench._report import BenchRow
+
+__all__ = ["run"]
+
+SIZE_ENV = "KAGURA_BENCH_STORE_SIZE"
+URL_ENV = "KAGURA_BENCH_PG_URL"
+_QUERIES = 100
+
+
+@contextlib.contextmanager
+def _postgres() -> Iterator[Any]:
+    """A function returning the URL of a fresh database (on $KAGURA_BENCH_PG_URL's server, or a private
+    one)."""
+    url = os.environ.get(URL_ENV)
+    if url:
+        import psycopg
+
+        def fresh() -> str:
+            name = f"kagura_bench_{int(time.time() * 1000)}"
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {name}".encode())
+            from urllib.parse import urlsplit, urlunsplit
+
+            p = urlsplit(url)
+            return urlunsplit((p.scheme, p.netloc, f"/{name}", p.query, p.fragment))
+
+        yield fresh
+        return
+    from kagura.testing import PostgresServer
+
+    with PostgresServer() as server:
+        yield server.new_database
+
+
+def _p(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else 0.0
+
+
+def _search_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
+    from kagura.bench._store_data import EMBEDDER, copy_into_postgres, load_sqlite, synthetic
+    from kagura.core.memory._store import RAGStore
+    from kagura.core.memory._vectors import top_k_cosine
+    from kagura.core.memory.stores.postgres import HNSWParams, PostgresRAGStore
+
+    vectors = synthetic(size, seed=1)
+    queries = synthetic(_QUERIES, seed=2)
+    truth = [[row for row, _ in top_k_cosine(vectors, q, 10)] for q in queries]
+
+    pg = PostgresRAGStore(fresh())
+    started = time.perf_counter()
+    pg_ids, build_s = copy_into_postgres(pg, vectors)
+    load_s = time.perf_counter() - started - build_s
+
+    def measure() -> tuple[list[float], list[float]]:
+        ms, found = [], []
+        for q, want in zip(queries, truth, strict=True):
+            t = time.perf_counter()
+            hits = pg.vector_search(EMBEDDER, q, 10)
+            ms.append((time.perf_counter() - t) * 1000)
+            found.append(len({c for c, _ in hits} & {pg_ids[r] for r in want}) / 10)
+        return ms, found
+
+    hnsw_ms, recall = measure()
+    sweep = {}
+    for ef in (40, 100, 200, 400):
+        pg.hnsw = HNSWParams(m=pg.hnsw.m, ef_construction=pg.hnsw.ef_construction, ef_search=ef)
+        ms, found = measure()
+        sweep[str(ef)] = {
+            "p50_ms": round(statistics.median(ms), 2),
+            "recall@10": round(float(np.mean(found)), 4),
+        }
+    exact_ms = []
+    for q in queries[:10]:
+        t = time.perf_counter()
+        pg.vector_search(EMBEDDER, q, 10, exact=True)
+        exact_ms.append((time.perf_counter() - t) * 1000)
+    pg.close()
+
+    sqlite = RAGStore(tmp / "bench.db")
+    t = time.perf_counter()
+    load_sqlite(sqlite, vectors)
+    sqlite_load_s = time.perf_counter() - t
+    sqlite.vector_search(EMBEDDER, queries[0], 10)  # the first search loads the matrix into memory
+    sqlite_ms = []
+    for q in queries:
+        t = time.perf_counter()
+        sqlite.vector_search(EMBEDDER, q, 10)
+        sqlite_ms.append((time.perf_counter() - t) * 1000)
+    sqlite.close()
+    return BenchRow(
+        f"top-10 cosine over {size:,} 384-d chunks: SQLite exact p50 vs PostgreSQL HNSW p50",
+        size,
+        statistics.median(sqlite_ms) / 1000,
+        statistics.median(hnsw_ms) / 1000,
+        extra={
+            "recall@10": round(float(np.mean(recall)), 4),
+            "pg_hnsw_p50_ms": round(statistics.median(hnsw_ms), 2),
+            "pg_hnsw_p95_ms": round(_p(hnsw_ms, 95), 2),
+            "pg_exact_p50_ms": round(statistics.median(exact_ms), 1),
+            "sqlite_exact_p50_ms": round(statistics.median(sqlite_ms), 2),
+            "sqlite_exact_p95_ms": round(_p(sqlite_ms, 95), 2),
+            "pg_copy_s": round(load_s, 1),
+            "pg_index_build_s": round(build_s, 1),
+            "sqlite_load_s": round(sqlite_load_s, 1),
+            "hnsw_default": {"m": 16, "ef_construction": 64, "ef_search": HNSWParams().ef_search},
+            "ef_search_sweep": sweep,
+        },
+    )
+
+
+def _tree(root: Path, texts: int, images: int) -> int:
+    from PIL import Image
+
+    root.mkdir(parents=True)
+    for i in range(texts):
+        (root / f"note{i:03}.txt").write_text(f"note {i}: " + f"words about topic {i} " * 20, "utf-8")
+    for i in range(images):
+        Image.new("RGB", (8 + i % 16, 8 + i // 16), (i * 37 % 256, i * 91 % 256, 7)).save(
+            root / f"img{i:03}.png"
+        )
+    return texts + images
+
+
+async def _two_workers(fresh: Any, tmp: Path, quick: bool) -> BenchRow:
+    from kagura.core.memory.stores.postgres import PostgresRAGStore
+    from kagura.testing import FakeLLMServer
+
+    texts, images = (10, 6) if quick else (60, 30)
+    root = tmp / "tree"
+    files = _tree(root, texts, images)
+    url = fresh()
+
+    async def worker(base_url: str) -> dict[str, Any]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kagura.bench._store_worker", str(root), url, base_url,
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"ingest worker exited with {proc.returncode}")
+        return json.loads(out.decode().strip().splitlines()[-1])
+
+    async with FakeLLMServer(latency=0.05) as server:
+        started = time.perf_counter()
+        results = await asyncio.gather(worker(server.base_url), worker(server.base_url))
+        wall = time.perf_counter() - started
+        described = server.stats.chat_requests
+    store = PostgresRAGStore(url)
+    docs = store.documents_under(str(root.resolve()))
+    counts = store.counts()
+    store.close()
+    paths = [d.path for d in docs]
+    return BenchRow(
+        f"2 ingest processes on one PostgreSQL store: {files} files ({images} images described by the LLM)",
+        files,
+        max(r["wall_s"] for r in results),
+        wall,
+        extra={
+            "duplicates": len(paths) - len(set(paths)),
+            "lost": files - len(set(paths)),
+            "llm_descriptions": described,
+            "images": images,
+            "each_image_described_once": described == images,
+            "indexed_by_worker": [r["indexed"] for r in results],
+            "failed": sum(len(r["failed"]) for r in results),
+            "chunks": counts["chunks"],
+        },
+    )
+
+
+async def _corpus_questions(fresh: Any, tmp: Path) -> BenchRow:
+    from kagura.bench._corpus_tree import build_tree, load_questions
+    from kagura.bench.corpus import _evaluate
+    from kagura.core.memory import MultimodalRAG
+    from kagura.core.memory.stores import copy_store
+
+    tree = await asyncio.to_thread(build_tree, tmp / "corpus", size="quick")
+    questions = [q for q in load_questions() if any(a in tree.relpaths for a in q.answers)]
+    sqlite = MultimodalRAG(tmp / "corpus.db")
+    await sqlite.load_directory(tree.root, max_concurrent=4)
+    pg = MultimodalRAG(fresh())
+    copied = await asyncio.to_thread(copy_store, sqlite.store, pg.store)
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for name, rag in (("sqlite", sqlite), ("postgres", pg)):
+        rows, _ = await _evaluate(rag, questions)
+        scores[name] = {r.operation.split(":")[0].removeprefix("search "): {
+            k: v for k, v in r.extra.items() if k in ("hit@1", "hit@5", "mrr")} for r in rows}  # fmt: skip
+        rag.close()
+    same = {mode: scores["sqlite"][mode] == scores["postgres"][mode] for mode in scores["sqlite"]}
+    return BenchRow(
+        f"corpus questions ({len(questions)}), same index on SQLite and PostgreSQL ({copied} files copied)",
+        len(questions),
+        1.0,
+        1.0,
+        extra={"identical": same, **scores},
+    )
+
+
+async def run(latency: float = 0.15, quick: bool = False, size: int | None = None) -> list[BenchRow]:
+    """Measure every row; ``size`` synthetic chunks (default 2,000 quick, else $KAGURA_BENCH_STORE_SIZE or
+    100,000)."""
+    del latency  # the LLM latency matters only to the fake server of row 2, fixed there
+    if size is None:
+        size = 2_000 if quick else int(os.environ.get(SIZE_ENV, "100000"))
+    if size < 100:
+        raise ValueError(f"size must be >= 100 chunks, got {size}")
+    rows: list[BenchRow] = []
+    with tempfile.TemporaryDirectory(prefix="kagura-bench-store-") as tmp, _postgres() as fresh:
+        base = Path(tmp)
+        rows.append(await asyncio.to_thread(_search_row, size, fresh, base))
+        rows.append(await _two_workers(fresh, base, quick))
+        rows.append(await _corpus_questions(fresh, base))
+    return rows

@@ -1,0 +1,77 @@
+"""``kagura budget show``: the budgets shared through Redis and what the adaptive controllers learned."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import asdict
+
+import typer
+
+from kagura.cli._app import app
+
+__all__ = ["budget_app", "show"]
+
+budget_app = typer.Typer(help="Budgets shared through Redis (KAGURA_REDIS_URL).", no_args_is_help=True)
+app.add_typer(budget_app, name="budget")
+
+
+async def _read(url: str) -> list[dict[str, object]]:
+    from kagura.core.parallel import connect_redis, read_budgets, redact_url
+    from kagura.errors import ConfigurationError
+
+    client = connect_redis(url)
+    try:
+        budgets = await read_budgets(client)
+    except Exception as exc:
+        raise ConfigurationError(f"cannot read budgets from Redis at {redact_url(url)}: {exc}") from None
+    finally:
+        await client.aclose()
+    return [asdict(b) for b in budgets]
+
+
+@budget_app.command("show")
+def show(
+    redis: str | None = typer.Option(
+        None, "--redis", help="Redis URL (default: KAGURA_REDIS_URL).", show_default=False
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Print every shared budget: its rates, how far ahead it is booked, its members, what was learned."""
+    from kagura.errors import ConfigurationError
+
+    url = redis or os.environ.get("KAGURA_REDIS_URL")
+    if not url:
+        typer.echo("error: no Redis: pass --redis redis://HOST:6379/0 or set KAGURA_REDIS_URL", err=True)
+        raise typer.Exit(2)
+    try:
+        budgets = asyncio.run(_read(url))
+    except (ConfigurationError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(budgets, indent=2))
+        return
+    if not budgets:
+        typer.echo("no shared budgets in this Redis yet")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("key", "RPM", "TPM", "booked ahead", "processes", "learned (adaptive)")
+    for b in budgets:
+        learned = ", ".join(f"{k}={v}" for k, v in sorted(b["adaptive"].items()))  # type: ignore[union-attr]
+        table.add_row(
+            str(b["key"]),
+            _num(b["requests_per_minute"]),
+            _num(b["tokens_per_minute"]),
+            f"{b['backlog_seconds']:.2f} s",
+            str(b["members"]),
+            learned or "-",
+        )
+    Console().print(table)
+
+
+def _num(value: object) -> str:
+    return "-" if value is None else f"{float(value):g}"  # type: ignore[arg-type]

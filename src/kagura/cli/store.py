@@ -1,0 +1,66 @@
+"""``kagura store migrate SRC DST``: copy an index between stores (SQLite <-> PostgreSQL), no re-embedding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from kagura.cli._app import app
+from kagura.cli.ingest import _clear_errors
+
+__all__ = ["migrate", "store_app"]
+
+store_app = typer.Typer(
+    help="Manage stores: copy an index between SQLite and PostgreSQL.", no_args_is_help=True
+)
+app.add_typer(store_app, name="store")
+
+
+def _target(value: str) -> str | Path:
+    from kagura.core.memory.stores import is_postgres_url
+
+    return value if is_postgres_url(value) else Path(value).expanduser()
+
+
+@store_app.command()
+def migrate(
+    source: str = typer.Argument(..., help="The store to copy: an SQLite file or a postgresql:// URL."),
+    target: str = typer.Argument(..., help="The store to write into (created if missing)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the copied count and both stores' counts as JSON."
+    ),
+) -> None:
+    """Copy every document (chunks, hashes, vectors, manifest, keyword index) from SOURCE into TARGET.
+
+    Vectors are copied as stored, so nothing is embedded again; a document already in TARGET at the same
+    path is replaced. TARGET must be empty of vectors or hold vectors of the same embedder.
+    """
+    from kagura.core.memory.stores import copy_store, describe_target, open_rag_store
+
+    src, dst = _target(source), _target(target)
+    if src == dst:
+        typer.echo("SOURCE and TARGET are the same store.", err=True)
+        raise typer.Exit(2)
+    if isinstance(src, Path) and not src.exists():
+        typer.echo(f"No store at {src}.", err=True)
+        raise typer.Exit(2)
+    with _clear_errors():
+        a = open_rag_store(src)
+        try:
+            b = open_rag_store(dst)
+            try:
+                copied = copy_store(a, b)
+                counts = {"source": a.counts(), "target": b.counts()}
+            finally:
+                b.close()
+        finally:
+            a.close()
+    if as_json:
+        typer.echo(json.dumps({"copied": copied, **counts}, indent=2))
+    else:
+        typer.echo(
+            f"copied {copied} documents ({counts['source']['chunks']} chunks) from {describe_target(src)}"
+            f" to {describe_target(dst)}; it now holds {counts['target']['documents']} documents"
+        )

@@ -1,0 +1,51 @@
+"""Stores side by side: ``sqlite`` (the default, one file) and ``postgres`` (PostgreSQL + pgvector).
+
+Both implement :class:`RAGStoreProtocol`; :func:`open_rag_store` picks one from a path or a
+``postgresql://`` URL. Names are imported lazily, so the PostgreSQL driver loads only when a URL is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kagura._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from kagura.core.memory.stores._copy import copy_store
+    from kagura.core.memory.stores._open import check_target, open_claims, open_rag_store
+    from kagura.core.memory.stores._protocol import RAGStoreProtocol, StoredDocument
+    from kagura.core.memory.stores._url import describe_target, is_postgres_url, redact_url
+    from kagura.core.memory.stores.postgres import HNSWParams, PostgresRAGStore
+    from kagura.core.memory.stores.sqlite import SQLiteRAGStore
+
+__all__ = [
+    "HNSWParams",
+    "PostgresRAGStore",
+    "RAGStoreProtocol",
+    "SQLiteRAGStore",
+    "StoredDocument",
+    "check_target",
+    "copy_store",
+    "describe_target",
+    "is_postgres_url",
+    "open_claims",
+    "open_rag_store",
+    "redact_url",
+]
+
+_LAZY: dict[str, str] = {
+    "HNSWParams": "kagura.core.memory.stores.postgres",
+    "PostgresRAGStore": "kagura.core.memory.stores.postgres",
+    "RAGStoreProtocol": "kagura.core.memory.stores._protocol",
+    "SQLiteRAGStore": "kagura.core.memory.stores.sqlite",
+    "StoredDocument": "kagura.core.memory.stores._protocol",
+    "check_target": "kagura.core.memory.stores._open",
+    "copy_store": "kagura.core.memory.stores._copy",
+    "describe_target": "kagura.core.memory.stores._url",
+    "is_postgres_url": "kagura.core.memory.stores._url",
+    "open_claims": "kagura.core.memory.stores._open",
+    "open_rag_store": "kagura.core.memory.stores._open",
+    "redact_url": "kagura.core.memory.stores._url",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

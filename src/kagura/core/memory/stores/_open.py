@@ -1,0 +1,51 @@
+"""Open the store a target names: a path -> SQLite, a ``postgresql://`` URL -> PostgreSQL + pgvector."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kagura.core.memory.stores._url import is_postgres_url
+
+if TYPE_CHECKING:
+    from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, RAGStoreProtocol
+
+__all__ = ["check_target", "open_claims", "open_rag_store"]
+
+
+def check_target(target: object, what: str = "store") -> str | Path:
+    """``target`` as a URL string or a Path; TypeError for anything else."""
+    if isinstance(target, str) and is_postgres_url(target):
+        return target
+    if isinstance(target, str | os.PathLike):
+        return Path(target)
+    raise TypeError(
+        f"{what} must be a path to an SQLite file or a postgresql:// URL, got {type(target).__name__}"
+    )
+
+
+def open_rag_store(target: str | os.PathLike[str], **options: Any) -> RAGStoreProtocol:
+    """The RAG store at ``target``. ``options`` (``hnsw=HNSWParams(...)``) apply to PostgreSQL only."""
+    checked = check_target(target)
+    if isinstance(checked, str):
+        from kagura.core.memory.stores.postgres import PostgresRAGStore
+
+        return PostgresRAGStore(checked, **options)
+    if options:
+        raise ValueError(f"{', '.join(sorted(options))}: options of the PostgreSQL store only")
+    from kagura.core.memory._store import RAGStore
+
+    return RAGStore(checked)
+
+
+def open_claims(target: str | os.PathLike[str]) -> DescriptionClaimsProtocol:
+    """The description claims of the store at ``target``."""
+    checked = check_target(target)
+    if isinstance(checked, str):
+        from kagura.core.memory.stores.postgres import PostgresClaims
+
+        return PostgresClaims(checked)
+    from kagura.core.memory._claims import DescriptionClaims
+
+    return DescriptionClaims(checked)

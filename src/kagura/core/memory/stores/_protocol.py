@@ -1,0 +1,100 @@
+"""What a RAG store is: the blocking methods ``MultimodalRAG`` calls (from worker threads).
+
+Two implementations: :class:`~kagura.core.memory._store.RAGStore` (one SQLite file, the default) and
+:class:`~kagura.core.memory.stores.postgres.PostgresRAGStore` (PostgreSQL + pgvector). Both keep the same
+rows (documents, chunks with their hashes, vectors, manifest, keyword index, the store's embedder), so
+``kagura store migrate`` can copy one into the other without embedding anything again, and the same test
+suite runs against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kagura.core.memory._report import Document
+    from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument
+
+__all__ = ["DescriptionClaimsProtocol", "RAGStoreProtocol", "StoredDocument"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """One stored file as it can be written again elsewhere: the document, its vectors, their embedder."""
+
+    doc: NewDocument
+    vectors: np.ndarray
+    embedder: str
+
+
+@runtime_checkable
+class RAGStoreProtocol(Protocol):
+    """The blocking store interface (thread-safe; async callers use ``asyncio.to_thread``)."""
+
+    @property
+    def location(self) -> str:
+        """The store's path or its URL without password, for messages."""
+        ...
+
+    def close(self) -> None: ...
+
+    def manifest_under(self, root: str) -> dict[str, ManifestEntry]: ...
+
+    def paths_under(self, root: str) -> list[str]: ...
+
+    def embedder(self) -> str | None: ...
+
+    def check_embedder(self, embedder: str) -> None: ...
+
+    def replace_document(self, doc: NewDocument, vectors: np.ndarray, embedder: str) -> int: ...
+
+    def vectors_for_hashes(self, hashes: Iterable[str]) -> dict[str, np.ndarray]: ...
+
+    def delete_documents(self, paths: Iterable[str]) -> int: ...
+
+    def documents_under(self, root: str) -> list[Document]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
+
+    def keyword_search(self, text: str, limit: int, file_type: str | None = None) -> list[tuple[int, float]]:
+        """``(chunk id, score)`` best first by the store's keyword ranking (higher is better)."""
+        ...
+
+    def vector_search(
+        self, embedder: str, query: np.ndarray, k: int, file_type: str | None = None, *, exact: bool = False
+    ) -> list[tuple[int, float]]:
+        """``(chunk id, cosine)`` of the ``k`` nearest chunks, best first (equal scores by chunk id).
+        ``exact=True`` compares every vector (a store with an approximate index skips the index)."""
+        ...
+
+    def export_documents(self) -> Iterator[StoredDocument]:
+        """Every stored document with its vectors, by path."""
+        ...
+
+
+@runtime_checkable
+class DescriptionClaimsProtocol(Protocol):
+    """Claims on LLM descriptions (``_claims.DescriptionClaims`` on SQLite, ``PostgresClaims``): before
+    describing a media file a run claims its path, so two runs never both pay for one description."""
+
+    owner: str
+
+    def try_claim(self, path: str) -> str | None:
+        """``None`` when the claim is ours now, else the live owner holding it."""
+        ...
+
+    def release(self, path: str) -> None: ...
+
+    def release_all(self) -> None: ...
+
+    def described(self, path: str) -> tuple[str, str, str] | None:
+        """The stored ``(content_hash, prompt_version, model)`` of ``path``, if any."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,137 @@
+"""PostgreSQL connections and numbered, namespaced schema migrations (the SQLite convention, on a server).
+
+::
+
+    pool = open_pool("postgresql://user@host/db")     # pgvector extension created, adapter registered
+    migrate(pool, MIGRATIONS, namespace="rag")         # kagura_schema (namespace, version), as in SQLite
+
+A sync :class:`psycopg_pool.ConnectionPool`: every store method is blocking and runs in a worker thread
+(``asyncio.to_thread``), exactly like the SQLite store, so the RAG pipeline calls one interface for both;
+each worker thread borrows its own connection, so searches and per-file writes run side by side instead of
+queueing on one connection's lock. Migrations take a transaction-level advisory lock, so processes starting
+together on several hosts migrate once; a schema newer than this kagura is refused by namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kagura._extras import import_optional
+from kagura.core.memory.stores._url import redact_url, scrub
+from kagura.errors import StoreError
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+__all__ = ["PgMigration", "migrate", "open_migrated", "open_pool", "store_error", "transaction"]
+
+PgMigration = str | Callable[["psycopg.Connection[Any]"], object]
+
+_SCHEMA_LOCK = 0x6B61677572610001  # advisory lock key: "kagura" + 1, held while migrating
+
+
+def _import() -> tuple[Any, Any, Any]:
+    """psycopg, the pool class and pgvector's adapter; MissingExtraError naming ``kagura[postgres]``."""
+    feature = "the PostgreSQL store"
+    psycopg = import_optional("psycopg", feature)
+    pool = import_optional("psycopg_pool", feature)
+    pgvector = import_optional("pgvector.psycopg", feature)
+    return psycopg, pool.ConnectionPool, pgvector.register_vector
+
+
+def store_error(url: str, exc: BaseException, doing: str) -> StoreError:
+    """A StoreError for a driver error while ``doing`` something, never showing the password."""
+    return StoreError(f"cannot {doing} on the PostgreSQL store {redact_url(url)}: {scrub(str(exc), url)}")
+
+
+def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
+    """A pool of connections to ``url`` with pgvector ready (the extension is created if missing)."""
+    psycopg, pool_cls, register_vector = _import()
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except psycopg.Error as exc:
+        raise store_error(url, exc, "connect and enable pgvector") from None
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        register_vector(conn)
+        conn.commit()
+
+    pool = pool_cls(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        configure=configure,
+        open=False,
+        kwargs={"autocommit": False},
+    )
+    try:
+        pool.open(wait=True, timeout=30)
+    except Exception as exc:
+        pool.close()
+        raise store_error(url, exc, "open a connection pool") from None
+    return pool
+
+
+@contextlib.contextmanager
+def transaction(pool: ConnectionPool, url: str, doing: str) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection inside one transaction (committed on success, rolled back on error);
+    driver errors become :class:`StoreError` without the password."""
+    import psycopg
+
+    try:
+        with pool.connection() as conn, conn.transaction():
+            yield conn
+    except psycopg.Error as exc:
+        raise store_error(url, exc, doing) from None
+
+
+def _version(conn: psycopg.Connection[Any], namespace: str) -> int:
+    row = conn.execute("SELECT version FROM kagura_schema WHERE namespace = %s", (namespace,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def migrate(pool: ConnectionPool, url: str, migrations: Sequence[PgMigration], *, namespace: str) -> int:
+    """Apply the migrations ``namespace`` has not seen yet, each in its own transaction with the bump of
+    its version; return the resulting version. Refuses (StoreError) a namespace newer than ``migrations``."""
+    target = len(migrations)
+    with transaction(pool, url, f"migrate the {namespace!r} schema") as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS kagura_schema (namespace TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        current = _version(conn, namespace)
+        if current > target:
+            raise StoreError(
+                f"the store's {namespace!r} schema version {current} is newer than this kagura supports "
+                f"({target}); upgrade kagura or use another store ({redact_url(url)})"
+            )
+        for number in range(current, target):
+            migration = migrations[number]
+            with conn.transaction():
+                if isinstance(migration, str):
+                    conn.execute(migration.encode())
+                else:
+                    migration(conn)
+                conn.execute(
+                    "INSERT INTO kagura_schema (namespace, version) VALUES (%s, %s)"
+                    " ON CONFLICT (namespace) DO UPDATE SET version = excluded.version",
+                    (namespace, number + 1),
+                )
+        return _version(conn, namespace)
+
+
+def open_migrated(
+    url: str, migrations: Sequence[PgMigration], *, namespace: str, max_size: int = 4
+) -> ConnectionPool:
+    """:func:`open_pool`, then :func:`migrate` ``namespace`` (the pool is closed if migrating fails)."""
+    pool = open_pool(url, max_size=max_size)
+    try:
+        migrate(pool, url, migrations, namespace=namespace)
+    except BaseException:
+        pool.close()
+        raise
+    return pool

@@ -1,0 +1,10 @@
+"""The SQLite stores (the default): the RAG index is :class:`~kagura.core.memory._store.RAGStore`, the
+conversation turns live in :mod:`kagura.core.memory.conversation`; both follow ``_sqlite``'s conventions."""
+
+from __future__ import annotations
+
+from kagura.core.memory._store import RAGStore
+
+SQLiteRAGStore = RAGStore
+
+__all__ = ["SQLiteRAGStore"]

@@ -1,0 +1,192 @@
+"""A budget shared through Redis, and what happens when Redis goes away.
+
+:class:`RedisBudget` is what a ``RateLimiter(..., redis=url, key=...)`` delegates admissions to. Each
+admission is one script call (:class:`~kagura.core.parallel._shared_gcra.SharedGCRA`). Failure semantics:
+
+- **Unreachable at start** (the first admission never reached Redis):
+  :class:`~kagura.errors.ConfigurationError` naming the URL (password hidden). A typo in a URL fails
+  loudly instead of running unthrottled.
+- **Lost mid-run**, ``on_redis_error="degrade"`` (default): admissions continue on a local limiter at a
+  *conservative share* of the budget: the budget divided by the number of processes that were sharing it
+  (Redis told us at every admission). N processes that all lose Redis together therefore still spend at
+  most the whole budget between them, never N times it. Redis is retried with exponential backoff
+  (0.5 s doubling to 30 s); the first admission that reaches it again returns to the shared budget.
+- ``on_redis_error="fail"``: admissions raise :class:`~kagura.errors.BudgetUnavailableError` while Redis is
+  away (fail closed), with the same backoff between attempts to reach it.
+
+The asyncio Redis client is bound to the event loop it first ran on, so the budget keeps one client per
+loop: a limiter shared by several threads, each with its own loop, works as the local one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from kagura.core.parallel._shared_gcra import SharedGCRA, check_redis_url, connect_redis
+from kagura.errors import BudgetUnavailableError, ConfigurationError
+
+__all__ = ["LocalShare", "RedisBudget", "redact_url"]
+
+log = logging.getLogger("kagura.budget")
+OnRedisError = Literal["degrade", "fail"]
+_BACKOFF_START, _BACKOFF_CAP = 0.5, 30.0
+Spec = tuple[float, float, float]  # (seconds per unit or 0, capacity, units)
+
+
+class LocalShare(Protocol):
+    """The local limiter used while Redis is away (built for a share of the budget)."""
+
+    def reserve(self, tokens: float = 0) -> float: ...
+
+    def adjust(self, tokens: float) -> None: ...
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    netloc = user + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class RedisBudget:
+    """Shared admissions for one ``key`` on the Redis at ``url``, with a local fallback share."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        *,
+        make_local: Callable[[float], LocalShare],
+        on_redis_error: OnRedisError = "degrade",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if on_redis_error not in ("degrade", "fail"):
+            raise ValueError(f"on_redis_error must be 'degrade' or 'fail', got {on_redis_error!r}")
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"key must be a non-empty string naming the shared budget, got {key!r}")
+        check_redis_url(url)  # the URL and the extra are checked now, not mid-run
+        self.url = url
+        self.key = key
+        self.on_redis_error: OnRedisError = on_redis_error
+        self._make_local = make_local
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedGCRA] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._reached = False  # some admission reached Redis at least once
+        self.members = 1  # processes sharing the key, as Redis last said
+        self.degraded = False
+        self._retry_at = float("-inf")
+        self._backoff = _BACKOFF_START
+        self._local: LocalShare | None = None
+        self._local_share = 0.0
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def _shared(self) -> SharedGCRA:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            shared = self._per_loop.get(loop)
+            if shared is None:
+                shared = self._per_loop[loop] = SharedGCRA(connect_redis(self.url), self.key)
+            return shared
+
+    async def admit(self, req: Spec, tok: Spec) -> float:
+        """Book one admission; returns the seconds to wait (on this process's clock) before starting."""
+        if self._clock() >= self._retry_at:
+            try:
+                reservation = await self._shared().reserve(req, tok)
+            except Exception as exc:  # redis's ConnectionError, TimeoutError, ... : the server is away
+                if not _is_redis_error(exc):
+                    raise
+                return self._on_failure(exc, req, tok)
+            self._on_success(reservation.members)
+            return reservation.wait
+        return self._fallback(req, tok, None)
+
+    async def adjust(self, req: Spec, tok: Spec) -> None:
+        """Charge or refund units (``req``/``tok``: seconds per unit or 0, capacity, signed units).
+
+        Best effort: while Redis is away the adjustment goes to the local share instead."""
+        if self.degraded:
+            local = self._local
+            if local is not None and tok[0] > 0 and tok[2]:
+                local.adjust(tok[2] * self._local_share)
+            return
+        try:
+            await self._shared().adjust((req[2], req[0], req[1]), (tok[2], tok[0], tok[1]))
+        except Exception as exc:
+            if not _is_redis_error(exc):
+                raise
+            log.warning("kagura budget %r: could not adjust on Redis (%s)", self.key, exc)
+
+    def adjust_soon(self, req: Spec, tok: Spec) -> None:
+        """:meth:`adjust` in the background on the running loop (for synchronous callers and cancels)."""
+        task = asyncio.get_running_loop().create_task(self.adjust(req, tok))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _on_success(self, members: int) -> None:
+        if self.degraded:
+            log.warning("kagura budget %r: Redis is back; using the shared budget again", self.key)
+        self._reached = True
+        self.degraded = False
+        self.members = max(1, members)
+        self._backoff = _BACKOFF_START
+
+    def _on_failure(self, exc: BaseException, req: Spec, tok: Spec) -> float:
+        if not self._reached:
+            raise ConfigurationError(
+                f"cannot reach Redis at {redact_url(self.url)} for the shared budget {self.key!r}: {exc}"
+            ) from None
+        self._retry_at = self._clock() + self._backoff
+        self._backoff = min(_BACKOFF_CAP, self._backoff * 2)
+        if not self.degraded:
+            then = (
+                f"continuing on a local share of 1/{self.members} of the budget"
+                if self.on_redis_error == "degrade"
+                else "failing admissions until it is back"
+            )
+            log.warning("kagura budget %r: lost Redis (%s); %s", self.key, exc, then)
+        self.degraded = True
+        return self._fallback(req, tok, exc)
+
+    def _fallback(self, req: Spec, tok: Spec, exc: BaseException | None) -> float:
+        if self.on_redis_error == "fail":
+            raise BudgetUnavailableError(
+                f"the shared budget {self.key!r} at {redact_url(self.url)} is unreachable"
+                + (f": {exc}" if exc is not None else "; retrying Redis after a backoff")
+            )
+        share = 1.0 / self.members
+        with self._lock:
+            if self._local is None or self._local_share != share:
+                self._local, self._local_share = self._make_local(share), share
+            local = self._local
+        return max(0.0, local.reserve(tok[2]) - self._clock())
+
+    async def close(self) -> None:
+        """Close this loop's Redis connections."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            shared = self._per_loop.pop(loop, None)
+        if shared is not None:
+            await shared.close()
+
+
+def _is_redis_error(exc: BaseException) -> bool:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # pragma: no cover - the extra is installed whenever this runs
+        return False
+    return isinstance(exc, RedisError | OSError | TimeoutError)

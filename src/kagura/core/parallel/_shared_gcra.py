@@ -1,0 +1,222 @@
+"""One GCRA budget kept in Redis, so every process and host that names the same key shares it.
+
+The math is the local limiter's (see :mod:`kagura.core.parallel._bucket`): one theoretical arrival time
+(TAT) per dimension (requests, tokens), a reservation booked in arrival order and never earlier than the
+previous one (``last``: first come, first served). Here it runs inside one
+Lua script per admission, on the Redis server's clock (``TIME``), so client clocks never matter and two
+processes can never book the same slot. Times are seconds since :data:`EPOCH` to keep microseconds in a
+double.
+
+The same script call also registers the caller in the key's member set (a sorted set scored by last
+admission), so every process knows how many others share the budget: that count is what a process falls
+back to (its fair share) while Redis is away.
+
+Layout, all under ``kagura:budget:<key>``:
+
+- ``...`` (hash): ``tat_req``, ``tat_tok``, ``last``, the rates and bursts last used (``kagura budget show``);
+- ``...:members`` (sorted set): client ids scored by their last admission (server time);
+- ``...:adaptive`` (hash): what the adaptive controllers learned (written by :mod:`kagura.core.llm`).
+
+Idle keys expire by themselves once their buckets would be full again.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kagura.errors import ConfigurationError
+
+__all__ = [
+    "EPOCH",
+    "KEY_PREFIX",
+    "BudgetSnapshot",
+    "SharedGCRA",
+    "check_redis_url",
+    "connect_redis",
+    "read_budgets",
+]
+
+EPOCH = 1_700_000_000  # seconds; server times are stored relative to this to keep sub-microsecond precision
+KEY_PREFIX = "kagura:budget:"
+MEMBER_TTL = 60.0  # seconds without an admission after which a process no longer counts as a member
+
+# KEYS[1] state hash, KEYS[2] member set.
+# ARGV: e_req b_req n_req e_tok b_tok n_tok client_id member_ttl
+# (e = seconds per unit, 0 = no such budget; b = capacity in units; n = units asked for)
+# Returns {wait seconds, now, members} as strings (Redis truncates Lua numbers to integers).
+_RESERVE = """
+local function s(x) return string.format('%.17g', x) end
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
+local admit = math.max(now, tonumber(redis.call('HGET', KEYS[1], 'last') or '-1e18'))
+local e = {tonumber(ARGV[1]), tonumber(ARGV[4])}
+local b = {tonumber(ARGV[2]), tonumber(ARGV[5])}
+local n = {tonumber(ARGV[3]), tonumber(ARGV[6])}
+local fields = {'tat_req', 'tat_tok'}
+local tat = {}
+for i = 1, 2 do
+  tat[i] = tonumber(redis.call('HGET', KEYS[1], fields[i]) or '-1e18')
+  if e[i] > 0 and n[i] > 0 then
+    local fit = tat[i] + math.min(n[i], b[i]) * e[i] - b[i] * e[i]
+    if fit > admit then admit = fit end
+  end
+end
+local horizon = 0
+for i = 1, 2 do
+  if e[i] > 0 then
+    if n[i] > 0 then
+      tat[i] = math.max(tat[i], admit) + n[i] * e[i]
+      redis.call('HSET', KEYS[1], fields[i], s(tat[i]))
+    end
+    horizon = math.max(horizon, tat[i] - now)
+  end
+end
+redis.call('HSET', KEYS[1], 'last', s(admit))
+redis.call('HSET', KEYS[1], 'e_req', ARGV[1], 'b_req', ARGV[2], 'e_tok', ARGV[4], 'b_tok', ARGV[5])
+local ttl = math.ceil((horizon + 3600) * 1000)
+redis.call('PEXPIRE', KEYS[1], ttl)
+local member_ttl = tonumber(ARGV[8])
+redis.call('ZADD', KEYS[2], now, ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - member_ttl)
+redis.call('PEXPIRE', KEYS[2], math.ceil(member_ttl * 1000) + 1000)
+local members = redis.call('ZCARD', KEYS[2])
+return {s(admit - now), s(now), tostring(members)}
+""".replace("EPOCH", str(EPOCH))
+
+# KEYS[1] state hash. ARGV: units_req e_req b_req units_tok e_tok b_tok (units: + charge, - refund).
+# A refund never creates credit beyond a full bucket; a charge counts from no earlier than "bucket full".
+# Refunding a reservation that was never used is always safe with GCRA: the schedule becomes the one in
+# which that request never asked, and bookings made after it only stay later than they need to be.
+_ADJUST = """
+local function s(x) return string.format('%.17g', x) end
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
+local fields = {'tat_req', 'tat_tok'}
+for i = 1, 2 do
+  local units = tonumber(ARGV[i * 3 - 2])
+  local e = tonumber(ARGV[i * 3 - 1])
+  local b = tonumber(ARGV[i * 3])
+  if e > 0 and units ~= 0 then
+    local tat = tonumber(redis.call('HGET', KEYS[1], fields[i]) or '-1e18')
+    if units < 0 then
+      if tat > now then tat = math.max(now, tat + units * e) end
+    else
+      tat = math.max(tat, now - b * e) + units * e
+    end
+    redis.call('HSET', KEYS[1], fields[i], s(tat))
+  end
+end
+return 1
+""".replace("EPOCH", str(EPOCH))
+
+
+def check_redis_url(url: object) -> str:
+    """``url`` must look like ``redis://host:port/db`` (``rediss://``, ``unix://``); the client must exist."""
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(
+            f"redis must be a URL like 'redis://localhost:6379/0' (or rediss://, unix://), got {url!r}"
+        )
+    try:
+        import redis.asyncio  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ConfigurationError(
+            "a Redis-shared budget needs the redis client: pip install 'kagura[redis]'"
+        ) from exc
+    return url
+
+
+def connect_redis(url: str) -> Any:
+    """An asyncio Redis client for ``url`` (``redis://host:port/db``); the ``redis`` package is an extra."""
+    import redis.asyncio as aioredis
+
+    check_redis_url(url)
+    return aioredis.Redis.from_url(
+        url, socket_connect_timeout=2.0, socket_timeout=2.0, health_check_interval=0, decode_responses=True
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The answer of one admission: how long to wait, and what was booked (to give it back on cancel)."""
+
+    wait: float
+    now: float
+    members: int
+
+
+class SharedGCRA:
+    """The Redis side of one shared budget. Each call is one script round trip; errors are redis's own.
+
+    ``rates`` are passed on every call, so the process that last changed them (``set_rates``, the adaptive
+    controller) is what the next admission uses everywhere.
+    """
+
+    def __init__(self, client: Any, key: str) -> None:
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"key must be a non-empty string naming the shared budget, got {key!r}")
+        self.client = client
+        self.key = key
+        self.state_key = KEY_PREFIX + key
+        self.members_key = self.state_key + ":members"
+        self.client_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._reserve = client.register_script(_RESERVE)
+        self._adjust = client.register_script(_ADJUST)
+
+    async def reserve(self, req: tuple[float, float, float], tok: tuple[float, float, float]) -> Reservation:
+        """Book one admission; ``req``/``tok`` are (seconds per unit or 0, capacity, units asked)."""
+        args = [*req, *tok, self.client_id, MEMBER_TTL]
+        wait, now, members = await self._reserve(keys=[self.state_key, self.members_key], args=args)
+        return Reservation(float(wait), float(now), int(members))
+
+    async def adjust(self, req: tuple[float, float, float], tok: tuple[float, float, float]) -> None:
+        """Charge (+) or refund (-) units; ``req``/``tok`` are (units, seconds per unit or 0, capacity)."""
+        await self._adjust(keys=[self.state_key], args=[*req, *tok])
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSnapshot:
+    """One shared budget as ``kagura budget show`` prints it."""
+
+    key: str
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    backlog_seconds: float  # how far ahead the request bucket is booked (0 = full bucket, idle)
+    members: int
+    adaptive: dict[str, str]
+
+
+async def read_budgets(client: Any) -> list[BudgetSnapshot]:
+    """Every shared budget under :data:`KEY_PREFIX`, with its members and learned adaptive state."""
+    seconds, micros = await client.time()
+    now = (int(seconds) - EPOCH) + int(micros) / 1e6
+    found: list[BudgetSnapshot] = []
+    async for raw in client.scan_iter(match=KEY_PREFIX + "*"):
+        name = str(raw)
+        if name.endswith((":members", ":adaptive")):
+            continue
+        state = await client.hgetall(name)
+        key = name[len(KEY_PREFIX) :]
+        members = await client.zcount(name + ":members", now - MEMBER_TTL, "+inf")
+        adaptive = await client.hgetall(name + ":adaptive")
+        e_req, e_tok = float(state.get("e_req", 0)), float(state.get("e_tok", 0))
+        tat_req = float(state.get("tat_req", "-1e18"))
+        found.append(
+            BudgetSnapshot(
+                key=key,
+                requests_per_minute=60.0 / e_req if e_req > 0 else None,
+                tokens_per_minute=60.0 / e_tok if e_tok > 0 else None,
+                backlog_seconds=max(0.0, tat_req - now),
+                members=int(members),
+                adaptive={str(k): str(v) for k, v in adaptive.items()},
+            )
+        )
+    return sorted(found, key=lambda b: b.key)
