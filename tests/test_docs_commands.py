@@ -37,6 +37,8 @@ def commands(path: Path) -> list[list[str]]:
         offset = block.start(1)
         for line in block.group(1).splitlines(keepends=True):
             args = shlex.split(line, comments=True)
+            while args and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", args[0]):  # VAR=value prefixes
+                args = args[1:]
             if args:
                 found.append((offset, args))
             offset += len(line)

@@ -37,16 +37,29 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_ingest_json_then_incremental_rerun(corpus: Path, tmp_path: Path) -> None:
+def test_ingest_json_then_incremental_rerun(corpus: Path, tmp_path: Path, engine: str) -> None:
     store = tmp_path / "s.db"
-    result = runner.invoke(app, ["ingest", str(corpus), "--store", str(store), "--json"])
+    flags = ["--engine", engine]
+    result = runner.invoke(app, ["ingest", str(corpus), "--store", str(store), "--json", *flags])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert sorted(Path(p).name for p in report["indexed"]) == ["auth.md", "garden.txt"]
     assert [Path(f["path"]).name for f in report["failed"]] == ["broken.pdf"]
     assert report["failed"][0]["reason"]
-    again = json.loads(runner.invoke(app, ["ingest", str(corpus), "--store", str(store), "--json"]).stdout)
-    assert again["indexed"] == [] and len(again["unchanged"]) == 2
+    (corpus / "garden.txt").unlink()
+    again = runner.invoke(app, ["ingest", str(corpus), "--store", str(store), "--json", *flags])
+    rerun = json.loads(again.stdout)
+    assert rerun["indexed"] == [] and len(rerun["unchanged"]) == 1
+    assert [Path(p).name for p in rerun["pruned"]] == ["garden.txt"]
+
+
+def test_ingest_engine_errors_are_messages_not_tracebacks(corpus: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    bogus = runner.invoke(app, ["ingest", str(corpus), "--store", store, "--engine", "bogus"])
+    assert bogus.exit_code == 2 and "unknown engine 'bogus'" in bogus.output
+    assert "Traceback" not in bogus.output
+    stray = runner.invoke(app, ["ingest", str(corpus), "--store", store, "--ray-address", "auto"])
+    assert stray.exit_code == 2 and "--engine ray" in stray.output
 
 
 def test_ingest_prints_summary_and_failures(corpus: Path, tmp_path: Path) -> None:

@@ -35,17 +35,21 @@ BENCHMARKS: dict[str, str] = {
     "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
     "store": "kagura.bench.store",
+    "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
+OPT_IN = frozenset({"ray"})
+"""Run only when named: ``all`` leaves them out (``ray`` starts a Ray cluster, needs ``kagura[ray]``)."""
 
 
 def resolve_names(which: str, *, also: tuple[str, ...] = ()) -> list[str]:
-    """``"all"`` -> every benchmark; otherwise the one named, or ValueError listing the choices.
+    """``"all"`` -> every benchmark but the opt-in ones; otherwise the one named, or ValueError listing
+    the choices.
 
     ``also`` names further choices the caller handles itself (the CLI's ``plot``), listed in the error.
     """
     if which == "all":
-        return list(BENCHMARKS)
+        return [name for name in BENCHMARKS if name not in OPT_IN]
     if which not in BENCHMARKS:
         choices = ", ".join(["all", *BENCHMARKS, *also])
         raise ValueError(f"unknown benchmark {which!r}: choose one of {choices}")

@@ -124,7 +124,9 @@ _HELP = (
 
 @app.command(help=_HELP)
 def bench(
-    which: str = typer.Argument("all", help=f"all | {' | '.join(BENCHMARKS)} | {_PLOT}"),
+    which: str = typer.Argument(
+        "all", help=f"all | {' | '.join(BENCHMARKS)} | {_PLOT} (all: every one but ray)"
+    ),
     latency: float = typer.Option(0.15, "--latency", min=0.0, help="Fake LLM latency per call, in seconds."),
     quick: bool = typer.Option(False, "--quick", help="Tiny sizes: a smoke run of a few seconds each."),
     full: bool = typer.Option(

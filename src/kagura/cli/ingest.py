@@ -154,14 +154,18 @@ async def run_ingest(
     *,
     redescribe: bool = False,
     progress_every: float = 10.0,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> Any:
     """Run ``load_directory`` with a rich progress bar on ``console`` when it is a terminal; otherwise
-    (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds."""
+    (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds.
+    ``engine``/``ray_address``: as ``load_directory``'s."""
+    options: dict[str, Any] = {"max_concurrent": max_concurrent, "redescribe": redescribe, "engine": engine}
+    if ray_address is not None:
+        options["ray_address"] = ray_address
     if console is None or not console.is_terminal:
         lines = ProgressLines(sys.stderr, progress_every)
-        await rag.load_directory(
-            directory, max_concurrent=max_concurrent, on_progress=lines, redescribe=redescribe
-        )
+        await rag.load_directory(directory, on_progress=lines, **options)
         lines.finish()
         return rag.last_report
     columns = (
@@ -177,10 +181,26 @@ async def run_ingest(
         def on_progress(done: int, total: int | None, failed: int) -> None:
             progress.update(task, completed=done, total=total, failed=failed)
 
-        await rag.load_directory(
-            directory, max_concurrent=max_concurrent, on_progress=on_progress, redescribe=redescribe
-        )
+        await rag.load_directory(directory, on_progress=on_progress, **options)
     return rag.last_report
+
+
+def _ray_connected() -> bool:
+    """Whether this process is already connected to a Ray cluster (then it is left connected)."""
+    with contextlib.suppress(ImportError):
+        import ray
+
+        return bool(ray.is_initialized())
+    return False
+
+
+def _leave_ray() -> None:
+    """Disconnect from the Ray cluster the run connected to (stopping the local one it started, if any)."""
+    with contextlib.suppress(ImportError):
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 def print_report(report: Any, console: Console) -> None:
@@ -251,11 +271,25 @@ def ingest(
     embed_tpm: float | None = typer.Option(
         None, "--embed-tpm", min=0.001, help="Tokens per minute the embeddings endpoint allows."
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (this process) or ray (fan the changed files out over a Ray cluster; kagura[ray]).",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to join with --engine ray (auto, host:port); default: start a local one.",
+    ),
 ) -> None:
     """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
 
     Ctrl-C stops at once with a partial summary (exit code 130); every file already stored stays indexed.
     """
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"unknown engine {engine!r}: use local or ray", param_hint="--engine")
+    if ray_address is not None and engine != "ray":
+        raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
     if not directory.is_dir():
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
@@ -265,17 +299,29 @@ def ingest(
     rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key, redis), embedder=chosen)
     console = None if as_json else Console()
     job = run_ingest(
-        rag, directory, max_concurrent, console, redescribe=redescribe, progress_every=progress_every
+        rag,
+        directory,
+        max_concurrent,
+        console,
+        redescribe=redescribe,
+        progress_every=progress_every,
+        engine=engine,
+        ray_address=ray_address,
     )
+    connected = engine == "ray" and _ray_connected()
     try:
         with _clear_errors(api_key):
             report, interrupted = run_interruptibly(job)
     except BaseException:
         rag.close()
+        if engine == "ray" and not connected:
+            _leave_ray()
         raise
     if interrupted:
         _interrupted(rag.last_report, console)
     rag.close()
+    if engine == "ray" and not connected:
+        _leave_ray()
     _print_ingest(report, console)
 
 

@@ -14,6 +14,7 @@ from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kagura.testing._counting import CountingEmbedder
+    from kagura.testing._exit_once import ExitOnceEmbedder
     from kagura.testing._fake_process import FakeLLMProcess
     from kagura.testing._fake_provider import FakeProvider, fake_answer
     from kagura.testing._fake_quota import Quota, format_reset
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CountingEmbedder",
+    "ExitOnceEmbedder",
     "FakeLLMProcess",
     "FakeLLMServer",
     "FakeProvider",
@@ -43,6 +45,7 @@ __all__ = [
 
 _LAZY: dict[str, str] = {
     "CountingEmbedder": "kagura.testing._counting",
+    "ExitOnceEmbedder": "kagura.testing._exit_once",
     "FakeLLMProcess": "kagura.testing._fake_process",
     "FakeLLMServer": "kagura.testing._fake_server",
     "FakeProvider": "kagura.testing._fake_provider",

@@ -6,13 +6,15 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from kagura.testing._wrapped import WrappedEmbedder
+
 if TYPE_CHECKING:
     from kagura.core.memory import Embedder
 
 __all__ = ["CountingEmbedder"]
 
 
-class CountingEmbedder:
+class CountingEmbedder(WrappedEmbedder):
     """Wraps an embedder (same ``name``, ``id``, ``dimension`` and vectors) and records every call:
     ``calls`` (batches) and ``texts`` (every text embedded, in order). ``reset()`` clears both.
 
@@ -20,23 +22,10 @@ class CountingEmbedder:
     """
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.calls = 0
         self.texts: list[str] = []
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def id(self) -> str:
-        ident = getattr(self.inner, "id", None)
-        return ident if isinstance(ident, str) and ident else self.inner.name
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
 
     def _count(self, texts: Sequence[str]) -> None:
         with self._lock:
@@ -55,3 +44,13 @@ class CountingEmbedder:
         with self._lock:
             self.calls = 0
             self.texts.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (to a Ray worker, say): the copy counts on its own, from what was counted so far."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

@@ -65,11 +65,13 @@ async def test_identical_content_at_two_paths_gives_two_documents(
     assert {r.relpath for r in await rag.query("penguins", top_k=5)} == {"one/same.txt", "two/same.txt"}
 
 
-async def test_offline_media_indexed_by_metadata_and_reported_not_described(tmp_path: Path) -> None:
+async def test_offline_media_indexed_by_metadata_and_reported_not_described(
+    tmp_path: Path, engine: str
+) -> None:
     corpus = tmp_path / "c"
     photo = png(corpus / "sunset_beach.png", 5)
     rag = _rag(tmp_path)
-    [doc] = await rag.load_directory(corpus)
+    [doc] = await rag.load_directory(corpus, engine=engine)
     assert doc.file_type == "image" and not doc.described
     report = rag.last_report
     assert report is not None and report.not_described == [str(photo)] and report.llm_calls == 0
@@ -77,7 +79,7 @@ async def test_offline_media_indexed_by_metadata_and_reported_not_described(tmp_
     assert "sunset_beach.png" in hit.text
 
 
-async def test_bad_inputs_all_reported_with_path_and_reason(tmp_path: Path) -> None:
+async def test_bad_inputs_all_reported_with_path_and_reason(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     outside = write(tmp_path / "secret.txt", "outside the root: must never be read")
     write(corpus / "ok.md", "# Fine\n\nfine content")
@@ -89,7 +91,7 @@ async def test_bad_inputs_all_reported_with_path_and_reason(tmp_path: Path) -> N
     os.symlink(outside, corpus / "link-out.txt")
     os.symlink(corpus, corpus / "loop")
     rag = _rag(tmp_path, max_file_size=4000)
-    docs = await rag.load_directory(corpus)
+    docs = await rag.load_directory(corpus, engine=engine)
     report = rag.last_report
     assert report is not None and report.completed
     outcome = {Path(f.path).name: f.reason for f in report.failed}
@@ -109,13 +111,13 @@ async def test_bad_inputs_all_reported_with_path_and_reason(tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-async def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+async def test_unreadable_file_is_reported(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     locked = write(corpus / "locked.txt", "no access")
     locked.chmod(0)
     try:
         rag = _rag(tmp_path)
-        await rag.load_directory(corpus)
+        await rag.load_directory(corpus, engine=engine)
     finally:
         locked.chmod(0o644)
     assert rag.last_report is not None

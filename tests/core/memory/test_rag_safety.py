@@ -57,18 +57,20 @@ def _relpaths(rag: MultimodalRAG, corpus: Path) -> list[str]:
     return [d.relpath for d in rag.documents(corpus)]
 
 
-async def test_one_file_refused_by_the_embedder_never_fails_its_neighbours(tmp_path: Path) -> None:
+async def test_one_file_refused_by_the_embedder_never_fails_its_neighbours(
+    tmp_path: Path, engine: str
+) -> None:
     corpus = tmp_path / "c"
     a = write(corpus / "a.md", "# A\n\napples in the orchard")
     b = write(corpus / "b.md", "# B\n\nboats on the water")
     embedder = PoisonEmbedder()
     rag = MultimodalRAG(tmp_path / "s.db", embedder=embedder)
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     # Both good files change; a new file poisons the embedding batch they share.
     a.write_text("# A\n\napples pressed into cider", encoding="utf-8")
     b.write_text("# B\n\nboats sailing to the harbour", encoding="utf-8")
     poison = write(corpus / "p.md", "# P\n\nPOISON")
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     report = rag.last_report
     assert report is not None
     assert sorted(report.indexed) == [str(a), str(b)]
@@ -108,13 +110,13 @@ async def test_the_writer_embeds_a_refused_batch_file_by_file(tmp_path: Path) ->
     store.close()
 
 
-async def test_a_failed_file_keeps_its_previous_version(tmp_path: Path) -> None:
+async def test_a_failed_file_keeps_its_previous_version(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     good = write(corpus / "good.md", "# Good\n\nlighthouses guide ships")
     rag = MultimodalRAG(tmp_path / "s.db", embedder=PoisonEmbedder())
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     good.write_text("# Good\n\nPOISON", encoding="utf-8")  # this version cannot be embedded
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     assert rag.last_report is not None and rag.last_report.failure_for(str(good)) is not None
     assert "lighthouses" in (await rag.query("lighthouse", top_k=1))[0].text
 
@@ -137,15 +139,17 @@ async def test_names_that_are_not_utf8_are_indexed_with_an_escaped_name(tmp_path
     assert rag.last_report is not None and len(rag.last_report.unchanged) == 3
 
 
-async def test_skipped_is_not_failed_empty_binary_and_a_store_inside_the_folder(tmp_path: Path) -> None:
+async def test_skipped_is_not_failed_empty_binary_and_a_store_inside_the_folder(
+    tmp_path: Path, engine: str
+) -> None:
     corpus = tmp_path / "c"
     write(corpus / "notes.md", "# Notes\n\nreal content")
     write(corpus / "empty.txt", "")
     write(corpus / "pkg" / "__init__.py", "\n\n")
     (corpus / "blob.bin").write_bytes(bytes(range(256)) * 8)
     rag = MultimodalRAG(corpus / "kagura.db")  # the store lives inside the folder it indexes
-    await rag.load_directory(corpus)
-    await rag.load_directory(corpus)  # the store file now exists and has content
+    await rag.load_directory(corpus, engine=engine)
+    await rag.load_directory(corpus, engine=engine)  # the store file now exists and has content
     report = rag.last_report
     assert report is not None
     assert report.failed == []
@@ -154,13 +158,13 @@ async def test_skipped_is_not_failed_empty_binary_and_a_store_inside_the_folder(
     assert rules["blob.bin"] == "binary" and rules["kagura.db"] == "binary"
 
 
-async def test_a_file_that_becomes_empty_loses_its_old_document(tmp_path: Path) -> None:
+async def test_a_file_that_becomes_empty_loses_its_old_document(tmp_path: Path, engine: str) -> None:
     corpus = tmp_path / "c"
     f = write(corpus / "a.md", "# A\n\nsomething")
     rag = MultimodalRAG(tmp_path / "s.db")
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     f.write_text("", encoding="utf-8")
-    await rag.load_directory(corpus)
+    await rag.load_directory(corpus, engine=engine)
     assert _relpaths(rag, corpus) == []
 
 

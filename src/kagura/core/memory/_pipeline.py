@@ -24,25 +24,36 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
+from kagura.core.memory._store import NewDocument
 from kagura.core.memory.embedders import Embedder
-from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, RAGStoreProtocol
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import parallel_stream
 from kagura.loaders import ScannedFile, display_name
 
-__all__ = ["IngestRun", "Progress", "ProgressCallback"]
+__all__ = ["DocumentStore", "IngestRun", "Progress", "ProgressCallback", "Result", "Sink"]
 
 ProgressCallback = Callable[[int, "int | None", int], Any]
 QUEUE_FILES = 16
 """Files waiting between two stages at most (the backpressure that keeps an ingest's memory flat)."""
 Result = Unchanged | Failed | Skipped | Prepared
+Sink = Callable[[list[Prepared], np.ndarray], Awaitable[None]]
+"""Where the write stage hands embedded files: ``(files, their stacked vectors)``, awaited."""
+
+
+class DocumentStore(Protocol):
+    """What a run needs from a store: stored vectors by chunk hash, and one transaction per file."""
+
+    def vectors_for_hashes(self, hashes: list[str]) -> dict[str, np.ndarray]: ...
+
+    def replace_document(self, doc: NewDocument, vectors: np.ndarray, embedder: str) -> int: ...
 
 
 class Progress:
@@ -68,15 +79,19 @@ class IngestRun:
     def __init__(
         self,
         *,
-        store: RAGStoreProtocol,
+        store: DocumentStore,
         embedder: Embedder,
         preparer: FilePreparer,
         report: IngestReport,
         progress: Progress,
         embed_batch_size: int,
+        sink: Sink | None = None,
         claims: DescriptionClaimsProtocol | None = None,
     ) -> None:
+        """``sink``: where embedded files go; by default :meth:`store_and_report` (a Ray worker sends
+        them back to the driver instead, which stores and reports them with the same method)."""
         self.store = store
+        self.sink: Sink = sink or self.store_and_report
         self.claims = claims
         self.embedder = embedder
         self.preparer = preparer
@@ -138,9 +153,9 @@ class IngestRun:
         if isinstance(result, Prepared):
             await self._put(self._to_write, result)
         else:
-            self._settle(result)
+            self.settle(result)
 
-    def _settle(self, result: Unchanged | Failed | Skipped) -> None:
+    def settle(self, result: Unchanged | Failed | Skipped) -> None:
         """Report a file that needs no more work."""
         report = self.report
         if isinstance(result, Unchanged):
@@ -190,21 +205,27 @@ class IngestRun:
             timings["embed"] = timings.get("embed", 0.0) + loop.time() - started
             if not batch:
                 continue
-            started = loop.time()
-            errors = await self._store_quietly(batch, vectors)
-            timings["store"] = timings.get("store", 0.0) + loop.time() - started
-            for p, error in zip(batch, errors, strict=True):
-                if error is not None:
-                    self._settle(Failed(p.doc.path, f"store write failed: {error}"))
-                    continue
-                self.report.chunks_added += len(p.embed_texts)
-                if p.failure is not None:
-                    self.report.failed.append(FailedFile(p.doc.path, p.failure))
-                else:
-                    self.report.indexed.append(p.doc.path)
-                if p.not_described:
-                    self.report.not_described.append(p.doc.path)
-                self.progress.tick(failed=p.failure is not None)
+            await self.sink(batch, vectors)
+
+    async def store_and_report(self, batch: list[Prepared], vectors: np.ndarray) -> None:
+        """Store each embedded file in its own transaction, then report and settle it."""
+        loop = asyncio.get_running_loop()
+        timings = self.report.timings
+        started = loop.time()
+        errors = await self._store_quietly(batch, vectors)
+        timings["store"] = timings.get("store", 0.0) + loop.time() - started
+        for p, error in zip(batch, errors, strict=True):
+            if error is not None:
+                self.settle(Failed(p.doc.path, f"store write failed: {error}"))
+                continue
+            self.report.chunks_added += len(p.embed_texts)
+            if p.failure is not None:
+                self.report.failed.append(FailedFile(p.doc.path, p.failure))
+            else:
+                self.report.indexed.append(p.doc.path)
+            if p.not_described:
+                self.report.not_described.append(p.doc.path)
+            self.progress.tick(failed=p.failure is not None)
 
     async def _embed(self, batch: list[Prepared]) -> tuple[list[Prepared], np.ndarray]:
         """Embed a batch across files; if the embedder refuses it, embed file by file and report only the
@@ -213,7 +234,7 @@ class IngestRun:
             return batch, await self._vectors(batch)
         except Exception as exc:
             if len(batch) == 1:
-                self._settle(Failed(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
+                self.settle(Failed(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
                 return [], np.zeros((0, 0), dtype=np.float32)
         kept: list[Prepared] = []
         parts: list[np.ndarray] = []

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._chunking import ChunkPiece, chunk_segments
 from kagura.core.memory._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory._hashing import chunk_hash, embed_text
+from kagura.core.memory._results import Failed, NeedsDescription, Prepared, RunCounters, Skipped, Unchanged
 from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.memory._structure import CHUNKER_VERSION, chunk_document
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
@@ -40,64 +41,6 @@ from kagura.loaders import (
 __all__ = ["Failed", "FilePreparer", "NeedsDescription", "Prepared", "RunCounters", "Skipped", "Unchanged"]
 
 MEDIA_TYPES = frozenset({FileType.IMAGE, FileType.AUDIO, FileType.VIDEO})
-
-
-@dataclass(frozen=True, slots=True)
-class Unchanged:
-    """Nothing to do. ``model_changed``: the stored LLM description came from another model or prompt
-    version and was kept (``redescribe`` was not asked for)."""
-
-    path: str
-    model_changed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    path: str
-    rule: str
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class NeedsDescription:
-    """A media file extracted by stage 1, waiting for its LLM description in stage 2."""
-
-    path: Path
-    key: str
-    scanned: ScannedFile
-    extracted: Extracted
-    digest: str
-    file_type: FileType
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A file ready to embed and store. ``failure`` is set when it is stored only partly (undescribed)."""
-
-    doc: NewDocument
-    embed_texts: list[str]
-    failure: str | None = None
-    not_described: bool = False
-    claimed: bool = False
-
-
-@dataclass
-class RunCounters:
-    """LLM counters of one run, shared by the preparer's tasks."""
-
-    llm_calls: int = 0
-    llm_attempts: int = 0
-    llm_cache_hits: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def add_time(self, stage: str, seconds: float) -> None:
-        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
 
 def _os_reason(exc: OSError) -> str:
@@ -144,6 +87,14 @@ def _extract_and_chunk(
         extracted.segments, relpath=path.name, file_type=kind, chunk_size=chunk_size, overlap=overlap
     )
     return extracted, chunks
+
+
+class _Changed(NamedTuple):
+    """The diff's verdict for a file to (re)process, with what it learnt on the way."""
+
+    digest: str
+    file_type: FileType
+    wants_description: bool
 
 
 class FilePreparer:
@@ -206,14 +157,24 @@ class FilePreparer:
         except Exception as exc:  # the per-file boundary: whatever went wrong is reported, never dropped
             return Failed(key, f"{type(exc).__name__}: {exc}")
 
-    async def _local(
-        self, path: Path, key: str, scanned: ScannedFile
-    ) -> Unchanged | Failed | Skipped | Prepared | NeedsDescription:
+    async def check(self, scanned: ScannedFile) -> Unchanged | Failed | Skipped | None:
+        """The manifest diff alone (hash and detect, no extraction): the file's settled result, or
+        ``None`` when it must be processed. A distributed run diffs on the driver with this and ships
+        only the changed files; ``local`` runs the same diff first."""
+        path = self.root / scanned.relpath
+        key = display_name(path)
+        try:
+            verdict = await self._diff(path, key)
+        except OSError as exc:
+            return Failed(key, _os_reason(exc))
+        except Exception as exc:  # the per-file boundary, as in ``local``
+            return Failed(key, f"{type(exc).__name__}: {exc}")
+        return None if isinstance(verdict, _Changed) else verdict
+
+    async def _diff(self, path: Path, key: str) -> Unchanged | Failed | Skipped | _Changed:
         resolved = await asyncio.to_thread(path.resolve)
         if not resolved.is_relative_to(self.root):
             return Failed(key, "resolves outside the root; not read")
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         digest, file_type = await asyncio.to_thread(_hash_and_detect, path)
         if digest == EMPTY_SHA256:
             return Skipped(key, "empty", "0 bytes: nothing to index")
@@ -236,6 +197,17 @@ class FilePreparer:
                 return Unchanged(key)
             if not self.redescribe:
                 return Unchanged(key, model_changed=True)
+        return _Changed(digest, file_type, wants_description)
+
+    async def _local(
+        self, path: Path, key: str, scanned: ScannedFile
+    ) -> Unchanged | Failed | Skipped | Prepared | NeedsDescription:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        verdict = await self._diff(path, key)
+        if not isinstance(verdict, _Changed):
+            return verdict
+        digest, file_type, wants_description = verdict
         extracted, chunks = await asyncio.to_thread(
             _extract_and_chunk, path, file_type, self.chunk_size, self.overlap
         )

@@ -26,8 +26,10 @@ from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, ch
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
-from kagura.core.memory._prepare import FilePreparer, RunCounters
+from kagura.core.memory._prepare import RunCounters
 from kagura.core.memory._prune import plan_prune
+from kagura.core.memory._ray_engine import RayWorkers, check_engine, import_ray, run_on_ray
+from kagura.core.memory._ray_worker import WorkerSpec
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_claims, open_rag_store
@@ -95,6 +97,7 @@ class MultimodalRAG:
         )
         self._claims: DescriptionClaimsProtocol | None = None
         self.last_report: IngestReport | None = None
+        self._ray: RayWorkers | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -115,7 +118,11 @@ class MultimodalRAG:
         return self._store
 
     def close(self) -> None:
-        """Close the store's connections (SQLite) or connection pools (PostgreSQL)."""
+        """Close the store's connections (SQLite) or connection pools (PostgreSQL), and the Ray reader of
+        ``engine="ray"`` runs, if any."""
+        if self._ray is not None:
+            self._ray.close()
+            self._ray = None
         if self._claims is not None:
             self._claims.close()
         self._store.close()
@@ -133,6 +140,9 @@ class MultimodalRAG:
         on_progress: ProgressCallback | None = None,
         *,
         redescribe: bool = False,
+        engine: str = "local",
+        ray_address: str | None = None,
+        ray_workers: int | None = None,
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
 
@@ -143,7 +153,22 @@ class MultimodalRAG:
         Media described by an LLM before keep their description when the run is offline, and when the
         model or prompt version changed (listed in ``report.model_changed``): ``redescribe=True`` describes
         those again, paying for the calls.
+
+        ``engine="ray"`` fans the changed files out over a Ray cluster (``pip install 'kagura[ray]'``):
+        ``ray_address`` is the cluster to join (``"auto"``, ``"host:port"``; default: the one this process
+        is connected to, else a new local one) and ``ray_workers`` the number of actors (default: one
+        per CPU of the cluster). The driver diffs and writes; the workers extract, describe and embed.
+        Report, progress, incremental and prune semantics are the local engine's.
         """
+        engine = check_engine(engine)
+        if ray_address is not None and (engine != "ray" or not isinstance(ray_address, str)):
+            raise ValueError("ray_address must be a str, and is only used with engine='ray'")
+        if ray_workers is not None and (
+            isinstance(ray_workers, bool) or not isinstance(ray_workers, int) or ray_workers < 1
+        ):
+            raise ValueError(f"ray_workers must be an int >= 1 or None, got {ray_workers!r}")
+        if engine == "ray":
+            import_ray()
         if not isinstance(redescribe, bool):
             raise TypeError(f"redescribe must be a bool, got {type(redescribe).__name__}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
@@ -164,18 +189,8 @@ class MultimodalRAG:
         report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
         claims = await asyncio.to_thread(self._description_claims)
-        preparer = FilePreparer(
-            root=root,
-            manifest=manifest,
-            llm=self.llm,
-            embedder_name=embedder_id(embedder),
-            chunk_size=self.chunk_size,
-            overlap=self.overlap,
-            retry=self.retry,
-            counters=counters,
-            redescribe=redescribe,
-            claims=claims,
-        )
+        spec = self._worker_spec(root, embedder, redescribe, max_concurrent)
+        preparer = spec.preparer(manifest, counters, claims)
         run = IngestRun(
             store=self._store,
             embedder=embedder,
@@ -186,7 +201,21 @@ class MultimodalRAG:
             claims=claims,
         )
         try:
-            await run.run(scan.files, max_concurrent)
+            if engine == "local":
+                await run.run(scan.files, max_concurrent)
+            else:
+                if self._ray is None:
+                    self._ray = RayWorkers(self.store_path)
+                await run_on_ray(
+                    run,
+                    scan.files,
+                    pool=self._ray,
+                    spec=spec,
+                    manifest=manifest,
+                    address=ray_address,
+                    workers=ray_workers,
+                    store_empty=await asyncio.to_thread(lambda: self._store.counts()["vectors"] == 0),
+                )
         finally:
             if claims is not None:  # whatever happened, no claim of this run outlives it
                 await asyncio.shield(asyncio.to_thread(claims.release_all))
@@ -204,6 +233,22 @@ class MultimodalRAG:
         report.completed = True
         report.timings["total"] = loop.time() - started
         return await asyncio.to_thread(self._store.documents_under, str(root))
+
+    def _worker_spec(
+        self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int
+    ) -> WorkerSpec:
+        """This run's settings: the driver's preparer is made from them, and so is each Ray batch's."""
+        return WorkerSpec(
+            root=root,
+            llm=self.llm,
+            embedder_name=embedder_id(embedder),
+            chunk_size=self.chunk_size,
+            overlap=self.overlap,
+            retry=self.retry,
+            redescribe=redescribe,
+            embed_batch_size=self.embed_batch_size,
+            max_concurrent=max_concurrent,
+        )
 
     async def query(
         self,

@@ -242,9 +242,22 @@ class LocalMiniLMEmbedder:
     def __repr__(self) -> str:
         return f"LocalMiniLMEmbedder(model_path={str(self.model_path)!r}, backend={self.backend!r})"
 
+    def __reduce__(self) -> tuple[object, tuple[str | None, int, int]]:
+        """Pickled as how to load it, not as its weights: another process (a Ray worker) loads the model
+        from its own disk; the process-wide default unpickles as that process's default."""
+        path = None if self is _default else str(self.model_path)
+        return _load, (path, self.batch_size, self.max_batch_tokens)
+
 
 _default: LocalMiniLMEmbedder | None = None
 _default_lock = threading.Lock()
+
+
+def _load(model_path: str | None, batch_size: int, max_batch_tokens: int) -> LocalMiniLMEmbedder:
+    """Unpickle a :class:`LocalMiniLMEmbedder`: ``model_path=None`` means the default one."""
+    if model_path is None:
+        return get_default_embedder()
+    return LocalMiniLMEmbedder(model_path, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
 
 
 def get_default_embedder() -> LocalMiniLMEmbedder:
