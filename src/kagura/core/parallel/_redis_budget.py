@@ -24,6 +24,7 @@ loop: a limiter shared by several threads, each with its own loop, works as the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -32,7 +33,7 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from kagura.core.parallel._shared_gcra import SharedGCRA, check_redis_url, connect_redis
+from kagura.core.parallel._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
 from kagura.errors import BudgetUnavailableError, ConfigurationError
 
 __all__ = ["LocalShare", "RedisBudget", "redact_url"]
@@ -92,6 +93,7 @@ class RedisBudget:
         )
         self._reached = False  # some admission reached Redis at least once
         self.members = 1  # processes sharing the key, as Redis last said
+        self._members_at = float("-inf")
         self.degraded = False
         self._retry_at = float("-inf")
         self._backoff = _BACKOFF_START
@@ -119,6 +121,7 @@ class RedisBudget:
             except Exception as exc:  # redis's ConnectionError, TimeoutError, ... : the server is away
                 if not _is_redis_error(exc):
                     raise
+                await self._drop_connections()
                 return self._on_failure(exc, req, tok)
             self._on_success(reservation.members)
             self._booked_until = max(self._booked_until, self._clock() + reservation.wait)
@@ -156,12 +159,24 @@ class RedisBudget:
         await shared.adjust((requests, req[0], req[1]), (tokens, tok[0], tok[1]))
         self._local = None
 
+    async def _drop_connections(self) -> None:
+        """Forget every pooled connection: after one failed, the others to a restarted server are stale
+        too, and each would fail once more (a flapping outage) if reused."""
+        shared = self._per_loop.get(asyncio.get_running_loop())
+        if shared is not None:
+            with contextlib.suppress(Exception):
+                await shared.client.connection_pool.disconnect()
+
     def _on_success(self, members: int) -> None:
         if self.degraded:
             log.warning("kagura budget %r: Redis is back; using the shared budget again", self.key)
         self._reached = True
         self.degraded = False
-        self.members = max(1, members)
+        now = self._clock()
+        # A restarted Redis counts members afresh: keep the larger count seen within the member window,
+        # so a later outage's fair share is not computed from a half-rebuilt count.
+        if members >= self.members or now - self._members_at > MEMBER_TTL:
+            self.members, self._members_at = max(1, members), now
         self._backoff = _BACKOFF_START
 
     def _on_failure(self, exc: BaseException, req: Spec, tok: Spec) -> float:
