@@ -125,3 +125,41 @@ def test_shared_limiter_arguments_are_checked() -> None:
     limiter = RateLimiter(requests_per_minute=60, redis="redis://127.0.0.1:6379/0", key="x")
     with pytest.raises(TypeError, match="await acquire"):
         limiter.reserve()
+
+
+async def test_an_outage_never_overlaps_what_redis_booked_nor_what_the_local_share_booked() -> None:
+    """Lost: the local share starts after this process's last Redis booking. Back: the local backlog is
+    charged to the (restarted, empty) shared budget before anything else is admitted there."""
+    try:
+        server = RedisServer()
+    except ConfigurationError as exc:
+        pytest.skip(str(exc))
+    clock = ManualClock()
+    with server:
+        limiter = RateLimiter(requests_per_minute=6000, burst=5, redis=server.url, key="t:o", clock=clock)
+        await asyncio.gather(*(limiter.acquire() for _ in range(20)))  # a queue 15 intervals deep
+        shared = limiter.shared
+        assert shared is not None
+        booked_until = shared._booked_until
+        assert booked_until > clock.now  # Redis booked starts ahead of this (frozen) clock
+        server.kill()
+        await limiter.acquire()
+        local = shared._local
+        assert isinstance(local, RateLimiter)
+        assert local.wait_time() >= booked_until - clock.now  # nothing locally before Redis's bookings
+        for _ in range(100):  # the local share books a second of admissions ahead
+            local.reserve()
+        server.restart()
+        clock.now += 0.6  # past the first backoff (0.5 s): the next admission asks Redis again
+        backlog = local.usage()[0]
+        assert backlog >= 30
+        await limiter.acquire()
+        assert not shared.degraded
+        client = connect_redis(server.url)
+        state = await client.hgetall("kagura:budget:t:o")
+        await client.aclose()
+        # The restarted budget was charged the local backlog before this admission: the admission found
+        # the bucket already booked (its start is one whole bucket, 50 ms, before the bucket is full
+        # again; on an empty bucket it would start at once, 10 ms before).
+        assert float(state["tat_req"]) - float(state["last"]) == pytest.approx(0.05, abs=1e-6)
+        await shared.close()

@@ -143,15 +143,18 @@ class RateLimiter:
                 redis, key, make_local=self._local_share, on_redis_error=on_redis_error, clock=self._clock
             )
 
-    def _local_share(self, share: float) -> RateLimiter:
-        """A local limiter for ``share`` of this budget (used while the shared one is unreachable)."""
+    def _local_share(self, share: float, not_before: float) -> RateLimiter:
+        """A local limiter for ``share`` of this budget, admitting nothing before ``not_before`` (used while
+        the shared one is unreachable)."""
         burst = self.burst
-        return RateLimiter(
+        local = RateLimiter(
             self._rpm * share if self._rpm is not None else None,
             self._tpm * share if self._tpm is not None else None,
             burst=max(1.0, burst * share) if burst is not None else None,
             clock=self._clock,
         )
+        local._last = not_before
+        return local
 
     @property
     def shared(self) -> RedisBudget | None:

@@ -9,8 +9,11 @@ admission is one script call (:class:`~kagura.core.parallel._shared_gcra.SharedG
 - **Lost mid-run**, ``on_redis_error="degrade"`` (default): admissions continue on a local limiter at a
   *conservative share* of the budget: the budget divided by the number of processes that were sharing it
   (Redis told us at every admission). N processes that all lose Redis together therefore still spend at
-  most the whole budget between them, never N times it. Redis is retried with exponential backoff
-  (0.5 s doubling to 30 s); the first admission that reaches it again returns to the shared budget.
+  most the whole budget between them, never N times it. The local share starts after the last start
+  Redis had booked for this process (those calls still go at their times), and when Redis answers again
+  the local backlog is charged to the shared budget first, so the two never overlap. Redis is retried
+  with exponential backoff (0.5 s doubling to 30 s); the first admission that reaches it again returns to
+  the shared budget.
 - ``on_redis_error="fail"``: admissions raise :class:`~kagura.errors.BudgetUnavailableError` while Redis is
   away (fail closed), with the same backoff between attempts to reach it.
 
@@ -21,6 +24,7 @@ loop: a limiter shared by several threads, each with its own loop, works as the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -29,7 +33,7 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from kagura.core.parallel._shared_gcra import SharedGCRA, check_redis_url, connect_redis
+from kagura.core.parallel._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
 from kagura.errors import BudgetUnavailableError, ConfigurationError
 
 __all__ = ["LocalShare", "RedisBudget", "redact_url"]
@@ -46,6 +50,8 @@ class LocalShare(Protocol):
     def reserve(self, tokens: float = 0) -> float: ...
 
     def adjust(self, tokens: float) -> None: ...
+
+    def usage(self) -> tuple[float, float]: ...
 
 
 def redact_url(url: str) -> str:
@@ -67,7 +73,7 @@ class RedisBudget:
         url: str,
         key: str,
         *,
-        make_local: Callable[[float], LocalShare],
+        make_local: Callable[[float, float], LocalShare],
         on_redis_error: OnRedisError = "degrade",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -87,11 +93,13 @@ class RedisBudget:
         )
         self._reached = False  # some admission reached Redis at least once
         self.members = 1  # processes sharing the key, as Redis last said
+        self._members_at = float("-inf")
         self.degraded = False
         self._retry_at = float("-inf")
         self._backoff = _BACKOFF_START
         self._local: LocalShare | None = None
         self._local_share = 0.0
+        self._booked_until = float("-inf")  # the latest start this process was given by Redis
         self._pending: set[asyncio.Task[None]] = set()
 
     def _shared(self) -> SharedGCRA:
@@ -106,12 +114,17 @@ class RedisBudget:
         """Book one admission; returns the seconds to wait (on this process's clock) before starting."""
         if self._clock() >= self._retry_at:
             try:
-                reservation = await self._shared().reserve(req, tok)
+                shared = self._shared()
+                if self.degraded and self._local is not None:
+                    await self._hand_back(shared, req, tok)
+                reservation = await shared.reserve(req, tok)
             except Exception as exc:  # redis's ConnectionError, TimeoutError, ... : the server is away
                 if not _is_redis_error(exc):
                     raise
+                await self._drop_connections()
                 return self._on_failure(exc, req, tok)
             self._on_success(reservation.members)
+            self._booked_until = max(self._booked_until, self._clock() + reservation.wait)
             return reservation.wait
         return self._fallback(req, tok, None)
 
@@ -137,12 +150,33 @@ class RedisBudget:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    async def _hand_back(self, shared: SharedGCRA, req: Spec, tok: Spec) -> None:
+        """Back from an outage: charge what the local share booked and has not refilled yet to the shared
+        budget (a restarted Redis forgot everything), so that backlog and new shared admissions never
+        overlap."""
+        assert self._local is not None
+        requests, tokens = self._local.usage()
+        await shared.adjust((requests, req[0], req[1]), (tokens, tok[0], tok[1]))
+        self._local = None
+
+    async def _drop_connections(self) -> None:
+        """Forget every pooled connection: after one failed, the others to a restarted server are stale
+        too, and each would fail once more (a flapping outage) if reused."""
+        shared = self._per_loop.get(asyncio.get_running_loop())
+        if shared is not None:
+            with contextlib.suppress(Exception):
+                await shared.client.connection_pool.disconnect()
+
     def _on_success(self, members: int) -> None:
         if self.degraded:
             log.warning("kagura budget %r: Redis is back; using the shared budget again", self.key)
         self._reached = True
         self.degraded = False
-        self.members = max(1, members)
+        now = self._clock()
+        # A restarted Redis counts members afresh: keep the larger count seen within the member window,
+        # so a later outage's fair share is not computed from a half-rebuilt count.
+        if members >= self.members or now - self._members_at > MEMBER_TTL:
+            self.members, self._members_at = max(1, members), now
         self._backoff = _BACKOFF_START
 
     def _on_failure(self, exc: BaseException, req: Spec, tok: Spec) -> float:
@@ -171,7 +205,9 @@ class RedisBudget:
         share = 1.0 / self.members
         with self._lock:
             if self._local is None or self._local_share != share:
-                self._local, self._local_share = self._make_local(share), share
+                # never before what Redis already booked for us: those calls still start on time
+                self._local = self._make_local(share, self._booked_until)
+                self._local_share = share
             local = self._local
         return max(0.0, local.reserve(tok[2]) - self._clock())
 
