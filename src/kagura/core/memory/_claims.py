@@ -16,10 +16,11 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from kagura.core.memory._sqlite import connect, migrate, transaction
 
-__all__ = ["CLAIM_TTL", "DescriptionClaims"]
+__all__ = ["CLAIM_TTL", "Claimant", "DescriptionClaims"]
 
 CLAIM_TTL = 900.0
 """Seconds a claim lives: longer than one description with its retries."""
@@ -47,16 +48,33 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class DescriptionClaims:
-    """The claim table of one SQLite store file, on its own connection (blocking, thread-safe)."""
+class Claimant:
+    """Who takes claims (``owner`` = host:pid:token) and for how long: one identity and one rule for every
+    claim table (SQLite here, PostgreSQL in ``stores.postgres``)."""
 
-    def __init__(self, path: str | Path, *, ttl: float = CLAIM_TTL) -> None:
+    def __init__(self, ttl: float) -> None:
         if ttl <= 0:
             raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
         self.ttl = ttl
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
+
+    def blocked_by(self, row: tuple[Any, ...] | None, now: float) -> str | None:
+        """The owner of a claim row ``(owner, host, pid, expires_at)`` that still holds against us: someone
+        else's, not expired, and not left by a process that died on this host; None when we may take it."""
+        if row is None or row[0] == self.owner:
+            return None
+        owner, host, pid, expires_at = row
+        dead = host == self.host and not _alive(int(pid))
+        return str(owner) if float(expires_at) > now and not dead else None
+
+
+class DescriptionClaims(Claimant):
+    """The claim table of one SQLite store file, on its own connection (blocking, thread-safe)."""
+
+    def __init__(self, path: str | Path, *, ttl: float = CLAIM_TTL) -> None:
+        super().__init__(ttl)
         self._lock = threading.Lock()
         self._conn = connect(path)
         migrate(self._conn, _MIGRATIONS, namespace="rag-claims")
@@ -68,11 +86,9 @@ class DescriptionClaims:
             row = self._conn.execute(
                 "SELECT owner, host, pid, expires_at FROM rag_claims WHERE path = ?", (path,)
             ).fetchone()
-            if row is not None and row[0] != self.owner:
-                owner, host, pid, expires_at = row
-                dead = host == self.host and not _alive(int(pid))
-                if expires_at > now and not dead:
-                    return str(owner)
+            holder = self.blocked_by(row, now)
+            if holder is not None:
+                return holder
             self._conn.execute(
                 "INSERT OR REPLACE INTO rag_claims (path, owner, host, pid, expires_at)"
                 " VALUES (?, ?, ?, ?, ?)",

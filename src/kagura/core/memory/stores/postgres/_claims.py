@@ -8,29 +8,21 @@ host, at once, since its pid is gone).
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-import uuid
 
-from kagura.core.memory._claims import _alive  # one liveness test for both claim tables
+from kagura.core.memory._claims import Claimant  # one identity and one liveness rule for both tables
 from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._schema import CLAIM_MIGRATIONS
 
 __all__ = ["PostgresClaims"]
 
 
-class PostgresClaims:
+class PostgresClaims(Claimant):
     """Claims on LLM descriptions in one PostgreSQL database (blocking, thread-safe)."""
 
     def __init__(self, url: str, *, ttl: float = 900.0) -> None:
-        if ttl <= 0:
-            raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+        super().__init__(ttl)
         self.url = url
-        self.ttl = ttl
-        self.host = socket.gethostname()
-        self.pid = os.getpid()
-        self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
         self._pool = open_migrated(url, CLAIM_MIGRATIONS, namespace="rag-claims", max_size=2)
 
     def try_claim(self, path: str) -> str | None:
@@ -40,11 +32,9 @@ class PostgresClaims:
             row = conn.execute(
                 "SELECT owner, host, pid, expires_at FROM rag_claims WHERE path = %s FOR UPDATE", (path,)
             ).fetchone()
-            if row is not None and row[0] != self.owner:
-                owner, host, pid, expires_at = row
-                dead = host == self.host and not _alive(int(pid))
-                if expires_at > now and not dead:
-                    return str(owner)
+            holder = self.blocked_by(row, now)
+            if holder is not None:
+                return holder
             taken = conn.execute(
                 "INSERT INTO rag_claims (path, owner, host, pid, expires_at) VALUES (%s, %s, %s, %s, %s)"
                 " ON CONFLICT (path) DO UPDATE SET owner = excluded.owner, host = excluded.host,"
