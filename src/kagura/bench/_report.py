@@ -42,3 +42,10 @@ class BenchRow:
         data = asdict(self)
         data.update(improvement=self.improvement, speedup=self.speedup, ratio_to_ideal=self.ratio_to_ideal)
         return data
+
+
+def quota_used(per_second: dict[int, int], first: int, last: int, rate_per_s: float) -> float:
+    """Share of a provider quota (``rate_per_s`` units a second) used over whole seconds ``[first, last)``,
+    from the server's per-second counts (``admitted_per_second``, ``tokens_per_second``)."""
+    seconds = max(1, last - first)
+    return sum(per_second.get(s, 0) for s in range(first, last)) / (rate_per_s * seconds)

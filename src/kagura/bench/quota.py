@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from kagura.bench._report import BenchRow
+from kagura.bench._report import BenchRow, quota_used
 from kagura.core.llm import LLMClient, LLMConfig, LLMRequest, LLMResponse, OpenAICompatibleProvider
 from kagura.errors import RateLimitedError
 from kagura.testing import FakeLLMProcess
@@ -223,12 +223,6 @@ async def _both(
     return results
 
 
-def _used(per_second: dict[int, int], first: int, last: int, rate_per_s: float) -> float:
-    """Share of the quota used over whole seconds ``[first, last)``."""
-    seconds = max(1, last - first)
-    return sum(per_second.get(s, 0) for s in range(first, last)) / (rate_per_s * seconds)
-
-
 def _row(operation: str, items: int, tallies: dict[str, Tally], ideal: float | None, goal: str,
          metrics: Callable[[Tally], dict[str, Any]]) -> BenchRow:  # fmt: skip
     naive, kagura = tallies["naive"], tallies["kagura"]
@@ -282,7 +276,7 @@ async def _unknown(server: FakeLLMProcess, latency: float, s: Sizes, headers: bo
     return _row(
         f"{label} unknown quota {s.unknown_rpm:g} RPM, {seconds:g} s, C={s.concurrency}",
         0, tallies, None, f"<= 5% 429, >= 90% of quota used after {warm} s",
-        lambda t: {"quota_used_after_warmup": round(_used(t.admitted_per_second, warm, end, rate), 3)},
+        lambda t: {"quota_used_after_warmup": round(quota_used(t.admitted_per_second, warm, end, rate), 3)},
     )  # fmt: skip
 
 
@@ -312,7 +306,7 @@ async def _tokens(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
             for a in range(0, end - window + 1)
         ]
         return {
-            "tpm_used": round(_used(t.tokens_per_second, 0, end, per_second), 3),
+            "tpm_used": round(quota_used(t.tokens_per_second, 0, end, per_second), 3),
             "peak_10s_vs_quota": round(max(peaks, default=0) / (per_second * window), 3),
         }
 
@@ -346,7 +340,7 @@ async def _falling(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow
             "last_429_after_drop_s": round(max(after_drop), 2) if after_drop else 0.0,
             "http_429_after_recovery_window": sum(1 for x in t.limited_at if x >= late),
             "quota_used_after_recovery": round(
-                _used(t.admitted_per_second, after, end, s.fall_to_rpm / 60), 3
+                quota_used(t.admitted_per_second, after, end, s.fall_to_rpm / 60), 3
             ),
         }
 

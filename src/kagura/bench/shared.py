@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kagura.bench._report import BenchRow
+from kagura.bench._report import BenchRow, quota_used
 from kagura.core.parallel import RateLimiter
 from kagura.testing import FakeLLMProcess
 
@@ -64,10 +64,6 @@ class Fleet:
     def share_429(self) -> float:
         return self.rate_limited / self.requests if self.requests else 0.0
 
-    def used(self, first: int, last: int, rate_per_s: float) -> float:
-        seconds = max(1, last - first)
-        return sum(self.admitted_per_second.get(s, 0) for s in range(first, last)) / (rate_per_s * seconds)
-
     def fairness(self) -> float:
         """The largest deviation of one process's call rate from the mean rate (0.1 = within 10 %)."""
         rates = [w["calls"] / w["wall_s"] for w in self.workers if w["wall_s"] > 0]
@@ -83,7 +79,7 @@ class Fleet:
             "requests": self.requests,
             "http_429": self.rate_limited,
             "share_429": round(self.share_429, 4),
-            "quota_used": round(self.used(warmup, end, rate_per_s), 3),
+            "quota_used": round(quota_used(self.admitted_per_second, warmup, end, rate_per_s), 3),
             "busiest_second_vs_quota": round(
                 max(self.admitted_per_second.values(), default=0) / (rate_per_s + burst), 3
             ),
