@@ -100,6 +100,10 @@ async def test_redis_lost_mid_run_then_back(on_redis_error: str) -> None:
             assert isinstance(local, RateLimiter)
             assert local.requests_per_minute == pytest.approx(3000)
             assert local.tokens_per_minute == pytest.approx(300_000)
+            before = local.booked[1]
+            mine.adjust(40)  # the provider's usage was 40 tokens more than estimated: charged locally
+            await asyncio.gather(*shared._pending)
+            assert local.booked[1] == pytest.approx(before + 40)
         server.restart()
         clock.now += 0.4  # inside the first backoff (0.5 s): Redis is not asked yet
         if on_redis_error == "degrade":

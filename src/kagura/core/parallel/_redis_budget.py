@@ -135,7 +135,7 @@ class RedisBudget:
         if self.degraded:
             local = self._local
             if local is not None and tok[0] > 0 and tok[2]:
-                local.adjust(tok[2] * self._local_share)
+                local.adjust(tok[2])  # the request's own tokens, as reserve() books them
             return
         try:
             await self._shared().adjust((req[2], req[0], req[1]), (tok[2], tok[0], tok[1]))
