@@ -118,7 +118,7 @@ class MultimodalRAG:
         return self._store
 
     def close(self) -> None:
-        """Close the store's connections (SQLite) or connection pools (PostgreSQL), and the Ray reader of
+        """Close the store's connections (SQLite) or connection pools (PostgreSQL), and the Ray store actor of
         ``engine="ray"`` runs, if any."""
         if self._ray is not None:
             self._ray.close()

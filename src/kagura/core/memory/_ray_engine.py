@@ -141,16 +141,16 @@ class RayWorkers:
         self.store_path = store_path
         self._ray: Any = None
         self._job: Any = None
-        self._reader: Any = None
-        self._reader_owner: ClaimOwner | None = None
+        self._actor: Any = None
+        self._actor_owner: ClaimOwner | None = None
 
     def start(self, address: str | None) -> Any:
-        """Connect (see :func:`connect`); forget the reader of a cluster this process has left since."""
+        """Connect (see :func:`connect`); forget the actor of a cluster this process has left since."""
         ray = import_ray()
         connect(ray, address)
         job = ray.get_runtime_context().get_job_id()
         if job != self._job:
-            self._ray, self._job, self._reader = ray, job, None
+            self._ray, self._job, self._actor = ray, job, None
         return ray
 
     def access(self, *, reuse: bool, owner: ClaimOwner | None) -> StoreAccess:
@@ -164,23 +164,23 @@ class RayWorkers:
     def _driver_store(self, owner: ClaimOwner | None) -> Any:
         """The DriverStore actor claiming as ``owner``, pinned to this (the driver's) node, started on
         first use (and again if the claimant changed)."""
-        if self._reader is not None and self._reader_owner != owner:
+        if self._actor is not None and self._actor_owner != owner:
             self.close()
-        if self._reader is None:
+        if self._actor is None:
             ray = self._ray
             here = ray.get_runtime_context().get_node_id()
             pin = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
-            self._reader = ray.remote(num_cpus=0, scheduling_strategy=pin)(DriverStore).remote(
+            self._actor = ray.remote(num_cpus=0, scheduling_strategy=pin)(DriverStore).remote(
                 str(self.store_path), owner
             )
-            self._reader_owner = owner
-        return self._reader
+            self._actor_owner = owner
+        return self._actor
 
     def close(self) -> None:
-        """End the reader (nothing to do when none was started or the cluster is gone)."""
-        ray, reader, self._reader = self._ray, self._reader, None
-        if reader is not None and ray is not None and ray.is_initialized():
-            ray.kill(reader, no_restart=True)
+        """End the DriverStore actor (nothing to do when none was started or the cluster is gone)."""
+        ray, actor, self._actor = self._ray, self._actor, None
+        if actor is not None and ray is not None and ray.is_initialized():
+            ray.kill(actor, no_restart=True)
 
 
 def _shareable(ray: Any, embedder: Embedder) -> Any:
