@@ -29,6 +29,7 @@ from kagura.core.memory._report import Document
 from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument, checked_rows
 from kagura.core.memory.stores._protocol import StoredDocument
 from kagura.core.memory.stores._url import redact_url
+from kagura.core.memory.stores.postgres._claims import PostgresClaims
 from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
@@ -87,6 +88,11 @@ class PostgresRAGStore:
 
     def close(self) -> None:
         self._pool.close()
+
+    def claims(self) -> PostgresClaims:
+        """The description claims of this database, on this store's connections (a Ray worker keeps
+        one connection for both); closing the store closes them."""
+        return PostgresClaims(self.url, pool=self._pool)
 
     def _tx(self, doing: str) -> Any:
         return transaction(self._pool, self.url, doing)
