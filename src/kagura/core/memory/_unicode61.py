@@ -66,6 +66,8 @@ def _fold(ch: str) -> str | None:
 
 def unicode61_tokens(text: str) -> list[str]:
     """The tokens of ``text`` as FTS5's ``unicode61`` tokenizer (default options) produces them."""
+    if not isinstance(text, str):
+        raise TypeError(f"text to tokenize must be a str, not {type(text).__name__}")
     tokens: list[str] = []
     current: list[str] = []
     for ch in text:

@@ -1,0 +1,174 @@
+"""Keyword search on PostgreSQL ranked exactly like the SQLite store's FTS5 ``bm25(rag_fts, 1, 2, 3, 2)``.
+
+**Write side.** Each chunk row keeps the tokens FTS5 would index (``porter unicode61``, computed in Python by
+:func:`~kagura.core.memory._unicode61.fts5_tokens`), one ``text[]`` per FTS5 column in order: ``kw_text``,
+``kw_relpath``, ``kw_name``, ``kw_section``, and ``kw_len``, their total. A GIN index over the four arrays
+together finds the rows holding a token; ``rag_kw_stats`` keeps the row count and the token total (what
+FTS5 needs for the average row length), spread over 64 slots a statement-level trigger on ``rag_chunks``
+updates (the backend's slot), so concurrent writers rarely touch the same row.
+
+**Query side.** The query's words (:func:`~kagura.core.memory._keywords.keyword_words`, as for SQLite) are
+each a phrase of FTS5 tokens (``smtp_ssl_port`` is the phrase ``smtp ssl port``), OR-ed together. For each
+phrase ``p`` and row: the weighted frequency ``f_p`` is the sum of the column weights over the phrase's
+occurrences; ``n_p`` is the number of rows of the whole table where it occurs (a ``file_type`` filter does not
+change the statistics, as in SQLite); with ``N`` rows, ``avgdl`` the mean row length and ``D`` the row's
+length, the score is the sum over phrases of::
+
+    idf_p * ((f_p * (k1 + 1)) / (f_p + k1 * (1 - b + b * D / avgdl)))     k1 = 1.2, b = 0.75
+    idf_p = ln((N - n_p + 0.5) / (n_p + 0.5)), or 1e-6 when that is not positive
+
+evaluated in the same order as FTS5, so scores are FTS5's to the last bit (and equal scores are ordered by
+chunk id, as SQLite orders by rowid). Only rows matching some phrase are returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kagura.core.memory._keywords import keyword_words
+from kagura.core.memory._unicode61 import fts5_tokens
+
+__all__ = ["KEYWORD_COLUMNS", "KEYWORD_SCHEMA", "keyword_row", "keyword_search", "rebuild_keywords"]
+
+KEYWORD_COLUMNS = ("kw_text", "kw_relpath", "kw_name", "kw_section")
+"""The token arrays of a chunk row, in FTS5's column order (text, relpath, name, section)."""
+_WEIGHTS = (1.0, 2.0, 3.0, 2.0)  # the SQLite store's bm25() column weights, same order
+_K1 = 1.2
+_B = 0.75
+_IDF_FLOOR = 1e-6
+_SLOTS = 64
+_ALL_TOKENS = "(c.kw_text || c.kw_relpath || c.kw_name || c.kw_section)"
+
+KEYWORD_SCHEMA = f"""
+CREATE INDEX IF NOT EXISTS rag_chunks_kw ON rag_chunks USING GIN ({_ALL_TOKENS.replace("c.", "")});
+CREATE TABLE IF NOT EXISTS rag_kw_stats (
+    slot INTEGER PRIMARY KEY, n_rows BIGINT NOT NULL DEFAULT 0, n_tokens BIGINT NOT NULL DEFAULT 0
+);
+INSERT INTO rag_kw_stats (slot) SELECT generate_series(0, {_SLOTS - 1}) ON CONFLICT DO NOTHING;
+CREATE OR REPLACE FUNCTION rag_kw_stats_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE rag_kw_stats s SET n_rows = s.n_rows + d.n, n_tokens = s.n_tokens + d.t
+    FROM (SELECT count(*) AS n, coalesce(sum(kw_len), 0) AS t FROM new_rows) d
+    WHERE s.slot = pg_backend_pid() % {_SLOTS} AND d.n > 0;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION rag_kw_stats_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE rag_kw_stats s SET n_rows = s.n_rows - d.n, n_tokens = s.n_tokens - d.t
+    FROM (SELECT count(*) AS n, coalesce(sum(kw_len), 0) AS t FROM old_rows) d
+    WHERE s.slot = pg_backend_pid() % {_SLOTS} AND d.n > 0;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION rag_kw_stats_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE rag_kw_stats s SET n_tokens = s.n_tokens + d.t
+    FROM (SELECT (SELECT coalesce(sum(kw_len), 0) FROM new_rows)
+               - (SELECT coalesce(sum(kw_len), 0) FROM old_rows) AS t) d
+    WHERE s.slot = pg_backend_pid() % {_SLOTS} AND d.t <> 0;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER rag_chunks_kw_insert AFTER INSERT ON rag_chunks REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_insert();
+CREATE TRIGGER rag_chunks_kw_delete AFTER DELETE ON rag_chunks REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_delete();
+CREATE TRIGGER rag_chunks_kw_update AFTER UPDATE ON rag_chunks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_update();
+"""
+"""The GIN index, the statistics table and its triggers (created once the token columns are filled)."""
+
+
+def keyword_row(text: str, relpath: str, name: str, section: str | None) -> tuple[list[str], ...]:
+    """A chunk's token arrays in :data:`KEYWORD_COLUMNS` order (its ``kw_len`` is their total length)."""
+    return fts5_tokens(text), fts5_tokens(relpath), fts5_tokens(name), fts5_tokens(section or "")
+
+
+def rebuild_keywords(conn: Any, *, batch: int = 2000) -> None:
+    """Fill the token columns of every stored chunk from its text, then create the index, the statistics
+    (from what was filled) and their triggers. Runs inside a migration's transaction."""
+    from pathlib import PurePosixPath
+
+    n_rows = n_tokens = 0
+    with conn.cursor(name="kagura_kw_rebuild") as rows, conn.cursor() as cur:
+        rows.itersize = batch
+        rows.execute(
+            "SELECT c.id, c.text, d.relpath, c.section FROM rag_chunks c"
+            " JOIN rag_documents d ON d.id = c.document_id ORDER BY c.id"
+        )
+        while chunk := rows.fetchmany(batch):
+            params = []
+            for cid, text, relpath, section in chunk:
+                arrays = keyword_row(text, relpath, PurePosixPath(relpath).name, section)
+                length = sum(len(a) for a in arrays)
+                n_rows += 1
+                n_tokens += length
+                params.append((*arrays, length, cid))
+            cur.executemany(
+                "UPDATE rag_chunks SET kw_text = %s::text[], kw_relpath = %s::text[], kw_name = %s::text[],"
+                " kw_section = %s::text[], kw_len = %s WHERE id = %s",
+                params,
+            )
+    conn.execute(KEYWORD_SCHEMA.encode())
+    conn.execute("UPDATE rag_kw_stats SET n_rows = %s, n_tokens = %s WHERE slot = 0", (n_rows, n_tokens))
+
+
+def _phrase_frequency(tokens: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL for the weighted frequency of one phrase in row ``c``, and its parameters."""
+    terms = []
+    params: list[Any] = []
+    for column, weight in zip(KEYWORD_COLUMNS, _WEIGHTS, strict=True):
+        if len(tokens) == 1:
+            terms.append(f"{weight!r}::float8 * cardinality(array_positions(c.{column}, %s::text))")
+            params.append(tokens[0])
+        else:
+            terms.append(
+                f"{weight!r}::float8 * (SELECT count(*) FROM unnest(array_positions(c.{column}, %s::text)) i"
+                f" WHERE c.{column}[i:i + {len(tokens) - 1}] = %s::text[])"
+            )
+            params += [tokens[0], list(tokens)]
+    return "(" + " + ".join(terms) + ")", params
+
+
+def keyword_search(conn: Any, text: str, limit: int, file_type: str | None) -> list[tuple[int, float]]:
+    """``(chunk id, BM25 score)`` of the ``limit`` best chunks for the words of ``text``, best first, equal
+    scores by chunk id; the score is FTS5's ``bm25()`` negated (higher is better), as the SQLite store's."""
+    phrases = [tokens for tokens in (fts5_tokens(w) for w in keyword_words(text)) if tokens]
+    if not phrases or limit <= 0:
+        return []
+    freq_sql: list[str] = []
+    params: list[Any] = []
+    for tokens in phrases:
+        sql, values = _phrase_frequency(tokens)
+        freq_sql.append(f"{sql} AS f{len(freq_sql)}")
+        params += values
+    every_token = sorted({t for tokens in phrases for t in tokens})
+    params.append(every_token)
+    n = len(phrases)
+    hits = ", ".join(f"count(*) FILTER (WHERE f{i} > 0)::float8 AS n{i}" for i in range(n))
+    idf = ", ".join(
+        f"CASE WHEN ln((s.n - h.n{i} + 0.5::float8) / (h.n{i} + 0.5::float8)) <= 0 THEN {_IDF_FLOOR!r}::float8"
+        f" ELSE ln((s.n - h.n{i} + 0.5::float8) / (h.n{i} + 0.5::float8)) END AS idf{i}"
+        for i in range(n)
+    )
+    # FTS5's order of operations, term by term: score += idf * ((f * (k1 + 1)) / (f + k1 * norm))
+    norm = "(%s::float8 - %s::float8 + %s::float8 * cand.kw_len::float8 / w.avgdl)"
+    score = " + ".join(
+        f"w.idf{i} * ((cand.f{i} * (%s::float8 + 1.0::float8)) / (cand.f{i} + %s::float8 * {norm}))"
+        for i in range(n)
+    )
+    score_params: list[Any] = [_K1, _K1, 1.0, _B, _B] * n
+    matched = " OR ".join(f"cand.f{i} > 0" for i in range(n))
+    sql = (
+        f"WITH cand AS MATERIALIZED (SELECT c.id, c.file_type, c.kw_len, {', '.join(freq_sql)}"
+        f" FROM rag_chunks c WHERE {_ALL_TOKENS} && %s::text[]),"
+        " s AS (SELECT sum(n_rows)::float8 AS n, sum(n_tokens)::float8 AS total FROM rag_kw_stats),"
+        f" h AS (SELECT {hits} FROM cand),"
+        f" w AS (SELECT s.total / NULLIF(s.n, 0) AS avgdl, {idf} FROM s, h)"
+        f" SELECT cand.id, {score} AS score FROM cand, w WHERE ({matched})"
+        + (" AND cand.file_type = %s" if file_type is not None else "")
+        + " ORDER BY score DESC, cand.id LIMIT %s"
+    )
+    params += score_params + ([file_type] if file_type is not None else []) + [int(limit)]
+    rows = conn.execute(sql.encode(), params).fetchall()
+    return [(int(cid), float(value)) for cid, value in rows]
