@@ -2,7 +2,7 @@
 tokenizer applies it to each token of ``unicode61``.
 
 A word is read as letters that are vowels (``a e i o u``, and ``y`` after a consonant) or consonants
-(everything else: other letters, digits, any non-ASCII character). Its *measure* ``m`` counts the
+(everything else: other letters, digits, and each UTF-8 byte of a non-ASCII character). Its *measure* ``m`` counts the
 vowel-run/consonant-run pairs, ``[C](VC){m}[V]``. Five steps strip suffixes, each choosing the longest
 suffix it knows and applying it only when the stem left before it meets that suffix's condition.
 
@@ -149,10 +149,19 @@ def _step5(word: str) -> str:
 
 def porter_stem(token: str) -> str:
     """``token`` (already folded by unicode61) stemmed as FTS5's ``porter`` tokenizer stems it."""
-    size = len(token.encode("utf-8"))
-    if size < _MIN_BYTES or size > _MAX_BYTES:
+    if token.isascii():
+        return token if len(token) < _MIN_BYTES or len(token) > _MAX_BYTES else _stem(token)
+    # FTS5 stems UTF-8 bytes: a non-ASCII character counts as one consonant per byte (Straße has m = 1
+    # but does not end consonant-vowel-consonant). Latin-1 maps each byte to one character to do the same.
+    raw = token.encode("utf-8")
+    if len(raw) < _MIN_BYTES or len(raw) > _MAX_BYTES:
         return token
-    word = _step1(token)
+    # Cutting one of two equal bytes (step 1b) can split a character; FTS5 keeps the broken bytes.
+    return _stem(raw.decode("latin-1")).encode("latin-1").decode("utf-8", errors="replace")
+
+
+def _stem(word: str) -> str:
+    word = _step1(word)
     word = _replace(word, _STEP2)
     word = _replace(word, _STEP3)
     word = _step4(word)
