@@ -40,6 +40,7 @@ _document = st.fixed_dictionaries(
 )
 _query = st.lists(st.sampled_from([*VOCAB, "connects", "CONNECTING", "ssl", "port", "nothing"]),
                   min_size=1, max_size=4).map(" ".join)  # fmt: skip
+_search = st.tuples(_query, st.integers(1, 30), st.sampled_from([None, "text", "code"]))
 
 
 def _new_document(i: int, spec: dict) -> NewDocument:
@@ -79,11 +80,15 @@ def _clear(store: RAGStoreProtocol) -> None:
     docs=st.lists(_document, min_size=1, max_size=6),
     replaced=st.lists(st.integers(0, 5), max_size=2),
     deleted=st.lists(st.integers(0, 5), max_size=2),
-    queries=st.lists(st.tuples(_query, st.integers(1, 30), st.sampled_from([None, "text", "code"])),
-                     min_size=1, max_size=4),  # fmt: skip
+    queries=st.lists(_search, min_size=1, max_size=4),
 )
 def test_keyword_search_ranks_like_sqlite_fts5(
-    tmp_path: Path, postgres_url: str, docs: list[dict], replaced: list[int], deleted: list[int], queries: list
+    tmp_path: Path,
+    postgres_url: str,
+    docs: list[dict],
+    replaced: list[int],
+    deleted: list[int],
+    queries: list[tuple],
 ) -> None:
     sqlite, pg = RAGStore(tmp_path / "kagura.db"), PostgresRAGStore(postgres_url)
     try:
@@ -156,7 +161,7 @@ def test_migration_2_rebuilds_the_keyword_index_of_an_older_store(tmp_path: Path
 
 @pytest.mark.parametrize("query", ["", "   ", "!!! ???", "___"])
 def test_a_query_without_tokens_finds_nothing_on_both(tmp_path: Path, postgres_url: str, query: str) -> None:
-    spec = {"name": "connect.py", "folder": "src", "file_type": "text", "chunks": [("connect ___ data", None)]}
+    spec = {"name": "a.py", "folder": "src", "file_type": "text", "chunks": [("connect ___ data", None)]}
     sqlite, pg = RAGStore(tmp_path / "kagura.db"), PostgresRAGStore(postgres_url)
     for store in (sqlite, pg):
         _write(store, [_new_document(0, spec)])

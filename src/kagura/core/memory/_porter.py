@@ -2,9 +2,10 @@
 tokenizer applies it to each token of ``unicode61``.
 
 A word is read as letters that are vowels (``a e i o u``, and ``y`` after a consonant) or consonants
-(everything else: other letters, digits, and each UTF-8 byte of a non-ASCII character). Its *measure* ``m`` counts the
-vowel-run/consonant-run pairs, ``[C](VC){m}[V]``. Five steps strip suffixes, each choosing the longest
-suffix it knows and applying it only when the stem left before it meets that suffix's condition.
+(everything else: other letters, digits, and each UTF-8 byte of a non-ASCII character). Its *measure*
+``m`` counts the vowel-run/consonant-run pairs, ``[C](VC){m}[V]``. Five steps strip suffixes, each
+choosing the longest suffix it knows and applying it only when the stem left before it meets that
+suffix's condition.
 
 FTS5 details kept here (checked against FTS5 by ``tests/core/memory/test_fts5_tokens.py``): tokens shorter
 than 3 or longer than 64 UTF-8 bytes are left alone; step 2 has Porter's later ``bli -> ble`` and

@@ -146,9 +146,9 @@ def keyword_search(conn: Any, text: str, limit: int, file_type: str | None) -> l
     params.append(every_token)
     n = len(phrases)
     hits = ", ".join(f"count(*) FILTER (WHERE f{i} > 0)::float8 AS n{i}" for i in range(n))
+    ln = "ln((s.n - h.n{i} + 0.5::float8) / (h.n{i} + 0.5::float8))"
     idf = ", ".join(
-        f"CASE WHEN ln((s.n - h.n{i} + 0.5::float8) / (h.n{i} + 0.5::float8)) <= 0 THEN {_IDF_FLOOR!r}::float8"
-        f" ELSE ln((s.n - h.n{i} + 0.5::float8) / (h.n{i} + 0.5::float8)) END AS idf{i}"
+        f"CASE WHEN {ln.format(i=i)} <= 0 THEN {_IDF_FLOOR!r}::float8 ELSE {ln.format(i=i)} END AS idf{i}"
         for i in range(n)
     )
     # FTS5's order of operations, term by term: score += idf * ((f * (k1 + 1)) / (f + k1 * norm))

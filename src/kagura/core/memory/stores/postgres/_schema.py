@@ -24,8 +24,10 @@ def _v2_fts5_keywords(conn: Any) -> None:
     conn.execute(
         b"DROP INDEX IF EXISTS rag_chunks_tsv;"
         b" ALTER TABLE rag_chunks DROP COLUMN IF EXISTS tsv,"
-        b" ADD COLUMN kw_text TEXT[] NOT NULL DEFAULT '{}', ADD COLUMN kw_relpath TEXT[] NOT NULL DEFAULT '{}',"
-        b" ADD COLUMN kw_name TEXT[] NOT NULL DEFAULT '{}', ADD COLUMN kw_section TEXT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_text TEXT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_relpath TEXT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_name TEXT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_section TEXT[] NOT NULL DEFAULT '{}',"
         b" ADD COLUMN kw_len INTEGER NOT NULL DEFAULT 0"
     )
     rebuild_keywords(conn)

@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = ["vector_search"]
 
+
 def vector_search(
     conn: Any, query: np.ndarray, k: int, file_type: str | None, *, exact: bool, ef_search: int
 ) -> list[tuple[int, float]]:

@@ -8,9 +8,9 @@ written; the HNSW index is built then.
 
 Reads: vector search is pgvector's HNSW (cosine) with ``hnsw.ef_search`` set per query, or a sequential scan
 when ``exact=True`` (to measure recall) or when a ``file_type`` filter is given (an HNSW scan filters *after*
-the index, which could return fewer than ``k``); keyword search ranks exactly like the SQLite store's FTS5 ``bm25()``
-(the same tokens, phrases, statistics and formula: see ``_bm25``). Both return ``(chunk id, score)``; ``MultimodalRAG`` fuses them with
-the same reciprocal rank fusion as for SQLite.
+the index, which could return fewer than ``k``); keyword search ranks exactly like the SQLite store's
+FTS5 ``bm25()`` (the same tokens, phrases, statistics and formula: see ``_bm25``). Both return
+``(chunk id, score)``; ``MultimodalRAG`` fuses them with the same reciprocal rank fusion as for SQLite.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 
 from kagura.core.memory._report import Document
-from kagura.core.memory._unicode61 import fts5_tokens
 from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument, checked_rows
+from kagura.core.memory._unicode61 import fts5_tokens
 from kagura.core.memory.stores._protocol import StoredDocument
 from kagura.core.memory.stores._url import redact_url
+from kagura.core.memory.stores.postgres._bm25 import keyword_search
 from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
-from kagura.core.memory.stores.postgres._bm25 import keyword_search
 from kagura.core.memory.stores.postgres._search import vector_search
 from kagura.errors import StoreError
 
