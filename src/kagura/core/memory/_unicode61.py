@@ -18,12 +18,15 @@ changed since tokenizes exactly as FTS5 does (``tests/core/memory/test_fts5_toke
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
 from kagura.core.memory._porter import porter_stem
 
 __all__ = ["fts5_tokens", "unicode61_tokens"]
+
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 @lru_cache(maxsize=1)
@@ -68,6 +71,8 @@ def unicode61_tokens(text: str) -> list[str]:
     """The tokens of ``text`` as FTS5's ``unicode61`` tokenizer (default options) produces them."""
     if not isinstance(text, str):
         raise TypeError(f"text to tokenize must be a str, not {type(text).__name__}")
+    if text.isascii():  # the common case, at C speed: letters and digits, lower-cased
+        return _ASCII_TOKEN.findall(text.lower())
     tokens: list[str] = []
     current: list[str] = []
     for ch in text:
@@ -86,4 +91,8 @@ def unicode61_tokens(text: str) -> list[str]:
 
 def fts5_tokens(text: str) -> list[str]:
     """The tokens of ``text`` as FTS5's ``porter unicode61`` tokenizer produces them, in order."""
-    return [porter_stem(token) for token in unicode61_tokens(text)]
+    return [_stem(token) for token in unicode61_tokens(text)]
+
+
+_stem = lru_cache(maxsize=1 << 16)(porter_stem)
+"""Stems of recent tokens: a corpus repeats a small vocabulary (Zipf), so most tokens are stemmed once."""
