@@ -17,6 +17,7 @@ from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
 from kagura.core.memory._unicode61 import fts5_tokens
 from kagura.core.memory.stores import RAGStoreProtocol
 from kagura.core.memory.stores.postgres import PostgresRAGStore
+from kagura.core.memory.stores.postgres._bm25 import keyword_sql
 from kagura.core.memory.stores.postgres._connect import migrate, open_pool
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
 
@@ -168,3 +169,28 @@ def test_a_query_without_tokens_finds_nothing_on_both(tmp_path: Path, postgres_u
     assert pg.keyword_search(query, 5) == sqlite.keyword_search(query, 5) == []
     sqlite.close()
     pg.close()
+
+
+def test_a_token_too_long_for_an_index_entry_is_stored_and_found(tmp_path: Path, postgres_url: str) -> None:
+    """Tokens are indexed by hash: a 5,000-character token (a blob, or CJK text without punctuation) is
+    stored, found and ranked as in SQLite."""
+    blob, cjk = "ab" * 2500, "数据" * 600
+    chunks = [(f"{blob} connect", None), (f"{cjk} data", "section"), ("data connect", None)]
+    spec = {"name": "a.py", "folder": "src", "file_type": "text", "chunks": chunks}
+    sqlite, pg = RAGStore(tmp_path / "kagura.db"), PostgresRAGStore(postgres_url)
+    for store in (sqlite, pg):
+        _write(store, [_new_document(0, spec)])
+    for query in (blob, cjk, f"{blob} data", "connect"):
+        assert pg.keyword_search(query, 5)
+        _assert_same(sqlite, pg, query, 5, None)
+    sqlite.close()
+    pg.close()
+
+
+def test_the_candidate_lookup_can_use_the_gin_index(postgres_url: str) -> None:
+    PostgresRAGStore(postgres_url).close()
+    sql, params = keyword_sql("connect ssl_port", 10, "text") or (b"", [])
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.execute(b"EXPLAIN " + sql, params).fetchall())
+    assert "rag_chunks_kw" in plan, plan

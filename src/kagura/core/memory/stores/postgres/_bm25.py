@@ -2,8 +2,10 @@
 
 **Write side.** Each chunk row keeps the tokens FTS5 would index (``porter unicode61``, computed in Python by
 :func:`~kagura.core.memory._unicode61.fts5_tokens`), one ``text[]`` per FTS5 column in order: ``kw_text``,
-``kw_relpath``, ``kw_name``, ``kw_section``, and ``kw_len``, their total. A GIN index over the four arrays
-together finds the rows holding a token; ``rag_kw_stats`` keeps the row count and the token total (what
+``kw_relpath``, ``kw_name``, ``kw_section``, and ``kw_len``, their total. ``kw_keys`` holds a 64-bit hash
+of each distinct token of the row (:func:`token_keys`), GIN-indexed, to find the rows holding a token (a
+hash, not the token, so no token is too long for an index entry; a collision only adds a candidate whose
+frequencies come out zero). ``rag_kw_stats`` keeps the row count and the token total (what
 FTS5 needs for the average row length), spread over 64 slots a statement-level trigger on ``rag_chunks``
 updates (the backend's slot), so concurrent writers rarely touch the same row.
 
@@ -23,13 +25,26 @@ chunk id, as SQLite orders by rowid). Only rows matching some phrase are returne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import PurePosixPath
 from typing import Any
 
 from kagura.core.memory._keywords import keyword_words
 from kagura.core.memory._unicode61 import fts5_tokens
 
-__all__ = ["KEYWORD_COLUMNS", "KEYWORD_SCHEMA", "keyword_row", "keyword_search", "rebuild_keywords"]
+__all__ = [
+    "KEYWORD_COLUMNS",
+    "KEYWORD_SCHEMA",
+    "KEYWORD_VALUES",
+    "keyword_search",
+    "keyword_sql",
+    "keyword_values",
+    "path_tokens",
+    "rebuild_keywords",
+    "token_keys",
+]
 
 KEYWORD_COLUMNS = ("kw_text", "kw_relpath", "kw_name", "kw_section")
 """The token arrays of a chunk row, in FTS5's column order (text, relpath, name, section)."""
@@ -38,10 +53,9 @@ _K1 = 1.2
 _B = 0.75
 _IDF_FLOOR = 1e-6
 _SLOTS = 64
-_ALL_TOKENS = "(c.kw_text || c.kw_relpath || c.kw_name || c.kw_section)"
 
 KEYWORD_SCHEMA = f"""
-CREATE INDEX IF NOT EXISTS rag_chunks_kw ON rag_chunks USING GIN ({_ALL_TOKENS.replace("c.", "")});
+CREATE INDEX IF NOT EXISTS rag_chunks_kw ON rag_chunks USING GIN (kw_keys);
 CREATE TABLE IF NOT EXISTS rag_kw_stats (
     slot INTEGER PRIMARY KEY, n_rows BIGINT NOT NULL DEFAULT 0, n_tokens BIGINT NOT NULL DEFAULT 0
 );
@@ -79,16 +93,35 @@ CREATE TRIGGER rag_chunks_kw_update AFTER UPDATE ON rag_chunks
 """The GIN index, the statistics table and its triggers (created once the token columns are filled)."""
 
 
-def keyword_row(text: str, relpath: str, name: str, section: str | None) -> tuple[list[str], ...]:
-    """A chunk's token arrays in :data:`KEYWORD_COLUMNS` order (its ``kw_len`` is their total length)."""
-    return fts5_tokens(text), fts5_tokens(relpath), fts5_tokens(name), fts5_tokens(section or "")
+@lru_cache(maxsize=1 << 16)
+def _key(token: str) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+def token_keys(tokens: Iterable[str]) -> list[int]:
+    """The distinct 64-bit keys (signed, as ``bigint``) of ``tokens``, sorted: a row's ``kw_keys``."""
+    return sorted({_key(t) for t in tokens})
+
+
+KEYWORD_VALUES = "%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s"
+"""Placeholders for :func:`keyword_values` in ``INSERT INTO rag_chunks (..., {KEYWORD_COLUMNS}, kw_keys,
+kw_len)``."""
+
+
+def path_tokens(relpath: str) -> tuple[list[str], list[str]]:
+    """The tokens of a file's relative path and of its name (the same for all its chunks)."""
+    return fts5_tokens(relpath), fts5_tokens(PurePosixPath(relpath).name)
+
+
+def keyword_values(text: str, section: str | None, paths: tuple[list[str], list[str]]) -> tuple[Any, ...]:
+    """A chunk row's keyword columns: its token arrays (:data:`KEYWORD_COLUMNS` order), keys and length."""
+    arrays = (fts5_tokens(text), *paths, fts5_tokens(section or ""))
+    return (*arrays, token_keys(t for a in arrays for t in a), sum(len(a) for a in arrays))
 
 
 def rebuild_keywords(conn: Any, *, batch: int = 2000) -> None:
     """Fill the token columns of every stored chunk from its text, then create the index, the statistics
     (from what was filled) and their triggers. Runs inside a migration's transaction."""
-    from pathlib import PurePosixPath
-
     n_rows = n_tokens = 0
     with conn.cursor(name="kagura_kw_rebuild") as rows, conn.cursor() as cur:
         rows.itersize = batch
@@ -97,16 +130,13 @@ def rebuild_keywords(conn: Any, *, batch: int = 2000) -> None:
             " JOIN rag_documents d ON d.id = c.document_id ORDER BY c.id"
         )
         while chunk := rows.fetchmany(batch):
-            params = []
-            for cid, text, relpath, section in chunk:
-                arrays = keyword_row(text, relpath, PurePosixPath(relpath).name, section)
-                length = sum(len(a) for a in arrays)
-                n_rows += 1
-                n_tokens += length
-                params.append((*arrays, length, cid))
+            params = [(*keyword_values(text, section, path_tokens(relpath)), cid)
+                      for cid, text, relpath, section in chunk]  # fmt: skip
+            n_rows += len(params)
+            n_tokens += sum(p[-2] for p in params)
             cur.executemany(
-                "UPDATE rag_chunks SET kw_text = %s::text[], kw_relpath = %s::text[], kw_name = %s::text[],"
-                " kw_section = %s::text[], kw_len = %s WHERE id = %s",
+                f"UPDATE rag_chunks SET ({', '.join(KEYWORD_COLUMNS)}, kw_keys, kw_len) = ({KEYWORD_VALUES})"
+                " WHERE id = %s",
                 params,
             )
     conn.execute(KEYWORD_SCHEMA.encode())
@@ -133,17 +163,25 @@ def _phrase_frequency(tokens: Sequence[str]) -> tuple[str, list[Any]]:
 def keyword_search(conn: Any, text: str, limit: int, file_type: str | None) -> list[tuple[int, float]]:
     """``(chunk id, BM25 score)`` of the ``limit`` best chunks for the words of ``text``, best first, equal
     scores by chunk id; the score is FTS5's ``bm25()`` negated (higher is better), as the SQLite store's."""
+    query = keyword_sql(text, limit, file_type)
+    if query is None:
+        return []
+    rows = conn.execute(*query).fetchall()
+    return [(int(cid), float(value)) for cid, value in rows]
+
+
+def keyword_sql(text: str, limit: int, file_type: str | None) -> tuple[bytes, list[Any]] | None:
+    """The statement (and its parameters) behind :func:`keyword_search`; None when ``text`` has no token."""
     phrases = [tokens for tokens in (fts5_tokens(w) for w in keyword_words(text)) if tokens]
     if not phrases or limit <= 0:
-        return []
+        return None
     freq_sql: list[str] = []
     params: list[Any] = []
     for tokens in phrases:
         sql, values = _phrase_frequency(tokens)
         freq_sql.append(f"{sql} AS f{len(freq_sql)}")
         params += values
-    every_token = sorted({t for tokens in phrases for t in tokens})
-    params.append(every_token)
+    params.append(token_keys(t for tokens in phrases for t in tokens))
     n = len(phrases)
     hits = ", ".join(f"count(*) FILTER (WHERE f{i} > 0)::float8 AS n{i}" for i in range(n))
     ln = "ln((s.n - h.n{i} + 0.5::float8) / (h.n{i} + 0.5::float8))"
@@ -161,7 +199,7 @@ def keyword_search(conn: Any, text: str, limit: int, file_type: str | None) -> l
     matched = " OR ".join(f"cand.f{i} > 0" for i in range(n))
     sql = (
         f"WITH cand AS MATERIALIZED (SELECT c.id, c.file_type, c.kw_len, {', '.join(freq_sql)}"
-        f" FROM rag_chunks c WHERE {_ALL_TOKENS} && %s::text[]),"
+        " FROM rag_chunks c WHERE c.kw_keys && %s::bigint[]),"
         " s AS (SELECT sum(n_rows)::float8 AS n, sum(n_tokens)::float8 AS total FROM rag_kw_stats),"
         f" h AS (SELECT {hits} FROM cand),"
         f" w AS (SELECT s.total / NULLIF(s.n, 0) AS avgdl, {idf} FROM s, h)"
@@ -170,5 +208,4 @@ def keyword_search(conn: Any, text: str, limit: int, file_type: str | None) -> l
         + " ORDER BY score DESC, cand.id LIMIT %s"
     )
     params += score_params + ([file_type] if file_type is not None else []) + [int(limit)]
-    rows = conn.execute(sql.encode(), params).fetchall()
-    return [(int(cid), float(value)) for cid, value in rows]
+    return sql.encode(), params

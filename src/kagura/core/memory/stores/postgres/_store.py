@@ -19,17 +19,21 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from kagura.core.memory._report import Document
 from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument, checked_rows
-from kagura.core.memory._unicode61 import fts5_tokens
 from kagura.core.memory.stores._protocol import StoredDocument
 from kagura.core.memory.stores._url import redact_url
-from kagura.core.memory.stores.postgres._bm25 import keyword_search
+from kagura.core.memory.stores.postgres._bm25 import (
+    KEYWORD_COLUMNS,
+    KEYWORD_VALUES,
+    keyword_search,
+    keyword_values,
+    path_tokens,
+)
 from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
@@ -168,7 +172,6 @@ class PostgresRAGStore:
     def replace_document(self, doc: NewDocument, vectors: np.ndarray, embedder: str) -> int:
         """Store ``doc`` in one transaction, replacing whatever was stored for its path. Returns its id."""
         vecs, hashes = checked_rows(doc, vectors)
-        name = PurePosixPath(doc.relpath).name
         m = doc.manifest
         with self._tx(f"store {doc.path}") as conn:
             if len(vecs):
@@ -183,16 +186,15 @@ class PostgresRAGStore:
                  bool(doc.described), _metadata_json(doc.metadata), time.time()),
             ).fetchone()  # fmt: skip
             doc_id = int(row[0])
-            path_tokens = fts5_tokens(doc.relpath), fts5_tokens(name)
+            paths = path_tokens(doc.relpath)
             with conn.cursor() as cur:
                 for chunk, vec, digest in zip(doc.chunks, vecs, hashes, strict=True):
-                    tokens = (fts5_tokens(chunk.text), *path_tokens, fts5_tokens(chunk.section or ""))
                     cur.execute(
                         "INSERT INTO rag_chunks (document_id, ordinal, text, page, section, file_type,"
-                        " chunk_hash, kw_text, kw_relpath, kw_name, kw_section, kw_len) VALUES (%s, %s, %s,"
-                        " %s, %s, %s, %s, %s::text[], %s::text[], %s::text[], %s::text[], %s) RETURNING id",
+                        f" chunk_hash, {', '.join(KEYWORD_COLUMNS)}, kw_keys, kw_len) VALUES (%s, %s, %s, %s,"
+                        f" %s, %s, %s, {KEYWORD_VALUES}) RETURNING id".encode(),
                         (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type, digest,
-                         *tokens, sum(len(t) for t in tokens)),
+                         *keyword_values(chunk.text, chunk.section, paths)),
                     )  # fmt: skip
                     chunk_row = cur.fetchone()
                     assert chunk_row is not None
