@@ -194,3 +194,24 @@ def test_the_candidate_lookup_can_use_the_gin_index(postgres_url: str) -> None:
         conn.execute("SET enable_seqscan = off")
         plan = "\n".join(row[0] for row in conn.execute(b"EXPLAIN " + sql, params).fetchall())
     assert "rag_chunks_kw" in plan, plan
+
+
+def test_the_statistics_follow_every_insert_update_and_delete(postgres_url: str) -> None:
+    spec = {
+        "name": "a.py",
+        "folder": "src",
+        "file_type": "text",
+        "chunks": [("connect data", "s"), ("x", None)],
+    }
+    pg = PostgresRAGStore(postgres_url)
+    _write(pg, [_new_document(i, spec) for i in range(3)])
+    pg.delete_documents(["/root/src/1_a.py"])
+    actual = "SELECT count(*), coalesce(sum(kw_len), 0) FROM rag_chunks"
+    kept = "SELECT sum(n_rows), sum(n_tokens) FROM rag_kw_stats"
+    with psycopg.connect(postgres_url) as conn:
+        assert (
+            conn.execute(kept).fetchone() == conn.execute(actual).fetchone() == (4, 2 * (10 + 8))
+        )  # path 4 + name 3 tokens
+        conn.execute("UPDATE rag_chunks SET kw_len = kw_len + 1 WHERE ordinal = 0")
+        assert conn.execute(kept).fetchone() == conn.execute(actual).fetchone() == (4, 38)
+    pg.close()

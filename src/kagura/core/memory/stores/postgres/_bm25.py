@@ -60,35 +60,31 @@ CREATE TABLE IF NOT EXISTS rag_kw_stats (
     slot INTEGER PRIMARY KEY, n_rows BIGINT NOT NULL DEFAULT 0, n_tokens BIGINT NOT NULL DEFAULT 0
 );
 INSERT INTO rag_kw_stats (slot) SELECT generate_series(0, {_SLOTS - 1}) ON CONFLICT DO NOTHING;
-CREATE OR REPLACE FUNCTION rag_kw_stats_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION rag_kw_stats_count() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    rows_added BIGINT := 0;
+    tokens_added BIGINT := 0;
 BEGIN
-    UPDATE rag_kw_stats s SET n_rows = s.n_rows + d.n, n_tokens = s.n_tokens + d.t
-    FROM (SELECT count(*) AS n, coalesce(sum(kw_len), 0) AS t FROM new_rows) d
-    WHERE s.slot = pg_backend_pid() % {_SLOTS} AND d.n > 0;
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION rag_kw_stats_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE rag_kw_stats s SET n_rows = s.n_rows - d.n, n_tokens = s.n_tokens - d.t
-    FROM (SELECT count(*) AS n, coalesce(sum(kw_len), 0) AS t FROM old_rows) d
-    WHERE s.slot = pg_backend_pid() % {_SLOTS} AND d.n > 0;
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION rag_kw_stats_update() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE rag_kw_stats s SET n_tokens = s.n_tokens + d.t
-    FROM (SELECT (SELECT coalesce(sum(kw_len), 0) FROM new_rows)
-               - (SELECT coalesce(sum(kw_len), 0) FROM old_rows) AS t) d
-    WHERE s.slot = pg_backend_pid() % {_SLOTS} AND d.t <> 0;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        SELECT count(*), coalesce(sum(kw_len), 0) INTO rows_added, tokens_added FROM new_rows;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        SELECT rows_added - count(*), tokens_added - coalesce(sum(kw_len), 0)
+            INTO rows_added, tokens_added FROM old_rows;
+    END IF;
+    IF rows_added <> 0 OR tokens_added <> 0 THEN
+        UPDATE rag_kw_stats SET n_rows = n_rows + rows_added, n_tokens = n_tokens + tokens_added
+        WHERE slot = pg_backend_pid() % {_SLOTS};
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER rag_chunks_kw_insert AFTER INSERT ON rag_chunks REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_insert();
+    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_count();
 CREATE TRIGGER rag_chunks_kw_delete AFTER DELETE ON rag_chunks REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_delete();
+    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_count();
 CREATE TRIGGER rag_chunks_kw_update AFTER UPDATE ON rag_chunks
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_update();
+    FOR EACH STATEMENT EXECUTE FUNCTION rag_kw_stats_count();
 """
 """The GIN index, the statistics table and its triggers (created once the token columns are filled)."""
 
