@@ -1,4 +1,4 @@
-"""Keyword search on PostgreSQL ranked exactly like the SQLite store's FTS5 ``bm25(rag_fts, 1, 2, 3, 2)``.
+"""Keyword search on PostgreSQL ranked exactly like the SQLite store's FTS5 ``bm25()`` (same column weights).
 
 **Write side.** Each chunk row keeps the tokens FTS5 would index (``porter unicode61``, computed in Python by
 :func:`~kagura.core.memory._unicode61.fts5_tokens`), one ``text[]`` per FTS5 column in order: ``kw_text``,
@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from kagura.core.memory._keywords import keyword_words
+from kagura.core.memory._keywords import COLUMN_WEIGHTS, keyword_words
 from kagura.core.memory._unicode61 import fts5_tokens
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
 
 KEYWORD_COLUMNS = ("kw_text", "kw_relpath", "kw_name", "kw_section")
 """The token arrays of a chunk row, in FTS5's column order (text, relpath, name, section)."""
-_WEIGHTS = (1.0, 2.0, 3.0, 2.0)  # the SQLite store's bm25() column weights, same order
 _K1 = 1.2
 _B = 0.75
 _IDF_FLOOR = 1e-6
@@ -143,7 +142,7 @@ def _phrase_frequency(tokens: Sequence[str]) -> tuple[str, list[Any]]:
     """SQL for the weighted frequency of one phrase in row ``c``, and its parameters."""
     terms = []
     params: list[Any] = []
-    for column, weight in zip(KEYWORD_COLUMNS, _WEIGHTS, strict=True):
+    for column, weight in zip(KEYWORD_COLUMNS, COLUMN_WEIGHTS, strict=True):
         if len(tokens) == 1:
             terms.append(f"{weight!r}::float8 * cardinality(array_positions(c.{column}, %s::text))")
             params.append(tokens[0])
