@@ -2,12 +2,13 @@
 
 **Write side.** Each chunk row keeps the tokens FTS5 would index (``porter unicode61``, computed in Python by
 :func:`~kagura.core.memory._unicode61.fts5_tokens`), one ``text[]`` per FTS5 column in order: ``kw_text``,
-``kw_relpath``, ``kw_name``, ``kw_section``, and ``kw_len``, their total. ``kw_keys`` holds a 64-bit hash
-of each distinct token of the row (:func:`token_keys`), GIN-indexed, to find the rows holding a token (a
-hash, not the token, so no token is too long for an index entry; a collision only adds a candidate whose
-frequencies come out zero). ``rag_kw_stats`` keeps the row count and the token total (what
-FTS5 needs for the average row length), spread over 64 slots a statement-level trigger on ``rag_chunks``
-updates (the backend's slot), so concurrent writers rarely touch the same row.
+``kw_relpath``, ``kw_name``, ``kw_section``, and ``kw_len``, their total. ``kw_tf`` maps each distinct
+token of the row to its weighted frequency (the sum of the column weights over its occurrences), a
+``jsonb`` object: its GIN index (``jsonb_ops``, which hashes keys too long for an index entry) finds the
+rows holding a token, and a single-token phrase's frequency is one lookup in it; the arrays are read only
+for phrases of several tokens, in rows holding all of them. ``rag_kw_stats`` keeps the row count and the
+token total (what FTS5 needs for the average row length), spread over 64 slots a statement-level trigger
+on ``rag_chunks`` updates (the backend's slot), so concurrent writers rarely touch the same row.
 
 **Query side.** The query's words (:func:`~kagura.core.memory._keywords.keyword_words`, as for SQLite) are
 each a phrase of FTS5 tokens (``smtp_ssl_port`` is the phrase ``smtp ssl port``), OR-ed together. For each
@@ -25,9 +26,8 @@ chunk id, as SQLite orders by rowid). Only rows matching some phrase are returne
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+import json
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -43,7 +43,6 @@ __all__ = [
     "keyword_values",
     "path_tokens",
     "rebuild_keywords",
-    "token_keys",
 ]
 
 KEYWORD_COLUMNS = ("kw_text", "kw_relpath", "kw_name", "kw_section")
@@ -54,7 +53,7 @@ _IDF_FLOOR = 1e-6
 _SLOTS = 64
 
 KEYWORD_SCHEMA = f"""
-CREATE INDEX IF NOT EXISTS rag_chunks_kw ON rag_chunks USING GIN (kw_keys);
+CREATE INDEX IF NOT EXISTS rag_chunks_kw ON rag_chunks USING GIN (kw_tf);
 CREATE TABLE IF NOT EXISTS rag_kw_stats (
     slot INTEGER PRIMARY KEY, n_rows BIGINT NOT NULL DEFAULT 0, n_tokens BIGINT NOT NULL DEFAULT 0
 );
@@ -88,18 +87,8 @@ CREATE TRIGGER rag_chunks_kw_update AFTER UPDATE ON rag_chunks
 """The GIN index, the statistics table and its triggers (created once the token columns are filled)."""
 
 
-@lru_cache(maxsize=1 << 16)
-def _key(token: str) -> int:
-    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
-
-
-def token_keys(tokens: Iterable[str]) -> list[int]:
-    """The distinct 64-bit keys (signed, as ``bigint``) of ``tokens``, sorted: a row's ``kw_keys``."""
-    return sorted({_key(t) for t in tokens})
-
-
-KEYWORD_VALUES = "%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s"
-"""Placeholders for :func:`keyword_values` in ``INSERT INTO rag_chunks (..., {KEYWORD_COLUMNS}, kw_keys,
+KEYWORD_VALUES = "%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb, %s"
+"""Placeholders for :func:`keyword_values` in ``INSERT INTO rag_chunks (..., {KEYWORD_COLUMNS}, kw_tf,
 kw_len)``."""
 
 
@@ -111,7 +100,12 @@ def path_tokens(relpath: str) -> tuple[list[str], list[str]]:
 def keyword_values(text: str, section: str | None, paths: tuple[list[str], list[str]]) -> tuple[Any, ...]:
     """A chunk row's keyword columns: its token arrays (:data:`KEYWORD_COLUMNS` order), keys and length."""
     arrays = (fts5_tokens(text), *paths, fts5_tokens(section or ""))
-    return (*arrays, token_keys(t for a in arrays for t in a), sum(len(a) for a in arrays))
+    frequencies: dict[str, float] = {}
+    for tokens, weight in zip(arrays, COLUMN_WEIGHTS, strict=True):
+        for token in tokens:
+            frequencies[token] = frequencies.get(token, 0.0) + weight
+    tf = json.dumps(frequencies, ensure_ascii=False, separators=(",", ":"))
+    return (*arrays, tf, sum(len(a) for a in arrays))
 
 
 def rebuild_keywords(conn: Any, *, batch: int = 2000) -> None:
@@ -130,7 +124,7 @@ def rebuild_keywords(conn: Any, *, batch: int = 2000) -> None:
             n_rows += len(params)
             n_tokens += sum(p[-2] for p in params)
             cur.executemany(
-                f"UPDATE rag_chunks SET ({', '.join(KEYWORD_COLUMNS)}, kw_keys, kw_len) = ({KEYWORD_VALUES})"
+                f"UPDATE rag_chunks SET ({', '.join(KEYWORD_COLUMNS)}, kw_tf, kw_len) = ({KEYWORD_VALUES})"
                 " WHERE id = %s",
                 params,
             )
@@ -140,19 +134,16 @@ def rebuild_keywords(conn: Any, *, batch: int = 2000) -> None:
 
 def _phrase_frequency(tokens: Sequence[str]) -> tuple[str, list[Any]]:
     """SQL for the weighted frequency of one phrase in row ``c``, and its parameters."""
-    terms = []
-    params: list[Any] = []
-    for column, weight in zip(KEYWORD_COLUMNS, COLUMN_WEIGHTS, strict=True):
-        if len(tokens) == 1:
-            terms.append(f"{weight!r}::float8 * cardinality(array_positions(c.{column}, %s::text))")
-            params.append(tokens[0])
-        else:
-            terms.append(
-                f"{weight!r}::float8 * (SELECT count(*) FROM unnest(array_positions(c.{column}, %s::text)) i"
-                f" WHERE c.{column}[i:i + {len(tokens) - 1}] = %s::text[])"
-            )
-            params += [tokens[0], list(tokens)]
-    return "(" + " + ".join(terms) + ")", params
+    if len(tokens) == 1:  # stored per row
+        return "coalesce((c.kw_tf -> %s::text)::float8, 0::float8)", [tokens[0]]
+    # occurrences of the whole phrase, column by column, in rows holding each of its tokens
+    terms = [
+        f"{weight!r}::float8 * (SELECT count(*) FROM unnest(array_positions(c.{column}, %s::text)) i"
+        f" WHERE c.{column}[i:i + {len(tokens) - 1}] = %s::text[])"
+        for column, weight in zip(KEYWORD_COLUMNS, COLUMN_WEIGHTS, strict=True)
+    ]
+    params: list[Any] = [list(tokens)] + [tokens[0], list(tokens)] * len(KEYWORD_COLUMNS)
+    return f"(CASE WHEN c.kw_tf ?& %s::text[] THEN {' + '.join(terms)} ELSE 0::float8 END)", params
 
 
 def keyword_search(conn: Any, text: str, limit: int, file_type: str | None) -> list[tuple[int, float]]:
@@ -176,7 +167,7 @@ def keyword_sql(text: str, limit: int, file_type: str | None) -> tuple[bytes, li
         sql, values = _phrase_frequency(tokens)
         freq_sql.append(f"{sql} AS f{len(freq_sql)}")
         params += values
-    params.append(token_keys(t for tokens in phrases for t in tokens))
+    params.append(sorted({t for tokens in phrases for t in tokens}))
     n = len(phrases)
     hits = ", ".join(f"count(*) FILTER (WHERE f{i} > 0)::float8 AS n{i}" for i in range(n))
     ln = "ln((s.n - h.n{i} + 0.5::float8) / (h.n{i} + 0.5::float8))"
@@ -194,10 +185,11 @@ def keyword_sql(text: str, limit: int, file_type: str | None) -> tuple[bytes, li
     matched = " OR ".join(f"cand.f{i} > 0" for i in range(n))
     sql = (
         f"WITH cand AS MATERIALIZED (SELECT c.id, c.file_type, c.kw_len, {', '.join(freq_sql)}"
-        " FROM rag_chunks c WHERE c.kw_keys && %s::bigint[]),"
+        " FROM rag_chunks c WHERE c.kw_tf ?| %s::text[]),"
         " s AS (SELECT sum(n_rows)::float8 AS n, sum(n_tokens)::float8 AS total FROM rag_kw_stats),"
         f" h AS (SELECT {hits} FROM cand),"
-        f" w AS (SELECT s.total / NULLIF(s.n, 0) AS avgdl, {idf} FROM s, h)"
+        # one row, computed once (inlined, the planner may evaluate it again for every candidate)
+        f" w AS MATERIALIZED (SELECT s.total / NULLIF(s.n, 0) AS avgdl, {idf} FROM s, h)"
         f" SELECT cand.id, {score} AS score FROM cand, w WHERE ({matched})"
         + (" AND cand.file_type = %s" if file_type is not None else "")
         + " ORDER BY score DESC, cand.id LIMIT %s"

@@ -28,7 +28,7 @@ def _v2_fts5_keywords(conn: Any) -> None:
         b" ADD COLUMN kw_relpath TEXT[] NOT NULL DEFAULT '{}',"
         b" ADD COLUMN kw_name TEXT[] NOT NULL DEFAULT '{}',"
         b" ADD COLUMN kw_section TEXT[] NOT NULL DEFAULT '{}',"
-        b" ADD COLUMN kw_keys BIGINT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_tf JSONB NOT NULL DEFAULT '{}',"
         b" ADD COLUMN kw_len INTEGER NOT NULL DEFAULT 0"
     )
     rebuild_keywords(conn)

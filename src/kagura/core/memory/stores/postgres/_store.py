@@ -191,7 +191,7 @@ class PostgresRAGStore:
                 for chunk, vec, digest in zip(doc.chunks, vecs, hashes, strict=True):
                     cur.execute(
                         "INSERT INTO rag_chunks (document_id, ordinal, text, page, section, file_type,"
-                        f" chunk_hash, {', '.join(KEYWORD_COLUMNS)}, kw_keys, kw_len) VALUES (%s, %s, %s, %s,"
+                        f" chunk_hash, {', '.join(KEYWORD_COLUMNS)}, kw_tf, kw_len) VALUES (%s, %s, %s, %s,"
                         f" %s, %s, %s, {KEYWORD_VALUES}) RETURNING id".encode(),
                         (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type, digest,
                          *keyword_values(chunk.text, chunk.section, paths)),
