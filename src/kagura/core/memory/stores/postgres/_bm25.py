@@ -185,7 +185,9 @@ def keyword_sql(text: str, limit: int, file_type: str | None) -> tuple[bytes, li
     matched = " OR ".join(f"cand.f{i} > 0" for i in range(n))
     sql = (
         f"WITH cand AS MATERIALIZED (SELECT c.id, c.file_type, c.kw_len, {', '.join(freq_sql)}"
-        " FROM rag_chunks c WHERE c.kw_tf ?| %s::text[]),"
+        # kw_tf decompressed once per row, not once per lookup (OFFSET 0 keeps the subquery as it is)
+        f" FROM (SELECT id, file_type, kw_len, kw_tf || '{{}}'::jsonb AS kw_tf, {', '.join(KEYWORD_COLUMNS)}"
+        " FROM rag_chunks WHERE kw_tf ?| %s::text[] OFFSET 0) c),"
         " s AS (SELECT sum(n_rows)::float8 AS n, sum(n_tokens)::float8 AS total FROM rag_kw_stats),"
         f" h AS (SELECT {hits} FROM cand),"
         # one row, computed once (inlined, the planner may evaluate it again for every candidate)
