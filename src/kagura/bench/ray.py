@@ -13,6 +13,12 @@ Rows (``serial`` = the local engine, ``parallel`` = the Ray engine, each on a fr
 * ``worker killed mid-run``: the Ray run again, its first worker killed (``os._exit``) in the middle of a
   batch by :class:`kagura.testing.ExitOnceEmbedder`; ``serial`` is the undisturbed Ray run. ``extra``
   counts files lost and chunks duplicated against the local engine's store (both must be 0).
+* ``media descriptions``: tiny PNGs described by 4 Ray workers under one 1,200 RPM quota enforced per
+  second (burst 20) by the fake provider in its own process, the budget told to kagura; ``serial`` = each
+  worker enforcing it alone, ``parallel`` = shared through a private ``redis-server`` (see
+  :mod:`kagura.bench._ray_media`). Goal (shared): <= 0.5% 429, >= 95% of the quota used. These workers
+  wait on the network, so a cluster the benchmark started itself is restarted with 4 logical CPUs for
+  this row (after the CPU-bound rows, which keep their 2-CPU cluster); its restart is reported apart.
 
 The cluster's start (``ray.init``) and the first run's worker start + model load are timed apart and
 reported in the first row's ``extra``, never inside a comparison. When this process is already connected
@@ -29,27 +35,40 @@ import time
 from asyncio.subprocess import PIPE
 from pathlib import Path
 
+from kagura.bench._ray_media import MediaSizes, describe_on_ray
 from kagura.bench._report import BenchRow
-from kagura.bench.ingest import _write_texts
+from kagura.bench.ingest import _write_images, _write_texts
 from kagura.core.memory import MultimodalRAG, get_default_embedder
-from kagura.testing import ExitOnceEmbedder
+from kagura.testing import ExitOnceEmbedder, FakeLLMProcess, RedisServer
 
-__all__ = ["run"]
+__all__ = ["media_row", "run"]
 
 WORKERS = 2
+MEDIA_WORKERS = 4
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _start_cluster() -> float | None:
-    """Seconds ``ray.init`` took to start a local 2-CPU cluster, or None if one was already connected."""
+def _start_cluster(cpus: int) -> float | None:
+    """Seconds ``ray.init`` took to start a local cluster of ``cpus`` logical CPUs, or None if this
+    process was already connected to one (which is then used as is)."""
     from kagura.core.memory._ray_engine import import_ray
 
     ray = import_ray()
     if ray.is_initialized():
         return None
     started = time.perf_counter()
-    ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     return time.perf_counter() - started
+
+
+def _restart_cluster(cpus: int) -> float:
+    """The local cluster this benchmark started, restarted with ``cpus`` logical CPUs: seconds taken."""
+    import ray
+
+    ray.shutdown()
+    started = _start_cluster(cpus)
+    assert started is not None
+    return started
 
 
 async def _ingest(store: Path, corpus: Path, engine: str, **kwargs: object) -> tuple[float, MultimodalRAG]:
@@ -151,12 +170,41 @@ async def _killed(tmp: Path, corpus: Path, files: int, reference: MultimodalRAG)
     )
 
 
+async def media_row(tmp: Path, sizes: MediaSizes, latency: float) -> BenchRow:
+    """The images described on Ray with each worker's own budget, then with the budget shared through
+    Redis, against one quota (``latency``: the fake provider's seconds per answer)."""
+    corpus = tmp / "images"
+    _write_images(corpus, sizes.images)
+    warm = tmp / "warm-images"
+    _write_images(warm, 2 * sizes.workers)
+    with RedisServer() as redis:
+        async with FakeLLMProcess(latency, quota_rpm=sizes.rpm, quota_burst=sizes.burst) as server:
+            # start every worker (and its model) first, so both measured runs find them ready
+            await describe_on_ray(server, warm, tmp / "warm.db", sizes, key="warm", redis_url=redis.url)
+            own = await describe_on_ray(server, corpus, tmp / "own.db", sizes, key="own", redis_url=None)
+            shared = await describe_on_ray(
+                server, corpus, tmp / "shared.db", sizes, key="shared", redis_url=redis.url
+            )
+    return BenchRow(
+        f"media descriptions, {sizes.workers} ray workers, one {sizes.rpm:g} RPM quota (burst "
+        f"{sizes.burst:g}): each worker's own budget vs one shared through Redis",
+        sizes.images,
+        own.wall_s,
+        shared.wall_s,
+        ideal_s=max(0.0, sizes.images - sizes.burst) / sizes.rate,
+        extra={
+            "goal": "shared: <= 0.5% 429, >= 95% of quota used, each image described once, 0 lost",
+            "own_budget": own.metrics(sizes.rate),
+            "shared": shared.metrics(sizes.rate),
+        },
+    )
+
+
 async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
-    """Every Ray measurement; ``quick`` shrinks the corpus, ``full`` grows it (``latency`` is unused:
-    no LLM here)."""
-    del latency
+    """Every Ray measurement; ``quick`` shrinks the corpora, ``full`` grows them (``latency``: the fake
+    provider's, in the media row)."""
     await asyncio.to_thread(get_default_embedder)
-    cluster_s = await asyncio.to_thread(_start_cluster)
+    cluster_s = await asyncio.to_thread(_start_cluster, WORKERS)
     files = 24 if quick else 240 if full else 96
     with tempfile.TemporaryDirectory(prefix="kagura-bench-ray-") as tmpdir:
         tmp = Path(tmpdir)
@@ -181,12 +229,17 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
         tiny_local.close()
         killed = await _killed(tmp, corpus, files, reference)
         reference.close()
-    return [cpu, overhead, killed]
+        restart_s = None if cluster_s is None else await asyncio.to_thread(_restart_cluster, MEDIA_WORKERS)
+        images = 120 if quick else 1200 if full else 600
+        media = await media_row(tmp, MediaSizes(images=images, workers=MEDIA_WORKERS), latency)
+        media.extra["cluster_restart_s"] = None if restart_s is None else round(restart_s, 2)
+    return [cpu, overhead, killed, media]
 
 
 def _print(rows: list[BenchRow]) -> None:
     for row in rows:
-        print(f"{row.operation}: local={row.serial_s:.3f}s ray={row.parallel_s:.3f}s ({row.speedup:.2f}x)")
+        times = f"serial={row.serial_s:.3f}s parallel={row.parallel_s:.3f}s"
+        print(f"{row.operation}: {times} ({row.speedup:.2f}x)")
         for key, value in row.extra.items():
             print(f"    {key} = {value}")
 

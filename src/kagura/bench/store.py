@@ -73,19 +73,34 @@ def _p(values: list[float], q: float) -> float:
 
 
 def _search_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
-    from kagura.bench._store_data import EMBEDDER, copy_into_postgres, load_sqlite, synthetic
-    from kagura.core.memory._store import RAGStore
-    from kagura.core.memory._vectors import top_k_cosine
-    from kagura.core.memory.stores.postgres import HNSWParams, PostgresRAGStore
+    from kagura.bench._store_data import copy_into_postgres, synthetic
+    from kagura.core.memory.stores.postgres import PostgresRAGStore
 
     vectors = synthetic(size, seed=1)
-    queries = synthetic(_QUERIES, seed=2)
-    truth = [[row for row, _ in top_k_cosine(vectors, q, 10)] for q in queries]
-
     pg = PostgresRAGStore(fresh())
     started = time.perf_counter()
     pg_ids, build_s = copy_into_postgres(pg, vectors)
     load_s = time.perf_counter() - started - build_s
+    try:
+        return measure_search(vectors, pg, pg_ids, tmp, pg_copy_s=load_s, pg_index_build_s=build_s)
+    finally:
+        pg.close()
+
+
+def measure_search(vectors: np.ndarray, pg: Any, pg_ids: list[int], tmp: Path, **loading: float) -> BenchRow:
+    """Row 1 over ``vectors`` already loaded into ``pg`` (``pg_ids``: the chunk id of each row; on a
+    database an earlier run kept, e.g. with ``KAGURA_BENCH_PG_URL``, the load need not be repeated):
+    HNSW p50 and recall at the default and swept ``ef_search``, PostgreSQL exact, and SQLite exact over
+    the same vectors loaded into a fresh file under ``tmp``. ``loading``: load timings for ``extra``."""
+    from kagura.bench._store_data import EMBEDDER, load_sqlite, synthetic
+    from kagura.core.memory._store import RAGStore
+    from kagura.core.memory._vectors import top_k_cosine
+    from kagura.core.memory.stores.postgres import HNSWParams
+
+    size = len(vectors)
+    queries = synthetic(_QUERIES, seed=2)
+    truth = [[row for row, _ in top_k_cosine(vectors, q, 10)] for q in queries]
+    default = pg.hnsw
 
     def measure() -> tuple[list[float], list[float]]:
         ms, found = [], []
@@ -96,21 +111,22 @@ def _search_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
             found.append(len({c for c, _ in hits} & {pg_ids[r] for r in want}) / 10)
         return ms, found
 
+    measure()  # warm: the first queries read the index from disk into shared buffers
     hnsw_ms, recall = measure()
     sweep = {}
     for ef in (40, 100, 200, 400):
-        pg.hnsw = HNSWParams(m=pg.hnsw.m, ef_construction=pg.hnsw.ef_construction, ef_search=ef)
+        pg.hnsw = HNSWParams(m=default.m, ef_construction=default.ef_construction, ef_search=ef)
         ms, found = measure()
         sweep[str(ef)] = {
             "p50_ms": round(statistics.median(ms), 2),
             "recall@10": round(float(np.mean(found)), 4),
         }
+    pg.hnsw = default
     exact_ms = []
     for q in queries[:10]:
         t = time.perf_counter()
         pg.vector_search(EMBEDDER, q, 10, exact=True)
         exact_ms.append((time.perf_counter() - t) * 1000)
-    pg.close()
 
     sqlite = RAGStore(tmp / "bench.db")
     t = time.perf_counter()
@@ -135,13 +151,13 @@ def _search_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
             "pg_exact_p50_ms": round(statistics.median(exact_ms), 1),
             "sqlite_exact_p50_ms": round(statistics.median(sqlite_ms), 2),
             "sqlite_exact_p95_ms": round(_p(sqlite_ms, 95), 2),
-            "pg_copy_s": round(load_s, 1),
-            "pg_index_build_s": round(build_s, 1),
+            **{name: round(seconds, 1) for name, seconds in loading.items()},
             "sqlite_load_s": round(sqlite_load_s, 1),
-            "hnsw_default": {"m": 16, "ef_construction": 64, "ef_search": HNSWParams().ef_search},
+            "hnsw_default": {"m": default.m, "ef_construction": default.ef_construction,
+                             "ef_search": default.ef_search},
             "ef_search_sweep": sweep,
         },
-    )
+    )  # fmt: skip
 
 
 def _tree(root: Path, texts: int, images: int) -> int:
@@ -178,7 +194,15 @@ async def _two_workers(fresh: Any, tmp: Path, quick: bool) -> BenchRow:
 
     async with FakeLLMServer(latency=0.05) as server:
         started = time.perf_counter()
-        results = await asyncio.gather(worker(server.base_url), worker(server.base_url))
+        # Both workers are awaited even when one fails (its tree must outlive the other), then the
+        # first failure is raised.
+        outcomes = await asyncio.gather(
+            worker(server.base_url), worker(server.base_url), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        results = [o for o in outcomes if isinstance(o, dict)]
         wall = time.perf_counter() - started
         described = server.stats.chat_requests
     store = PostgresRAGStore(url)

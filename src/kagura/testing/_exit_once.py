@@ -24,11 +24,19 @@ class ExitOnceEmbedder(WrappedEmbedder):
     creates it dies; every later call, in any process, embeds normally. Pickles with its wrapped
     embedder, so it can be handed to Ray workers. For fault tests of distributed ingestion: a run must
     lose nothing and index nothing twice.
+
+    ``after``: calls each copy of the embedder makes normally before the fatal one (one copy per Ray
+    task, as each task unpickles its arguments): with ``after=1`` and one file per embedding batch, the
+    worker dies after storing the first file of its batch, in the middle of it.
     """
 
-    def __init__(self, inner: Embedder, marker: str | os.PathLike[str]) -> None:
+    def __init__(self, inner: Embedder, marker: str | os.PathLike[str], *, after: int = 0) -> None:
         super().__init__(inner)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise ValueError(f"after must be an int >= 0 (calls before the fatal one), got {after!r}")
         self.marker = Path(marker)
+        self.after = after
+        self._calls = 0
 
     @property
     def fired(self) -> bool:
@@ -36,6 +44,9 @@ class ExitOnceEmbedder(WrappedEmbedder):
         return self.marker.exists()
 
     def _maybe_exit(self) -> None:
+        self._calls += 1
+        if self._calls <= self.after:
+            return
         try:
             fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:

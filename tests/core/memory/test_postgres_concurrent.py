@@ -7,6 +7,8 @@ import asyncio
 import json
 import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _rag_support import png, write
@@ -49,3 +51,21 @@ async def test_two_processes_index_each_file_once_and_describe_each_image_once(
     counts = store.counts()
     assert counts["chunks"] == counts["vectors"] == sum(d.chunks for d in docs)  # no orphan rows
     store.close()
+
+
+def test_stores_opened_at_once_on_a_fresh_database_all_open(postgres_url: str) -> None:
+    # Regression: every opener ran CREATE EXTENSION IF NOT EXISTS vector on its own, and on a fresh
+    # database all but one lost the race on pg_extension's unique name (a StoreError for a valid URL).
+    openers = 8
+    barrier = threading.Barrier(openers)
+
+    def open_store() -> int:
+        barrier.wait()
+        store = PostgresRAGStore(postgres_url)
+        try:
+            return store.counts()["documents"]
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(openers) as pool:
+        assert list(pool.map(lambda _: open_store(), range(openers))) == [0] * openers

@@ -94,3 +94,30 @@ def test_a_claim_of_a_dead_process_is_taken_over_and_a_live_one_is_respected(tmp
     assert mine.try_claim("/r/b.png") is None  # past its expiry
     for c in (other, mine, live, expired):
         c.close()
+
+
+def test_a_worker_claims_in_its_drivers_name_and_checks_liveness_on_its_own_host(tmp_path: Path) -> None:
+    """A Ray worker's view (``acting_for`` the driver) shares the driver's claims: what the driver holds is
+    the worker's to take, and what the worker takes the driver releases. Whether a claim's process is dead
+    is judged on the worker's own machine, even when the driver it acts for is on another one."""
+    store = tmp_path / "s.db"
+    driver = DescriptionClaims(store)
+    driver.host = "driver-host"  # a driver on another machine
+    driver.owner = f"driver-host:{driver.pid}:d"
+    worker = DescriptionClaims(store).acting_for(driver.identity)
+    other = DescriptionClaims(store)  # another run, live, on this machine
+    assert driver.try_claim("/r/a.png") is None
+    assert worker.try_claim("/r/a.png") is None  # the run's own claim: the worker may take it
+    assert other.try_claim("/r/a.png") == driver.owner
+    assert worker.try_claim("/r/b.png") is None
+    driver.release_all()  # the driver releases what its worker took
+    assert other.try_claim("/r/b.png") is None
+    other.release_all()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = DescriptionClaims(store)
+    gone.pid, gone.owner = dead.pid, f"{gone.host}:{dead.pid}:g"  # a run of this machine that died
+    assert gone.try_claim("/r/c.png") is None
+    assert worker.try_claim("/r/c.png") is None  # its process is gone here: taken over at once
+    for c in (driver, other, gone):
+        c.close()

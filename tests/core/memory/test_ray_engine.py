@@ -1,5 +1,6 @@
-"""engine="ray" against the local engine as the reference: same report, same progress, same store; a
-worker killed mid-batch loses nothing and indexes nothing twice; clear errors for bad arguments."""
+"""engine="ray" against the local engine as the reference, on SQLite and on PostgreSQL: same report, same
+progress, same store; on PostgreSQL the workers write and the driver does not; a worker killed mid-batch
+loses nothing and indexes nothing twice; clear errors for bad arguments."""
 
 from __future__ import annotations
 
@@ -58,6 +59,29 @@ def _contents(rag: MultimodalRAG, root: Path) -> list[tuple[str, int, str]]:
     return sorted((d.relpath, d.chunks, d.content_hash) for d in rag.documents(root))
 
 
+def _stores(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> tuple[str | Path, str | Path]:
+    """Two empty stores of ``kind``: SQLite files, or two fresh PostgreSQL databases."""
+    if kind == "sqlite":
+        return tmp_path / "local.db", tmp_path / "ray.db"
+    server = request.getfixturevalue("postgres_server")
+    return server.new_database(), server.new_database()
+
+
+class _DriverWrites:
+    """A store wrapper counting the documents written through it, i.e. by the driver process."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    def replace_document(self, *args: Any) -> int:
+        self.writes += 1
+        return self.inner.replace_document(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class _Ticks:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int | None, int]] = []
@@ -67,11 +91,17 @@ class _Ticks:
 
 
 @pytest.mark.usefixtures("ray_cluster")
-async def test_ray_run_reports_and_stores_exactly_what_the_local_engine_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_ray_run_reports_and_stores_exactly_what_the_local_engine_does(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
     corpus = tmp_path / "c"
     _mixed_tree(corpus)
-    local = MultimodalRAG(tmp_path / "local.db")
-    ray = MultimodalRAG(tmp_path / "ray.db")
+    local_store, ray_store = _stores(request, tmp_path, kind)
+    local = MultimodalRAG(local_store)
+    ray = MultimodalRAG(ray_store)
+    driver = _DriverWrites(ray.store)
+    ray._store = driver  # type: ignore[assignment]  # observe what the driver itself writes
     for step in ("first run", "rerun unchanged", "after edits"):
         if step == "after edits":
             _edit(corpus)
@@ -85,6 +115,8 @@ async def test_ray_run_reports_and_stores_exactly_what_the_local_engine_does(tmp
         # Progress: once per file, counting up to the total, with the same failures at the end.
         assert [c[0] for c in ticks["ray"].calls] == list(range(1, len(ticks["local"].calls) + 1)), step
         assert ticks["ray"].calls[-1] == ticks["local"].calls[-1], step
+        if step == "first run":  # PostgreSQL: the workers wrote every file; SQLite: the driver did
+            assert driver.writes == (0 if kind == "postgres" else len(ray.last_report.indexed))
     report = ray.last_report
     assert report is not None
     assert sorted(Path(p).name for p in report.indexed) == ["gzip.py", "new.md"]
@@ -98,19 +130,26 @@ async def test_ray_run_reports_and_stores_exactly_what_the_local_engine_does(tmp
 
 
 @pytest.mark.usefixtures("ray_cluster")
-async def test_a_worker_killed_mid_batch_loses_nothing_and_indexes_nothing_twice(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_worker_killed_mid_batch_loses_nothing_and_indexes_nothing_twice(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
     corpus = tmp_path / "c"
     for i in range(24):
         write(corpus / f"d{i // 8}" / f"f{i:02}.md", f"# File {i}\n\n" + f"words of file {i} " * 40)
-    reference = MultimodalRAG(tmp_path / "ref.db")
+    ref_store, store = _stores(request, tmp_path, kind)
+    reference = MultimodalRAG(ref_store)
     await reference.load_directory(corpus)
-    killer = ExitOnceEmbedder(get_default_embedder(), tmp_path / "killed")
-    rag = MultimodalRAG(tmp_path / "s.db", embedder=killer)  # type: ignore[arg-type]
+    # One file per embedding call; the worker dies on its batch's second call. On PostgreSQL it has
+    # then already written the batch's first file itself: the retry writes it again, replacing it.
+    killer = ExitOnceEmbedder(get_default_embedder(), tmp_path / "killed", after=1)
+    rag = MultimodalRAG(store, embedder=killer, embed_batch_size=1)  # type: ignore[arg-type]
     await rag.load_directory(corpus, engine="ray", ray_workers=2)
     assert killer.fired  # a worker process really died in the middle of a batch
     report = rag.last_report
     assert report is not None and report.failed == []
     assert len(report.indexed) == len(set(report.indexed)) == 24  # each file reported once
+    assert report.chunks_added == reference.store.counts()["chunks"]  # and its chunks counted once
     assert _contents(rag, corpus) == _contents(reference, corpus)  # 0 lost
     assert rag.store.counts() == reference.store.counts()  # 0 duplicated (documents, chunks, vectors)
     await rag.load_directory(corpus, engine="ray")

@@ -6,21 +6,28 @@ expires after ``ttl`` seconds, so a claim left by a crashed process runs out; on
 whose process is gone is taken over at once. Another run meeting a live claim waits for it to go and
 then finds the description in the store instead of paying for it again. Claims are released after the
 file is stored (or has failed), and all of a run's claims when it ends, however it ends.
+
+A claim belongs to a run, not to the process that takes it: a distributed run's workers claim on behalf
+of the driver (:meth:`Claimant.acting_for` its :class:`ClaimOwner`), so the driver releases what they
+took, a retried batch takes back the claims of its killed attempt at once, and the claims live exactly as
+long as the driver does.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from kagura.core.memory._sqlite import connect, migrate, transaction
 
-__all__ = ["CLAIM_TTL", "Claimant", "DescriptionClaims"]
+__all__ = ["CLAIM_TTL", "ClaimOwner", "Claimant", "DescriptionClaims"]
 
 CLAIM_TTL = 900.0
 """Seconds a claim lives: longer than one description with its retries."""
@@ -48,6 +55,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimOwner:
+    """What a claim row names: ``owner`` (host:pid:token), and the ``host`` and ``pid`` of the process
+    whose life the claim follows."""
+
+    owner: str
+    host: str
+    pid: int
+
+
 class Claimant:
     """Who takes claims (``owner`` = host:pid:token) and for how long: one identity and one rule for every
     claim table (SQLite here, PostgreSQL in ``stores.postgres``)."""
@@ -56,9 +73,23 @@ class Claimant:
         if ttl <= 0:
             raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
         self.ttl = ttl
-        self.host = socket.gethostname()
+        self.here = socket.gethostname()
+        """This process's host: whose processes :meth:`blocked_by` can check are alive."""
+        self.host = self.here
         self.pid = os.getpid()
         self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
+
+    @property
+    def identity(self) -> ClaimOwner:
+        """The owner this object claims as (picklable: hand it to the workers of a distributed run)."""
+        return ClaimOwner(self.owner, self.host, self.pid)
+
+    def acting_for(self, identity: ClaimOwner) -> Self:
+        """A view of this claim table (same connection) that claims, releases and checks as ``identity``:
+        a worker claiming for its driver. Close the original, never the view."""
+        view = copy.copy(self)
+        view.owner, view.host, view.pid = identity.owner, identity.host, identity.pid
+        return view
 
     def blocked_by(self, row: tuple[Any, ...] | None, now: float) -> str | None:
         """The owner of a claim row ``(owner, host, pid, expires_at)`` that still holds against us: someone
@@ -66,7 +97,7 @@ class Claimant:
         if row is None or row[0] == self.owner:
             return None
         owner, host, pid, expires_at = row
-        dead = host == self.host and not _alive(int(pid))
+        dead = host == self.here and not _alive(int(pid))
         return str(owner) if float(expires_at) > now and not dead else None
 
 

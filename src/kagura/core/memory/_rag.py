@@ -118,7 +118,7 @@ class MultimodalRAG:
         return self._store
 
     def close(self) -> None:
-        """Close the store's connections (SQLite) or connection pools (PostgreSQL), and the Ray reader of
+        """Close the store's connections (SQLite) or connection pools (PostgreSQL), and the Ray store actor of
         ``engine="ray"`` runs, if any."""
         if self._ray is not None:
             self._ray.close()
@@ -156,9 +156,11 @@ class MultimodalRAG:
 
         ``engine="ray"`` fans the changed files out over a Ray cluster (``pip install 'kagura[ray]'``):
         ``ray_address`` is the cluster to join (``"auto"``, ``"host:port"``; default: the one this process
-        is connected to, else a new local one) and ``ray_workers`` the number of actors (default: one
-        per CPU of the cluster). The driver diffs and writes; the workers extract, describe and embed.
-        Report, progress, incremental and prune semantics are the local engine's.
+        is connected to, else a new local one) and ``ray_workers`` the number of tasks at a time
+        (default: one per CPU of the cluster). The driver diffs; the workers extract, describe (taking
+        description claims as a local run does) and embed, and on PostgreSQL store their files
+        themselves (on SQLite they send them back and the driver stores them). Report, progress,
+        incremental and prune semantics are the local engine's.
         """
         engine = check_engine(engine)
         if ray_address is not None and (engine != "ray" or not isinstance(ray_address, str)):

@@ -1,22 +1,27 @@
-"""The driver side of ``load_directory(..., engine="ray")``: diff here, process on Ray tasks, store here.
+"""The driver side of ``load_directory(..., engine="ray")``: diff here, process on Ray tasks.
 
 1. The driver diffs every scanned file against the manifest with the local engine's own check
    (:meth:`FilePreparer.check`: hash and detect, no extraction); unchanged, skipped and unreadable files
    are settled at once, exactly as locally. A rerun with nothing changed never touches the cluster.
 2. The changed files are cut into batches, a few per worker, run as Ray tasks (:func:`process_batch`,
-   one CPU each, ``workers`` at a time). Each task runs the local pipeline on its batch and returns the
-   embedded files.
-3. As each batch comes back the driver stores its files, one transaction per file, and reports them
-   through :meth:`IngestRun.store_and_report`, the local write stage's own code; progress ticks per file.
+   one CPU each, ``workers`` at a time). Each task runs the local pipeline on its batch, description
+   claims included, reaching the store as :mod:`._ray_access` says.
+3. On PostgreSQL the workers write their files themselves, one transaction per file, and the driver only
+   merges each batch's report, counters, progress and stale paths. On SQLite (a file only the driver's
+   machine can open) each batch returns its embedded files and the driver stores them, one transaction
+   per file, and reports them through :meth:`IngestRun.store_and_report`, the local write stage's own code.
 
 Fault tolerance: a task whose worker process dies is run again by Ray (``max_retries``) on a fresh
-worker. Workers never write, and the driver writes a file only when its batch has come back, once,
-in a per-file transaction: a killed worker loses nothing and indexes nothing twice. A
+worker. Every write is a per-file transaction that replaces the file's document whole by path, and a
+batch's report reaches the driver only from the attempt that finished: a killed worker loses nothing,
+indexes nothing twice and counts nothing twice. (A media file whose description the killed attempt had
+already stored is found described by the retry, which reports it unchanged rather than paying again.) A
 batch that still fails after the retries has each of its files reported as failed, with the reason; such
 a file keeps whatever was indexed for it before (it is not pruned: it is still in the tree).
 
-Not yet: description claims (two concurrent runs never paying twice for one media description) are
-held by the driver's local runs only; a Ray batch describes without claiming.
+Description claims: a batch claims each media file before describing it, as a local run does, so two
+concurrent runs (Ray or local) never pay twice for one description. The workers claim as the driver
+(its :class:`ClaimOwner`): the claims are the run's, released by the driver whatever happens.
 
 Ray is imported only here, on first use (``pip install 'kagura[ray]'``).
 """
@@ -24,18 +29,17 @@ Ray is imported only here, on first use (``pip install 'kagura[ray]'``).
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kagura._extras import missing_extra
+from kagura.core.memory._claims import ClaimOwner
 from kagura.core.memory._pipeline import IngestRun
 from kagura.core.memory._prepare import Failed
-from kagura.core.memory._ray_worker import BatchResult, StoreReader, WorkerSpec, process_batch
+from kagura.core.memory._ray_access import DirectPostgres, DriverStore, StoreAccess, ThroughDriver
+from kagura.core.memory._ray_worker import BatchResult, WorkerSpec, process_batch
 from kagura.core.memory._store import ManifestEntry
 from kagura.core.memory.embedders import Embedder
 from kagura.core.parallel import parallel_stream
@@ -86,17 +90,6 @@ def batches(files: Sequence[ScannedFile], workers: int) -> list[list[ScannedFile
     return [list(files[i : i + size]) for i in range(0, len(files), size)]
 
 
-def _lookup_via(reader: Any, hashes: list[str]) -> dict[str, np.ndarray]:
-    """Stored vectors through the driver-side reader actor (called in a worker's thread, so waiting on
-    the reply's future never blocks the actor's event loop)."""
-    return reader.vectors_for_hashes.remote(hashes).future().result()
-
-
-def _no_vectors(hashes: list[str]) -> dict[str, np.ndarray]:
-    """The lookup of a run that started on an empty store: nothing stored to reuse."""
-    return {}
-
-
 async def _diff(run: IngestRun, files: Sequence[ScannedFile], max_concurrent: int) -> list[ScannedFile]:
     """Settle what the manifest answers; the files to process."""
     todo: list[ScannedFile] = []
@@ -115,15 +108,13 @@ async def _diff(run: IngestRun, files: Sequence[ScannedFile], max_concurrent: in
 
 
 async def _absorb(run: IngestRun, result: BatchResult) -> None:
-    """Merge one batch's report into the run's, then store and report its embedded files."""
+    """Merge one batch's report into the run's, then store and report the embedded files it sent back
+    (SQLite; on PostgreSQL the batch stored them and its report lists them)."""
     part, report = result.report, run.report
-    report.unchanged.extend(part.unchanged)
-    report.model_changed.extend(part.model_changed)
-    report.failed.extend(part.failed)
-    report.skipped.extend(part.skipped)
-    report.cache_hits += part.cache_hits
-    report.chunks_embedded += part.chunks_embedded
-    report.chunks_reused += part.chunks_reused
+    for name in ("indexed", "unchanged", "model_changed", "failed", "skipped", "not_described"):
+        getattr(report, name).extend(getattr(part, name))
+    for name in ("cache_hits", "chunks_added", "chunks_embedded", "chunks_reused"):
+        setattr(report, name, getattr(report, name) + getattr(part, name))
     for stage, seconds in part.timings.items():
         report.timings[stage] = report.timings.get(stage, 0.0) + seconds
     counters = run.preparer.counters
@@ -138,8 +129,9 @@ async def _absorb(run: IngestRun, result: BatchResult) -> None:
 
 
 class RayWorkers:
-    """The Ray side of one ``MultimodalRAG``: the connection, and a reader actor next to its SQLite file
-    (``num_cpus=0``), kept between runs; ``close()`` (called by ``MultimodalRAG.close``) ends it.
+    """The Ray side of one ``MultimodalRAG``: the connection, and (SQLite) a :class:`DriverStore` actor
+    next to its file (``num_cpus=0``), kept between runs; ``close()`` (called by ``MultimodalRAG.close``)
+    ends it.
 
     The batches run as Ray tasks, not long-lived actors: a task holds its CPU only while it runs, so two
     stores ingesting on one cluster share it instead of one waiting forever for CPUs the other's idle
@@ -149,33 +141,46 @@ class RayWorkers:
         self.store_path = store_path
         self._ray: Any = None
         self._job: Any = None
-        self._reader: Any = None
+        self._actor: Any = None
+        self._actor_owner: ClaimOwner | None = None
 
     def start(self, address: str | None) -> Any:
-        """Connect (see :func:`connect`); forget the reader of a cluster this process has left since."""
+        """Connect (see :func:`connect`); forget the actor of a cluster this process has left since."""
         ray = import_ray()
         connect(ray, address)
         job = ray.get_runtime_context().get_job_id()
         if job != self._job:
-            self._ray, self._job, self._reader = ray, job, None
+            self._ray, self._job, self._actor = ray, job, None
         return ray
 
-    def reader(self) -> Any:
-        """The reader actor, pinned to this (the driver's) node, started on first use."""
-        if self._reader is None:
+    def access(self, *, reuse: bool, owner: ClaimOwner | None) -> StoreAccess:
+        """How this run's batches reach the store: directly (PostgreSQL), or through the driver-side
+        actor for stored vectors (``reuse``) and claims (as ``owner``; None: no LLM, no claims)."""
+        if isinstance(self.store_path, str):
+            return DirectPostgres(self.store_path, owner)
+        needed = reuse or owner is not None
+        return ThroughDriver(self._driver_store(owner) if needed else None, owner, reuse)
+
+    def _driver_store(self, owner: ClaimOwner | None) -> Any:
+        """The DriverStore actor claiming as ``owner``, pinned to this (the driver's) node, started on
+        first use (and again if the claimant changed)."""
+        if self._actor is not None and self._actor_owner != owner:
+            self.close()
+        if self._actor is None:
             ray = self._ray
             here = ray.get_runtime_context().get_node_id()
             pin = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
-            self._reader = ray.remote(num_cpus=0, scheduling_strategy=pin)(StoreReader).remote(
-                str(self.store_path)
+            self._actor = ray.remote(num_cpus=0, scheduling_strategy=pin)(DriverStore).remote(
+                str(self.store_path), owner
             )
-        return self._reader
+            self._actor_owner = owner
+        return self._actor
 
     def close(self) -> None:
-        """End the reader (nothing to do when none was started or the cluster is gone)."""
-        ray, reader, self._reader = self._ray, self._reader, None
-        if reader is not None and ray is not None and ray.is_initialized():
-            ray.kill(reader, no_restart=True)
+        """End the DriverStore actor (nothing to do when none was started or the cluster is gone)."""
+        ray, actor, self._actor = self._ray, self._actor, None
+        if actor is not None and ray is not None and ray.is_initialized():
+            ray.kill(actor, no_restart=True)
 
 
 def _shareable(ray: Any, embedder: Embedder) -> Any:
@@ -205,7 +210,7 @@ async def run_on_ray(
     cluster at ``address``); everything is reported into ``run`` as a local run would.
 
     ``store_empty``: the store held no vectors when the run started, so workers skip the stored-vector
-    lookups (and the reader actor is not started)."""
+    lookups (on SQLite: through the actor, not started at all when there are no claims either)."""
     ray = await asyncio.to_thread(pool.start, address)
     embedder = await asyncio.to_thread(_shareable, ray, run.embedder)
     todo = await _diff(run, files, spec.max_concurrent)
@@ -215,7 +220,8 @@ async def run_on_ray(
         workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     work = batches(todo, workers)
     work.reverse()  # popped from the end: first batch first
-    lookup = _no_vectors if store_empty else functools.partial(_lookup_via, pool.reader())
+    owner = None if run.claims is None else run.claims.identity
+    access = await asyncio.to_thread(pool.access, reuse=not store_empty, owner=owner)
     task = ray.remote(num_cpus=1, max_retries=RETRIES)(process_batch)
     root = run.preparer.root
     pending: dict[asyncio.Future[Any], tuple[Any, list[ScannedFile]]] = {}
@@ -224,7 +230,7 @@ async def run_on_ray(
         batch = work.pop()
         keys = (display_name(root / f.relpath) for f in batch)
         entries = {k: manifest[k] for k in keys if k in manifest}
-        ref = task.remote(spec, embedder, batch, entries, lookup)
+        ref = task.remote(spec, embedder, batch, entries, access)
         pending[asyncio.wrap_future(ref.future())] = (ref, batch)
 
     try:

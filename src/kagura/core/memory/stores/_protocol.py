@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
+    from kagura.core.memory._claims import ClaimOwner
     from kagura.core.memory._report import Document
     from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument
 
@@ -84,6 +85,11 @@ class DescriptionClaimsProtocol(Protocol):
     describing a media file a run claims its path, so two runs never both pay for one description."""
 
     owner: str
+
+    @property
+    def identity(self) -> ClaimOwner:
+        """Who the claims name (a Ray run's workers claim as their driver's identity)."""
+        ...
 
     def try_claim(self, path: str) -> str | None:
         """``None`` when the claim is ours now, else the live owner holding it."""

@@ -9,21 +9,33 @@ host, at once, since its pid is gone).
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from kagura.core.memory._claims import Claimant  # one identity and one liveness rule for both tables
-from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
+from kagura.core.memory._claims import CLAIM_TTL, Claimant  # one identity and one liveness rule for both
+from kagura.core.memory.stores.postgres._connect import migrate, open_migrated, transaction
 from kagura.core.memory.stores.postgres._schema import CLAIM_MIGRATIONS
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 __all__ = ["PostgresClaims"]
 
 
 class PostgresClaims(Claimant):
-    """Claims on LLM descriptions in one PostgreSQL database (blocking, thread-safe)."""
+    """Claims on LLM descriptions in one PostgreSQL database (blocking, thread-safe).
 
-    def __init__(self, url: str, *, ttl: float = 900.0) -> None:
+    ``pool``: connections to borrow (a store's, see ``PostgresRAGStore.claims``), left open by
+    :meth:`close`; by default the claims open their own."""
+
+    def __init__(self, url: str, *, ttl: float = CLAIM_TTL, pool: ConnectionPool | None = None) -> None:
         super().__init__(ttl)
         self.url = url
-        self._pool = open_migrated(url, CLAIM_MIGRATIONS, namespace="rag-claims", max_size=2)
+        self._owns_pool = pool is None
+        if pool is None:
+            self._pool = open_migrated(url, CLAIM_MIGRATIONS, namespace="rag-claims", max_size=2)
+        else:
+            migrate(pool, url, CLAIM_MIGRATIONS, namespace="rag-claims")
+            self._pool = pool
 
     def try_claim(self, path: str) -> str | None:
         """Claim ``path``; ``None`` when it is ours now, else the live owner holding it."""
@@ -68,4 +80,5 @@ class PostgresClaims(Claimant):
         return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
 
     def close(self) -> None:
-        self._pool.close()
+        if self._owns_pool:
+            self._pool.close()

@@ -51,8 +51,13 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPo
     """A pool of connections to ``url`` with pgvector ready (the extension is created if missing)."""
     psycopg, pool_cls, register_vector = _import()
     try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        with psycopg.connect(url, connect_timeout=10) as conn, conn.transaction():
+            # Processes opening a fresh database at once would race on CREATE EXTENSION ("IF NOT
+            # EXISTS" checks before it inserts, so the loser fails on pg_extension's unique name):
+            # they take turns under the schema lock, and a database that has it needs no privilege.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except psycopg.Error as exc:
         raise store_error(url, exc, "connect and enable pgvector") from None
 

@@ -34,6 +34,7 @@ from kagura.core.memory.stores.postgres._bm25 import (
     keyword_values,
     path_tokens,
 )
+from kagura.core.memory.stores.postgres._claims import PostgresClaims
 from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
@@ -85,6 +86,11 @@ class PostgresRAGStore:
 
     def close(self) -> None:
         self._pool.close()
+
+    def claims(self) -> PostgresClaims:
+        """The description claims of this database, on this store's connections (a Ray worker keeps
+        one connection for both); closing the store closes them."""
+        return PostgresClaims(self.url, pool=self._pool)
 
     def _tx(self, doing: str) -> Any:
         return transaction(self._pool, self.url, doing)
