@@ -9,6 +9,9 @@ Rows:
    LLM server): duplicates, lost files, and LLM descriptions per image.
 3. the corpus benchmark's questions on PostgreSQL and on SQLite (the same index, copied with ``copy_store``):
    hit@1 / hit@5 per search mode on each.
+4. top-10 keyword search over the same real text (standard-library sources, up to 20,000 chunks; 2,000
+   with ``--quick``) on both stores: SQLite FTS5 p50 as ``serial_s``, PostgreSQL p50 as ``parallel_s``, and
+   how many rankings are identical (chunks, order and scores).
 
 PostgreSQL is the server at ``KAGURA_BENCH_PG_URL``, or a private one from the ``pgserver`` wheel.
 """
@@ -30,12 +33,14 @@ from typing import Any
 import numpy as np
 
 from kagura.bench._report import BenchRow
+from kagura.bench._store_keywords import keyword_row
 
 __all__ = ["run"]
 
 SIZE_ENV = "KAGURA_BENCH_STORE_SIZE"
 URL_ENV = "KAGURA_BENCH_PG_URL"
 _QUERIES = 100
+_KEYWORD_CHUNKS = 20_000
 
 
 @contextlib.contextmanager
@@ -265,4 +270,5 @@ async def run(latency: float = 0.15, quick: bool = False, size: int | None = Non
         rows.append(await asyncio.to_thread(_search_row, size, fresh, base))
         rows.append(await _two_workers(fresh, base, quick))
         rows.append(await _corpus_questions(fresh, base))
+        rows.append(await asyncio.to_thread(keyword_row, min(size, _KEYWORD_CHUNKS), fresh, base))
     return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +29,22 @@ def test_fusion_keeps_every_item_once_and_rewards_agreement(a: list[int], b: lis
             ro = a.index(other) if other in a else b.index(other)
             if max(ra, rb) <= ro:
                 assert ids.index(item) < ids.index(other)
+
+
+@given(_RANKING, _RANKING, st.randoms(use_true_random=False))
+def test_fusion_never_depends_on_the_ids_themselves(a: list[int], b: list[int], rnd: random.Random) -> None:
+    """The same rankings under other ids (another store's chunk ids) fuse in the same order, ties too."""
+    ids = sorted(set(a) | set(b))
+    other = dict(zip(ids, rnd.sample(range(1000), len(ids)), strict=True))
+    fused = [i for i, _ in reciprocal_rank_fusion([a, b])]
+    relabelled = [i for i, _ in reciprocal_rank_fusion([[other[i] for i in a], [other[i] for i in b]])]
+    assert [other[i] for i in fused] == relabelled
+
+
+def test_fusion_breaks_a_tie_by_the_first_list() -> None:
+    # 7 and 3 both rank 1st in one list and 2nd in the other: the first list's order decides, not the id
+    assert [i for i, _ in reciprocal_rank_fusion([[7, 3], [3, 7]])] == [7, 3]
+    assert [i for i, _ in reciprocal_rank_fusion([[3, 7], [7, 3]])] == [3, 7]
 
 
 def test_fusion_of_one_list_is_that_list_and_weights_are_checked() -> None:

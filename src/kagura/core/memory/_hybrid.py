@@ -9,6 +9,7 @@ against vector-only and keyword-only on real questions; the defaults here are it
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -35,7 +36,9 @@ def reciprocal_rank_fusion(
 ) -> list[tuple[int, float]]:
     """Fuse rankings of ids (each best first) into ``(id, fused score)``, best first.
 
-    Ties are broken by the best rank the id reached in any list, then by id, so the order is deterministic.
+    Ties are broken by the best rank the id reached in any list, then by its rank in each list in turn (the
+    first list first; absent counts as last). The fused order thus depends only on the rankings, never on
+    the ids themselves: two stores holding the same index under different chunk ids fuse alike.
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
@@ -44,9 +47,9 @@ def reciprocal_rank_fusion(
     if len(weights) != len(rankings):
         raise ValueError(f"{len(rankings)} rankings but {len(weights)} weights")
     scores: dict[int, float] = {}
-    best: dict[int, int] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
+    ranks: dict[int, list[float]] = {}
+    for index, (ranking, weight) in enumerate(zip(rankings, weights, strict=True)):
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-            best[item] = min(best.get(item, rank), rank)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], best[pair[0]], pair[0]))
+            ranks.setdefault(item, [math.inf] * len(rankings))[index] = rank
+    return sorted(scores.items(), key=lambda pair: (-pair[1], min(ranks[pair[0]]), ranks[pair[0]], pair[0]))

@@ -6,7 +6,11 @@ import re
 import sqlite3
 from typing import Any
 
-__all__ = ["keyword_query", "keyword_search", "keyword_words"]
+__all__ = ["COLUMN_WEIGHTS", "keyword_query", "keyword_search", "keyword_words"]
+
+COLUMN_WEIGHTS = (1.0, 2.0, 3.0, 2.0)
+"""BM25 weights of the keyword index's columns: text, relpath, name, section. A word in the file name or the
+symbol says more than the same word somewhere in a passage. Every store ranks with these."""
 
 # Words too common to help a keyword search (a question's "how", "the", "is" would match every chunk).
 _STOP_WORDS = frozenset(
@@ -40,10 +44,9 @@ def keyword_search(
     query = keyword_query(text)
     if query is None:
         return []
-    # Column weights: text, relpath, name, section. A word in the file name or the symbol says more
-    # than the same word somewhere in a passage.
+    weights = ", ".join(repr(w) for w in COLUMN_WEIGHTS)
     sql = (
-        "SELECT f.rowid, bm25(rag_fts, 1.0, 2.0, 3.0, 2.0) AS rank FROM rag_fts f"
+        f"SELECT f.rowid, bm25(rag_fts, {weights}) AS rank FROM rag_fts f"
         + (" JOIN rag_chunks c ON c.id = f.rowid WHERE rag_fts MATCH ? AND c.file_type = ?"
            if file_type is not None else " WHERE rag_fts MATCH ?")
         + " ORDER BY rank, f.rowid LIMIT ?"

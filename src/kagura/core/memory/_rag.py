@@ -263,8 +263,8 @@ class MultimodalRAG:
     ) -> list[SearchResult]:
         """The ``top_k`` chunks that best answer ``text``, best first.
 
-        ``mode``: ``"hybrid"`` (default) fuses the keyword ranking (SQLite FTS5 BM25, or PostgreSQL
-        ``tsvector`` rank, over chunk text, file path and name, and section/symbol) with the vector ranking
+        ``mode``: ``"hybrid"`` (default) fuses the keyword ranking (FTS5's BM25 over chunk text, file path
+        and name, and section/symbol; PostgreSQL computes the same scores) with the vector ranking
         (cosine: exact on SQLite, HNSW on PostgreSQL) by reciprocal rank
         fusion, so exact words (a URL, a directive, an identifier) and paraphrases both find their chunk;
         ``"vector"`` is cosine only (``score`` = cosine); ``"keyword"`` is BM25 only (``score`` = BM25,

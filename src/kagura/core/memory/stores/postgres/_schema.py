@@ -1,18 +1,40 @@
-"""The PostgreSQL RAG schema: the SQLite store's tables, with pgvector and a ``tsvector`` keyword index.
+"""The PostgreSQL RAG schema: the SQLite store's tables, with pgvector and FTS5's keyword index rebuilt.
 
 Namespace ``"rag"`` (the same name as in SQLite; numbering is per database kind). ``rag_vectors.embedding``
 is a ``vector`` column; its dimension is fixed when the first vector is written (``ALTER ... TYPE
 vector(d)`` on the empty table) and the HNSW cosine index is built then, since pgvector needs a dimension to
-index. ``rag_chunks.tsv`` holds the keyword index of a chunk: its text (weight D), relative path and
-section/symbol (C) and file name (B), English stemming, indexed with GIN. ``rag_claims`` (namespace
-``"rag-claims"``) holds the description claims.
+index. Migration 2 replaces the first keyword index (``rag_chunks.tsv``: English stemming, ``ts_rank``)
+with the tokens of SQLite's FTS5 index (``kw_*`` arrays, a GIN index, ``rag_kw_stats``; see ``_bm25``), so
+both stores rank keywords alike; it tokenizes every stored chunk again from its text. ``rag_claims``
+(namespace ``"rag-claims"``) holds the description claims.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from kagura.core.memory.stores.postgres._bm25 import rebuild_keywords
+from kagura.core.memory.stores.postgres._connect import PgMigration
+
 __all__ = ["CLAIM_MIGRATIONS", "RAG_MIGRATIONS", "TURN_MIGRATIONS"]
 
-RAG_MIGRATIONS: tuple[str, ...] = (
+
+def _v2_fts5_keywords(conn: Any) -> None:
+    """2: FTS5's tokens per column instead of the English ``tsvector``, filled from the stored chunks."""
+    conn.execute(
+        b"DROP INDEX IF EXISTS rag_chunks_tsv;"
+        b" ALTER TABLE rag_chunks DROP COLUMN IF EXISTS tsv,"
+        b" ADD COLUMN kw_text TEXT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_relpath TEXT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_name TEXT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_section TEXT[] NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_tf JSONB NOT NULL DEFAULT '{}',"
+        b" ADD COLUMN kw_len INTEGER NOT NULL DEFAULT 0"
+    )
+    rebuild_keywords(conn)
+
+
+RAG_MIGRATIONS: tuple[PgMigration, ...] = (
     # 1: documents, chunks (+ hash, tsvector), vectors, manifest, meta
     """
     CREATE TABLE IF NOT EXISTS rag_documents (
@@ -61,6 +83,7 @@ RAG_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE IF NOT EXISTS rag_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    _v2_fts5_keywords,
 )
 
 CLAIM_MIGRATIONS: tuple[str, ...] = (

@@ -1,4 +1,4 @@
-"""Searches on the PostgreSQL RAG tables: keyword (``tsvector``, ``ts_rank``) and vector (pgvector cosine).
+"""Vector search on the PostgreSQL RAG tables (pgvector cosine); keyword search is in ``_bm25``.
 
 Both return ``(chunk id, score)`` best first, higher is better, with equal scores ordered by chunk id like
 the SQLite store, so ``MultimodalRAG`` fuses the two rankings with the same code for either store.
@@ -10,31 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kagura.core.memory._keywords import keyword_words
-
-__all__ = ["keyword_search", "vector_search"]
-
-# ts_rank weights for {D, C, B, A}: text (D) 1, relative path and section/symbol (C) 2, file name (B) 3,
-# in the proportions of the SQLite store's BM25 column weights.
-_WEIGHTS = [0.25, 0.5, 0.75, 1.0]
-
-
-def keyword_search(conn: Any, text: str, limit: int, file_type: str | None) -> list[tuple[int, float]]:
-    """The ``limit`` chunks matching any word of ``text`` (English stemming), best ``ts_rank`` first."""
-    words = keyword_words(text)
-    if not words:
-        return []
-    # websearch_to_tsquery never raises on odd input; "or" between the words matches any of them.
-    query = " or ".join(words)
-    sql = (
-        "SELECT c.id, ts_rank(%s::real[], c.tsv, q) AS r FROM rag_chunks c,"
-        " websearch_to_tsquery('english', %s) q WHERE c.tsv @@ q"
-        + (" AND c.file_type = %s" if file_type is not None else "")
-        + " ORDER BY r DESC, c.id LIMIT %s"
-    )
-    params: list[Any] = [_WEIGHTS, query] + ([file_type] if file_type is not None else []) + [int(limit)]
-    rows = conn.execute(sql.encode(), params).fetchall()
-    return [(int(cid), float(rank)) for cid, rank in rows]
+__all__ = ["vector_search"]
 
 
 def vector_search(

@@ -8,19 +8,17 @@ written; the HNSW index is built then.
 
 Reads: vector search is pgvector's HNSW (cosine) with ``hnsw.ef_search`` set per query, or a sequential scan
 when ``exact=True`` (to measure recall) or when a ``file_type`` filter is given (an HNSW scan filters *after*
-the index, which could return fewer than ``k``); keyword search is ``tsvector`` + GIN, ranked by ``ts_rank``
-with the SQLite store's column weights. Both return ``(chunk id, score)``; ``MultimodalRAG`` fuses them with
-the same reciprocal rank fusion as for SQLite.
+the index, which could return fewer than ``k``); keyword search ranks exactly like the SQLite store's
+FTS5 ``bm25()`` (the same tokens, phrases, statistics and formula: see ``_bm25``). Both return
+``(chunk id, score)``; ``MultimodalRAG`` fuses them with the same reciprocal rank fusion as for SQLite.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -29,16 +27,22 @@ from kagura.core.memory._report import Document
 from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument, checked_rows
 from kagura.core.memory.stores._protocol import StoredDocument
 from kagura.core.memory.stores._url import redact_url
+from kagura.core.memory.stores.postgres._bm25 import (
+    KEYWORD_COLUMNS,
+    KEYWORD_VALUES,
+    keyword_search,
+    keyword_values,
+    path_tokens,
+)
 from kagura.core.memory.stores.postgres._claims import PostgresClaims
 from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
-from kagura.core.memory.stores.postgres._search import keyword_search, vector_search
+from kagura.core.memory.stores.postgres._search import vector_search
 from kagura.errors import StoreError
 
 __all__ = ["HNSWParams", "PostgresRAGStore"]
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _META_LOCK = 0x6B61677572610002  # advisory lock key held while recording the store's embedder
 
 
@@ -62,12 +66,6 @@ class HNSWParams:
 
 def _under(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
-
-
-def _words(text: str) -> str:
-    """``text`` as its words separated by spaces, so PostgreSQL's parser sees each word of a URL, a path or
-    an identifier as a word (as SQLite's unicode61 tokenizer does), not as one URL or file token."""
-    return " ".join(_WORD.findall(text))
 
 
 def _metadata_json(metadata: dict[str, Any]) -> str:
@@ -180,7 +178,6 @@ class PostgresRAGStore:
     def replace_document(self, doc: NewDocument, vectors: np.ndarray, embedder: str) -> int:
         """Store ``doc`` in one transaction, replacing whatever was stored for its path. Returns its id."""
         vecs, hashes = checked_rows(doc, vectors)
-        name = PurePosixPath(doc.relpath).name
         m = doc.manifest
         with self._tx(f"store {doc.path}") as conn:
             if len(vecs):
@@ -195,17 +192,15 @@ class PostgresRAGStore:
                  bool(doc.described), _metadata_json(doc.metadata), time.time()),
             ).fetchone()  # fmt: skip
             doc_id = int(row[0])
+            paths = path_tokens(doc.relpath)
             with conn.cursor() as cur:
                 for chunk, vec, digest in zip(doc.chunks, vecs, hashes, strict=True):
                     cur.execute(
                         "INSERT INTO rag_chunks (document_id, ordinal, text, page, section, file_type,"
-                        " chunk_hash, tsv) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-                        " setweight(to_tsvector('english', %s), 'D')"
-                        " || setweight(to_tsvector('english', %s), 'C')"
-                        " || setweight(to_tsvector('english', %s), 'B')"
-                        " || setweight(to_tsvector('english', %s), 'C')) RETURNING id",
+                        f" chunk_hash, {', '.join(KEYWORD_COLUMNS)}, kw_tf, kw_len) VALUES (%s, %s, %s, %s,"
+                        f" %s, %s, %s, {KEYWORD_VALUES}) RETURNING id".encode(),
                         (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type, digest,
-                         _words(chunk.text), _words(doc.relpath), _words(name), _words(chunk.section or "")),
+                         *keyword_values(chunk.text, chunk.section, paths)),
                     )  # fmt: skip
                     chunk_row = cur.fetchone()
                     assert chunk_row is not None
