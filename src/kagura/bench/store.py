@@ -114,7 +114,7 @@ def measure_search(vectors: np.ndarray, pg: Any, pg_ids: list[int], tmp: Path, *
     measure()  # warm: the first queries read the index from disk into shared buffers
     hnsw_ms, recall = measure()
     sweep = {}
-    for ef in (40, 100, 200, 400):
+    for ef in (40, 100, 200, 400, 800):
         pg.hnsw = HNSWParams(m=default.m, ef_construction=default.ef_construction, ef_search=ef)
         ms, found = measure()
         sweep[str(ef)] = {
