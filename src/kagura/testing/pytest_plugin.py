@@ -9,12 +9,14 @@
 - ``redis_server``: a private ``redis-server`` on a free loopback port for the whole session (see
   :class:`~kagura.testing.RedisServer`). It skips the tests that use it when the binary is missing, with the
   reason, except under ``CI=true``, where a missing server is a failure.
+- ``own_redis_server``: the same, started for one test alone, which may kill and restart it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import NoReturn
 
 import pytest
 import pytest_asyncio
@@ -30,6 +32,7 @@ __all__ = [
     "fake_llm_config",
     "fake_llm_server",
     "fake_provider",
+    "own_redis_server",
     "postgres_server",
     "postgres_url",
     "redis_server",
@@ -58,6 +61,13 @@ def fake_provider() -> Iterator[type[FakeProvider]]:
     FakeProvider.reset()
 
 
+def _cannot_start(in_ci: str, otherwise: str) -> NoReturn:
+    """A service a test needs cannot start: fail under ``CI=true`` (CI must run every test), else skip."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(in_ci)
+    pytest.skip(otherwise)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One private PostgreSQL server for the session, stopped by its own handle at the end."""
@@ -65,9 +75,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         server.start()
     except PostgresUnavailable as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL tests must run in CI: {exc}")
-        pytest.skip(str(exc))
+        _cannot_start(f"PostgreSQL tests must run in CI: {exc}", str(exc))
     try:
         yield server
     finally:
@@ -80,17 +88,25 @@ def postgres_url(postgres_server: PostgresServer) -> str:
     return postgres_server.new_database()
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A ``redis-server`` started for this test session and stopped (by its process handle) after it."""
+def _started_redis() -> Iterator[RedisServer]:
     try:
         server = RedisServer()
         server.start()
     except ConfigurationError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"redis-server is needed in CI: {exc}")
-        pytest.skip(f"redis-server cannot start here: {exc}")
+        _cannot_start(f"redis-server is needed in CI: {exc}", f"redis-server cannot start here: {exc}")
     try:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A ``redis-server`` started for this test session and stopped (by its process handle) after it."""
+    yield from _started_redis()
+
+
+@pytest.fixture
+def own_redis_server() -> Iterator[RedisServer]:
+    """A ``redis-server`` for one test alone (it may kill and restart it), stopped after the test."""
+    yield from _started_redis()

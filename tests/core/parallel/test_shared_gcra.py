@@ -143,7 +143,7 @@ async def test_budget_show_reads_rates_members_and_backlog(gcra: SharedGCRA) -> 
     assert mine.members == 1
 
 
-def test_redis_server_helper_restarts_on_the_same_port() -> None:
+def test_redis_server_helper_restarts_on_the_same_port(own_redis_server: RedisServer) -> None:
     async def ping(url: str) -> bool:
         client = connect_redis(url)
         try:
@@ -151,17 +151,13 @@ def test_redis_server_helper_restarts_on_the_same_port() -> None:
         finally:
             await client.aclose()
 
-    try:
-        server = RedisServer()
-    except Exception as exc:  # pragma: no cover - the fixture-based tests report the same reason
-        pytest.skip(str(exc))
-    with server:
-        port = server.port
-        assert asyncio.run(ping(server.url))
-        server.kill()
-        server.restart()
-        assert server.port == port
-        assert asyncio.run(ping(server.url))
+    server = own_redis_server
+    port = server.port
+    assert asyncio.run(ping(server.url))
+    server.kill()
+    server.restart()
+    assert server.port == port
+    assert asyncio.run(ping(server.url))
 
 
 def test_the_conformance_check_itself_catches_a_burst_too_large() -> None:

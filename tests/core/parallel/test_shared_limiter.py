@@ -74,47 +74,43 @@ async def test_unreachable_at_start_is_a_configuration_error_naming_the_url() ->
 
 
 @pytest.mark.parametrize("on_redis_error", ["degrade", "fail"])
-async def test_redis_lost_mid_run_then_back(on_redis_error: str) -> None:
+async def test_redis_lost_mid_run_then_back(on_redis_error: str, own_redis_server: RedisServer) -> None:
     """Lost: a fair local share (degrade) or BudgetUnavailableError (fail); back: shared again."""
-    try:
-        server = RedisServer()
-    except ConfigurationError as exc:
-        pytest.skip(str(exc))
+    server = own_redis_server
     clock = ManualClock()
-    with server:
-        budget = dict(requests_per_minute=6000, tokens_per_minute=600_000, redis=server.url, key="test:lost")
-        mine = RateLimiter(**budget, clock=clock, on_redis_error=on_redis_error)  # type: ignore[arg-type]
-        other = RateLimiter(**budget)  # type: ignore[arg-type]  # a second member of the budget
-        await other.acquire()
-        await mine.acquire(10)
-        shared = mine.shared
-        assert shared is not None and shared.members == 2 and not shared.degraded
-        server.kill()
-        if on_redis_error == "fail":
-            with pytest.raises(BudgetUnavailableError, match="test:lost"):
-                await mine.acquire(10)
-        else:
-            await mine.acquire(10)  # no error: this process goes on with half the budget
-            assert shared.degraded
-            local = shared._local
-            assert isinstance(local, RateLimiter)
-            assert local.requests_per_minute == pytest.approx(3000)
-            assert local.tokens_per_minute == pytest.approx(300_000)
-            before = local.booked[1]
-            mine.adjust(40)  # the provider's usage was 40 tokens more than estimated: charged locally
-            await asyncio.gather(*shared._pending)
-            assert local.booked[1] == pytest.approx(before + 40)
-        server.restart()
-        clock.now += 0.4  # inside the first backoff (0.5 s): Redis is not asked yet
-        if on_redis_error == "degrade":
+    budget = dict(requests_per_minute=6000, tokens_per_minute=600_000, redis=server.url, key="test:lost")
+    mine = RateLimiter(**budget, clock=clock, on_redis_error=on_redis_error)  # type: ignore[arg-type]
+    other = RateLimiter(**budget)  # type: ignore[arg-type]  # a second member of the budget
+    await other.acquire()
+    await mine.acquire(10)
+    shared = mine.shared
+    assert shared is not None and shared.members == 2 and not shared.degraded
+    server.kill()
+    if on_redis_error == "fail":
+        with pytest.raises(BudgetUnavailableError, match="test:lost"):
             await mine.acquire(10)
-            assert shared.degraded
-        clock.now += 0.2
+    else:
+        await mine.acquire(10)  # no error: this process goes on with half the budget
+        assert shared.degraded
+        local = shared._local
+        assert isinstance(local, RateLimiter)
+        assert local.requests_per_minute == pytest.approx(3000)
+        assert local.tokens_per_minute == pytest.approx(300_000)
+        before = local.booked[1]
+        mine.adjust(40)  # the provider's usage was 40 tokens more than estimated: charged locally
+        await asyncio.gather(*shared._pending)
+        assert local.booked[1] == pytest.approx(before + 40)
+    server.restart()
+    clock.now += 0.4  # inside the first backoff (0.5 s): Redis is not asked yet
+    if on_redis_error == "degrade":
         await mine.acquire(10)
-        assert not shared.degraded
-        await shared.close()
-        assert other.shared is not None
-        await other.shared.close()
+        assert shared.degraded
+    clock.now += 0.2
+    await mine.acquire(10)
+    assert not shared.degraded
+    await shared.close()
+    assert other.shared is not None
+    await other.shared.close()
 
 
 def test_shared_limiter_arguments_are_checked() -> None:
@@ -131,39 +127,37 @@ def test_shared_limiter_arguments_are_checked() -> None:
         limiter.reserve()
 
 
-async def test_an_outage_never_overlaps_what_redis_booked_nor_what_the_local_share_booked() -> None:
+async def test_an_outage_never_overlaps_what_redis_booked_nor_what_the_local_share_booked(
+    own_redis_server: RedisServer,
+) -> None:
     """Lost: the local share starts after this process's last Redis booking. Back: the local backlog is
     charged to the (restarted, empty) shared budget before anything else is admitted there."""
-    try:
-        server = RedisServer()
-    except ConfigurationError as exc:
-        pytest.skip(str(exc))
+    server = own_redis_server
     clock = ManualClock()
-    with server:
-        limiter = RateLimiter(requests_per_minute=6000, burst=5, redis=server.url, key="t:o", clock=clock)
-        await asyncio.gather(*(limiter.acquire() for _ in range(20)))  # a queue 15 intervals deep
-        shared = limiter.shared
-        assert shared is not None
-        booked_until = shared._booked_until
-        assert booked_until > clock.now  # Redis booked starts ahead of this (frozen) clock
-        server.kill()
-        await limiter.acquire()
-        local = shared._local
-        assert isinstance(local, RateLimiter)
-        assert local.wait_time() >= booked_until - clock.now  # nothing locally before Redis's bookings
-        for _ in range(100):  # the local share books a second of admissions ahead
-            local.reserve()
-        server.restart()
-        clock.now += 0.6  # past the first backoff (0.5 s): the next admission asks Redis again
-        backlog = local.usage()[0]
-        assert backlog >= 30
-        await limiter.acquire()
-        assert not shared.degraded
-        client = connect_redis(server.url)
-        state = await client.hgetall("kagura:budget:t:o")
-        await client.aclose()
-        # The restarted budget was charged the local backlog before this admission: the admission found
-        # the bucket already booked (its start is one whole bucket, 50 ms, before the bucket is full
-        # again; on an empty bucket it would start at once, 10 ms before).
-        assert float(state["tat_req"]) - float(state["last"]) == pytest.approx(0.05, abs=1e-6)
-        await shared.close()
+    limiter = RateLimiter(requests_per_minute=6000, burst=5, redis=server.url, key="t:o", clock=clock)
+    await asyncio.gather(*(limiter.acquire() for _ in range(20)))  # a queue 15 intervals deep
+    shared = limiter.shared
+    assert shared is not None
+    booked_until = shared._booked_until
+    assert booked_until > clock.now  # Redis booked starts ahead of this (frozen) clock
+    server.kill()
+    await limiter.acquire()
+    local = shared._local
+    assert isinstance(local, RateLimiter)
+    assert local.wait_time() >= booked_until - clock.now  # nothing locally before Redis's bookings
+    for _ in range(100):  # the local share books a second of admissions ahead
+        local.reserve()
+    server.restart()
+    clock.now += 0.6  # past the first backoff (0.5 s): the next admission asks Redis again
+    backlog = local.usage()[0]
+    assert backlog >= 30
+    await limiter.acquire()
+    assert not shared.degraded
+    client = connect_redis(server.url)
+    state = await client.hgetall("kagura:budget:t:o")
+    await client.aclose()
+    # The restarted budget was charged the local backlog before this admission: the admission found
+    # the bucket already booked (its start is one whole bucket, 50 ms, before the bucket is full
+    # again; on an empty bucket it would start at once, 10 ms before).
+    assert float(state["tat_req"]) - float(state["last"]) == pytest.approx(0.05, abs=1e-6)
+    await shared.close()
