@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +31,11 @@ _TOP_K = 10
 
 def _documents(limit: int) -> Iterator[Any]:
     """Standard-library files as NewDocuments, in a fixed order, until ``limit`` chunks."""
+    from kagura.bench._corpus_tree import stdlib_root
     from kagura.core.memory._chunking import ChunkPiece, split_text
     from kagura.core.memory._store import ManifestEntry, NewDocument
 
-    lib = Path(sysconfig.get_paths()["stdlib"])
+    lib = stdlib_root()
     total = 0
     for path in sorted(lib.rglob("*")):
         if total >= limit:

@@ -12,7 +12,6 @@ the numpy float32 ones (min and mean over the chunks; the quality gate is min >=
 from __future__ import annotations
 
 import asyncio
-import sysconfig
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kagura.bench._corpus_tree import stdlib_root
 from kagura.bench._report import BenchRow
 
 __all__ = ["EmbedOption", "real_chunks", "run"]
@@ -33,7 +33,7 @@ def real_chunks(n: int, *, size: int = 800, root: Path | None = None) -> list[st
     Deterministic for one Python version: files in sorted order, every k-th chunk so the sample crosses
     the whole library rather than its first few modules.
     """
-    lib = root or Path(sysconfig.get_paths()["stdlib"])
+    lib = root or stdlib_root()
     chunks: list[str] = []
     for path in sorted(lib.rglob("*.py")):
         if "test" in path.parts or "site-packages" in path.parts:
