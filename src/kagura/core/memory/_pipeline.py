@@ -31,7 +31,7 @@ import numpy as np
 
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
-from kagura.core.memory._report import FailedFile, IngestReport
+from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory._store import NewDocument
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
@@ -164,9 +164,9 @@ class IngestRun:
             if result.model_changed:
                 report.model_changed.append(result.path)
         elif isinstance(result, Failed):
-            report.failed.append(result)
+            report.failed.append(FailedFile(result.path, result.reason))
         else:
-            report.skipped.append(result)
+            report.skipped.append(SkippedPath(result.path, result.rule, result.detail))
             self.stale.append(result.path)
         self.progress.tick(failed=isinstance(result, Failed))
 

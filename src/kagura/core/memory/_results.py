@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kagura.core.memory._report import FailedFile, SkippedPath
 from kagura.core.memory._store import NewDocument
 from kagura.loaders import Extracted, FileType, ScannedFile
 
@@ -25,11 +24,17 @@ class Unchanged:
     model_changed: bool = False
 
 
-Failed = FailedFile
-"""A file that could not be indexed: the report's own entry, so settling it is appending it."""
+@dataclass(frozen=True, slots=True)
+class Failed:
+    path: str
+    reason: str
 
-Skipped = SkippedPath
-"""A file left out on purpose by a named rule: the report's own entry."""
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    path: str
+    rule: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
