@@ -26,18 +26,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/pyright src
 
-# System services the suite starts for real (a private instance per test session): installed when missing.
+# System programs the suite and the benchmarks start for real (a private instance per test session):
+# installed when missing. Every target that runs tests or benchmarks depends on it (tests/test_services.py).
 services:
 	bash scripts/ensure_services.sh
 
 test: lint typecheck services
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) services
 	$(PY) -m kagura.cli bench all
 
 # CI: every benchmark at tiny sizes; checks that each ran and produced its rows, never its timings.
-bench-smoke: $(STAMP)
+bench-smoke: $(STAMP) services
 	$(PY) scripts/bench_smoke.py
 
 clean:

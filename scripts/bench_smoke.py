@@ -20,8 +20,9 @@ def main() -> int:
         out = Path(tmp) / "bench.json"
         command = [sys.executable, "-m", "kagura.cli", "bench", "all", "--quick", "--latency", "0.02"]
         subprocess.run([*command, "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
-        benchmarks = json.loads(out.read_text())["benchmarks"]
-    problems = []
+        payload = json.loads(out.read_text())
+    benchmarks = payload["benchmarks"]
+    problems = [f"{name}: skipped: {reason}" for name, reason in payload.get("skipped", {}).items()]
     if set(benchmarks) != EXPECTED:
         problems.append(f"benchmarks reported: {sorted(benchmarks)}, expected {sorted(EXPECTED)}")
     for name, rows in benchmarks.items():

@@ -15,7 +15,9 @@
     │   ├── MalformedResponseError    the server answered something that is not a valid completion
     │   └── UnsupportedAttachmentError   the model cannot take this kind of attachment
     ├── ConfigurationError        kagura is set up wrongly (missing model weights, missing extra)
-    │   └── MissingExtraError     an optional dependency is not installed (also a builtin ImportError)
+    │   ├── MissingExtraError     an optional dependency is not installed (also a builtin ImportError)
+    │   └── ServiceUnavailableError   a local service a test helper or benchmark starts (redis-server,
+    │                             PostgreSQL) is not installed or would not start
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
     │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
@@ -49,6 +51,7 @@ __all__ = [
     "RetryableError",
     "RoutingError",
     "ServerError",
+    "ServiceUnavailableError",
     "StoreError",
     "UnsupportedAttachmentError",
 ]
@@ -131,6 +134,11 @@ class MissingExtraError(ConfigurationError, ImportError):
         super().__init__(message)
         self.name = name
         self.extra = extra
+
+
+class ServiceUnavailableError(ConfigurationError):
+    """A local service that a test helper or a benchmark starts for real (``redis-server``, PostgreSQL from
+    the ``pgserver`` wheel) is not installed or would not start; the message says how to install it."""
 
 
 class ExtractionError(KaguraError):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kagura.bench._report import BenchRow
+from kagura.errors import ServiceUnavailableError
 
 BENCHMARKS: dict[str, str] = {
     "overhead": "kagura.bench.overhead",
@@ -63,8 +64,13 @@ async def run_benchmarks(
     quick: bool = False,
     full: bool = False,
     on_start: Callable[[str], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
 ) -> dict[str, list[BenchRow]]:
-    """Run each named benchmark in turn (never concurrently: they would disturb each other's timings)."""
+    """Run each named benchmark in turn (never concurrently: they would disturb each other's timings).
+
+    A benchmark whose local service cannot start (``redis-server`` not installed, say) is left out of the
+    results and reported to ``on_skip(name, reason)``; without ``on_skip`` its error propagates.
+    """
     if latency < 0:
         raise ValueError(f"latency must be >= 0 seconds, got {latency}")
     if quick and full:
@@ -75,7 +81,12 @@ async def run_benchmarks(
             on_start(name)
         module = importlib.import_module(BENCHMARKS[name])
         scale = {"full": True} if full and "full" in inspect.signature(module.run).parameters else {}
-        results[name] = await module.run(latency=latency, quick=quick, **scale)
+        try:
+            results[name] = await module.run(latency=latency, quick=quick, **scale)
+        except ServiceUnavailableError as exc:
+            if on_skip is None:
+                raise
+            on_skip(name, str(exc))
     return results
 
 
@@ -93,14 +104,21 @@ def environment() -> dict[str, Any]:
 
 
 def results_as_json(
-    results: dict[str, list[BenchRow]], *, latency: float, quick: bool, full: bool = False
+    results: dict[str, list[BenchRow]],
+    *,
+    latency: float,
+    quick: bool,
+    full: bool = False,
+    skipped: dict[str, str] | None = None,
 ) -> str:
+    """The results as the JSON ``--out`` writes; ``skipped``: benchmark name -> why it did not run."""
     payload = {
         "environment": environment(),
         "latency_s": latency,
         "quick": quick,
         "full": full,
         "benchmarks": {name: [row.as_dict() for row in rows] for name, rows in results.items()},
+        "skipped": dict(skipped or {}),
     }
     return json.dumps(payload, indent=2, default=str)
 

@@ -14,6 +14,7 @@ from kagura.bench._report import BenchRow
 from kagura.bench._runner import BENCHMARKS, resolve_names, results_as_json, run_benchmarks, write_json
 from kagura.cli._app import app
 from kagura.cli._errors import fail
+from kagura.errors import ServiceUnavailableError
 
 
 def _seconds(value: float | None) -> str:
@@ -154,13 +155,22 @@ def bench(
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
+    skipped: dict[str, str] = {}
+
+    def skip(name: str, reason: str) -> None:
+        skipped[name] = reason
+        console.print(f"{name}: skipped: {reason}", style="yellow", highlight=False, markup=False)
+
     if size is not None and names != ["store"]:
         raise typer.BadParameter("--size applies to `kagura bench store` only")
     if size is not None:
         from kagura.bench import store as store_bench
 
         console.print(f"[dim]running store ({size:,} chunks)...[/dim]")
-        results = {"store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size))}
+        try:
+            results = {"store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size))}
+        except ServiceUnavailableError as exc:
+            raise fail(f"store: {exc}") from None
     else:
         results = asyncio.run(
             run_benchmarks(
@@ -169,9 +179,12 @@ def bench(
                 quick=quick,
                 full=full,
                 on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
+                on_skip=skip,
             )
         )
-    text = results_as_json(results, latency=latency, quick=quick, full=full)
+    if not results:
+        raise fail("no benchmark could run: " + "; ".join(f"{n}: {r}" for n, r in skipped.items()))
+    text = results_as_json(results, latency=latency, quick=quick, full=full, skipped=skipped)
     if out is not None:
         write_json(out, text)
         console.print(f"wrote {out}", highlight=False)

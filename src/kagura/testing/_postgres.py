@@ -20,10 +20,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from kagura.errors import ServiceUnavailableError
+
 __all__ = ["PostgresServer", "PostgresUnavailable"]
 
 
-class PostgresUnavailable(RuntimeError):
+class PostgresUnavailable(ServiceUnavailableError):
     """The test server could not start (no ``pgserver`` wheel, or the server refused to start)."""
 
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kagura.errors import ConfigurationError
+from kagura.errors import ServiceUnavailableError
 
 __all__ = ["RedisServer", "free_port"]
 
@@ -32,8 +32,9 @@ class RedisServer:
     def __init__(self, *, port: int | None = None, binary: str | None = None, startup_timeout: float = 10.0):
         found = binary or shutil.which("redis-server")
         if found is None:
-            raise ConfigurationError(
-                "redis-server is not installed (Debian/Ubuntu: apt-get install -y redis-server)"
+            raise ServiceUnavailableError(
+                "redis-server is not installed "
+                "(Debian/Ubuntu: apt-get install -y redis-server, or `make services` in kagura's checkout)"
             )
         self.binary = found
         self.port = port or free_port()
@@ -58,7 +59,7 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 text = log.read_text(errors="replace") if log.exists() else ""
-                raise ConfigurationError(f"redis-server exited at start: {text.strip()[-500:]}")
+                raise ServiceUnavailableError(f"redis-server exited at start: {text.strip()[-500:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
                     sock.sendall(b"PING\r\n")
@@ -68,7 +69,7 @@ class RedisServer:
                 pass
             time.sleep(0.02)
         self.kill()
-        raise ConfigurationError(
+        raise ServiceUnavailableError(
             f"redis-server did not answer on port {self.port} within {self.startup_timeout} s"
         )
 

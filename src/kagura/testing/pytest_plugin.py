@@ -22,10 +22,10 @@ import pytest
 import pytest_asyncio
 
 from kagura.core.llm import LLMConfig, reset_rate_limits
-from kagura.errors import ConfigurationError
+from kagura.errors import ServiceUnavailableError
 from kagura.testing._fake_provider import FakeProvider
 from kagura.testing._fake_server import FakeLLMServer
-from kagura.testing._postgres import PostgresServer, PostgresUnavailable
+from kagura.testing._postgres import PostgresServer
 from kagura.testing._redis_server import RedisServer
 
 __all__ = [
@@ -74,7 +74,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer()
     try:
         server.start()
-    except PostgresUnavailable as exc:
+    except ServiceUnavailableError as exc:
         _cannot_start(f"PostgreSQL tests must run in CI: {exc}", str(exc))
     try:
         yield server
@@ -92,7 +92,7 @@ def _started_redis() -> Iterator[RedisServer]:
     try:
         server = RedisServer()
         server.start()
-    except ConfigurationError as exc:
+    except ServiceUnavailableError as exc:
         _cannot_start(f"redis-server is needed in CI: {exc}", f"redis-server cannot start here: {exc}")
     try:
         yield server

@@ -60,13 +60,24 @@ def test_int8_backend_passes_the_quality_gate_on_real_chunks(
 def test_int8_retrieval_agrees_with_float(
     numpy_emb: LocalMiniLMEmbedder, int8_emb: LocalMiniLMEmbedder, held_chunks: list[str]
 ) -> None:
-    # Each chunk's first line as the query: both backends must find the same chunk first.
+    # What int8 guarantees on every CPU (AVX2, AVX-512 VNNI: their integer kernels round differently): vectors
+    # close to fp32's, and fp32's best chunk among int8's best few. Not that both argmaxes agree bit for bit:
+    # two near-tied chunks may swap places from one CPU to the next.
     queries = [chunk.strip().splitlines()[0][:80] for chunk in held_chunks]
-    ranks = []
-    for emb in (numpy_emb, int8_emb):
-        scores = emb.embed(queries) @ emb.embed(held_chunks).T
-        ranks.append(scores.argmax(axis=1))
-    np.testing.assert_array_equal(ranks[0], ranks[1])
+    exact_q, exact_c = numpy_emb.embed(queries), numpy_emb.embed(held_chunks)
+    quant_q, quant_c = int8_emb.embed(queries), int8_emb.embed(held_chunks)
+    cosines = np.sum(exact_q * quant_q, axis=1) / (
+        np.linalg.norm(exact_q, axis=1) * np.linalg.norm(quant_q, axis=1)
+    )
+    assert cosines.min() > 0.97, cosines.min()
+    exact_best = (exact_q @ exact_c.T).argmax(axis=1)
+    quant_top3 = np.argsort(-(quant_q @ quant_c.T), axis=1)[:, :3]
+    misses = [i for i, best in enumerate(exact_best) if best not in quant_top3[i]]
+    assert misses == []
+    # and retrieval stays useful: int8 finds the query's own chunk first for nearly every query
+    own_first = sum(int(best == i) for i, best in enumerate((quant_q @ quant_c.T).argmax(axis=1)))
+    exact_own_first = sum(int(best == i) for i, best in enumerate(exact_best))
+    assert own_first >= exact_own_first - max(2, len(queries) // 10)
 
 
 def test_ids_name_the_backend_when_vectors_differ(int8_emb: LocalMiniLMEmbedder) -> None:
