@@ -19,7 +19,7 @@ import pytest
 
 from kagura._extras import EXTRA_OF, missing_extra
 from kagura.errors import ConfigurationError, MissingExtraError
-from kagura.loaders._registry import missing_library
+from kagura.loaders._optional import missing_library
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = str(ROOT / "src")

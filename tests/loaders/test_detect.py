@@ -109,3 +109,12 @@ def test_missing_or_empty_files_fall_back_to_the_extension(tmp_path: Path) -> No
     assert detect_file_type(tmp_path / "empty.md") is FileType.MARKDOWN
     assert detect_file_type(tmp_path / "empty.bin") is FileType.UNKNOWN
     assert detect_file_type(tmp_path / "gone.pdf") is FileType.PDF
+
+
+def test_every_file_type_has_a_builtin_extractor_that_imports() -> None:
+    from kagura.loaders import FileType, extractor_version
+    from kagura.loaders._registry import _entry
+
+    for file_type in FileType:
+        assert callable(_entry(file_type).func)
+        assert extractor_version(file_type) == _entry(file_type).version

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 from kagura.errors import ExtractionError
 from kagura.loaders._detect import guess_mime_type
 from kagura.loaders._limits import check_archive
-from kagura.loaders._registry import missing_library, register_extractor
+from kagura.loaders._optional import missing_library
 from kagura.loaders._safe import open_regular
 from kagura.loaders._types import Extracted, FileType, Segment
 
@@ -56,7 +56,6 @@ def _pdf_info(reader: Any) -> dict[str, object]:
     return {key: str(value) for key, value in found.items() if value}
 
 
-@register_extractor(FileType.PDF, version="pdf-1")
 def extract_pdf(path: Path, file_type: FileType) -> Extracted:
     """PDF: one segment per page with text, ``Segment.page`` 1-based; ``metadata["pages"]`` = page count.
 
@@ -138,7 +137,6 @@ def _open_docx(path: Path, stream: BinaryIO) -> Any:
         ) from None
 
 
-@register_extractor(FileType.DOCX, version="docx-1")
 def extract_docx(path: Path, file_type: FileType) -> Extracted:
     """DOCX: paragraphs and tables in document order, one segment per heading (``section`` = trail)."""
     from docx.table import Table

@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from kagura.loaders._detect import guess_mime_type
-from kagura.loaders._registry import register_extractor
 from kagura.loaders._types import Extracted, FileType, Segment
 
 __all__ = ["html_segments"]
@@ -117,7 +116,6 @@ def html_segments(html: str) -> tuple[str | None, list[Segment]]:
     return title, segments
 
 
-@register_extractor(FileType.HTML, version="html-2")
 def extract_html(path: Path, file_type: FileType) -> Extracted:
     """HTML: visible text, title kept, one segment per heading."""
     from kagura.loaders._safe import read_regular

@@ -15,7 +15,7 @@ from typing import Any
 
 from kagura.errors import ExtractionError
 from kagura.loaders._detect import guess_mime_type
-from kagura.loaders._registry import missing_library, register_extractor
+from kagura.loaders._optional import missing_library
 from kagura.loaders._safe import display_name, open_regular
 from kagura.loaders._types import Extracted, FileType, Segment
 
@@ -80,7 +80,6 @@ def _media_result(path: Path, file_type: FileType, summary: str, meta: dict[str,
     return Extracted(file_type, guess_mime_type(path, file_type), [Segment(text)], meta, media_kind=kind)
 
 
-@register_extractor(FileType.IMAGE, version="image-1")
 def extract_image(path: Path, file_type: FileType) -> Extracted:
     """Image (Pillow): format, dimensions, mode, frame count and EXIF (camera, dates, lens, GPS presence)."""
     try:
@@ -198,7 +197,6 @@ def _describe_stream(meta: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-@register_extractor(FileType.AUDIO, version="audio-1")
 def extract_audio(path: Path, file_type: FileType) -> Extracted:
     """Audio (mutagen; WAV via the stdlib ``wave`` when mutagen cannot): duration, codec, rate, tags."""
     is_wav = guess_mime_type(path, file_type) == "audio/wav"
@@ -217,7 +215,6 @@ def extract_audio(path: Path, file_type: FileType) -> Extracted:
     return _media_result(path, file_type, _describe_stream(meta), meta)
 
 
-@register_extractor(FileType.VIDEO, version="video-1")
 def extract_video(path: Path, file_type: FileType) -> Extracted:
     """Video: duration, codec and tags for MP4/MOV (mutagen); other containers by name and size only."""
     mime = guess_mime_type(path, file_type)

@@ -7,17 +7,17 @@ that key their manifest on it re-extract the affected files. Extractors import t
 
 from __future__ import annotations
 
+import importlib
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kagura._extras import missing_extra
 from kagura.errors import ConfigurationError, ExtractionError, NothingToIndexError
 from kagura.loaders._types import Extracted, FileType
 
-__all__ = ["ExtractorFunc", "extract_file", "extractor_version", "missing_library", "register_extractor"]
+__all__ = ["ExtractorFunc", "extract_file", "extractor_version", "register_extractor"]
 
 ExtractorFunc = Callable[[Path, FileType], Extracted]
 
@@ -28,8 +28,25 @@ class _Entry:
     version: str
 
 
-_REGISTRY: dict[FileType, _Entry] = {}
-_LOADED = False
+# The built-in extractors: file type -> ("module:function", version). Imported on first use of each type,
+# so a PDF never loads the audio stack; the extractor modules know nothing of the registry.
+_BUILTIN: dict[FileType, tuple[str, str]] = {
+    FileType.PDF: ("kagura.loaders._documents:extract_pdf", "pdf-1"),
+    FileType.DOCX: ("kagura.loaders._documents:extract_docx", "docx-1"),
+    FileType.HTML: ("kagura.loaders._html:extract_html", "html-2"),
+    FileType.IMAGE: ("kagura.loaders._media:extract_image", "image-1"),
+    FileType.AUDIO: ("kagura.loaders._media:extract_audio", "audio-1"),
+    FileType.VIDEO: ("kagura.loaders._media:extract_video", "video-1"),
+    FileType.TEXT: ("kagura.loaders._text:extract_text", "text-1"),
+    FileType.CODE: ("kagura.loaders._text:extract_code", "code-1"),
+    FileType.YAML: ("kagura.loaders._text:extract_yaml", "yaml-1"),
+    FileType.JSON: ("kagura.loaders._text:extract_json", "json-1"),
+    FileType.CSV: ("kagura.loaders._text:extract_csv", "csv-1"),
+    FileType.MARKDOWN: ("kagura.loaders._text:extract_markdown", "markdown-1"),
+    FileType.UNKNOWN: ("kagura.loaders._text:extract_unknown", "unknown-1"),
+}
+# Extractors registered with register_extractor (plug-ins, or a replacement for a built-in).
+_REGISTERED: dict[FileType, _Entry] = {}
 
 
 def register_extractor(*file_types: FileType, version: str) -> Callable[[ExtractorFunc], ExtractorFunc]:
@@ -41,19 +58,19 @@ def register_extractor(*file_types: FileType, version: str) -> Callable[[Extract
 
     def decorate(func: ExtractorFunc) -> ExtractorFunc:
         for file_type in file_types:
-            _REGISTRY[FileType(file_type)] = _Entry(func, version)
+            _REGISTERED[FileType(file_type)] = _Entry(func, version)
         return func
 
     return decorate
 
 
-def _ensure_loaded() -> None:
-    global _LOADED
-    if not _LOADED:
-        # The built-in extractors register themselves on import; their libraries load only when called.
-        from kagura.loaders import _documents, _html, _media, _text  # noqa: F401
-
-        _LOADED = True
+def _entry(file_type: FileType) -> _Entry:
+    registered = _REGISTERED.get(file_type)
+    if registered is not None:
+        return registered
+    target, version = _BUILTIN[file_type]
+    module_name, _, attr = target.partition(":")
+    return _Entry(getattr(importlib.import_module(module_name), attr), version)
 
 
 def _as_file_type(file_type: FileType | str) -> FileType:
@@ -66,8 +83,9 @@ def _as_file_type(file_type: FileType | str) -> FileType:
 
 def extractor_version(file_type: FileType | str) -> str:
     """The version of the extractor for ``file_type`` (part of the store's manifest key)."""
-    _ensure_loaded()
-    return _REGISTRY[_as_file_type(file_type)].version
+    file_type = _as_file_type(file_type)
+    registered = _REGISTERED.get(file_type)
+    return registered.version if registered is not None else _BUILTIN[file_type][1]
 
 
 def _check_regular_file(path: Path) -> None:
@@ -95,15 +113,12 @@ def extract_file(path: str | os.PathLike[str], file_type: FileType | str | None 
     """
     from kagura.loaders._detect import detect_file_type
 
-    _ensure_loaded()
     p = Path(os.fspath(path))
     ft = _as_file_type(file_type) if file_type is not None else None
     _check_regular_file(p)
     if ft is None:
         ft = detect_file_type(p)
-    entry = _REGISTRY.get(ft)
-    if entry is None:  # pragma: no cover - every FileType has a built-in extractor
-        raise ExtractionError(str(p), f"no extractor registered for file type {ft.value!r}")
+    entry = _entry(ft)
     try:
         result = entry.func(p, ft)
     except (ExtractionError, ConfigurationError):
@@ -124,8 +139,3 @@ def extract_file(path: str | os.PathLike[str], file_type: FileType | str | None 
         raise NothingToIndexError(str(p), f"no text found in this {ft.value} file")
     result.segments = [seg for seg in result.segments if seg.text.strip()]
     return result
-
-
-def missing_library(package: str) -> ConfigurationError:
-    """The error for an extractor whose library (pip name ``package``) is not installed: names the extra."""
-    return missing_extra(package, "extracting this file type")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kagura.errors import ExtractionError
 from kagura.loaders._detect import code_language, guess_mime_type, looks_binary
-from kagura.loaders._registry import missing_library, register_extractor
+from kagura.loaders._optional import missing_library
 from kagura.loaders._safe import read_regular
 from kagura.loaders._types import Extracted, FileType, Segment
 
@@ -62,28 +62,24 @@ def _plain(path: Path, file_type: FileType, text: str, encoding: str, **metadata
     return Extracted(file_type, guess_mime_type(path, file_type), [Segment(text)], meta)
 
 
-@register_extractor(FileType.TEXT, version="text-1")
 def extract_text(path: Path, file_type: FileType) -> Extracted:
     """Plain text: the whole file as one segment."""
     text, encoding = _read_text(path)
     return _plain(path, file_type, text, encoding)
 
 
-@register_extractor(FileType.CODE, version="code-1")
 def extract_code(path: Path, file_type: FileType) -> Extracted:
     """Source code: one segment, ``metadata["language"]`` from the extension."""
     text, encoding = _read_text(path)
     return _plain(path, file_type, text, encoding, language=code_language(path))
 
 
-@register_extractor(FileType.YAML, version="yaml-1")
 def extract_yaml(path: Path, file_type: FileType) -> Extracted:
     """YAML: the text as written (keys and comments are what people search for)."""
     text, encoding = _read_text(path)
     return _plain(path, file_type, text, encoding)
 
 
-@register_extractor(FileType.JSON, version="json-1")
 def extract_json(path: Path, file_type: FileType) -> Extracted:
     """JSON / JSON Lines: the text as written; ``metadata["valid_json"]`` says whether it parses."""
     text, encoding = _read_text(path)
@@ -100,7 +96,6 @@ def extract_json(path: Path, file_type: FileType) -> Extracted:
     return _plain(path, file_type, text, encoding, valid_json=valid)
 
 
-@register_extractor(FileType.CSV, version="csv-1")
 def extract_csv(path: Path, file_type: FileType) -> Extracted:
     """CSV/TSV: the text as written; ``metadata`` has the header columns and the row count."""
     text, encoding = _read_text(path)
@@ -178,7 +173,6 @@ def markdown_sections(text: str) -> list[Segment]:
     return segments
 
 
-@register_extractor(FileType.MARKDOWN, version="markdown-1")
 def extract_markdown(path: Path, file_type: FileType) -> Extracted:
     """Markdown: one segment per heading section, ``Segment.section`` = heading trail."""
     text, encoding = _read_text(path)
@@ -188,7 +182,6 @@ def extract_markdown(path: Path, file_type: FileType) -> Extracted:
     return Extracted(file_type, guess_mime_type(path, file_type), segments, meta)
 
 
-@register_extractor(FileType.UNKNOWN, version="unknown-1")
 def extract_unknown(path: Path, file_type: FileType) -> Extracted:
     """Files of no supported type: always an ExtractionError saying why."""
     head = read_regular(path, 8192)

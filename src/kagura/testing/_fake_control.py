@@ -11,19 +11,35 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from kagura.testing._fake_wire import Faults, error_response
+from kagura.testing._fake_quota import Quota
+from kagura.testing._fake_wire import Faults, ServerStats, error_response
 
-if TYPE_CHECKING:
-    from kagura.testing._fake_server import FakeLLMServer
-
-__all__ = ["control_routes"]
+__all__ = ["ControlledServer", "control_routes"]
 
 
-def control_routes(server: FakeLLMServer) -> list[web.RouteDef]:
+class ControlledServer(Protocol):
+    """What the control routes act on (a :class:`~kagura.testing.FakeLLMServer`)."""
+
+    stats: ServerStats
+
+    @property
+    def faults(self) -> Faults: ...
+
+    @property
+    def quota(self) -> Quota: ...
+
+    def set_faults(self, faults: Faults) -> None: ...
+
+    def set_quota(self, **changes: Any) -> Quota: ...
+
+    def reset_stats(self) -> None: ...
+
+
+def control_routes(server: ControlledServer) -> list[web.RouteDef]:
     """The ``/_kagura/*`` routes acting on ``server``."""
 
     async def get_stats(request: web.Request) -> web.StreamResponse:

@@ -72,6 +72,8 @@ _REGISTRY: dict[str, str | EmbedderFactory] = {
     "sentence-transformers": "kagura.core.memory.embedders._st:SentenceTransformerEmbedder",
     "openai": "kagura.core.memory.embedders._openai:OpenAIEmbedder",
 }
+# what get_embedder("local-minilm") without arguments returns: the process's shared MiniLM (lazy, like above)
+_SHARED_MINILM = "kagura.core.memory.embedders._minilm:get_default_embedder"
 
 
 def register_embedder(name: str, factory: EmbedderFactory) -> None:
@@ -107,7 +109,5 @@ def get_embedder(name: str = "local-minilm", **kwargs: Any) -> Embedder:
     except KeyError:
         raise ValueError(f"unknown embedder {name!r}; choose one of {available_embedders()}") from None
     if name == "local-minilm" and not kwargs and isinstance(entry, str):
-        from kagura.core.memory.embedders._minilm import get_default_embedder
-
-        return get_default_embedder()
+        return _resolve(_SHARED_MINILM)()
     return _resolve(entry)(**kwargs)
