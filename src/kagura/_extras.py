@@ -18,6 +18,7 @@ __all__ = ["EXTRA_OF", "import_optional", "missing_extra"]
 
 #: top-level import name -> (pip package, extra that installs it)
 EXTRA_OF: dict[str, tuple[str, str]] = {
+    "anthropic": ("anthropic", "anthropic"),
     "charset_normalizer": ("charset-normalizer", "rag"),
     "docx": ("python-docx", "rag"),
     "google": ("google-genai", "gemini"),

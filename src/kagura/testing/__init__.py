@@ -15,6 +15,8 @@ from kagura._lazy import lazy_exports
 if TYPE_CHECKING:
     from kagura.testing._counting import CountingEmbedder
     from kagura.testing._exit_once import ExitOnceEmbedder
+    from kagura.testing._fake_batch_clock import BatchTimings
+    from kagura.testing._fake_batch_service import BatchSettings
     from kagura.testing._fake_process import FakeLLMProcess
     from kagura.testing._fake_provider import FakeProvider, fake_answer
     from kagura.testing._fake_quota import Quota, format_reset
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from kagura.testing._vectors import fake_embedding
 
 __all__ = [
+    "BatchSettings",
+    "BatchTimings",
     "CountingEmbedder",
     "ExitOnceEmbedder",
     "FakeLLMProcess",
@@ -44,6 +48,8 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "BatchSettings": "kagura.testing._fake_batch_service",
+    "BatchTimings": "kagura.testing._fake_batch_clock",
     "CountingEmbedder": "kagura.testing._counting",
     "ExitOnceEmbedder": "kagura.testing._exit_once",
     "FakeLLMProcess": "kagura.testing._fake_process",

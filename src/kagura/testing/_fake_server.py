@@ -28,7 +28,10 @@ from typing import Any
 
 from aiohttp import web
 
+from kagura.testing._fake_batch_service import BatchSettings, FakeBatchService
+from kagura.testing._fake_batches import batch_routes
 from kagura.testing._fake_control import control_routes
+from kagura.testing._fake_message_batches import message_batch_routes
 from kagura.testing._fake_quota import Quota, QuotaEnforcer
 from kagura.testing._fake_requests import (
     Call,
@@ -81,6 +84,7 @@ class FakeLLMServer:
         quota_burst: float | None = None,
         quota_headers: bool = True,
         clock: Callable[[], float] | None = None,
+        batches: BatchSettings | None = None,
     ) -> None:
         if not math.isfinite(latency) or latency < 0:
             raise ValueError("latency must be a finite number >= 0 seconds")
@@ -99,6 +103,7 @@ class FakeLLMServer:
         self._closing = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Event]] = []
         self.port: int | None = None
+        self.batches = FakeBatchService(batches or BatchSettings(), lambda: self.responder)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     @property
@@ -118,6 +123,7 @@ class FakeLLMServer:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_routes(control_routes(self))
+        app.router.add_routes(batch_routes(self.batches) + message_batch_routes(self.batches))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
