@@ -15,7 +15,7 @@ from kagura._lazy import lazy_exports
 if TYPE_CHECKING:
     from kagura.testing._counting import CountingEmbedder
     from kagura.testing._exit_once import ExitOnceEmbedder
-    from kagura.testing._fake_batch_clock import BatchTimings
+    from kagura.testing._fake_batch_clock import BatchTimings, ManualClock
     from kagura.testing._fake_batch_service import BatchSettings
     from kagura.testing._fake_process import FakeLLMProcess
     from kagura.testing._fake_provider import FakeProvider, fake_answer
@@ -35,6 +35,7 @@ __all__ = [
     "FakeLLMServer",
     "FakeProvider",
     "Faults",
+    "ManualClock",
     "PostgresServer",
     "PostgresUnavailable",
     "Quota",
@@ -56,6 +57,7 @@ _LAZY: dict[str, str] = {
     "FakeLLMServer": "kagura.testing._fake_server",
     "FakeProvider": "kagura.testing._fake_provider",
     "Faults": "kagura.testing._fake_wire",
+    "ManualClock": "kagura.testing._fake_batch_clock",
     "PostgresServer": "kagura.testing._postgres",
     "PostgresUnavailable": "kagura.testing._postgres",
     "Quota": "kagura.testing._fake_quota",

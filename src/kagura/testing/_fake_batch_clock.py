@@ -13,10 +13,29 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-__all__ = ["BatchProgress", "BatchTimings", "progress_at"]
+__all__ = ["BatchProgress", "BatchTimings", "ManualClock", "progress_at"]
 
 #: phases after which nothing changes any more
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
+
+
+class ManualClock:
+    """A clock that moves only when told: ``clock()`` is the time, ``clock.advance(seconds)`` moves it.
+
+    Pass it as ``BatchSettings(clock=...)`` to step a fake server's batches through their phases.
+    """
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("ManualClock.advance takes a finite number of seconds >= 0")
+        self.now += seconds
+        return self.now
 
 
 @dataclass(frozen=True)
