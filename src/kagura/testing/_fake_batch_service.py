@@ -9,6 +9,7 @@ responder, so a line gets what the online endpoint would answer. ``requests`` lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -19,7 +20,7 @@ from typing import Any
 from kagura.testing._fake_batch_clock import BatchProgress, BatchTimings, progress_at
 from kagura.testing._fake_batch_lines import LineOutcome, ParsedLine, Responder, parse_input_file, run_line
 
-__all__ = ["BatchSettings", "FakeBatch", "FakeBatchService", "FakeFile", "RequestRefused"]
+__all__ = ["BatchSettings", "FakeBatch", "FakeBatchService", "FakeFile", "Hold", "RequestRefused"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,16 @@ class RequestRefused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+@dataclass
+class Hold:
+    """A scripted connection loss on the next request to ``route`` (see :meth:`FakeBatchService.hold`)."""
+
+    route: str
+    after: bool
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -106,12 +117,32 @@ class FakeBatchService:
         self.message_batches: dict[str, FakeBatch] = {}
         self.requests: list[tuple[str, float]] = []
         self._numbers = 0
+        self._holds: list[Hold] = []
 
     def now(self) -> float:
         return self.settings.clock() if self.settings.clock is not None else time.time()
 
     def log(self, route: str) -> None:
         self.requests.append((route, self.now()))
+
+    def hold(self, route: str, *, after: bool = False) -> Hold:
+        """Make the next request to ``route`` (e.g. ``"batches.create"``) lose its connection.
+
+        It waits, with ``hold.reached`` set, until ``hold.released`` is set (kill the client meanwhile),
+        then is answered 503. With ``after=False`` it is never carried out (it did not reach the server);
+        with ``after=True`` it is carried out first (it did, but its answer was lost).
+        """
+        held = Hold(route, after)
+        self._holds.append(held)
+        return held
+
+    def take_hold(self, route: str, after: bool) -> Hold | None:
+        """The hold waiting for the next request to ``route`` at this point (before or after), if any."""
+        for held in self._holds:
+            if held.route == route and held.after == after:
+                self._holds.remove(held)
+                return held
+        return None
 
     # -- files ----------------------------------------------------------------------------------------
     def add_file(self, filename: str, purpose: str, data: bytes) -> FakeFile:

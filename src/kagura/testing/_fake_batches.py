@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kagura.testing._fake_batch_service import FakeBatch, FakeBatchService, RequestRefused
+from kagura.testing._fake_batch_service import FakeBatch, FakeBatchService, Hold, RequestRefused
 from kagura.testing._fake_wire import error_response
 
 __all__ = ["batch_routes", "guarded", "page"]
@@ -64,12 +64,22 @@ def guarded(
 ) -> Handler:
     """``handler`` logged in ``service.requests`` as ``route``, its :class:`RequestRefused` as ``error``."""
 
+    async def lose(held: Hold) -> web.Response:
+        held.reached.set()
+        await held.released.wait()
+        return error(503, "the connection was lost (a scripted hold)")
+
     async def run(request: web.Request) -> web.StreamResponse:
         service.log(route)
+        held = service.take_hold(route, after=False)
+        if held is not None:
+            return await lose(held)
         try:
-            return await handler(request)
+            response = await handler(request)
         except RequestRefused as exc:
-            return error(exc.status, exc.message)
+            response = error(exc.status, exc.message)
+        held = service.take_hold(route, after=True)
+        return response if held is None else await lose(held)
 
     return run
 

@@ -1,0 +1,53 @@
+"""Provider Batch APIs (half price, results within 24 hours): the transport a job runner builds on.
+
+- :class:`OpenAIBatchBackend`: OpenAI-compatible ``/v1/files`` + ``/v1/batches``;
+- :class:`AnthropicBatchBackend`: Anthropic Message Batches (``pip install 'kagura[anthropic]'``);
+- :func:`split_into_chunks` with :class:`ChunkLimits` (:data:`OPENAI_BATCH_LIMITS`,
+  :data:`ANTHROPIC_BATCH_LIMITS`): cut a job into batches the provider accepts;
+- :class:`PollSchedule` and :func:`wait_until_ended`: poll with backoff, at most once per 10 s per batch
+  after the first minute.
+
+A backend's ``submit(requests, ChunkTag(job_id, chunk_index), since=...)`` is idempotent: with ``since``
+(when the caller recorded its intent to submit the chunk) it returns the chunk's batch if one was already
+made, so a crash between creating a batch and recording it never submits the chunk twice.
+"""
+
+from kagura.core.llm.batches._anthropic import AnthropicBatchBackend, translate_anthropic_error
+from kagura.core.llm.batches._chunks import (
+    ANTHROPIC_BATCH_LIMITS,
+    OPENAI_BATCH_LIMITS,
+    ChunkLimits,
+    split_into_chunks,
+)
+from kagura.core.llm.batches._openai import OpenAIBatchBackend
+from kagura.core.llm.batches._polling import PollSchedule, wait_until_ended
+from kagura.core.llm.batches._types import (
+    BatchBackend,
+    BatchHandle,
+    BatchItemResult,
+    BatchRequest,
+    BatchStatus,
+    ChunkTag,
+    ItemOutcome,
+    chunk_digest,
+)
+
+__all__ = [
+    "ANTHROPIC_BATCH_LIMITS",
+    "OPENAI_BATCH_LIMITS",
+    "AnthropicBatchBackend",
+    "BatchBackend",
+    "BatchHandle",
+    "BatchItemResult",
+    "BatchRequest",
+    "BatchStatus",
+    "ChunkLimits",
+    "ChunkTag",
+    "ItemOutcome",
+    "OpenAIBatchBackend",
+    "PollSchedule",
+    "chunk_digest",
+    "split_into_chunks",
+    "translate_anthropic_error",
+    "wait_until_ended",
+]
