@@ -71,8 +71,10 @@ def test_provider_limits_and_bad_limits() -> None:
 
 def test_a_job_splits_by_the_backends_encoded_sizes() -> None:
     backend = OpenAIBatchBackend("http://127.0.0.1:1/v1", "k")
-    requests = [BatchRequest(f"r{i}", {"model": "m", "messages": [{"role": "user", "content": "x" * 50}]})
-                for i in range(10)]  # fmt: skip
+    requests = [
+        BatchRequest(f"r{i}", {"model": "m", "messages": [{"role": "user", "content": "x" * 50}]})
+        for i in range(10)
+    ]
     line = len(backend.encode(requests[0])) + 1
     limits = ChunkLimits(max_requests=4, max_bytes=3 * line)
     chunks = list(split_into_chunks(requests, limits, size=lambda r: len(backend.encode(r)) + 1))

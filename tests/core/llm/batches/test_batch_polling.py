@@ -47,9 +47,13 @@ async def test_wait_until_ended_polls_a_batch_at_most_once_per_10_s_after_a_minu
         handle = await backend.submit([request], ChunkTag("job", 0))
         statuses: list[str] = []
         status = await wait_until_ended(
-            backend, handle, sleep=sleep, clock=clock, schedule=PollSchedule(first=1.0, factor=1.2),
+            backend,
+            handle,
+            sleep=sleep,
+            clock=clock,
+            schedule=PollSchedule(first=1.0, factor=1.2),
             on_status=lambda s: statuses.append(s.provider_status),
-        )  # fmt: skip
+        )
         assert status.ended and status.provider_status == "completed" and status.succeeded == 1
         assert statuses[0] == "validating" and "in_progress" in statuses and "finalizing" in statuses
         polls = [at for route, at in server.batches.requests if route == "batches.retrieve"]

@@ -40,9 +40,16 @@ __all__ = ["AnthropicBatchBackend", "to_anthropic_params", "translate_anthropic_
 T = TypeVar("T")
 SKEW = 300.0
 _KEY_HINT = "ANTHROPIC_API_KEY or AnthropicBatchBackend(api_key=...)"
-_STATUS_OF = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
-              "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
-              "overloaded_error": 529}  # fmt: skip
+_STATUS_OF = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
 
 
 def translate_anthropic_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
@@ -58,8 +65,13 @@ def translate_anthropic_error(exc: BaseException, api_key: str | None = None) ->
         return ProviderConnectionError(f"could not reach the Anthropic API: {msg}")
     if isinstance(exc, anthropic.APIStatusError):
         headers = exc.response.headers
-        error = error_for_status(exc.status_code, msg, service="the Anthropic API", key_hint=_KEY_HINT,
-                                 retry_after=retry_after_of(headers))  # fmt: skip
+        error = error_for_status(
+            exc.status_code,
+            msg,
+            service="the Anthropic API",
+            key_hint=_KEY_HINT,
+            retry_after=retry_after_of(headers),
+        )
         if isinstance(error, RetryableError):
             error.headers = dict(headers)
         return error
@@ -81,8 +93,11 @@ def to_anthropic_params(body: Mapping[str, Any], *, default_max_tokens: int = 10
     if not isinstance(messages, list):
         raise ValueError("a chat request's body needs a 'messages' list")
     system = [_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "system"]
-    turns = [{"role": m.get("role"), "content": m.get("content")} for m in messages
-             if isinstance(m, dict) and m.get("role") != "system"]  # fmt: skip
+    turns = [
+        {"role": m.get("role"), "content": m.get("content")}
+        for m in messages
+        if isinstance(m, dict) and m.get("role") != "system"
+    ]
     params: dict[str, Any] = {
         "model": body.get("model"),
         "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens,
@@ -261,5 +276,14 @@ def _status(batch: Any) -> BatchStatus:
     c = batch.request_counts
     total = c.processing + c.succeeded + c.errored + c.canceled + c.expired
     state = {"in_progress": "running", "canceling": "cancelling"}.get(batch.processing_status, "ended")
-    return BatchStatus(batch.id, state, batch.processing_status, total, c.succeeded, c.errored,  # type: ignore[arg-type]
-                       c.processing, c.canceled, c.expired)  # fmt: skip
+    return BatchStatus(
+        batch.id,
+        state,
+        batch.processing_status,
+        total,
+        c.succeeded,
+        c.errored,  # type: ignore[arg-type]
+        c.processing,
+        c.canceled,
+        c.expired,
+    )

@@ -94,8 +94,9 @@ class OpenAIBatchBackend:
         if self._client is None:
             import openai
 
-            self._client = openai.AsyncOpenAI(api_key=self._api_key or "not-needed", base_url=self.base_url,
-                                              max_retries=0)  # fmt: skip
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key or "not-needed", base_url=self.base_url, max_retries=0
+            )
         return self._client
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
@@ -128,8 +129,9 @@ class OpenAIBatchBackend:
     def _handle(self, batch: Any) -> BatchHandle:
         counts = batch.request_counts
         total = counts.total if counts is not None else None
-        return BatchHandle(self.provider, batch.id, ChunkTag.from_metadata(batch.metadata),
-                           float(batch.created_at), total)  # fmt: skip
+        return BatchHandle(
+            self.provider, batch.id, ChunkTag.from_metadata(batch.metadata), float(batch.created_at), total
+        )
 
     async def find(
         self,
@@ -281,7 +283,15 @@ def _status(batch: Any) -> BatchStatus:
     state = "running" if status in _RUNNING else "cancelling" if status == "cancelling" else "ended"
     left = max(0, total - done - failed)
     failure = str(_failure_error(batch)) if status == "failed" else None
-    return BatchStatus(batch.id, state, status, total, done, failed,
-                       processing=left if state != "ended" else 0,
-                       canceled=left if status == "cancelled" else 0,
-                       expired=left if status == "expired" else 0, failure=failure)  # fmt: skip
+    return BatchStatus(
+        batch.id,
+        state,
+        status,
+        total,
+        done,
+        failed,
+        processing=left if state != "ended" else 0,
+        canceled=left if status == "cancelled" else 0,
+        expired=left if status == "expired" else 0,
+        failure=failure,
+    )

@@ -65,8 +65,11 @@ class ChunkTag:
 
     def metadata(self) -> dict[str, str]:
         """The ``metadata`` pairs that tag a batch (OpenAI allows 16 pairs of 64/512 characters)."""
-        return {f"{_PREFIX}job": self.job_id, f"{_PREFIX}chunk": str(self.chunk_index),
-                f"{_PREFIX}digest": self.digest}  # fmt: skip
+        return {
+            f"{_PREFIX}job": self.job_id,
+            f"{_PREFIX}chunk": str(self.chunk_index),
+            f"{_PREFIX}digest": self.digest,
+        }
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, str] | None) -> ChunkTag | None:
