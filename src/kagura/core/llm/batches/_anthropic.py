@@ -22,7 +22,14 @@ from kagura.core.llm._errors import check_api_key, error_for_status, redact
 from kagura.core.llm._quota_headers import retry_after_of
 from kagura.core.llm._types import Usage
 from kagura.core.llm.batches._chunks import ANTHROPIC_BATCH_LIMITS, ChunkLimits
-from kagura.core.llm.batches._types import BatchHandle, BatchItemResult, BatchRequest, BatchStatus, ChunkTag
+from kagura.core.llm.batches._types import (
+    BatchHandle,
+    BatchItemResult,
+    BatchRequest,
+    BatchState,
+    BatchStatus,
+    ChunkTag,
+)
 from kagura.errors import (
     InvalidRequestError,
     KaguraError,
@@ -275,15 +282,10 @@ class AnthropicBatchBackend:
 def _status(batch: Any) -> BatchStatus:
     c = batch.request_counts
     total = c.processing + c.succeeded + c.errored + c.canceled + c.expired
-    state = {"in_progress": "running", "canceling": "cancelling"}.get(batch.processing_status, "ended")
+    phase = batch.processing_status
+    state: BatchState = (
+        "running" if phase == "in_progress" else "cancelling" if phase == "canceling" else "ended"
+    )
     return BatchStatus(
-        batch.id,
-        state,
-        batch.processing_status,
-        total,
-        c.succeeded,
-        c.errored,  # type: ignore[arg-type]
-        c.processing,
-        c.canceled,
-        c.expired,
+        batch.id, state, phase, total, c.succeeded, c.errored, c.processing, c.canceled, c.expired
     )

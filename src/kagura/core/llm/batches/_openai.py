@@ -22,6 +22,7 @@ from kagura.core.llm.batches._types import (
     BatchHandle,
     BatchItemResult,
     BatchRequest,
+    BatchState,
     BatchStatus,
     ChunkTag,
     ItemOutcome,
@@ -280,7 +281,9 @@ def _status(batch: Any) -> BatchStatus:
     counts = batch.request_counts
     total, done, failed = (counts.total, counts.completed, counts.failed) if counts else (0, 0, 0)
     status = batch.status
-    state = "running" if status in _RUNNING else "cancelling" if status == "cancelling" else "ended"
+    state: BatchState = (
+        "running" if status in _RUNNING else "cancelling" if status == "cancelling" else "ended"
+    )
     left = max(0, total - done - failed)
     failure = str(_failure_error(batch)) if status == "failed" else None
     return BatchStatus(

@@ -15,6 +15,7 @@ __all__ = [
     "BatchHandle",
     "BatchItemResult",
     "BatchRequest",
+    "BatchState",
     "BatchStatus",
     "ChunkTag",
     "ItemOutcome",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 ItemOutcome = Literal["succeeded", "errored", "canceled", "expired"]
+BatchState = Literal["running", "cancelling", "ended"]
 _PREFIX = "kagura_"
 
 
@@ -104,7 +106,7 @@ class BatchStatus:
     """
 
     batch_id: str
-    state: Literal["running", "cancelling", "ended"]
+    state: BatchState
     provider_status: str
     total: int = 0
     succeeded: int = 0
