@@ -14,10 +14,12 @@ def _g(value: float | None) -> str:
     return "none" if value is None else f"{value:g}"
 
 
-async def _serve(latency: float, port: int, faults: dict[str, Any], quota: dict[str, Any]) -> None:
+async def _serve(
+    latency: float, port: int, faults: dict[str, Any], quota: dict[str, Any], batches: Any = None
+) -> None:
     from kagura.testing import FakeLLMServer, Faults
 
-    server = FakeLLMServer(latency=latency, port=port, faults=Faults(**faults), **quota)
+    server = FakeLLMServer(latency=latency, port=port, faults=Faults(**faults), batches=batches, **quota)
     try:
         await server.start()
     except OSError as exc:
@@ -31,6 +33,11 @@ async def _serve(latency: float, port: int, faults: dict[str, Any], quota: dict[
         )
         root = server.base_url.removesuffix("/v1")
         typer.echo(f"  counters: GET {root}/_kagura/stats")
+        timings = server.batches.settings.timings
+        typer.echo(
+            f"  batches: {server.base_url}/batches and {root}/v1/messages/batches run "
+            f"{timings.in_progress:g} s (window {timings.completion_window:g} s)"
+        )
         if server.quota.enabled:
             q = server.quota
             typer.echo(
@@ -68,6 +75,24 @@ def fake_llm(
         "--quota-headers/--no-quota-headers",
         help="Send OpenAI's x-ratelimit-* headers.",
     ),
+    batch_seconds: float = typer.Option(
+        60.0,
+        "--batch-seconds",
+        min=0.0,
+        help="Seconds a batch spends in_progress (its requests finish evenly).",
+    ),
+    batch_validating_seconds: float = typer.Option(
+        0.0, "--batch-validating-seconds", min=0.0, help="Seconds a new batch spends validating."
+    ),
+    batch_window: float = typer.Option(
+        86400.0, "--batch-window", min=1.0, help="A batch's completion window in seconds; after it: expired."
+    ),
+    batch_token_limit: int | None = typer.Option(
+        None, "--batch-token-limit", min=1, help="Enqueued tokens per model before new batches fail."
+    ),
+    batch_fail_every: int | None = typer.Option(
+        None, "--batch-fail-every", min=1, help="Every Nth request of each batch fails (HTTP 500)."
+    ),
 ) -> None:
     """Run a fake OpenAI-compatible LLM server on 127.0.0.1 (for tests, demos and benchmarks)."""
     from kagura.testing import Faults, Quota
@@ -87,7 +112,16 @@ def fake_llm(
     except (TypeError, ValueError) as exc:
         flag = str(exc).split(" ")[0].replace("Quota.", "--quota-").replace("Faults.", "--").replace("_", "-")
         raise typer.BadParameter(str(exc), param_hint=flag) from None
+    from kagura.testing import BatchSettings, BatchTimings
+
+    batches = BatchSettings(
+        BatchTimings(
+            validating=batch_validating_seconds, in_progress=batch_seconds, completion_window=batch_window
+        ),
+        enqueued_token_limit=batch_token_limit,
+        fail_every=batch_fail_every,
+    )
     try:
-        asyncio.run(_serve(latency, port, faults, quota))
+        asyncio.run(_serve(latency, port, faults, quota, batches))
     except KeyboardInterrupt:
         typer.echo("stopped")
