@@ -189,3 +189,20 @@ def test_progress_is_a_pure_function_of_the_clock() -> None:
         BatchTimings(in_progress=-1)
     with pytest.raises(ValueError, match="fail_every"):
         BatchSettings(fail_every=0)
+
+
+async def test_embedding_batches_answer_like_the_online_endpoint(
+    client: openai.AsyncOpenAI, clock: ManualClock
+) -> None:
+    row = {"custom_id": "e0", "method": "POST", "url": "/v1/embeddings",
+           "body": {"model": "emb", "input": ["a", "b"], "dimensions": 8}}  # fmt: skip
+    file = await client.files.create(file=("e.jsonl", json.dumps(row).encode()), purpose="batch")
+    batch = await client.batches.create(
+        input_file_id=file.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    clock.advance(1000)
+    batch = await client.batches.retrieve(batch.id)
+    assert batch.status == "completed" and batch.output_file_id is not None
+    [line] = [json.loads(x) for x in (await client.files.content(batch.output_file_id)).text.splitlines()]
+    online = await client.embeddings.create(model="emb", input=["a", "b"], dimensions=8)
+    assert [d["embedding"] for d in line["response"]["body"]["data"]] == [d.embedding for d in online.data]

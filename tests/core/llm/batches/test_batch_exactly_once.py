@@ -142,3 +142,20 @@ async def test_a_batch_that_failed_validation_does_not_block_a_resubmission() ->
         assert (await backend.poll(handle)).provider_status != "failed"
         assert len(server.batches.batches) == 2  # the failed one never ran; one live batch
         await backend.aclose()
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_a_download_killed_halfway_is_read_again_in_full(provider: str) -> None:
+    clock = ManualClock()
+    async with FakeLLMServer(batches=BatchSettings(BatchTimings(in_progress=10), clock=clock)) as server:
+        backend = _backend(provider, server)
+        handle = await backend.submit(_chunk(0, size=6), ChunkTag("job", 0))
+        clock.advance(60)
+        partial = []
+        async for result in backend.results(handle):  # the process dies after two results
+            partial.append(result.custom_id)
+            if len(partial) == 2:
+                break
+        again = [r.custom_id async for r in _backend(provider, server).results(handle)]
+        assert again == [r.custom_id for r in _chunk(0, size=6)] and again[:2] == partial
+        await backend.aclose()
