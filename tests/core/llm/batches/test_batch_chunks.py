@@ -79,3 +79,18 @@ def test_a_job_splits_by_the_backends_encoded_sizes() -> None:
     limits = ChunkLimits(max_requests=4, max_bytes=3 * line)
     chunks = list(split_into_chunks(requests, limits, size=lambda r: len(backend.encode(r)) + 1))
     assert [len(c) for c in chunks] == [3, 3, 3, 1]
+
+
+def test_chunk_requests_keeps_each_chunk_under_the_token_cap_and_the_fake_accepts_them() -> None:
+    from kagura.core.llm.batches import chunk_requests, estimate_tokens
+
+    backend = OpenAIBatchBackend("http://127.0.0.1:1/v1", "k")
+    requests = [BatchRequest(f"r{i}", {"model": "m", "max_tokens": 10,
+                                       "messages": [{"role": "user", "content": "y" * (4 * i)}]})
+                for i in range(20)]  # fmt: skip
+    assert estimate_tokens(requests[3]) == 3 + 10
+    chunks = list(chunk_requests(backend, requests, max_tokens=60))
+    assert [r for c in chunks for r in c] == requests
+    assert all(sum(estimate_tokens(r) for r in c) <= 60 for c in chunks)
+    with pytest.raises(ValueError, match="item 19 enqueues 29 tokens"):
+        list(chunk_requests(backend, requests, max_tokens=28))

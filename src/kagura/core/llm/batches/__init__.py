@@ -2,8 +2,9 @@
 
 - :class:`OpenAIBatchBackend`: OpenAI-compatible ``/v1/files`` + ``/v1/batches``;
 - :class:`AnthropicBatchBackend`: Anthropic Message Batches (``pip install 'kagura[anthropic]'``);
-- :func:`split_into_chunks` with :class:`ChunkLimits` (:data:`OPENAI_BATCH_LIMITS`,
-  :data:`ANTHROPIC_BATCH_LIMITS`): cut a job into batches the provider accepts;
+- :func:`chunk_requests` (a backend's limits and encoding, a token cap) over :func:`split_into_chunks`
+  and :class:`ChunkLimits` (:data:`OPENAI_BATCH_LIMITS`, :data:`ANTHROPIC_BATCH_LIMITS`): cut a job into
+  batches the provider accepts;
 - :class:`PollSchedule` and :func:`wait_until_ended`: poll with backoff, at most once per 10 s per batch
   after the first minute.
 
@@ -20,6 +21,7 @@ from kagura.core.llm.batches._chunks import (
     split_into_chunks,
 )
 from kagura.core.llm.batches._openai import OpenAIBatchBackend
+from kagura.core.llm.batches._plan import chunk_requests, estimate_tokens
 from kagura.core.llm.batches._polling import PollSchedule, wait_until_ended
 from kagura.core.llm.batches._types import (
     BatchBackend,
@@ -49,6 +51,8 @@ __all__ = [
     "OpenAIBatchBackend",
     "PollSchedule",
     "chunk_digest",
+    "chunk_requests",
+    "estimate_tokens",
     "split_into_chunks",
     "translate_anthropic_error",
     "wait_until_ended",

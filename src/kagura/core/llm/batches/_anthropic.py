@@ -145,7 +145,7 @@ def anthropic_item_result(line: Mapping[str, Any]) -> BatchItemResult:
     if kind == "succeeded":
         body = _completion(result.get("message") or {})
         usage = Usage(body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"])
-        return BatchItemResult(custom_id, "succeeded", 200, body, None, usage, line)
+        return BatchItemResult(custom_id, "succeeded", 200, body, None, usage, line, body.get("id"))
     if kind in ("canceled", "expired"):
         return BatchItemResult(
             custom_id, kind, None, None, {"code": kind, "message": f"request {kind}"}, None, line

@@ -58,7 +58,8 @@ def openai_item_result(line: dict[str, Any]) -> BatchItemResult:
         body = response.get("body")
         outcome: ItemOutcome = "succeeded" if 200 <= status < 300 else "errored"
         usage = _usage(body) if outcome == "succeeded" else None
-        return BatchItemResult(custom_id, outcome, status, body, error, usage, line)
+        request_id = response.get("request_id")
+        return BatchItemResult(custom_id, outcome, status, body, error, usage, line, request_id)
     code = str(error.get("code", "")) if isinstance(error, dict) else ""
     lost: ItemOutcome = "expired" if code == "batch_expired" else "canceled"
     outcome = lost if code in ("batch_expired", "batch_cancelled") else "errored"

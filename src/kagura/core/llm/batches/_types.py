@@ -134,10 +134,19 @@ class BatchItemResult:
     error: Mapping[str, Any] | None = None
     usage: Usage | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    request_id: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.outcome == "succeeded"
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        """The ``response`` of an OpenAI batch output line (``status_code``, ``request_id``, ``body``), or
+        ``None`` when the request got no answer (expired, canceled)."""
+        if self.status_code is None:
+            return None
+        return {"status_code": self.status_code, "request_id": self.request_id, "body": self.body}
 
 
 class BatchBackend(Protocol):
