@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -83,4 +84,21 @@ async def test_wait_until_ended_rides_out_server_errors_and_can_give_up() -> Non
         second = await backend.submit([request], ChunkTag("job", 1))
         with pytest.raises(KaguraTimeoutError, match="did not end within 30 s"):
             await wait_until_ended(backend, second, sleep=sleep, clock=clock, give_up_after=30)
+        await backend.aclose()
+
+
+@pytest.mark.looptime
+async def test_a_batch_of_an_hour_on_the_loops_virtual_clock() -> None:
+    loop = asyncio.get_running_loop()
+    settings = BatchSettings(BatchTimings(validating=20, in_progress=3600, finalizing=30), clock=loop.time)
+    async with FakeLLMServer(batches=settings) as server:
+        backend = OpenAIBatchBackend(server.base_url, "k")
+        request = BatchRequest("a", {"model": "fake", "messages": [{"role": "user", "content": "hi"}]})
+        handle = await backend.submit([request], ChunkTag("job", 0))
+        status = await wait_until_ended(backend, handle)  # asyncio.sleep and the loop's clock: virtual
+        assert status.provider_status == "completed" and loop.time() >= 3650
+        polls = [at for route, at in server.batches.requests if route == "batches.retrieve"]
+        late = [at for at in polls if at - polls[0] >= 60]
+        assert all(b - a >= 10 for a, b in itertools.pairwise(late))
+        assert len(polls) <= 3650 / 60 + 20  # the default schedule settles at one poll a minute
         await backend.aclose()
