@@ -159,3 +159,14 @@ async def test_a_download_killed_halfway_is_read_again_in_full(provider: str) ->
         again = [r.custom_id async for r in _backend(provider, server).results(handle)]
         assert again == [r.custom_id for r in _chunk(0, size=6)] and again[:2] == partial
         await backend.aclose()
+
+
+async def test_anthropic_chunks_of_one_size_in_one_process_get_their_own_batches() -> None:
+    pytest.importorskip("anthropic")
+    clock = ManualClock()
+    async with FakeLLMServer(batches=BatchSettings(clock=clock)) as server:
+        backend = AnthropicBatchBackend(server.base_url.removesuffix("/v1"), "k")
+        since = clock()  # one intent time for the whole job, no ids passed: the backend remembers its own
+        handles = [await backend.submit(_chunk(i), ChunkTag("job", i), since=since) for i in range(3)]
+        assert len({h.batch_id for h in handles}) == 3 == len(server.batches.message_batches)
+        await backend.aclose()

@@ -177,6 +177,7 @@ class AnthropicBatchBackend:
         self._api_key = api_key
         self._page_size = page_size
         self._client: anthropic.AsyncAnthropic | None = None
+        self._mine: set[str] = set()  # batches this backend created or matched: never another chunk's
 
     def _sdk(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
@@ -242,17 +243,21 @@ class AnthropicBatchBackend:
         known: Collection[str] = (),
     ) -> BatchHandle:
         """Create the chunk's message batch; with ``since``, first return the one already made (see
-        :meth:`find`; give ``known``, the batch ids recorded for the job's other chunks)."""
+        :meth:`find`). Give ``known``: the batch ids recorded for the job's other chunks (chunks of one
+        size are told apart only by it; batches this backend made or matched are excluded as well)."""
         if not requests:
             raise ValueError("submit needs at least one request")
         if len(requests) > self.limits.max_requests:
             raise ValueError(f"{len(requests)} requests: one batch takes at most {self.limits.max_requests}")
         entries = [self._entry(r) for r in requests]
         if since is not None:
-            existing = await self.find(tag, since=since, request_count=len(requests), known=known)
+            taken = set(known) | self._mine
+            existing = await self.find(tag, since=since, request_count=len(requests), known=taken)
             if existing:
+                self._mine.add(existing[-1].batch_id)
                 return existing[-1]  # the oldest match: the first attempt's
         batch = await self._call(lambda: self._sdk().messages.batches.create(requests=entries))  # type: ignore[arg-type]
+        self._mine.add(batch.id)
         return self._handle(batch, tag)
 
     async def poll(self, handle: BatchHandle) -> BatchStatus:
