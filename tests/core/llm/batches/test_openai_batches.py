@@ -132,3 +132,17 @@ async def test_errors_become_kagura_errors(backend: OpenAIBatchBackend) -> None:
     with pytest.raises(ProviderConnectionError):
         await closed.poll(BatchHandle("openai", "batch_x"))
     await closed.aclose()
+
+
+def test_the_key_comes_from_the_environment_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kagura.errors import AuthenticationError, ConfigurationError
+
+    monkeypatch.delenv("KAGURA_LLM_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(AuthenticationError, match="OPENAI_API_KEY"):
+        OpenAIBatchBackend()
+    OpenAIBatchBackend("http://127.0.0.1:1/v1")  # a local server needs no key
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-bad key\n")
+    with pytest.raises(ConfigurationError, match="malformed") as info:
+        OpenAIBatchBackend()
+    assert "sk-bad" not in str(info.value)

@@ -10,6 +10,7 @@ size. SDK errors become ``kagura.errors`` in :func:`~kagura.core.llm._openai.tra
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,7 +29,7 @@ from kagura.core.llm.batches._types import (
     ItemOutcome,
     chunk_digest,
 )
-from kagura.errors import InvalidRequestError, KaguraError, RateLimitedError
+from kagura.errors import AuthenticationError, InvalidRequestError, KaguraError, RateLimitedError
 
 if TYPE_CHECKING:
     import openai
@@ -69,7 +70,9 @@ def openai_item_result(line: dict[str, Any]) -> BatchItemResult:
 
 
 class OpenAIBatchBackend:
-    """Batches against an OpenAI-compatible endpoint (``base_url`` ends in ``/v1``), retries off."""
+    """Batches against an OpenAI-compatible endpoint (``base_url`` ends in ``/v1``; default OpenAI's), the
+    SDK's retries off. ``api_key`` defaults to ``KAGURA_LLM_API_KEY`` then ``OPENAI_API_KEY`` (a local
+    server needs none)."""
 
     provider = "openai"
 
@@ -82,7 +85,13 @@ class OpenAIBatchBackend:
         completion_window: str = "24h",
         page_size: int = 100,
     ) -> None:
-        check_api_key(api_key, "the api_key given to OpenAIBatchBackend")
+        api_key = api_key or os.environ.get("KAGURA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
+        if api_key is None and base_url is None:
+            raise AuthenticationError(
+                "no API key for the OpenAI Batch API: set KAGURA_LLM_API_KEY (or OPENAI_API_KEY), pass "
+                "api_key=..., or point base_url at an OpenAI-compatible server"
+            )
+        check_api_key(api_key, "api_key / KAGURA_LLM_API_KEY / OPENAI_API_KEY")
         if not 1 <= page_size <= 100:
             raise ValueError("page_size must be between 1 and 100 (OpenAI's list limit)")
         self.base_url = base_url
