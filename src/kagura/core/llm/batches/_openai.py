@@ -17,56 +17,26 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kagura.core.llm._errors import check_api_key
 from kagura.core.llm._openai import translate_openai_error
-from kagura.core.llm._types import Usage
 from kagura.core.llm.batches._chunks import OPENAI_BATCH_LIMITS, ChunkLimits
+from kagura.core.llm.batches._openai_wire import failure_error, openai_item_result, status_of
 from kagura.core.llm.batches._types import (
     BatchHandle,
     BatchItemResult,
     BatchRequest,
-    BatchState,
     BatchStatus,
     ChunkTag,
-    ItemOutcome,
     chunk_digest,
 )
-from kagura.errors import AuthenticationError, InvalidRequestError, KaguraError, RateLimitedError
+from kagura.errors import AuthenticationError, InvalidRequestError, KaguraError
 
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAIBatchBackend", "openai_item_result"]
+__all__ = ["OpenAIBatchBackend"]
 
 T = TypeVar("T")
-_RUNNING = {"validating", "in_progress", "finalizing"}
 #: seconds of clock skew allowed between the caller's ``since`` and the server's ``created_at``
 SKEW = 300.0
-
-
-def _usage(body: Any) -> Usage | None:
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-
-
-def openai_item_result(line: dict[str, Any]) -> BatchItemResult:
-    """One line of an OpenAI batch output or error file as a :class:`BatchItemResult`."""
-    custom_id = str(line.get("custom_id", ""))
-    response = line.get("response")
-    error = line.get("error")
-    if isinstance(response, dict) and response.get("status_code") is not None:
-        status = int(response["status_code"])
-        body = response.get("body")
-        outcome: ItemOutcome = "succeeded" if 200 <= status < 300 else "errored"
-        usage = _usage(body) if outcome == "succeeded" else None
-        request_id = response.get("request_id")
-        return BatchItemResult(custom_id, outcome, status, body, error, usage, line, request_id)
-    code = str(error.get("code", "")) if isinstance(error, dict) else ""
-    lost: ItemOutcome = "expired" if code == "batch_expired" else "canceled"
-    outcome = lost if code in ("batch_expired", "batch_cancelled") else "errored"
-    return BatchItemResult(
-        custom_id, outcome, None, None, error if isinstance(error, dict) else None, None, line
-    )
 
 
 class OpenAIBatchBackend:
@@ -241,17 +211,17 @@ class OpenAIBatchBackend:
             )
         )
         if batch.status == "failed":
-            raise _failure_error(batch)
+            raise failure_error(batch)
         return self._handle(batch)
 
     # -- follow ---------------------------------------------------------------------------------------
     async def poll(self, handle: BatchHandle) -> BatchStatus:
         batch = await self._call(lambda: self._sdk().batches.retrieve(handle.batch_id))
-        return _status(batch)
+        return status_of(batch)
 
     async def cancel(self, handle: BatchHandle) -> BatchStatus:
         batch = await self._call(lambda: self._sdk().batches.cancel(handle.batch_id))
-        return _status(batch)
+        return status_of(batch)
 
     async def results(self, handle: BatchHandle) -> AsyncIterator[BatchItemResult]:
         """Every line of the batch's output file, then of its error file (once it ended), streamed."""
@@ -277,34 +247,3 @@ class OpenAIBatchBackend:
         except Exception as exc:
             error = translate_openai_error(exc, self._api_key)
         raise error
-
-
-def _failure_error(batch: Any) -> KaguraError:
-    errors = list(batch.errors.data or []) if batch.errors is not None else []
-    detail = "; ".join(f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "") for e in errors)
-    if any(e.code == "token_limit_exceeded" for e in errors):
-        return RateLimitedError(f"batch {batch.id} failed: over the enqueued-token limit: {detail}")
-    return InvalidRequestError(f"batch {batch.id} failed validation: {detail or 'no reason given'}")
-
-
-def _status(batch: Any) -> BatchStatus:
-    counts = batch.request_counts
-    total, done, failed = (counts.total, counts.completed, counts.failed) if counts else (0, 0, 0)
-    status = batch.status
-    state: BatchState = (
-        "running" if status in _RUNNING else "cancelling" if status == "cancelling" else "ended"
-    )
-    left = max(0, total - done - failed)
-    failure = str(_failure_error(batch)) if status == "failed" else None
-    return BatchStatus(
-        batch.id,
-        state,
-        status,
-        total,
-        done,
-        failed,
-        processing=left if state != "ended" else 0,
-        canceled=left if status == "cancelled" else 0,
-        expired=left if status == "expired" else 0,
-        failure=failure,
-    )
