@@ -90,6 +90,9 @@ def fake_llm(
     batch_token_limit: int | None = typer.Option(
         None, "--batch-token-limit", min=1, help="Enqueued tokens per model before new batches fail."
     ),
+    batch_queue_limit: int | None = typer.Option(
+        None, "--batch-queue-limit", min=1, help="Anthropic batch requests processing at once before 429."
+    ),
     batch_fail_every: int | None = typer.Option(
         None, "--batch-fail-every", min=1, help="Every Nth request of each batch fails (HTTP 500)."
     ),
@@ -120,6 +123,7 @@ def fake_llm(
         ),
         enqueued_token_limit=batch_token_limit,
         fail_every=batch_fail_every,
+        queued_request_limit=batch_queue_limit,
     )
     try:
         asyncio.run(_serve(latency, port, faults, quota, batches))

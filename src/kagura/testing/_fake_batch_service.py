@@ -37,9 +37,10 @@ class BatchSettings:
     clock: Callable[[], float] | None = None
     enqueued_token_limit: int | None = None
     fail_every: int | None = None
+    queued_request_limit: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("enqueued_token_limit", "fail_every"):
+        for name in ("enqueued_token_limit", "fail_every", "queued_request_limit"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"BatchSettings.{name} must be a positive int or None, got {value!r}")
@@ -209,6 +210,14 @@ class FakeBatchService:
         return batch
 
     def create_anthropic(self, lines: list[ParsedLine]) -> FakeBatch:
+        limit = self.settings.queued_request_limit
+        if limit is not None:
+            queued = sum(len(b.lines) - self.progress(b).done for b in self.message_batches.values()
+                         if not self.progress(b).terminal)  # fmt: skip
+            if queued + len(lines) > limit:
+                raise RequestRefused(
+                    429, f"Number of batch requests in the processing queue exceeds {limit}."
+                )
         batch = FakeBatch(
             f"msgbatch_{uuid.uuid4().hex[:24]}", "anthropic", "/v1/chat/completions", lines, self.now()
         )

@@ -32,6 +32,7 @@ _ERROR_TYPES = {
     400: "invalid_request_error",
     404: "not_found_error",
     409: "invalid_request_error",
+    429: "rate_limit_error",
     500: "api_error",
 }
 

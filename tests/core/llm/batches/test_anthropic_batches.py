@@ -87,3 +87,18 @@ async def test_errors_and_request_conversion() -> None:
         "temperature": 0.5,
         "stop_sequences": ["x"],
     }
+
+
+async def test_a_full_processing_queue_is_a_retryable_rate_limit() -> None:
+    from kagura.errors import RateLimitedError
+
+    clock = ManualClock()
+    settings = BatchSettings(BatchTimings(in_progress=100), clock=clock, queued_request_limit=10)
+    async with FakeLLMServer(batches=settings) as server:
+        backend = AnthropicBatchBackend(server.base_url.removesuffix("/v1"), "k")
+        await backend.submit(_requests(8), ChunkTag("job", 0))
+        with pytest.raises(RateLimitedError, match="processing queue"):
+            await backend.submit(_requests(8, "s"), ChunkTag("job", 1))
+        clock.advance(50)  # half of the first batch is done: 4 still queued
+        await backend.submit(_requests(6, "s"), ChunkTag("job", 1))
+        await backend.aclose()
