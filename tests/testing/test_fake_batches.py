@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kagura.testing import BatchSettings, BatchTimings, FakeLLMServer, ManualClock
 from kagura.testing._fake_batch_clock import progress_at
@@ -206,3 +209,27 @@ async def test_embedding_batches_answer_like_the_online_endpoint(
     [line] = [json.loads(x) for x in (await client.files.content(batch.output_file_id)).text.splitlines()]
     online = await client.embeddings.create(model="emb", input=["a", "b"], dimensions=8)
     assert [d["embedding"] for d in line["response"]["body"]["data"]] == [d.embedding for d in online.data]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    total=st.integers(0, 50),
+    phases=st.tuples(*[st.floats(0, 100) for _ in range(4)]),
+    window=st.floats(1, 300),
+    cancel=st.none() | st.floats(0, 300),
+    times=st.lists(st.floats(0, 400), min_size=2, max_size=8),
+)
+def test_progress_only_moves_forward(total: int, phases: tuple[float, ...], window: float,
+                                     cancel: float | None, times: list[float]) -> None:  # fmt: skip
+    timings = BatchTimings(*phases, completion_window=window)
+    order = ["validating", "in_progress", "finalizing", "cancelling", "completed", "expired", "cancelled"]
+    seen = [progress_at(t, 0.0, total, timings, cancel) for t in sorted(times)]
+    assert all(0 <= p.done <= total for p in seen)
+    assert [p.done for p in seen] == sorted(p.done for p in seen)  # results never disappear
+    for before, after in itertools.pairwise(seen):
+        if before.terminal:
+            assert (after.status, after.done) == (before.status, before.done)  # an ended batch stays ended
+        else:
+            assert order.index(after.status) >= order.index(before.status) or after.status == "cancelling"
+    if seen[-1].status == "completed":
+        assert seen[-1].done == total

@@ -74,7 +74,7 @@ def _done_at(t: float, start: float, span: float, total: int) -> int:
     """Requests finished by ``t`` when ``total`` of them finish evenly over ``[start, start + span]``."""
     if t < start:
         return 0
-    if span <= 0:
+    if span <= 0 or t >= start + span:
         return total
     return min(total, math.floor(total * (t - start) / span + 1e-9))
 
