@@ -146,3 +146,20 @@ def test_the_key_comes_from_the_environment_and_is_checked(monkeypatch: pytest.M
     with pytest.raises(ConfigurationError, match="malformed") as info:
         OpenAIBatchBackend()
     assert "sk-bad" not in str(info.value)
+
+
+async def test_a_handle_survives_a_trip_through_the_ledger(
+    backend: OpenAIBatchBackend, clock: ManualClock
+) -> None:
+    import json
+
+    from kagura.core.llm.batches import BatchHandle
+
+    handle = await backend.submit(_requests(2), ChunkTag("job", 7))
+    stored = json.loads(json.dumps(handle.to_dict()))
+    again = BatchHandle.from_dict(stored)
+    assert again == handle
+    clock.advance(500)
+    assert (await backend.poll(again)).succeeded == 2
+    with pytest.raises(ValueError, match="not a BatchHandle"):
+        BatchHandle.from_dict({"batch_id": "x"})

@@ -95,6 +95,31 @@ class BatchHandle:
     created_at: float = 0.0
     request_count: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, for a ledger column; :meth:`from_dict` reads it back."""
+        tag = None if self.tag is None else [self.tag.job_id, self.tag.chunk_index, self.tag.digest]
+        return {
+            "provider": self.provider,
+            "batch_id": self.batch_id,
+            "tag": tag,
+            "created_at": self.created_at,
+            "request_count": self.request_count,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BatchHandle:
+        try:
+            tag = None if data.get("tag") is None else ChunkTag(*data["tag"])
+            return cls(
+                str(data["provider"]),
+                str(data["batch_id"]),
+                tag,
+                float(data.get("created_at") or 0.0),
+                data.get("request_count"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a BatchHandle.to_dict() form: {exc}") from None
+
 
 @dataclass(frozen=True)
 class BatchStatus:
