@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kagura._extras import import_optional
-from kagura.core.memory.stores._url import redact_url, scrub
+from kagura._redact import redact_text, redact_url, url_secrets
 from kagura.errors import StoreError
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ def _import() -> tuple[Any, Any, Any]:
 
 def store_error(url: str, exc: BaseException, doing: str) -> StoreError:
     """A StoreError for a driver error while ``doing`` something, never showing the password."""
-    return StoreError(f"cannot {doing} on the PostgreSQL store {redact_url(url)}: {scrub(str(exc), url)}")
+    reason = redact_text(str(exc), *url_secrets(url))
+    return StoreError(f"cannot {doing} on the PostgreSQL store {redact_url(url)}: {reason}")
 
 
 def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:

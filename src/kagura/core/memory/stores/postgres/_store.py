@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from kagura._redact import redact_url
 from kagura.core.memory._report import Document
 from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument, checked_rows
 from kagura.core.memory.stores._protocol import StoredDocument
-from kagura.core.memory.stores._url import redact_url
 from kagura.core.memory.stores.postgres._bm25 import (
     KEYWORD_COLUMNS,
     KEYWORD_VALUES,
