@@ -173,15 +173,15 @@ def _echoed_forms(secret: str) -> list[str]:
 
 
 def _mask_secret(message: str, secret: str) -> str:
-    for form in _echoed_forms(secret):
+    forms = _echoed_forms(secret)
+    for form in forms:
         if len(form) >= LONG_SECRET_LENGTH:
             message = message.replace(form, MASK)
-            # servers often echo a truncated key (``sk-abcde...wxyz``): hide a long key's first 8 characters
-            prefix = re.compile(rf"(?<![{_WORD}]){re.escape(form[:8])}")
-            message = prefix.sub(MASK, message)
         else:
-            token = re.compile(rf"(?<![{_WORD}]){re.escape(form)}(?![{_WORD}])")
-            message = token.sub(MASK, message)
+            message = re.sub(rf"(?<![{_WORD}]){re.escape(form)}(?![{_WORD}])", MASK, message)
+    for form in forms:  # then truncated echoes (``sk-abcde...wxyz``): a long key's first 8 characters
+        if len(form) >= LONG_SECRET_LENGTH:
+            message = re.sub(rf"(?<![{_WORD}]){re.escape(form[:8])}", MASK, message)
     return message
 
 
