@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONNECT_TIMEOUT",
     "PgMigration",
+    "Reachability",
     "borrow",
     "migrate",
     "open_migrated",
@@ -97,9 +98,24 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPo
     return pool
 
 
+class Reachability:
+    """What the last check said about a server: once it was found unreachable, each later call tries one
+    direct connection first (refused at once while the server stays down) instead of waiting
+    ``connect_timeout`` for the pool again, so a run's remaining files fail in milliseconds, not
+    seconds each; the first call that reaches it again clears this."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+
 @contextlib.contextmanager
 def transaction(
-    pool: ConnectionPool, url: str, doing: str, *, connect_timeout: float = CONNECT_TIMEOUT
+    pool: ConnectionPool,
+    url: str,
+    doing: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    reachability: Reachability | None = None,
 ) -> Iterator[psycopg.Connection[Any]]:
     """A pooled connection inside one transaction (committed on success, rolled back on error);
     driver errors become :class:`StoreError` without the password.
@@ -110,7 +126,7 @@ def transaction(
     import psycopg
 
     try:
-        conn = borrow(pool, url, connect_timeout)
+        conn = borrow(pool, url, connect_timeout, reachability or Reachability())
         try:
             with conn, conn.transaction():
                 yield conn
@@ -120,7 +136,9 @@ def transaction(
         raise store_error(url, exc, doing) from None
 
 
-def borrow(pool: ConnectionPool, url: str, connect_timeout: float) -> psycopg.Connection[Any]:
+def borrow(
+    pool: ConnectionPool, url: str, connect_timeout: float, reachability: Reachability
+) -> psycopg.Connection[Any]:
     """A connection from ``pool`` (give it back with ``pool.putconn``), failing fast when the server is down.
 
     Waiting for a pooled connection longer than ``connect_timeout`` makes one direct connection attempt:
@@ -129,18 +147,23 @@ def borrow(pool: ConnectionPool, url: str, connect_timeout: float) -> psycopg.Co
     """
     from psycopg_pool import PoolTimeout
 
+    if reachability.down:
+        _check_reachable(url, connect_timeout, reachability)
     deadline = time.monotonic() + pool.timeout
     while True:
         try:
             return pool.getconn(timeout=max(0.01, min(connect_timeout, deadline - time.monotonic())))
         except PoolTimeout:
-            problem = unreachable(url, connect_timeout)
-            if problem is not None:
-                raise StoreError(
-                    f"the PostgreSQL server of the store {redact_url(url)} cannot be reached: {problem}"
-                ) from None
+            _check_reachable(url, connect_timeout, reachability)
             if time.monotonic() >= deadline:
                 raise
+
+
+def _check_reachable(url: str, connect_timeout: float, reachability: Reachability) -> None:
+    problem = unreachable(url, connect_timeout)
+    reachability.down = problem is not None
+    if problem is not None:
+        raise StoreError(f"the PostgreSQL server of the store {redact_url(url)} cannot be reached: {problem}")
 
 
 def unreachable(url: str, connect_timeout: float) -> str | None:

@@ -36,7 +36,12 @@ from kagura.core.memory.stores.postgres._bm25 import (
     path_tokens,
 )
 from kagura.core.memory.stores.postgres._claims import PostgresClaims
-from kagura.core.memory.stores.postgres._connect import CONNECT_TIMEOUT, open_migrated, transaction
+from kagura.core.memory.stores.postgres._connect import (
+    CONNECT_TIMEOUT,
+    Reachability,
+    open_migrated,
+    transaction,
+)
 from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.postgres._search import vector_search
@@ -89,6 +94,7 @@ class PostgresRAGStore:
         self.url = url
         self.hnsw = hnsw or HNSWParams()
         self.connect_timeout = float(connect_timeout)
+        self._reachability = Reachability()
         self._pool = open_migrated(url, RAG_MIGRATIONS, namespace="rag", max_size=pool_size)
 
     @property
@@ -104,7 +110,9 @@ class PostgresRAGStore:
         return PostgresClaims(self.url, pool=self._pool)
 
     def _tx(self, doing: str) -> Any:
-        return transaction(self._pool, self.url, doing, connect_timeout=self.connect_timeout)
+        return transaction(
+            self._pool, self.url, doing, connect_timeout=self.connect_timeout, reachability=self._reachability
+        )
 
     # -- manifest -----------------------------------------------------------------------------------
 
