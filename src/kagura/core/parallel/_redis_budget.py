@@ -36,7 +36,7 @@ from kagura._redact import redact_url
 from kagura.core.parallel._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
 from kagura.errors import BudgetUnavailableError, ConfigurationError
 
-__all__ = ["LocalShare", "RedisBudget", "redact_url"]
+__all__ = ["LocalShare", "RedisBudget"]
 
 log = logging.getLogger("kagura.budget")
 OnRedisError = Literal["degrade", "fail"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kagura._redact import redact_url
 
-__all__ = ["describe_target", "is_postgres_url", "redact_url"]
+__all__ = ["describe_target", "is_postgres_url"]
 
 _SCHEMES = ("postgresql://", "postgres://")
 
