@@ -43,7 +43,7 @@ LONG_SECRET_LENGTH = 12
 
 _SECRET_NAMES = frozenset(
     {"password", "passwd", "pwd", "pass", "sslpassword", "key", "apikey", "api_key", "token", "auth",
-     "secret", "sig", "signature", "credential", "credentials", "authorization", "session"}
+     "secret", "sig", "signature", "credential", "credentials", "authorization"}
 )  # fmt: skip
 _SECRET_SUFFIXES = ("password", "passwd", "secret", "token", "_key", "apikey", "credential", "signature")
 
