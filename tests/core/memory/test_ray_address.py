@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,16 +35,12 @@ def test_addresses_are_parsed_or_refused_with_the_forms_ray_takes() -> None:
             host_and_port(bad)
 
 
-def test_check_reachable_refuses_a_closed_port_and_accepts_a_listening_one() -> None:
+def test_check_reachable_refuses_a_closed_port_and_leaves_auto_to_ray() -> None:
     port = _closed_port()
     with pytest.raises(
         ConfigurationError, match=rf"cannot reach the Ray cluster at '127.0.0.1:{port}': .*refused"
     ):
         check_reachable(f"127.0.0.1:{port}", timeout=5)
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        check_reachable(f"127.0.0.1:{server.getsockname()[1]}", timeout=5)
     check_reachable(None)
     check_reachable("auto")
     with pytest.raises(ValueError, match="timeout"):
@@ -67,3 +64,20 @@ def test_ingest_with_an_unreachable_ray_address_fails_at_once(tmp_path: Path) ->
     assert out.returncode == 1, out.stderr[-2000:]
     assert f"cannot reach the Ray cluster at '{address}'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_port_of_another_service_is_not_taken_for_a_ray_cluster(redis_server: Any) -> None:
+    """Ray retried a port that accepts connections but is no GCS (here: Redis) for minutes."""
+    port = redis_server.url.rsplit(":", 1)[1].split("/")[0]
+    with pytest.raises(ConfigurationError, match="something answers, but not a Ray cluster"):
+        check_reachable(f"127.0.0.1:{port}", timeout=30)
+    with socket.socket() as silent:  # accepts (the kernel does) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        with pytest.raises(ConfigurationError, match=r"no answer within 0\.5 s"):
+            check_reachable(f"127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
+
+
+def test_a_real_clusters_gcs_address_passes(ray_cluster: Any) -> None:
+    address = ray_cluster.get_runtime_context().gcs_address
+    check_reachable(address, timeout=30)

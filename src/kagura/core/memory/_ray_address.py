@@ -2,7 +2,9 @@
 
 ``ray.init(address="host:port")`` retries an unreachable GCS for many minutes (822 s measured for
 ``127.0.0.1:1``) before it says "cannot reach". :func:`check_reachable` opens one TCP connection to the
-address's port first, with a short timeout, so a wrong or dead address is one clear error within seconds.
+address's port first, with a short timeout, and checks that a gRPC server answers there (the GCS and the
+Ray Client server are gRPC: an HTTP/2 server answers the client preface with a SETTINGS frame at once),
+so a wrong or dead address, or another service's port, is one clear error within seconds.
 ``"auto"``, ``"local"`` and ``None`` (find or start a cluster: Ray already answers those quickly) are left
 to Ray; ``ray://host:port`` (Ray Client) is probed like ``host:port``.
 """
@@ -55,15 +57,33 @@ def check_reachable(address: str | None, timeout: float = PROBE_TIMEOUT) -> None
     if target is None:
         return
     try:
-        with socket.create_connection(target, timeout=timeout):
-            pass
+        with socket.create_connection(target, timeout=timeout) as sock:
+            reason = None if _speaks_grpc(sock) else "something answers, but not a Ray cluster (no gRPC)"
     except TimeoutError:
         reason = f"no answer within {timeout:g} s"
     except OSError as exc:
         reason = exc.strerror or str(exc)
-    else:
+    if reason is None:
         return
     raise ConfigurationError(
         f"cannot reach the Ray cluster at {address!r}: {reason} (is `ray start --head` running there, "
         "and is this its GCS port?)"
     )
+
+
+# the HTTP/2 client connection preface, then an empty SETTINGS frame (length 0, type 4, flags 0, stream 0)
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS = 4
+
+
+def _speaks_grpc(sock: socket.socket) -> bool:
+    """Whether the server on ``sock`` answers an HTTP/2 preface with a SETTINGS frame, as gRPC servers do
+    first thing (the socket's timeout bounds the wait)."""
+    sock.sendall(_PREFACE)
+    header = b""
+    while len(header) < 9:
+        block = sock.recv(9 - len(header))
+        if not block:
+            return False
+        header += block
+    return header[3] == _SETTINGS
