@@ -12,6 +12,7 @@ to Ray; ``ray://host:port`` (Ray Client) is probed like ``host:port``.
 from __future__ import annotations
 
 import math
+import os
 import socket
 
 from kagura.errors import ConfigurationError
@@ -58,7 +59,9 @@ def check_reachable(address: str | None, timeout: float = PROBE_TIMEOUT) -> None
         return
     try:
         with socket.create_connection(target, timeout=timeout) as sock:
-            reason = None if _speaks_grpc(sock) else "something answers, but not a Ray cluster (no gRPC)"
+            # a cluster with TLS (RAY_USE_TLS) speaks TLS first: only the connection is checked then
+            grpc = _uses_tls() or _speaks_grpc(sock)
+            reason = None if grpc else "something answers, but not a Ray cluster (no gRPC)"
     except TimeoutError:
         reason = f"no answer within {timeout:g} s"
     except OSError as exc:
@@ -74,6 +77,10 @@ def check_reachable(address: str | None, timeout: float = PROBE_TIMEOUT) -> None
 # the HTTP/2 client connection preface, then an empty SETTINGS frame (length 0, type 4, flags 0, stream 0)
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 _SETTINGS = 4
+
+
+def _uses_tls() -> bool:
+    return os.environ.get("RAY_USE_TLS", "").strip().lower() in ("1", "true", "yes")
 
 
 def _speaks_grpc(sock: socket.socket) -> bool:
