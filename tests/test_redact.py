@@ -20,14 +20,17 @@ URL_FORMS = [
     ("https://h/cb#access_token=tok-Secret9&state=s", "tok-Secret9", "https://h/cb#access_token=***&state=s"),
     ("redis://:pw-Secret10@cache:6379/0", "pw-Secret10", "redis://:***@cache:6379/0"),
     ("rediss://default:pw-Secret11@[::1]:6380/2", "pw-Secret11", "rediss://default:***@[::1]:6380/2"),
+    ("redis://:pw#Sec?ret12@cache:6379/0", "Sec?ret12", "redis://:***@cache:6379/0"),  # not encoded
+    ("http://host:80/x?next=a@b", "", "http://host:80/x?next=a@b"),  # an "@" after the path is no user info
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("url", "secret", "masked"), URL_FORMS)
 def test_redact_url_masks_every_credential_form(url: str, secret: str, masked: str) -> None:
     assert redact_url(url) == masked
-    assert secret not in redact_text(f"cannot connect to {url}: refused")
-    assert secret not in credential_free_url(url)
+    if secret:
+        assert secret not in redact_text(f"cannot connect to {url}: refused")
+        assert secret not in credential_free_url(url)
     assert "***" not in credential_free_url(url)
 
 

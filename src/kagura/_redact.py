@@ -83,13 +83,20 @@ def _unquote_value(value: str) -> str:
 
 
 def _split_netloc(url: str) -> tuple[str, str, str] | None:
-    """(before the netloc, netloc, the rest) of an absolute URL, or None when it has no ``//`` netloc."""
+    """(before the netloc, netloc, the rest) of an absolute URL, or None when it has no ``//`` netloc.
+
+    The netloc's user info runs to the last ``@`` before the first ``/``, so a password holding an
+    unencoded ``?`` or ``#`` (which a URL parser would cut there, leaving its start in the "host") is
+    still masked whole.
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
         return None
+    slash = rest.find("/")
+    host_from = (rest if slash == -1 else rest[:slash]).rfind("@") + 1  # 0 without user info
     end = len(rest)
     for stop in "/?#":
-        at = rest.find(stop)
+        at = rest.find(stop, host_from)
         if at != -1:
             end = min(end, at)
     return scheme + sep, rest[:end], rest[end:]
