@@ -77,6 +77,14 @@ def test_known_secrets_are_masked_in_every_echoed_form() -> None:
     assert redact_text("key sk-live/...3456", secret) == "key ***...3456"  # a truncated echo of a long key
 
 
+def test_a_long_password_starting_with_a_word_masks_only_itself() -> None:
+    message = "password authentication failed at postgresql://kagura:password-2024-x@db/kagura"
+    assert redact_text(message, "password-2024-x") == (
+        "password authentication failed at postgresql://kagura:***@db/kagura"
+    )
+    assert redact_text("postgresql://u@db: bad", "postgres-Secret-99") == "postgresql://u@db: bad"
+
+
 @pytest.mark.parametrize("key", ["k", "ch", "eck"])
 def test_short_keys_never_mangle_words(key: str) -> None:
     message = "check the model name"

@@ -186,8 +186,9 @@ def _mask_secret(message: str, secret: str) -> str:
             message = message.replace(form, MASK)
         else:
             message = re.sub(rf"(?<![{_WORD}]){re.escape(form)}(?![{_WORD}])", MASK, message)
-    for form in forms:  # then truncated echoes (``sk-abcde...wxyz``): a long key's first 8 characters
-        if len(form) >= LONG_SECRET_LENGTH:
+    for form in forms:  # then truncated echoes (``sk-abcde...wxyz``): a long key's first 8 characters,
+        # unless they are a plain word (a password "postgres-2024-x" must not turn "postgresql" into "***ql")
+        if len(form) >= LONG_SECRET_LENGTH and not form[:8].isalpha():
             message = re.sub(rf"(?<![{_WORD}]){re.escape(form[:8])}", MASK, message)
     return message
 
