@@ -58,11 +58,11 @@ def as_flags(message: str) -> str:
 
 
 def redact(message: str, *secrets: str | None) -> str:
-    """``message`` with every given secret and every key from the environment replaced by ``***``."""
-    values = [s for s in secrets if s] + [v for name in SECRET_ENV if (v := os.environ.get(name))]
-    for value in sorted({v.strip() for v in values if v.strip()}, key=len, reverse=True):
-        message = message.replace(value, "***")
-    return message
+    """``message`` masked by :func:`kagura._redact.redact_text`: every URL's credentials, and every given
+    secret and every key from the environment (see :data:`SECRET_ENV`) replaced by ``***``."""
+    from kagura._redact import redact_text
+
+    return redact_text(message, *secrets, extra=[v for name in SECRET_ENV if (v := os.environ.get(name))])
 
 
 def fail(message: str, *secrets: str | None, code: int = 1) -> typer.Exit:

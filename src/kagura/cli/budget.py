@@ -10,6 +10,7 @@ from dataclasses import asdict
 import typer
 
 from kagura.cli._app import app
+from kagura.cli._errors import fail
 
 __all__ = ["budget_app", "show"]
 
@@ -18,7 +19,8 @@ app.add_typer(budget_app, name="budget")
 
 
 async def _read(url: str) -> list[dict[str, object]]:
-    from kagura.core.parallel import connect_redis, read_budgets, redact_url
+    from kagura._redact import redact_text, redact_url
+    from kagura.core.parallel import connect_redis, read_budgets
     from kagura.errors import ConfigurationError
 
     client = connect_redis(url)
@@ -28,7 +30,8 @@ async def _read(url: str) -> list[dict[str, object]]:
         raise ConfigurationError(f"cannot read budgets from Redis at {redact_url(url)}: {exc}") from None
     finally:
         await client.aclose()
-    return [asdict(b) for b in budgets]
+    # a key written by an older kagura may hold a base URL's credentials: never shown
+    return [{k: redact_text(v) if isinstance(v, str) else v for k, v in asdict(b).items()} for b in budgets]
 
 
 @budget_app.command("show")
@@ -48,8 +51,7 @@ def show(
     try:
         budgets = asyncio.run(_read(url))
     except (ConfigurationError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), code=1) from None
     if as_json:
         typer.echo(json.dumps(budgets, indent=2))
         return

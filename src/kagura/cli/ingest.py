@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from rich.table import Table
 from kagura.cli._app import app
 from kagura.cli._errors import fail, user_errors
 from kagura.cli._progress import ProgressLines, run_interruptibly
+from kagura.cli._stdout import json_stdout
 
 __all__ = [
     "DEFAULT_STORE",
@@ -309,36 +310,38 @@ def ingest(
         ray_address=ray_address,
     )
     connected = engine == "ray" and _ray_connected()
-    try:
-        with _clear_errors(api_key):
-            report, interrupted = run_interruptibly(job)
-    except BaseException:
+    with json_stdout(as_json) as stdout:  # Ray prints dead workers' lines to stdout: not into the JSON
+        try:
+            with _clear_errors(api_key):
+                report, interrupted = run_interruptibly(job)
+        except BaseException:
+            rag.close()
+            if engine == "ray" and not connected:
+                _leave_ray()
+            raise
+        if interrupted:
+            _interrupted(rag.last_report, console, stdout)
         rag.close()
         if engine == "ray" and not connected:
             _leave_ray()
-        raise
-    if interrupted:
-        _interrupted(rag.last_report, console)
-    rag.close()
-    if engine == "ray" and not connected:
-        _leave_ray()
-    _print_ingest(report, console)
+    _print_ingest(report, console, stdout)
 
 
-def _print_ingest(report: Any, console: Console | None) -> None:
+def _print_ingest(report: Any, console: Console | None, stdout: TextIO | None = None) -> None:
     if console is None:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        typer.echo(json.dumps(report.as_dict(), indent=2), file=stdout)
     else:
         print_report(report, console)
 
 
-def _interrupted(report: Any, console: Console | None) -> None:
+def _interrupted(report: Any, console: Console | None, stdout: TextIO | None = None) -> None:
     """Ctrl-C: print the partial summary and leave now, without waiting for worker threads still reading
     or parsing a file (what was committed is in the store; an unfinished write is rolled back)."""
     typer.echo("interrupted: stopping; files already stored stay indexed.", err=True)
     if report is not None:
         report.interrupted = True
-        _print_ingest(report, console)
+        _print_ingest(report, console, stdout)
+    (stdout or sys.stdout).flush()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(130)

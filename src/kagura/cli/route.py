@@ -15,6 +15,10 @@ import typer
 
 from kagura.cli._app import app
 from kagura.cli._errors import fail, user_errors
+from kagura.cli._files import read_user_text
+
+#: The largest ``--agents`` file read (agent specs are a few KiB; a bigger file is a wrong argument).
+AGENTS_LIMIT = 4 * 1024 * 1024
 
 #: The agents used when ``--agents`` is not given: a small general-purpose assistant.
 DEMO_AGENTS: dict[str, dict[str, Any]] = {
@@ -79,10 +83,9 @@ def _load_agents(path: Path | None) -> dict[str, dict[str, Any]]:
     """The agents of ``--agents`` (or the built-in ones), checked: any problem is a one-line error, exit 2."""
     if path is None:
         return DEMO_AGENTS
+    text = read_user_text(path, "--agents", limit=AGENTS_LIMIT)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"--agents: cannot read {path}: {exc}", code=2) from None
+        data = json.loads(text)
     except ValueError as exc:
         raise fail(f"--agents: {path} is not valid JSON: {exc}", code=2) from None
     agents = data.get("agents", data) if isinstance(data, dict) else None

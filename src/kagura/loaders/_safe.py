@@ -21,20 +21,21 @@ from kagura.errors import ExtractionError
 __all__ = ["display_name", "is_valid_name", "open_regular", "raw_name_hex", "read_regular"]
 
 
-def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+_DISAPPEARED = "file disappeared since the scan (deleted or moved)"
+
+
+def open_regular(path: str | os.PathLike[str], *, missing: str = _DISAPPEARED) -> BinaryIO:
     """Open ``path`` for binary reading, refusing anything but a regular file without ever blocking.
 
     Raises :class:`ExtractionError` for a FIFO, socket, device or directory, and for a missing or
-    unreadable file (with the reason).
+    unreadable file (with the reason; ``missing`` is the reason given for a file that does not exist).
     """
     name = os.fspath(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(name, flags)
     except FileNotFoundError:
-        raise ExtractionError(
-            display_name(name), "file disappeared since the scan (deleted or moved)"
-        ) from None
+        raise ExtractionError(display_name(name), missing) from None
     except IsADirectoryError:
         raise ExtractionError(display_name(name), "is a directory, not a file") from None
     except PermissionError:
@@ -56,9 +57,11 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     return fh
 
 
-def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
+def read_regular(
+    path: str | os.PathLike[str], limit: int | None = None, *, missing: str = _DISAPPEARED
+) -> bytes:
     """The bytes of a regular file (at most ``limit`` of them), opened with :func:`open_regular`."""
-    with open_regular(path) as fh:
+    with open_regular(path, missing=missing) as fh:
         return fh.read() if limit is None else fh.read(limit)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kagura._redact import redact_text as redact
 from kagura.core.llm import (
     Attachment,
     LLMConfig,
@@ -19,7 +20,7 @@ from kagura.core.llm import (
     register_provider,
     track_usage,
 )
-from kagura.core.llm._errors import redact, retry_after_from_headers
+from kagura.core.llm._errors import retry_after_from_headers
 from kagura.errors import AuthenticationError, UnsupportedAttachmentError
 from kagura.testing import FakeProvider
 

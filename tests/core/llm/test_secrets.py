@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from kagura._redact import redact_text as redact
 from kagura.core.llm import LLMConfig, call_llm
-from kagura.core.llm._errors import redact
 from kagura.errors import ConfigurationError, KaguraError
 from kagura.testing import FakeLLMServer
 

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from kagura._redact import redact_url
 from kagura.core.llm._adaptive import AdaptiveController
 from kagura.core.llm._adaptive_state import AdaptiveStore
 from kagura.core.llm._attachments import Attachment
@@ -155,8 +156,9 @@ class LLMClient:
         self._endpoint = endpoint_of(config)
 
     def __repr__(self) -> str:
+        base_url = redact_url(self.config.base_url) if self.config.base_url else None
         return (
-            f"LLMClient(provider={self.provider.name!r}, base_url={self.config.base_url!r}, "
+            f"LLMClient(provider={self.provider.name!r}, base_url={base_url!r}, "
             f"limiter={self.limiter!r}, adaptive={self.controller is not None})"
         )
 

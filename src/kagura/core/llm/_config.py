@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from kagura._redact import redact_url
 
 __all__ = ["DEFAULT_MODEL", "LLMConfig", "default_cache_path"]
 
@@ -47,14 +49,14 @@ def _check_number(
         raise ValueError(f"{wanted}, got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LLMConfig:
     """How to call a model.
 
     Fields left as ``None`` are read from the environment when the config is created:
     ``model`` from ``KAGURA_LLM_MODEL`` (else ``"gpt-4o-mini"``), ``base_url`` from ``KAGURA_LLM_BASE_URL``,
     ``api_key`` from ``KAGURA_LLM_API_KEY`` then ``OPENAI_API_KEY``, ``gemini_api_key`` from
-    ``GEMINI_API_KEY``. Keys never appear in ``repr``.
+    ``GEMINI_API_KEY``. Keys never appear in ``repr``, nor do credentials inside ``base_url``.
 
     ``provider=None`` picks one: a ``gemini-*`` model with a Gemini key and no ``base_url`` goes to
     ``"gemini"``, everything else to ``"openai"`` (any OpenAI-compatible ``/v1`` endpoint).
@@ -89,6 +91,13 @@ class LLMConfig:
     tokens_per_minute: int | None = None
     adaptive: bool = True
     redis_url: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        def shown(name: str) -> object:
+            value = getattr(self, name)
+            return redact_url(value) if name == "base_url" and isinstance(value, str) else value
+
+        return f"LLMConfig({', '.join(f'{f.name}={shown(f.name)!r}' for f in fields(self) if f.repr)})"
 
     def __post_init__(self) -> None:
         env = os.environ

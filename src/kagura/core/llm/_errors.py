@@ -1,17 +1,15 @@
-"""Helpers shared by the providers' error translation: the HTTP status mapping, Retry-After, redaction.
+"""Helpers shared by the providers' error translation: the HTTP status mapping, Retry-After, key checks.
 
 Secrets at the boundary: a provider checks its key with :func:`check_api_key` before any request, hides
-it in every server or transport message with :func:`redact`, and raises the translated error *outside* the
-``except`` block that caught the SDK's exception, so neither ``__cause__`` nor ``__context__`` keeps that
-exception (whose request carries the ``Authorization`` header).
+it in every server or transport message with :func:`kagura._redact.redact_text`, and raises the
+translated error *outside* the ``except`` block that caught the SDK's exception, so neither
+``__cause__`` nor ``__context__`` keeps that exception (whose request carries the ``Authorization`` header).
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
 import time
-import urllib.parse
 from collections.abc import Mapping
 
 from kagura.errors import (
@@ -24,7 +22,7 @@ from kagura.errors import (
     ServerError,
 )
 
-__all__ = ["check_api_key", "error_for_status", "redact", "retry_after_from_headers"]
+__all__ = ["check_api_key", "error_for_status", "retry_after_from_headers"]
 
 
 def error_for_status(
@@ -77,36 +75,6 @@ def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def _echoed_forms(secret: str) -> list[str]:
-    """Every way a server or transport may write ``secret`` back: plain, URL-encoded, JSON-escaped."""
-    forms = {
-        secret,
-        secret.strip(),
-        urllib.parse.quote(secret, safe=""),
-        urllib.parse.quote(secret),
-        urllib.parse.quote_plus(secret),
-        json.dumps(secret)[1:-1],
-        repr(secret)[1:-1],
-    }
-    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)  # longest first
-
-
-def redact(message: str, secret: str | None) -> str:
-    """``message`` with ``secret`` replaced by ``***`` in every echoed form (and its long prefixes).
-
-    Forms: plain (so ``Bearer KEY`` becomes ``Bearer ***``), URL-encoded (``%2F``, ``+`` for spaces),
-    JSON- and repr-escaped. For keys of 12 characters or more, the first 8 characters are hidden too
-    (servers often echo a truncated key such as ``sk-abcde...wxyz``).
-    """
-    if not secret or len(secret) < 4:
-        return message
-    for form in _echoed_forms(secret):
-        message = message.replace(form, "***")
-        if len(form) >= 12:
-            message = message.replace(form[:8], "***")
-    return message
 
 
 def _malformed_char(key: str) -> tuple[int, str] | None:

@@ -15,7 +15,8 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kagura.core.llm._errors import check_api_key, error_for_status, redact
+from kagura._redact import redact_text
+from kagura.core.llm._errors import check_api_key, error_for_status
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._quota_headers import retry_after_of
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
@@ -106,7 +107,7 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
         return exc
     import openai
 
-    msg = redact(str(exc), api_key)
+    msg = redact_text(str(exc), api_key)
     if isinstance(exc, openai.APITimeoutError):
         return KaguraTimeoutError(f"the LLM request timed out: {msg}")
     if isinstance(exc, openai.APIConnectionError):

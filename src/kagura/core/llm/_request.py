@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from kagura._redact import credential_free_url, url_secrets
 from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._providers import Provider
@@ -21,8 +22,18 @@ def endpoint_of(config: LLMConfig) -> tuple[str, str | None, str]:
 
 
 def shared_budget_key(config: LLMConfig) -> str:
-    """The name of the endpoint's shared budget in Redis: provider, base URL, a hash of the key (never it)."""
+    """The name of the endpoint's shared budget in Redis: provider, base URL, a hash of the key (never it).
+
+    The base URL appears without its credentials (``http://user:pass@proxy/v1`` as ``http://proxy/v1``):
+    the name is shown by ``kagura budget show`` and in warnings. The credentials still tell budgets apart,
+    through the hash (a URL without credentials keeps the key it always had).
+    """
     name, base_url, key_hash = endpoint_of(config)
+    if base_url:
+        secrets = url_secrets(base_url)
+        if secrets:
+            key_hash = hashlib.sha256("\0".join([key_hash, *secrets]).encode()).hexdigest()
+        base_url = credential_free_url(base_url)
     return f"{name}:{base_url or 'default'}:{key_hash[:16]}"
 
 

@@ -39,6 +39,7 @@ from kagura.core.memory._claims import ClaimOwner
 from kagura.core.memory._pipeline import IngestRun
 from kagura.core.memory._prepare import Failed
 from kagura.core.memory._ray_access import DirectPostgres, DriverStore, StoreAccess, ThroughDriver
+from kagura.core.memory._ray_address import PROBE_TIMEOUT, check_reachable
 from kagura.core.memory._ray_worker import BatchResult, WorkerSpec, process_batch
 from kagura.core.memory._store import ManifestEntry
 from kagura.core.memory.embedders import Embedder
@@ -72,11 +73,14 @@ def import_ray() -> Any:
     return ray
 
 
-def connect(ray: Any, address: str | None) -> None:
+def connect(ray: Any, address: str | None, *, probe_timeout: float = PROBE_TIMEOUT) -> None:
     """Join the cluster at ``address`` (``"auto"``, ``"host:port"``), or start a local one when there is
-    none; a cluster this process is already connected to is used as is."""
+    none; a cluster this process is already connected to is used as is. A ``host:port`` that accepts no
+    connection within ``probe_timeout`` seconds is a ConfigurationError at once (Ray would retry it for
+    many minutes)."""
     if ray.is_initialized():
         return
+    check_reachable(address, probe_timeout)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     except ConnectionError as exc:

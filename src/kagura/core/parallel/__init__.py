@@ -18,14 +18,14 @@ items pulled so far, items pulled lazily from any iterable or async iterable.
 Budgets shared by several processes and hosts: ``RateLimiter(..., redis="redis://host:6379/0",
 key="openai-prod")`` (extra ``kagura[redis]``); :func:`read_budgets` lists them (``kagura budget show``).
 
-Imports nothing from kagura but :mod:`kagura.errors`.
+Imports nothing from kagura but :mod:`kagura.errors` (and :mod:`kagura._redact`, which imports nothing).
 """
 
+from kagura._redact import redact_url
 from kagura.core.parallel._api import parallel_map, parallel_map_outcomes, parallel_map_unordered
 from kagura.core.parallel._gather import parallel_gather
 from kagura.core.parallel._limits import Limiter, RateLimiter
 from kagura.core.parallel._outcome import Outcome
-from kagura.core.parallel._redis_budget import redact_url
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
 from kagura.core.parallel._shared_gcra import KEY_PREFIX as SHARED_BUDGET_PREFIX
 from kagura.core.parallel._shared_gcra import BudgetSnapshot, connect_redis, read_budgets

@@ -31,12 +31,12 @@ import time
 import weakref
 from collections.abc import Callable
 from typing import Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
+from kagura._redact import redact_url
 from kagura.core.parallel._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
 from kagura.errors import BudgetUnavailableError, ConfigurationError
 
-__all__ = ["LocalShare", "RedisBudget", "redact_url"]
+__all__ = ["LocalShare", "RedisBudget"]
 
 log = logging.getLogger("kagura.budget")
 OnRedisError = Literal["degrade", "fail"]
@@ -52,17 +52,6 @@ class LocalShare(Protocol):
     def adjust(self, tokens: float) -> None: ...
 
     def usage(self) -> tuple[float, float]: ...
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    netloc = user + host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class RedisBudget:

@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from kagura._redact import redact_url
 from kagura.errors import ConfigurationError
 
 __all__ = [
@@ -117,7 +118,8 @@ def check_redis_url(url: object) -> str:
     """``url`` must look like ``redis://host:port/db`` (``rediss://``, ``unix://``); the client must exist."""
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(
-            f"redis must be a URL like 'redis://localhost:6379/0' (or rediss://, unix://), got {url!r}"
+            "redis must be a URL like 'redis://localhost:6379/0' (or rediss://, unix://), "
+            f"got {redact_url(url) if isinstance(url, str) else url!r}"
         )
     try:
         import redis.asyncio  # noqa: F401

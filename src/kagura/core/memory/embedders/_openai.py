@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from kagura._redact import redact_url
 from kagura.core.llm import translate_openai_error
 from kagura.core.memory.embedders._base import check_texts
 from kagura.core.parallel import RateLimiter, RetryPolicy, parallel_map
@@ -205,7 +206,8 @@ class OpenAIEmbedder:
                 await client.close()
 
     def __repr__(self) -> str:
-        return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r})"
+        base_url = redact_url(self.base_url) if self.base_url else self.base_url
+        return f"OpenAIEmbedder(model={self.model!r}, base_url={base_url!r})"
 
 
 def _estimated_tokens(batch: list[str]) -> int:

@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from kagura._redact import redact_text, redact_url
 from kagura.core.memory.embedders._cache import atomic_path, cache_dir
 from kagura.errors import ConfigurationError
 
@@ -176,14 +177,16 @@ def _fetch(url: str, dest: Path, name: str, sha256: str, size: int, timeout: flo
             progress.update(done, final=True)
             if digest.hexdigest() != sha256:
                 raise ConfigurationError(
-                    f"downloaded {name} from {url} is corrupt: SHA-256 {digest.hexdigest()} != expected "
-                    f"{sha256} ({done} bytes). Nothing was kept; try again, or: {_HOW_TO_FIX}"
+                    f"downloaded {name} from {redact_url(url)} is corrupt: SHA-256 {digest.hexdigest()} "
+                    f"!= expected {sha256} ({done} bytes). Nothing was kept; try again, or: {_HOW_TO_FIX}"
                 )
     except (urllib.error.URLError, OSError) as exc:
         reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
+        shown = redact_text(str(reason))
         raise ConfigurationError(
-            f"could not download {name} from {url}: {reason}. If this machine is offline or cannot reach "
-            f"that server, get the weights another way: {_HOW_TO_FIX} (set {DOWNLOAD_ENV}=0 to stop trying)."
+            f"could not download {name} from {redact_url(url)}: {shown}. If this machine is offline or "
+            f"cannot reach that server, get the weights another way: {_HOW_TO_FIX} "
+            f"(set {DOWNLOAD_ENV}=0 to stop trying)."
         ) from exc
 
 

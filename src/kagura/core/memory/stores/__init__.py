@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from kagura._redact import redact_url
     from kagura.core.memory.stores._copy import copy_store
     from kagura.core.memory.stores._open import check_target, open_claims, open_rag_store
     from kagura.core.memory.stores._protocol import RAGStoreProtocol, StoredDocument
-    from kagura.core.memory.stores._url import describe_target, is_postgres_url, redact_url
+    from kagura.core.memory.stores._url import describe_target, is_postgres_url
     from kagura.core.memory.stores.postgres import HNSWParams, PostgresRAGStore
     from kagura.core.memory.stores.sqlite import SQLiteRAGStore
 
@@ -45,7 +46,7 @@ _LAZY: dict[str, str] = {
     "is_postgres_url": "kagura.core.memory.stores._url",
     "open_claims": "kagura.core.memory.stores._open",
     "open_rag_store": "kagura.core.memory.stores._open",
-    "redact_url": "kagura.core.memory.stores._url",
+    "redact_url": "kagura._redact",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -15,21 +15,37 @@ together on several hosts migrate once; a schema newer than this kagura is refus
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kagura._extras import import_optional
-from kagura.core.memory.stores._url import redact_url, scrub
+from kagura._redact import redact_text, redact_url, url_secrets
 from kagura.errors import StoreError
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["PgMigration", "migrate", "open_migrated", "open_pool", "store_error", "transaction"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "PgMigration",
+    "Reachability",
+    "borrow",
+    "migrate",
+    "open_migrated",
+    "open_pool",
+    "store_error",
+    "transaction",
+    "unreachable",
+]
 
 PgMigration = str | Callable[["psycopg.Connection[Any]"], object]
 
+#: Seconds to wait for a connection before checking that the server is there at all (and the connect
+#: timeout of every new connection): a server that went away is reported after this, not minutes later.
+CONNECT_TIMEOUT = 5.0
 _SCHEMA_LOCK = 0x6B61677572610001  # advisory lock key: "kagura" + 1, held while migrating
 
 
@@ -44,7 +60,8 @@ def _import() -> tuple[Any, Any, Any]:
 
 def store_error(url: str, exc: BaseException, doing: str) -> StoreError:
     """A StoreError for a driver error while ``doing`` something, never showing the password."""
-    return StoreError(f"cannot {doing} on the PostgreSQL store {redact_url(url)}: {scrub(str(exc), url)}")
+    reason = redact_text(str(exc), *url_secrets(url))
+    return StoreError(f"cannot {doing} on the PostgreSQL store {redact_url(url)}: {reason}")
 
 
 def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
@@ -71,7 +88,7 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPo
         max_size=max_size,
         configure=configure,
         open=False,
-        kwargs={"autocommit": False},
+        kwargs={"autocommit": False, "connect_timeout": max(2, math.ceil(CONNECT_TIMEOUT))},
     )
     try:
         pool.open(wait=True, timeout=30)
@@ -81,17 +98,84 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPo
     return pool
 
 
+class Reachability:
+    """What the last check said about a server: once it was found unreachable, each later call tries one
+    direct connection first (refused at once while the server stays down) instead of waiting
+    ``connect_timeout`` for the pool again, so a run's remaining files fail in milliseconds, not
+    seconds each; the first call that reaches it again clears this."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+
 @contextlib.contextmanager
-def transaction(pool: ConnectionPool, url: str, doing: str) -> Iterator[psycopg.Connection[Any]]:
+def transaction(
+    pool: ConnectionPool,
+    url: str,
+    doing: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    reachability: Reachability | None = None,
+) -> Iterator[psycopg.Connection[Any]]:
     """A pooled connection inside one transaction (committed on success, rolled back on error);
-    driver errors become :class:`StoreError` without the password."""
+    driver errors become :class:`StoreError` without the password.
+
+    A server that went away is reported within about ``connect_timeout`` seconds (see :func:`borrow`),
+    not after the pool's own reconnect attempts (minutes).
+    """
     import psycopg
 
     try:
-        with pool.connection() as conn, conn.transaction():
-            yield conn
+        conn = borrow(pool, url, connect_timeout, reachability or Reachability())
+        try:
+            with conn, conn.transaction():
+                yield conn
+        finally:
+            pool.putconn(conn)
     except psycopg.Error as exc:
         raise store_error(url, exc, doing) from None
+
+
+def borrow(
+    pool: ConnectionPool, url: str, connect_timeout: float, reachability: Reachability
+) -> psycopg.Connection[Any]:
+    """A connection from ``pool`` (give it back with ``pool.putconn``), failing fast when the server is down.
+
+    Waiting for a pooled connection longer than ``connect_timeout`` makes one direct connection attempt:
+    if the server cannot be reached, :class:`StoreError` says so with the driver's reason at once; if it
+    can, the pool is only busy and the wait goes on, up to the pool's own timeout.
+    """
+    from psycopg_pool import PoolTimeout
+
+    if reachability.down:
+        _check_reachable(url, connect_timeout, reachability)
+    deadline = time.monotonic() + pool.timeout
+    while True:
+        try:
+            return pool.getconn(timeout=max(0.01, min(connect_timeout, deadline - time.monotonic())))
+        except PoolTimeout:
+            _check_reachable(url, connect_timeout, reachability)
+            if time.monotonic() >= deadline:
+                raise
+
+
+def _check_reachable(url: str, connect_timeout: float, reachability: Reachability) -> None:
+    problem = unreachable(url, connect_timeout)
+    reachability.down = problem is not None
+    if problem is not None:
+        raise StoreError(f"the PostgreSQL server of the store {redact_url(url)} cannot be reached: {problem}")
+
+
+def unreachable(url: str, connect_timeout: float) -> str | None:
+    """Why a new connection to ``url`` fails within ``connect_timeout`` seconds (masked), or None."""
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=max(2, math.ceil(connect_timeout))).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return redact_text(reason, *url_secrets(url))
+    return None
 
 
 def _version(conn: psycopg.Connection[Any], namespace: str) -> int:

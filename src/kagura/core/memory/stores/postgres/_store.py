@@ -16,6 +16,7 @@ FTS5 ``bm25()`` (the same tokens, phrases, statistics and formula: see ``_bm25``
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from kagura._redact import redact_url
 from kagura.core.memory._report import Document
 from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument, checked_rows
 from kagura.core.memory.stores._protocol import StoredDocument
-from kagura.core.memory.stores._url import redact_url
 from kagura.core.memory.stores.postgres._bm25 import (
     KEYWORD_COLUMNS,
     KEYWORD_VALUES,
@@ -35,7 +36,12 @@ from kagura.core.memory.stores.postgres._bm25 import (
     path_tokens,
 )
 from kagura.core.memory.stores.postgres._claims import PostgresClaims
-from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
+from kagura.core.memory.stores.postgres._connect import (
+    CONNECT_TIMEOUT,
+    Reachability,
+    open_migrated,
+    transaction,
+)
 from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.postgres._search import vector_search
@@ -75,9 +81,20 @@ def _metadata_json(metadata: dict[str, Any]) -> str:
 class PostgresRAGStore:
     """Blocking access to the RAG tables of one PostgreSQL database (thread-safe: a connection pool)."""
 
-    def __init__(self, url: str, *, hnsw: HNSWParams | None = None, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        hnsw: HNSWParams | None = None,
+        pool_size: int = 4,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        if not isinstance(connect_timeout, int | float) or not 0 < connect_timeout < math.inf:
+            raise ValueError(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
         self.url = url
         self.hnsw = hnsw or HNSWParams()
+        self.connect_timeout = float(connect_timeout)
+        self._reachability = Reachability()
         self._pool = open_migrated(url, RAG_MIGRATIONS, namespace="rag", max_size=pool_size)
 
     @property
@@ -93,7 +110,9 @@ class PostgresRAGStore:
         return PostgresClaims(self.url, pool=self._pool)
 
     def _tx(self, doing: str) -> Any:
-        return transaction(self._pool, self.url, doing)
+        return transaction(
+            self._pool, self.url, doing, connect_timeout=self.connect_timeout, reachability=self._reachability
+        )
 
     # -- manifest -----------------------------------------------------------------------------------
 

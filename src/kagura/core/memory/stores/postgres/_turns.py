@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from kagura.core.memory.stores._url import redact_url
+from kagura._redact import redact_url
 from kagura.core.memory.stores.postgres._connect import open_migrated, transaction
 from kagura.core.memory.stores.postgres._schema import TURN_MIGRATIONS
 
