@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kagura._extras import import_optional
-from kagura.core.llm._errors import check_api_key, error_for_status, redact
+from kagura._redact import redact_text
+from kagura.core.llm._errors import check_api_key, error_for_status
 from kagura.core.llm._quota_headers import retry_after_of
 from kagura.core.llm._types import Usage
 from kagura.core.llm.batches._chunks import ANTHROPIC_BATCH_LIMITS, ChunkLimits
@@ -65,7 +66,7 @@ def translate_anthropic_error(exc: BaseException, api_key: str | None = None) ->
         return exc
     import anthropic
 
-    msg = redact(str(exc), api_key)
+    msg = redact_text(str(exc), api_key)
     if isinstance(exc, anthropic.APITimeoutError):
         return KaguraTimeoutError(f"the Anthropic request timed out: {msg}")
     if isinstance(exc, anthropic.APIConnectionError):
