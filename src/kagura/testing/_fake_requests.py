@@ -33,12 +33,17 @@ class Call:
     second: int = 0
     #: tokens charged against the quota on admission (the estimate)
     charged: int = 0
+    #: the API the request speaks: "openai" or "anthropic" (its errors' and headers' shape)
+    dialect: str = "openai"
 
 
 def api_key_of(request: web.Request) -> str:
-    """The request's API key: ``Authorization: Bearer KEY``, else Azure's ``api-key``, else ``""``."""
+    """The request's API key: ``Authorization: Bearer KEY``, else Azure's ``api-key``, else Anthropic's
+    ``x-api-key``, else ``""``."""
     auth = request.headers.get("Authorization", "")
-    return auth.removeprefix("Bearer ").strip() if auth else request.headers.get("api-key", "")
+    if auth:
+        return auth.removeprefix("Bearer ").strip()
+    return request.headers.get("api-key") or request.headers.get("x-api-key", "")
 
 
 def chat_estimate(body: dict[str, Any]) -> int:

@@ -30,6 +30,15 @@ from typing import Any
 
 from aiohttp import web
 
+from kagura.testing._fake_anthropic import (
+    answer_plan,
+    anthropic_error,
+    anthropic_estimate,
+    cache_split,
+    last_user_text,
+    message_body,
+    message_events,
+)
 from kagura.testing._fake_control import control_routes
 from kagura.testing._fake_quota import Quota, QuotaEnforcer
 from kagura.testing._fake_requests import (
@@ -48,6 +57,7 @@ from kagura.testing._fake_wire import (
     ScriptedFailure,
     ServerStats,
     completion_body,
+    count_tokens,
     default_answer,
     error_response,
     sse_events,
@@ -112,6 +122,11 @@ class FakeLLMServer:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     @property
+    def anthropic_base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the base URL for the Anthropic SDK (it adds ``/v1/messages``)."""
+        return self.base_url.removesuffix("/v1")
+
+    @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``; only valid once started."""
         if self.port is None:
@@ -126,6 +141,7 @@ class FakeLLMServer:
         app = web.Application(client_max_size=256 * 2**20)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/messages", self._messages)
         app.router.add_get("/v1/models", self._models)
         app.router.add_routes(control_routes(self))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -227,19 +243,34 @@ class FakeLLMServer:
         """The failure request ``number`` gets: the script first, then the every-Nth faults."""
         return self._script.popleft() if self._script else self.faults.failure_for(number)
 
-    async def _fail(self, failure: ScriptedFailure) -> web.Response:
+    def _error(
+        self, dialect: str, call: Call, status: int, retry_after: float | None, message: str | None,
+        *, retry_after_ms: bool = False, headers: dict[str, str] | None = None,
+    ) -> web.Response:  # fmt: skip
+        """An error response in the route's dialect (OpenAI's or Anthropic's JSON shape)."""
+        if dialect != "anthropic":
+            return error_response(
+                status, retry_after, message, retry_after_ms=retry_after_ms, headers=headers
+            )
+        extra = dict(headers or {})
+        if retry_after is not None:
+            extra["retry-after"] = str(math.ceil(retry_after - 1e-9))
+        return anthropic_error(status, message, extra, call.number)
+
+    async def _fail(self, failure: ScriptedFailure, call: Call, dialect: str) -> web.Response:
         if failure.status is None:
             await self._closing.wait()
-            return error_response(503, None, None)
+            return self._error(dialect, call, 503, None, None)
         if failure.malformed:
             return web.Response(text='{"choices": [ this is not json', content_type="application/json")
-        return error_response(failure.status, failure.retry_after, failure.body)
+        return self._error(dialect, call, failure.status, failure.retry_after, failure.body)
 
     async def _serve(
         self,
         request: web.Request,
         estimate: Callable[[dict[str, Any]], int],
         answer: Callable[[Call], Awaitable[web.StreamResponse]],
+        dialect: str = "openai",
     ) -> web.StreamResponse:
         """Number the request, check its quota, plan its fault, wait the latency, then answer or fail."""
         number = self._arrive()
@@ -251,17 +282,14 @@ class FakeLLMServer:
             if not isinstance(body, dict):
                 body = {}
             self.received.append(body)
-            call = Call(number, body, api_key_of(request))
+            call = Call(number, body, api_key_of(request), dialect=dialect)
             admission = self._quota.admit(call.key, estimate(body))
             if not admission.admitted:
                 self.stats.over_quota += 1
-                return error_response(
-                    429,
-                    admission.retry_after,
-                    "over the fake server's quota",
-                    retry_after_ms=True,
-                    headers=self._quota.headers(call.key),
-                )
+                return self._error(
+                    dialect, call, 429, admission.retry_after, "over the fake server's quota",
+                    retry_after_ms=True, headers=self._quota.headers(call.key, dialect),
+                )  # fmt: skip
             call.charged = admission.tokens_charged
             call.second = math.floor(self._now() - self._epoch)
             self.stats.admit(call.second)
@@ -272,8 +300,8 @@ class FakeLLMServer:
                 await asyncio.sleep(self.latency)
             if failure is not None:
                 self._count_tokens(call, call.charged)
-                response = await self._fail(failure)
-                response.headers.update(self._quota.headers(call.key))
+                response = await self._fail(failure, call, dialect)
+                response.headers.update(self._quota.headers(call.key, dialect))
                 return response
             return await answer(call)
         finally:
@@ -283,7 +311,7 @@ class FakeLLMServer:
         """Settle ``call``'s tokens with the real count; the quota headers to send with its answer."""
         self._quota.settle(call.key, call.charged, actual)
         self.stats.charge(call.second, actual)
-        return self._quota.headers(call.key)
+        return self._quota.headers(call.key, call.dialect)
 
     # -- API routes ------------------------------------------------------------------------------------
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -338,6 +366,44 @@ class FakeLLMServer:
             return prefix_tokens(messages)
         self._cached_prefixes.add(digest)
         return 0
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        self.stats.messages_requests += 1
+        answer = lambda call: self._answer_messages(request, call)  # noqa: E731
+        return await self._serve(request, anthropic_estimate, answer, dialect="anthropic")
+
+    async def _answer_messages(self, request: web.Request, call: Call) -> web.StreamResponse:
+        body = call.body
+        if not isinstance(body.get("messages"), list) or not isinstance(body.get("max_tokens"), int):
+            headers = self._count_tokens(call, call.charged)
+            return self._error("anthropic", call, 400, None, "'messages' and 'max_tokens' are required",
+                               headers=headers)  # fmt: skip
+        model = str(body.get("model", "fake"))
+        plan = answer_plan(body, self.faults.invalid_json_for(call.number))
+        if plan is None:
+            messages = [{"role": "user", "content": last_user_text(body)}]
+            text = await self._answer(call, messages, None)
+            content, stop = [{"type": "text", "text": text}], "end_turn"
+        else:
+            content, stop = plan
+            self.stats.structured_answers += 1
+            self.stats.invalid_answers += stop != "tool_use"
+            text = json.dumps(content[0].get("input")) if stop == "tool_use" else str(content[0]["text"])
+        uncached, written, read = cache_split(body, self._cached_prefixes)
+        output = count_tokens(text)
+        usage = {"input_tokens": uncached, "output_tokens": output,
+                 "cache_creation_input_tokens": written, "cache_read_input_tokens": read}  # fmt: skip
+        self.stats.bill(call.number, "messages", model, uncached + written + read, output, read, written)
+        headers = {**self._count_tokens(call, uncached + written + read + output),
+                   "request-id": f"req_fake_{call.number}"}  # fmt: skip
+        if not body.get("stream"):
+            return web.json_response(message_body(call.number, model, content, stop, usage), headers=headers)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
+        await response.prepare(request)
+        for event in message_events(call.number, model, text, usage):
+            await response.write(event)
+        await response.write_eof()
+        return response
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1

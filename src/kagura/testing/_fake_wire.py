@@ -80,6 +80,8 @@ class ServerStats:
     requests: int = 0
     chat_requests: int = 0
     embedding_requests: int = 0
+    #: requests to Anthropic's ``/v1/messages``
+    messages_requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     prompt_tokens: int = 0

@@ -4,13 +4,16 @@ An :class:`LLMClient` owns one endpoint's provider, rate limiter, adaptive contr
 from rate-limit headers and 429/503/timeout outcomes), response cache and in-flight map; ``call_llm``
 and friends use a default client per endpoint.
 
-Providers: ``"openai"`` (any OpenAI-compatible endpoint, via the official SDK) and ``"gemini"`` (optional
-extra ``kagura[gemini]``); add your own with :func:`register_provider`. Errors are ``kagura.errors``
+Providers: ``"openai"`` (any OpenAI-compatible endpoint, via the official SDK), ``"anthropic"`` (Claude,
+extra ``kagura[anthropic]``) and ``"gemini"`` (extra ``kagura[gemini]``); add your own with
+:func:`register_provider`. Answers can be validated against a schema (``complete(..., schema=Model)``)
+and priced in dollars (:class:`PriceTable`, ``response.usage.cost_usd``). Errors are ``kagura.errors``
 classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers can be cached in SQLite.
 """
 
 from kagura.core.llm._adaptive import AdaptiveController
 from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
+from kagura.core.llm._anthropic import AnthropicProvider
 from kagura.core.llm._attachments import Attachment, attachment_kind
 from kagura.core.llm._budget import configure_rate_limit, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
@@ -31,6 +34,7 @@ __all__ = [
     "AdaptiveController",
     "AdaptiveState",
     "AdaptiveStore",
+    "AnthropicProvider",
     "Attachment",
     "ConcurrencyGate",
     "GeminiProvider",

@@ -119,6 +119,8 @@ class LLMRequest:
     #: a JSON Schema the answer must match (the provider's structured-output mode), named ``schema_name``
     schema: Mapping[str, Any] | None = None
     schema_name: str = "response"
+    #: mark the system prompt and the first message cacheable (Anthropic ``cache_control``)
+    prompt_cache: bool = False
 
     def sampling_params(self) -> dict[str, Any]:
         """The parameters that change the answer (part of the cache key)."""
@@ -127,4 +129,6 @@ class LLMRequest:
             params["turns"] = [list(turn) for turn in self.turns]
         if self.schema is not None:
             params["schema"] = {"name": self.schema_name, "schema": self.schema}
+        if self.prompt_cache:
+            params["prompt_cache"] = True
         return params
