@@ -35,6 +35,7 @@ from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
 from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
+from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
 from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
@@ -88,6 +89,8 @@ class LLMClient:
     - ``clock``: seconds for the limiter and controller (tests pass the event loop's virtual clock).
     - ``prices``: the :class:`PriceTable` that fills ``response.usage.cost_usd`` (default: the shipped
       table with ``KAGURA_PRICES``'s file over it; a model without a price costs ``None``).
+    - ``telemetry``: where spans and metrics go (default: OpenTelemetry's global providers when
+      ``kagura[otel]`` is installed, else nothing; see :class:`Telemetry`).
 
     ``async with LLMClient(...) as client:`` closes the provider's SDK clients on exit (:meth:`aclose`).
     """
@@ -103,6 +106,7 @@ class LLMClient:
         adaptive_store: AdaptiveStore | None = None,
         clock: Callable[[], float] | None = None,
         prices: PriceTable | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if config is None:
             config = LLMConfig()
@@ -114,6 +118,9 @@ class LLMClient:
             raise TypeError(f"prices must be a PriceTable, got {type(prices).__name__}")
         self.config = config
         self.prices = PriceTable.from_env() if prices is None else prices
+        if telemetry is not None and not isinstance(telemetry, Telemetry):
+            raise TypeError(f"telemetry must be a Telemetry, got {type(telemetry).__name__}")
+        self.telemetry = Telemetry() if telemetry is None else telemetry
         self.clock: Callable[[], float] = clock or time.monotonic
         if provider is None or isinstance(provider, str):
             provider = new_provider(provider or config.provider_name)
@@ -333,8 +340,13 @@ class LLMClient:
         admission, controller = self._admission(config)
         estimate = self.provider.estimate_tokens(request)
         provider = self.provider
+        trace = self.telemetry.call(provider.name, request, self.clock)
 
         async def attempt() -> LLMResponse:
+            with trace.attempt():  # the attempt's span (no await before the provider call)
+                return await attempt_once()
+
+        async def attempt_once() -> LLMResponse:
             # The slot was taken by admission.acquire just before (no await in between): free it here.
             started = self.clock()
             try:
@@ -359,7 +371,10 @@ class LLMClient:
             return dataclasses.replace(response, usage=self.priced(response.model, response.usage))
 
         policy = _policy(config.max_attempts, config.retry_max_delay)
-        return await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
+        with trace.span():  # the call's span: every attempt, retries and waits included
+            response = await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
+            trace.finish(response)
+        return response
 
     def _cache_for(self, config: LLMConfig) -> ResponseCache | None:
         if not config.enable_cache:
