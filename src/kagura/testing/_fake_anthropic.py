@@ -19,14 +19,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from kagura.testing._fake_requests import Call
 from kagura.testing._fake_schema import instance_of, invalid_json
 from kagura.testing._fake_wire import count_tokens
 
+if TYPE_CHECKING:
+    from kagura.testing._fake_server import FakeLLMServer
+
 __all__ = [
+    "answer_messages",
     "answer_plan",
     "anthropic_error",
     "anthropic_estimate",
@@ -164,3 +169,38 @@ def message_events(number: int, model: str, text: str, usage: dict[str, int]) ->
         ("message_stop", {"type": "message_stop"}),
     ]  # fmt: skip
     return [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
+
+
+async def answer_messages(server: FakeLLMServer, request: web.Request, call: Call) -> web.StreamResponse:
+    """Answer one admitted ``/v1/messages`` request (JSON, or events when it asks to stream)."""
+    body = call.body
+    if not isinstance(body.get("messages"), list) or not isinstance(body.get("max_tokens"), int):
+        headers = server._count_tokens(call, call.charged)
+        return server._error("anthropic", call, 400, None, "'messages' and 'max_tokens' are required",
+                           headers=headers)  # fmt: skip
+    model = str(body.get("model", "fake"))
+    plan = answer_plan(body, server.faults.invalid_json_for(call.number))
+    if plan is None:
+        messages = [{"role": "user", "content": last_user_text(body)}]
+        text = await server._answer(call, messages, None)
+        content, stop = [{"type": "text", "text": text}], "end_turn"
+    else:
+        content, stop = plan
+        server.stats.structured_answers += 1
+        server.stats.invalid_answers += stop != "tool_use"
+        text = json.dumps(content[0].get("input")) if stop == "tool_use" else str(content[0]["text"])
+    uncached, written, read = cache_split(body, server._cached_prefixes)
+    output = count_tokens(text)
+    usage = {"input_tokens": uncached, "output_tokens": output,
+             "cache_creation_input_tokens": written, "cache_read_input_tokens": read}  # fmt: skip
+    server.stats.bill(call.number, "messages", model, uncached + written + read, output, read, written)
+    headers = {**server._count_tokens(call, uncached + written + read + output),
+               "request-id": f"req_fake_{call.number}"}  # fmt: skip
+    if not body.get("stream"):
+        return web.json_response(message_body(call.number, model, content, stop, usage), headers=headers)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
+    await response.prepare(request)
+    for event in message_events(call.number, model, text, usage):
+        await response.write(event)
+    await response.write_eof()
+    return response

@@ -30,15 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kagura.testing._fake_anthropic import (
-    answer_plan,
-    anthropic_error,
-    anthropic_estimate,
-    cache_split,
-    last_user_text,
-    message_body,
-    message_events,
-)
+from kagura.testing._fake_anthropic import answer_messages, anthropic_error, anthropic_estimate
 from kagura.testing._fake_control import control_routes
 from kagura.testing._fake_quota import Quota, QuotaEnforcer
 from kagura.testing._fake_requests import (
@@ -57,7 +49,6 @@ from kagura.testing._fake_wire import (
     ScriptedFailure,
     ServerStats,
     completion_body,
-    count_tokens,
     default_answer,
     error_response,
     sse_events,
@@ -369,41 +360,8 @@ class FakeLLMServer:
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         self.stats.messages_requests += 1
-        answer = lambda call: self._answer_messages(request, call)  # noqa: E731
+        answer = lambda call: answer_messages(self, request, call)  # noqa: E731
         return await self._serve(request, anthropic_estimate, answer, dialect="anthropic")
-
-    async def _answer_messages(self, request: web.Request, call: Call) -> web.StreamResponse:
-        body = call.body
-        if not isinstance(body.get("messages"), list) or not isinstance(body.get("max_tokens"), int):
-            headers = self._count_tokens(call, call.charged)
-            return self._error("anthropic", call, 400, None, "'messages' and 'max_tokens' are required",
-                               headers=headers)  # fmt: skip
-        model = str(body.get("model", "fake"))
-        plan = answer_plan(body, self.faults.invalid_json_for(call.number))
-        if plan is None:
-            messages = [{"role": "user", "content": last_user_text(body)}]
-            text = await self._answer(call, messages, None)
-            content, stop = [{"type": "text", "text": text}], "end_turn"
-        else:
-            content, stop = plan
-            self.stats.structured_answers += 1
-            self.stats.invalid_answers += stop != "tool_use"
-            text = json.dumps(content[0].get("input")) if stop == "tool_use" else str(content[0]["text"])
-        uncached, written, read = cache_split(body, self._cached_prefixes)
-        output = count_tokens(text)
-        usage = {"input_tokens": uncached, "output_tokens": output,
-                 "cache_creation_input_tokens": written, "cache_read_input_tokens": read}  # fmt: skip
-        self.stats.bill(call.number, "messages", model, uncached + written + read, output, read, written)
-        headers = {**self._count_tokens(call, uncached + written + read + output),
-                   "request-id": f"req_fake_{call.number}"}  # fmt: skip
-        if not body.get("stream"):
-            return web.json_response(message_body(call.number, model, content, stop, usage), headers=headers)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
-        await response.prepare(request)
-        for event in message_events(call.number, model, text, usage):
-            await response.write(event)
-        await response.write_eof()
-        return response
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1

@@ -234,3 +234,21 @@ async def test_cost_counts_cached_and_thinking_tokens_as_gemini_bills_them(gemin
     hand = 3 * (300_000 * 0.10 + 100_000 * 0.025 + 75_000 * 0.40) / 1e6
     assert round(usage.cost_by_model["gemini:gemini-2.0-flash"] or 0, 2) == round(hand, 2)
     assert usage.cost_usd == pytest.approx(hand)
+
+
+async def test_schema_goes_as_response_json_schema_and_repairs_use_model_turns(gemini: FakeGemini) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    # the fake answers "gemini says hi" (not JSON) every time: one repair, then the error
+    from kagura.errors import StructuredOutputError
+
+    with pytest.raises(StructuredOutputError) as caught:
+        await complete("where?", _config(gemini), schema=schema, max_repairs=1)
+    first, repair = gemini.generate
+    config = _field(first, "generationConfig")
+    assert _field(config, "responseMimeType") == "application/json"
+    assert _field(config, "responseJsonSchema") == schema
+    roles = [c["role"] for c in repair["contents"]]
+    assert roles == ["user", "model", "user"]
+    assert repair["contents"][1]["parts"][0]["text"] == "gemini says hi"
+    assert "not valid JSON" in repair["contents"][2]["parts"][0]["text"]
+    assert caught.value.answer == "gemini says hi" and caught.value.attempts == 2
