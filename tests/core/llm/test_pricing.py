@@ -167,3 +167,15 @@ async def test_client_prices_parameter_and_cache_hits_cost_nothing(tmp_path: Pat
     assert again.cached and again.usage.cost_usd == 0.0
     with pytest.raises(TypeError, match="PriceTable"):
         LLMClient(config, prices={"fake": 1})  # type: ignore[arg-type]
+
+
+async def test_streamed_calls_are_priced_in_the_tracker() -> None:
+    table = PriceTable({"fake": ModelPrice(input=1e6, output=1e6)})  # $1 per token
+    async with FakeLLMServer() as server:
+        config = LLMConfig(model="fake", base_url=server.base_url, api_key="test")
+        async with LLMClient(config, prices=table) as client:
+            with track_usage() as usage:
+                text = "".join([d async for d in client.stream("stream a priced answer")])
+        row = server.stats.usage_log[0]
+    assert text == "fake answer: stream a priced answer"
+    assert usage.cost_usd == row["input_tokens"] + row["output_tokens"] > 0
