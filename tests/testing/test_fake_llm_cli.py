@@ -130,3 +130,19 @@ def test_bad_invalid_json_rate_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "--invalid-json-rate" in result.stderr
+
+
+async def test_fake_llm_process_speaks_anthropic() -> None:
+    pytest.importorskip("anthropic")
+    from kagura.core.llm import LLMClient, LLMConfig
+    from kagura.testing import FakeLLMProcess
+
+    async with FakeLLMProcess(latency=0) as server:
+        config = LLMConfig(provider="anthropic", model="claude-haiku-4-5", base_url=server.anthropic_base_url,
+                           api_key="sk-ant-t")  # fmt: skip
+        async with LLMClient(config) as client:
+            response = await client.complete("hi")
+        stats = await server.stats()
+    assert response.text == "fake answer: hi" and response.provider == "anthropic"
+    assert response.usage.cost_usd is not None  # claude-haiku-4-5 is in the shipped price table
+    assert stats["messages_requests"] == 1 and stats["usage_log"][0]["route"] == "messages"

@@ -1,4 +1,5 @@
-"""``kagura fake-llm``: run the fake OpenAI-compatible server on 127.0.0.1 until interrupted."""
+"""``kagura fake-llm``: run the fake OpenAI-compatible (and Anthropic ``/v1/messages``) server on 127.0.0.1
+until interrupted."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ async def _serve(latency: float, port: int, faults: dict[str, Any], quota: dict[
             f"  use: KAGURA_LLM_BASE_URL={server.base_url} KAGURA_LLM_API_KEY=test KAGURA_LLM_MODEL=fake"
         )
         root = server.base_url.removesuffix("/v1")
+        typer.echo(
+            f"  Anthropic: LLMConfig(provider='anthropic', base_url='{root}', api_key='test') (/v1/messages)"
+        )
         typer.echo(f"  counters: GET {root}/_kagura/stats")
         if server.quota.enabled:
             q = server.quota

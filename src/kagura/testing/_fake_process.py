@@ -70,6 +70,11 @@ class FakeLLMProcess:
         self.base_url = match.group(0)
         return self
 
+    @property
+    def anthropic_base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the base URL for the Anthropic SDK (it adds ``/v1/messages``)."""
+        return self.base_url.removesuffix("/v1")
+
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         import aiohttp
 
