@@ -126,3 +126,27 @@ async def test_disabled_telemetry_makes_no_spans() -> None:
     assert otel.spans.get_finished_spans() == ()
     with pytest.raises(TypeError, match="Telemetry"):
         LLMClient(_config(server), telemetry=object())  # type: ignore[arg-type]
+
+
+async def test_a_stream_is_one_call_span_with_a_span_per_attempt() -> None:
+    otel = Otel()
+    async with FakeLLMServer() as server:
+        server.fail_next(429, 1, retry_after=0)
+        async with LLMClient(_config(server), prices=PRICES, telemetry=otel.telemetry) as client:
+            text = "".join([d async for d in client.stream("stream it")])
+            stream = client.stream("stop early")
+            first = await stream.__anext__()
+            await stream.aclose()  # the consumer stops reading: not a failure
+    assert text == "fake answer: stream it" and first == "fake"
+    spans = otel.spans.get_finished_spans()
+    calls = [s for s in spans if "kagura.attempt" not in s.attributes]
+    attempts = [s for s in spans if "kagura.attempt" in s.attributes]
+    assert len(calls) == 2 and len(attempts) == 3
+    streamed = calls[0] if calls[0].attributes.get("kagura.attempts") == 2 else calls[1]
+    mine = [a for a in attempts if a.parent is not None and a.parent.span_id == streamed.context.span_id]
+    assert [a.attributes.get("error.type") for a in mine] == ["RateLimitedError", None]
+    assert (
+        streamed.attributes["gen_ai.usage.output_tokens"] > 0 and streamed.attributes["kagura.cost_usd"] > 0
+    )
+    closed = next(c for c in calls if c is not streamed)
+    assert closed.attributes["kagura.stream_closed"] is True and closed.status.is_ok

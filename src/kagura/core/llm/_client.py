@@ -35,7 +35,7 @@ from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
 from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
-from kagura.core.llm._telemetry import Telemetry
+from kagura.core.llm._telemetry import CallTrace, Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
 from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
@@ -269,6 +269,12 @@ class LLMClient:
         """
         config = self._config_for(config)
         request = build_request(prompt, config, self.provider, attachments, system)
+        # the stream's spans are not made current: the caller's code runs between the deltas
+        with self.telemetry.call(self.provider.name, request, self.clock, current=False).span() as trace:
+            async for delta in self._stream(config, request, trace):
+                yield delta
+
+    async def _stream(self, config: LLMConfig, request: LLMRequest, trace: CallTrace) -> AsyncIterator[str]:
         policy = _policy(config.max_attempts, config.retry_max_delay)
         admission, controller = self._admission(config)
         estimate = self.provider.estimate_tokens(request)
@@ -280,7 +286,7 @@ class LLMClient:
             await admission.acquire(estimate)
             started = self.clock()
             try:
-                async for chunk in self.provider.stream(request):
+                async for chunk in trace.stream_attempt(self.provider.stream(request)):
                     if chunk.usage is not None:
                         usage = chunk.usage
                     if chunk.delta:
@@ -299,7 +305,9 @@ class LLMClient:
             break
         model, name = request.model, self.provider.name
         usage = self.priced(model, usage or Usage())
-        record_usage(LLMResponse("".join(parts), usage, model=model, provider=name))
+        response = LLMResponse("".join(parts), usage, model=model, provider=name)
+        trace.finish(response)
+        record_usage(response)
 
     def priced(self, model: str, usage: Usage) -> Usage:
         """``usage`` with its ``cost_usd`` from this client's price table (None: the model has no price)."""

@@ -24,12 +24,15 @@ By default the global tracer and meter providers are used (whatever the applicat
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 from kagura.core.llm._types import LLMRequest, LLMResponse
 from kagura.errors import RateLimitedError
 
 __all__ = ["CallTrace", "Telemetry"]
+
+T = TypeVar("T")
 
 _WAIT_EVENT_MIN_S = 0.001  # shorter waits are not worth an event
 
@@ -118,13 +121,16 @@ class Telemetry:
             keys = self._keys[(provider, model)] = _Keys(provider, model)
         return keys
 
-    def call(self, provider: str, request: LLMRequest, clock: Any = time.monotonic) -> CallTrace:
-        """The trace of one call (a no-op one when telemetry is off or not installed)."""
+    def call(
+        self, provider: str, request: LLMRequest, clock: Any = time.monotonic, *, current: bool = True
+    ) -> CallTrace:
+        """The trace of one call (a no-op one when telemetry is off or not installed). ``current=False``
+        (a stream, whose consumer runs between deltas) leaves the spans out of the current context."""
         if not self._ready:
             self._setup()
         if not self.enabled:
             return _NO_TRACE
-        return CallTrace(self, provider, request, clock)
+        return CallTrace(self, provider, request, clock, current=current)
 
 
 class _Keys:
@@ -148,8 +154,11 @@ class CallTrace:
     """One call's span, attempts and metrics: ``with trace.span():`` around the call, ``with
     trace.attempt():`` around each attempt, ``trace.finish(response)`` with the answer."""
 
-    def __init__(self, telemetry: Telemetry, provider: str, request: LLMRequest, clock: Any) -> None:
+    def __init__(
+        self, telemetry: Telemetry, provider: str, request: LLMRequest, clock: Any, *, current: bool = True
+    ) -> None:
         self._t = telemetry
+        self._current = current
         self._clock = clock
         self.model = request.model
         self.started = clock()
@@ -175,13 +184,16 @@ class CallTrace:
             attrs["gen_ai.request.max_tokens"] = self._request.max_tokens
         t = self._t
         self._span = t.tracer.start_span(f"chat {self.model}", kind=t.client_kind, attributes=attrs)
-        self._token = t.attach(t.in_context(self._span))
+        self._token = t.attach(t.in_context(self._span)) if self._current else None
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         t, span = self._t, self._span
-        t.detach(self._token)
-        if exc is not None:
+        if self._token is not None:
+            t.detach(self._token)
+        if isinstance(exc, GeneratorExit):  # a stream's consumer stopped reading: not a failure
+            span.set_attribute("kagura.stream_closed", True)
+        elif exc is not None:
             span.set_attributes({"error.type": type(exc).__qualname__, "kagura.attempts": self.attempts})
             span.record_exception(exc)
             span.set_status(t.error_status(f"{type(exc).__qualname__}: {exc}"))
@@ -193,6 +205,17 @@ class CallTrace:
         """``with trace.attempt():`` one attempt's span (a child of the call's), its in-flight count and
         its outcome metrics."""
         return _Attempt(self)
+
+    async def stream_attempt(self, chunks: AsyncIterator[T]) -> AsyncIterator[T]:
+        """``chunks`` (one attempt's stream) inside that attempt's span."""
+        span, token = self._begin_attempt()
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except BaseException as exc:
+            self._end_attempt(span, token, exc)
+            raise
+        self._end_attempt(span, token, None)
 
     def _begin_attempt(self) -> tuple[Any, Any]:
         self.attempts += 1
@@ -209,16 +232,16 @@ class CallTrace:
                                                   "kagura.delay_s": now - self._failed_at})  # fmt: skip
         t.count("kagura.llm.in_flight", self._keys.base)
         attrs = {**self._span_attrs, "kagura.attempt": self.attempts}
-        span = t.tracer.start_span(
-            f"chat {self.model} #{self.attempts}", kind=t.client_kind, attributes=attrs
-        )
-        return span, t.attach(t.in_context(span))
+        name, parent = f"chat {self.model} #{self.attempts}", t.in_context(self._span)
+        span = t.tracer.start_span(name, context=parent, kind=t.client_kind, attributes=attrs)
+        return span, t.attach(t.in_context(span)) if self._current else None
 
     def _end_attempt(self, span: Any, token: Any, exc: BaseException | None) -> None:
         t, keys = self._t, self._keys
-        t.detach(token)
+        if token is not None:
+            t.detach(token)
         t.count("kagura.llm.in_flight", keys.base, -1)
-        if exc is None:
+        if exc is None or isinstance(exc, GeneratorExit):
             t.count("kagura.llm.requests", keys.ok)
         else:
             self._failed_at, self._last_error = self._clock(), type(exc).__qualname__
@@ -284,6 +307,10 @@ class _NoTrace(CallTrace):
 
     def attempt(self) -> _Attempt:
         return _NO_ATTEMPT  # type: ignore[return-value]
+
+    async def stream_attempt(self, chunks: AsyncIterator[T]) -> AsyncIterator[T]:
+        async for chunk in chunks:
+            yield chunk
 
     def finish(self, response: LLMResponse) -> None:
         pass
