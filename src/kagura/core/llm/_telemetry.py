@@ -17,6 +17,7 @@ time spent waiting for the rate limiter and a concurrency slot before the first 
 (429s), ``kagura.llm.cost`` (USD), ``kagura.llm.queue_wait`` (seconds waited in all) and
 ``kagura.llm.in_flight`` (requests on the wire).
 
+A stream's spans are the same, but never made current (the consumer's code runs between the deltas).
 By default the global tracer and meter providers are used (whatever the application configured);
 ``Telemetry(tracer_provider=..., meter_provider=...)`` picks others, ``Telemetry(enabled=False)`` none.
 """
