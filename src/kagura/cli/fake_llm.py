@@ -1,4 +1,5 @@
-"""``kagura fake-llm``: run the fake OpenAI-compatible server on 127.0.0.1 until interrupted."""
+"""``kagura fake-llm``: run the fake OpenAI-compatible (and Anthropic ``/v1/messages``) server on 127.0.0.1
+until interrupted."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ async def _serve(
             f"  use: KAGURA_LLM_BASE_URL={server.base_url} KAGURA_LLM_API_KEY=test KAGURA_LLM_MODEL=fake"
         )
         root = server.base_url.removesuffix("/v1")
+        typer.echo(
+            f"  Anthropic: LLMConfig(provider='anthropic', base_url='{root}', api_key='test') (/v1/messages)"
+        )
         typer.echo(f"  counters: GET {root}/_kagura/stats")
         timings = server.batches.settings.timings
         typer.echo(
@@ -59,6 +63,11 @@ def fake_llm(
     server_error_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with 500."),
     hang_every: int | None = typer.Option(None, min=1, help="Never answer every Nth request."),
     malformed_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with bad JSON."),
+    invalid_json_rate: float = typer.Option(
+        0.0,
+        "--invalid-json-rate",
+        help="Share (0-1) of the answers to structured requests sent as broken JSON.",
+    ),
     quota_rpm: float | None = typer.Option(
         None, "--quota-rpm", help="Requests per minute each API key may make (a token bucket); over it: 429."
     ),
@@ -106,6 +115,7 @@ def fake_llm(
         "server_error_every": server_error_every,
         "hang_every": hang_every,
         "malformed_every": malformed_every,
+        "invalid_json_rate": invalid_json_rate,
     }
     quota = {"quota_rpm": quota_rpm, "quota_tpm": quota_tpm, "quota_burst": quota_burst,
              "quota_headers": quota_headers}  # fmt: skip

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["Admission", "Quota", "QuotaEnforcer", "format_reset"]
 
@@ -198,8 +199,10 @@ class QuotaEnforcer:
         _, tokens = self._refill(key)
         tokens.level += charged - actual
 
-    def headers(self, key: str) -> dict[str, str]:
-        """OpenAI-style ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for ``key`` right now."""
+    def headers(self, key: str, dialect: str = "openai") -> dict[str, str]:
+        """OpenAI-style ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for ``key`` right now;
+        ``dialect="anthropic"``: ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` with
+        the reset as an RFC 3339 time (wall clock)."""
         q = self.quota
         if not q.enabled or not q.headers:
             return {}
@@ -211,7 +214,15 @@ class QuotaEnforcer:
         ):
             if per_minute is None:
                 continue
+            remaining = str(max(0, math.floor(bucket.level)))
+            wait = bucket.wait_for(capacity, per_minute / 60)
+            if dialect == "anthropic":
+                at = datetime.now(UTC) + timedelta(seconds=wait)
+                out[f"anthropic-ratelimit-{kind}-limit"] = _number(per_minute)
+                out[f"anthropic-ratelimit-{kind}-remaining"] = remaining
+                out[f"anthropic-ratelimit-{kind}-reset"] = at.isoformat(timespec="milliseconds")
+                continue
             out[f"x-ratelimit-limit-{kind}"] = _number(per_minute)
-            out[f"x-ratelimit-remaining-{kind}"] = str(max(0, math.floor(bucket.level)))
-            out[f"x-ratelimit-reset-{kind}"] = format_reset(bucket.wait_for(capacity, per_minute / 60))
+            out[f"x-ratelimit-remaining-{kind}"] = remaining
+            out[f"x-ratelimit-reset-{kind}"] = format_reset(wait)
         return out

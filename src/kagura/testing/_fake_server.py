@@ -18,16 +18,19 @@ requests overlap) into a 429 with ``Retry-After``, a 500, a hang, or malformed J
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import math
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from kagura.testing._fake_anthropic import answer_messages, anthropic_error, anthropic_estimate
 from kagura.testing._fake_batch_service import BatchSettings, FakeBatchService
 from kagura.testing._fake_batches import batch_routes
 from kagura.testing._fake_control import control_routes
@@ -41,7 +44,9 @@ from kagura.testing._fake_requests import (
     embedding_texts,
     embeddings_body,
     embeddings_estimate,
+    prefix_tokens,
 )
+from kagura.testing._fake_schema import instance_of, invalid_json, json_schema_of
 from kagura.testing._fake_wire import (
     Faults,
     ScriptedFailure,
@@ -62,6 +67,8 @@ class FakeLLMServer:
 
     ``server.base_url`` is ``"http://127.0.0.1:PORT/v1"``: use it as
     ``LLMConfig(model="fake", base_url=server.base_url, api_key="test")``.
+    A request asking for a JSON Schema (``response_format`` json_schema) is answered a minimal instance
+    of it; ``invalid_json_rate`` (a shortcut for ``Faults.invalid_json_rate``) breaks that share of them.
     ``responder(messages) -> str`` (sync or async) computes the answer; the default is :func:`default_answer`.
     ``received`` holds every JSON body received, in arrival order.
 
@@ -85,12 +92,15 @@ class FakeLLMServer:
         quota_headers: bool = True,
         clock: Callable[[], float] | None = None,
         batches: BatchSettings | None = None,
+        invalid_json_rate: float | None = None,
     ) -> None:
         if not math.isfinite(latency) or latency < 0:
             raise ValueError("latency must be a finite number >= 0 seconds")
         self.latency = latency
         self.responder: Responder = responder or default_answer
         self.faults = faults or Faults()
+        if invalid_json_rate is not None:
+            self.faults = replace(self.faults, invalid_json_rate=invalid_json_rate)
         self.embedding_dim = embedding_dim
         self.stats = ServerStats()
         self.received: list[dict[str, Any]] = []
@@ -102,10 +112,16 @@ class FakeLLMServer:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Event]] = []
+        self._cached_prefixes: set[str] = set()
         self.port: int | None = None
         self.batches = FakeBatchService(batches or BatchSettings(), lambda: self.responder)
 
     # -- lifecycle -------------------------------------------------------------------------------------
+    @property
+    def anthropic_base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the base URL for the Anthropic SDK (it adds ``/v1/messages``)."""
+        return self.base_url.removesuffix("/v1")
+
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``; only valid once started."""
@@ -121,6 +137,7 @@ class FakeLLMServer:
         app = web.Application(client_max_size=256 * 2**20)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/messages", self._messages)
         app.router.add_get("/v1/models", self._models)
         app.router.add_routes(control_routes(self))
         app.router.add_routes(batch_routes(self.batches) + message_batch_routes(self.batches))
@@ -223,19 +240,34 @@ class FakeLLMServer:
         """The failure request ``number`` gets: the script first, then the every-Nth faults."""
         return self._script.popleft() if self._script else self.faults.failure_for(number)
 
-    async def _fail(self, failure: ScriptedFailure) -> web.Response:
+    def _error(
+        self, dialect: str, call: Call, status: int, retry_after: float | None, message: str | None,
+        *, retry_after_ms: bool = False, headers: dict[str, str] | None = None,
+    ) -> web.Response:  # fmt: skip
+        """An error response in the route's dialect (OpenAI's or Anthropic's JSON shape)."""
+        if dialect != "anthropic":
+            return error_response(
+                status, retry_after, message, retry_after_ms=retry_after_ms, headers=headers
+            )
+        extra = dict(headers or {})
+        if retry_after is not None:
+            extra["retry-after"] = str(math.ceil(retry_after - 1e-9))
+        return anthropic_error(status, message, extra, call.number)
+
+    async def _fail(self, failure: ScriptedFailure, call: Call, dialect: str) -> web.Response:
         if failure.status is None:
             await self._closing.wait()
-            return error_response(503, None, None)
+            return self._error(dialect, call, 503, None, None)
         if failure.malformed:
             return web.Response(text='{"choices": [ this is not json', content_type="application/json")
-        return error_response(failure.status, failure.retry_after, failure.body)
+        return self._error(dialect, call, failure.status, failure.retry_after, failure.body)
 
     async def _serve(
         self,
         request: web.Request,
         estimate: Callable[[dict[str, Any]], int],
         answer: Callable[[Call], Awaitable[web.StreamResponse]],
+        dialect: str = "openai",
     ) -> web.StreamResponse:
         """Number the request, check its quota, plan its fault, wait the latency, then answer or fail."""
         number = self._arrive()
@@ -247,17 +279,14 @@ class FakeLLMServer:
             if not isinstance(body, dict):
                 body = {}
             self.received.append(body)
-            call = Call(number, body, api_key_of(request))
+            call = Call(number, body, api_key_of(request), dialect=dialect)
             admission = self._quota.admit(call.key, estimate(body))
             if not admission.admitted:
                 self.stats.over_quota += 1
-                return error_response(
-                    429,
-                    admission.retry_after,
-                    "over the fake server's quota",
-                    retry_after_ms=True,
-                    headers=self._quota.headers(call.key),
-                )
+                return self._error(
+                    dialect, call, 429, admission.retry_after, "over the fake server's quota",
+                    retry_after_ms=True, headers=self._quota.headers(call.key, dialect),
+                )  # fmt: skip
             call.charged = admission.tokens_charged
             call.second = math.floor(self._now() - self._epoch)
             self.stats.admit(call.second)
@@ -268,8 +297,8 @@ class FakeLLMServer:
                 await asyncio.sleep(self.latency)
             if failure is not None:
                 self._count_tokens(call, call.charged)
-                response = await self._fail(failure)
-                response.headers.update(self._quota.headers(call.key))
+                response = await self._fail(failure, call, dialect)
+                response.headers.update(self._quota.headers(call.key, dialect))
                 return response
             return await answer(call)
         finally:
@@ -279,7 +308,7 @@ class FakeLLMServer:
         """Settle ``call``'s tokens with the real count; the quota headers to send with its answer."""
         self._quota.settle(call.key, call.charged, actual)
         self.stats.charge(call.second, actual)
-        return self._quota.headers(call.key)
+        return self._quota.headers(call.key, call.dialect)
 
     # -- API routes ------------------------------------------------------------------------------------
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -291,14 +320,14 @@ class FakeLLMServer:
         if not isinstance(messages, list):
             headers = self._count_tokens(call, call.charged)
             return error_response(400, None, "'messages' must be a list", headers=headers)
-        answer = self.responder(messages)
-        if inspect.isawaitable(answer):
-            answer = await answer
-        usage = chat_usage(messages, answer)
-        self.stats.prompt_tokens += usage["prompt_tokens"]
-        self.stats.completion_tokens += usage["completion_tokens"]
-        headers = self._count_tokens(call, usage["total_tokens"])
+        answer = await self._answer(call, messages, json_schema_of(call.body))
         model = str(call.body.get("model", "fake"))
+        usage = chat_usage(messages, answer, self._prompt_cache_read(messages))
+        cached = usage["prompt_tokens_details"]["cached_tokens"]
+        self.stats.bill(
+            call.number, "chat", model, usage["prompt_tokens"], usage["completion_tokens"], cached
+        )
+        headers = self._count_tokens(call, usage["total_tokens"])
         if not call.body.get("stream"):
             return web.json_response(completion_body(call.number, model, answer, usage), headers=headers)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
@@ -308,6 +337,37 @@ class FakeLLMServer:
             await response.write(event)
         await response.write_eof()
         return response
+
+    async def _answer(self, call: Call, messages: list[Any], schema: Mapping[str, Any] | None) -> str:
+        """The answer's text: the responder's, or for a structured request (``schema``), a minimal
+        instance of the schema (broken JSON for ``faults.invalid_json_rate`` of them)."""
+        if schema is not None:
+            self.stats.structured_answers += 1
+            if self.faults.invalid_json_for(call.number):
+                self.stats.invalid_answers += 1
+                return invalid_json(json.dumps(instance_of(schema)))
+            if self.responder is default_answer:
+                return json.dumps(instance_of(schema))
+        answer = self.responder(messages)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return answer
+
+    def _prompt_cache_read(self, messages: list[Any]) -> int:
+        """Automatic prompt caching as OpenAI does it: a prompt whose messages before the last were all
+        sent before reads them from the cache (their tokens are reported as ``cached_tokens``)."""
+        if len(messages) < 2:
+            return 0
+        digest = hashlib.sha256(json.dumps(messages[:-1], sort_keys=True, default=str).encode()).hexdigest()
+        if digest in self._cached_prefixes:
+            return prefix_tokens(messages)
+        self._cached_prefixes.add(digest)
+        return 0
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        self.stats.messages_requests += 1
+        answer = lambda call: answer_messages(self, request, call)  # noqa: E731
+        return await self._serve(request, anthropic_estimate, answer, dialect="anthropic")
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1
@@ -320,7 +380,7 @@ class FakeLLMServer:
             return error_response(400, None, "'input' must be a string or a list of strings", headers=headers)
         dim = int(call.body.get("dimensions") or self.embedding_dim)
         body = embeddings_body(texts, dim, str(call.body.get("model", "fake-embedding")))
-        self.stats.prompt_tokens += body["usage"]["prompt_tokens"]
+        self.stats.bill(call.number, "embeddings", body["model"], body["usage"]["prompt_tokens"], 0)
         return web.json_response(body, headers=self._count_tokens(call, body["usage"]["prompt_tokens"]))
 
     async def _models(self, request: web.Request) -> web.StreamResponse:

@@ -4,13 +4,16 @@ An :class:`LLMClient` owns one endpoint's provider, rate limiter, adaptive contr
 from rate-limit headers and 429/503/timeout outcomes), response cache and in-flight map; ``call_llm``
 and friends use a default client per endpoint.
 
-Providers: ``"openai"`` (any OpenAI-compatible endpoint, via the official SDK) and ``"gemini"`` (optional
-extra ``kagura[gemini]``); add your own with :func:`register_provider`. Errors are ``kagura.errors``
+Providers: ``"openai"`` (any OpenAI-compatible endpoint, via the official SDK), ``"anthropic"`` (Claude,
+extra ``kagura[anthropic]``) and ``"gemini"`` (extra ``kagura[gemini]``); add your own with
+:func:`register_provider`. Answers can be validated against a schema (``complete(..., schema=Model)``)
+and priced in dollars (:class:`PriceTable`, ``response.usage.cost_usd``). Errors are ``kagura.errors``
 classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers can be cached in SQLite.
 """
 
 from kagura.core.llm._adaptive import AdaptiveController
 from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
+from kagura.core.llm._anthropic import AnthropicProvider
 from kagura.core.llm._attachments import Attachment, attachment_kind
 from kagura.core.llm._budget import configure_rate_limit, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
@@ -20,8 +23,10 @@ from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
 from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._gemini import GeminiProvider
 from kagura.core.llm._openai import OpenAICompatibleProvider, translate_openai_error
+from kagura.core.llm._pricing import ModelPrice, PriceTable
 from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
 from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
+from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
 
@@ -30,6 +35,7 @@ __all__ = [
     "AdaptiveController",
     "AdaptiveState",
     "AdaptiveStore",
+    "AnthropicProvider",
     "Attachment",
     "ConcurrencyGate",
     "GeminiProvider",
@@ -38,11 +44,14 @@ __all__ = [
     "LLMRequest",
     "LLMResponse",
     "LocalAdaptiveState",
+    "ModelPrice",
     "OpenAICompatibleProvider",
+    "PriceTable",
     "Provider",
     "QuotaHeaders",
     "ResponseCache",
     "StreamChunk",
+    "Telemetry",
     "Usage",
     "UsageTracker",
     "attachment_kind",

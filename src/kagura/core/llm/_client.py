@@ -32,8 +32,11 @@ from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._gate import ConcurrencyGate
+from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
+from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
+from kagura.core.llm._telemetry import CallTrace, Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
 from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
@@ -85,6 +88,10 @@ class LLMClient:
     - ``adaptive``: learn the endpoint's quota from headers and outcomes (default ``config.adaptive``,
       True). A configured budget stays a ceiling. ``adaptive_store``: where the learned state lives.
     - ``clock``: seconds for the limiter and controller (tests pass the event loop's virtual clock).
+    - ``prices``: the :class:`PriceTable` that fills ``response.usage.cost_usd`` (default: the shipped
+      table with ``KAGURA_PRICES``'s file over it; a model without a price costs ``None``).
+    - ``telemetry``: where spans and metrics go (default: OpenTelemetry's global providers when
+      ``kagura[otel]`` is installed, else nothing; see :class:`Telemetry`).
 
     ``async with LLMClient(...) as client:`` closes the provider's SDK clients on exit (:meth:`aclose`).
     """
@@ -99,6 +106,8 @@ class LLMClient:
         adaptive: bool | None = None,
         adaptive_store: AdaptiveStore | None = None,
         clock: Callable[[], float] | None = None,
+        prices: PriceTable | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if config is None:
             config = LLMConfig()
@@ -106,7 +115,13 @@ class LLMClient:
             raise TypeError(f"config must be an LLMConfig, got {type(config).__name__}")
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {type(clock).__name__}")
+        if prices is not None and not isinstance(prices, PriceTable):
+            raise TypeError(f"prices must be a PriceTable, got {type(prices).__name__}")
         self.config = config
+        self.prices = PriceTable.from_env() if prices is None else prices
+        if telemetry is not None and not isinstance(telemetry, Telemetry):
+            raise TypeError(f"telemetry must be a Telemetry, got {type(telemetry).__name__}")
+        self.telemetry = Telemetry() if telemetry is None else telemetry
         self.clock: Callable[[], float] = clock or time.monotonic
         if provider is None or isinstance(provider, str):
             provider = new_provider(provider or config.provider_name)
@@ -201,14 +216,24 @@ class LLMClient:
         system: str | None = None,
         *,
         config: LLMConfig | None = None,
+        schema: object = None,
+        max_repairs: int = DEFAULT_MAX_REPAIRS,
     ) -> LLMResponse:
         """Ask the model once; the :class:`LLMResponse` (``.text``, ``.usage``, ``.cached``).
 
         Retryable failures are retried (``config.max_attempts``); the rest raise the matching
-        ``kagura.errors`` class.
+        ``kagura.errors`` class. With a ``schema`` (a pydantic model class or a JSON Schema dict) the
+        answer is validated into ``.parsed``, invalid answers sent back up to ``max_repairs`` times
+        (see :mod:`kagura.core.llm._structured`).
         """
         config = self._config_for(config)
         request = build_request(prompt, config, self.provider, attachments, system)
+        if schema is None:
+            return await self._send(config, request)
+        return await complete_structured(functools.partial(self._send, config), request, schema, max_repairs)
+
+    async def _send(self, config: LLMConfig, request: LLMRequest) -> LLMResponse:
+        """One request along the whole path (coalescing, cache, budget, retries), counted in trackers."""
         if not (config.enable_cache or config.should_coalesce):
             response = await self._call_provider(config, request)
         else:
@@ -246,6 +271,12 @@ class LLMClient:
         """
         config = self._config_for(config)
         request = build_request(prompt, config, self.provider, attachments, system)
+        # the stream's spans are not made current: the caller's code runs between the deltas
+        with self.telemetry.call(self.provider.name, request, self.clock, current=False).span() as trace:
+            async for delta in self._stream(config, request, trace):
+                yield delta
+
+    async def _stream(self, config: LLMConfig, request: LLMRequest, trace: CallTrace) -> AsyncIterator[str]:
         policy = _policy(config.max_attempts, config.retry_max_delay)
         admission, controller = self._admission(config)
         estimate = self.provider.estimate_tokens(request)
@@ -257,7 +288,7 @@ class LLMClient:
             await admission.acquire(estimate)
             started = self.clock()
             try:
-                async for chunk in self.provider.stream(request):
+                async for chunk in trace.stream_attempt(self.provider.stream(request)):
                     if chunk.usage is not None:
                         usage = chunk.usage
                     if chunk.delta:
@@ -275,7 +306,16 @@ class LLMClient:
             self._finish(admission, controller, estimate=estimate, usage=usage, success=True)
             break
         model, name = request.model, self.provider.name
-        record_usage(LLMResponse("".join(parts), usage or Usage(), model=model, provider=name))
+        usage = self.priced(model, usage or Usage())
+        response = LLMResponse("".join(parts), usage, model=model, provider=name)
+        trace.finish(response)
+        record_usage(response)
+
+    def priced(self, model: str, usage: Usage) -> Usage:
+        """``usage`` with its ``cost_usd`` from this client's price table (None: the model has no price)."""
+        if usage.cost_usd is not None:
+            return usage
+        return dataclasses.replace(usage, cost_usd=self.prices.cost(model, usage))
 
     # -- the path of one call --------------------------------------------------------------------------
     def _admission(self, config: LLMConfig) -> tuple[_Admission, AdaptiveController | None]:
@@ -310,8 +350,13 @@ class LLMClient:
         admission, controller = self._admission(config)
         estimate = self.provider.estimate_tokens(request)
         provider = self.provider
+        trace = self.telemetry.call(provider.name, request, self.clock)
 
         async def attempt() -> LLMResponse:
+            with trace.attempt():  # the attempt's span (no await before the provider call)
+                return await attempt_once()
+
+        async def attempt_once() -> LLMResponse:
             # The slot was taken by admission.acquire just before (no await in between): free it here.
             started = self.clock()
             try:
@@ -333,10 +378,13 @@ class LLMClient:
                 admission, controller, estimate=estimate, usage=response.usage, success=True,
                 headers=dict(response.headers) if response.headers else None,
             )  # fmt: skip
-            return response
+            return dataclasses.replace(response, usage=self.priced(response.model, response.usage))
 
         policy = _policy(config.max_attempts, config.retry_max_delay)
-        return await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
+        with trace.span():  # the call's span: every attempt, retries and waits included
+            response = await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
+            trace.finish(response)
+        return response
 
     def _cache_for(self, config: LLMConfig) -> ResponseCache | None:
         if not config.enable_cache:
@@ -373,7 +421,9 @@ class LLMClient:
             task.add_done_callback(lambda t: _land(flights, flight_key, t))
         response = await asyncio.shield(task)
         if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
-            response = dataclasses.replace(response, cached=True)
+            response = dataclasses.replace(
+                response, cached=True, usage=dataclasses.replace(response.usage, cost_usd=0.0)
+            )
         return response
 
     # -- lifecycle -------------------------------------------------------------------------------------

@@ -56,10 +56,14 @@ class LLMConfig:
     Fields left as ``None`` are read from the environment when the config is created:
     ``model`` from ``KAGURA_LLM_MODEL`` (else ``"gpt-4o-mini"``), ``base_url`` from ``KAGURA_LLM_BASE_URL``,
     ``api_key`` from ``KAGURA_LLM_API_KEY`` then ``OPENAI_API_KEY``, ``gemini_api_key`` from
-    ``GEMINI_API_KEY``. Keys never appear in ``repr``, nor do credentials inside ``base_url``.
+    ``GEMINI_API_KEY``, ``anthropic_api_key`` from ``ANTHROPIC_API_KEY`` (or the ``api_key`` given
+    with ``provider="anthropic"``). Keys never appear in ``repr``, nor do credentials inside ``base_url``.
 
     ``provider=None`` picks one: a ``gemini-*`` model with a Gemini key and no ``base_url`` goes to
-    ``"gemini"``, everything else to ``"openai"`` (any OpenAI-compatible ``/v1`` endpoint).
+    ``"gemini"``, a ``claude-*`` model with an Anthropic key and no ``base_url`` to ``"anthropic"``,
+    everything else to ``"openai"`` (any OpenAI-compatible ``/v1`` endpoint).
+    ``prompt_cache`` marks the system prompt and the first message cacheable where the provider wants it
+    said (Anthropic's ``cache_control``; OpenAI and Gemini cache long prompts by themselves).
 
     ``max_attempts`` counts the first try: retryable errors (429, 5xx, timeouts, dropped connections) are
     retried with backoff honouring ``Retry-After``. ``requests_per_minute``/``tokens_per_minute`` set the
@@ -91,6 +95,8 @@ class LLMConfig:
     tokens_per_minute: int | None = None
     adaptive: bool = True
     redis_url: str | None = field(default=None, repr=False)
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    prompt_cache: bool = False
 
     def __repr__(self) -> str:
         def shown(name: str) -> object:
@@ -102,6 +108,9 @@ class LLMConfig:
     def __post_init__(self) -> None:
         env = os.environ
         set_ = object.__setattr__
+        if self.anthropic_api_key is None:  # before api_key is filled from the OpenAI variables
+            given = self.api_key if self.provider == "anthropic" else None
+            set_(self, "anthropic_api_key", given or env.get("ANTHROPIC_API_KEY") or None)
         if self.model is None:
             set_(self, "model", env.get("KAGURA_LLM_MODEL") or DEFAULT_MODEL)
         if self.base_url is None and env.get("KAGURA_LLM_BASE_URL"):
@@ -127,6 +136,8 @@ class LLMConfig:
         _check_number("retry_max_delay", self.retry_max_delay, at_least=0, unit=" seconds")
         _check_number("cache_ttl", self.cache_ttl, above=0, optional=True, unit=" seconds",
                       hint=" (None: never expires)")  # fmt: skip
+        if not isinstance(self.prompt_cache, bool):
+            raise TypeError(f"LLMConfig.prompt_cache must be True or False, got {self.prompt_cache!r}")
         if not isinstance(self.adaptive, bool):
             raise TypeError(f"LLMConfig.adaptive must be True or False, got {self.adaptive!r}")
         for name in ("requests_per_minute", "tokens_per_minute"):
@@ -144,7 +155,17 @@ class LLMConfig:
             return self.provider
         if self.model_name.startswith("gemini") and self.gemini_api_key and not self.base_url:
             return "gemini"
+        if self.model_name.startswith("claude") and self.anthropic_api_key and not self.base_url:
+            return "anthropic"
         return "openai"
+
+    def api_key_for(self, provider: str) -> str | None:
+        """The key calls to ``provider`` send: its own key field (Gemini, Anthropic), else ``api_key``."""
+        if provider == "gemini":
+            return self.gemini_api_key
+        if provider == "anthropic":
+            return self.anthropic_api_key
+        return self.api_key
 
     @property
     def should_coalesce(self) -> bool:

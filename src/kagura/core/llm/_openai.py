@@ -33,7 +33,13 @@ from kagura.errors import (
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAICompatibleProvider", "build_messages", "parse_completion", "translate_openai_error"]
+__all__ = [
+    "OpenAICompatibleProvider",
+    "build_messages",
+    "parse_completion",
+    "translate_openai_error",
+    "usage_of",
+]
 
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
                   "audio/mp3": "mp3"}  # fmt: skip
@@ -75,7 +81,7 @@ def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
         messages.append({"role": "system", "content": request.system})
     if not request.attachments:
         messages.append({"role": "user", "content": request.prompt})
-        return messages
+        return _with_turns(messages, request)
     parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
     for att in request.attachments:
         if att.kind == "image":
@@ -94,6 +100,11 @@ def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
             text = att.data.decode("utf-8", errors="replace")
             parts.append({"type": "text", "text": f"--- {att.name or 'attachment'} ---\n{text}"})
     messages.append({"role": "user", "content": parts})
+    return _with_turns(messages, request)
+
+
+def _with_turns(messages: list[dict[str, Any]], request: LLMRequest) -> list[dict[str, Any]]:
+    messages += [{"role": role, "content": text} for role, text in request.turns]
     return messages
 
 
@@ -140,6 +151,11 @@ def _params(request: LLMRequest) -> dict[str, Any]:
     }
     if request.max_tokens is not None:
         params["max_tokens"] = request.max_tokens
+    if request.schema is not None:
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": request.schema_name, "schema": dict(request.schema)},
+        }
     return params
 
 
@@ -153,12 +169,39 @@ def parse_completion(data: Any) -> tuple[str, Usage]:
         ) from None
     if not isinstance(text, str):
         raise MalformedResponseError(f"the LLM server's answer content is not text: {text!r:.200}")
-    usage = data.get("usage") or {}
-    if not isinstance(usage, dict):
-        usage = {}
-    counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
-    prompt, completion = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
-    return text, Usage(prompt, completion)
+    return text, usage_of(data.get("usage"))
+
+
+def _finish_reason(data: Any) -> str:
+    try:
+        reason = data["choices"][0].get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return reason if isinstance(reason, str) else ""
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_of(raw: object) -> Usage:
+    """The :class:`Usage` of an OpenAI ``usage`` object (a dict or the SDK's model): prompt and completion
+    tokens, the cached share of the prompt (``prompt_tokens_details.cached_tokens``) and the reasoning
+    share of the completion (``completion_tokens_details.reasoning_tokens``); missing counts are 0."""
+    if raw is not None and not isinstance(raw, dict):
+        dump = getattr(raw, "model_dump", None)
+        raw = dump() if callable(dump) else {}
+    usage: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    return Usage(
+        _count(usage.get("prompt_tokens")),
+        _count(usage.get("completion_tokens")),
+        cached_input_tokens=_count(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict) else 0,
+        reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict) else 0,
+    )  # fmt: skip
 
 
 @register_provider
@@ -205,9 +248,11 @@ class OpenAICompatibleProvider(Provider):
         except Exception as exc:
             error = translate_openai_error(exc, request.api_key)
         else:
+            text, usage = parse_completion(data)
             return LLMResponse(
-                *parse_completion(data), model=request.model, provider=self.name, headers=raw.headers
-            )
+                text, usage, model=request.model, provider=self.name, headers=raw.headers,
+                finish_reason=_finish_reason(data),
+            )  # fmt: skip
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
@@ -221,7 +266,7 @@ class OpenAICompatibleProvider(Provider):
                 if delta or usage:
                     yield StreamChunk(
                         delta or "",
-                        Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None,
+                        usage_of(usage) if usage else None,
                     )
         except (AttributeError, IndexError, TypeError) as exc:
             error: KaguraError = MalformedResponseError(

@@ -17,7 +17,7 @@ __all__ = ["build_request", "endpoint_of"]
 def endpoint_of(config: LLMConfig) -> tuple[str, str | None, str]:
     """Where calls with ``config`` go: (provider, base_url, sha256 of the key). Keys are never kept."""
     name = config.provider_name
-    key = config.gemini_api_key if name == "gemini" else config.api_key
+    key = config.api_key_for(name)
     return name, config.base_url, hashlib.sha256((key or "").encode()).hexdigest()
 
 
@@ -66,7 +66,8 @@ def build_request(
         max_tokens=config.max_tokens,
         timeout=config.timeout,
         base_url=config.base_url,
-        api_key=config.gemini_api_key if provider.name == "gemini" else config.api_key,
+        api_key=config.api_key_for(provider.name),
+        prompt_cache=config.prompt_cache,
     )
     provider.check_attachments(request)
     return request
