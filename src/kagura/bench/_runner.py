@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, str] = {
     "shared": "kagura.bench.shared",
     "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
+    "mixed": "kagura.bench.mixed",
     "store": "kagura.bench.store",
     "ray": "kagura.bench.ray",
 }
