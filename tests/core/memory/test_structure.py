@@ -161,3 +161,30 @@ def test_any_one_line_edit_stays_local(which: str, where: float, new_line: str, 
     column 0, a blank line filled, an unclosed quote): the change never runs through the rest of the file."""
     changed, index = _changed_chunks(which, where, lambda _old: indent + new_line)
     assert changed <= 10, f"line {index} of {which} edited: {changed} chunks changed"
+
+
+@pytest.mark.parametrize("relpath", ["tomllib/_parser.py", "contextlib.py", "typing.py"])
+def test_multi_line_signatures_stay_with_their_definition(relpath: str) -> None:
+    """A signature over several lines ends with ``) -> T:`` at the definition's indent: that line continues
+    the definition (no chunk starts there, and the body keeps the function's label)."""
+    text = (STDLIB / relpath).read_text(encoding="utf-8")
+    pieces = chunk_document([Segment(text)], relpath=relpath, file_type="code", chunk_size=800, overlap=120)
+    signature_ends = re.findall(r"^( *)\)(?: -> .*)?:$", text, flags=re.MULTILINE)
+    assert signature_ends, "the file has multi-line signatures"
+    for piece in pieces:
+        first = piece.text.splitlines()[0]
+        assert not re.match(r" {0,4}\)(?: -> .*)?:$", first), (piece.section, first)
+        assert not (piece.section or "").startswith(")"), piece.section
+
+
+def test_method_with_multi_line_signature_is_labelled_and_whole() -> None:
+    text = (
+        "class Box:\n"
+        + "".join(f"    def m{i}(\n        self,\n        x: int,\n    ) -> int:\n"
+                  f"        return x + {i}  # {'.' * 60}\n\n" for i in range(12))
+    )  # fmt: skip
+    pieces = chunk_document([Segment(text)], relpath="box.py", file_type="code", chunk_size=300, overlap=50)
+    for piece in pieces:
+        if "def m3(" in piece.text:
+            assert piece.section == "Box.m3" and ") -> int:" in piece.text and "return x + 3" in piece.text
+    assert {p.section for p in pieces} >= {f"Box.m{i}" for i in range(12)}

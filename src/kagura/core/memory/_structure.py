@@ -31,7 +31,7 @@ from kagura.core.memory._packing import Unit, blank_line_blocks, pack_units
 
 __all__ = ["CHUNKER_VERSION", "chunk_document", "chunk_strategy"]
 
-CHUNKER_VERSION = "structure-1"
+CHUNKER_VERSION = "structure-2"
 """Part of the manifest's chunking key: bump when any strategy's output changes."""
 
 _CONFIG_NAMES = {"dockerfile", "makefile", "gnumakefile", "caddyfile", "procfile", "justfile", "vagrantfile"}
@@ -45,7 +45,8 @@ _CODE_SYMBOL = re.compile(
     r"(?:function|func|fn|def|class|struct|enum|interface|trait|impl|type|module|sub|proc)\s+([A-Za-z_][\w:.<>]*)"
 )
 _SECTION_HEADER = re.compile(r"^\[\[?[^\]]+\]\]?\s*(?:[#;].*)?$")
-_CONTINUATIONS = ("else", "elif", "except", "finally", ")", "]", "}")
+_CLOSERS = (")", "]", "}")
+_CONTINUATIONS = ("else", "elif", "except", "finally", *_CLOSERS)
 _TOP_KEY = re.compile(r"^[\w.-]+\s*:(\s|$)")
 
 
@@ -152,7 +153,11 @@ def _split_at_definitions(lines: list[str], indent: int) -> list[tuple[list[str]
             pending = defined == ""
             if defined:
                 name = defined
-        elif line.strip() and _indent(line) <= indent and not line.strip().startswith("#"):
+        elif (
+            line.strip()
+            and _indent(line) <= indent
+            and not line.strip().startswith(("#", *_CLOSERS))  # ``) -> T:`` ends a signature
+        ):
             after_block = name is None and deeper and not line.strip().startswith(_CONTINUATIONS)
             if (name is not None or after_block) and _indent(line) == indent and not pending and current:
                 # module/class-level code after a definition starts a part of its own (with its comments)
