@@ -156,11 +156,14 @@ async def run_ingest(
     progress_every: float = 10.0,
     engine: str = "local",
     ray_address: str | None = None,
+    default_ignores: bool = True,
 ) -> Any:
     """Run ``load_directory`` with a rich progress bar on ``console`` when it is a terminal; otherwise
     (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds.
-    ``engine``/``ray_address``: as ``load_directory``'s."""
+    ``engine``/``ray_address``/``default_ignores``: as ``load_directory``'s."""
     options: dict[str, Any] = {"max_concurrent": max_concurrent, "redescribe": redescribe, "engine": engine}
+    if not default_ignores:
+        options["default_ignores"] = False
     if ray_address is not None:
         options["ray_address"] = ray_address
     if console is None or not console.is_terminal:
@@ -281,6 +284,12 @@ def ingest(
         "--ray-address",
         help="Ray cluster to join with --engine ray (auto, host:port); default: start a local one.",
     ),
+    default_ignores: bool = typer.Option(
+        True,
+        "--default-ignores/--no-default-ignores",
+        help="Skip node_modules/, __pycache__/, *.pyc, venv/, *.egg-info/ ..."
+        " (kagura.loaders.DEFAULT_IGNORES; a !pattern in .gitignore/.kaguraignore re-includes one).",
+    ),
 ) -> None:
     """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
 
@@ -307,6 +316,7 @@ def ingest(
         progress_every=progress_every,
         engine=engine,
         ray_address=ray_address,
+        default_ignores=default_ignores,
     )
     connected = engine == "ray" and _ray_connected()
     try:

@@ -143,6 +143,7 @@ class MultimodalRAG:
         engine: str = "local",
         ray_address: str | None = None,
         ray_workers: int | None = None,
+        default_ignores: bool = True,
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
 
@@ -161,6 +162,10 @@ class MultimodalRAG:
         description claims as a local run does) and embed, and on PostgreSQL store their files
         themselves (on SQLite they send them back and the driver stores them). Report, progress,
         incremental and prune semantics are the local engine's.
+
+        ``default_ignores`` skips :data:`kagura.loaders.DEFAULT_IGNORES` (``node_modules/``, virtual
+        environments, ``__pycache__/``, ``*.pyc`` ...) as code-search tools do; ``False`` indexes them too.
+        Either way ``.gitignore``/``.kaguraignore`` files apply, and a ``!pattern`` there re-includes.
         """
         engine = check_engine(engine)
         if ray_address is not None and (engine != "ray" or not isinstance(ray_address, str)):
@@ -171,6 +176,8 @@ class MultimodalRAG:
             raise ValueError(f"ray_workers must be an int >= 1 or None, got {ray_workers!r}")
         if engine == "ray":
             import_ray()
+        if not isinstance(default_ignores, bool):
+            raise TypeError(f"default_ignores must be a bool, got {type(default_ignores).__name__}")
         if not isinstance(redescribe, bool):
             raise TypeError(f"redescribe must be a bool, got {type(redescribe).__name__}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
@@ -186,7 +193,9 @@ class MultimodalRAG:
         self.last_report = report
         counters = RunCounters(timings=report.timings)
 
-        scan = await asyncio.to_thread(scan_directory, root, max_file_size=self.max_file_size)
+        scan = await asyncio.to_thread(
+            lambda: scan_directory(root, max_file_size=self.max_file_size, default_ignores=default_ignores)
+        )
         report.timings["scan"] = loop.time() - started
         report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
