@@ -249,7 +249,7 @@ def print_results(results: Sequence[Any], console: Console) -> None:
         text = " ".join(r.text.split())
         text = text if len(text) <= 300 else text[:297] + "..."
         console.print(
-            f"[bold]{rank}.[/bold] {r.score:.3f}  [cyan]{r.source()}[/cyan] ({r.file_type})", highlight=False
+            f"[bold]{rank}.[/bold] {r.score:.2f}  [cyan]{r.source()}[/cyan] ({r.file_type})", highlight=False
         )
         console.print(f"   {text}", highlight=False, markup=False)
 
@@ -366,12 +366,23 @@ def search(
     mode: str = _MODE_OPT,
     embedder: str = _EMBEDDER_OPT,
     base_url: str | None = _BASE_URL_OPT,
+    all_chunks: bool = typer.Option(
+        False,
+        "--all-chunks",
+        help="Every matching passage, several of one file included (default: the best passage of each file,"
+        " and one copy of a page present as both Markdown and HTML).",
+    ),
 ) -> None:
-    """Search the store for QUERY; prints the best passages with their sources."""
+    """Search the store for QUERY; prints the best passage of each file with its source and score.
+
+    Scores: hybrid (default) 0-1 relevance (1 = first by both keyword and vector search); vector: cosine
+    similarity; keyword: BM25 (higher is better).
+    """
     rag = _open_rag(store, must_exist=True, embedder=embedder_from_option(embedder, base_url))
     try:
         with _clear_errors():
-            results = asyncio.run(rag.query(query, top_k=top_k, file_type=file_type, mode=mode))  # type: ignore[arg-type]
+            job = rag.query(query, top_k=top_k, file_type=file_type, mode=mode, per_file=not all_chunks)  # type: ignore[arg-type]
+            results = asyncio.run(job)
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     finally:

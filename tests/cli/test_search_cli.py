@@ -1,0 +1,56 @@
+"""``kagura search`` output: the best passage of each file by default (one copy of a page kept as both
+Markdown and HTML), every passage with ``--all-chunks``, readable scores."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kagura.cli.app import app
+
+runner = CliRunner()
+
+
+def _step(i: int) -> str:
+    return f"Users log in with a password and a one-time code, step {i}. "
+
+
+_SECTIONS = "\n\n".join(f"## Login step {i}\n\n{_step(i) * 12}" for i in range(6))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    root = tmp_path / "docs"
+    (root / "html").mkdir(parents=True)
+    (root / "login.md").write_text(f"# Login\n\n{_SECTIONS}\n", encoding="utf-8")
+    body = "".join(f"<h2>Login step {i}</h2><p>{_step(i) * 12}</p>" for i in range(6))
+    (root / "html" / "login.html").write_text(
+        f"<html><head><title>Login</title></head><body><h1>Login</h1>{body}</body></html>", encoding="utf-8"
+    )
+    (root / "garden.txt").write_text("Tomatoes need sun, water and rich soil to grow.", encoding="utf-8")
+    path = str(tmp_path / "s.db")
+    result = runner.invoke(app, ["ingest", str(root), "--store", path, "--json"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_search_shows_each_file_once_unless_all_chunks(store: str) -> None:
+    query = ["search", "how do users log in with a one-time code?", "--store", store, "--json"]
+    grouped = json.loads(runner.invoke(app, query).stdout)
+    every = json.loads(runner.invoke(app, [*query, "--all-chunks"]).stdout)
+    assert [h["relpath"] for h in grouped][:1] in (["login.md"], ["html/login.html"])
+    assert len({Path(h["relpath"]).stem for h in grouped}) == len(grouped) == 2  # login page once, garden
+    assert len(every) == 5 and len({h["relpath"] for h in every}) < 5  # the chunks repeat the page
+    assert all(0 < h["score"] <= 1 for h in grouped + every)
+
+
+def test_search_prints_scores_from_0_to_1(store: str) -> None:
+    result = runner.invoke(app, ["search", "tomatoes soil", "--store", store])
+    assert result.exit_code == 0, result.output
+    first = re.search(r"^1\. (\d+\.\d+) ", result.output, flags=re.MULTILINE)
+    assert first is not None and 0.5 <= float(first.group(1)) <= 1.0, result.output  # was 0.033 (RRF)
+    assert "garden.txt" in result.output
