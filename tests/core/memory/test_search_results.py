@@ -82,3 +82,28 @@ def test_best_per_file_keeps_order_and_limit() -> None:
     assert [r.chunk_id for r in best_per_file(hits, 2)] == [1, 4]
     with pytest.raises(TypeError, match="per_file"):
         asyncio.run(MultimodalRAG.query(object.__new__(MultimodalRAG), "x", per_file="yes"))  # type: ignore[arg-type]
+
+
+async def test_short_config_files_win_on_their_name_kind_and_directives(rag: MultimodalRAG) -> None:
+    """Prose pages about the proxy and the container outranked the files that hold the answer; the file's
+    kind words (name column and embedded header) and its directives let the short file win."""
+    for question, expected in (
+        ("What address does Caddy reverse_proxy requests to?", "deploy/Caddyfile"),
+        ("What is the maximum request body size nginx accepts?", "deploy/nginx.conf"),
+        ("client_max_body_size", "deploy/nginx.conf"),
+    ):
+        hits = await rag.query(question, top_k=1, mode="keyword")
+        assert hits[0].relpath == expected, (question, hits[0].relpath)
+
+
+def test_file_kind_words_name_configuration_files() -> None:
+    from kagura.core.memory._file_kinds import file_kind_words, keyword_name, kind_label
+
+    assert "container" in file_kind_words("deploy/Dockerfile")
+    assert "reverse proxy" in file_kind_words("deploy/Caddyfile")
+    assert "nginx" in file_kind_words("etc/nginx.conf") and "nginx" in file_kind_words("nginx/site.conf")
+    assert "Compose" in file_kind_words("docker-compose.prod.yml")
+    assert "CI workflow" in file_kind_words(".github/workflows/test.yml")
+    assert file_kind_words("docs/guide.md") == "" and file_kind_words("src/app.py") == ""
+    assert keyword_name("a/package.json").startswith("package.json npm")
+    assert kind_label("README.md") == "README.md"

@@ -16,8 +16,8 @@ files are re-chunked on the next ingest anyway, since the chunking version chang
 from __future__ import annotations
 
 import sqlite3
-from pathlib import PurePosixPath
 
+from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._sqlite import Migration, split_sql
 
 __all__ = ["RAG_MIGRATIONS"]
@@ -45,7 +45,7 @@ def _v2_hashes_keyword_index_meta(conn: sqlite3.Connection) -> None:
     )
     conn.executemany(
         "INSERT INTO rag_fts (rowid, text, relpath, name, section) VALUES (?, ?, ?, ?, ?)",
-        ((cid, text, relpath, PurePosixPath(relpath).name, section) for cid, text, relpath, section in rows),
+        ((cid, text, relpath, keyword_name(relpath), section) for cid, text, relpath, section in rows),
     )
     embedders = [row[0] for row in conn.execute("SELECT DISTINCT embedder FROM rag_vectors")]
     if len(embedders) == 1:

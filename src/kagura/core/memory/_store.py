@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._keywords import keyword_search
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
@@ -198,7 +199,7 @@ class RAGStore:
         Raises StoreError when the store holds vectors of another embedder (nothing is written then).
         """
         vecs, hashes = checked_rows(doc, vectors)
-        name = PurePosixPath(doc.relpath).name
+        name = keyword_name(doc.relpath)
         m = doc.manifest
         with self._lock, transaction(self._conn):
             self._claim_embedder(embedder)
