@@ -54,3 +54,19 @@ def test_search_prints_scores_from_0_to_1(store: str) -> None:
     first = re.search(r"^1\. (\d+\.\d+) ", result.output, flags=re.MULTILINE)
     assert first is not None and 0.5 <= float(first.group(1)) <= 1.0, result.output  # was 0.033 (RRF)
     assert "garden.txt" in result.output
+
+
+def test_search_on_an_empty_postgres_database_creates_nothing(postgres_url: str) -> None:
+    """As with a missing SQLite file: exit 2 with the command to run first, and the database stays empty
+    (no kagura table, no pgvector extension)."""
+    import psycopg
+
+    result = runner.invoke(app, ["search", "anything", "--store", postgres_url, "--mode", "keyword"])
+    assert result.exit_code == 2, result.output
+    assert "No store at" in result.output and "kagura ingest" in result.output
+    with psycopg.connect(postgres_url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+        extensions = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'vector'").fetchone()
+    assert tables == (0,) and extensions == (0,)

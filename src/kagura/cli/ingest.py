@@ -126,12 +126,16 @@ def embedder_from_option(
 
 
 def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
-    from kagura.core.memory.stores import is_postgres_url
+    from kagura.core.memory.stores import is_postgres_url, redact_url, store_exists
 
     target: str | Path = store if is_postgres_url(store) else Path(store).expanduser()
-    if must_exist and isinstance(target, Path) and not target.exists():
-        typer.echo(f"No store at {target}: run `kagura ingest DIR --store {target}` first.", err=True)
-        raise typer.Exit(2)
+    if must_exist:  # a read never creates a store (an SQLite file, or kagura's tables in a database)
+        with _clear_errors():
+            exists = store_exists(target)
+        if not exists:
+            shown = redact_url(target) if isinstance(target, str) else target
+            typer.echo(f"No store at {shown}: run `kagura ingest DIR --store {shown}` first.", err=True)
+            raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG
 
     options: dict[str, Any] = {}
