@@ -70,3 +70,31 @@ def test_search_on_an_empty_postgres_database_creates_nothing(postgres_url: str)
         ).fetchone()
         extensions = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'vector'").fetchone()
     assert tables == (0,) and extensions == (0,)
+
+
+def test_a_known_model_name_on_another_server_learns_its_dimension_and_plain_search_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``openai:text-embedding-3-small`` served with 64-dim vectors (the fake server) is indexed at 64 dims;
+    then ``kagura search`` without ``--embedder`` uses the embedder the store records, not the local one."""
+    from test_ingest_cli import server_in_thread
+
+    for name in ("KAGURA_LLM_BASE_URL", "KAGURA_LLM_MODEL", "KAGURA_LLM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "Caddyfile").write_text("example.com {\n    reverse_proxy app:8000\n}\n", encoding="utf-8")
+    (root / "notes.md").write_text("# Notes\n\nTomatoes need sun.\n", encoding="utf-8")
+    store = str(tmp_path / "s.db")
+    with server_in_thread(embedding_dim=64) as server:
+        url = ["--base-url", server.base_url]
+        model = ["--embedder", "openai:text-embedding-3-small"]
+        result = runner.invoke(app, ["ingest", str(root), "--store", store, "--json", *model, *url])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["failed"] == []
+        before = server.stats.embedding_requests
+        plain = runner.invoke(app, ["search", "reverse_proxy", "--store", store, "--json", *url])
+        assert plain.exit_code == 0, plain.output
+        assert json.loads(plain.stdout)[0]["relpath"] == "Caddyfile"
+        assert server.stats.embedding_requests == before + 1  # the query was embedded by the server
+        assert {body["model"] for body in server.received} == {"text-embedding-3-small"}

@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 DEFAULT_STORE = Path(".kagura") / "kagura.db"
+_LOCAL_MODEL = "all-MiniLM-L6-v2"
+"""Ids of the local embedder's vectors start with this (``all-MiniLM-L6-v2``, ``...+onnx-int8``)."""
 
 _STORE_OPT = typer.Option(
     str(DEFAULT_STORE),
@@ -58,6 +60,13 @@ _EMBEDDER_OPT = typer.Option(
     "--embedder",
     help="local (offline MiniLM), or openai[:MODEL] for an OpenAI-compatible /v1/embeddings at --base-url"
     " (default KAGURA_LLM_BASE_URL). A store keeps the embedder it was built with.",
+)
+_READ_EMBEDDER_OPT = typer.Option(
+    None,
+    "--embedder",
+    help="local (offline MiniLM), or openai[:MODEL] at --base-url (default KAGURA_LLM_BASE_URL); default: the"
+    " embedder the store was built with.",
+    show_default=False,
 )
 _MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
 _DIR_ARG = typer.Argument(..., help="Folder to index.")
@@ -123,6 +132,26 @@ def embedder_from_option(
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
         )
+
+
+def _open_reader(
+    store: str, embedder: str | None, base_url: str | None, api_key: str | None = None, llm: Any = None
+) -> Any:
+    """The store for ``search``/``ask``: with ``--embedder``, that one; without, the embedder the store's
+    vectors were made by (a remote model by name at ``--base-url``, or the local one)."""
+    if embedder is not None:
+        return _open_rag(
+            store, llm, must_exist=True, embedder=embedder_from_option(embedder, base_url, api_key)
+        )
+    rag = _open_rag(store, llm, must_exist=True)
+    with _clear_errors():
+        recorded = rag.store.embedder()
+    if recorded is None or recorded.startswith(_LOCAL_MODEL):
+        return rag
+    rag.close()
+    return _open_rag(
+        store, llm, must_exist=True, embedder=embedder_from_option(f"openai:{recorded}", base_url, api_key)
+    )
 
 
 def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
@@ -368,7 +397,7 @@ def search(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     mode: str = _MODE_OPT,
-    embedder: str = _EMBEDDER_OPT,
+    embedder: str | None = _READ_EMBEDDER_OPT,
     base_url: str | None = _BASE_URL_OPT,
     all_chunks: bool = typer.Option(
         False,
@@ -382,7 +411,7 @@ def search(
     Scores: hybrid (default) 0-1 relevance (1 = first by both keyword and vector search); vector: cosine
     similarity; keyword: BM25 (higher is better).
     """
-    rag = _open_rag(store, must_exist=True, embedder=embedder_from_option(embedder, base_url))
+    rag = _open_reader(store, embedder, base_url)
     try:
         with _clear_errors():
             job = rag.query(query, top_k=top_k, file_type=file_type, mode=mode, per_file=not all_chunks)  # type: ignore[arg-type]
@@ -408,12 +437,11 @@ def ask(
     redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
     mode: str = _MODE_OPT,
-    embedder: str = _EMBEDDER_OPT,
+    embedder: str | None = _READ_EMBEDDER_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
-    chosen = embedder_from_option(embedder, base_url, api_key)
     llm = llm_from_options(model, base_url, offline, api_key, redis)
-    rag = _open_rag(store, llm, must_exist=True, embedder=chosen)
+    rag = _open_reader(store, embedder, base_url, api_key, llm)
     try:
         with _clear_errors(api_key):
             answer = asyncio.run(rag.ask(question, top_k=top_k, mode=mode))  # type: ignore[arg-type]
