@@ -188,3 +188,36 @@ def test_method_with_multi_line_signature_is_labelled_and_whole() -> None:
         if "def m3(" in piece.text:
             assert piece.section == "Box.m3" and ") -> int:" in piece.text and "return x + 3" in piece.text
     assert {p.section for p in pieces} >= {f"Box.m{i}" for i in range(12)}
+
+
+def test_heading_only_sections_fold_into_their_subsections() -> None:
+    """``## 2.x`` directly followed by ``### Version ...`` makes no chunk of its own (its name is in the
+    subsection's trail); a heading with text of its own, or with nothing after it, stays."""
+    from kagura.loaders import Segment as Seg
+
+    segments = [
+        Seg("# Changelog", section="Changelog"),
+        Seg("## 2.x", section="Changelog > 2.x"),
+        Seg("### Version 2.4.0\n\n- Orders can be cancelled.", section="Changelog > 2.x > Version 2.4.0"),
+        Seg("## 1.x\n\nOld releases, kept for reference.", section="Changelog > 1.x"),
+        Seg("### Version 1.9.0\n\n- ES modules.", section="Changelog > 1.x > Version 1.9.0"),
+        Seg("## Unreleased", section="Changelog > Unreleased"),
+    ]
+    pieces = chunk_document(segments, relpath="CHANGELOG.md", file_type="markdown", chunk_size=800, overlap=0)
+    assert [p.section for p in pieces] == [
+        "Changelog > 2.x > Version 2.4.0",
+        "Changelog > 1.x",
+        "Changelog > 1.x > Version 1.9.0",
+        "Changelog > Unreleased",
+    ]
+
+
+def test_javascript_top_level_bindings_and_exports_are_labelled() -> None:
+    text = (
+        "export const relativeTime = (date) => {\n  return date;\n};\n\n"
+        "export default function main() {\n  return 1;\n}\n\n"
+        "export class Cart {\n  add() {}\n}\n"
+    )
+    labels = [p.section for p in chunk_document([Segment(text)], relpath="app.js", file_type="code",
+                                               chunk_size=40, overlap=0)]  # fmt: skip
+    assert list(dict.fromkeys(labels)) == ["relativeTime", "main", "Cart"], labels

@@ -41,9 +41,11 @@ _CONFIG_SUFFIXES = {
 _DECORATOR = re.compile(r"@[A-Za-z_]")
 _DEF = re.compile(r"(async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _CODE_SYMBOL = re.compile(
-    r"^\s*(?:export\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:public\s+|private\s+|static\s+|async\s+)*"
+    r"^\s*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:public\s+|private\s+|static\s+|async\s+)*"
     r"(?:function|func|fn|def|class|struct|enum|interface|trait|impl|type|module|sub|proc)\s+([A-Za-z_][\w:.<>]*)"
 )
+_JS_BINDING = re.compile(r"^(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=")
+"""A top-level JavaScript/TypeScript binding (``export const formatPrice = (...) => ...``), at column 0."""
 _SECTION_HEADER = re.compile(r"^\[\[?[^\]]+\]\]?\s*(?:[#;].*)?$")
 _CLOSERS = (")", "]", "}")
 _CONTINUATIONS = ("else", "elif", "except", "finally", *_CLOSERS)
@@ -83,11 +85,41 @@ def chunk_document(
     check_chunking(chunk_size, overlap)
     strategy = chunk_strategy(relpath, file_type)
     out: list[ChunkPiece] = []
-    for segment in segments:
+    for segment in _without_bare_headings(list(segments)):
         units = _units(strategy, segment.text, segment.section, chunk_size)
         for text, label in pack_units(units, chunk_size, overlap):
             out.append(ChunkPiece(text, len(out), segment.page, label))
     return out
+
+
+def _without_bare_headings(segments: list[SegmentLike]) -> list[SegmentLike]:
+    """Drop a segment that is only its own heading (``## 2.x``, a page title alone) when the next segment
+    is a subsection of it: the subsection's heading trail names it already, and a chunk of one heading
+    ranks high on vectors while answering nothing."""
+    kept: list[SegmentLike] = []
+    for index, segment in enumerate(segments):
+        following = segments[index + 1] if index + 1 < len(segments) else None
+        section = segment.section or ""
+        if (
+            following is not None
+            and section
+            and (following.section or "").startswith(f"{section} > ")
+            and _is_heading_only(segment.text, section)
+        ):
+            continue
+        kept.append(segment)
+    return kept
+
+
+def _is_heading_only(text: str, section: str) -> bool:
+    """Only the heading itself (``## 2.x``, an underline), and perhaps a page title that starts with it
+    (``Changelog | Lantern docs``, as an HTML page's title opens its first section)."""
+    last = section.rsplit(" > ", 1)[-1].strip()
+    lines = [line.strip().lstrip("#").strip() for line in text.splitlines() if line.strip()]
+    return len(lines) <= 3 and all(
+        line == last or line.strip("=-") == "" or (line.startswith(last) and len(line) <= len(last) + 40)
+        for line in lines
+    )
 
 
 def _units(strategy: str, text: str, section: str | None, chunk_size: int) -> list[Unit]:
@@ -105,7 +137,7 @@ def _units(strategy: str, text: str, section: str | None, chunk_size: int) -> li
 
 def _code_label(block: str) -> str | None:
     for line in block.splitlines():
-        match = _CODE_SYMBOL.match(line)
+        match = _CODE_SYMBOL.match(line) or _JS_BINDING.match(line)
         if match:
             return match.group(1)
     return None
