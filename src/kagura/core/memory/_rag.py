@@ -327,7 +327,17 @@ class MultimodalRAG:
         rows = await asyncio.to_thread(self._store.chunks, [cid for cid, _ in hits])
         results = [
             SearchResult(
-                r.path, r.text, float(score), r.page, r.section, r.file_type, r.relpath, r.id, r.document_id
+                r.path,
+                r.text,
+                float(score),
+                r.page,
+                r.section,
+                r.file_type,
+                r.relpath,
+                r.id,
+                r.document_id,
+                r.start_line,
+                r.end_line,
             )
             for cid, score in hits
             if (r := rows.get(cid)) is not None

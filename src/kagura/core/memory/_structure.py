@@ -87,9 +87,45 @@ def chunk_document(
     out: list[ChunkPiece] = []
     for segment in _without_bare_headings(list(segments)):
         units = _units(strategy, segment.text, segment.section, chunk_size)
+        first_line = getattr(segment, "line", None)
+        locate = None if first_line is None else LineLocator(segment.text, first_line)
         for text, label in pack_units(units, chunk_size, overlap):
-            out.append(ChunkPiece(text, len(out), segment.page, label))
+            start, end = (None, None) if locate is None else locate(text)
+            out.append(ChunkPiece(text, len(out), segment.page, label, start, end))
     return out
+
+
+class LineLocator:
+    """The file lines each chunk of a segment spans, chunk after chunk (in order; chunks may overlap).
+
+    A chunk is made of whole lines of the segment (or, when one line is longer than a chunk, part of
+    one): its first and last non-blank lines are looked up from where the previous chunk started."""
+
+    def __init__(self, text: str, first_line: int) -> None:
+        self.lines = [line.strip() for line in text.splitlines()]
+        self.first_line = first_line
+        self.cursor = 0
+
+    def _find(self, wanted: str, start: int) -> int | None:
+        for index in range(start, len(self.lines)):
+            if self.lines[index] == wanted:
+                return index
+        for index in range(start, len(self.lines)):  # part of a long line
+            if wanted and wanted in self.lines[index]:
+                return index
+        return None
+
+    def __call__(self, chunk: str) -> tuple[int | None, int | None]:
+        parts = [line.strip() for line in chunk.splitlines() if line.strip()]
+        if not parts:
+            return None, None
+        start = self._find(parts[0], self.cursor)
+        if start is None:
+            return None, None
+        end = self._find(parts[-1], start) if len(parts) > 1 else start
+        self.cursor = start
+        end = start if end is None else end
+        return self.first_line + start, self.first_line + end
 
 
 def _without_bare_headings(segments: list[SegmentLike]) -> list[SegmentLike]:
