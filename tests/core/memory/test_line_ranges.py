@@ -34,7 +34,9 @@ def test_markdown_sections_know_their_first_line() -> None:
     assert [(s.section, s.line) for s in setext] == [("Title", 1), ("Title > Part", 6)]
 
 
-async def test_results_carry_the_lines_they_span_on_both_stores(tmp_path: Path, store_url: str | Path) -> None:
+async def test_results_carry_the_lines_they_span_on_both_stores(
+    tmp_path: Path, store_url: str | Path
+) -> None:
     root = tmp_path / "tree"
     root.mkdir()
     (root / "guide.md").write_text(_GUIDE, encoding="utf-8")
