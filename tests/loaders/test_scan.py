@@ -241,9 +241,11 @@ def test_default_ignores_skip_dependency_folders_and_bytecode_without_reading_th
     write(tmp_path, "node_modules/left-pad/index.js")
     write(tmp_path, "web/node_modules/react/index.js")
     write(tmp_path, "venv/lib/python3.11/site.py")
+    write(tmp_path, "venv/pyvenv.cfg", "home = /usr/bin\n")
+    write(tmp_path, "Lib/venv/__init__.py")  # the standard library's venv package: a name, not an environment
     write(tmp_path, "pkg.egg-info/PKG-INFO")
     result = scan_directory(tmp_path)
-    assert [f.relpath for f in result.files] == ["app.js", "lib/util.py"]
+    assert [f.relpath for f in result.files] == ["Lib/venv/__init__.py", "app.js", "lib/util.py"]
     assert rules(result, tmp_path) == {
         "lib/__pycache__": "default-ignore",
         "lib/util.pyc": "default-ignore",
@@ -254,13 +256,13 @@ def test_default_ignores_skip_dependency_folders_and_bytecode_without_reading_th
     }
     assert "default-ignore" in SKIP_RULES and "node_modules/" in DEFAULT_IGNORES
     everything = scan_directory(tmp_path, default_ignores=False)
-    assert len(everything.files) == 8 and everything.skipped == []
+    assert len(everything.files) == 10 and everything.skipped == []
 
 
 def test_an_ignore_file_re_includes_a_default_ignore(tmp_path: Path) -> None:
-    write(tmp_path, ".kaguraignore", "!venv/\n")
-    write(tmp_path, "venv/notes.md")
+    write(tmp_path, ".kaguraignore", "!vendor.egg-info/\n")
+    write(tmp_path, "vendor.egg-info/notes.md")
     write(tmp_path, "node_modules/x.js")
-    assert [f.relpath for f in scan_directory(tmp_path).files] == ["venv/notes.md"]
+    assert [f.relpath for f in scan_directory(tmp_path).files] == ["vendor.egg-info/notes.md"]
     with pytest.raises(TypeError, match="default_ignores"):
         scan_directory(tmp_path, default_ignores="no")  # type: ignore[arg-type]

@@ -320,7 +320,7 @@ def ingest(
     default_ignores: bool = typer.Option(
         True,
         "--default-ignores/--no-default-ignores",
-        help="Skip node_modules/, __pycache__/, *.pyc, venv/, *.egg-info/ ..."
+        help="Skip node_modules/, __pycache__/, *.pyc, *.egg-info/, virtual environments ..."
         " (kagura.loaders.DEFAULT_IGNORES; a !pattern in .gitignore/.kaguraignore re-includes one).",
     ),
 ) -> None:

@@ -14,10 +14,10 @@ Rules, checked per entry in this order (each skip is reported as a :class:`Skipp
   ``dir/`` patterns, names are matched byte-wise (undecodable names included) and case-sensitively, and a
   line git cannot parse is skipped without failing the scan.
 - ``default-ignore``: :data:`DEFAULT_IGNORES`, what code-search tools leave out without being told
-  (dependency folders such as ``node_modules/``, virtual environments, Python bytecode and caches, package
-  build metadata): a layer of gitignore patterns below every ignore file, so a ``.gitignore`` or
-  ``.kaguraignore`` line ``!name`` re-includes what it names; ``default_ignores=False`` turns it off.
-  Ignored directories are not entered.
+  (dependency folders such as ``node_modules/``, virtual environments (a folder holding ``pyvenv.cfg``),
+  Python bytecode and caches, package build metadata): a layer of gitignore patterns below every ignore
+  file, so a ``.gitignore`` or ``.kaguraignore`` line ``!name`` re-includes what it names;
+  ``default_ignores=False`` turns it off. Ignored directories are not entered.
 - ``broken-symlink``, ``symlink-loop``, ``symlink-outside-root``: symlinks are followed only when their
   target resolves inside the root; a target outside is never read. A directory reached again through a
   symlink to one of its ancestors is a ``symlink-loop``; one already scanned elsewhere is ``already-scanned``.
@@ -52,12 +52,13 @@ DEFAULT_IGNORES = (
     "*.py[cod]",
     "*$py.class",
     "*.egg-info/",
-    "venv/",
     "site-packages/",
     "__pypackages__/",
 )
 """gitignore patterns skipped by default (rule ``default-ignore``). Names starting with ``.`` (``.git``,
-``.venv``, ``.tox``, ``.mypy_cache``, ``.pytest_cache``, ``.next`` ...) are already skipped as hidden."""
+``.venv``, ``.tox``, ``.mypy_cache``, ``.pytest_cache``, ``.next`` ...) are already skipped as hidden, and a
+virtual environment is skipped by what it holds, whatever its name (a ``pyvenv.cfg`` file: ``venv/``,
+``env/``), never by the name alone (the standard library has a ``venv`` package)."""
 
 SKIP_RULES = (
     "already-scanned",
@@ -252,6 +253,9 @@ class _Scanner:
             self.skip(rel, "symlink-outside-root", "target resolves outside the root; not read")
             return None
         if stat.S_ISDIR(st.st_mode):
+            if self.default_ignores and os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
+                self.skip(rel, "default-ignore", "a Python virtual environment (pyvenv.cfg)")
+                return None
             key = (st.st_dev, st.st_ino)
             return _Frame(Path(entry.path), rel, layers, ancestors | {parent}, key, via_symlink=is_link)
         if not stat.S_ISREG(st.st_mode):
