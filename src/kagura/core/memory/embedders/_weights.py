@@ -19,8 +19,6 @@ import hashlib
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO
 
@@ -183,7 +181,11 @@ class _Progress:
 
 
 def _fetch(url: str, dest: Path, name: str, sha256: str, size: int, timeout: float) -> None:
-    """Stream ``url`` into ``dest`` (atomically), verifying its SHA-256."""
+    """Stream ``url`` into ``dest`` (atomically), verifying its SHA-256. ``urllib.request`` is imported
+    here: every process that embeds imports this module, few of them download."""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(dest) as tmp:
             total = int(response.headers.get("Content-Length") or size)
