@@ -107,3 +107,16 @@ def test_file_kind_words_name_configuration_files() -> None:
     assert file_kind_words("docs/guide.md") == "" and file_kind_words("src/app.py") == ""
     assert keyword_name("a/package.json").startswith("package.json npm")
     assert kind_label("README.md") == "README.md"
+
+
+def test_query_identifiers_and_their_boost() -> None:
+    from kagura.core.memory._identifiers import boost_identifiers, query_identifiers
+
+    assert query_identifiers("What address does Caddy reverse_proxy requests to?") == ["reverse_proxy"]
+    assert query_identifiers("os.path.join and maxAge, LANTERN_ vars") == ["os.path.join", "maxAge"]
+    assert query_identifiers("front-end tests, e.g. vitest") == []  # English, not identifiers
+    texts = {1: "a reverse proxy in front", 2: "reverse_proxy 127.0.0.1:8080", 3: "nothing"}
+    hits = [(1, 10.0), (2, 9.0), (3, 1.0)]
+    boosted = boost_identifiers("reverse_proxy", hits, lambda ids: {i: texts[i] for i in ids})
+    assert boosted == [(2, 13.5), (1, 10.0), (3, 1.0)]
+    assert boost_identifiers("reverse proxy", hits, lambda ids: {}) == hits  # nothing to look for

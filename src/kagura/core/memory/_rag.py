@@ -26,6 +26,7 @@ from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, ch
 from kagura.core.memory._grouping import best_per_file
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._hybrid import RRF_K, SearchMode, check_mode, reciprocal_rank_fusion
+from kagura.core.memory._identifiers import boost_identifiers
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import RunCounters
 from kagura.core.memory._prune import plan_prune
@@ -295,7 +296,8 @@ class MultimodalRAG:
           absent from the other, lower as the ranks fall (``1/(60+r)`` per list, normalized);
         * ``vector``: the cosine similarity of the query and the chunk (-1 to 1; about 0.3 to 0.7 for
           related text with the default MiniLM embedder);
-        * ``keyword``: BM25 (0 up, unbounded, comparable only within one query and store).
+        * ``keyword``: BM25 (0 up, unbounded, comparable only within one query and store), up to 1.5 times
+          higher for a chunk holding the query's identifiers verbatim (``reverse_proxy``, ``maxAge``).
 
         Raises StoreError when the store's vectors were made by another embedder than this one.
         """
@@ -316,7 +318,7 @@ class MultimodalRAG:
         if mode != "keyword":
             vector_hits = await self._vector_hits(text, depth, kind, exact)
         if mode != "vector":
-            keyword_hits = await asyncio.to_thread(self._store.keyword_search, text, depth, kind)
+            keyword_hits = await asyncio.to_thread(self._keyword_hits, text, depth, kind)
         if mode == "hybrid":
             fused = reciprocal_rank_fusion([[c for c, _ in vector_hits], [c for c, _ in keyword_hits]])
             best = 2.0 / (RRF_K + 1)  # first in both rankings
@@ -343,6 +345,13 @@ class MultimodalRAG:
             if (r := rows.get(cid)) is not None
         ]
         return best_per_file(results, top_k) if per_file else results[:top_k]
+
+    def _keyword_hits(self, text: str, depth: int, file_type: str | None) -> list[tuple[int, float]]:
+        """BM25 hits, those holding the query's identifiers verbatim raised (:func:`boost_identifiers`)."""
+        hits = self._store.keyword_search(text, depth, file_type)
+        return boost_identifiers(
+            text, hits, lambda ids: {cid: row.text for cid, row in self._store.chunks(ids).items()}
+        )
 
     async def _vector_hits(
         self, text: str, depth: int, file_type: str | None, exact: bool = False
