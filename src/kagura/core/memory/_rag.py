@@ -26,7 +26,7 @@ from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, ch
 from kagura.core.memory._grouping import best_per_file
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._hybrid import RRF_K, SearchMode, check_mode, reciprocal_rank_fusion
-from kagura.core.memory._identifiers import boost_identifiers
+from kagura.core.memory._identifiers import boost_identifiers, query_identifiers
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import RunCounters
 from kagura.core.memory._prune import plan_prune
@@ -348,10 +348,13 @@ class MultimodalRAG:
 
     def _keyword_hits(self, text: str, depth: int, file_type: str | None) -> list[tuple[int, float]]:
         """BM25 hits, those holding the query's identifiers verbatim raised (:func:`boost_identifiers`)."""
-        hits = self._store.keyword_search(text, depth, file_type)
-        return boost_identifiers(
+        if not query_identifiers(text):
+            return self._store.keyword_search(text, depth, file_type)
+        hits = self._store.keyword_search(text, max(depth, FUSION_DEPTH), file_type)  # re-ranked: look deeper
+        boosted = boost_identifiers(
             text, hits, lambda ids: {cid: row.text for cid, row in self._store.chunks(ids).items()}
         )
+        return boosted[:depth]
 
     async def _vector_hits(
         self, text: str, depth: int, file_type: str | None, exact: bool = False
