@@ -221,3 +221,16 @@ def test_javascript_top_level_bindings_and_exports_are_labelled() -> None:
     labels = [p.section for p in chunk_document([Segment(text)], relpath="app.js", file_type="code",
                                                chunk_size=40, overlap=0)]  # fmt: skip
     assert list(dict.fromkeys(labels)) == ["relativeTime", "main", "Cart"], labels
+
+
+def test_a_long_sections_heading_goes_with_its_first_paragraph() -> None:
+    from kagura.loaders._text import markdown_sections
+
+    text = "# Guide\n\n## Install\n\n" + "Run the installer on every machine. " * 30 + "\n\nThen reboot.\n"
+    pieces = chunk_document(markdown_sections(text), relpath="g.md", file_type="markdown", chunk_size=400,
+                            overlap=50)  # fmt: skip
+    assert all(p.text.strip() not in ("# Guide", "## Install") for p in pieces), [p.text[:30] for p in pieces]
+    assert pieces[0].text.startswith("Run the installer") and pieces[0].section == "Guide > Install"
+    short = chunk_document(markdown_sections("## Install\n\nRun it.\n"), relpath="s.md", file_type="markdown",
+                           chunk_size=400, overlap=50)  # fmt: skip
+    assert [p.text for p in short] == ["## Install\n\nRun it."]  # a heading that fits stays with its text

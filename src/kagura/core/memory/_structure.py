@@ -46,6 +46,8 @@ _CODE_SYMBOL = re.compile(
 )
 _JS_BINDING = re.compile(r"^(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=")
 """A top-level JavaScript/TypeScript binding (``export const formatPrice = (...) => ...``), at column 0."""
+_MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+\S")
+_MD_HEADING_ONLY = re.compile(r"^ {0,3}#{1,6}[ \t]+[^\n]+$")
 _SECTION_HEADER = re.compile(r"^\[\[?[^\]]+\]\]?\s*(?:[#;].*)?$")
 _CLOSERS = (")", "]", "}")
 _CONTINUATIONS = ("else", "elif", "except", "finally", *_CLOSERS)
@@ -89,7 +91,10 @@ def chunk_document(
         units = _units(strategy, segment.text, segment.section, chunk_size)
         first_line = getattr(segment, "line", None)
         locate = None if first_line is None else LineLocator(segment.text, first_line)
-        for text, label in pack_units(units, chunk_size, overlap):
+        packed = list(pack_units(units, chunk_size, overlap))
+        if strategy == "markdown" and len(packed) > 1:  # a lone heading line: its title is in the label
+            packed = [(t, label) for t, label in packed if not _MD_HEADING_ONLY.match(t.strip())] or packed
+        for text, label in packed:
             start, end = (None, None) if locate is None else locate(text)
             out.append(ChunkPiece(text, len(out), segment.page, label, start, end))
     return out
@@ -165,10 +170,26 @@ def _units(strategy: str, text: str, section: str | None, chunk_size: int) -> li
         if len(text.strip()) <= chunk_size:
             return [Unit(text, section)]
         return list(_config_units(text))
-    return [
-        Unit(block, _code_label(block) if strategy == "code" else section)
-        for block in blank_line_blocks(text)
-    ]
+    blocks = blank_line_blocks(text)
+    if strategy == "markdown":
+        blocks = _headings_joined(blocks)
+    return [Unit(block, _code_label(block) if strategy == "code" else section) for block in blocks]
+
+
+def _headings_joined(blocks: list[str]) -> list[str]:
+    """A block that is only a Markdown heading goes with the block after it (a long section's heading never
+    makes a chunk of its own)."""
+    out: list[str] = []
+    pending = ""
+    for block in blocks:
+        if _MD_HEADING.match(block.strip()) and "\n" not in block.strip():
+            pending = f"{pending}\n\n{block}" if pending else block
+            continue
+        out.append(f"{pending}\n\n{block}" if pending else block)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return out
 
 
 def _code_label(block: str) -> str | None:
