@@ -58,3 +58,23 @@ async def test_results_carry_the_lines_they_span_on_both_stores(
         assert hit.as_dict()["start_line"] == hit.start_line
     finally:
         rag.close()
+
+
+def test_a_chunk_ending_with_a_repeated_line_spans_to_its_own_end() -> None:
+    """A config file whose blocks all close with ``}``: the whole-file chunk ends at the file's last line,
+    not at the first ``}``; blocks cut from a larger file keep their own lines."""
+    from kagura.core.memory._structure import chunk_document
+    from kagura.loaders import Segment
+
+    caddy = "{\n\temail ops@example.com\n}\n\nexample.com {\n\treverse_proxy app:8000\n}\n"
+    [whole] = chunk_document([Segment(caddy, line=1)], relpath="Caddyfile", file_type="text",
+                             chunk_size=800, overlap=0)  # fmt: skip
+    assert (whole.start_line, whole.end_line) == (1, 7)
+    blocks = "\n\n".join(f"site{i}.example {{\n\trespond {i}\n}}" for i in range(8))
+    pieces = chunk_document([Segment(blocks, line=3)], relpath="big.conf", file_type="text",
+                            chunk_size=60, overlap=0)  # fmt: skip
+    lines = blocks.splitlines()
+    for piece in pieces:
+        assert piece.start_line is not None and piece.end_line is not None
+        span = lines[piece.start_line - 3 : piece.end_line - 2]
+        assert "\n".join(span).strip() == piece.text.strip(), (piece.start_line, piece.end_line)

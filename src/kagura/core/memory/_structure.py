@@ -127,10 +127,13 @@ class LineLocator:
         start = self._find(parts[0], self.cursor)
         if start is None:
             return None, None
-        end = self._find(parts[-1], start) if len(parts) > 1 else start
         self.cursor = start
-        end = start if end is None else end
-        return self.first_line + start, self.first_line + end
+        span = start + len(chunk.strip().splitlines()) - 1  # a slice of the segment's lines, as usual
+        if span < len(self.lines) and self.lines[span] == parts[-1]:
+            return self.first_line + start, self.first_line + span
+        # otherwise the last line, no earlier than its non-blank lines allow (a "}" repeats in a file)
+        end = self._find(parts[-1], start + len(parts) - 1) if len(parts) > 1 else start
+        return self.first_line + start, self.first_line + (start if end is None else end)
 
 
 def _without_bare_headings(segments: list[SegmentLike]) -> list[SegmentLike]:
