@@ -56,8 +56,10 @@ def test_ingest_with_remote_embedder_then_search_every_mode(corpus: Path, tmp_pa
             if mode != "vector":  # the fake server's vectors carry no meaning; keywords do
                 assert hits[0]["relpath"] == "deploy/Caddyfile"
 
-        # the store was built by the remote embedder: the local one is refused with a way out, no traceback
-        refused = runner.invoke(app, ["search", "healthz", "--store", store, "--mode", "vector"])
+        # the store was built by the remote embedder: the local one, asked for, is refused with a way out
+        refused = runner.invoke(
+            app, ["search", "healthz", "--store", store, "--mode", "vector", "--embedder", "local"]
+        )
         assert refused.exit_code == 1
         assert "fake-embed" in refused.output and "--embedder" in refused.output
         assert "Traceback" not in refused.output

@@ -215,7 +215,7 @@ def git_kept(root: Path) -> set[bytes]:
 
 
 def kagura_kept(root: Path) -> set[bytes]:
-    return {os.fsencode(f.relpath) for f in scan_directory(root).files}
+    return {os.fsencode(f.relpath) for f in scan_directory(root, default_ignores=False).files}
 
 
 @dataclass
@@ -368,7 +368,7 @@ def compare_tree(root: Path) -> tuple[int, list[str]]:
         parts = rel.split(b"/")
         return any(os.path.islink(os.path.join(broot, *parts[: i + 1])) for i in range(len(parts)))
 
-    result = scan_directory(root)
+    result = scan_directory(root, default_ignores=False)
     other_rules = {
         os.fsencode(os.path.relpath(s.path, root))
         for s in result.skipped

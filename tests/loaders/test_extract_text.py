@@ -32,7 +32,7 @@ def test_plain_utf8_text(tmp_path: Path) -> None:
     result = extract_file(path)
     assert result.file_type is FileType.TEXT
     assert result.mime_type == "text/plain"
-    assert result.segments == [Segment("first line\nsecond line\n")]
+    assert result.segments == [Segment("first line\nsecond line\n", line=1)]
     assert result.metadata["encoding"] == "utf-8"
     assert result.media_kind is None
 
@@ -237,6 +237,6 @@ def test_registered_extractor_is_used_and_its_crash_becomes_an_extraction_error(
         assert reason_of(path) == "could not extract yaml: KeyError: 'missing part'"
     finally:
         register_extractor(FileType.YAML, version=original_version)(extract_yaml)
-    assert extract_file(path).segments == [Segment("key: value\n")]
+    assert extract_file(path).segments == [Segment("key: value\n", line=1)]
     with pytest.raises(ValueError, match="version"):
         register_extractor(FileType.YAML, version="")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kagura.loaders import SKIP_RULES, ScanResult, scan_directory
+from kagura.loaders import DEFAULT_IGNORES, SKIP_RULES, ScanResult, scan_directory
 
 Unprivileged = Callable[[Callable[[], Any]], Any]
 
@@ -229,3 +229,40 @@ def test_whitelist_idiom_and_deeper_negation_of_a_directory(tmp_path: Path) -> N
     assert kept(result) == ["pkg/build/keep.py", "src/app.py"]
     skipped = rules(result, tmp_path)
     assert (skipped["src/notes.txt"], skipped["build"]) == ("gitignore", "gitignore")
+
+
+def test_default_ignores_skip_dependency_folders_and_bytecode_without_reading_them(tmp_path: Path) -> None:
+    """No .gitignore: node_modules/, __pycache__/, *.pyc, venv/ and *.egg-info/ are skipped (not entered,
+    so their files are never listed) with rule ``default-ignore``; the project's own files stay."""
+    write(tmp_path, "app.js")
+    write(tmp_path, "lib/util.py")
+    write(tmp_path, "lib/util.pyc", b"\x00\x01")
+    write(tmp_path, "lib/__pycache__/util.cpython-311.pyc", b"\x00")
+    write(tmp_path, "node_modules/left-pad/index.js")
+    write(tmp_path, "web/node_modules/react/index.js")
+    write(tmp_path, "venv/lib/python3.11/site.py")
+    write(tmp_path, "venv/pyvenv.cfg", "home = /usr/bin\n")
+    write(tmp_path, "Lib/venv/__init__.py")  # the standard library's venv package: a name, not an environment
+    write(tmp_path, "pkg.egg-info/PKG-INFO")
+    result = scan_directory(tmp_path)
+    assert [f.relpath for f in result.files] == ["Lib/venv/__init__.py", "app.js", "lib/util.py"]
+    assert rules(result, tmp_path) == {
+        "lib/__pycache__": "default-ignore",
+        "lib/util.pyc": "default-ignore",
+        "node_modules": "default-ignore",
+        "pkg.egg-info": "default-ignore",
+        "venv": "default-ignore",
+        "web/node_modules": "default-ignore",
+    }
+    assert "default-ignore" in SKIP_RULES and "node_modules/" in DEFAULT_IGNORES
+    everything = scan_directory(tmp_path, default_ignores=False)
+    assert len(everything.files) == 10 and everything.skipped == []
+
+
+def test_an_ignore_file_re_includes_a_default_ignore(tmp_path: Path) -> None:
+    write(tmp_path, ".kaguraignore", "!vendor.egg-info/\n")
+    write(tmp_path, "vendor.egg-info/notes.md")
+    write(tmp_path, "node_modules/x.js")
+    assert [f.relpath for f in scan_directory(tmp_path).files] == ["vendor.egg-info/notes.md"]
+    with pytest.raises(TypeError, match="default_ignores"):
+        scan_directory(tmp_path, default_ignores="no")  # type: ignore[arg-type]

@@ -51,4 +51,4 @@ def test_same_files_as_git(tmp_path: Path, case: str) -> None:
     ).stdout.split("\0")
     expected = sorted(p for p in listed if p and not any(part.startswith(".") for part in p.split("/")))
     assert 0 < len(expected) < len(TREE)  # the rules keep some files and drop others
-    assert [f.relpath for f in scan_directory(tmp_path).files] == expected
+    assert [f.relpath for f in scan_directory(tmp_path, default_ignores=False).files] == expected

@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, str] = {
     "shared": "kagura.bench.shared",
     "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
+    "mixed": "kagura.bench.mixed",
     "store": "kagura.bench.store",
     "structured": "kagura.bench.structured",
     "tracing": "kagura.bench.tracing",

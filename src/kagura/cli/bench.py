@@ -86,9 +86,15 @@ def _clients_table(title: str, rows: list[BenchRow]) -> Table:
     return table
 
 
-def _corpus_table(rows: list[BenchRow]) -> Table:
-    """``kagura bench corpus``: one line per measure, its time and what it measured."""
-    table = Table(title="kagura bench corpus (a real tree: Python's standard library)", title_justify="left")
+_TREE_TABLES = {
+    "corpus": "kagura bench corpus (a real tree: Python's standard library)",
+    "mixed": "kagura bench mixed (config files, md + html docs, Python and JavaScript)",
+}
+
+
+def _corpus_table(name: str, rows: list[BenchRow]) -> Table:
+    """``kagura bench corpus`` / ``mixed``: one line per measure, its time and what it measured."""
+    table = Table(title=_TREE_TABLES[name], title_justify="left")
     for column in ("measure", "time", "figures"):
         table.add_column(column, justify="right" if column == "time" else "left", overflow="fold")
     for row in rows:
@@ -195,8 +201,8 @@ def bench(
         if name in _CLIENT_TABLES:
             console.print(_clients_table(_CLIENT_TABLES[name], rows))
             continue
-        if name == "corpus":
-            console.print(_corpus_table(rows))
+        if name in _TREE_TABLES:
+            console.print(_corpus_table(name, rows))
             continue
         console.print(_table(name, rows))
         for line in _extras(rows):

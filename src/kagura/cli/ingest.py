@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 DEFAULT_STORE = Path(".kagura") / "kagura.db"
+_LOCAL_MODEL = "all-MiniLM-L6-v2"
+"""Ids of the local embedder's vectors start with this (``all-MiniLM-L6-v2``, ``...+onnx-int8``)."""
 
 _STORE_OPT = typer.Option(
     str(DEFAULT_STORE),
@@ -59,6 +61,13 @@ _EMBEDDER_OPT = typer.Option(
     "--embedder",
     help="local (offline MiniLM), or openai[:MODEL] for an OpenAI-compatible /v1/embeddings at --base-url"
     " (default KAGURA_LLM_BASE_URL). A store keeps the embedder it was built with.",
+)
+_READ_EMBEDDER_OPT = typer.Option(
+    None,
+    "--embedder",
+    help="local (offline MiniLM), or openai[:MODEL] at --base-url (default KAGURA_LLM_BASE_URL); default: the"
+    " embedder the store was built with.",
+    show_default=False,
 )
 _MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
 _DIR_ARG = typer.Argument(..., help="Folder to index.")
@@ -126,13 +135,37 @@ def embedder_from_option(
         )
 
 
+def _open_reader(
+    store: str, embedder: str | None, base_url: str | None, api_key: str | None = None, llm: Any = None
+) -> Any:
+    """The store for ``search``/``ask``: with ``--embedder``, that one; without, the embedder the store's
+    vectors were made by (a remote model by name at ``--base-url``, or the local one)."""
+    if embedder is not None:
+        return _open_rag(
+            store, llm, must_exist=True, embedder=embedder_from_option(embedder, base_url, api_key)
+        )
+    rag = _open_rag(store, llm, must_exist=True)
+    with _clear_errors():
+        recorded = rag.store.embedder()
+    if recorded is None or recorded.startswith(_LOCAL_MODEL):
+        return rag
+    rag.close()
+    return _open_rag(
+        store, llm, must_exist=True, embedder=embedder_from_option(f"openai:{recorded}", base_url, api_key)
+    )
+
+
 def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
-    from kagura.core.memory.stores import is_postgres_url
+    from kagura.core.memory.stores import is_postgres_url, redact_url, store_exists
 
     target: str | Path = store if is_postgres_url(store) else Path(store).expanduser()
-    if must_exist and isinstance(target, Path) and not target.exists():
-        typer.echo(f"No store at {target}: run `kagura ingest DIR --store {target}` first.", err=True)
-        raise typer.Exit(2)
+    if must_exist:  # a read never creates a store (an SQLite file, or kagura's tables in a database)
+        with _clear_errors():
+            exists = store_exists(target)
+        if not exists:
+            shown = redact_url(target) if isinstance(target, str) else target
+            typer.echo(f"No store at {shown}: run `kagura ingest DIR --store {shown}` first.", err=True)
+            raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG
 
     options: dict[str, Any] = {}
@@ -157,11 +190,14 @@ async def run_ingest(
     progress_every: float = 10.0,
     engine: str = "local",
     ray_address: str | None = None,
+    default_ignores: bool = True,
 ) -> Any:
     """Run ``load_directory`` with a rich progress bar on ``console`` when it is a terminal; otherwise
     (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds.
-    ``engine``/``ray_address``: as ``load_directory``'s."""
+    ``engine``/``ray_address``/``default_ignores``: as ``load_directory``'s."""
     options: dict[str, Any] = {"max_concurrent": max_concurrent, "redescribe": redescribe, "engine": engine}
+    if not default_ignores:
+        options["default_ignores"] = False
     if ray_address is not None:
         options["ray_address"] = ray_address
     if console is None or not console.is_terminal:
@@ -247,7 +283,7 @@ def print_results(results: Sequence[Any], console: Console) -> None:
         text = " ".join(r.text.split())
         text = text if len(text) <= 300 else text[:297] + "..."
         console.print(
-            f"[bold]{rank}.[/bold] {r.score:.3f}  [cyan]{r.source()}[/cyan] ({r.file_type})", highlight=False
+            f"[bold]{rank}.[/bold] {r.score:.2f}  [cyan]{r.source()}[/cyan] ({r.file_type})", highlight=False
         )
         console.print(f"   {text}", highlight=False, markup=False)
 
@@ -282,6 +318,12 @@ def ingest(
         "--ray-address",
         help="Ray cluster to join with --engine ray (auto, host:port); default: start a local one.",
     ),
+    default_ignores: bool = typer.Option(
+        True,
+        "--default-ignores/--no-default-ignores",
+        help="Skip node_modules/, __pycache__/, *.pyc, *.egg-info/, virtual environments ..."
+        " (kagura.loaders.DEFAULT_IGNORES; a !pattern in .gitignore/.kaguraignore re-includes one).",
+    ),
 ) -> None:
     """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
 
@@ -308,6 +350,7 @@ def ingest(
         progress_every=progress_every,
         engine=engine,
         ray_address=ray_address,
+        default_ignores=default_ignores,
     )
     connected = engine == "ray" and _ray_connected()
     with json_stdout(as_json) as stdout:  # Ray prints dead workers' lines to stdout: not into the JSON
@@ -357,14 +400,25 @@ def search(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     mode: str = _MODE_OPT,
-    embedder: str = _EMBEDDER_OPT,
+    embedder: str | None = _READ_EMBEDDER_OPT,
     base_url: str | None = _BASE_URL_OPT,
+    all_chunks: bool = typer.Option(
+        False,
+        "--all-chunks",
+        help="Every matching passage, several of one file included (default: the best passage of each file,"
+        " and one copy of a page present as both Markdown and HTML).",
+    ),
 ) -> None:
-    """Search the store for QUERY; prints the best passages with their sources."""
-    rag = _open_rag(store, must_exist=True, embedder=embedder_from_option(embedder, base_url))
+    """Search the store for QUERY; prints the best passage of each file with its source and score.
+
+    Scores: hybrid (default) 0-1 relevance (1 = first by both keyword and vector search); vector: cosine
+    similarity; keyword: BM25 (higher is better).
+    """
+    rag = _open_reader(store, embedder, base_url)
     try:
         with _clear_errors():
-            results = asyncio.run(rag.query(query, top_k=top_k, file_type=file_type, mode=mode))  # type: ignore[arg-type]
+            job = rag.query(query, top_k=top_k, file_type=file_type, mode=mode, per_file=not all_chunks)  # type: ignore[arg-type]
+            results = asyncio.run(job)
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     finally:
@@ -386,12 +440,11 @@ def ask(
     redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
     mode: str = _MODE_OPT,
-    embedder: str = _EMBEDDER_OPT,
+    embedder: str | None = _READ_EMBEDDER_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
-    chosen = embedder_from_option(embedder, base_url, api_key)
     llm = llm_from_options(model, base_url, offline, api_key, redis)
-    rag = _open_rag(store, llm, must_exist=True, embedder=chosen)
+    rag = _open_reader(store, embedder, base_url, api_key, llm)
     try:
         with _clear_errors(api_key):
             answer = asyncio.run(rag.ask(question, top_k=top_k, mode=mode))  # type: ignore[arg-type]

@@ -17,10 +17,11 @@ from kagura.loaders._detect import detect_file_type
 from kagura.loaders._hash import content_hash
 from kagura.loaders._registry import extract_file, extractor_version, register_extractor
 from kagura.loaders._safe import display_name, is_valid_name, open_regular, raw_name_hex, read_regular
-from kagura.loaders._scan import DEFAULT_MAX_FILE_SIZE, SKIP_RULES, scan_directory
+from kagura.loaders._scan import DEFAULT_IGNORES, DEFAULT_MAX_FILE_SIZE, SKIP_RULES, scan_directory
 from kagura.loaders._types import Extracted, FileType, ScannedFile, ScanResult, Segment, SkippedFile
 
 __all__ = [
+    "DEFAULT_IGNORES",
     "DEFAULT_MAX_FILE_SIZE",
     "SKIP_RULES",
     "Extracted",

@@ -1,5 +1,9 @@
 """Visible text of an HTML page with the stdlib ``html.parser``: no script/style/head, the title kept,
-one segment per heading (``Segment.section`` = heading trail), ``alt`` text of images kept."""
+one segment per heading (``Segment.section`` = heading trail), ``alt`` text of images kept.
+
+Site navigation (``<nav>``: the table of contents a documentation site repeats on every page) is left out,
+and a heading inside a page's ``<header>``, ``<footer>`` or ``<aside>`` is kept as text without opening a
+section, so the page's own headings never nest under "Table of contents" or a sidebar's title."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from kagura.loaders._types import Extracted, FileType, Segment
 
 __all__ = ["html_segments"]
 
-_HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
+_HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object", "nav"})
+_CHROME = frozenset({"header", "footer", "aside"})
 _BLOCK = frozenset(
     """address article aside blockquote br caption dd details div dl dt fieldset figcaption figure
     footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody thead tfoot
@@ -33,6 +38,7 @@ class _VisibleText(HTMLParser):
         self.in_head = False
         self.in_title = False
         self.heading: tuple[int, list[str]] | None = None
+        self.chrome_depth = 0
 
     def _emit(self, text: str) -> None:
         if self.heading is not None:
@@ -50,7 +56,9 @@ class _VisibleText(HTMLParser):
             self.in_head = False
         elif tag == "title":
             self.in_title = True
-        elif tag in _HEADINGS and not self.hidden_depth:
+        elif tag in _CHROME:
+            self.chrome_depth += 1
+        elif tag in _HEADINGS and not self.hidden_depth and not self.chrome_depth:
             self.heading = (_HEADINGS[tag], [])
             self.segments.append((None, []))
         elif tag == "img" and not self.hidden_depth and not self.in_head:
@@ -73,6 +81,8 @@ class _VisibleText(HTMLParser):
             self.in_head = False
         elif tag == "title":
             self.in_title = False
+        elif tag in _CHROME:
+            self.chrome_depth = max(0, self.chrome_depth - 1)
         elif tag in _HEADINGS and self.heading is not None:
             level, parts = self.heading
             title = " ".join("".join(parts).split())

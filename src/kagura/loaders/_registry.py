@@ -33,7 +33,7 @@ class _Entry:
 _BUILTIN: dict[FileType, tuple[str, str]] = {
     FileType.PDF: ("kagura.loaders._documents:extract_pdf", "pdf-1"),
     FileType.DOCX: ("kagura.loaders._documents:extract_docx", "docx-1"),
-    FileType.HTML: ("kagura.loaders._html:extract_html", "html-2"),
+    FileType.HTML: ("kagura.loaders._html:extract_html", "html-3"),
     FileType.IMAGE: ("kagura.loaders._media:extract_image", "image-1"),
     FileType.AUDIO: ("kagura.loaders._media:extract_audio", "audio-1"),
     FileType.VIDEO: ("kagura.loaders._media:extract_video", "video-1"),
@@ -42,7 +42,7 @@ _BUILTIN: dict[FileType, tuple[str, str]] = {
     FileType.YAML: ("kagura.loaders._text:extract_yaml", "yaml-1"),
     FileType.JSON: ("kagura.loaders._text:extract_json", "json-1"),
     FileType.CSV: ("kagura.loaders._text:extract_csv", "csv-1"),
-    FileType.MARKDOWN: ("kagura.loaders._text:extract_markdown", "markdown-1"),
+    FileType.MARKDOWN: ("kagura.loaders._text:extract_markdown", "markdown-2"),
     FileType.UNKNOWN: ("kagura.loaders._text:extract_unknown", "unknown-1"),
 }
 # Extractors registered with register_extractor (plug-ins, or a replacement for a built-in).

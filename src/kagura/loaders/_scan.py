@@ -13,6 +13,11 @@ Rules, checked per entry in this order (each skip is reported as a :class:`Skipp
   ``.gitignore``. As in git, a symlinked ``.gitignore`` is not read, a symlink is never a directory for
   ``dir/`` patterns, names are matched byte-wise (undecodable names included) and case-sensitively, and a
   line git cannot parse is skipped without failing the scan.
+- ``default-ignore``: :data:`DEFAULT_IGNORES`, what code-search tools leave out without being told
+  (dependency folders such as ``node_modules/``, virtual environments (a folder holding ``pyvenv.cfg``),
+  Python bytecode and caches, package build metadata): a layer of gitignore patterns below every ignore
+  file, so a ``.gitignore`` or ``.kaguraignore`` line ``!name`` re-includes what it names;
+  ``default_ignores=False`` turns it off. Ignored directories are not entered.
 - ``broken-symlink``, ``symlink-loop``, ``symlink-outside-root``: symlinks are followed only when their
   target resolves inside the root; a target outside is never read. A directory reached again through a
   symlink to one of its ancestors is a ``symlink-loop``; one already scanned elsewhere is ``already-scanned``.
@@ -33,15 +38,32 @@ from pathlib import Path
 from kagura.loaders._ignore import IgnoreLayer, IgnorePattern, git_info_exclude, parse_ignore_file
 from kagura.loaders._types import ScannedFile, ScanResult, SkippedFile
 
-__all__ = ["DEFAULT_MAX_FILE_SIZE", "SKIP_RULES", "scan_directory"]
+__all__ = ["DEFAULT_IGNORES", "DEFAULT_MAX_FILE_SIZE", "SKIP_RULES", "scan_directory"]
 
 DEFAULT_MAX_FILE_SIZE = 50 * 2**20
 _MAX_IGNORE_FILE_SIZE = 100 * 2**20  # git skips larger pattern files too
 _IGNORE_FILES = ((".gitignore", "gitignore"), (".kaguraignore", "kaguraignore"))
 
+DEFAULT_IGNORES = (
+    "node_modules/",
+    "bower_components/",
+    "jspm_packages/",
+    "__pycache__/",
+    "*.py[cod]",
+    "*$py.class",
+    "*.egg-info/",
+    "site-packages/",
+    "__pypackages__/",
+)
+"""gitignore patterns skipped by default (rule ``default-ignore``). Names starting with ``.`` (``.git``,
+``.venv``, ``.tox``, ``.mypy_cache``, ``.pytest_cache``, ``.next`` ...) are already skipped as hidden, and a
+virtual environment is skipped by what it holds, whatever its name (a ``pyvenv.cfg`` file: ``venv/``,
+``env/``), never by the name alone (the standard library has a ``venv`` package)."""
+
 SKIP_RULES = (
     "already-scanned",
     "broken-symlink",
+    "default-ignore",
     "disappeared",
     "gitignore",
     "hidden",
@@ -68,8 +90,9 @@ class _Frame:
 
 
 class _Scanner:
-    def __init__(self, root: Path, max_file_size: int) -> None:
+    def __init__(self, root: Path, max_file_size: int, default_ignores: bool = True) -> None:
         self.root = root
+        self.default_ignores = default_ignores
         self.root_real = Path(os.path.realpath(root))
         self.max_file_size = max_file_size
         self.files: list[ScannedFile] = []
@@ -181,12 +204,17 @@ class _Scanner:
                 return None
 
     def root_layers(self) -> tuple[IgnoreLayer, ...]:
-        """``.git/info/exclude`` when the root is a git work tree: below every ``.gitignore`` in priority."""
+        """The default ignores (lowest priority), then ``.git/info/exclude`` when the root is a git work tree
+        (below every ``.gitignore`` in priority)."""
+        layers: list[IgnoreLayer] = []
+        if self.default_ignores:
+            defaults = parse_ignore_file("\n".join(DEFAULT_IGNORES).encode())
+            layers.append(IgnoreLayer(b"", "default-ignore", defaults))
         exclude = git_info_exclude(self.root)
-        if exclude is None:
-            return ()
-        patterns = self.read_patterns(str(exclude), ".git")
-        return () if patterns is None else (IgnoreLayer(b"", "gitignore", patterns),)
+        patterns = None if exclude is None else self.read_patterns(str(exclude), ".git")
+        if patterns is not None:
+            layers.append(IgnoreLayer(b"", "gitignore", patterns))
+        return tuple(layers)
 
     def ignored_by(self, layers: tuple[IgnoreLayer, ...], rel: str, is_dir: bool) -> str | None:
         name = os.fsencode(rel)  # matched byte-wise, as git does (undecodable names included)
@@ -225,6 +253,9 @@ class _Scanner:
             self.skip(rel, "symlink-outside-root", "target resolves outside the root; not read")
             return None
         if stat.S_ISDIR(st.st_mode):
+            if self.default_ignores and os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
+                self.skip(rel, "default-ignore", "a Python virtual environment (pyvenv.cfg)")
+                return None
             key = (st.st_dev, st.st_ino)
             return _Frame(Path(entry.path), rel, layers, ancestors | {parent}, key, via_symlink=is_link)
         if not stat.S_ISREG(st.st_mode):
@@ -248,15 +279,20 @@ class _Scanner:
             self.skip(rel, "unreadable", exc.strerror or str(exc))
 
 
-def scan_directory(root: str | os.PathLike[str], *, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> ScanResult:
+def scan_directory(
+    root: str | os.PathLike[str], *, max_file_size: int = DEFAULT_MAX_FILE_SIZE, default_ignores: bool = True
+) -> ScanResult:
     """Find the files to index under ``root`` (blocking; call it through ``asyncio.to_thread``).
 
     Returns a :class:`ScanResult` whose ``files`` and ``skipped`` lists are sorted by path. See the module
-    docstring for the rules. Raises ``ValueError`` if ``root`` is not an existing directory or
+    docstring for the rules; ``default_ignores=False`` indexes what :data:`DEFAULT_IGNORES` names too.
+    Raises ``ValueError`` if ``root`` is not an existing directory or
     ``max_file_size`` is not a positive integer.
     """
     if isinstance(max_file_size, bool) or not isinstance(max_file_size, int):
         raise TypeError(f"max_file_size must be an int number of bytes, got {type(max_file_size).__name__}")
+    if not isinstance(default_ignores, bool):
+        raise TypeError(f"default_ignores must be a bool, got {type(default_ignores).__name__}")
     if max_file_size <= 0:
         raise ValueError(f"max_file_size must be a positive number of bytes, got {max_file_size}")
     root_path = Path(os.fspath(root))
@@ -264,4 +300,4 @@ def scan_directory(root: str | os.PathLike[str], *, max_file_size: int = DEFAULT
         raise ValueError(f"cannot scan {root_path}: no such directory")
     if not root_path.is_dir():
         raise ValueError(f"cannot scan {root_path}: it is a file, pass the directory that contains it")
-    return _Scanner(root_path, max_file_size).run()
+    return _Scanner(root_path, max_file_size, default_ignores).run()

@@ -59,7 +59,7 @@ def _read_text(path: Path) -> tuple[str, str]:
 
 def _plain(path: Path, file_type: FileType, text: str, encoding: str, **metadata: object) -> Extracted:
     meta: dict[str, object] = {"encoding": encoding, "lines": text.count("\n") + 1, **metadata}
-    return Extracted(file_type, guess_mime_type(path, file_type), [Segment(text)], meta)
+    return Extracted(file_type, guess_mime_type(path, file_type), [Segment(text, line=1)], meta)
 
 
 def extract_text(path: Path, file_type: FileType) -> Extracted:
@@ -133,27 +133,32 @@ def markdown_sections(text: str) -> list[Segment]:
     segments: list[Segment] = []
     trail: list[tuple[int, str]] = []
     current: list[str] = []
+    numbers: list[int] = []  # the file line (0-based) of each line of ``current``
     section: str | None = None
     fence: str | None = None
 
     def flush() -> None:
-        if any(line.strip() for line in current):
-            segments.append(Segment("\n".join(current).strip("\n"), section=section))
+        first = next((i for i, line in enumerate(current) if line.strip()), None)
+        if first is not None:
+            segments.append(Segment("\n".join(current).strip("\n"), section=section, line=numbers[first] + 1))
         current.clear()
+        numbers.clear()
 
-    def open_heading(level: int, title: str, lines: list[str]) -> None:
+    def open_heading(level: int, title: str, lines: list[tuple[int, str]]) -> None:
         nonlocal section
         flush()
         while trail and trail[-1][0] >= level:
             trail.pop()
         trail.append((level, title))
         section = " > ".join(t for _, t in trail)
-        current.extend(lines)
+        numbers.extend(n for n, _ in lines)
+        current.extend(line for _, line in lines)
 
     lines = text.splitlines()
     front = _front_matter_length(lines)
     current.extend(lines[:front])  # YAML front matter: kept as text, never read as headings
-    for line in lines[front:]:
+    numbers.extend(range(front))
+    for number, line in enumerate(lines[front:], start=front):
         fence_match = _FENCE.match(line)
         if fence_match:
             marker = fence_match.group(1)
@@ -161,14 +166,17 @@ def markdown_sections(text: str) -> list[Segment]:
         if fence is None and not fence_match:
             atx = _ATX.match(line)
             if atx and atx.group(2):
-                open_heading(len(atx.group(1)), atx.group(2).strip(), [line])
+                open_heading(len(atx.group(1)), atx.group(2).strip(), [(number, line)])
                 continue
             setext = _SETEXT.match(line)
             if setext and current and current[-1].strip() and not _NOT_SETEXT_TEXT.match(current[-1]):
                 title = current.pop().strip()
-                open_heading(1 if setext.group(1)[0] == "=" else 2, title, [title, line])
+                title_number = numbers.pop()
+                level = 1 if setext.group(1)[0] == "=" else 2
+                open_heading(level, title, [(title_number, title), (number, line)])
                 continue
         current.append(line)
+        numbers.append(number)
     flush()
     return segments
 

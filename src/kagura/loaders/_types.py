@@ -63,11 +63,13 @@ class ScanResult:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One piece of extracted text, with where it came from (PDF page, heading trail)."""
+    """One piece of extracted text, with where it came from (PDF page, heading trail, and for text files the
+    1-based ``line`` of the file where ``text`` starts; None when lines mean nothing, as in HTML or PDF)."""
 
     text: str
     page: int | None = None
     section: str | None = None
+    line: int | None = None
 
 
 @dataclass(slots=True)

@@ -161,3 +161,76 @@ def test_any_one_line_edit_stays_local(which: str, where: float, new_line: str, 
     column 0, a blank line filled, an unclosed quote): the change never runs through the rest of the file."""
     changed, index = _changed_chunks(which, where, lambda _old: indent + new_line)
     assert changed <= 10, f"line {index} of {which} edited: {changed} chunks changed"
+
+
+@pytest.mark.parametrize("relpath", ["tomllib/_parser.py", "contextlib.py", "typing.py"])
+def test_multi_line_signatures_stay_with_their_definition(relpath: str) -> None:
+    """A signature over several lines ends with ``) -> T:`` at the definition's indent: that line continues
+    the definition (no chunk starts there, and the body keeps the function's label)."""
+    text = (STDLIB / relpath).read_text(encoding="utf-8")
+    pieces = chunk_document([Segment(text)], relpath=relpath, file_type="code", chunk_size=800, overlap=120)
+    signature_ends = re.findall(r"^( *)\)(?: -> .*)?:$", text, flags=re.MULTILINE)
+    assert signature_ends, "the file has multi-line signatures"
+    for piece in pieces:
+        first = piece.text.splitlines()[0]
+        assert not re.match(r" {0,4}\)(?: -> .*)?:$", first), (piece.section, first)
+        assert not (piece.section or "").startswith(")"), piece.section
+
+
+def test_method_with_multi_line_signature_is_labelled_and_whole() -> None:
+    text = (
+        "class Box:\n"
+        + "".join(f"    def m{i}(\n        self,\n        x: int,\n    ) -> int:\n"
+                  f"        return x + {i}  # {'.' * 60}\n\n" for i in range(12))
+    )  # fmt: skip
+    pieces = chunk_document([Segment(text)], relpath="box.py", file_type="code", chunk_size=300, overlap=50)
+    for piece in pieces:
+        if "def m3(" in piece.text:
+            assert piece.section == "Box.m3" and ") -> int:" in piece.text and "return x + 3" in piece.text
+    assert {p.section for p in pieces} >= {f"Box.m{i}" for i in range(12)}
+
+
+def test_heading_only_sections_fold_into_their_subsections() -> None:
+    """``## 2.x`` directly followed by ``### Version ...`` makes no chunk of its own (its name is in the
+    subsection's trail); a heading with text of its own, or with nothing after it, stays."""
+    from kagura.loaders import Segment as Seg
+
+    segments = [
+        Seg("# Changelog", section="Changelog"),
+        Seg("## 2.x", section="Changelog > 2.x"),
+        Seg("### Version 2.4.0\n\n- Orders can be cancelled.", section="Changelog > 2.x > Version 2.4.0"),
+        Seg("## 1.x\n\nOld releases, kept for reference.", section="Changelog > 1.x"),
+        Seg("### Version 1.9.0\n\n- ES modules.", section="Changelog > 1.x > Version 1.9.0"),
+        Seg("## Unreleased", section="Changelog > Unreleased"),
+    ]
+    pieces = chunk_document(segments, relpath="CHANGELOG.md", file_type="markdown", chunk_size=800, overlap=0)
+    assert [p.section for p in pieces] == [
+        "Changelog > 2.x > Version 2.4.0",
+        "Changelog > 1.x",
+        "Changelog > 1.x > Version 1.9.0",
+        "Changelog > Unreleased",
+    ]
+
+
+def test_javascript_top_level_bindings_and_exports_are_labelled() -> None:
+    text = (
+        "export const relativeTime = (date) => {\n  return date;\n};\n\n"
+        "export default function main() {\n  return 1;\n}\n\n"
+        "export class Cart {\n  add() {}\n}\n"
+    )
+    labels = [p.section for p in chunk_document([Segment(text)], relpath="app.js", file_type="code",
+                                               chunk_size=40, overlap=0)]  # fmt: skip
+    assert list(dict.fromkeys(labels)) == ["relativeTime", "main", "Cart"], labels
+
+
+def test_a_long_sections_heading_goes_with_its_first_paragraph() -> None:
+    from kagura.loaders._text import markdown_sections
+
+    text = "# Guide\n\n## Install\n\n" + "Run the installer on every machine. " * 30 + "\n\nThen reboot.\n"
+    pieces = chunk_document(markdown_sections(text), relpath="g.md", file_type="markdown", chunk_size=400,
+                            overlap=50)  # fmt: skip
+    assert all(p.text.strip() not in ("# Guide", "## Install") for p in pieces), [p.text[:30] for p in pieces]
+    assert pieces[0].text.startswith("Run the installer") and pieces[0].section == "Guide > Install"
+    short = chunk_document(markdown_sections("## Install\n\nRun it.\n"), relpath="s.md", file_type="markdown",
+                           chunk_size=400, overlap=50)  # fmt: skip
+    assert [p.text for p in short] == ["## Install\n\nRun it."]  # a heading that fits stays with its text

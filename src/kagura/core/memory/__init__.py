@@ -13,6 +13,7 @@ from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kagura.core.memory._answer import Answer
+    from kagura.core.memory._grouping import best_per_file
     from kagura.core.memory._rag import MultimodalRAG
     from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
     from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
@@ -42,6 +43,7 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "SkippedPath",
     "available_embedders",
+    "best_per_file",
     "get_default_embedder",
     "get_embedder",
     "pack_vector",
@@ -64,6 +66,7 @@ _LAZY: dict[str, str] = {
     "SentenceTransformerEmbedder": "kagura.core.memory.embedders",
     "SkippedPath": "kagura.core.memory._report",
     "available_embedders": "kagura.core.memory.embedders",
+    "best_per_file": "kagura.core.memory._grouping",
     "get_default_embedder": "kagura.core.memory.embedders",
     "get_embedder": "kagura.core.memory.embedders",
     "pack_vector": "kagura.core.memory._vectors",

@@ -42,12 +42,15 @@ class SegmentLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ChunkPiece:
-    """One chunk of a document: its text, where it came from, and its position in the document."""
+    """One chunk of a document: its text, where it came from, and its position in the document
+    (``start_line``/``end_line``: the 1-based, inclusive lines of the file it spans, for text files)."""
 
     text: str
     ordinal: int
     page: int | None = None
     section: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
 
 
 def check_chunking(chunk_size: int, overlap: int) -> None:

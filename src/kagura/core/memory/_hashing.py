@@ -1,6 +1,7 @@
 """What a chunk's vector depends on: the embedder that makes it and the exact text it embeds.
 
-``embed_text`` is the text an embedder sees for a chunk: the file's relative path and the chunk's
+``embed_text`` is the text an embedder sees for a chunk: the file's relative path (with its kind, for
+configuration and build files: ``deploy/Dockerfile (Docker container image build file)``) and the chunk's
 section/symbol as a header line, then the chunk (the header lets "what does JSONDecoder.decode do" find
 a method chunk whose body never names its class). ``chunk_hash`` keys a stored vector by both, so a vector
 is reused exactly when embedding again would give the same vector.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._file_kinds import kind_label
 from kagura.core.memory.embedders import Embedder
 
 __all__ = ["chunk_hash", "embed_text", "embedder_id"]
@@ -25,7 +27,8 @@ def embedder_id(embedder: Embedder) -> str:
 
 def embed_text(relpath: str, chunk: ChunkPiece) -> str:
     """The text embedded for ``chunk`` of the file at ``relpath``."""
-    header = relpath if not chunk.section else f"{relpath} · {chunk.section}"
+    path = kind_label(relpath)
+    header = path if not chunk.section else f"{path} · {chunk.section}"
     return f"{header}\n{chunk.text}"
 
 

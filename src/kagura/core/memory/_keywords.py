@@ -8,8 +8,9 @@ from typing import Any
 
 __all__ = ["COLUMN_WEIGHTS", "keyword_query", "keyword_search", "keyword_words"]
 
-COLUMN_WEIGHTS = (1.0, 2.0, 3.0, 2.0)
-"""BM25 weights of the keyword index's columns: text, relpath, name, section. A word in the file name or the
+COLUMN_WEIGHTS = (1.0, 2.0, 6.0, 2.0)
+"""BM25 weights of the keyword index's columns: text, relpath, name (with the words of the file's kind, see
+``_file_kinds``), section. A word in the file name, its kind or the
 symbol says more than the same word somewhere in a passage. Every store ranks with these."""
 
 # Words too common to help a keyword search (a question's "how", "the", "is" would match every chunk).

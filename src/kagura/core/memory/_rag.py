@@ -23,8 +23,10 @@ import numpy as np
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._answer import Answer, generate_answer
 from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
+from kagura.core.memory._grouping import best_per_file
 from kagura.core.memory._hashing import embedder_id
-from kagura.core.memory._hybrid import SearchMode, check_mode, reciprocal_rank_fusion
+from kagura.core.memory._hybrid import RRF_K, SearchMode, check_mode, reciprocal_rank_fusion
+from kagura.core.memory._identifiers import boost_identifiers, query_identifiers
 from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory._prepare import RunCounters
 from kagura.core.memory._prune import plan_prune
@@ -45,6 +47,8 @@ __all__ = ["MultimodalRAG"]
 EMBED_BATCH = 64
 FUSION_DEPTH = 50
 """Candidates taken from each ranking before a hybrid search fuses them."""
+PER_FILE_FACTOR = 5
+"""``query(per_file=True)`` ranks this many chunks per result wanted, then keeps each file's best."""
 _FILE_TYPES = {str(t) for t in FileType}
 
 
@@ -143,6 +147,7 @@ class MultimodalRAG:
         engine: str = "local",
         ray_address: str | None = None,
         ray_workers: int | None = None,
+        default_ignores: bool = True,
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
 
@@ -161,6 +166,10 @@ class MultimodalRAG:
         description claims as a local run does) and embed, and on PostgreSQL store their files
         themselves (on SQLite they send them back and the driver stores them). Report, progress,
         incremental and prune semantics are the local engine's.
+
+        ``default_ignores`` skips :data:`kagura.loaders.DEFAULT_IGNORES` (``node_modules/``, virtual
+        environments, ``__pycache__/``, ``*.pyc`` ...) as code-search tools do; ``False`` indexes them too.
+        Either way ``.gitignore``/``.kaguraignore`` files apply, and a ``!pattern`` there re-includes.
         """
         engine = check_engine(engine)
         if ray_address is not None and (engine != "ray" or not isinstance(ray_address, str)):
@@ -171,6 +180,8 @@ class MultimodalRAG:
             raise ValueError(f"ray_workers must be an int >= 1 or None, got {ray_workers!r}")
         if engine == "ray":
             import_ray()
+        if not isinstance(default_ignores, bool):
+            raise TypeError(f"default_ignores must be a bool, got {type(default_ignores).__name__}")
         if not isinstance(redescribe, bool):
             raise TypeError(f"redescribe must be a bool, got {type(redescribe).__name__}")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
@@ -186,7 +197,9 @@ class MultimodalRAG:
         self.last_report = report
         counters = RunCounters(timings=report.timings)
 
-        scan = await asyncio.to_thread(scan_directory, root, max_file_size=self.max_file_size)
+        scan = await asyncio.to_thread(
+            lambda: scan_directory(root, max_file_size=self.max_file_size, default_ignores=default_ignores)
+        )
         report.timings["scan"] = loop.time() - started
         report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
@@ -260,18 +273,33 @@ class MultimodalRAG:
         *,
         mode: SearchMode = "hybrid",
         exact: bool = False,
+        per_file: bool = False,
     ) -> list[SearchResult]:
         """The ``top_k`` chunks that best answer ``text``, best first.
 
         ``mode``: ``"hybrid"`` (default) fuses the keyword ranking (FTS5's BM25 over chunk text, file path
         and name, and section/symbol; PostgreSQL computes the same scores) with the vector ranking
-        (cosine: exact on SQLite, HNSW on PostgreSQL) by reciprocal rank
-        fusion, so exact words (a URL, a directive, an identifier) and paraphrases both find their chunk;
-        ``"vector"`` is cosine only (``score`` = cosine); ``"keyword"`` is BM25 only (``score`` = BM25,
-        higher is better; the embedder is not even loaded). ``file_type`` ("markdown", "image", ...)
-        restricts the search before ranking. ``exact=True`` compares the query with every vector even on a
-        store with an approximate index (PostgreSQL HNSW), to measure its recall. Raises StoreError when
-        the store's vectors were made by another embedder than this one.
+        (cosine: exact on SQLite, HNSW on PostgreSQL) by reciprocal rank fusion, so exact words (a URL, a
+        directive, an identifier) and paraphrases both find their chunk; ``"vector"`` is cosine only;
+        ``"keyword"`` is BM25 only (the embedder is not even loaded). ``file_type`` ("markdown", "image",
+        ...) restricts the search before ranking. ``exact=True`` compares the query with every vector even
+        on a store with an approximate index (PostgreSQL HNSW), to measure its recall.
+
+        ``per_file=True`` returns the best passage of each file instead (at most one result per file, and
+        one copy of a page present as both Markdown and HTML: :func:`best_per_file`); the default returns
+        every chunk, several of one file included.
+
+        ``SearchResult.score``, higher is better in every mode:
+
+        * ``hybrid``: relevance from 0 to 1, the chunk's reciprocal-rank fusion score over the best one
+          possible: 1.0 = ranked first by both keyword and vector search, 0.5 = first by one of them and
+          absent from the other, lower as the ranks fall (``1/(60+r)`` per list, normalized);
+        * ``vector``: the cosine similarity of the query and the chunk (-1 to 1; about 0.3 to 0.7 for
+          related text with the default MiniLM embedder);
+        * ``keyword``: BM25 (0 up, unbounded, comparable only within one query and store), up to 1.5 times
+          higher for a chunk holding the query's identifiers verbatim (``reverse_proxy``, ``maxAge``).
+
+        Raises StoreError when the store's vectors were made by another embedder than this one.
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("query text must be a non-empty string")
@@ -281,26 +309,52 @@ class MultimodalRAG:
             raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(_FILE_TYPES)}")
         mode = check_mode(mode)
         kind = None if file_type is None else str(file_type)
-        depth = top_k if mode != "hybrid" else max(top_k, FUSION_DEPTH)
+        if not isinstance(per_file, bool):
+            raise TypeError(f"per_file must be a bool, got {type(per_file).__name__}")
+        wanted = top_k * PER_FILE_FACTOR if per_file else top_k
+        depth = wanted if mode != "hybrid" else max(wanted, FUSION_DEPTH)
         vector_hits: list[tuple[int, float]] = []
         keyword_hits: list[tuple[int, float]] = []
         if mode != "keyword":
             vector_hits = await self._vector_hits(text, depth, kind, exact)
         if mode != "vector":
-            keyword_hits = await asyncio.to_thread(self._store.keyword_search, text, depth, kind)
+            keyword_hits = await asyncio.to_thread(self._keyword_hits, text, depth, kind)
         if mode == "hybrid":
-            hits = reciprocal_rank_fusion([[c for c, _ in vector_hits], [c for c, _ in keyword_hits]])
+            fused = reciprocal_rank_fusion([[c for c, _ in vector_hits], [c for c, _ in keyword_hits]])
+            best = 2.0 / (RRF_K + 1)  # first in both rankings
+            hits = [(cid, min(1.0, score / best)) for cid, score in fused]
         else:
             hits = vector_hits or keyword_hits
-        hits = hits[:top_k]
+        hits = hits[:wanted]
         rows = await asyncio.to_thread(self._store.chunks, [cid for cid, _ in hits])
-        return [
+        results = [
             SearchResult(
-                r.path, r.text, float(score), r.page, r.section, r.file_type, r.relpath, r.id, r.document_id
+                r.path,
+                r.text,
+                float(score),
+                r.page,
+                r.section,
+                r.file_type,
+                r.relpath,
+                r.id,
+                r.document_id,
+                r.start_line,
+                r.end_line,
             )
             for cid, score in hits
             if (r := rows.get(cid)) is not None
         ]
+        return best_per_file(results, top_k) if per_file else results[:top_k]
+
+    def _keyword_hits(self, text: str, depth: int, file_type: str | None) -> list[tuple[int, float]]:
+        """BM25 hits, those holding the query's identifiers verbatim raised (:func:`boost_identifiers`)."""
+        if not query_identifiers(text):
+            return self._store.keyword_search(text, depth, file_type)
+        hits = self._store.keyword_search(text, max(depth, FUSION_DEPTH), file_type)  # re-ranked: look deeper
+        boosted = boost_identifiers(
+            text, hits, lambda ids: {cid: row.text for cid, row in self._store.chunks(ids).items()}
+        )
+        return boosted[:depth]
 
     async def _vector_hits(
         self, text: str, depth: int, file_type: str | None, exact: bool = False

@@ -43,7 +43,8 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    """One retrieved chunk: its text, cosine score and source (path, page, section, file type)."""
+    """One retrieved chunk: its text, score (see ``MultimodalRAG.query``) and source (path, page, section,
+    file type, and ``start_line``/``end_line``: the 1-based lines of the file it spans, for text files)."""
 
     path: str
     text: str
@@ -54,10 +55,16 @@ class SearchResult:
     relpath: str
     chunk_id: int
     document_id: int
+    start_line: int | None = None
+    end_line: int | None = None
 
     def source(self) -> str:
-        """``relpath`` plus ``p. N`` / ``§ section`` when known, for citing."""
-        parts = [self.relpath or self.path]
+        """``relpath:START-END`` (or ``relpath``) plus ``p. N`` / ``§ section`` when known, for citing."""
+        where = self.relpath or self.path
+        if self.start_line is not None:
+            end = self.end_line if self.end_line is not None else self.start_line
+            where += f":{self.start_line}" if end == self.start_line else f":{self.start_line}-{end}"
+        parts = [where]
         if self.page is not None:
             parts.append(f"p. {self.page}")
         if self.section:

@@ -8,6 +8,8 @@ the file's relative path and name, and the section/symbol) and ``meta`` (``key -
 names the embedder every vector of the store was made by). Deleting a document cascades to its chunks,
 vectors and manifest row, and a trigger removes the deleted chunks from ``fts``.
 
+Migration 3 adds ``start_line``/``end_line`` to ``chunks``: the 1-based lines of the file a chunk spans.
+
 ``chunk_hash`` is ``sha256(embedder id + NUL + the text embedded)``: an edited file finds the vectors of its
 unchanged chunks by hash and embeds only the new ones. Rows written before migration 2 have no hash (their
 files are re-chunked on the next ingest anyway, since the chunking version changed).
@@ -16,8 +18,8 @@ files are re-chunked on the next ingest anyway, since the chunking version chang
 from __future__ import annotations
 
 import sqlite3
-from pathlib import PurePosixPath
 
+from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._sqlite import Migration, split_sql
 
 __all__ = ["RAG_MIGRATIONS"]
@@ -45,7 +47,7 @@ def _v2_hashes_keyword_index_meta(conn: sqlite3.Connection) -> None:
     )
     conn.executemany(
         "INSERT INTO rag_fts (rowid, text, relpath, name, section) VALUES (?, ?, ?, ?, ?)",
-        ((cid, text, relpath, PurePosixPath(relpath).name, section) for cid, text, relpath, section in rows),
+        ((cid, text, relpath, keyword_name(relpath), section) for cid, text, relpath, section in rows),
     )
     embedders = [row[0] for row in conn.execute("SELECT DISTINCT embedder FROM rag_vectors")]
     if len(embedders) == 1:
@@ -98,4 +100,9 @@ RAG_MIGRATIONS: tuple[Migration, ...] = (
     );
     """,
     _v2_hashes_keyword_index_meta,
+    # 3: the file lines each chunk spans (NULL for rows written before, and where lines mean nothing)
+    """
+    ALTER TABLE rag_chunks ADD COLUMN start_line INTEGER;
+    ALTER TABLE rag_chunks ADD COLUMN end_line INTEGER;
+    """,
 )

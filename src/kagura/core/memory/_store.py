@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._keywords import keyword_search
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
@@ -84,6 +85,8 @@ class ChunkRow:
     file_type: str
     path: str
     relpath: str
+    start_line: int | None = None
+    end_line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +201,7 @@ class RAGStore:
         Raises StoreError when the store holds vectors of another embedder (nothing is written then).
         """
         vecs, hashes = checked_rows(doc, vectors)
-        name = PurePosixPath(doc.relpath).name
+        name = keyword_name(doc.relpath)
         m = doc.manifest
         with self._lock, transaction(self._conn):
             self._claim_embedder(embedder)
@@ -223,8 +226,18 @@ class RAGStore:
             for chunk, vec, digest in zip(doc.chunks, vecs, hashes, strict=True):
                 cur = self._conn.execute(
                     "INSERT INTO rag_chunks (document_id, ordinal, text, page, section, file_type,"
-                    " chunk_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type, digest),
+                    " chunk_hash, start_line, end_line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        doc_id,
+                        chunk.ordinal,
+                        chunk.text,
+                        chunk.page,
+                        chunk.section,
+                        m.file_type,
+                        digest,
+                        chunk.start_line,
+                        chunk.end_line,
+                    ),
                 )
                 self._conn.execute(
                     "INSERT INTO rag_vectors (chunk_id, embedder, dim, vector) VALUES (?, ?, ?, ?)",
@@ -303,7 +316,8 @@ class RAGStore:
         marks = ",".join("?" * len(ids))
         with self._lock:
             rows = self._conn.execute(
-                "SELECT c.id, c.document_id, c.text, c.page, c.section, c.file_type, d.path, d.relpath"
+                "SELECT c.id, c.document_id, c.text, c.page, c.section, c.file_type, d.path, d.relpath,"
+                " c.start_line, c.end_line"
                 f" FROM rag_chunks c JOIN rag_documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
                 [int(i) for i in ids],
             ).fetchall()

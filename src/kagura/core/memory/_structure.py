@@ -31,7 +31,7 @@ from kagura.core.memory._packing import Unit, blank_line_blocks, pack_units
 
 __all__ = ["CHUNKER_VERSION", "chunk_document", "chunk_strategy"]
 
-CHUNKER_VERSION = "structure-1"
+CHUNKER_VERSION = "structure-2"
 """Part of the manifest's chunking key: bump when any strategy's output changes."""
 
 _CONFIG_NAMES = {"dockerfile", "makefile", "gnumakefile", "caddyfile", "procfile", "justfile", "vagrantfile"}
@@ -41,11 +41,16 @@ _CONFIG_SUFFIXES = {
 _DECORATOR = re.compile(r"@[A-Za-z_]")
 _DEF = re.compile(r"(async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _CODE_SYMBOL = re.compile(
-    r"^\s*(?:export\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:public\s+|private\s+|static\s+|async\s+)*"
+    r"^\s*(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:public\s+|private\s+|static\s+|async\s+)*"
     r"(?:function|func|fn|def|class|struct|enum|interface|trait|impl|type|module|sub|proc)\s+([A-Za-z_][\w:.<>]*)"
 )
+_JS_BINDING = re.compile(r"^(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=")
+"""A top-level JavaScript/TypeScript binding (``export const formatPrice = (...) => ...``), at column 0."""
+_MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+\S")
+_MD_HEADING_ONLY = re.compile(r"^ {0,3}#{1,6}[ \t]+[^\n]+$")
 _SECTION_HEADER = re.compile(r"^\[\[?[^\]]+\]\]?\s*(?:[#;].*)?$")
-_CONTINUATIONS = ("else", "elif", "except", "finally", ")", "]", "}")
+_CLOSERS = (")", "]", "}")
+_CONTINUATIONS = ("else", "elif", "except", "finally", *_CLOSERS)
 _TOP_KEY = re.compile(r"^[\w.-]+\s*:(\s|$)")
 
 
@@ -82,11 +87,83 @@ def chunk_document(
     check_chunking(chunk_size, overlap)
     strategy = chunk_strategy(relpath, file_type)
     out: list[ChunkPiece] = []
-    for segment in segments:
+    for segment in _without_bare_headings(list(segments)):
         units = _units(strategy, segment.text, segment.section, chunk_size)
-        for text, label in pack_units(units, chunk_size, overlap):
-            out.append(ChunkPiece(text, len(out), segment.page, label))
+        first_line = getattr(segment, "line", None)
+        locate = None if first_line is None else LineLocator(segment.text, first_line)
+        packed = list(pack_units(units, chunk_size, overlap))
+        if strategy == "markdown" and len(packed) > 1:  # a lone heading line: its title is in the label
+            packed = [(t, label) for t, label in packed if not _MD_HEADING_ONLY.match(t.strip())] or packed
+        for text, label in packed:
+            start, end = (None, None) if locate is None else locate(text)
+            out.append(ChunkPiece(text, len(out), segment.page, label, start, end))
     return out
+
+
+class LineLocator:
+    """The file lines each chunk of a segment spans, chunk after chunk (in order; chunks may overlap).
+
+    A chunk is made of whole lines of the segment (or, when one line is longer than a chunk, part of
+    one): its first and last non-blank lines are looked up from where the previous chunk started."""
+
+    def __init__(self, text: str, first_line: int) -> None:
+        self.lines = [line.strip() for line in text.splitlines()]
+        self.first_line = first_line
+        self.cursor = 0
+
+    def _find(self, wanted: str, start: int) -> int | None:
+        for index in range(start, len(self.lines)):
+            if self.lines[index] == wanted:
+                return index
+        for index in range(start, len(self.lines)):  # part of a long line
+            if wanted and wanted in self.lines[index]:
+                return index
+        return None
+
+    def __call__(self, chunk: str) -> tuple[int | None, int | None]:
+        parts = [line.strip() for line in chunk.splitlines() if line.strip()]
+        if not parts:
+            return None, None
+        start = self._find(parts[0], self.cursor)
+        if start is None:
+            return None, None
+        self.cursor = start
+        span = start + len(chunk.strip().splitlines()) - 1  # a slice of the segment's lines, as usual
+        if span < len(self.lines) and self.lines[span] == parts[-1]:
+            return self.first_line + start, self.first_line + span
+        # otherwise the last line, no earlier than its non-blank lines allow (a "}" repeats in a file)
+        end = self._find(parts[-1], start + len(parts) - 1) if len(parts) > 1 else start
+        return self.first_line + start, self.first_line + (start if end is None else end)
+
+
+def _without_bare_headings(segments: list[SegmentLike]) -> list[SegmentLike]:
+    """Drop a segment that is only its own heading (``## 2.x``, a page title alone) when the next segment
+    is a subsection of it: the subsection's heading trail names it already, and a chunk of one heading
+    ranks high on vectors while answering nothing."""
+    kept: list[SegmentLike] = []
+    for index, segment in enumerate(segments):
+        following = segments[index + 1] if index + 1 < len(segments) else None
+        section = segment.section or ""
+        if (
+            following is not None
+            and section
+            and (following.section or "").startswith(f"{section} > ")
+            and _is_heading_only(segment.text, section)
+        ):
+            continue
+        kept.append(segment)
+    return kept
+
+
+def _is_heading_only(text: str, section: str) -> bool:
+    """Only the heading itself (``## 2.x``, an underline), and perhaps a page title that starts with it
+    (``Changelog | Lantern docs``, as an HTML page's title opens its first section)."""
+    last = section.rsplit(" > ", 1)[-1].strip()
+    lines = [line.strip().lstrip("#").strip() for line in text.splitlines() if line.strip()]
+    return len(lines) <= 3 and all(
+        line == last or line.strip("=-") == "" or (line.startswith(last) and len(line) <= len(last) + 40)
+        for line in lines
+    )
 
 
 def _units(strategy: str, text: str, section: str | None, chunk_size: int) -> list[Unit]:
@@ -96,15 +173,31 @@ def _units(strategy: str, text: str, section: str | None, chunk_size: int) -> li
         if len(text.strip()) <= chunk_size:
             return [Unit(text, section)]
         return list(_config_units(text))
-    return [
-        Unit(block, _code_label(block) if strategy == "code" else section)
-        for block in blank_line_blocks(text)
-    ]
+    blocks = blank_line_blocks(text)
+    if strategy == "markdown":
+        blocks = _headings_joined(blocks)
+    return [Unit(block, _code_label(block) if strategy == "code" else section) for block in blocks]
+
+
+def _headings_joined(blocks: list[str]) -> list[str]:
+    """A block that is only a Markdown heading goes with the block after it (a long section's heading never
+    makes a chunk of its own)."""
+    out: list[str] = []
+    pending = ""
+    for block in blocks:
+        if _MD_HEADING.match(block.strip()) and "\n" not in block.strip():
+            pending = f"{pending}\n\n{block}" if pending else block
+            continue
+        out.append(f"{pending}\n\n{block}" if pending else block)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return out
 
 
 def _code_label(block: str) -> str | None:
     for line in block.splitlines():
-        match = _CODE_SYMBOL.match(line)
+        match = _CODE_SYMBOL.match(line) or _JS_BINDING.match(line)
         if match:
             return match.group(1)
     return None
@@ -152,7 +245,11 @@ def _split_at_definitions(lines: list[str], indent: int) -> list[tuple[list[str]
             pending = defined == ""
             if defined:
                 name = defined
-        elif line.strip() and _indent(line) <= indent and not line.strip().startswith("#"):
+        elif (
+            line.strip()
+            and _indent(line) <= indent
+            and not line.strip().startswith(("#", *_CLOSERS))  # ``) -> T:`` ends a signature
+        ):
             after_block = name is None and deeper and not line.strip().startswith(_CONTINUATIONS)
             if (name is not None or after_block) and _indent(line) == indent and not pending and current:
                 # module/class-level code after a definition starts a part of its own (with its comments)

@@ -41,7 +41,7 @@ from kagura.core.memory.embedders._weights import (
     MODEL_PATH_ENV,
     find_model_path,
     resolve_model_path,
-    sha256_file,
+    sha256_file_cached,
 )
 
 __all__ = [
@@ -62,13 +62,14 @@ IntArray = npt.NDArray[np.int64]
 
 
 def onnx_available() -> bool:
-    """True when ``onnxruntime`` and ``onnx`` import (the ``kagura[onnx]`` extra is installed)."""
+    """True when ``onnxruntime`` and ``onnx`` are installed (the ``kagura[onnx]`` extra), found without
+    importing them (``onnx`` alone takes about a second to import, and a cached graph never needs it)."""
+    import importlib.util
+
     try:
-        import onnx  # noqa: F401  # pyright: ignore[reportUnusedImport]
-        import onnxruntime  # noqa: F401  # pyright: ignore[reportUnusedImport]
-    except ImportError:
+        return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def _numpy_pooled(encoder: BertEncoder) -> Callable[[IntArray, IntArray], FloatArray]:
@@ -145,7 +146,7 @@ class LocalMiniLMEmbedder:
         encoder = OnnxEncoder(
             self.config,
             lambda: BertWeights.load(self.config, load_file(str(weights_file))),
-            weights_sha256=sha256_file(weights_file),
+            weights_sha256=sha256_file_cached(weights_file),
             quantize="int8" if self.backend == "onnx-int8" else None,
         )
         self.graph_path = encoder.path

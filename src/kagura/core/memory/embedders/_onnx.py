@@ -41,12 +41,18 @@ log = logging.getLogger(__name__)
 
 
 def import_onnxruntime() -> Any:
-    """``onnxruntime``, checking ``onnx`` is there too; else MissingExtraError naming the ``onnx`` extra."""
+    """``onnxruntime``, checking ``onnx`` is there too; else MissingExtraError naming the ``onnx`` extra.
+
+    ``onnx`` is only looked up, not imported (importing it costs about a second): it is needed only to
+    build a graph, which a cached graph spares."""
+    import importlib.util
+
     try:
-        import onnx  # noqa: F401  # pyright: ignore[reportUnusedImport]
         import onnxruntime
     except ImportError as exc:
         raise missing_extra(exc.name or "onnxruntime", "the ONNX embedding backend") from exc
+    if importlib.util.find_spec("onnx") is None:
+        raise missing_extra("onnx", "the ONNX embedding backend")
     return onnxruntime
 
 

@@ -46,8 +46,8 @@ class OpenAIEmbedder:
 
     ``base_url`` and ``api_key`` default to ``KAGURA_LLM_BASE_URL`` and ``KAGURA_LLM_API_KEY`` (then
     ``OPENAI_API_KEY``). ``dimensions`` is sent to the server when given (text-embedding-3 models can
-    shorten vectors). ``dimension`` is known up front for OpenAI's models or when ``dimensions`` is set;
-    otherwise it is learnt from the first answer (reading it earlier makes one probe request).
+    shorten vectors). ``dimension`` is fixed by ``dimensions`` when set; otherwise it is learnt from the
+    first answer, whatever the model's name (see :attr:`dimension`).
     """
 
     def __init__(
@@ -91,7 +91,9 @@ class OpenAIEmbedder:
         if limiter is None and (requests_per_minute is not None or tokens_per_minute is not None):
             limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         self.limiter = limiter
-        self._dimension: int | None = dimensions or KNOWN_DIMENSIONS.get(model)
+        # Learnt from the first answer unless asked for: a server may serve any model under a known name
+        # (a local server calling its model "text-embedding-3-small"), so a name never fixes the length.
+        self._dimension: int | None = dimensions
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
             weakref.WeakKeyDictionary()
         )
@@ -103,11 +105,15 @@ class OpenAIEmbedder:
 
     @property
     def dimension(self) -> int:
-        """Vector length: known for OpenAI's models or with ``dimensions=``, else learnt from an answer.
+        """Vector length: ``dimensions=`` when given, else learnt from the first answer. Before any answer,
+        OpenAI's published length for its own model names (:data:`KNOWN_DIMENSIONS`), which the first
+        answer may still correct (another server serving a model under that name).
 
-        When still unknown, outside an event loop this makes one blocking probe request; inside one it
-        raises ``RuntimeError`` (pass ``dimensions=``, or ``await aembed(...)`` first).
+        Otherwise, when still unknown, outside an event loop this makes one blocking probe request; inside
+        one it raises ``RuntimeError`` (pass ``dimensions=``, or ``await aembed(...)`` first).
         """
+        if self._dimension is None and self.model in KNOWN_DIMENSIONS:
+            return KNOWN_DIMENSIONS[self.model]
         if self._dimension is None:
             try:
                 asyncio.get_running_loop()

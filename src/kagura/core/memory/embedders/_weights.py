@@ -19,8 +19,6 @@ import hashlib
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +35,7 @@ __all__ = [
     "find_model_path",
     "resolve_model_path",
     "sha256_file",
+    "sha256_file_cached",
 ]
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -141,6 +140,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_file_cached(path: Path) -> str:
+    """:func:`sha256_file`, remembered in kagura's cache by the file's absolute path, size and modification
+    time, so each process start does not re-read ~90 MB of weights to find its cached ONNX graph. A file
+    changed in place gets a new size or time, hence a new entry; an unwritable cache only costs the read."""
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    entry = cache_dir() / "sha256" / key
+    try:
+        known = entry.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        known = ""
+    if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
+        return known
+    digest = sha256_file(path)
+    try:
+        with atomic_path(entry) as tmp:
+            tmp.write_text(digest, encoding="ascii")
+    except OSError:
+        pass
+    return digest
+
+
 class _Progress:
     """A one-line progress bar on a text stream, redrawn at most every 0.2 s."""
 
@@ -161,7 +182,11 @@ class _Progress:
 
 
 def _fetch(url: str, dest: Path, name: str, sha256: str, size: int, timeout: float) -> None:
-    """Stream ``url`` into ``dest`` (atomically), verifying its SHA-256."""
+    """Stream ``url`` into ``dest`` (atomically), verifying its SHA-256. ``urllib.request`` is imported
+    here: every process that embeds imports this module, few of them download."""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(dest) as tmp:
             total = int(response.headers.get("Content-Length") or size)

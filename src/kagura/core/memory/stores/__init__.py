@@ -13,7 +13,7 @@ from kagura._lazy import lazy_exports
 if TYPE_CHECKING:
     from kagura._redact import redact_url
     from kagura.core.memory.stores._copy import copy_store
-    from kagura.core.memory.stores._open import check_target, open_claims, open_rag_store
+    from kagura.core.memory.stores._open import check_target, open_claims, open_rag_store, store_exists
     from kagura.core.memory.stores._protocol import RAGStoreProtocol, StoredDocument
     from kagura.core.memory.stores._url import describe_target, is_postgres_url
     from kagura.core.memory.stores.postgres import HNSWParams, PostgresRAGStore
@@ -32,6 +32,7 @@ __all__ = [
     "open_claims",
     "open_rag_store",
     "redact_url",
+    "store_exists",
 ]
 
 _LAZY: dict[str, str] = {
@@ -47,6 +48,7 @@ _LAZY: dict[str, str] = {
     "open_claims": "kagura.core.memory.stores._open",
     "open_rag_store": "kagura.core.memory.stores._open",
     "redact_url": "kagura._redact",
+    "store_exists": "kagura.core.memory.stores._open",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -11,7 +11,7 @@ from kagura.core.memory.stores._url import is_postgres_url
 if TYPE_CHECKING:
     from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, RAGStoreProtocol
 
-__all__ = ["check_target", "open_claims", "open_rag_store"]
+__all__ = ["check_target", "open_claims", "open_rag_store", "store_exists"]
 
 
 def check_target(target: object, what: str = "store") -> str | Path:
@@ -37,6 +37,17 @@ def open_rag_store(target: str | os.PathLike[str], **options: Any) -> RAGStorePr
     from kagura.core.memory._store import RAGStore
 
     return RAGStore(checked)
+
+
+def store_exists(target: str | os.PathLike[str]) -> bool:
+    """Whether a RAG store exists at ``target`` (an SQLite file, or a PostgreSQL database holding kagura's
+    ``rag`` schema), checked without creating anything: commands that only read call it first."""
+    checked = check_target(target)
+    if isinstance(checked, str):
+        from kagura.core.memory.stores.postgres._connect import has_namespace
+
+        return has_namespace(checked, "rag")
+    return checked.exists()
 
 
 def open_claims(target: str | os.PathLike[str]) -> DescriptionClaimsProtocol:

@@ -31,7 +31,8 @@ def export_documents(conn: sqlite3.Connection, lock: threading.RLock) -> Iterato
             if doc is None:
                 continue
             rows = conn.execute(
-                "SELECT c.text, c.ordinal, c.page, c.section, c.chunk_hash, v.embedder, v.dim, v.vector"
+                "SELECT c.text, c.ordinal, c.page, c.section, c.chunk_hash, v.embedder, v.dim, v.vector,"
+                " c.start_line, c.end_line"
                 " FROM rag_chunks c JOIN rag_vectors v ON v.chunk_id = c.id WHERE c.document_id = ?"
                 " ORDER BY c.id",
                 (doc[0],),
@@ -40,7 +41,7 @@ def export_documents(conn: sqlite3.Connection, lock: threading.RLock) -> Iterato
         new = NewDocument(
             path=path, root=doc[1], relpath=doc[2], mime_type=doc[3], size=int(doc[4]),
             described=bool(doc[5]), metadata=json.loads(doc[6]), manifest=ManifestEntry(*doc[7:14]),
-            chunks=[ChunkPiece(r[0], r[1], r[2], r[3]) for r in rows],
+            chunks=[ChunkPiece(r[0], r[1], r[2], r[3], r[8], r[9]) for r in rows],
             chunk_hashes=hashes if all(h is not None for h in hashes) else (),
         )  # fmt: skip
         dim = int(rows[0][6]) if rows else 1

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import PurePosixPath
 from typing import Any
 
+from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._keywords import COLUMN_WEIGHTS, keyword_words
 from kagura.core.memory._unicode61 import fts5_tokens
 
@@ -93,8 +93,9 @@ kw_len)``."""
 
 
 def path_tokens(relpath: str) -> tuple[list[str], list[str]]:
-    """The tokens of a file's relative path and of its name (the same for all its chunks)."""
-    return fts5_tokens(relpath), fts5_tokens(PurePosixPath(relpath).name)
+    """The tokens of a file's relative path and of its name column (:func:`keyword_name`: the name and the
+    words of its kind; the same for all its chunks)."""
+    return fts5_tokens(relpath), fts5_tokens(keyword_name(relpath))
 
 
 def keyword_values(text: str, section: str | None, paths: tuple[list[str], list[str]]) -> tuple[Any, ...]:

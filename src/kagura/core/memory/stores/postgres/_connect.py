@@ -33,6 +33,7 @@ __all__ = [
     "PgMigration",
     "Reachability",
     "borrow",
+    "has_namespace",
     "migrate",
     "open_migrated",
     "open_pool",
@@ -62,6 +63,20 @@ def store_error(url: str, exc: BaseException, doing: str) -> StoreError:
     """A StoreError for a driver error while ``doing`` something, never showing the password."""
     reason = redact_text(str(exc), *url_secrets(url))
     return StoreError(f"cannot {doing} on the PostgreSQL store {redact_url(url)}: {reason}")
+
+
+def has_namespace(url: str, namespace: str) -> bool:
+    """Whether the database at ``url`` holds kagura's schema for ``namespace`` (``"rag"``), read without
+    creating anything (no extension, no table): a search on an empty database must not make a store."""
+    psycopg, _, _ = _import()
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            if conn.execute("SELECT to_regclass('kagura_schema')").fetchone() == (None,):
+                return False
+            row = conn.execute("SELECT 1 FROM kagura_schema WHERE namespace = %s", (namespace,)).fetchone()
+            return row is not None
+    except psycopg.Error as exc:
+        raise store_error(url, exc, "read the schema") from exc
 
 
 def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:

@@ -30,7 +30,8 @@ def read_document(conn: Any, path: str) -> StoredDocument | None:
     if doc is None:
         return None
     rows = conn.execute(
-        "SELECT c.text, c.ordinal, c.page, c.section, c.chunk_hash, v.embedder, v.embedding FROM rag_chunks c"
+        "SELECT c.text, c.ordinal, c.page, c.section, c.chunk_hash, v.embedder, v.embedding, c.start_line,"
+        " c.end_line FROM rag_chunks c"
         " JOIN rag_vectors v ON v.chunk_id = c.id WHERE c.document_id = %s ORDER BY c.id",
         (doc[0],),
     ).fetchall()
@@ -38,7 +39,7 @@ def read_document(conn: Any, path: str) -> StoredDocument | None:
     new = NewDocument(
         path=path, root=doc[1], relpath=doc[2], mime_type=doc[3], size=int(doc[4]), described=bool(doc[5]),
         metadata=dict(doc[6]), manifest=ManifestEntry(*doc[7:14]),
-        chunks=[ChunkPiece(r[0], r[1], r[2], r[3]) for r in rows],
+        chunks=[ChunkPiece(r[0], r[1], r[2], r[3], r[7], r[8]) for r in rows],
         chunk_hashes=hashes if all(h is not None for h in hashes) else (),
     )  # fmt: skip
     dim = len(as_array(rows[0][6])) if rows else 0

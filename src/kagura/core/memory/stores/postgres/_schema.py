@@ -84,6 +84,9 @@ RAG_MIGRATIONS: tuple[PgMigration, ...] = (
     CREATE TABLE IF NOT EXISTS rag_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
     _v2_fts5_keywords,
+    # 3: the file lines each chunk spans (NULL for rows written before, and where lines mean nothing)
+    "ALTER TABLE rag_chunks ADD COLUMN IF NOT EXISTS start_line INTEGER,"
+    " ADD COLUMN IF NOT EXISTS end_line INTEGER",
 )
 
 CLAIM_MIGRATIONS: tuple[str, ...] = (

@@ -216,10 +216,10 @@ class PostgresRAGStore:
                 for chunk, vec, digest in zip(doc.chunks, vecs, hashes, strict=True):
                     cur.execute(
                         "INSERT INTO rag_chunks (document_id, ordinal, text, page, section, file_type,"
-                        f" chunk_hash, {', '.join(KEYWORD_COLUMNS)}, kw_tf, kw_len) VALUES (%s, %s, %s, %s,"
-                        f" %s, %s, %s, {KEYWORD_VALUES}) RETURNING id".encode(),
+                        f" chunk_hash, start_line, end_line, {', '.join(KEYWORD_COLUMNS)}, kw_tf, kw_len)"
+                        f" VALUES ({', '.join(['%s'] * 9)}, {KEYWORD_VALUES}) RETURNING id".encode(),
                         (doc_id, chunk.ordinal, chunk.text, chunk.page, chunk.section, m.file_type, digest,
-                         *keyword_values(chunk.text, chunk.section, paths)),
+                         chunk.start_line, chunk.end_line, *keyword_values(chunk.text, chunk.section, paths)),
                     )  # fmt: skip
                     chunk_row = cur.fetchone()
                     assert chunk_row is not None
@@ -286,7 +286,8 @@ class PostgresRAGStore:
             return {}
         with self._tx("read chunks") as conn:
             rows = conn.execute(
-                "SELECT c.id, c.document_id, c.text, c.page, c.section, c.file_type, d.path, d.relpath"
+                "SELECT c.id, c.document_id, c.text, c.page, c.section, c.file_type, d.path, d.relpath,"
+                " c.start_line, c.end_line"
                 " FROM rag_chunks c JOIN rag_documents d ON d.id = c.document_id WHERE c.id = ANY(%s)",
                 ([int(i) for i in ids],),
             ).fetchall()
