@@ -30,7 +30,6 @@ from kagura.core.llm._adaptive_state import AdaptiveStore
 from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._config import LLMConfig
-from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
@@ -53,21 +52,25 @@ class _Admission:
     gate while the rate was still unknown must not skip the rate learned meanwhile.
     """
 
-    __slots__ = ("gate", "limiter")
+    __slots__ = ("controller", "gate", "limiter")
 
-    def __init__(self, limiter: RateLimiter, gate: ConcurrencyGate | None) -> None:
-        self.limiter, self.gate = limiter, gate
+    def __init__(self, limiter: RateLimiter, controller: AdaptiveController | None) -> None:
+        self.limiter, self.controller = limiter, controller
+        self.gate = controller.gate if controller is not None else None
 
     async def acquire(self, tokens: int = 0) -> None:
-        if self.gate is None:
+        if self.gate is None or self.controller is None:
             await self.limiter.acquire(tokens)
             return
+        clock = self.controller.clock
+        asked = clock()
         await self.gate.acquire()
         try:
             await self.limiter.acquire(tokens)
         except BaseException:
             self.gate.release()
             raise
+        self.controller.note_wait(clock() - asked)
 
 
 class LLMClient:
@@ -270,7 +273,7 @@ class LLMClient:
             except BaseException:
                 self._finish(admission, controller)
                 raise
-            self._finish(admission, controller, estimate=estimate, usage=usage, success=True)
+            self._finish(admission, controller, started=started, estimate=estimate, usage=usage, success=True)
             break
         model, name = request.model, self.provider.name
         record_usage(LLMResponse("".join(parts), usage or Usage(), model=model, provider=name))
@@ -278,7 +281,7 @@ class LLMClient:
     # -- the path of one call --------------------------------------------------------------------------
     def _admission(self, config: LLMConfig) -> tuple[_Admission, AdaptiveController | None]:
         controller = self.controller if config.adaptive else None
-        return _Admission(self.limiter, controller.gate if controller else None), controller
+        return _Admission(self.limiter, controller), controller
 
     def _finish(
         self,
@@ -297,7 +300,7 @@ class LLMClient:
             admission.gate.release()
         if controller is not None:
             if success:
-                controller.on_success(headers)
+                controller.on_success(headers, started)
             elif error is not None:
                 controller.on_failure(error, started)
         if success and usage is not None and usage.total_tokens > 0:
@@ -328,7 +331,7 @@ class LLMClient:
                 self._finish(admission, controller)
                 raise
             self._finish(
-                admission, controller, estimate=estimate, usage=response.usage, success=True,
+                admission, controller, started=started, estimate=estimate, usage=response.usage, success=True,
                 headers=dict(response.headers) if response.headers else None,
             )  # fmt: skip
             return response
