@@ -7,6 +7,7 @@ the last one runs the README's ``parallel_map`` over the fake server on looptime
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Callable
 
@@ -129,3 +130,30 @@ def test_a_long_hold_is_logged(caplog: pytest.LogCaptureFixture) -> None:
         controller.note_wait(50.0)  # said once, not per call
     assert len(caplog.records) == 1 and "held back" in caplog.records[0].getMessage()
     assert controller.holding is not None and "held back" in controller.holding
+
+
+def test_the_progress_line_says_when_calls_are_held_back() -> None:
+    from kagura.cli._progress import ProgressLines
+    from kagura.core.llm import holding_back, reset_rate_limits
+    from kagura.core.llm._defaults import default_clients
+
+    config = LLMConfig(model="fake", base_url="http://127.0.0.1:9/v1", api_key="held")
+    reset_rate_limits()
+    try:
+        assert holding_back(config) is None  # no call went there yet
+        controller = default_clients.get(config).controller
+        assert controller is not None
+        controller.on_failure(RateLimitedError("429"))
+        controller.note_wait(30.0)
+        now = [0.0]
+        out = io.StringIO()
+        lines = ProgressLines(out, 10.0, clock=lambda: now[0], note=lambda: holding_back(config))
+        now[0] = 10.0
+        lines(3, 10, 0)
+        assert (
+            out.getvalue()
+            .rstrip()
+            .endswith(", LLM calls held back 30 s by adaptive rate control (now 4 in flight)")
+        )
+    finally:
+        reset_rate_limits()
