@@ -206,7 +206,7 @@ class AdaptiveController:
         before = self.store.get()
         verdict = Verdict.HOLD if self._stale(before, now, started) else self.refusals.verdict()
         if verdict is Verdict.RECOVER:  # the last cut changed nothing: these 429s ignore the rate
-            back = self.refusals.recover(now)
+            back = self.refusals.recover(now, self._settle(before.requests_per_minute))
             rate = back.requests_per_minute
             log.info(
                 "kagura llm: %.0f%% of requests are refused at any rate; back to %s",
@@ -231,7 +231,7 @@ class AdaptiveController:
         tried = RateTried(
             self.refusals.share, self.refusals.outcomes, before.requests_per_minute, before.tokens_per_minute
         )
-        self.refusals.decreased(now, tried)
+        self.refusals.decreased(now, tried, self._settle(before.requests_per_minute))
 
         def change(s: AdaptiveState) -> AdaptiveState:
             s = self._learn_headers(s, quota, now)
@@ -295,6 +295,11 @@ class AdaptiveController:
             requests_per_minute=rpm,
             tokens_per_minute=tpm,
         )
+
+    def _settle(self, rpm: float | None) -> float:
+        """Seconds after a change of rate until what is sent is the new rate (the limiter's burst)."""
+        burst = self.limiter.burst
+        return min(1.0, burst / (rpm / 60.0)) if rpm and burst else 0.0
 
     def _measured_rpm(self, now: float, min_samples: int) -> float | None:
         """Successes per minute over the last couple of seconds (None with fewer than ``min_samples``)."""

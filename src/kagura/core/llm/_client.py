@@ -8,8 +8,11 @@
 The path every call takes: validate -> reject attachments the provider cannot take (before any call) ->
 [coalesce identical concurrent calls -> cache lookup] -> rate limiter (tokens estimated up front) ->
 concurrency slot (adaptive) -> provider -> reconcile the token estimate with the real usage -> [cache
-store] -> usage trackers. Retryable failures are retried per ``config.max_attempts``, re-admitted through
-the limiter. ``call_llm(prompt, config)`` and friends use one default client per endpoint (see
+store] -> usage trackers. The provider builds its SDK client before admission (``prepare``), so an admitted
+call leaves at once. Retryable failures are retried per ``config.max_attempts``, re-admitted through
+the limiter; every attempt also passes the limiters in scope (a ``parallel_map(..., limiters=...)`` whose
+item makes this call: its first attempt uses the scheduler's admission, retries book anew).
+``call_llm(prompt, config)`` and friends use one default client per endpoint (see
 :mod:`kagura.core.llm._defaults`).
 """
 
@@ -34,7 +37,7 @@ from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
-from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
+from kagura.core.parallel import RateLimiter, RetryPolicy, admit_in_scope, call_with_retry
 from kagura.errors import KaguraTimeoutError
 
 __all__ = ["LLMClient"]
@@ -250,11 +253,13 @@ class LLMClient:
         policy = _policy(config.max_attempts, config.retry_max_delay)
         admission, controller = self._admission(config)
         estimate = self.provider.estimate_tokens(request)
+        await self.provider.prepare(request)
         usage: Usage | None = None
         parts: list[str] = []
         attempt = 0
         while True:
             attempt += 1
+            await admit_in_scope(estimate, own=(admission,))  # the budgets of the runs around this call
             await admission.acquire(estimate)
             started = self.clock()
             try:
@@ -311,6 +316,7 @@ class LLMClient:
         admission, controller = self._admission(config)
         estimate = self.provider.estimate_tokens(request)
         provider = self.provider
+        await provider.prepare(request)  # SDK ready before the budget admits: the call leaves at once
 
         async def attempt() -> LLMResponse:
             # The slot was taken by admission.acquire just before (no await in between): free it here.

@@ -6,13 +6,13 @@ is refused at any rate). Lowering the rate on every 429 of the second kind starv
 by a constant factor every few requests and never climbs back.
 
 So the controller treats each decrease as an experiment. :class:`RefusalTest` keeps the outcomes of the
-attempts *sent since the last change of rate* (an epoch, from :data:`SETTLE` after the change: until the
-limiter's burst has drained, the rate sent is not yet the new one); on the next 429 it gives a verdict:
+attempts *sent since the last change of rate* (an epoch, from ``settle`` seconds after the change: until
+the limiter's burst has drained, the rate sent is not yet the new one); on the next 429 it gives a verdict:
 
 - ``DECREASE``: the first 429 ever, or the share of 429s is above the level already shown not to depend on
   the rate, and the last decrease did lower that share (or nearly everything is refused): lower again.
-- ``HOLD``: too few outcomes since the last change to judge (:data:`MIN_OUTCOMES`), or the share is at
-  the rate-independent level: keep the rate.
+- ``HOLD``: too few outcomes since the last change to judge (:data:`MIN_OUTCOMES`, unless the share
+  already fell by more than chance allows), or the share is at the rate-independent level: keep the rate.
   A decrease that lowered the share is settled after a few more outcomes; the next 429 then lowers
   the rate again at once (the quota fell, say) and starts a new test.
   A share clearly *higher* after a cut also lowers again: the share before it was measured while the
@@ -34,11 +34,13 @@ __all__ = ["MIN_OUTCOMES", "RateTried", "RefusalTest", "Verdict"]
 
 MIN_OUTCOMES = 8  # outcomes at a new rate before its share of 429s is compared with the previous one
 _WINDOW = 64  # the share is measured over at most this many recent outcomes of the epoch
-_LOWERED = 0.8  # a decrease "lowered the share" when the new share is below this much of the old one
+_LOWERED = 0.7  # a decrease "lowered the share" when the new share is below this much of the old one
+_SAME = 0.85  # ... and left it where it was when the new share is at least this much of the old one
+_MAJORITY = 0.5  # refusals of capacity are a minority: a share above this is taken for a quota
 _OVERLOAD = 0.9  # a share this high keeps lowering (nothing gets through: no evidence either way)
 _TOLERANCE = 1.5  # a share above tolerated x this (+ _SLACK) is more than the rate-independent refusals
 _SLACK = 0.03
-SETTLE = 1.0  # seconds after a change of rate before outcomes count: the limiter's burst drains first
+_EVIDENCE = 0.05  # a share this improbable under "the cut changed nothing" proves that it did
 _CONCLUDE = 2 * MIN_OUTCOMES  # outcomes after which a decrease that lowered the share is settled
 
 
@@ -97,6 +99,12 @@ class RefusalTest:
             if self.tolerated == 0.0 and self.recovered == 0:
                 return Verdict.DECREASE  # nothing known yet: the first 429 is taken at its word
             return Verdict.DECREASE if enough and self._above_tolerated(share) else Verdict.HOLD
+        refused, n, before = sum(self._outcomes), self.outcomes, self.tested.share
+        if n >= 3 and refused == n:  # still nothing gets through at the lowered rate
+            return Verdict.DECREASE
+        if n >= 2 and self.tested.outcomes >= MIN_OUTCOMES and _below(refused, n, before) < _EVIDENCE:
+            # already clear (a small quota gives few outcomes a second): the cut lowered the share
+            return Verdict.DECREASE if self._above_tolerated(share) else Verdict.HOLD
         if not enough:
             return Verdict.HOLD
         if share >= _OVERLOAD or self.tested.outcomes < MIN_OUTCOMES:
@@ -107,23 +115,27 @@ class RefusalTest:
             # worse after the cut: what was measured before it was the provider's initial burst (its
             # bucket was full), not the rate's steady share: lower again, and test that
             return Verdict.DECREASE
-        if share >= self.tested.share * _LOWERED:
-            return Verdict.RECOVER
-        return Verdict.DECREASE if self._above_tolerated(share) else Verdict.HOLD
+        if share >= self.tested.share * _SAME:
+            # the share stayed: rate-independent, unless most requests are refused (then the 15 % cut
+            # was too small to show: a quota far above, as after the provider's initial burst)
+            return Verdict.RECOVER if self.tested.share < _MAJORITY else Verdict.DECREASE
+        if share < self.tested.share * _LOWERED:
+            return Verdict.DECREASE if self._above_tolerated(share) else Verdict.HOLD
+        return Verdict.HOLD  # in between: more outcomes will tell
 
-    def decreased(self, now: float, before: RateTried) -> None:
-        """The rate was just lowered from ``before``: a new epoch tests it."""
+    def decreased(self, now: float, before: RateTried, settle: float = 0.0) -> None:
+        """The rate was just lowered from ``before``: a new epoch, from ``settle`` seconds on, tests it."""
         self.tested = before
-        self._new_epoch(now)
+        self._new_epoch(now + settle)
 
-    def recover(self, now: float) -> RateTried:
+    def recover(self, now: float, settle: float = 0.0) -> RateTried:
         """The decrease under test changed nothing: returns the rates to go back to."""
         assert self.tested is not None
         tried = self.tested
         self.tolerated = max(self.tolerated, min(self.share, tried.share))
         self.recovered += 1
         self.tested = None
-        self._new_epoch(now)
+        self._new_epoch(now + settle)
         return tried
 
     def reset(self) -> None:
@@ -133,6 +145,11 @@ class RefusalTest:
         self.recovered = 0
         self._new_epoch(-math.inf)
 
-    def _new_epoch(self, now: float) -> None:
-        self.epoch_start = now + SETTLE
+    def _new_epoch(self, start: float) -> None:
+        self.epoch_start = start
         self._outcomes.clear()
+
+
+def _below(refused: int, n: int, share: float) -> float:
+    """The chance of at most ``refused`` 429s in ``n`` outcomes if each is refused with ``share``."""
+    return sum(math.comb(n, k) * share**k * (1 - share) ** (n - k) for k in range(refused + 1))
