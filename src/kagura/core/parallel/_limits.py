@@ -283,6 +283,8 @@ class RateLimiter:
     async def acquire(self, tokens: float = 0) -> None:
         """Wait until one request costing ``tokens`` tokens may start within the budget."""
         if self._requests is None and self._tokens is None:
+            if self._shared is not None and not self._shared.reached:
+                await self._shared.ensure_reachable()  # nothing to book yet, but a bad URL fails now
             return
         if self._shared is not None:
             await self._acquire_shared(self._shared, tokens)

@@ -112,9 +112,11 @@ class RedisBudget:
 
     async def admit(self, req: Spec, tok: Spec) -> float:
         """Book one admission; returns the seconds to wait (on this process's clock) before starting."""
+        if not self._reached:
+            await self.ensure_reachable()  # first use: a bad URL or password is a ConfigurationError
         if self._clock() >= self._retry_at:
             try:
-                shared = self._shared()
+                shared = self._shared()  # a URL the client cannot parse raises ValueError: not reached
                 if self.degraded and self._local is not None:
                     await self._hand_back(shared, req, tok)
                 reservation = await shared.reserve(req, tok)
@@ -127,6 +129,28 @@ class RedisBudget:
             self._booked_until = max(self._booked_until, self._clock() + reservation.wait)
             return reservation.wait
         return self._fallback(req, tok, None)
+
+    @property
+    def reached(self) -> bool:
+        """True once an admission or :meth:`ensure_reachable` got an answer from Redis."""
+        return self._reached
+
+    async def ensure_reachable(self) -> None:
+        """Check once that Redis answers at this URL (with these credentials); a
+        :class:`~kagura.errors.ConfigurationError` naming the URL (password hidden) if not. For a shared
+        budget with no rate yet (nothing to book), so a bad URL fails at first use, not never."""
+        if self._reached:
+            return
+        try:
+            await self._shared().ping()
+        except Exception as exc:
+            if not (_is_redis_error(exc) or isinstance(exc, ValueError)):
+                raise
+            await self._drop_connections()
+            raise ConfigurationError(
+                f"cannot reach Redis at {redact_url(self.url)} for the shared budget {self.key!r}: {exc}"
+            ) from None
+        self._reached = True
 
     async def adjust(self, req: Spec, tok: Spec) -> None:
         """Charge or refund units (``req``/``tok``: seconds per unit or 0, capacity, signed units).
