@@ -8,10 +8,7 @@ client cannot parse ran the whole job unthrottled and exited 0.
 from __future__ import annotations
 
 import pytest
-from PIL import Image
-from typer.testing import CliRunner
 
-from kagura.cli.app import app
 from kagura.core.llm import LLMClient, LLMConfig
 from kagura.core.parallel import RateLimiter
 from kagura.errors import ConfigurationError
@@ -46,21 +43,3 @@ async def test_a_shared_limiter_without_rates_checks_redis_once(redis_server: Re
     assert limiter.shared is not None and limiter.shared.reached
     await limiter.acquire()  # checked once, not per call
     await limiter.shared.close()
-
-
-def test_ingest_with_a_bad_redis_url_exits_non_zero_with_one_line(
-    tmp_path, redis_server: RedisServer
-) -> None:
-    corpus = tmp_path / "media"
-    corpus.mkdir()
-    Image.new("RGB", (9, 9), (200, 30, 30)).save(corpus / "photo.png")
-    url = _bad_urls(redis_server)["wrong password"]
-    # no LLM server is needed: the budget's Redis is checked before the first description is sent
-    result = CliRunner().invoke(
-        app,
-        ["ingest", str(corpus), "--store", str(tmp_path / "s.db"), "--model", "fake",
-         "--base-url", "http://127.0.0.1:9/v1", "--api-key", "k", "--redis", url, "--json"],
-    )  # fmt: skip
-    assert result.exit_code != 0, result.output
-    assert "cannot reach Redis" in result.output and "hunter2" not in result.output
-    assert "Traceback" not in result.output

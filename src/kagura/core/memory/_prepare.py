@@ -23,13 +23,7 @@ from kagura.core.memory._store import ManifestEntry, NewDocument
 from kagura.core.memory._structure import CHUNKER_VERSION, chunk_document
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy
-from kagura.errors import (
-    ConfigurationError,
-    ExtractionError,
-    KaguraError,
-    NothingToIndexError,
-    UnsupportedAttachmentError,
-)
+from kagura.errors import ExtractionError, KaguraError, NothingToIndexError, UnsupportedAttachmentError
 from kagura.loaders import (
     Extracted,
     FileType,
@@ -341,8 +335,8 @@ class FilePreparer:
                 on_attempt=count,
                 mime_type=extracted.mime_type,
             )
-        except (ExtractionError, ConfigurationError):
-            raise  # a misconfigured run (e.g. the budget's Redis unusable) stops, not file by file
+        except ExtractionError:
+            raise
         except (UnsupportedAttachmentError, ValueError) as exc:
             return None, f"the model cannot take this file ({exc}); indexed by metadata only", True
         except KaguraError as exc:
