@@ -12,7 +12,8 @@ admission is one script call (:class:`~kagura.core.parallel._shared_gcra.SharedG
   most the whole budget between them, never N times it. The local share starts after the last start
   Redis had booked for this process (those calls still go at their times), and when Redis answers again
   the local backlog is charged to the shared budget first, so the two never overlap. Redis is retried
-  with exponential backoff (0.5 s doubling to 30 s); the first admission that reaches it again returns to
+  with exponential backoff (0.5 s doubling to 30 s, advanced once per failed probe: admissions that were
+  already in flight and fail together count once); the first admission that reaches it again returns to
   the shared budget.
 - ``on_redis_error="fail"``: admissions raise :class:`~kagura.errors.BudgetUnavailableError` while Redis is
   away (fail closed), with the same backoff between attempts to reach it.
@@ -208,8 +209,10 @@ class RedisBudget:
             raise ConfigurationError(
                 f"cannot reach Redis at {redact_url(self.url)} for the shared budget {self.key!r}: {exc}"
             ) from None
-        self._retry_at = self._clock() + self._backoff
-        self._backoff = min(_BACKOFF_CAP, self._backoff * 2)
+        now = self._clock()
+        if now >= self._retry_at:  # one failed probe: concurrent admissions that failed with it
+            self._retry_at = now + self._backoff  # (already in flight) do not advance the backoff again
+            self._backoff = min(_BACKOFF_CAP, self._backoff * 2)
         if not self.degraded:
             then = (
                 f"continuing on a local share of 1/{self.members} of the budget"
