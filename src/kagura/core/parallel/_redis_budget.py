@@ -12,9 +12,14 @@ admission is one script call (:class:`~kagura.core.parallel._shared_gcra.SharedG
   most the whole budget between them, never N times it. The local share starts after the last start
   Redis had booked for this process (those calls still go at their times), and when Redis answers again
   the local backlog is charged to the shared budget first, so the two never overlap. Redis is retried
-  with exponential backoff (0.5 s doubling to 30 s, advanced once per failed probe: admissions that were
-  already in flight and fail together count once); the first admission that reaches it again returns to
-  the shared budget.
+  with exponential backoff (0.5 s doubling to 4 s, advanced once per failed probe: admissions that were
+  already in flight and fail together count once), so every process probes again within 4 s of Redis
+  coming back. The first admission that reaches it again charges this process's local backlog to the
+  shared budget (strictly: no burst credit, a restarted Redis forgot everything) and starts the
+  **hand-over** (:data:`HANDOVER` seconds, marked in Redis): until it ends, every process books in Redis
+  *and* keeps to its local share, since processes still in their backoff are spending their share
+  locally. When it ends, every process has returned and charged its backlog, so Redis knows every
+  booking again.
 - ``on_redis_error="fail"``: admissions raise :class:`~kagura.errors.BudgetUnavailableError` while Redis is
   away (fail closed), with the same backoff between attempts to reach it.
 
@@ -41,7 +46,8 @@ __all__ = ["LocalShare", "RedisBudget", "redact_url"]
 
 log = logging.getLogger("kagura.budget")
 OnRedisError = Literal["degrade", "fail"]
-_BACKOFF_START, _BACKOFF_CAP = 0.5, 30.0
+_BACKOFF_START, _BACKOFF_CAP = 0.5, 4.0
+HANDOVER = 2 * _BACKOFF_CAP + 1.0  # seconds after an outage in which every process keeps to its share
 Spec = tuple[float, float, float]  # (seconds per unit or 0, capacity, units)
 
 
@@ -127,8 +133,11 @@ class RedisBudget:
                 await self._drop_connections()
                 return self._on_failure(exc, req, tok)
             self._on_success(reservation.members)
-            self._booked_until = max(self._booked_until, self._clock() + reservation.wait)
-            return reservation.wait
+            wait = reservation.wait
+            if reservation.handover > 0:  # after an outage some processes may still be on local shares
+                wait = max(wait, self._share_wait(tok))
+            self._booked_until = max(self._booked_until, self._clock() + wait)
+            return wait
         return self._fallback(req, tok, None)
 
     @property
@@ -181,7 +190,8 @@ class RedisBudget:
         overlap."""
         assert self._local is not None
         requests, tokens = self._local.usage()
-        await shared.adjust((requests, req[0], req[1]), (tokens, tok[0], tok[1]))
+        await shared.adjust((requests, req[0], req[1]), (tokens, tok[0], tok[1]), strict=True)
+        await shared.start_handover(HANDOVER)
         self._local = None
 
     async def _drop_connections(self) -> None:
@@ -193,6 +203,8 @@ class RedisBudget:
                 await shared.client.connection_pool.disconnect()
 
     def _on_success(self, members: int) -> None:
+        if not self.degraded and self._local is not None:
+            self._local = None  # a hand-over's local share: its bookings are in Redis too, nothing to charge
         if self.degraded:
             log.warning("kagura budget %r: Redis is back; using the shared budget again", self.key)
         self._reached = True
@@ -229,6 +241,10 @@ class RedisBudget:
                 f"the shared budget {self.key!r} at {redact_url(self.url)} is unreachable"
                 + (f": {exc}" if exc is not None else "; retrying Redis after a backoff")
             )
+        return self._share_wait(tok)
+
+    def _share_wait(self, tok: Spec) -> float:
+        """Book one admission on this process's local share of the budget; the seconds to wait."""
         share = 1.0 / self.members
         with self._lock:
             if self._local is None or self._local_share != share:
