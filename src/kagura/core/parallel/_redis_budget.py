@@ -47,7 +47,7 @@ __all__ = ["LocalShare", "RedisBudget", "redact_url"]
 log = logging.getLogger("kagura.budget")
 OnRedisError = Literal["degrade", "fail"]
 _BACKOFF_START, _BACKOFF_CAP = 0.5, 4.0
-HANDOVER = 2 * _BACKOFF_CAP + 1.0  # seconds after an outage in which every process keeps to its share
+HANDOVER = 2 * _BACKOFF_CAP + 1.0  # the default hand-over: every process has probed again by its end
 Spec = tuple[float, float, float]  # (seconds per unit or 0, capacity, units)
 
 
@@ -104,6 +104,8 @@ class RedisBudget:
         self.degraded = False
         self._retry_at = float("-inf")
         self._backoff = _BACKOFF_START
+        self.backoff_cap = _BACKOFF_CAP  # seconds between probes at most while Redis is away
+        self.handover = HANDOVER  # seconds after an outage in which every process keeps to its share
         self._local: LocalShare | None = None
         self._local_share = 0.0
         self._booked_until = float("-inf")  # the latest start this process was given by Redis
@@ -191,7 +193,7 @@ class RedisBudget:
         assert self._local is not None
         requests, tokens = self._local.usage()
         await shared.adjust((requests, req[0], req[1]), (tokens, tok[0], tok[1]), strict=True)
-        await shared.start_handover(HANDOVER)
+        await shared.start_handover(self.handover)
         self._local = None
 
     async def _drop_connections(self) -> None:
@@ -224,7 +226,7 @@ class RedisBudget:
         now = self._clock()
         if now >= self._retry_at:  # one failed probe: concurrent admissions that failed with it
             self._retry_at = now + self._backoff  # (already in flight) do not advance the backoff again
-            self._backoff = min(_BACKOFF_CAP, self._backoff * 2)
+            self._backoff = min(self.backoff_cap, self._backoff * 2)
         if not self.degraded:
             then = (
                 f"continuing on a local share of 1/{self.members} of the budget"
