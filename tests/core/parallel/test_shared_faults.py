@@ -79,9 +79,6 @@ async def test_all_processes_together_stay_within_the_budget_through_a_fault(
         await _fault(own_redis_server, kind, duration)
 
     await asyncio.gather(inject(), *(worker(lim) for lim in limiters for _ in range(WORKERS)))
-    t0 = min(starts)
-    print("FAULT", kind, round(fault_at, 2), round(duration, 2))
-    print(sorted(round(t - t0, 2) for t in starts))
     for window in (1.0, 2.0):
         bound = RPM / 60 * window + BURST + 2
         assert _worst_window(starts, window) <= bound, (kind, duration, window)
