@@ -49,13 +49,17 @@ def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
 
 
 class _Admission:
-    """A concurrency slot, then the limiter: what one attempt waits for (the attempt frees the slot).
+    """What one attempt waits for, in this order: a concurrency slot (adaptive), the limiters in scope
+    (a ``parallel_map(..., limiters=...)`` around this call), then the client's own limiter; the attempt
+    frees the slot.
 
-    The slot comes first so that the rate is read when the call is about to start: a call queued at the
-    gate while the rate was still unknown must not skip the rate learned meanwhile.
+    The slot comes first so that every budget is booked when the call is about to start: a call queued at
+    the gate must neither skip a rate learned meanwhile nor have been counted by a budget long before it
+    leaves (a scheduler's earlier admission of the item is given back and booked anew here).
     """
 
     __slots__ = ("controller", "gate", "limiter")
+    admits_scope = True  # call_with_retry leaves the limiters in scope to acquire()
 
     def __init__(self, limiter: RateLimiter, controller: AdaptiveController | None) -> None:
         self.limiter, self.controller = limiter, controller
@@ -63,12 +67,14 @@ class _Admission:
 
     async def acquire(self, tokens: int = 0) -> None:
         if self.gate is None or self.controller is None:
+            await admit_in_scope(tokens, own=(self.limiter,), fresh=True)
             await self.limiter.acquire(tokens)
             return
         clock = self.controller.clock
         asked = clock()
         await self.gate.acquire()
         try:
+            await admit_in_scope(tokens, own=(self.limiter,), fresh=True)
             await self.limiter.acquire(tokens)
         except BaseException:
             self.gate.release()
@@ -259,8 +265,7 @@ class LLMClient:
         attempt = 0
         while True:
             attempt += 1
-            await admit_in_scope(estimate, own=(admission,))  # the budgets of the runs around this call
-            await admission.acquire(estimate)
+            await admission.acquire(estimate)  # slot, the budgets in scope, then our own
             started = self.clock()
             try:
                 async for chunk in self.provider.stream(request):

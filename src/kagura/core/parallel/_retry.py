@@ -135,14 +135,19 @@ async def run_attempts(
         n += 1
         if counter is not None:
             counter[0] = n
-        admitted = await admit_in_scope(tokens, own=limiters)  # the budgets of the runs around this
+        # the budgets of the runs around this (unless a limiter of ours admits through them itself)
+        admitted = (
+            ()
+            if any(getattr(lim, "admits_scope", False) for lim in limiters)
+            else (await admit_in_scope(tokens, own=limiters))
+        )
         for limiter in limiters:
             if not any(limiter is done for done in admitted):
                 await limiter.acquire(tokens)
         try:
             if not limiters:
                 return await attempt(factory, timeout)
-            with scope(limiters, admitted=True):  # attempt loops inside pass these budgets too
+            with scope(limiters, admitted=True, tokens=tokens):  # attempt loops inside pass these too
                 return await attempt(factory, timeout)
         except Exception as exc:
             if policy is None or not policy.should_retry(exc, n):
