@@ -2,8 +2,8 @@
 
 - A ``parallel_map(..., limiters=[budget])`` around calls that retry on their own (``call_with_retry``,
   an ``LLMClient`` retrying a 429): each retry is admitted through ``budget`` too; the first attempt uses
-  the scheduler's admission (never booked twice), or, in an ``LLMClient``, gives it back and books anew
-  right before the send (after waiting for its concurrency slot).
+  the scheduler's admission (never booked twice), unless, in an ``LLMClient``, it went stale while the call
+  waited for its concurrency slot: then the call books anew right before its send.
 - The SDK client is built before the budget admits a call (not between admission and send).
 """
 
@@ -95,9 +95,9 @@ async def test_an_llm_clients_retries_pass_the_schedulers_budget(fake_llm_server
     )
     assert len(answers) == 10
     assert fake_llm_server.stats.chat_requests == 16
-    # every attempt booked once, right before its send (before: 10, the 6 retries went around it); the
-    # scheduler's own admissions of the 10 items were given back, as the client admits closer to the send
-    assert budget.booked[0] == 16 and budget.acquired == 16 + 10
+    # every attempt booked (before: 10, the 6 retries went around the budget); all 10 first attempts
+    # left at once (no wait at a gate: adaptive control is off), on the scheduler's admission
+    assert budget.acquired == 16
 
 
 @pytest.mark.looptime
@@ -110,7 +110,9 @@ async def test_the_documented_call_llm_map_admits_retries_through_its_limiter(
     budget = CountingLimiter(1200, clock=loop.time)
     prompts = [f"p{i}" for i in range(8)]
     await parallel_map(lambda p: call_llm(p, config), prompts, max_concurrent=8, limiters=[budget])
-    assert budget.booked[0] == fake_llm_server.stats.chat_requests == 11
+    # each attempt booked once; a first attempt that waited for the client's concurrency slot books anew
+    # (its earlier admission passed unused), so at least one booking per request
+    assert budget.acquired >= fake_llm_server.stats.chat_requests == 11
 
 
 async def test_the_sdk_client_is_built_before_the_budget_admits(fake_llm_server: FakeLLMServer) -> None:
@@ -126,14 +128,3 @@ async def test_the_sdk_client_is_built_before_the_budget_admits(fake_llm_server:
     await asyncio.gather(*(client.call(f"cold {i}") for i in range(5)))
     assert limiter.seen == [True] * 5  # before: the first admissions came before the SDK client existed
     await client.aclose()
-
-
-@pytest.mark.looptime
-async def test_an_admission_given_back_frees_its_slot() -> None:
-    loop = asyncio.get_running_loop()
-    limiter = RateLimiter(60, burst=1, clock=loop.time)
-    await limiter.acquire()
-    limiter.give_back()
-    start = loop.time()
-    await limiter.acquire()  # the slot given back: no wait for the next second
-    assert loop.time() == start and limiter.booked == (1, 0)

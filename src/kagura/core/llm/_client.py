@@ -55,7 +55,8 @@ class _Admission:
 
     The slot comes first so that every budget is booked when the call is about to start: a call queued at
     the gate must neither skip a rate learned meanwhile nor have been counted by a budget long before it
-    leaves (a scheduler's earlier admission of the item is given back and booked anew here).
+    leaves (a scheduler's admission of the item that went stale while the call waited here is not used:
+    the call books anew).
     """
 
     __slots__ = ("controller", "gate", "limiter")

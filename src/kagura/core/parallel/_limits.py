@@ -335,27 +335,6 @@ class RateLimiter:
                 self._booked_tokens -= tokens
             raise
 
-    def give_back(self, tokens: float = 0) -> None:
-        """Return one admission that was granted and will not be used (one request and its ``tokens``):
-        e.g. the scheduler's admission of an item whose call admits itself closer to its send. Safe with
-        GCRA even after later bookings (they only stay later than they needed to be)."""
-        tokens = check_amount("tokens", tokens)
-        if self._requests is None and self._tokens is None:
-            return
-        if self._shared is not None:
-            self._shared.adjust_soon(*self._specs(-1.0, -tokens))
-        else:
-            with self._lock:
-                now = self._clock()
-                if self._requests is not None:
-                    self._requests.refund(1.0, now)
-                if self._tokens is not None and tokens:
-                    self._tokens.refund(tokens, now)
-                self._seq += 1
-        with self._lock:
-            self._booked_requests -= 1
-            self._booked_tokens -= tokens
-
     def adjust(self, tokens: float) -> None:
         """Reconcile after a call: charge ``tokens`` more (> 0) or refund them (< 0), e.g. real usage
         minus the estimate. A refund never gives more credit than a full bucket; a charge may push later

@@ -147,7 +147,7 @@ async def run_attempts(
         try:
             if not limiters:
                 return await attempt(factory, timeout)
-            with scope(limiters, admitted=True, tokens=tokens):  # attempt loops inside pass these too
+            with scope(limiters, admitted=True):  # attempt loops inside pass these budgets too
                 return await attempt(factory, timeout)
         except Exception as exc:
             if policy is None or not policy.should_retry(exc, n):

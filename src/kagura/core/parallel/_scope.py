@@ -14,6 +14,7 @@ Scopes nest: an item of an inner run sees the outer run's limiters and its own.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -22,18 +23,24 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kagura.core.parallel._limits import Limiter
 
-__all__ = ["Scope", "admit_in_scope", "limiters_in_scope", "scope"]
+__all__ = ["FRESH", "Scope", "admit_in_scope", "limiters_in_scope", "scope"]
+
+FRESH = 0.02  # seconds: a scheduler's admission older than this when the call is sent is booked anew
 
 
 class Scope:
     """The limiters one item runs under, and whether the scheduler's admission is still unused."""
 
-    __slots__ = ("limiters", "ticket", "tokens")
+    __slots__ = ("admitted_at", "limiters", "ticket")
 
-    def __init__(self, limiters: tuple[Limiter, ...], tokens: float = 0) -> None:
+    def __init__(self, limiters: tuple[Limiter, ...]) -> None:
         self.limiters = limiters
         self.ticket = False
-        self.tokens = tokens  # what the scheduler's admission booked for
+        self.admitted_at = _now()  # when the scheduler's admission let the item start
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()  # the loop's clock (a virtual one in tests)
 
 
 _SCOPE: ContextVar[Scope | None] = ContextVar("kagura_limiters_in_scope", default=None)
@@ -46,12 +53,12 @@ def limiters_in_scope() -> tuple[Limiter, ...]:
 
 
 @contextlib.contextmanager
-def scope(limiters: tuple[Limiter, ...], *, admitted: bool, tokens: float = 0) -> Iterator[Scope]:
+def scope(limiters: tuple[Limiter, ...], *, admitted: bool) -> Iterator[Scope]:
     """Run the body with ``limiters`` in scope on top of the enclosing ones; ``admitted``: the caller has
     just admitted one attempt through all of them (the body's first attempt uses that ticket)."""
     enclosing = limiters_in_scope()
     combined = enclosing + tuple(lim for lim in limiters if lim not in enclosing)
-    current = Scope(combined, tokens)
+    current = Scope(combined)
     current.ticket = admitted
     token = _SCOPE.set(current)
     try:
@@ -65,34 +72,24 @@ async def admit_in_scope(
 ) -> tuple[object, ...]:
     """Admit one attempt through every limiter in scope; returns the limiters that admitted it.
 
-    The scheduler's unused ticket counts as this admission for all of them; ``fresh``: the caller admits
-    right before its send, so the ticket is given back (limiters with ``give_back``) and every limiter
-    books anew. ``own``: limiters the caller
+    The scheduler's unused ticket counts as this admission for all of them; with ``fresh`` (the caller
+    admits right before its send) only while it is fresh (:data:`FRESH`), else every limiter books anew.
+    ``own``: limiters the caller
     admits through next anyway, or wrappers of them with a ``limiter`` attribute (skipped here, so the
     attempt is not booked twice in one budget); the caller skips those of ``own`` that were returned.
     """
     current = _SCOPE.get()
     if current is None:
         return ()
-    ticketed: tuple[object, ...] = ()
     if current.ticket:
         current.ticket = False
-        if not fresh:
+        if not fresh or _now() - current.admitted_at <= FRESH:
             return current.limiters
-        # the caller admits right before its send (after waiting for its own slot): return the
-        # scheduler's earlier admission where the limiter can take it back, book anew below
-        kept = []
-        for limiter in current.limiters:
-            give_back = getattr(limiter, "give_back", None)
-            if callable(give_back):
-                give_back(current.tokens)
-            else:
-                kept.append(limiter)
-        ticketed = tuple(kept)
-    admitted: list[object] = list(ticketed)
+        # the caller waited (for its concurrency slot) since the scheduler admitted the item: that start
+        # slot has passed unused, and sending now on it would bunch with the calls booked since. Book
+        # anew (the passed slot cannot be given back: refunding it would double-book a later one).
+    admitted: list[object] = []
     for limiter in current.limiters:
-        if any(limiter is t for t in ticketed):
-            continue
         if not any(limiter is o or getattr(o, "limiter", None) is limiter for o in own):
             await limiter.acquire(tokens)  # type: ignore[arg-type]
             admitted.append(limiter)
