@@ -268,7 +268,8 @@ class AdaptiveController:
         """An admission just waited ``seconds`` for its slot and rate: a long wait caused by what this
         controller lowered is logged (once a minute) and shown by :attr:`holding`."""
         s = self.store.get()
-        if not s.slow_start:  # something was lowered: the wait may be this controller's doing
+        at_ceiling = self.ceiling_rpm is not None and (s.requests_per_minute or 0) >= self.ceiling_rpm
+        if not s.slow_start and not at_ceiling:  # something was lowered: the wait is this controller's
             self.notice.note(seconds, s.requests_per_minute, s.concurrency)
 
     @property

@@ -75,12 +75,14 @@ class _Admission:
         asked = clock()
         await self.gate.acquire()
         try:
+            waited = clock() - asked  # what adaptive control held back: the slot, then our own rate
             await admit_in_scope(tokens, own=(self.limiter,), fresh=True)
+            asked = clock()
             await self.limiter.acquire(tokens)
         except BaseException:
             self.gate.release()
             raise
-        self.controller.note_wait(clock() - asked)
+        self.controller.note_wait(waited + clock() - asked)
 
 
 class LLMClient:
