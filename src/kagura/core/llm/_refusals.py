@@ -18,9 +18,9 @@ the limiter's burst has drained, the rate sent is not yet the new one); on the n
   A share clearly *higher* after a cut also lowers again: the share before it was measured while the
   provider's bucket was still full (its initial burst).
 - ``RECOVER``: the last decrease left the share about where it was: the refusals do not depend on the
-  rate. The rate goes back to what it was before that decrease (its floor: the rate that was succeeding
-  just as well), and the share measured becomes the tolerated level: later 429s lower the rate only when
-  their share rises above it (a real quota binding on top).
+  rate. The rate goes back to what it was before the cuts not yet shown to help (its floor: the rate
+  that was succeeding just as well), and the share measured becomes the tolerated level: later 429s
+  lower the rate only when their share rises above it (a real quota binding on top).
 """
 
 from __future__ import annotations
@@ -63,12 +63,13 @@ class RateTried:
 class RefusalTest:
     """Outcomes per epoch (attempts sent since the last change of rate) and the verdict on a 429."""
 
-    __slots__ = ("_outcomes", "epoch_start", "recovered", "tested", "tolerated")
+    __slots__ = ("_outcomes", "epoch_start", "origin", "recovered", "tested", "tolerated")
 
     def __init__(self) -> None:
         self.epoch_start = -math.inf
         self._outcomes: deque[bool] = deque(maxlen=_WINDOW)  # True = refused (429)
         self.tested: RateTried | None = None  # the rates before the decrease now under test
+        self.origin: RateTried | None = None  # the rates before the first of the cuts not yet settled
         self.tolerated = 0.0  # the share of 429s shown not to depend on the rate
         self.recovered = 0  # how many times refusals turned out rate-independent
 
@@ -78,7 +79,7 @@ class RefusalTest:
             self._outcomes.append(refused)
         tested = self.tested
         if tested is not None and self.outcomes >= _CONCLUDE and self.share < tested.share * _LOWERED:
-            self.tested = None  # the decrease helped: settled (a later 429 starts a new test)
+            self.tested = self.origin = None  # the cut helped: settled (a later 429 starts a new test)
 
     @property
     def outcomes(self) -> int:
@@ -126,21 +127,24 @@ class RefusalTest:
     def decreased(self, now: float, before: RateTried, settle: float = 0.0) -> None:
         """The rate was just lowered from ``before``: a new epoch, from ``settle`` seconds on, tests it."""
         self.tested = before
+        if self.origin is None:
+            self.origin = before
         self._new_epoch(now + settle)
 
     def recover(self, now: float, settle: float = 0.0) -> RateTried:
-        """The decrease under test changed nothing: returns the rates to go back to."""
+        """The decrease under test changed nothing: returns the rates to go back to (those before the
+        first of the cuts not settled since: none of them is known to have helped)."""
         assert self.tested is not None
-        tried = self.tested
+        tried, back = self.tested, self.origin or self.tested
         self.tolerated = max(self.tolerated, min(self.share, tried.share))
         self.recovered += 1
-        self.tested = None
+        self.tested = self.origin = None
         self._new_epoch(now + settle)
-        return tried
+        return back
 
     def reset(self) -> None:
         """Forget everything (a new budget)."""
-        self.tested = None
+        self.tested = self.origin = None
         self.tolerated = 0.0
         self.recovered = 0
         self._new_epoch(-math.inf)
