@@ -8,7 +8,9 @@ second (a token bucket of one second of rate) as providers do. Side by side in o
   processes spend N times the quota;
 - **shared**: ``RateLimiter(..., redis=URL, key=...)`` through ``LLMConfig(redis_url=...)``: one budget.
 
-Scenarios: (1) a known quota, 4 processes x 150 calls, C=50 each; (2) nothing configured but the Redis URL
+Scenarios: (1) a known quota, 4 processes x 150 calls, C=50 each; (1b) the same from cold workers (SDK
+client built on the first calls), with the budget on ``parallel_map``'s limiter around ``call_llm`` and on
+``LLMConfig(redis_url=...)``; (2) nothing configured but the Redis URL
 (shared adaptive control) against the same processes each adapting alone; (3) scenario 1 with Redis killed
 a third of the way in and restarted at two thirds; (4) the cost of one shared admission (p50, p99).
 """
@@ -89,7 +91,7 @@ class Fleet:
 
 async def _fleet(
     server: FakeLLMProcess, s: Sizes, key: str, *, redis: str | None, rpm: float | None,
-    calls: int = 0, seconds: float = 0.0, during: Any = None,
+    calls: int = 0, seconds: float = 0.0, during: Any = None, via: str = "client", cold: bool = False,
 ) -> Fleet:  # fmt: skip
     """Start ``s.processes`` workers together on ``key``; wait for all; read the server's counters."""
     await server.reset_stats()
@@ -100,6 +102,7 @@ async def _fleet(
     argv += ["--calls", str(calls)] if calls else ["--seconds", str(seconds)]
     argv += ["--rpm", str(int(rpm))] if rpm else []
     argv += ["--redis", redis] if redis else []
+    argv += ["--via", via] + (["--cold"] if cold else [])
     procs = [
         await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
         for _ in range(s.processes)
@@ -180,6 +183,17 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
             rows.append(_row(
                 f"1. known quota: {label}", s.processes * s.calls, known,
                 "<= 0.5% 429, >= 95% of quota used, each process within +-20% of a fair share", rate, burst,
+            ))  # fmt: skip
+            cold = {
+                "scheduler": await _fleet(server, s, "k-sched", redis=redis.url, rpm=s.rpm, calls=s.calls,
+                                          via="scheduler", cold=True),
+                "client": await _fleet(server, s, "k-cold", redis=redis.url, rpm=s.rpm, calls=s.calls,
+                                       cold=True),
+            }  # fmt: skip
+            rows.append(_row(
+                "1b. cold workers, the budget set either way: parallel_map(limiters=[RateLimiter(redis=...)])"
+                f" around call_llm (3 attempts) vs LLMConfig(redis_url=...): {label}",
+                s.processes * s.calls, cold, "<= 0.5% 429, no call lost", rate, burst,
             ))  # fmt: skip
             seconds = s.adaptive_seconds
             adaptive = {

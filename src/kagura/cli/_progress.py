@@ -38,10 +38,16 @@ class ProgressLines:
 
     ``clock`` (seconds, monotonic) is injectable for tests. :meth:`finish` prints the last line if any
     line was printed (a run shorter than ``interval`` stays silent: its summary follows at once).
+    ``note()``, when given, may return one more thing to say (e.g. that rate control holds calls back).
     """
 
     def __init__(
-        self, stream: TextIO, interval: float = 10.0, *, clock: Callable[[], float] = time.monotonic
+        self,
+        stream: TextIO,
+        interval: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        note: Callable[[], str | None] | None = None,
     ) -> None:
         if interval < 0:
             raise ValueError(f"interval must be >= 0 seconds, got {interval!r}")
@@ -52,6 +58,7 @@ class ProgressLines:
         self.last_print = self.started
         self.state: tuple[int, int | None, int] = (0, None, 0)
         self.printed = 0
+        self.note = note
 
     def __call__(self, done: int, total: int | None, failed: int) -> None:
         self.state = (done, total, failed)
@@ -75,6 +82,9 @@ class ProgressLines:
         else:
             parts.append("ETA ?")
         parts.append(f"elapsed {_duration(elapsed)}")
+        note = self.note() if self.note is not None else None
+        if note:
+            parts.append(note)
         return ", ".join(parts)
 
     def finish(self) -> None:

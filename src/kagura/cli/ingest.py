@@ -201,7 +201,7 @@ async def run_ingest(
     if ray_address is not None:
         options["ray_address"] = ray_address
     if console is None or not console.is_terminal:
-        lines = ProgressLines(sys.stderr, progress_every)
+        lines = ProgressLines(sys.stderr, progress_every, note=_rate_note(getattr(rag, "llm", None)))
         await rag.load_directory(directory, on_progress=lines, **options)
         lines.finish()
         return rag.last_report
@@ -220,6 +220,15 @@ async def run_ingest(
 
         await rag.load_directory(directory, on_progress=on_progress, **options)
     return rag.last_report
+
+
+def _rate_note(llm: Any) -> Any:
+    """For the progress line: what adaptive rate control is holding back for ``llm`` (None: nothing)."""
+    if llm is None:
+        return None
+    from kagura.core.llm import holding_back
+
+    return lambda: holding_back(llm)
 
 
 def _ray_connected() -> bool:

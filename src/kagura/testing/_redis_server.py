@@ -8,6 +8,7 @@ mid-run and bring it back on the same port.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -75,10 +76,21 @@ class RedisServer:
 
     def kill(self) -> None:
         """Stop the server at once (SIGKILL): clients see the connection drop."""
+        self.resume()  # a paused process is killed all the same; resume so nothing is left stopped
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
         self._proc = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, replies stop until :meth:`resume`."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server answer again (SIGCONT)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Start again on the same port (empty: nothing is persisted)."""
@@ -86,6 +98,7 @@ class RedisServer:
         self.start()
 
     def close(self) -> None:
+        self.resume()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:

@@ -152,12 +152,20 @@ def test_429_decreases_multiplicatively_once_per_episode_and_success_recovers_ad
     clock.now += 0.5
     c.on_failure(_rate_limited(), started=sent)  # sent before the cut: says nothing about 1,020
     assert c.state.requests_per_minute == pytest.approx(1020)
-    c.on_failure(_rate_limited(), started=clock.now - 0.1)  # sent at the lowered rate and still refused
-    assert c.state.requests_per_minute == pytest.approx(867)
+    clock.now += 1.0  # the limiter's burst has drained: outcomes from here on are the new rate's
+    c.on_failure(_rate_limited(), started=clock.now - 0.1)  # one outcome at 1,020: too early to judge
+    assert c.state.requests_per_minute == pytest.approx(1020)
+    for _ in range(6):  # at 1,020 a quarter is refused, against all of them at 1,200: the cut helped
+        c.on_success(started=clock.now - 0.1)
+    lowered = c.state.requests_per_minute
+    assert lowered == pytest.approx(1020 * 1.02)  # +2 % per second since the cut
+    c.on_failure(_rate_limited(), started=clock.now - 0.1)
+    assert c.state.requests_per_minute == pytest.approx(lowered * 0.85)
+    cut = c.state.requests_per_minute
     for _ in range(10):  # one second of successes: +2 %
         clock.now += 0.1
         c.on_success()
-    assert c.state.requests_per_minute == pytest.approx(867 * 1.02, rel=1e-3)
+    assert c.state.requests_per_minute == pytest.approx(cut * 1.02, rel=1e-3)
     for _ in range(200):  # long enough to climb back: never above the configured ceiling
         clock.now += 0.1
         c.on_success()

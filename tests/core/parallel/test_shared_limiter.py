@@ -161,3 +161,23 @@ async def test_an_outage_never_overlaps_what_redis_booked_nor_what_the_local_sha
     # again; on an empty bucket it would start at once, 10 ms before).
     assert float(state["tat_req"]) - float(state["last"]) == pytest.approx(0.05, abs=1e-6)
     await shared.close()
+
+
+async def test_concurrent_failures_advance_the_reconnect_backoff_once(own_redis_server: RedisServer) -> None:
+    """20 admissions in flight when Redis goes away are one failed probe, not 20 (before: 30 s at once)."""
+    clock = ManualClock()
+    limiter = RateLimiter(
+        requests_per_minute=60_000, redis=own_redis_server.url, key="t:backoff", clock=clock
+    )
+    await limiter.acquire()
+    shared = limiter.shared
+    assert shared is not None
+    own_redis_server.kill()
+    await asyncio.gather(*(limiter.acquire() for _ in range(20)))
+    assert shared.degraded
+    assert shared._retry_at == pytest.approx(clock.now + 0.5)  # the first backoff
+    assert shared._backoff == pytest.approx(1.0)  # doubled once, for the next failed probe
+    clock.now += 0.6
+    await limiter.acquire()  # the next probe fails too: the backoff advances once more
+    assert shared._retry_at == pytest.approx(clock.now + 1.0) and shared._backoff == pytest.approx(2.0)
+    await shared.close()

@@ -15,7 +15,7 @@ from kagura.core.llm._adaptive import AdaptiveController
 from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
 from kagura.core.llm._anthropic import AnthropicProvider
 from kagura.core.llm._attachments import Attachment, attachment_kind
-from kagura.core.llm._budget import configure_rate_limit, limiter_for, reset_rate_limits
+from kagura.core.llm._budget import configure_rate_limit, holding_back, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
 from kagura.core.llm._client import LLMClient
@@ -62,6 +62,7 @@ __all__ = [
     "complete",
     "configure_rate_limit",
     "get_provider",
+    "holding_back",
     "limiter_for",
     "parse_quota_headers",
     "provider_names",

@@ -22,6 +22,11 @@ How it learns:
    initial slow start, i.e. x1.5 every round trip until the first sign of overload). Keeping the limit
    near what the rate needs keeps few bookings outstanding, so a lowered rate takes effect within a round
    trip instead of after a queue booked at the old rate.
+   **A cut is an experiment** (:mod:`kagura.core.llm._refusals`): providers also answer 429 for capacity
+   they lack at any rate. After a decrease, the next one waits until the share of 429s at the lowered
+   rate is known; a cut that did not lower that share is undone (the rate goes back to the one that was
+   succeeding just as well, its floor) and that share becomes the tolerated level: from then on only a
+   share above it lowers the rate.
 3. **A configured budget is a ceiling**: the controller never sets a rate above it.
 
 State seam: everything learned lives in one small :class:`~kagura.core.llm._adaptive_state.AdaptiveState`
@@ -32,6 +37,7 @@ process learned with every other process using the same endpoint and key.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
@@ -39,12 +45,15 @@ from collections.abc import Callable, Mapping
 
 from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
 from kagura.core.llm._gate import ConcurrencyGate
+from kagura.core.llm._hold_notice import HoldNotice
 from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers
+from kagura.core.llm._refusals import RateTried, RefusalTest, Verdict
 from kagura.core.parallel import RateLimiter
 from kagura.errors import KaguraTimeoutError, ProviderConnectionError, RateLimitedError, ServerError
 
 __all__ = ["AdaptiveController"]
 
+log = logging.getLogger("kagura.llm")
 Clock = Callable[[], float]
 _MEASURE_WINDOW = 2.0  # seconds of successes used to estimate the rate the endpoint sustained
 _INITIAL = 8.0  # concurrency limit of the first round trip to an endpoint whose quota is unknown
@@ -95,6 +104,8 @@ class AdaptiveController:
         self.store: AdaptiveStore = store or LocalAdaptiveState(initial)
         self.gate = ConcurrencyGate(self.store.get().concurrency)
         self._successes: deque[float] = deque(maxlen=4096)
+        self.refusals = RefusalTest()
+        self.notice = HoldNotice(self.clock)
         self._applied: tuple[float | None, float | None] = (ceiling_rpm, ceiling_tpm)
 
     @staticmethod
@@ -123,6 +134,7 @@ class AdaptiveController:
         """Change the configured budget: each rate restarts from its new ceiling, capped by the quota the
         provider announced; a removed ceiling leaves the announced quota (or no limit) to learn from."""
         self.ceiling_rpm, self.ceiling_tpm = requests_per_minute, tokens_per_minute
+        self.refusals.reset()
 
         def change(s: AdaptiveState) -> AdaptiveState:
             rpm = requests_per_minute if requests_per_minute is not None else s.header_requests
@@ -135,9 +147,11 @@ class AdaptiveController:
         self._apply(self.store.update(change), force=True)
 
     # -- outcomes --------------------------------------------------------------------------------------
-    def on_success(self, headers: Mapping[str, str] | None = None) -> None:
-        """A call succeeded (with the response's headers, when the provider surfaced them)."""
+    def on_success(self, headers: Mapping[str, str] | None = None, started: float | None = None) -> None:
+        """A call succeeded (with the response's headers, when the provider surfaced them; ``started``:
+        when it was sent)."""
         now = self.clock()
+        self.refusals.record(started, refused=False)
         self._successes.append(now)
         quota = parse_quota_headers(headers) if headers else QuotaHeaders()
         # Grow the concurrency limit only when it is what holds calls back: not when they queue for the
@@ -188,16 +202,43 @@ class AdaptiveController:
         now = self.clock()
         headers = getattr(error, "headers", None)
         quota = parse_quota_headers(headers) if headers else QuotaHeaders()
-        measured = self._measured_rpm(now, 1 if self.store.get().requests_per_minute is None else 4)
+        self.refusals.record(started, refused=True)
+        before = self.store.get()
+        verdict = Verdict.HOLD if self._stale(before, now, started) else self.refusals.verdict()
+        if verdict is Verdict.RECOVER:  # the last cut changed nothing: these 429s ignore the rate
+            back = self.refusals.recover(now, self._settle(before.requests_per_minute))
+            rate = back.requests_per_minute
+            log.info(
+                "kagura llm: %.0f%% of requests are refused at any rate; back to %s",
+                100 * self.refusals.tolerated,
+                f"{rate:.0f} RPM" if rate is not None else "no rate limit",
+            )
+
+            def restore(s: AdaptiveState) -> AdaptiveState:
+                s = self._learn_headers(s, quota, now)
+                return s.replace(
+                    requests_per_minute=_cap(back.requests_per_minute, self.ceiling_rpm, s.header_requests),
+                    tokens_per_minute=_cap(back.tokens_per_minute, self.ceiling_tpm, s.header_tokens),
+                    last_increase=now,
+                )
+
+            self._apply(self.store.update(restore))
+            return
+        if verdict is Verdict.HOLD:
+            self._apply(self.store.update(lambda s: self._learn_headers(s, quota, now)))
+            return
+        measured = self._measured_rpm(now, 1 if before.requests_per_minute is None else 4)
+        tried = RateTried(
+            self.refusals.share, self.refusals.outcomes, before.requests_per_minute, before.tokens_per_minute
+        )
+        self.refusals.decreased(now, tried, self._settle(before.requests_per_minute))
 
         def change(s: AdaptiveState) -> AdaptiveState:
             s = self._learn_headers(s, quota, now)
-            if self._stale(s, now, started):
-                return s
             rpm = s.requests_per_minute
             if rpm is not None:
                 rpm *= self.decrease
-            if measured is not None:  # while over quota, what got through is the quota: go just below it
+            if measured is not None:  # just below what got through: while over quota, that *is* the quota
                 rpm = min(rpm, measured * _BELOW_MEASURED) if rpm is not None else measured * _BELOW_MEASURED
             tpm = s.tokens_per_minute
             tpm = tpm * self.decrease if tpm is not None else None
@@ -222,6 +263,20 @@ class AdaptiveController:
 
         self._apply(self.store.update(change))
 
+    # -- saying so --------------------------------------------------------------------------------------
+    def note_wait(self, seconds: float) -> None:
+        """An admission just waited ``seconds`` for its slot and rate: a long wait caused by what this
+        controller lowered is logged (once a minute) and shown by :attr:`holding`."""
+        s = self.store.get()
+        at_ceiling = self.ceiling_rpm is not None and (s.requests_per_minute or 0) >= self.ceiling_rpm
+        if not s.slow_start and not at_ceiling:  # something was lowered: the wait is this controller's
+            self.notice.note(seconds, s.requests_per_minute, s.concurrency)
+
+    @property
+    def holding(self) -> str | None:
+        """A line saying that calls are being held back, while that is so (for progress lines)."""
+        return self.notice.line
+
     # -- helpers ---------------------------------------------------------------------------------------
     def _learn_headers(self, s: AdaptiveState, quota: QuotaHeaders, now: float) -> AdaptiveState:
         """Take an announced per-minute quota as the cap; jump to it unless a 429 was seen lately."""
@@ -241,6 +296,11 @@ class AdaptiveController:
             requests_per_minute=rpm,
             tokens_per_minute=tpm,
         )
+
+    def _settle(self, rpm: float | None) -> float:
+        """Seconds after a change of rate until what is sent is the new rate (the limiter's burst)."""
+        burst = self.limiter.burst
+        return min(1.0, burst / (rpm / 60.0)) if rpm and burst else 0.0
 
     def _measured_rpm(self, now: float, min_samples: int) -> float | None:
         """Successes per minute over the last couple of seconds (None with fewer than ``min_samples``)."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import inspect
 import json
+import sys
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -208,6 +210,13 @@ class AnthropicProvider(Provider):
     def sdk_client(self, base_url: str | None, api_key: str | None) -> Any:
         """This provider's ``AsyncAnthropic`` for (base_url, key) on the running loop (made on first use)."""
         return _client(self._clients, base_url, api_key)
+
+    async def prepare(self, request: LLMRequest) -> None:
+        """Import the SDK (off the event loop, the first time) and build this loop's client for the key, so
+        a call admitted by the budget leaves at once (no cold-start burst)."""
+        if "anthropic" not in sys.modules:
+            await asyncio.to_thread(importlib.import_module, "anthropic")
+        self.sdk_client(request.base_url, request.api_key)
 
     async def aclose(self) -> None:
         """Close the SDK clients made on the running loop; forget those of other loops."""

@@ -13,7 +13,7 @@ from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._defaults import default_clients
 from kagura.core.parallel import RateLimiter
 
-__all__ = ["configure_rate_limit", "limiter_for", "reset_rate_limits"]
+__all__ = ["configure_rate_limit", "holding_back", "limiter_for", "reset_rate_limits"]
 
 
 def configure_rate_limit(
@@ -44,6 +44,13 @@ def limiter_for(config: LLMConfig) -> RateLimiter | None:
         return default_clients.get(config).limiter
     client = default_clients.peek(config)
     return client.limiter if client is not None and client.budget != (None, None) else None
+
+
+def holding_back(config: LLMConfig) -> str | None:
+    """A line saying that adaptive control is holding calls to ``config``'s endpoint back for long (for
+    progress lines), or None when it is not (or no call went there yet)."""
+    client = default_clients.peek(config)
+    return client.controller.holding if client is not None and client.controller is not None else None
 
 
 def reset_rate_limits() -> None:

@@ -8,8 +8,11 @@
 The path every call takes: validate -> reject attachments the provider cannot take (before any call) ->
 [coalesce identical concurrent calls -> cache lookup] -> rate limiter (tokens estimated up front) ->
 concurrency slot (adaptive) -> provider -> reconcile the token estimate with the real usage -> [cache
-store] -> usage trackers. Retryable failures are retried per ``config.max_attempts``, re-admitted through
-the limiter. ``call_llm(prompt, config)`` and friends use one default client per endpoint (see
+store] -> usage trackers. The provider builds its SDK client before admission (``prepare``), so an admitted
+call leaves at once. Retryable failures are retried per ``config.max_attempts``, re-admitted through
+the limiter; every attempt also passes the limiters in scope (a ``parallel_map(..., limiters=...)`` whose
+item makes this call: its first attempt uses the scheduler's admission, retries book anew).
+``call_llm(prompt, config)`` and friends use one default client per endpoint (see
 :mod:`kagura.core.llm._defaults`).
 """
 
@@ -31,7 +34,6 @@ from kagura.core.llm._adaptive_state import AdaptiveStore
 from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._config import LLMConfig
-from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
@@ -39,7 +41,7 @@ from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
 from kagura.core.llm._telemetry import CallTrace, Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
-from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
+from kagura.core.parallel import RateLimiter, RetryPolicy, admit_in_scope, call_with_retry
 from kagura.errors import KaguraTimeoutError
 
 __all__ = ["LLMClient"]
@@ -51,27 +53,40 @@ def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
 
 
 class _Admission:
-    """A concurrency slot, then the limiter: what one attempt waits for (the attempt frees the slot).
+    """What one attempt waits for, in this order: a concurrency slot (adaptive), the limiters in scope
+    (a ``parallel_map(..., limiters=...)`` around this call), then the client's own limiter; the attempt
+    frees the slot.
 
-    The slot comes first so that the rate is read when the call is about to start: a call queued at the
-    gate while the rate was still unknown must not skip the rate learned meanwhile.
+    The slot comes first so that every budget is booked when the call is about to start: a call queued at
+    the gate must neither skip a rate learned meanwhile nor have been counted by a budget long before it
+    leaves (a scheduler's admission of the item that went stale while the call waited here is not used:
+    the call books anew).
     """
 
-    __slots__ = ("gate", "limiter")
+    __slots__ = ("controller", "gate", "limiter")
+    admits_scope = True  # call_with_retry leaves the limiters in scope to acquire()
 
-    def __init__(self, limiter: RateLimiter, gate: ConcurrencyGate | None) -> None:
-        self.limiter, self.gate = limiter, gate
+    def __init__(self, limiter: RateLimiter, controller: AdaptiveController | None) -> None:
+        self.limiter, self.controller = limiter, controller
+        self.gate = controller.gate if controller is not None else None
 
     async def acquire(self, tokens: int = 0) -> None:
-        if self.gate is None:
+        if self.gate is None or self.controller is None:
+            await admit_in_scope(tokens, own=(self.limiter,), fresh=True)
             await self.limiter.acquire(tokens)
             return
+        clock = self.controller.clock
+        asked = clock()
         await self.gate.acquire()
         try:
+            waited = clock() - asked  # what adaptive control held back: the slot, then our own rate
+            await admit_in_scope(tokens, own=(self.limiter,), fresh=True)
+            asked = clock()
             await self.limiter.acquire(tokens)
         except BaseException:
             self.gate.release()
             raise
+        self.controller.note_wait(waited + clock() - asked)
 
 
 class LLMClient:
@@ -280,12 +295,13 @@ class LLMClient:
         policy = _policy(config.max_attempts, config.retry_max_delay)
         admission, controller = self._admission(config)
         estimate = self.provider.estimate_tokens(request)
+        await self.provider.prepare(request)
         usage: Usage | None = None
         parts: list[str] = []
         attempt = 0
         while True:
             attempt += 1
-            await admission.acquire(estimate)
+            await admission.acquire(estimate)  # slot, the budgets in scope, then our own
             started = self.clock()
             try:
                 async for chunk in trace.stream_attempt(self.provider.stream(request)):
@@ -303,7 +319,7 @@ class LLMClient:
             except BaseException:
                 self._finish(admission, controller)
                 raise
-            self._finish(admission, controller, estimate=estimate, usage=usage, success=True)
+            self._finish(admission, controller, started=started, estimate=estimate, usage=usage, success=True)
             break
         model, name = request.model, self.provider.name
         usage = self.priced(model, usage or Usage())
@@ -320,7 +336,7 @@ class LLMClient:
     # -- the path of one call --------------------------------------------------------------------------
     def _admission(self, config: LLMConfig) -> tuple[_Admission, AdaptiveController | None]:
         controller = self.controller if config.adaptive else None
-        return _Admission(self.limiter, controller.gate if controller else None), controller
+        return _Admission(self.limiter, controller), controller
 
     def _finish(
         self,
@@ -339,7 +355,7 @@ class LLMClient:
             admission.gate.release()
         if controller is not None:
             if success:
-                controller.on_success(headers)
+                controller.on_success(headers, started)
             elif error is not None:
                 controller.on_failure(error, started)
         if success and usage is not None and usage.total_tokens > 0:
@@ -351,6 +367,7 @@ class LLMClient:
         estimate = self.provider.estimate_tokens(request)
         provider = self.provider
         trace = self.telemetry.call(provider.name, request, self.clock)
+        await provider.prepare(request)  # SDK ready before the budget admits: the call leaves at once
 
         async def attempt() -> LLMResponse:
             with trace.attempt():  # the attempt's span (no await before the provider call)
@@ -375,7 +392,7 @@ class LLMClient:
                 self._finish(admission, controller)
                 raise
             self._finish(
-                admission, controller, estimate=estimate, usage=response.usage, success=True,
+                admission, controller, started=started, estimate=estimate, usage=response.usage, success=True,
                 headers=dict(response.headers) if response.headers else None,
             )  # fmt: skip
             return dataclasses.replace(response, usage=self.priced(response.model, response.usage))

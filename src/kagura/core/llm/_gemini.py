@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import sys
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -175,6 +176,12 @@ class GeminiProvider(Provider):
             closer = getattr(getattr(client, "aio", None), "aclose", None)
             if closer is not None:
                 await closer()
+
+    async def prepare(self, request: LLMRequest) -> None:
+        """Import google-genai (off the event loop, the first time) and build this loop's client."""
+        if "google.genai" not in sys.modules:
+            await asyncio.to_thread(_genai)
+        _client(self._clients, request.api_key, request.base_url, request.timeout)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = _client(self._clients, request.api_key, request.base_url, request.timeout)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
+import sys
 import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -220,6 +222,12 @@ class OpenAICompatibleProvider(Provider):
     def sdk_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
         """This provider's ``AsyncOpenAI`` for (base_url, key) on the running loop (made on first use)."""
         return _client(self._clients, base_url, api_key)
+
+    async def prepare(self, request: LLMRequest) -> None:
+        """Import the SDK (off the event loop, the first time) and build this loop's client for the key."""
+        if "openai" not in sys.modules:
+            await asyncio.to_thread(importlib.import_module, "openai")
+        self.sdk_client(request.base_url, request.api_key)
 
     async def aclose(self) -> None:
         """Close the SDK clients made on the running loop; forget those of other loops."""

@@ -61,6 +61,11 @@ class Provider:
     video_tokens_per_s: ClassVar[float] = 263.0
     pdf_tokens_per_page: ClassVar[int] = 258
 
+    async def prepare(self, request: LLMRequest) -> None:
+        """Make ready everything ``complete``/``stream`` need for ``request`` (import the SDK, build its
+        client), so that the call leaves as soon as the budget admits it. The client awaits this *before*
+        admission: slow set-up after it would hold admitted calls back and release them all at once."""
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
         raise NotImplementedError
 

@@ -17,6 +17,8 @@ items pulled so far, items pulled lazily from any iterable or async iterable.
 
 Budgets shared by several processes and hosts: ``RateLimiter(..., redis="redis://host:6379/0",
 key="openai-prod")`` (extra ``kagura[redis]``); :func:`read_budgets` lists them (``kagura budget show``).
+A run's ``limiters`` are in scope while its items run: attempt loops inside them (``call_with_retry``, an
+LLM client's retries) admit every attempt through them too (:func:`limiters_in_scope`).
 
 Imports nothing from kagura but :mod:`kagura.errors` (and :mod:`kagura._redact`, which imports nothing).
 """
@@ -27,6 +29,7 @@ from kagura.core.parallel._gather import parallel_gather
 from kagura.core.parallel._limits import Limiter, RateLimiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
+from kagura.core.parallel._scope import admit_in_scope, limiters_in_scope
 from kagura.core.parallel._shared_gcra import KEY_PREFIX as SHARED_BUDGET_PREFIX
 from kagura.core.parallel._shared_gcra import BudgetSnapshot, connect_redis, read_budgets
 from kagura.core.parallel._stream import OutcomeStream, parallel_stream
@@ -45,8 +48,10 @@ __all__ = [
     "OutcomeStream",
     "RateLimiter",
     "RetryPolicy",
+    "admit_in_scope",
     "call_with_retry",
     "connect_redis",
+    "limiters_in_scope",
     "parallel_gather",
     "parallel_map",
     "parallel_map_outcomes",

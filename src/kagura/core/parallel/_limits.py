@@ -145,7 +145,8 @@ class RateLimiter:
 
     def _local_share(self, share: float, not_before: float) -> RateLimiter:
         """A local limiter for ``share`` of this budget, admitting nothing before ``not_before`` (used while
-        the shared one is unreachable)."""
+        the shared one is unreachable). It starts empty, with no burst: the processes sharing the budget
+        were spending it at its rate, so a burst from each of them at once would add up to one more."""
         burst = self.burst
         local = RateLimiter(
             self._rpm * share if self._rpm is not None else None,
@@ -154,6 +155,10 @@ class RateLimiter:
             clock=self._clock,
         )
         local._last = not_before
+        start = max(not_before, self._clock())
+        for bucket in (local._requests, local._tokens):
+            if bucket is not None:
+                bucket.tat = start + bucket.capacity * bucket.interval
         return local
 
     @property
@@ -283,6 +288,8 @@ class RateLimiter:
     async def acquire(self, tokens: float = 0) -> None:
         """Wait until one request costing ``tokens`` tokens may start within the budget."""
         if self._requests is None and self._tokens is None:
+            if self._shared is not None and not self._shared.reached:
+                await self._shared.ensure_reachable()  # nothing to book yet, but a bad URL fails now
             return
         if self._shared is not None:
             await self._acquire_shared(self._shared, tokens)

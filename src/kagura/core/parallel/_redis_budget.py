@@ -12,8 +12,14 @@ admission is one script call (:class:`~kagura.core.parallel._shared_gcra.SharedG
   most the whole budget between them, never N times it. The local share starts after the last start
   Redis had booked for this process (those calls still go at their times), and when Redis answers again
   the local backlog is charged to the shared budget first, so the two never overlap. Redis is retried
-  with exponential backoff (0.5 s doubling to 30 s); the first admission that reaches it again returns to
-  the shared budget.
+  with exponential backoff (0.5 s doubling to 4 s, advanced once per failed probe: admissions that were
+  already in flight and fail together count once), so every process probes again within 4 s of Redis
+  coming back. The first admission that reaches it again charges this process's local backlog to the
+  shared budget (strictly: no burst credit, a restarted Redis forgot everything) and starts the
+  **hand-over** (:data:`HANDOVER` seconds, marked in Redis): until it ends, every process books in Redis
+  *and* keeps to its local share, since processes still in their backoff are spending their share
+  locally. When it ends, every process has returned and charged its backlog, so Redis knows every
+  booking again.
 - ``on_redis_error="fail"``: admissions raise :class:`~kagura.errors.BudgetUnavailableError` while Redis is
   away (fail closed), with the same backoff between attempts to reach it.
 
@@ -40,7 +46,8 @@ __all__ = ["LocalShare", "RedisBudget"]
 
 log = logging.getLogger("kagura.budget")
 OnRedisError = Literal["degrade", "fail"]
-_BACKOFF_START, _BACKOFF_CAP = 0.5, 30.0
+_BACKOFF_START, _BACKOFF_CAP = 0.5, 4.0
+HANDOVER = 2 * _BACKOFF_CAP + 1.0  # the default hand-over: every process has probed again by its end
 Spec = tuple[float, float, float]  # (seconds per unit or 0, capacity, units)
 
 
@@ -86,6 +93,8 @@ class RedisBudget:
         self.degraded = False
         self._retry_at = float("-inf")
         self._backoff = _BACKOFF_START
+        self.backoff_cap = _BACKOFF_CAP  # seconds between probes at most while Redis is away
+        self.handover = HANDOVER  # seconds after an outage in which every process keeps to its share
         self._local: LocalShare | None = None
         self._local_share = 0.0
         self._booked_until = float("-inf")  # the latest start this process was given by Redis
@@ -101,9 +110,11 @@ class RedisBudget:
 
     async def admit(self, req: Spec, tok: Spec) -> float:
         """Book one admission; returns the seconds to wait (on this process's clock) before starting."""
+        if not self._reached:
+            await self.ensure_reachable()  # first use: a bad URL or password is a ConfigurationError
         if self._clock() >= self._retry_at:
             try:
-                shared = self._shared()
+                shared = self._shared()  # a URL the client cannot parse raises ValueError: not reached
                 if self.degraded and self._local is not None:
                     await self._hand_back(shared, req, tok)
                 reservation = await shared.reserve(req, tok)
@@ -113,9 +124,34 @@ class RedisBudget:
                 await self._drop_connections()
                 return self._on_failure(exc, req, tok)
             self._on_success(reservation.members)
-            self._booked_until = max(self._booked_until, self._clock() + reservation.wait)
-            return reservation.wait
+            wait = reservation.wait
+            if reservation.handover > 0:  # after an outage some processes may still be on local shares
+                wait = max(wait, self._share_wait(tok))
+            self._booked_until = max(self._booked_until, self._clock() + wait)
+            return wait
         return self._fallback(req, tok, None)
+
+    @property
+    def reached(self) -> bool:
+        """True once an admission or :meth:`ensure_reachable` got an answer from Redis."""
+        return self._reached
+
+    async def ensure_reachable(self) -> None:
+        """Check once that Redis answers at this URL (with these credentials); a
+        :class:`~kagura.errors.ConfigurationError` naming the URL (password hidden) if not. For a shared
+        budget with no rate yet (nothing to book), so a bad URL fails at first use, not never."""
+        if self._reached:
+            return
+        try:
+            await self._shared().ping()
+        except Exception as exc:
+            if not (_is_redis_error(exc) or isinstance(exc, ValueError)):
+                raise
+            await self._drop_connections()
+            raise ConfigurationError(
+                f"cannot reach Redis at {redact_url(self.url)} for the shared budget {self.key!r}: {exc}"
+            ) from None
+        self._reached = True
 
     async def adjust(self, req: Spec, tok: Spec) -> None:
         """Charge or refund units (``req``/``tok``: seconds per unit or 0, capacity, signed units).
@@ -145,7 +181,8 @@ class RedisBudget:
         overlap."""
         assert self._local is not None
         requests, tokens = self._local.usage()
-        await shared.adjust((requests, req[0], req[1]), (tokens, tok[0], tok[1]))
+        await shared.adjust((requests, req[0], req[1]), (tokens, tok[0], tok[1]), strict=True)
+        await shared.start_handover(self.handover)
         self._local = None
 
     async def _drop_connections(self) -> None:
@@ -157,6 +194,8 @@ class RedisBudget:
                 await shared.client.connection_pool.disconnect()
 
     def _on_success(self, members: int) -> None:
+        if not self.degraded and self._local is not None:
+            self._local = None  # a hand-over's local share: its bookings are in Redis too, nothing to charge
         if self.degraded:
             log.warning("kagura budget %r: Redis is back; using the shared budget again", self.key)
         self._reached = True
@@ -173,8 +212,10 @@ class RedisBudget:
             raise ConfigurationError(
                 f"cannot reach Redis at {redact_url(self.url)} for the shared budget {self.key!r}: {exc}"
             ) from None
-        self._retry_at = self._clock() + self._backoff
-        self._backoff = min(_BACKOFF_CAP, self._backoff * 2)
+        now = self._clock()
+        if now >= self._retry_at:  # one failed probe: concurrent admissions that failed with it
+            self._retry_at = now + self._backoff  # (already in flight) do not advance the backoff again
+            self._backoff = min(self.backoff_cap, self._backoff * 2)
         if not self.degraded:
             then = (
                 f"continuing on a local share of 1/{self.members} of the budget"
@@ -191,6 +232,10 @@ class RedisBudget:
                 f"the shared budget {self.key!r} at {redact_url(self.url)} is unreachable"
                 + (f": {exc}" if exc is not None else "; retrying Redis after a backoff")
             )
+        return self._share_wait(tok)
+
+    def _share_wait(self, tok: Spec) -> float:
+        """Book one admission on this process's local share of the budget; the seconds to wait."""
         share = 1.0 / self.members
         with self._lock:
             if self._local is None or self._local_share != share:

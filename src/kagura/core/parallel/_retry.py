@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from kagura.core.parallel._checks import check_count, check_seconds
+from kagura.core.parallel._scope import admit_in_scope, scope
 from kagura.errors import KaguraTimeoutError, RetryableError
 
 if TYPE_CHECKING:
@@ -134,10 +135,20 @@ async def run_attempts(
         n += 1
         if counter is not None:
             counter[0] = n
+        # the budgets of the runs around this (unless a limiter of ours admits through them itself)
+        admitted = (
+            ()
+            if any(getattr(lim, "admits_scope", False) for lim in limiters)
+            else (await admit_in_scope(tokens, own=limiters))
+        )
         for limiter in limiters:
-            await limiter.acquire(tokens)
+            if not any(limiter is done for done in admitted):
+                await limiter.acquire(tokens)
         try:
-            return await attempt(factory, timeout)
+            if not limiters:
+                return await attempt(factory, timeout)
+            with scope(limiters, admitted=True):  # attempt loops inside pass these budgets too
+                return await attempt(factory, timeout)
         except Exception as exc:
             if policy is None or not policy.should_retry(exc, n):
                 raise
@@ -162,7 +173,9 @@ async def call_with_retry(
     ``factory`` must build a fresh awaitable each time (a coroutine can be awaited only once), e.g.
     ``lambda: client.get(url)``. ``timeout`` bounds each attempt and raises the retryable
     :class:`~kagura.errors.KaguraTimeoutError`. Before each attempt every limiter in ``limiters`` is
-    acquired for ``tokens`` tokens (waiting for budget does not count against the timeout). The last
+    acquired for ``tokens`` tokens (waiting for budget does not count against the timeout), and so is
+    every limiter in scope (those of a ``parallel_map`` whose item this runs in, see
+    :mod:`kagura.core.parallel._scope`). The last
     error is raised when attempts run out or the error is not retryable.
     """
     if not callable(factory):

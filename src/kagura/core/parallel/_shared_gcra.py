@@ -15,6 +15,7 @@ Layout, all under ``kagura:budget:<key>``:
 
 - ``...`` (hash): ``tat_req``, ``tat_tok``, ``last``, the rates and bursts last used (``kagura budget show``);
 - ``...:members`` (sorted set): client ids scored by their last admission (server time);
+- ``...:handover`` (string with a TTL): present while the hand-over after an outage runs;
 - ``...:adaptive`` (hash): what the adaptive controllers learned (written by :mod:`kagura.core.llm`).
 
 Idle keys expire by themselves once their buckets would be full again.
@@ -44,10 +45,10 @@ EPOCH = 1_700_000_000  # seconds; server times are stored relative to this to ke
 KEY_PREFIX = "kagura:budget:"
 MEMBER_TTL = 60.0  # seconds without an admission after which a process no longer counts as a member
 
-# KEYS[1] state hash, KEYS[2] member set.
-# ARGV: e_req b_req n_req e_tok b_tok n_tok client_id member_ttl
+# KEYS[1] state hash, KEYS[2] member set, KEYS[3] the hand-over marker (set after an outage, see
+# kagura.core.parallel._redis_budget). ARGV: e_req b_req n_req e_tok b_tok n_tok client_id member_ttl
 # (e = seconds per unit, 0 = no such budget; b = capacity in units; n = units asked for)
-# Returns {wait seconds, now, members} as strings (Redis truncates Lua numbers to integers).
+# Returns {wait seconds, now, members, hand-over ms left} as strings (Redis truncates Lua numbers).
 _RESERVE = """
 local function s(x) return string.format('%.17g', x) end
 local t = redis.call('TIME')
@@ -84,11 +85,14 @@ redis.call('ZADD', KEYS[2], now, ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - member_ttl)
 redis.call('PEXPIRE', KEYS[2], math.ceil(member_ttl * 1000) + 1000)
 local members = redis.call('ZCARD', KEYS[2])
-return {s(admit - now), s(now), tostring(members)}
+local handover = redis.call('PTTL', KEYS[3])
+if handover < 0 then handover = 0 end
+return {s(admit - now), s(now), tostring(members), tostring(handover)}
 """.replace("EPOCH", str(EPOCH))
 
-# KEYS[1] state hash. ARGV: units_req e_req b_req units_tok e_tok b_tok (units: + charge, - refund).
-# A refund never creates credit beyond a full bucket; a charge counts from no earlier than "bucket full".
+# KEYS[1] state hash. ARGV: units_req e_req b_req units_tok e_tok b_tok strict (units: + charge, - refund).
+# A refund never creates credit beyond a full bucket; a charge counts from no earlier than "bucket full",
+# or, strict ('1'), from now with no burst credit (units already spent elsewhere, e.g. during an outage).
 # Refunding a reservation that was never used is always safe with GCRA: the schedule becomes the one in
 # which that request never asked, and bookings made after it only stay later than they need to be.
 _ADJUST = """
@@ -104,6 +108,8 @@ for i = 1, 2 do
     local tat = tonumber(redis.call('HGET', KEYS[1], fields[i]) or '-1e18')
     if units < 0 then
       if tat > now then tat = math.max(now, tat + units * e) end
+    elseif ARGV[7] == '1' then
+      tat = math.max(tat, now) + units * e
     else
       tat = math.max(tat, now - b * e) + units * e
     end
@@ -147,6 +153,7 @@ class Reservation:
     wait: float
     now: float
     members: int
+    handover: float = 0.0  # seconds of the hand-over after an outage still to run (0: none)
 
 
 class SharedGCRA:
@@ -163,6 +170,7 @@ class SharedGCRA:
         self.key = key
         self.state_key = KEY_PREFIX + key
         self.members_key = self.state_key + ":members"
+        self.handover_key = self.state_key + ":handover"
         self.client_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._reserve = client.register_script(_RESERVE)
         self._adjust = client.register_script(_ADJUST)
@@ -170,12 +178,20 @@ class SharedGCRA:
     async def reserve(self, req: tuple[float, float, float], tok: tuple[float, float, float]) -> Reservation:
         """Book one admission; ``req``/``tok`` are (seconds per unit or 0, capacity, units asked)."""
         args = [*req, *tok, self.client_id, MEMBER_TTL]
-        wait, now, members = await self._reserve(keys=[self.state_key, self.members_key], args=args)
-        return Reservation(float(wait), float(now), int(members))
+        keys = [self.state_key, self.members_key, self.handover_key]
+        wait, now, members, handover = await self._reserve(keys=keys, args=args)
+        return Reservation(float(wait), float(now), int(members), int(handover) / 1000.0)
 
-    async def adjust(self, req: tuple[float, float, float], tok: tuple[float, float, float]) -> None:
-        """Charge (+) or refund (-) units; ``req``/``tok`` are (units, seconds per unit or 0, capacity)."""
-        await self._adjust(keys=[self.state_key], args=[*req, *tok])
+    async def adjust(
+        self, req: tuple[float, float, float], tok: tuple[float, float, float], *, strict: bool = False
+    ) -> None:
+        """Charge (+) or refund (-) units; ``req``/``tok`` are (units, seconds per unit or 0, capacity).
+        ``strict``: charge from now with no burst credit (units spent elsewhere, not yet refilled)."""
+        await self._adjust(keys=[self.state_key], args=[*req, *tok, "1" if strict else "0"])
+
+    async def start_handover(self, seconds: float) -> None:
+        """Mark the next ``seconds`` as the hand-over after an outage (kept if already marked)."""
+        await self.client.set(self.handover_key, "1", nx=True, px=max(1, int(seconds * 1000)))
 
     async def ping(self) -> None:
         await self.client.ping()
@@ -203,7 +219,7 @@ async def read_budgets(client: Any) -> list[BudgetSnapshot]:
     found: list[BudgetSnapshot] = []
     async for raw in client.scan_iter(match=KEY_PREFIX + "*"):
         name = str(raw)
-        if name.endswith((":members", ":adaptive")):
+        if name.endswith((":members", ":adaptive", ":handover")):
             continue
         state = await client.hgetall(name)
         key = name[len(KEY_PREFIX) :]
