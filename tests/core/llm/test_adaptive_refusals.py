@@ -108,7 +108,12 @@ async def test_the_readme_map_under_capacity_429s_runs_as_fast_as_without_contro
     async with FakeLLMServer(latency=0.2, clock=loop.time) as server:
         server.set_faults(rate_limit_every=5, retry_after=retry_after)
         for adaptive in (False, True):
-            config = LLMConfig(model="fake", base_url=server.base_url, api_key=f"k{adaptive}", max_attempts=5)
+            # Attempts enough that no call runs out of them on the every-5th pattern, with or without control
+            # (with Retry-After 0 the retries of calls refused together arrive together: their chances of
+            # landing on the 5th again are not independent).
+            config = LLMConfig(
+                model="fake", base_url=server.base_url, api_key=f"k{adaptive}", max_attempts=12
+            )
             client = LLMClient(config, adaptive=adaptive, clock=loop.time)
             start = loop.time()
             async with asyncio.timeout(600):  # virtual seconds: before the fix, hours
