@@ -5,12 +5,14 @@ from __future__ import annotations
 import typer
 
 import kagura
+from kagura.cli._boundary import BoundaryGroup
 
 app = typer.Typer(
     name="kagura",
     help="Run many LLM calls concurrently: scheduler, LLM layer, routing and multimodal RAG.",
     no_args_is_help=True,
     add_completion=False,
+    cls=BoundaryGroup,  # every command runs inside the one error boundary
 )
 
 

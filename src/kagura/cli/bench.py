@@ -14,6 +14,7 @@ from kagura.bench._report import BenchRow
 from kagura.bench._runner import BENCHMARKS, resolve_names, results_as_json, run_benchmarks, write_json
 from kagura.cli._app import app
 from kagura.cli._errors import fail
+from kagura.cli._params import finite, output_file, path_value
 
 
 def _seconds(value: float | None) -> str:
@@ -109,6 +110,8 @@ def _extras(rows: list[BenchRow]) -> list[str]:
 #: that no repository tracks (the guide's own figures are only replaced on purpose, with ``--plot-dir``).
 DEFAULT_PLOT_DIR = Path("kagura-bench-out")
 _PLOT = "plot"
+#: The largest synthetic store ``--size`` accepts (its vectors alone take ~1.5 GB of memory).
+MAX_STORE_SIZE = 1_000_000
 
 
 _HELP = (
@@ -127,25 +130,34 @@ def bench(
     which: str = typer.Argument(
         "all", help=f"all | {' | '.join(BENCHMARKS)} | {_PLOT} (all: every one but ray)"
     ),
-    latency: float = typer.Option(0.15, "--latency", min=0.0, help="Fake LLM latency per call, in seconds."),
+    latency: float = typer.Option(
+        0.15, "--latency", min=0.0, max=10.0, callback=finite, help="Fake LLM latency per call, in seconds."
+    ),
     quick: bool = typer.Option(False, "--quick", help="Tiny sizes: a smoke run of a few seconds each."),
     full: bool = typer.Option(
         False, "--full", help="The sizes of the guide's tables (the seed's scale): several minutes."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of tables."),
-    out: Path | None = typer.Option(None, "--out", help="Also write the JSON results to this file."),
+    out: Path | None = typer.Option(
+        None, "--out", parser=path_value, help="Also write the JSON results to this file."
+    ),
     plot_dir: Path = typer.Option(
-        DEFAULT_PLOT_DIR, "--plot-dir", help="Where `kagura bench plot` writes its PNGs."
+        DEFAULT_PLOT_DIR, "--plot-dir", parser=path_value, help="Where `kagura bench plot` writes its PNGs."
     ),
     size: int | None = typer.Option(
         None,
         "--size",
         min=100,
+        max=MAX_STORE_SIZE,
         help="`kagura bench store`: synthetic chunks (default 100,000; 2,000 with --quick).",
     ),
 ) -> None:
     if quick and full:
         raise fail("choose --quick or --full, not both", code=2)
+    if out is not None and (problem := output_file(out, "--out")) is not None:
+        raise problem  # before minutes of measuring, not after
+    if plot_dir.exists() and not plot_dir.is_dir():
+        raise typer.BadParameter(f"{plot_dir} is not a directory", param_hint="--plot-dir")
     if which == _PLOT:
         _plot(latency, plot_dir)
         return

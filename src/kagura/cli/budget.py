@@ -10,6 +10,7 @@ from dataclasses import asdict
 import typer
 
 from kagura.cli._app import app
+from kagura.cli._errors import printable
 
 __all__ = ["budget_app", "show"]
 
@@ -58,17 +59,18 @@ def show(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("key", "RPM", "TPM", "booked ahead", "processes", "learned (adaptive)")
     for b in budgets:
         learned = ", ".join(f"{k}={v}" for k, v in sorted(b["adaptive"].items()))  # type: ignore[union-attr]
-        table.add_row(
-            str(b["key"]),
+        table.add_row(  # keys and members come from Redis: shown as text, never as markup or escapes
+            Text(printable(str(b["key"]))),
             _num(b["requests_per_minute"]),
             _num(b["tokens_per_minute"]),
             f"{b['backlog_seconds']:.2f} s",
-            str(b["members"]),
-            learned or "-",
+            Text(printable(str(b["members"]))),
+            Text(printable(learned or "-")),
         )
     Console().print(table)
 

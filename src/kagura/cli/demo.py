@@ -11,6 +11,7 @@ from rich.console import Console
 
 from kagura.cli._app import app
 from kagura.cli._errors import fail
+from kagura.cli._params import path_value
 from kagura.cli.ingest import print_report, print_results, run_ingest
 
 __all__ = ["DEMO_QUERIES", "demo", "find_sample_corpus"]
@@ -46,8 +47,12 @@ async def _run(corpus: Path, store: Path, console: Console) -> None:
         rag.close()
 
 
-_STORE_OPT = typer.Option(None, "--store", help="Keep the index in this SQLite file (default: a temp dir).")
-_CORPUS_OPT = typer.Option(None, "--corpus", help="Folder to index (default: the sample corpus).")
+_STORE_OPT = typer.Option(
+    None, "--store", parser=path_value, help="Keep the index in this SQLite file (default: a temp dir)."
+)
+_CORPUS_OPT = typer.Option(
+    None, "--corpus", parser=path_value, help="Folder to index (default: the sample corpus)."
+)
 
 
 @app.command()

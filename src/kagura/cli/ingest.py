@@ -18,6 +18,14 @@ from rich.table import Table
 
 from kagura.cli._app import app
 from kagura.cli._errors import fail, user_errors
+from kagura.cli._params import (
+    MAX_TOP_K,
+    finite,
+    path_value,
+    postgres_url_problem,
+    ray_address_problem,
+    utf8_text,
+)
 from kagura.cli._progress import ProgressLines, run_interruptibly
 
 __all__ = [
@@ -60,14 +68,19 @@ _EMBEDDER_OPT = typer.Option(
     " (default KAGURA_LLM_BASE_URL). A store keeps the embedder it was built with.",
 )
 _MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
-_DIR_ARG = typer.Argument(..., help="Folder to index.")
+_DIR_ARG = typer.Argument(..., help="Folder to index.", parser=path_value, show_default=False)
 _REDESCRIBE_OPT = typer.Option(
     False,
     "--redescribe",
     help="Describe media again when the model or prompt changed (paid LLM calls); default: keep.",
 )
 _PROGRESS_EVERY_OPT = typer.Option(
-    10.0, "--progress-every", min=0.0, help="Seconds between progress lines when output is not a terminal."
+    10.0,
+    "--progress-every",
+    min=0.0,
+    max=86400.0,
+    callback=finite,
+    help="Seconds between progress lines when output is not a terminal.",
 )
 
 
@@ -125,10 +138,22 @@ def embedder_from_option(
         )
 
 
-def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
+def store_target(store: str) -> str | Path:
+    """``--store`` as a PostgreSQL URL or a file path; an empty or malformed value is a usage error."""
     from kagura.core.memory.stores import is_postgres_url
 
-    target: str | Path = store if is_postgres_url(store) else Path(store).expanduser()
+    if not store.strip():
+        raise fail("--store is empty: name an SQLite file or a postgresql:// URL", code=2)
+    if is_postgres_url(store):
+        problem = postgres_url_problem(store)
+        if problem is not None:
+            raise fail(f"--store: {problem}", code=2)
+        return store
+    return Path(store).expanduser()
+
+
+def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
+    target = store_target(store)
     if must_exist and isinstance(target, Path) and not target.exists():
         typer.echo(f"No store at {target}: run `kagura ingest DIR --store {target}` first.", err=True)
         raise typer.Exit(2)
@@ -255,7 +280,9 @@ def print_results(results: Sequence[Any], console: Console) -> None:
 def ingest(
     directory: Path = _DIR_ARG,
     store: str = _STORE_OPT,
-    max_concurrent: int = typer.Option(5, "--max-concurrent", min=1, help="Files processed at once."),
+    max_concurrent: int = typer.Option(
+        5, "--max-concurrent", min=1, max=1000, help="Files processed at once."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
@@ -266,10 +293,18 @@ def ingest(
     progress_every: float = _PROGRESS_EVERY_OPT,
     embedder: str = _EMBEDDER_OPT,
     embed_rpm: float | None = typer.Option(
-        None, "--embed-rpm", min=0.001, help="Requests per minute the embeddings endpoint allows."
+        None,
+        "--embed-rpm",
+        min=0.001,
+        callback=finite,
+        help="Requests per minute the embeddings endpoint allows.",
     ),
     embed_tpm: float | None = typer.Option(
-        None, "--embed-tpm", min=0.001, help="Tokens per minute the embeddings endpoint allows."
+        None,
+        "--embed-tpm",
+        min=0.001,
+        callback=finite,
+        help="Tokens per minute the embeddings endpoint allows.",
     ),
     engine: str = typer.Option(
         "local",
@@ -290,6 +325,8 @@ def ingest(
         raise typer.BadParameter(f"unknown engine {engine!r}: use local or ray", param_hint="--engine")
     if ray_address is not None and engine != "ray":
         raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
+    if ray_address is not None and (problem := ray_address_problem(ray_address)):
+        raise typer.BadParameter(problem, param_hint="--ray-address")
     if not directory.is_dir():
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
@@ -346,9 +383,9 @@ def _interrupted(report: Any, console: Console | None) -> None:
 
 @app.command()
 def search(
-    query: str = typer.Argument(..., help="What to look for."),
+    query: str = typer.Argument(..., help="What to look for.", callback=utf8_text, show_default=False),
     store: str = _STORE_OPT,
-    top_k: int = typer.Option(5, "--top-k", min=1, help="How many results."),
+    top_k: int = typer.Option(5, "--top-k", min=1, max=MAX_TOP_K, help="How many results."),
     file_type: str | None = typer.Option(
         None, "--type", help="Only this file type (markdown, pdf, image, ...)."
     ),
@@ -374,9 +411,9 @@ def search(
 
 @app.command()
 def ask(
-    question: str = typer.Argument(..., help="The question."),
+    question: str = typer.Argument(..., help="The question.", callback=utf8_text, show_default=False),
     store: str = _STORE_OPT,
-    top_k: int = typer.Option(5, "--top-k", min=1, help="Passages to retrieve."),
+    top_k: int = typer.Option(5, "--top-k", min=1, max=MAX_TOP_K, help="Passages to retrieve."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from kagura.cli._app import app
-from kagura.cli.ingest import _clear_errors
+from kagura.cli.ingest import _clear_errors, store_target
 
 __all__ = ["migrate", "store_app"]
 
@@ -16,12 +16,6 @@ store_app = typer.Typer(
     help="Manage stores: copy an index between SQLite and PostgreSQL.", no_args_is_help=True
 )
 app.add_typer(store_app, name="store")
-
-
-def _target(value: str) -> str | Path:
-    from kagura.core.memory.stores import is_postgres_url
-
-    return value if is_postgres_url(value) else Path(value).expanduser()
 
 
 @store_app.command()
@@ -39,7 +33,7 @@ def migrate(
     """
     from kagura.core.memory.stores import copy_store, describe_target, open_rag_store
 
-    src, dst = _target(source), _target(target)
+    src, dst = store_target(source), store_target(target)
     if src == dst:
         typer.echo("SOURCE and TARGET are the same store.", err=True)
         raise typer.Exit(2)
