@@ -15,9 +15,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from kagura.cli._app import app
-from kagura.cli._errors import fail, user_errors
+from kagura.cli._errors import fail, printable, user_errors
 from kagura.cli._params import (
     MAX_TOP_K,
     finite,
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 DEFAULT_STORE = Path(".kagura") / "kagura.db"
+#: ``kagura ingest``'s exit codes (also in its --help and the README): 0 every file indexed (or unchanged,
+#: skipped), 1 at least one file failed (the others are indexed), 2 bad arguments, 130 interrupted.
+EXIT_SOME_FAILED = 1
 
 _STORE_OPT = typer.Option(
     str(DEFAULT_STORE),
@@ -242,14 +246,16 @@ def print_report(report: Any, console: Console) -> None:
         ("media not described (offline)", len(report.not_described)),
         ("descriptions kept from another model", len(report.model_changed)),
         ("LLM calls", report.llm_calls),
-        ("chunks added", report.chunks_added),
+        ("chunks written", report.chunks_added),
+        ("  of which embedded now", report.chunks_embedded),
+        ("  of which reused (vector already stored)", report.chunks_reused),
     ]
     for name, count in rows:
         table.add_row(name, str(count))
     table.add_row("time", f"{report.timings.get('total', 0.0):.2f}s")
     console.print(table)
-    for failure in report.failed:
-        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False, markup=False)
+    for failure in report.failed:  # the path and reason are shown as text, never read as markup
+        console.print(Text.assemble(("failed", "red"), f" {printable(str(failure.path))}: {failure.reason}"))
     if report.model_changed:
         console.print(
             f"{len(report.model_changed)} media file(s) were described by another model or prompt; their"
@@ -319,7 +325,10 @@ def ingest(
 ) -> None:
     """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
 
-    Ctrl-C stops at once with a partial summary (exit code 130); every file already stored stays indexed.
+    Ctrl-C stops at once with a partial summary; every file already stored stays indexed.
+
+    Exit codes: 0 every file indexed (or unchanged, or skipped), 1 some files failed (the rest are indexed;
+    each failure is listed), 2 bad arguments, 130 interrupted (Ctrl-C).
     """
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"unknown engine {engine!r}: use local or ray", param_hint="--engine")
@@ -360,6 +369,8 @@ def ingest(
     if engine == "ray" and not connected:
         _leave_ray()
     _print_ingest(report, console)
+    if report.failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 def _print_ingest(report: Any, console: Console | None) -> None:
