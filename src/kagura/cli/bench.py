@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from kagura.bench._report import BenchRow
 from kagura.bench._runner import BENCHMARKS, resolve_names, results_as_json, run_benchmarks, write_json
@@ -23,10 +24,19 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def _verdict(row: BenchRow) -> str:
+    """The pass/miss cell: whether the row met its goal (``BenchRow.goal``), "-" when it has none."""
+    met = row.met
+    return "-" if met is None else "[green]pass[/green]" if met else "[red]miss[/red]"
+
+
 def _table(name: str, rows: list[BenchRow]) -> Table:
     table = Table(title=f"kagura bench {name}", title_justify="left")
-    for column in ("operation", "items", "serial", "parallel", "improvement", "ideal", "ratio to ideal"):
-        table.add_column(column, justify="left" if column == "operation" else "right", overflow="fold")
+    columns = ("operation", "items", "serial", "parallel", "improvement", "ideal", "ratio to ideal", "goal")
+    for column in (*columns, "pass/miss"):
+        table.add_column(
+            column, justify="left" if column in ("operation", "goal") else "right", overflow="fold"
+        )
     for row in rows:
         ratio = row.ratio_to_ideal
         table.add_row(
@@ -37,6 +47,8 @@ def _table(name: str, rows: list[BenchRow]) -> Table:
             f"{row.improvement:.0%} ({row.speedup:.1f}x)",
             _seconds(row.ideal_s),
             "-" if ratio is None else f"{ratio:.0%}",
+            Text(row.goal or "-"),
+            _verdict(row),
         )
     return table
 
@@ -58,7 +70,7 @@ def _clients_table(title: str, rows: list[BenchRow]) -> Table:
     """``kagura bench quota`` / ``shared``: each client's (or fleet's) numbers beside the others', one line
     per client per scenario; a row without clients (e.g. the admission cost) prints its figures."""
     table = Table(title=title, title_justify="left")
-    for column in ("scenario", "client", *_QUOTA_COLUMNS.values(), "scenario metrics", "goal"):
+    for column in ("scenario", "client", *_QUOTA_COLUMNS.values(), "scenario metrics", "goal", "pass/miss"):
         table.add_column(
             column, justify="left" if column in ("scenario", "client") else "right", overflow="fold"
         )
@@ -67,7 +79,7 @@ def _clients_table(title: str, rows: list[BenchRow]) -> Table:
         if not names:
             figures = ", ".join(f"{k}={v}" for k, v in row.extra.items() if k != "goal")
             blank = [""] * len(_QUOTA_COLUMNS)
-            table.add_row(row.operation, "", *blank, figures, str(row.extra.get("goal", "")))
+            table.add_row(row.operation, "", *blank, figures, str(row.extra.get("goal", "")), _verdict(row))
             continue
         for name in names:
             data = row.extra[name]
@@ -81,19 +93,20 @@ def _clients_table(title: str, rows: list[BenchRow]) -> Table:
             )
             first = name == names[0]
             table.add_row(
-                row.operation if first else "", name, *cells, metrics, row.extra["goal"] if first else ""
-            )
+                row.operation if first else "", name, *cells, metrics, row.extra["goal"] if first else "",
+                _verdict(row) if first else "",
+            )  # fmt: skip
     return table
 
 
 def _corpus_table(rows: list[BenchRow]) -> Table:
     """``kagura bench corpus``: one line per measure, its time and what it measured."""
     table = Table(title="kagura bench corpus (a real tree: Python's standard library)", title_justify="left")
-    for column in ("measure", "time", "figures"):
+    for column in ("measure", "time", "figures", "pass/miss"):
         table.add_column(column, justify="right" if column == "time" else "left", overflow="fold")
     for row in rows:
         figures = "; ".join(f"{key}={value}" for key, value in row.extra.items())
-        table.add_row(row.operation, _seconds(row.parallel_s), figures)
+        table.add_row(row.operation, _seconds(row.parallel_s), Text(figures), _verdict(row))
     return table
 
 
@@ -149,7 +162,7 @@ def bench(
         "--size",
         min=100,
         max=MAX_STORE_SIZE,
-        help="`kagura bench store`: synthetic chunks (default 100,000; 2,000 with --quick).",
+        help="`kagura bench store`: synthetic chunks (default 10,000; 100,000 with --full; 2,000 with --quick).",
     ),
 ) -> None:
     if quick and full:
@@ -172,7 +185,7 @@ def bench(
         from kagura.bench import store as store_bench
 
         console.print(f"[dim]running store ({size:,} chunks)...[/dim]")
-        results = {"store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size))}
+        results = {"store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size, full=full))}
     else:
         results = asyncio.run(
             run_benchmarks(

@@ -369,7 +369,7 @@ def ingest(
     if engine == "ray" and not connected:
         _leave_ray()
     _print_ingest(report, console)
-    if report.failed:
+    if report is not None and report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
