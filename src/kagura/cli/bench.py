@@ -162,7 +162,7 @@ def bench(
         "--size",
         min=100,
         max=MAX_STORE_SIZE,
-        help="`kagura bench store`: synthetic chunks (default 10,000; 100,000 with --full; 2,000 with --quick).",
+        help="`kagura bench store`: synthetic chunks (default 10,000; --full 100,000; --quick 2,000).",
     ),
 ) -> None:
     if quick and full:
