@@ -197,3 +197,40 @@ def test_budget_show_prints_keys_from_redis_as_text(redis_server: object) -> Non
     assert result.exit_code == 0, result.output
     assert "[/red]" in result.output and "\x1b" not in result.output, repr(result.output)
     assert "\\x1b[2Jboom" in result.output.replace("│", "").replace("\n", ""), result.output
+
+
+# -- help and budget show at 80 columns -------------------------------------------------------------------
+
+COMMANDS = (["ingest"], ["search"], ["ask"], ["route"], ["demo"], ["bench"], ["fake-llm"],
+            ["budget", "show"], ["store", "migrate"])  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_at_80_columns_shows_every_flag_whole_and_plain_names(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output, result.output  # no flag cut short
+    assert "<bool>" not in result.output and "\\[" not in result.output, result.output
+    usage = result.output.strip().splitlines()[0]
+    assert "{" not in usage, usage  # QUERY, not {query}
+    assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
+
+
+def test_budget_show_rounds_learned_numbers_and_names_the_member_window(redis_server: object) -> None:
+    import redis
+
+    url = redis_server.url  # type: ignore[attr-defined]
+    key = "kagura:budget:openai:http://127.0.0.1:1/v1:a-rather-long-key-name-for-a-narrow-terminal"
+    client = redis.Redis.from_url(url)
+    try:
+        client.hset(key, mapping={"e_req": "0.07", "e_tok": "0", "tat_req": "0"})
+        client.hset(key + ":adaptive", mapping={"rpm": "833.333333333", "tpm": "91234.56789"})
+        result = runner.invoke(app, ["budget", "show", "--redis", url], env={"COLUMNS": "80"})
+    finally:
+        client.delete(key, key + ":adaptive")
+        client.close()
+    assert result.exit_code == 0, result.output
+    text = "".join(line.strip("│┃ ") for line in result.output.splitlines())
+    assert "a-rather-long-key-name-for-a-narrow-terminal" in text.replace("│", "").replace(" ", ""), text
+    assert "833.333333333" not in result.output and "rpm=833.3" in result.output, result.output
+    assert "last 60 s" in result.output.replace("\n", " ").replace("│", " "), result.output

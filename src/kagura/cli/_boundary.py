@@ -18,6 +18,7 @@ Secrets never reach the line: ``--api-key``'s value and the keys in the environm
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import typer
@@ -76,6 +77,10 @@ class BoundaryGroup(TyperGroup):
             return super().invoke(ctx)
         except (TyperException, typer.Exit, typer.Abort):  # usage errors and exits: typer prints them
             raise
+        except BrokenPipeError:  # the reader went away (`kagura ... | head`): nothing more to say
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None

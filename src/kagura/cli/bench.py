@@ -13,7 +13,7 @@ from rich.text import Text
 
 from kagura.bench._report import BenchRow
 from kagura.bench._runner import BENCHMARKS, resolve_names, results_as_json, run_benchmarks, write_json
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail
 from kagura.cli._params import finite, output_file, path_value
 
@@ -129,19 +129,20 @@ MAX_STORE_SIZE = 1_000_000
 
 _HELP = (
     "Run benchmarks serial vs parallel in the same run and print the measured ratios.\n\n"
-    "With no arguments every benchmark runs at sizes that take about a minute in all; --full runs the "
-    "sizes of the tables in docs/en/guides/performance-optimization.md (several minutes), --quick a smoke "
-    "run of a few seconds each.\n\n"
+    "With no arguments every benchmark runs at small sizes (a budget of 90 s in all on a 2-core machine); "
+    "--full runs the sizes of the tables in docs/en/guides/performance-optimization.md (many minutes), "
+    "--quick a smoke run of a few seconds each. Each row states its goal and whether it met it "
+    "(pass/miss).\n\n"
     "`kagura bench plot` instead measures time vs number of calls at concurrency 1/5/10/20 and replays an "
     "RPM budget on a virtual clock, and writes both as PNG into --plot-dir (default ./kagura-bench-out; "
-    "needs the `kagura\\[plot]` extra: pip install 'kagura\\[plot]')."
+    "needs the `kagura[plot]` extra: pip install 'kagura[plot]')."
 )
 
 
-@app.command(help=_HELP)
+@app.command(help=_HELP, cls=KaguraCommand)
 def bench(
     which: str = typer.Argument(
-        "all", help=f"all | {' | '.join(BENCHMARKS)} | {_PLOT} (all: every one but ray)"
+        "all", help=f"all | {' | '.join(BENCHMARKS)} | {_PLOT} (all: every one but ray)", metavar="WHICH"
     ),
     latency: float = typer.Option(
         0.15, "--latency", min=0.0, max=10.0, callback=finite, help="Fake LLM latency per call, in seconds."

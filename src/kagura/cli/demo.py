@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail
 from kagura.cli._params import path_value
 from kagura.cli.ingest import print_report, print_results, run_ingest
@@ -75,7 +75,7 @@ _CORPUS_OPT = typer.Option(
 )
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def demo(store: Path | None = _STORE_OPT, corpus: Path | None = _CORPUS_OPT) -> None:
     """Ingest the sample corpus offline (no key needed), then run two searches with sources."""
     if corpus is not None and not corpus.is_dir():

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._params import finite
 
 
@@ -44,7 +44,7 @@ async def _serve(latency: float, port: int, faults: dict[str, Any], quota: dict[
         await server.close()
 
 
-@app.command("fake-llm")
+@app.command("fake-llm", cls=KaguraCommand)
 def fake_llm(
     latency: float = typer.Option(
         0.2, "--latency", min=0.0, callback=finite, help="Seconds each request takes."

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail, printable, user_errors
 from kagura.cli._params import (
     MAX_TOP_K,
@@ -72,7 +72,9 @@ _EMBEDDER_OPT = typer.Option(
     " (default KAGURA_LLM_BASE_URL). A store keeps the embedder it was built with.",
 )
 _MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
-_DIR_ARG = typer.Argument(..., help="Folder to index.", parser=path_value, show_default=False)
+_DIR_ARG = typer.Argument(
+    ..., help="Folder to index.", parser=path_value, show_default=False, metavar="DIRECTORY"
+)
 _REDESCRIBE_OPT = typer.Option(
     False,
     "--redescribe",
@@ -282,7 +284,7 @@ def print_results(results: Sequence[Any], console: Console) -> None:
         console.print(f"   {text}", highlight=False, markup=False)
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def ingest(
     directory: Path = _DIR_ARG,
     store: str = _STORE_OPT,
@@ -392,9 +394,11 @@ def _interrupted(report: Any, console: Console | None) -> None:
     os._exit(130)
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def search(
-    query: str = typer.Argument(..., help="What to look for.", callback=utf8_text, show_default=False),
+    query: str = typer.Argument(
+        ..., help="What to look for.", callback=utf8_text, show_default=False, metavar="QUERY"
+    ),
     store: str = _STORE_OPT,
     top_k: int = typer.Option(5, "--top-k", min=1, max=MAX_TOP_K, help="How many results."),
     file_type: str | None = typer.Option(
@@ -420,9 +424,11 @@ def search(
         print_results(results, Console())
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def ask(
-    question: str = typer.Argument(..., help="The question.", callback=utf8_text, show_default=False),
+    question: str = typer.Argument(
+        ..., help="The question.", callback=utf8_text, show_default=False, metavar="QUESTION"
+    ),
     store: str = _STORE_OPT,
     top_k: int = typer.Option(5, "--top-k", min=1, max=MAX_TOP_K, help="Passages to retrieve."),
     model: str | None = _MODEL_OPT,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail, user_errors
 from kagura.cli._params import MAX_TOP_K, finite, path_value, utf8_text
 
@@ -139,11 +139,12 @@ _STRATEGIES = ("intent", "semantic", "llm")
 
 
 @app.command(
+    cls=KaguraCommand,
     help="Pick the agent for QUERY (executes nothing).\n\n"
-    f"Without --agents, the built-in agents are: {', '.join(DEMO_AGENTS)}."
+    f"Without --agents, the built-in agents are: {', '.join(DEMO_AGENTS)}.",
 )
 def route(
-    query: Annotated[str, typer.Argument(help="The user's request.", callback=utf8_text)],
+    query: Annotated[str, typer.Argument(help="The user's request.", callback=utf8_text, metavar="QUERY")],
     strategy: Annotated[
         str, typer.Option(help="intent | semantic (local embeddings) | llm (the model picks).")
     ] = "semantic",

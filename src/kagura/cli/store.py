@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli.ingest import _clear_errors, store_target
 
 __all__ = ["migrate", "store_app"]
@@ -18,10 +18,12 @@ store_app = typer.Typer(
 app.add_typer(store_app, name="store")
 
 
-@store_app.command()
+@store_app.command(cls=KaguraCommand)
 def migrate(
-    source: str = typer.Argument(..., help="The store to copy: an SQLite file or a postgresql:// URL."),
-    target: str = typer.Argument(..., help="The store to write into (created if missing)."),
+    source: str = typer.Argument(
+        ..., help="The store to copy: an SQLite file or a postgresql:// URL.", metavar="SOURCE"
+    ),
+    target: str = typer.Argument(..., help="The store to write into (created if missing).", metavar="TARGET"),
     as_json: bool = typer.Option(
         False, "--json", help="Print the copied count and both stores' counts as JSON."
     ),
