@@ -234,3 +234,15 @@ def test_budget_show_rounds_learned_numbers_and_names_the_member_window(redis_se
     assert "a-rather-long-key-name-for-a-narrow-terminal" in text.replace("│", "").replace(" ", ""), text
     assert "833.333333333" not in result.output and "rpm=833.3" in result.output, result.output
     assert "last 60 s" in result.output.replace("\n", " ").replace("│", " "), result.output
+
+
+def test_store_migrate_reports_progress(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    for i in range(3):
+        (tmp_path / "docs" / f"n{i}.md").write_text(f"# Note {i}\n\nSomething about topic {i}.\n")
+    made = kagura("ingest", "docs", "--store", "a.db", "--offline", "--json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    result = kagura("store", "migrate", "a.db", "b.db", "--progress-every", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("migrate: ")]
+    assert progress and progress[-1].startswith("migrate: 3/3 files (100%)"), result.stderr

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
 
 from kagura.cli._app import KaguraCommand, app
+from kagura.cli._params import finite
+from kagura.cli._progress import ProgressLines
 from kagura.cli.ingest import _clear_errors, store_target
 
 __all__ = ["migrate", "store_app"]
@@ -26,6 +29,14 @@ def migrate(
     target: str = typer.Argument(..., help="The store to write into (created if missing).", metavar="TARGET"),
     as_json: bool = typer.Option(
         False, "--json", help="Print the copied count and both stores' counts as JSON."
+    ),
+    progress_every: float = typer.Option(
+        5.0,
+        "--progress-every",
+        min=0.0,
+        max=86400.0,
+        callback=finite,
+        help="Seconds between progress lines on stderr (documents copied, rate, ETA).",
     ),
 ) -> None:
     """Copy every document (chunks, hashes, vectors, manifest, keyword index) from SOURCE into TARGET.
@@ -47,7 +58,14 @@ def migrate(
         try:
             b = open_rag_store(dst)
             try:
-                copied = copy_store(a, b)
+                progress = ProgressLines(sys.stderr, progress_every, label="migrate")
+                total = int(a.counts()["documents"])
+
+                def on_document(_path: str) -> None:
+                    progress(progress.state[0] + 1, total, 0)
+
+                copied = copy_store(a, b, on_document=on_document)
+                progress.finish()
                 counts = {"source": a.counts(), "target": b.counts()}
             finally:
                 b.close()
