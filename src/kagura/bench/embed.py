@@ -127,6 +127,7 @@ def measure(n_chunks: int, rounds: int) -> list[BenchRow]:
                     "quality_gate": bool(cosines.min() >= QUALITY_GATE),
                     "embedder_id": option.embedder_id,
                 },
+                checks=[("cosine_min", ">=", QUALITY_GATE)],
             )
         )
     return rows

@@ -225,6 +225,12 @@ async def _two_workers(fresh: Any, tmp: Path, quick: bool) -> BenchRow:
             "failed": sum(len(r["failed"]) for r in results),
             "chunks": counts["chunks"],
         },
+        checks=[
+            ("duplicates", "<=", 0),
+            ("lost", "<=", 0),
+            ("failed", "<=", 0),
+            ("llm_descriptions", "<=", images),
+        ],
     )
 
 
