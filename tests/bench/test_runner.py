@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kagura.bench._report import BenchRow
 from kagura.bench._runner import BENCHMARKS, resolve_names, run_benchmarks
 from kagura.bench.router import load_dataset
 from kagura.bench.router import run as run_router
@@ -67,3 +68,33 @@ async def test_router_default_scale_is_a_spread_and_full_is_everything() -> None
     *_, mix = await run_router(latency=0.0)
     assert mix.items == 24 < len(conversations)
     assert mix.extra["labelled_conversations"] == len(conversations)  # detection is always over all
+
+
+def test_a_row_states_its_goal_and_whether_it_met_it() -> None:
+    checked = BenchRow("quota", 10, 2.0, 1.0, extra={"kagura": {"share_429": 0.01}},
+                       checks=[("kagura.share_429", "<=", 0.005)])  # fmt: skip
+    assert checked.goal == "kagura.share_429 <= 0.005" and checked.met is False
+    ideal = BenchRow("gather", 10, 2.0, 1.0, ideal_s=0.9)
+    assert ideal.goal == "ratio_to_ideal >= 0.8" and ideal.met is True
+    assert BenchRow("plain", 1, 1.0, 1.0).met is None
+    missing = BenchRow("x", 1, 1.0, 1.0, checks=[("absent", ">=", 1)])
+    assert missing.met is None
+    assert checked.as_dict()["met"] is False and checked.as_dict()["goal"] == checked.goal
+
+
+def test_bench_tables_print_a_pass_miss_column() -> None:
+    from rich.console import Console
+
+    from kagura.cli.bench import _table
+
+    rows = [BenchRow("fast", 10, 2.0, 1.0, ideal_s=0.9), BenchRow("slow", 10, 2.0, 1.0, ideal_s=0.1)]
+    console = Console(width=200, record=True)
+    console.print(_table("demo", rows))
+    text = console.export_text()
+    assert "pass/miss" in text
+    assert [
+        line.split("│")[-2].strip() for line in text.splitlines() if "│ fast" in line or "│ slow" in line
+    ] == [
+        "pass",
+        "miss",
+    ]

@@ -41,7 +41,7 @@ def test_ingest_json_then_incremental_rerun(corpus: Path, tmp_path: Path, engine
     store = tmp_path / "s.db"
     flags = ["--engine", engine]
     result = runner.invoke(app, ["ingest", str(corpus), "--store", str(store), "--json", *flags])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # some files failed (broken.pdf): exit 1, the rest indexed
     report = json.loads(result.stdout)
     assert sorted(Path(p).name for p in report["indexed"]) == ["auth.md", "garden.txt"]
     assert [Path(f["path"]).name for f in report["failed"]] == ["broken.pdf"]
@@ -66,7 +66,7 @@ def test_ingest_prints_summary_and_failures(corpus: Path, tmp_path: Path) -> Non
     result = runner.invoke(
         app, ["ingest", str(corpus), "--store", str(tmp_path / "s.db"), "--max-concurrent", "2"]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # broken.pdf failed
     assert "indexed" in result.output and "unchanged" in result.output
     assert "broken.pdf" in result.output  # failures are listed with their reason
 

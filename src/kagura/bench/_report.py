@@ -6,6 +6,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: The goal of a row measured against an ideal that states no goal of its own: this share of the ideal.
+DEFAULT_IDEAL_SHARE = 0.8
+
 
 @dataclass
 class BenchRow:
@@ -13,6 +16,9 @@ class BenchRow:
 
     ``ideal`` is the parallel time a perfect scheduler would reach (for example ``ceil(N/C)·L``);
     ``extra`` holds anything else a benchmark measured (peak RSS, throughput, agreement rate...).
+    ``checks`` is the row's goal as ``(metric, "<=" | ">=", limit)`` triples: ``metric`` names a property
+    (``ratio_to_ideal``, ``speedup``) or a key of ``extra`` (``"kagura.share_429"`` reaches into a nested
+    dict). A row with an ideal and no checks has the default goal :data:`DEFAULT_IDEAL_SHARE` of it.
     """
 
     operation: str
@@ -21,6 +27,38 @@ class BenchRow:
     parallel_s: float
     ideal_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    checks: list[tuple[str, str, float]] = field(default_factory=list)
+
+    @property
+    def goal_checks(self) -> list[tuple[str, str, float]]:
+        if self.checks:
+            return self.checks
+        return [("ratio_to_ideal", ">=", DEFAULT_IDEAL_SHARE)] if self.ideal_s is not None else []
+
+    @property
+    def goal(self) -> str:
+        """The goal in words, e.g. ``kagura.share_429 <= 0.005, ratio_to_ideal >= 0.95`` ("" when none)."""
+        return ", ".join(f"{metric} {op} {limit:g}" for metric, op, limit in self.goal_checks)
+
+    @property
+    def met(self) -> bool | None:
+        """Whether every check of the goal holds (None: the row has no goal, or a metric is missing)."""
+        results = []
+        for metric, op, limit in self.goal_checks:
+            value = self._metric(metric)
+            if value is None:
+                return None
+            results.append(value <= limit if op == "<=" else value >= limit)
+        return all(results) if results else None
+
+    def _metric(self, name: str) -> float | None:
+        if name in ("ratio_to_ideal", "speedup", "improvement"):
+            value: Any = getattr(self, name)
+        else:
+            value = self.extra
+            for part in name.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     @property
     def improvement(self) -> float:
@@ -40,7 +78,8 @@ class BenchRow:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(improvement=self.improvement, speedup=self.speedup, ratio_to_ideal=self.ratio_to_ideal)
+        data.update(improvement=self.improvement, speedup=self.speedup, ratio_to_ideal=self.ratio_to_ideal,
+                    goal=self.goal, met=self.met)  # fmt: skip
         return data
 
 

@@ -6,7 +6,7 @@ modules are imported only when their benchmark runs, so ``kagura bench overhead`
 RAG stacks.
 
 Three scales: ``quick`` (a smoke run of a few seconds each, for CI), the default (sizes chosen so that
-``kagura bench`` runs every benchmark in about a minute, large enough for the ratios to mean something) and
+``kagura bench`` runs every benchmark within a 90 s budget on a 2-core machine) and
 ``full`` (the sizes of the tables in docs/en/guides/performance-optimization.md, several minutes). A module
 whose ``run`` takes no ``full`` has one size for both.
 """

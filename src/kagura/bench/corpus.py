@@ -136,7 +136,12 @@ async def _one_line_edit(root: Path, store: Path) -> BenchRow:
         rag.close()
     extra = {"file_chunks": file_chunks, "re_embedded": len(counting.texts), "goal": "<= 3"}
     return BenchRow(
-        f"one-line edit in {relpath} ({file_chunks} chunks), re-ingest", 1, wall, wall, extra=extra
+        f"one-line edit in {relpath} ({file_chunks} chunks), re-ingest",
+        1,
+        wall,
+        wall,
+        extra=extra,
+        checks=[("re_embedded", "<=", 3)],
     )
 
 

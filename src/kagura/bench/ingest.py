@@ -141,7 +141,9 @@ async def _ingest_media(n: int, latency: float, tmp: Path, embedder: Embedder, l
             "rerun_fraction_of_first": rerun / times[5],
             "rerun_llm_calls": rerun_calls,
         },
-    )
+        checks=[("ratio_to_ideal", ">=", 0.8), ("rerun_fraction_of_first", "<=", 0.05),
+                ("rerun_llm_calls", "<=", 0)],
+    )  # fmt: skip
 
 
 async def _embedding_throughput(
@@ -216,6 +218,7 @@ async def _search_latency(n_chunks: int, tmp: Path, embedder: Embedder) -> Bench
             "search_only_mean_ms": search * 1000,
             "goal_ms": 50,
         },
+        checks=[("search_only_mean_ms", "<=", 50)],
     )
 
 

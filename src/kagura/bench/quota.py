@@ -9,7 +9,7 @@ do. Each scenario runs the same workload twice in one run, side by side, each cl
   (the client most code starts with);
 - **kagura**: one :class:`~kagura.core.llm.LLMClient` driven at the same concurrency.
 
-Scenarios (``--full`` sizes; the default shrinks them to about two minutes in all, ``--quick`` to
+Scenarios (``--full`` sizes; the default shrinks them to about 20 s in all, ``--quick`` to
 seconds):
 
 a. known quota enforced per second: 300 calls, 1,200 RPM (20/s, burst 20), C=50, kagura told the budget;
@@ -67,14 +67,14 @@ class Sizes:
 
     @classmethod
     def default(cls) -> Sizes:
-        """``kagura bench quota`` without a scale: about two minutes for all five scenarios."""
-        return cls(known_calls=150, unknown_seconds=20.0, warmup_seconds=5.0, tpm_calls=80,
-                   fall_seconds=20.0, recovery_seconds=5.0)  # fmt: skip
+        """``kagura bench quota`` without a scale: about 20 s for all five scenarios, a part of the 90 s
+        ``kagura bench`` takes (``--full`` runs the guide's sizes)."""
+        return cls(known_calls=50, concurrency=20, unknown_seconds=3.0, warmup_seconds=1.0, tpm_calls=20,
+                   fall_seconds=4.0, recovery_seconds=2.0)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(known_calls=60, concurrency=20, unknown_seconds=6.0, warmup_seconds=2.0, tpm_calls=40,
-                   fall_seconds=8.0, recovery_seconds=3.0)  # fmt: skip
+        return cls.default()  # already seconds: the smoke run checks the same scenarios
 
 
 @dataclass
@@ -224,7 +224,8 @@ async def _both(
 
 
 def _row(operation: str, items: int, tallies: dict[str, Tally], ideal: float | None, goal: str,
-         metrics: Callable[[Tally], dict[str, Any]]) -> BenchRow:  # fmt: skip
+         metrics: Callable[[Tally], dict[str, Any]],
+         checks: list[tuple[str, str, float]]) -> BenchRow:  # fmt: skip
     naive, kagura = tallies["naive"], tallies["kagura"]
     extra: dict[str, Any] = {"goal": goal}
     for name, tally in tallies.items():
@@ -237,7 +238,7 @@ def _row(operation: str, items: int, tallies: dict[str, Tally], ideal: float | N
             "share_429": round(tally.share_429, 4),
             **metrics(tally),
         }
-    return BenchRow(operation, items, naive.wall_s, kagura.wall_s, ideal_s=ideal, extra=extra)
+    return BenchRow(operation, items, naive.wall_s, kagura.wall_s, ideal_s=ideal, extra=extra, checks=checks)
 
 
 # -- the scenarios ---------------------------------------------------------------------------------------
@@ -259,6 +260,7 @@ async def _known(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
         f"{s.known_calls} calls, C={s.concurrency}",
         s.known_calls, tallies, ideal, "<= 0.5% of requests 429, wall <= 1.05x ideal",
         lambda t: {"wall_vs_ideal": round(t.wall_s / ideal, 3)},
+        [("kagura.share_429", "<=", 0.005), ("kagura.wall_vs_ideal", "<=", 1.05)],
     )  # fmt: skip
 
 
@@ -277,6 +279,7 @@ async def _unknown(server: FakeLLMProcess, latency: float, s: Sizes, headers: bo
         f"{label} unknown quota {s.unknown_rpm:g} RPM, {seconds:g} s, C={s.concurrency}",
         0, tallies, None, f"<= 5% 429, >= 90% of quota used after {warm} s",
         lambda t: {"quota_used_after_warmup": round(quota_used(t.admitted_per_second, warm, end, rate), 3)},
+        [("kagura.share_429", "<=", 0.05), ("kagura.quota_used_after_warmup", ">=", 0.9)],
     )  # fmt: skip
 
 
@@ -314,6 +317,7 @@ async def _tokens(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow:
         f"c. mixed prompt sizes (25-1,000 tokens) under {s.tpm:g} TPM, {s.tpm_calls} calls, "
         f"C={s.concurrency}", s.tpm_calls, tallies, None,
         "never over TPM after reconciliation (no 429), >= 90% of it used", metrics,
+        [("kagura.http_429", "<=", 0), ("kagura.tpm_used", ">=", 0.9)],
     )  # fmt: skip
 
 
@@ -347,6 +351,7 @@ async def _falling(server: FakeLLMProcess, latency: float, s: Sizes) -> BenchRow
     return _row(
         f"d. quota falls {s.fall_from_rpm:g} -> {s.fall_to_rpm:g} RPM at {drop_at:g} s, C={s.concurrency}",
         0, tallies, None, f"recovers within {s.recovery_seconds:g} s, <= 5% 429", metrics,
+        [("kagura.last_429_after_drop_s", "<=", s.recovery_seconds), ("kagura.share_429", "<=", 0.05)],
     )  # fmt: skip
 
 

@@ -41,15 +41,17 @@ class Sizes:
     adaptive_seconds: float = 40.0
     warmup_seconds: float = 10.0
     acquires: int = 2000
+    start_delay: float = 5.0  # seconds every worker gets to import and connect before all start together
 
     @classmethod
     def default(cls) -> Sizes:
-        return cls(calls=90, adaptive_seconds=20.0, warmup_seconds=5.0, acquires=1000)
+        """``kagura bench`` without a scale: a part of its 90 s budget (``--full`` for the guide's sizes)."""
+        return cls(processes=2, calls=24, concurrency=10, adaptive_seconds=3.0, warmup_seconds=1.0,
+                   acquires=300, start_delay=2.5)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(processes=2, calls=40, concurrency=10, adaptive_seconds=6.0, warmup_seconds=2.0,
-                   acquires=200)  # fmt: skip
+        return cls.default()  # already seconds: the smoke run checks the same scenarios
 
 
 @dataclass
@@ -96,7 +98,7 @@ async def _fleet(
     """Start ``s.processes`` workers together on ``key``; wait for all; read the server's counters."""
     await server.reset_stats()
     reset_at = time.time()
-    start_at = reset_at + 5.0  # every worker imports and connects first, then all start at once
+    start_at = reset_at + s.start_delay  # every worker imports and connects first, then all start at once
     argv = [sys.executable, "-m", "kagura.bench._shared_worker", server.base_url, key,
             "--concurrency", str(s.concurrency), "--start-at", str(start_at)]  # fmt: skip
     argv += ["--calls", str(calls)] if calls else ["--seconds", str(seconds)]
@@ -129,12 +131,12 @@ async def _fleet(
 
 
 def _row(operation: str, items: int, fleets: dict[str, Fleet], goal: str, rate: float, burst: float,
-         warmup: int = 0) -> BenchRow:  # fmt: skip
+         warmup: int = 0, checks: list[tuple[str, str, float]] | None = None) -> BenchRow:  # fmt: skip
     extra: dict[str, Any] = {"goal": goal}
     for name, fleet in fleets.items():
         extra[name] = fleet.metrics(rate, burst, warmup)
     first, last = next(iter(fleets.values())), list(fleets.values())[-1]
-    return BenchRow(operation, items, first.wall_s, last.wall_s, extra=extra)
+    return BenchRow(operation, items, first.wall_s, last.wall_s, extra=extra, checks=checks or [])
 
 
 async def _admission_cost(url: str, n: int) -> BenchRow:
@@ -163,6 +165,7 @@ async def _admission_cost(url: str, n: int) -> BenchRow:
     return BenchRow(
         f"admission cost, {n} acquires (local vs one Redis script call)", n,
         statistics.fmean(timings["local"]), statistics.fmean(timings["shared"]), extra=extra,
+        checks=[("shared_p50_ms", "<=", 0.5)],
     )  # fmt: skip
 
 
@@ -183,6 +186,8 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
             rows.append(_row(
                 f"1. known quota: {label}", s.processes * s.calls, known,
                 "<= 0.5% 429, >= 95% of quota used, each process within +-20% of a fair share", rate, burst,
+                checks=[("shared.share_429", "<=", 0.005), ("shared.quota_used", ">=", 0.95),
+                        ("shared.fairness_max_deviation", "<=", 0.2)],
             ))  # fmt: skip
             cold = {
                 "scheduler": await _fleet(server, s, "k-sched", redis=redis.url, rpm=s.rpm, calls=s.calls,
@@ -205,6 +210,7 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
                 f"{seconds:g} s, C={s.concurrency}", 0, adaptive,
                 f"<= 5% 429, >= 90% of quota used after {s.warmup_seconds:g} s", rate, burst,
                 int(s.warmup_seconds),
+                checks=[("shared.share_429", "<=", 0.05), ("shared.quota_used", ">=", 0.9)],
             ))  # fmt: skip
             expected = s.processes * s.calls / rate
 
@@ -221,6 +227,7 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
                 s.processes * s.calls, lost,
                 "completes, no 429 storm, busiest second never above the quota's second + burst",
                 rate, burst,
+                checks=[("shared.failed", "<=", 0), ("shared.busiest_second_vs_quota", "<=", 1.0)],
             ))  # fmt: skip
         rows.append(await _admission_cost(redis.url, s.acquires))
     return rows

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperCommand
 
 import kagura
+from kagura.cli._boundary import BoundaryGroup
+
+
+class KaguraCommand(TyperCommand):
+    """A command whose usage line names its arguments as ``QUERY``/``[WHICH]``, not typer's ``{QUERY}``."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
 
 app = typer.Typer(
     name="kagura",
     help="Run many LLM calls concurrently: scheduler, LLM layer, routing and multimodal RAG.",
     no_args_is_help=True,
     add_completion=False,
+    cls=BoundaryGroup,  # every command runs inside the one error boundary
+    rich_markup_mode=None,
 )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import typer
 
-__all__ = ["PARAMETER_FLAGS", "SECRET_ENV", "as_flags", "fail", "redact", "user_errors"]
+__all__ = ["PARAMETER_FLAGS", "SECRET_ENV", "as_flags", "fail", "printable", "redact", "user_errors"]
 
 #: Python parameter name -> what the user types instead (a flag, or an environment variable).
 PARAMETER_FLAGS: dict[str, str] = {
@@ -65,9 +65,19 @@ def redact(message: str, *secrets: str | None) -> str:
     return redact_text(message, *secrets, extra=[v for name in SECRET_ENV if (v := os.environ.get(name))])
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (terminal escapes) and characters that are
+    not valid Unicode (a lone surrogate from undecodable bytes) shown as ``\\x..`` escapes."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def fail(message: str, *secrets: str | None, code: int = 1) -> typer.Exit:
     """Print ``error: <message>`` (flags, redacted, one line) to stderr; return the exit to raise."""
-    line = " ".join(redact(as_flags(message), *secrets).split())
+    line = printable(" ".join(redact(as_flags(message), *secrets).split()))
     typer.echo(f"error: {line}", err=True)
     return typer.Exit(code)
 

@@ -48,10 +48,12 @@ class ProgressLines:
         *,
         clock: Callable[[], float] = time.monotonic,
         note: Callable[[], str | None] | None = None,
+        label: str = "ingest",
     ) -> None:
         if interval < 0:
             raise ValueError(f"interval must be >= 0 seconds, got {interval!r}")
         self.stream = stream
+        self.label = label
         self.interval = interval
         self.clock = clock
         self.started = clock()
@@ -72,7 +74,7 @@ class ProgressLines:
         done, total, failed = self.state
         elapsed = (self.clock() if now is None else now) - self.started
         rate = done / elapsed if elapsed > 0 else 0.0
-        parts = [f"ingest: {done}/{total if total is not None else '?'} files"]
+        parts = [f"{self.label}: {done}/{total if total is not None else '?'} files"]
         if total:
             parts[0] += f" ({100 * done // total}%)"
         parts.append(f"{failed} failed")

@@ -9,11 +9,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from kagura.bench._report import BenchRow
 from kagura.bench._runner import BENCHMARKS, resolve_names, results_as_json, run_benchmarks, write_json
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail
+from kagura.cli._params import finite, output_file, path_value
 from kagura.errors import ServiceUnavailableError
 
 
@@ -23,10 +25,19 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def _verdict(row: BenchRow) -> str:
+    """The pass/miss cell: whether the row met its goal (``BenchRow.goal``), "-" when it has none."""
+    met = row.met
+    return "-" if met is None else "[green]pass[/green]" if met else "[red]miss[/red]"
+
+
 def _table(name: str, rows: list[BenchRow]) -> Table:
     table = Table(title=f"kagura bench {name}", title_justify="left")
-    for column in ("operation", "items", "serial", "parallel", "improvement", "ideal", "ratio to ideal"):
-        table.add_column(column, justify="left" if column == "operation" else "right", overflow="fold")
+    columns = ("operation", "items", "serial", "parallel", "improvement", "ideal", "ratio to ideal", "goal")
+    for column in (*columns, "pass/miss"):
+        table.add_column(
+            column, justify="left" if column in ("operation", "goal") else "right", overflow="fold"
+        )
     for row in rows:
         ratio = row.ratio_to_ideal
         table.add_row(
@@ -37,6 +48,8 @@ def _table(name: str, rows: list[BenchRow]) -> Table:
             f"{row.improvement:.0%} ({row.speedup:.1f}x)",
             _seconds(row.ideal_s),
             "-" if ratio is None else f"{ratio:.0%}",
+            Text(row.goal or "-"),
+            _verdict(row),
         )
     return table
 
@@ -58,7 +71,7 @@ def _clients_table(title: str, rows: list[BenchRow]) -> Table:
     """``kagura bench quota`` / ``shared``: each client's (or fleet's) numbers beside the others', one line
     per client per scenario; a row without clients (e.g. the admission cost) prints its figures."""
     table = Table(title=title, title_justify="left")
-    for column in ("scenario", "client", *_QUOTA_COLUMNS.values(), "scenario metrics", "goal"):
+    for column in ("scenario", "client", *_QUOTA_COLUMNS.values(), "scenario metrics", "goal", "pass/miss"):
         table.add_column(
             column, justify="left" if column in ("scenario", "client") else "right", overflow="fold"
         )
@@ -67,7 +80,7 @@ def _clients_table(title: str, rows: list[BenchRow]) -> Table:
         if not names:
             figures = ", ".join(f"{k}={v}" for k, v in row.extra.items() if k != "goal")
             blank = [""] * len(_QUOTA_COLUMNS)
-            table.add_row(row.operation, "", *blank, figures, str(row.extra.get("goal", "")))
+            table.add_row(row.operation, "", *blank, figures, str(row.extra.get("goal", "")), _verdict(row))
             continue
         for name in names:
             data = row.extra[name]
@@ -81,8 +94,9 @@ def _clients_table(title: str, rows: list[BenchRow]) -> Table:
             )
             first = name == names[0]
             table.add_row(
-                row.operation if first else "", name, *cells, metrics, row.extra["goal"] if first else ""
-            )
+                row.operation if first else "", name, *cells, metrics, row.extra["goal"] if first else "",
+                _verdict(row) if first else "",
+            )  # fmt: skip
     return table
 
 
@@ -95,11 +109,11 @@ _TREE_TABLES = {
 def _corpus_table(name: str, rows: list[BenchRow]) -> Table:
     """``kagura bench corpus`` / ``mixed``: one line per measure, its time and what it measured."""
     table = Table(title=_TREE_TABLES[name], title_justify="left")
-    for column in ("measure", "time", "figures"):
+    for column in ("measure", "time", "figures", "pass/miss"):
         table.add_column(column, justify="right" if column == "time" else "left", overflow="fold")
     for row in rows:
         figures = "; ".join(f"{key}={value}" for key, value in row.extra.items())
-        table.add_row(row.operation, _seconds(row.parallel_s), figures)
+        table.add_row(row.operation, _seconds(row.parallel_s), Text(figures), _verdict(row))
     return table
 
 
@@ -116,43 +130,55 @@ def _extras(rows: list[BenchRow]) -> list[str]:
 #: that no repository tracks (the guide's own figures are only replaced on purpose, with ``--plot-dir``).
 DEFAULT_PLOT_DIR = Path("kagura-bench-out")
 _PLOT = "plot"
+#: The largest synthetic store ``--size`` accepts (its vectors alone take ~1.5 GB of memory).
+MAX_STORE_SIZE = 1_000_000
 
 
 _HELP = (
     "Run benchmarks serial vs parallel in the same run and print the measured ratios.\n\n"
-    "With no arguments every benchmark runs at sizes that take about a minute in all; --full runs the "
-    "sizes of the tables in docs/en/guides/performance-optimization.md (several minutes), --quick a smoke "
-    "run of a few seconds each.\n\n"
+    "With no arguments every benchmark runs at small sizes (a budget of 90 s in all on a 2-core machine); "
+    "--full runs the sizes of the tables in docs/en/guides/performance-optimization.md (many minutes), "
+    "--quick a smoke run of a few seconds each. Each row states its goal and whether it met it "
+    "(pass/miss).\n\n"
     "`kagura bench plot` instead measures time vs number of calls at concurrency 1/5/10/20 and replays an "
     "RPM budget on a virtual clock, and writes both as PNG into --plot-dir (default ./kagura-bench-out; "
-    "needs the `kagura\\[plot]` extra: pip install 'kagura\\[plot]')."
+    "needs the `kagura[plot]` extra: pip install 'kagura[plot]')."
 )
 
 
-@app.command(help=_HELP)
+@app.command(help=_HELP, cls=KaguraCommand)
 def bench(
     which: str = typer.Argument(
-        "all", help=f"all | {' | '.join(BENCHMARKS)} | {_PLOT} (all: every one but ray)"
+        "all", help=f"all | {' | '.join(BENCHMARKS)} | {_PLOT} (all: every one but ray)", metavar="WHICH"
     ),
-    latency: float = typer.Option(0.15, "--latency", min=0.0, help="Fake LLM latency per call, in seconds."),
+    latency: float = typer.Option(
+        0.15, "--latency", min=0.0, max=10.0, callback=finite, help="Fake LLM latency per call, in seconds."
+    ),
     quick: bool = typer.Option(False, "--quick", help="Tiny sizes: a smoke run of a few seconds each."),
     full: bool = typer.Option(
         False, "--full", help="The sizes of the guide's tables (the seed's scale): several minutes."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of tables."),
-    out: Path | None = typer.Option(None, "--out", help="Also write the JSON results to this file."),
+    out: Path | None = typer.Option(
+        None, "--out", parser=path_value, help="Also write the JSON results to this file."
+    ),
     plot_dir: Path = typer.Option(
-        DEFAULT_PLOT_DIR, "--plot-dir", help="Where `kagura bench plot` writes its PNGs."
+        DEFAULT_PLOT_DIR, "--plot-dir", parser=path_value, help="Where `kagura bench plot` writes its PNGs."
     ),
     size: int | None = typer.Option(
         None,
         "--size",
         min=100,
-        help="`kagura bench store`: synthetic chunks (default 100,000; 2,000 with --quick).",
+        max=MAX_STORE_SIZE,
+        help="`kagura bench store`: synthetic chunks (default 10,000; --full 100,000; --quick 2,000).",
     ),
 ) -> None:
     if quick and full:
         raise fail("choose --quick or --full, not both", code=2)
+    if out is not None and (problem := output_file(out, "--out")) is not None:
+        raise problem  # before minutes of measuring, not after
+    if plot_dir.exists() and not plot_dir.is_dir():
+        raise typer.BadParameter(f"{plot_dir} is not a directory", param_hint="--plot-dir")
     if which == _PLOT:
         _plot(latency, plot_dir)
         return
@@ -174,7 +200,9 @@ def bench(
 
         console.print(f"[dim]running store ({size:,} chunks)...[/dim]")
         try:
-            results = {"store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size))}
+            results = {
+                "store": asyncio.run(store_bench.run(latency=latency, quick=quick, size=size, full=full))
+            }
         except ServiceUnavailableError as exc:
             raise fail(f"store: {exc}") from None
     else:

@@ -9,8 +9,8 @@ from dataclasses import asdict
 
 import typer
 
-from kagura.cli._app import app
-from kagura.cli._errors import fail
+from kagura.cli._app import KaguraCommand, app
+from kagura.cli._errors import fail, printable
 
 __all__ = ["budget_app", "show"]
 
@@ -34,7 +34,7 @@ async def _read(url: str) -> list[dict[str, object]]:
     return [{k: redact_text(v) if isinstance(v, str) else v for k, v in asdict(b).items()} for b in budgets]
 
 
-@budget_app.command("show")
+@budget_app.command("show", cls=KaguraCommand)
 def show(
     redis: str | None = typer.Option(
         None, "--redis", help="Redis URL (default: KAGURA_REDIS_URL).", show_default=False
@@ -60,20 +60,31 @@ def show(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table("key", "RPM", "TPM", "booked ahead", "processes", "learned (adaptive)")
+    from kagura.core.parallel._shared_gcra import MEMBER_TTL
+
+    table = Table(expand=False)
+    for column in ("key", "RPM", "TPM", "booked ahead", f"processes (last {MEMBER_TTL:g} s)", "learned"):
+        table.add_column(column, overflow="fold", justify="left" if column in ("key", "learned") else "right")
     for b in budgets:
-        learned = ", ".join(f"{k}={v}" for k, v in sorted(b["adaptive"].items()))  # type: ignore[union-attr]
-        table.add_row(
-            str(b["key"]),
+        learned = ", ".join(f"{k}={_num(v)}" for k, v in sorted(b["adaptive"].items()))  # type: ignore[union-attr]
+        table.add_row(  # keys and members come from Redis: shown as text, never as markup or escapes
+            Text(printable(str(b["key"]))),
             _num(b["requests_per_minute"]),
             _num(b["tokens_per_minute"]),
             f"{b['backlog_seconds']:.2f} s",
-            str(b["members"]),
-            learned or "-",
+            Text(printable(str(b["members"]))),
+            Text(printable(learned or "-")),
         )
     Console().print(table)
 
 
 def _num(value: object) -> str:
-    return "-" if value is None else f"{float(value):g}"  # type: ignore[arg-type]
+    """A number with at most 4 significant digits (``"0.8333333"`` -> ``0.8333``); other text as is."""
+    if value is None:
+        return "-"
+    try:
+        return f"{float(value):.4g}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)

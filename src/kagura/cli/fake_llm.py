@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
+from kagura.cli._params import finite
 
 
 def _g(value: float | None) -> str:
@@ -54,12 +55,16 @@ async def _serve(
         await server.close()
 
 
-@app.command("fake-llm")
+@app.command("fake-llm", cls=KaguraCommand)
 def fake_llm(
-    latency: float = typer.Option(0.2, "--latency", min=0.0, help="Seconds each request takes."),
+    latency: float = typer.Option(
+        0.2, "--latency", min=0.0, callback=finite, help="Seconds each request takes."
+    ),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one)."),
     rate_limit_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with 429."),
-    retry_after: float = typer.Option(1.0, min=0.0, help="Retry-After seconds sent with those 429s."),
+    retry_after: float = typer.Option(
+        1.0, min=0.0, callback=finite, help="Retry-After seconds sent with those 429s."
+    ),
     server_error_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with 500."),
     hang_every: int | None = typer.Option(None, min=1, help="Never answer every Nth request."),
     malformed_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with bad JSON."),
@@ -69,14 +74,21 @@ def fake_llm(
         help="Share (0-1) of the answers to structured requests sent as broken JSON.",
     ),
     quota_rpm: float | None = typer.Option(
-        None, "--quota-rpm", help="Requests per minute each API key may make (a token bucket); over it: 429."
+        None,
+        "--quota-rpm",
+        callback=finite,
+        help="Requests per minute each API key may make (a token bucket); over it: 429.",
     ),
     quota_tpm: float | None = typer.Option(
-        None, "--quota-tpm", help="Tokens per minute each API key may use (prompt + completion)."
+        None,
+        "--quota-tpm",
+        callback=finite,
+        help="Tokens per minute each API key may use (prompt + completion).",
     ),
     quota_burst: float | None = typer.Option(
         None,
         "--quota-burst",
+        callback=finite,
         help="Requests that may start at once (default: one second of --quota-rpm).",
     ),
     quota_headers: bool = typer.Option(

@@ -15,9 +15,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from kagura.cli._app import app
-from kagura.cli._errors import fail, user_errors
+from kagura.cli._app import KaguraCommand, app
+from kagura.cli._errors import fail, printable, user_errors
+from kagura.cli._params import (
+    MAX_TOP_K,
+    finite,
+    path_value,
+    postgres_url_problem,
+    ray_address_problem,
+    utf8_text,
+)
 from kagura.cli._progress import ProgressLines, run_interruptibly
 from kagura.cli._stdout import json_stdout
 
@@ -35,6 +44,9 @@ __all__ = [
 DEFAULT_STORE = Path(".kagura") / "kagura.db"
 _LOCAL_MODEL = "all-MiniLM-L6-v2"
 """Ids of the local embedder's vectors start with this (``all-MiniLM-L6-v2``, ``...+onnx-int8``)."""
+#: ``kagura ingest``'s exit codes (also in its --help and the README): 0 every file indexed (or unchanged,
+#: skipped), 1 at least one file failed (the others are indexed), 2 bad arguments, 130 interrupted.
+EXIT_SOME_FAILED = 1
 
 _STORE_OPT = typer.Option(
     str(DEFAULT_STORE),
@@ -70,14 +82,21 @@ _READ_EMBEDDER_OPT = typer.Option(
     show_default=False,
 )
 _MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
-_DIR_ARG = typer.Argument(..., help="Folder to index.")
+_DIR_ARG = typer.Argument(
+    ..., help="Folder to index.", parser=path_value, show_default=False, metavar="DIRECTORY"
+)
 _REDESCRIBE_OPT = typer.Option(
     False,
     "--redescribe",
     help="Describe media again when the model or prompt changed (paid LLM calls); default: keep.",
 )
 _PROGRESS_EVERY_OPT = typer.Option(
-    10.0, "--progress-every", min=0.0, help="Seconds between progress lines when output is not a terminal."
+    10.0,
+    "--progress-every",
+    min=0.0,
+    max=86400.0,
+    callback=finite,
+    help="Seconds between progress lines when output is not a terminal.",
 )
 
 
@@ -135,6 +154,20 @@ def embedder_from_option(
         )
 
 
+def store_target(store: str) -> str | Path:
+    """``--store`` as a PostgreSQL URL or a file path; an empty or malformed value is a usage error."""
+    from kagura.core.memory.stores import is_postgres_url
+
+    if not store.strip():
+        raise fail("--store is empty: name an SQLite file or a postgresql:// URL", code=2)
+    if is_postgres_url(store):
+        problem = postgres_url_problem(store)
+        if problem is not None:
+            raise fail(f"--store: {problem}", code=2)
+        return store
+    return Path(store).expanduser()
+
+
 def _open_reader(
     store: str, embedder: str | None, base_url: str | None, api_key: str | None = None, llm: Any = None
 ) -> Any:
@@ -156,9 +189,9 @@ def _open_reader(
 
 
 def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
-    from kagura.core.memory.stores import is_postgres_url, redact_url, store_exists
+    from kagura.core.memory.stores import redact_url, store_exists
 
-    target: str | Path = store if is_postgres_url(store) else Path(store).expanduser()
+    target = store_target(store)
     if must_exist:  # a read never creates a store (an SQLite file, or kagura's tables in a database)
         with _clear_errors():
             exists = store_exists(target)
@@ -263,14 +296,16 @@ def print_report(report: Any, console: Console) -> None:
         ("media not described (offline)", len(report.not_described)),
         ("descriptions kept from another model", len(report.model_changed)),
         ("LLM calls", report.llm_calls),
-        ("chunks added", report.chunks_added),
+        ("chunks written", report.chunks_added),
+        ("  of which embedded now", report.chunks_embedded),
+        ("  of which reused (vector already stored)", report.chunks_reused),
     ]
     for name, count in rows:
         table.add_row(name, str(count))
     table.add_row("time", f"{report.timings.get('total', 0.0):.2f}s")
     console.print(table)
-    for failure in report.failed:
-        console.print(f"[red]failed[/red] {failure.path}: {failure.reason}", highlight=False, markup=False)
+    for failure in report.failed:  # the path and reason are shown as text, never read as markup
+        console.print(Text.assemble(("failed", "red"), f" {printable(str(failure.path))}: {failure.reason}"))
     if report.model_changed:
         console.print(
             f"{len(report.model_changed)} media file(s) were described by another model or prompt; their"
@@ -297,11 +332,13 @@ def print_results(results: Sequence[Any], console: Console) -> None:
         console.print(f"   {text}", highlight=False, markup=False)
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def ingest(
     directory: Path = _DIR_ARG,
     store: str = _STORE_OPT,
-    max_concurrent: int = typer.Option(5, "--max-concurrent", min=1, help="Files processed at once."),
+    max_concurrent: int = typer.Option(
+        5, "--max-concurrent", min=1, max=1000, help="Files processed at once."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
@@ -312,10 +349,18 @@ def ingest(
     progress_every: float = _PROGRESS_EVERY_OPT,
     embedder: str = _EMBEDDER_OPT,
     embed_rpm: float | None = typer.Option(
-        None, "--embed-rpm", min=0.001, help="Requests per minute the embeddings endpoint allows."
+        None,
+        "--embed-rpm",
+        min=0.001,
+        callback=finite,
+        help="Requests per minute the embeddings endpoint allows.",
     ),
     embed_tpm: float | None = typer.Option(
-        None, "--embed-tpm", min=0.001, help="Tokens per minute the embeddings endpoint allows."
+        None,
+        "--embed-tpm",
+        min=0.001,
+        callback=finite,
+        help="Tokens per minute the embeddings endpoint allows.",
     ),
     engine: str = typer.Option(
         "local",
@@ -336,12 +381,17 @@ def ingest(
 ) -> None:
     """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
 
-    Ctrl-C stops at once with a partial summary (exit code 130); every file already stored stays indexed.
+    Ctrl-C stops at once with a partial summary; every file already stored stays indexed.
+
+    Exit codes: 0 every file indexed (or unchanged, or skipped), 1 some files failed (the rest are indexed;
+    each failure is listed), 2 bad arguments, 130 interrupted (Ctrl-C).
     """
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"unknown engine {engine!r}: use local or ray", param_hint="--engine")
     if ray_address is not None and engine != "ray":
         raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
+    if ray_address is not None and (problem := ray_address_problem(ray_address)):
+        raise typer.BadParameter(problem, param_hint="--ray-address")
     if not directory.is_dir():
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
@@ -377,6 +427,8 @@ def ingest(
         if engine == "ray" and not connected:
             _leave_ray()
     _print_ingest(report, console, stdout)
+    if report is not None and report.failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 def _print_ingest(report: Any, console: Console | None, stdout: TextIO | None = None) -> None:
@@ -399,11 +451,13 @@ def _interrupted(report: Any, console: Console | None, stdout: TextIO | None = N
     os._exit(130)
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def search(
-    query: str = typer.Argument(..., help="What to look for."),
+    query: str = typer.Argument(
+        ..., help="What to look for.", callback=utf8_text, show_default=False, metavar="QUERY"
+    ),
     store: str = _STORE_OPT,
-    top_k: int = typer.Option(5, "--top-k", min=1, help="How many results."),
+    top_k: int = typer.Option(5, "--top-k", min=1, max=MAX_TOP_K, help="How many results."),
     file_type: str | None = typer.Option(
         None, "--type", help="Only this file type (markdown, pdf, image, ...)."
     ),
@@ -438,11 +492,13 @@ def search(
         print_results(results, Console())
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def ask(
-    question: str = typer.Argument(..., help="The question."),
+    question: str = typer.Argument(
+        ..., help="The question.", callback=utf8_text, show_default=False, metavar="QUESTION"
+    ),
     store: str = _STORE_OPT,
-    top_k: int = typer.Option(5, "--top-k", min=1, help="Passages to retrieve."),
+    top_k: int = typer.Option(5, "--top-k", min=1, max=MAX_TOP_K, help="Passages to retrieve."),
     model: str | None = _MODEL_OPT,
     base_url: str | None = _BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,

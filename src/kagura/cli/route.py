@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail, user_errors
 from kagura.cli._files import read_user_text
+from kagura.cli._params import MAX_TOP_K, finite, path_value, utf8_text
 
 #: The largest ``--agents`` file read (agent specs are a few KiB; a bigger file is a wrong argument).
 AGENTS_LIMIT = 4 * 1024 * 1024
@@ -141,11 +142,12 @@ _STRATEGIES = ("intent", "semantic", "llm")
 
 
 @app.command(
+    cls=KaguraCommand,
     help="Pick the agent for QUERY (executes nothing).\n\n"
-    f"Without --agents, the built-in agents are: {', '.join(DEMO_AGENTS)}."
+    f"Without --agents, the built-in agents are: {', '.join(DEMO_AGENTS)}.",
 )
 def route(
-    query: Annotated[str, typer.Argument(help="The user's request.")],
+    query: Annotated[str, typer.Argument(help="The user's request.", callback=utf8_text, metavar="QUERY")],
     strategy: Annotated[
         str, typer.Option(help="intent | semantic (local embeddings) | llm (the model picks).")
     ] = "semantic",
@@ -153,11 +155,13 @@ def route(
         Path | None,
         typer.Option(
             "--agents",
+            parser=path_value,
             help="JSON file {name: {intents, samples, description}} (default: the built-in agents).",
         ),
     ] = None,
     memory: Annotated[
-        Path | None, typer.Option("--memory", help="ConversationMemory SQLite file for follow-ups.")
+        Path | None,
+        typer.Option("--memory", parser=path_value, help="ConversationMemory SQLite file for follow-ups."),
     ] = None,
     session: Annotated[str, typer.Option(help="Session id inside --memory.")] = "default",
     record: Annotated[bool, typer.Option(help="Also store the query as a user turn in --memory.")] = False,
@@ -166,9 +170,13 @@ def route(
     ] = None,
     threshold: Annotated[
         float | None,
-        typer.Option(min=0.0, max=1.0, help="Minimum confidence 0..1 (default: the strategy's own)."),
+        typer.Option(
+            min=0.0, max=1.0, callback=finite, help="Minimum confidence 0..1 (default: the strategy's own)."
+        ),
     ] = None,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many candidates to show.")] = 3,
+    top_k: Annotated[
+        int, typer.Option("--top-k", min=1, max=MAX_TOP_K, help="How many candidates to show.")
+    ] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     use_llm: Annotated[
         bool, typer.Option("--llm", help="Rewrite follow-ups with an LLM (KAGURA_LLM_* or the flags below).")

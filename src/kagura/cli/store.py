@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
 
-from kagura.cli._app import app
-from kagura.cli.ingest import _clear_errors
+from kagura.cli._app import KaguraCommand, app
+from kagura.cli._params import finite
+from kagura.cli._progress import ProgressLines
+from kagura.cli.ingest import _clear_errors, store_target
 
 __all__ = ["migrate", "store_app"]
 
@@ -18,18 +21,22 @@ store_app = typer.Typer(
 app.add_typer(store_app, name="store")
 
 
-def _target(value: str) -> str | Path:
-    from kagura.core.memory.stores import is_postgres_url
-
-    return value if is_postgres_url(value) else Path(value).expanduser()
-
-
-@store_app.command()
+@store_app.command(cls=KaguraCommand)
 def migrate(
-    source: str = typer.Argument(..., help="The store to copy: an SQLite file or a postgresql:// URL."),
-    target: str = typer.Argument(..., help="The store to write into (created if missing)."),
+    source: str = typer.Argument(
+        ..., help="The store to copy: an SQLite file or a postgresql:// URL.", metavar="SOURCE"
+    ),
+    target: str = typer.Argument(..., help="The store to write into (created if missing).", metavar="TARGET"),
     as_json: bool = typer.Option(
         False, "--json", help="Print the copied count and both stores' counts as JSON."
+    ),
+    progress_every: float = typer.Option(
+        5.0,
+        "--progress-every",
+        min=0.0,
+        max=86400.0,
+        callback=finite,
+        help="Seconds between progress lines on stderr (documents copied, rate, ETA).",
     ),
 ) -> None:
     """Copy every document (chunks, hashes, vectors, manifest, keyword index) from SOURCE into TARGET.
@@ -39,7 +46,7 @@ def migrate(
     """
     from kagura.core.memory.stores import copy_store, describe_target, open_rag_store
 
-    src, dst = _target(source), _target(target)
+    src, dst = store_target(source), store_target(target)
     if src == dst:
         typer.echo("SOURCE and TARGET are the same store.", err=True)
         raise typer.Exit(2)
@@ -51,7 +58,14 @@ def migrate(
         try:
             b = open_rag_store(dst)
             try:
-                copied = copy_store(a, b)
+                progress = ProgressLines(sys.stderr, progress_every, label="migrate")
+                total = int(a.counts()["documents"])
+
+                def on_document(_path: str) -> None:
+                    progress(progress.state[0] + 1, total, 0)
+
+                copied = copy_store(a, b, on_document=on_document)
+                progress.finish()
                 counts = {"source": a.counts(), "target": b.counts()}
             finally:
                 b.close()

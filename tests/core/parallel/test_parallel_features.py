@@ -297,6 +297,37 @@ async def test_a_bare_async_for_still_works_but_is_deprecated() -> None:
                 pass
 
 
+async def test_a_bare_async_for_whose_caller_is_cancelled_stops_its_workers_before_it_ends() -> None:
+    started = asyncio.Event()
+    running: list[int] = []
+    cancelled: list[int] = []
+
+    async def forever(x: int) -> int:
+        running.append(x)
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(x)
+            raise
+        return x
+
+    async def caller() -> None:
+        with pytest.warns(DeprecationWarning):
+            async for _ in parallel_stream(forever, range(10), max_concurrent=3):
+                pass
+
+    task = asyncio.create_task(caller())
+    await started.wait()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # No yield to the loop after the caller ended: its cancellation already stopped every worker.
+    assert sorted(running) == [0, 1, 2] and sorted(cancelled) == [0, 1, 2]
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
 async def test_cost_must_return_a_token_count() -> None:
     async def call(x: int) -> int:
         return x

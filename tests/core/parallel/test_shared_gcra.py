@@ -143,6 +143,22 @@ async def test_budget_show_reads_rates_members_and_backlog(gcra: SharedGCRA) -> 
     assert mine.members == 1
 
 
+async def test_a_closed_limiter_no_longer_counts_as_a_member(redis_server: RedisServer) -> None:
+    watcher = connect_redis(redis_server.url)
+    leaving = SharedGCRA(connect_redis(redis_server.url), "test:leaving")
+    staying = SharedGCRA(connect_redis(redis_server.url), "test:leaving")
+    try:
+        for member in (leaving, staying):
+            await member.reserve((60 / 1200, 20, 1), (0, 0, 0))
+        assert {b.key: b.members for b in await read_budgets(watcher)}["test:leaving"] == 2
+        await leaving.close()  # the process is done: `kagura budget show` must not list it any more
+        assert {b.key: b.members for b in await read_budgets(watcher)}["test:leaving"] == 1
+    finally:
+        await staying.close()
+        await watcher.delete(staying.state_key, staying.members_key)
+        await watcher.aclose()
+
+
 def test_redis_server_helper_restarts_on_the_same_port(own_redis_server: RedisServer) -> None:
     async def ping(url: str) -> bool:
         client = connect_redis(url)

@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kagura._redact import redact_url
 
@@ -18,6 +19,23 @@ def default_cache_path() -> Path:
     """``$KAGURA_CACHE_DIR/llm_cache.sqlite``, else ``~/.cache/kagura/llm_cache.sqlite``."""
     root = os.environ.get("KAGURA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kagura")
     return Path(root) / "llm_cache.sqlite"
+
+
+def _base_url_problem(url: object) -> str | None:
+    """Why ``url`` cannot be an OpenAI-compatible endpoint (not http(s)://HOST..., blanks inside), or None."""
+    if not isinstance(url, str):
+        return f"must be a URL string, got {type(url).__name__}"
+    shown = repr(url if len(url) <= 80 else url[:77] + "...")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number 0-65535)
+    except ValueError as exc:
+        return f"is not a valid URL ({exc}): {shown}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http(s) URL such as https://api.openai.com/v1, got {shown}"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return f"must not contain spaces or control characters, got {shown}"
+    return None
 
 
 def _check_number(
@@ -115,6 +133,10 @@ class LLMConfig:
             set_(self, "model", env.get("KAGURA_LLM_MODEL") or DEFAULT_MODEL)
         if self.base_url is None and env.get("KAGURA_LLM_BASE_URL"):
             set_(self, "base_url", env["KAGURA_LLM_BASE_URL"])
+            if (problem := _base_url_problem(self.base_url)) is not None:
+                raise ValueError(f"KAGURA_LLM_BASE_URL {problem}")
+        elif self.base_url is not None and (problem := _base_url_problem(self.base_url)) is not None:
+            raise ValueError(f"LLMConfig.base_url {problem}")
         if self.api_key is None:
             set_(self, "api_key", env.get("KAGURA_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None)
         if self.gemini_api_key is None:

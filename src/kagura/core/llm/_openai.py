@@ -123,8 +123,9 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
     msg = redact_text(str(exc), api_key)
     if isinstance(exc, openai.APITimeoutError):
         return KaguraTimeoutError(f"the LLM request timed out: {msg}")
+    where = _request_url(exc)
     if isinstance(exc, openai.APIConnectionError):
-        return ProviderConnectionError(f"could not reach the LLM server: {msg}")
+        return ProviderConnectionError(f"could not reach the LLM server{where and ' at ' + where}: {msg}")
     if isinstance(exc, openai.APIResponseValidationError):
         return MalformedResponseError(f"the LLM server sent an invalid response: {msg}")
     if isinstance(exc, openai.APIStatusError):
@@ -135,12 +136,33 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
             key_hint=_KEY_HINT,
             retry_after=retry_after_of(exc.response.headers),
         )
+        if exc.status_code == 404 and where and "/v1/" not in where:
+            base = where.rsplit("/chat/completions", 1)[0].rsplit("/embeddings", 1)[0]
+            error = type(error)(
+                f"{error} (404 from {where}: OpenAI-compatible servers serve under /v1; try a base URL of"
+                f" {base}/v1)"
+            )
         if isinstance(error, RetryableError):
             error.headers = dict(exc.response.headers)
         return error
     if isinstance(exc, ValueError):  # the body was not JSON
         return MalformedResponseError(f"the LLM server sent a response that is not valid JSON: {msg}")
     return LLMError(f"LLM call failed ({type(exc).__name__}): {msg}")
+
+
+def _request_url(exc: BaseException) -> str:
+    """The URL (scheme, host, port and path: no credentials, no query) an SDK error was about, or ""."""
+    from urllib.parse import urlsplit
+
+    request = getattr(exc, "request", None)
+    try:
+        parts = urlsplit(str(request.url)) if request is not None else None
+    except Exception:  # an SDK error built without a request
+        return ""
+    if parts is None or not parts.hostname:
+        return ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def _params(request: LLMRequest) -> dict[str, Any]:

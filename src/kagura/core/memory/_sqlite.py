@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -53,6 +54,7 @@ def connect(
         raise ValueError("busy_timeout must be >= 0 seconds")
     target = os.fspath(path)
     if target != ":memory:":
+        _check_file(Path(target).expanduser())
         Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
         target = str(Path(target).expanduser())
     try:
@@ -69,6 +71,18 @@ def connect(
         conn.close()
         raise StoreError(f"{target} is not a usable SQLite database: {exc}") from exc
     return conn
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a path that exists but cannot be an SQLite file (SQLite's own words for it are vague)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing (created on open) or unreadable (SQLite reports it)
+    if stat.S_ISDIR(mode):
+        raise StoreError(f"cannot open SQLite store {path}: it is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise StoreError(f"cannot open SQLite store {path}: not a regular file (a FIFO, socket or device)")
 
 
 def _enable_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:

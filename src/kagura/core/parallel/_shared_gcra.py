@@ -23,6 +23,7 @@ Idle keys expire by themselves once their buckets would be full again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from dataclasses import dataclass
@@ -197,6 +198,9 @@ class SharedGCRA:
         await self.client.ping()
 
     async def close(self) -> None:
+        """Leave the budget (this process no longer counts as a member) and close the connection."""
+        with contextlib.suppress(Exception):  # Redis gone: the entry expires after MEMBER_TTL anyway
+            await self.client.zrem(self.members_key, self.client_id)
         await self.client.aclose()
 
 

@@ -107,7 +107,15 @@ class OutcomeStream(Generic[R]):
                 stacklevel=2,
             )
             self._start()
-        return await self._feed.next()
+        if self._entered:  # `async with` stops the work on the way out
+            return await self._feed.next()
+        try:
+            return await self._feed.next()
+        except asyncio.CancelledError:
+            # A bare `async for` has no exit to stop the work when its caller is cancelled: stop it here,
+            # and wait for it, so no worker outlives the cancelled caller.
+            await self.aclose()
+            raise
 
     async def aclose(self) -> None:
         """Cancel the work still in flight and wait until it has stopped (idempotent)."""

@@ -43,6 +43,7 @@ from kagura.core.memory.embedders._weights import (
     resolve_model_path,
     sha256_file_cached,
 )
+from kagura.errors import ConfigurationError
 
 __all__ = [
     "BACKENDS",
@@ -108,6 +109,8 @@ class LocalMiniLMEmbedder:
             raise ValueError("batch_size and max_batch_tokens must be >= 1")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
+        if not backend and (from_env := os.environ.get(BACKEND_ENV)) and from_env not in BACKENDS:
+            raise ConfigurationError(f"{BACKEND_ENV}={from_env!r} is not a backend: use one of {BACKENDS}")
         backend = backend or os.environ.get(BACKEND_ENV) or "auto"
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

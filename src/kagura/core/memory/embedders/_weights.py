@@ -113,8 +113,17 @@ def find_model_path(model_path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def download_allowed() -> bool:
-    """False when ``KAGURA_EMBEDDING_DOWNLOAD`` is set to 0/false/no/off."""
-    return os.environ.get(DOWNLOAD_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
+    """False when ``KAGURA_EMBEDDING_DOWNLOAD`` is 0/false/no/off, True when unset, empty or 1/true/yes/on;
+    any other value is a ConfigurationError naming the variable (a typo must not mean "download")."""
+    value = os.environ.get(DOWNLOAD_ENV, "").strip().lower()
+    if value in {"", "1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(
+        f"{DOWNLOAD_ENV}={os.environ[DOWNLOAD_ENV]!r} is not a yes/no value: use 1/true/yes/on to allow"
+        " downloading the embedding weights, or 0/false/no/off to never download"
+    )
 
 
 def resolve_model_path(model_path: str | os.PathLike[str] | None = None) -> Path:
