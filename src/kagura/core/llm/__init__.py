@@ -22,7 +22,7 @@ from kagura.core.llm._gemini import GeminiProvider
 from kagura.core.llm._openai import OpenAICompatibleProvider, translate_openai_error
 from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
 from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "OpenAICompatibleProvider",
     "Provider",
     "QuotaHeaders",
+    "RawResponse",
     "ResponseCache",
     "StreamChunk",
     "Usage",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kagura.core.llm._errors import check_api_key, error_for_status, redact
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._quota_headers import retry_after_of
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.errors import (
     AuthenticationError,
     KaguraError,
@@ -129,6 +129,31 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
     return LLMError(f"LLM call failed ({type(exc).__name__}): {msg}")
 
 
+def _request_id(headers: Any, body: Any) -> str:
+    found = headers.get("x-request-id") if headers is not None else None
+    if not found and isinstance(body, dict):
+        found = body.get("id")
+    return str(found or "")
+
+
+def _status_answer(exc: BaseException) -> RawResponse | None:
+    """A final HTTP answer that is not an error of the call itself (400, 404, 422...) as a RawResponse;
+    None for what must raise: retryable statuses (408, 429, 5xx), refused keys (401/403), no answer."""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    status = exc.status_code
+    if status in (401, 403, 408, 429) or status >= 500:
+        return None
+    try:
+        body: Any = exc.response.json()
+    except ValueError:
+        body = {"error": {"message": exc.response.text[:2000]}}
+    headers = exc.response.headers
+    return RawResponse(status, body, _request_id(headers, body), headers)
+
+
 def _params(request: LLMRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": request.model,
@@ -207,6 +232,22 @@ class OpenAICompatibleProvider(Provider):
             return LLMResponse(
                 *parse_completion(data), model=request.model, provider=self.name, headers=raw.headers
             )
+        raise error  # outside the except block: the SDK exception is not kept as __context__
+
+    async def post_json(self, path: str, body: dict[str, Any], request: LLMRequest) -> RawResponse:
+        client = self.sdk_client(request.base_url, request.api_key)
+        try:
+            raw: Any = await client.post(
+                path, body=body, cast_to=object, options={"timeout": request.timeout, "headers": _RAW}
+            )
+            data = raw.parse()
+        except Exception as exc:
+            answered = _status_answer(exc)
+            if answered is not None:
+                return answered
+            error = translate_openai_error(exc, request.api_key)
+        else:
+            return RawResponse(raw.status_code, data, _request_id(raw.headers, data), raw.headers)
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from kagura.core.llm._attachments import Attachment
 
-__all__ = ["LLMRequest", "LLMResponse", "Usage"]
+__all__ = ["LLMRequest", "LLMResponse", "RawResponse", "Usage"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,31 @@ class LLMRequest:
     def sampling_params(self) -> dict[str, Any]:
         """The parameters that change the answer (part of the cache key)."""
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.extra}
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """An endpoint's answer to a body posted as-is (:meth:`LLMClient.send`): the HTTP ``status_code``, the
+    parsed JSON ``body``, the ``request_id`` the server gave (``x-request-id``, else the body's ``id``, else
+    ``""``) and the ``headers``. Statuses that are retried (429, 408, 5xx) never arrive here: they raise."""
+
+    status_code: int
+    body: Any
+    request_id: str = ""
+    headers: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def usage(self) -> Usage:
+        """The body's ``usage`` (prompt and completion tokens; zeros when absent)."""
+        usage = self.body.get("usage") if isinstance(self.body, dict) else None
+        if not isinstance(usage, dict):
+            return Usage()
+        counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
+        prompt, completion = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
+        return Usage(prompt, completion)
