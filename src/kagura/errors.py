@@ -19,6 +19,7 @@
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
     │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
+    ├── JobInputError             a job's input cannot run (bad lines, a changed body); ``problems`` lists them
     └── RoutingError
         └── NoAgentFoundError     no registered agent matched the query with enough confidence
 
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigurationError",
     "ExtractionError",
     "InvalidRequestError",
+    "JobInputError",
     "KaguraError",
     "KaguraTimeoutError",
     "LLMError",
@@ -131,6 +133,16 @@ class MissingExtraError(ConfigurationError, ImportError):
         super().__init__(message)
         self.name = name
         self.extra = extra
+
+
+class JobInputError(KaguraError):
+    """A job's input cannot run: malformed lines, duplicate ids, or a changed body under an id already sent.
+
+    ``problems`` are the messages, one per line at fault (``"line 7: ..."``); nothing was sent."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class ExtractionError(KaguraError):

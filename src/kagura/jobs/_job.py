@@ -1,0 +1,343 @@
+"""``Job``: requests + a ledger + an :class:`~kagura.core.llm.LLMClient`, run durably.
+
+::
+
+    async with LLMClient(LLMConfig(base_url=..., model=...)) as client:
+        job = Job("requests.jsonl", ledger="results.jsonl.ledger.db", client=client, out="results.jsonl")
+        report = await job.run()                  # or: async for result in job.results(): ...
+
+A run checks and records every request first (nothing is sent if any is bad), then claims pending items
+from the ledger in batches and sends each once through the client (its admission, adaptive control and
+retries), recording each outcome with its output line. A crash loses only the calls in flight; the same
+run again resumes. Several processes running the same job share the work through the ledger's claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from kagura.core.llm import LLMClient, Usage
+from kagura.errors import AuthenticationError, ConfigurationError, KaguraError, RateLimitedError
+from kagura.jobs._input import ENDPOINTS
+from kagura.jobs._ledger import Claimed, Counts, Outcome, SqlLedger
+from kagura.jobs._ledgers import CLAIM_TTL, open_ledger
+from kagura.jobs._outcome import failure, outcome_of
+from kagura.jobs._prepare import check_file, file_lines, register, register_async
+from kagura.jobs._report import JobReport, JobResult
+from kagura.jobs._spend import SpendCap
+
+__all__ = ["Job", "write_output"]
+
+Requests = str | Path | Iterable[Any] | AsyncIterable[Any]
+CostOf = Callable[[str, Usage], "float | None"]
+WorstOf = Callable[[str, dict[str, Any]], "float | None"]
+Check = Callable[[Any], "str | None"]
+
+
+def write_output(ledger: SqlLedger, out: Path) -> int:
+    """Write every finished item's output line, in input order, to ``out`` atomically; how many."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as handle:
+        for line in ledger.results():
+            handle.write(line + "\n")
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, out)
+    return count
+
+
+class Job:
+    """A durable run of LLM requests.
+
+    - ``requests``: a JSONL path, or any iterable / async iterable of lines or dicts (each the Batch
+      format or the short form, see :mod:`kagura.jobs._input`).
+    - ``ledger``: a SQLite path, a ``postgresql://`` URL or an open ledger (left open).
+    - ``client``: the :class:`LLMClient` every call goes through (its ``base_url`` must end in ``/v1``).
+    - ``name``: the job's name inside the ledger (one database may hold many jobs).
+    - ``out``: write the output file (Batch output format) from the ledger when the run ends.
+    - ``model``: the model of short-form lines without one (and of Batch bodies without one).
+    - ``max_concurrent``: calls in flight at most from this process.
+    - ``retry_failed``: put failed items back to pending first.
+    - ``check(body) -> error | None``: an extra test of each 2xx answer (a schema), failing the item.
+    - ``cost_of(model, usage)`` and ``worst_of(model, body)``: dollars of a call, and its worst case.
+    - ``spend``: a :class:`SpendCap` (needs ``worst_of``): no call starts that could pass it.
+    - ``on_progress(job)``: called after each batch of outcomes is recorded (read :attr:`progress`).
+    """
+
+    def __init__(
+        self,
+        requests: Requests,
+        *,
+        ledger: str | Path | SqlLedger,
+        client: LLMClient,
+        name: str = "default",
+        out: str | Path | None = None,
+        model: str | None = None,
+        max_concurrent: int = 64,
+        retry_failed: bool = False,
+        check: Check | None = None,
+        cost_of: CostOf | None = None,
+        worst_of: WorstOf | None = None,
+        spend: SpendCap | None = None,
+        claim_ttl: float = CLAIM_TTL,
+        poll_interval: float = 0.5,
+        on_progress: Callable[[Job], None] | None = None,
+    ) -> None:
+        if not isinstance(client, LLMClient):
+            raise TypeError(f"client must be an LLMClient, got {type(client).__name__}")
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
+        if spend is not None and worst_of is None:
+            raise ValueError("a spend cap needs worst_of(model, body): the worst case to reserve per call")
+        if isinstance(requests, str | bytes) and not isinstance(requests, str):
+            raise TypeError("requests must be a path, or an iterable of lines or dicts")
+        self.requests = requests
+        self.client, self.name, self.model = client, name, model
+        self.out = None if out is None else Path(out)
+        self._ledger_target, self.max_concurrent = ledger, max_concurrent
+        self.retry_failed, self.check, self.spend = retry_failed, check, spend
+        self.cost_of: CostOf = cost_of or (lambda _model, _usage: None)
+        self.worst_of, self.claim_ttl, self.poll_interval = worst_of, claim_ttl, poll_interval
+        self.on_progress = on_progress
+        self.report: JobReport | None = None
+        """The last run's report (set however the run ended, interrupted included)."""
+        self.progress = {"done": 0, "failed": 0, "requests": 0, "tokens": 0, "cost_usd": 0.0}
+        """This run's counters so far (plus ``total`` and ``finished_before`` once the input is read)."""
+
+    # -- public ------------------------------------------------------------------------------------
+    async def run(self) -> JobReport:
+        """Run the job to its end (or the spend cap); the :class:`JobReport`."""
+        async for _ in self.results():
+            pass
+        assert self.report is not None
+        return self.report
+
+    async def results(self) -> AsyncIterator[JobResult]:
+        """Run the job, yielding each item's :class:`JobResult` once it is recorded in the ledger."""
+        queue: asyncio.Queue[JobResult | None] = asyncio.Queue()
+        runner = asyncio.ensure_future(self._execute(queue.put_nowait))
+        runner.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (result := await queue.get()) is not None:
+                yield result
+            await runner
+        finally:
+            if not runner.done():
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+
+    # -- the run -----------------------------------------------------------------------------------
+    def _open(self) -> tuple[SqlLedger, bool]:
+        if isinstance(self._ledger_target, SqlLedger):
+            return self._ledger_target, False
+        return open_ledger(self._ledger_target, self.name, ttl=self.claim_ttl), True
+
+    async def _prepare(self, ledger: SqlLedger) -> None:
+        source = self.requests
+        if isinstance(source, str | Path):
+            path = Path(source)
+            if not path.is_file():
+                raise ConfigurationError(f"no requests file at {path}")
+            await asyncio.to_thread(check_file, path, self.model)
+            await asyncio.to_thread(register, ledger, file_lines(path), self.model, str(path))
+        elif isinstance(source, AsyncIterable):
+            await register_async(ledger, source, self.model)
+        else:
+            await asyncio.to_thread(register, ledger, source, self.model, "the requests")
+        if self.retry_failed:
+            await asyncio.to_thread(ledger.retry_failed)
+
+    async def _execute(self, emit: Callable[[JobResult], None]) -> None:
+        started = time.monotonic()
+        rate_limited_before = self.client.rate_limited
+        ledger, owned = await asyncio.to_thread(self._open)
+        run = _Run(self, ledger, emit)
+        interrupted = True
+        try:
+            await self._prepare(ledger)
+            before = await asyncio.to_thread(ledger.counts)
+            self.progress["total"] = before.total
+            self.progress["finished_before"] = before.done + before.failed
+            await run.go()
+            interrupted = False
+        finally:
+            run.shutdown()  # blocking on purpose: it must finish even while the task is being cancelled
+            counts = ledger.counts()
+            if self.out is not None and (run.started or self.out.exists() or counts.done + counts.failed):
+                write_output(ledger, self.out)
+            self.report = _report(self, counts, run, started, rate_limited_before, interrupted)
+            if owned:
+                ledger.close()
+        if run.fatal is not None:
+            raise run.fatal
+
+
+def _report(
+    job: Job, counts: Counts, run: _Run, started: float, limited: int, interrupted: bool
+) -> JobReport:
+    return JobReport(
+        done=counts.done,
+        failed=counts.failed,
+        pending=counts.pending + counts.running,
+        requests=run.sent,
+        rate_limited=job.client.rate_limited - limited,
+        cost_usd=counts.cost_usd,
+        run_cost_usd=run.cost,
+        prompt_tokens=counts.prompt_tokens,
+        completion_tokens=counts.completion_tokens,
+        elapsed_s=time.monotonic() - started,
+        stopped_at_budget=run.over_budget,
+        interrupted=interrupted and run.fatal is None,
+        priced=job.worst_of is not None or run.priced,
+    )
+
+
+class _Run:
+    """One run's moving parts: a feeder claiming batches, senders, a writer recording outcomes."""
+
+    def __init__(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None]) -> None:
+        self.job, self.ledger, self.emit = job, ledger, emit
+        self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=job.max_concurrent)
+        self.pending: list[Outcome] = []
+        self.wake = asyncio.Event()
+        self.stop = False
+        self.over_budget = False
+        self.fatal: KaguraError | None = None
+        self.sent = 0
+        self.cost = 0.0
+        self.priced = False
+        self.started = False
+        self.finished = False
+
+    async def go(self) -> None:
+        self.started = True
+        async with asyncio.TaskGroup() as group:
+            writer = group.create_task(self._writer())
+            heartbeat = group.create_task(self._heartbeat())
+            async with asyncio.TaskGroup() as workers:
+                workers.create_task(self._feeder())
+                for _ in range(self.job.max_concurrent):
+                    workers.create_task(self._sender())
+            self.finished = True
+            self.wake.set()
+            await writer
+            heartbeat.cancel()
+
+    def shutdown(self) -> None:
+        """Record what finished, give back unsent claims (blocking; runs in ``finally``)."""
+        batch, self.pending = self.pending, []
+        with contextlib.suppress(Exception):
+            self.ledger.settle(batch)
+            self._emit(batch)
+        with contextlib.suppress(Exception):
+            self.ledger.release()
+
+    # -- tasks -------------------------------------------------------------------------------------
+    async def _feeder(self) -> None:
+        batch = max(16, self.job.max_concurrent)
+        try:
+            while not self.stop:
+                claimed = await asyncio.to_thread(self.ledger.claim, batch)
+                if not claimed:
+                    counts = await asyncio.to_thread(self.ledger.counts)
+                    if counts.running == 0:
+                        return  # nothing left, nobody else working
+                    await asyncio.sleep(
+                        self.job.poll_interval
+                    )  # others hold claims: wait, take over the dead
+                    continue
+                for item in claimed:
+                    if self.stop:
+                        await asyncio.to_thread(self.ledger.release, [item.custom_id])
+                        continue
+                    await self.queue.put(item)
+        finally:
+            for _ in range(self.job.max_concurrent):
+                self.queue.put_nowait(None) if not self.queue.full() else await self.queue.put(None)
+
+    async def _sender(self) -> None:
+        while (item := await self.queue.get()) is not None:
+            if self.stop:
+                await asyncio.to_thread(self.ledger.release, [item.custom_id])
+                continue
+            await self._one(item)
+
+    async def _one(self, item: Claimed) -> None:
+        job = self.job
+        body: dict[str, Any] = json.loads(item.body)
+        model = str(body.get("model", ""))
+        reserved = 0.0
+        if job.spend is not None and job.worst_of is not None:
+            worst = job.worst_of(model, body)
+            if worst is None or not await job.spend.reserve(worst):
+                self.stop, self.over_budget = True, True
+                await asyncio.to_thread(self.ledger.release, [item.custom_id])
+                return
+            reserved = worst
+        self.sent += 1
+        job.progress["requests"] = self.sent
+        spent = reserved  # what to settle the reservation with when the cost is unknown
+        try:
+            response = await job.client.send(ENDPOINTS[item.url], body)
+        except (AuthenticationError, ConfigurationError) as exc:  # every item would fail alike: stop
+            spent = 0.0
+            self.fatal = self.fatal or exc
+            self.stop = True
+            await asyncio.to_thread(self.ledger.release, [item.custom_id])
+            return
+        except RateLimitedError as exc:  # refused every time: never billed
+            spent = 0.0
+            outcome = failure(job.name, item.custom_id, exc)
+        except KaguraError as exc:  # a timeout or a dropped connection may have been billed: keep it
+            outcome = failure(job.name, item.custom_id, exc)
+        else:
+            outcome = outcome_of(
+                job.name, item.custom_id, model, response, cost_of=job.cost_of, check=job.check
+            )
+            if outcome.cost_usd is not None:
+                spent = outcome.cost_usd
+                self.cost += outcome.cost_usd
+                self.priced = True
+        finally:
+            if job.spend is not None:
+                await job.spend.settle(reserved, spent)
+        progress = job.progress
+        progress[outcome.state] += 1
+        progress["tokens"] += outcome.prompt_tokens + outcome.completion_tokens
+        progress["cost_usd"] = self.cost
+        self.pending.append(outcome)
+        self.wake.set()
+
+    async def _writer(self) -> None:
+        while True:
+            if not self.pending:
+                if self.finished:
+                    return
+                await self.wake.wait()
+                self.wake.clear()
+                continue
+            batch, self.pending = self.pending, []
+            await asyncio.to_thread(self.ledger.settle, batch)
+            self._emit(batch)
+            if self.job.on_progress is not None:
+                self.job.on_progress(self.job)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.job.claim_ttl / 3)
+            await asyncio.to_thread(self.ledger.renew)
+
+    def _emit(self, batch: list[Outcome]) -> None:
+        for outcome in batch:
+            self.emit(JobResult.from_line(outcome.custom_id, outcome.state, outcome.result, outcome.cost_usd))
