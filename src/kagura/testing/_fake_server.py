@@ -18,7 +18,9 @@ requests overlap) into a 429 with ``Retry-After``, a 500, a hang, or malformed J
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import math
 import socket
 from collections import deque
@@ -38,6 +40,7 @@ from kagura.testing._fake_requests import (
     embedding_texts,
     embeddings_body,
     embeddings_estimate,
+    prefix_tokens,
 )
 from kagura.testing._fake_wire import (
     Faults,
@@ -98,6 +101,7 @@ class FakeLLMServer:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Event]] = []
+        self._cached_prefixes: set[str] = set()
         self.port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -288,11 +292,13 @@ class FakeLLMServer:
         answer = self.responder(messages)
         if inspect.isawaitable(answer):
             answer = await answer
-        usage = chat_usage(messages, answer)
-        self.stats.prompt_tokens += usage["prompt_tokens"]
-        self.stats.completion_tokens += usage["completion_tokens"]
-        headers = self._count_tokens(call, usage["total_tokens"])
         model = str(call.body.get("model", "fake"))
+        usage = chat_usage(messages, answer, self._prompt_cache_read(messages))
+        cached = usage["prompt_tokens_details"]["cached_tokens"]
+        self.stats.bill(
+            call.number, "chat", model, usage["prompt_tokens"], usage["completion_tokens"], cached
+        )
+        headers = self._count_tokens(call, usage["total_tokens"])
         if not call.body.get("stream"):
             return web.json_response(completion_body(call.number, model, answer, usage), headers=headers)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
@@ -302,6 +308,17 @@ class FakeLLMServer:
             await response.write(event)
         await response.write_eof()
         return response
+
+    def _prompt_cache_read(self, messages: list[Any]) -> int:
+        """Automatic prompt caching as OpenAI does it: a prompt whose messages before the last were all
+        sent before reads them from the cache (their tokens are reported as ``cached_tokens``)."""
+        if len(messages) < 2:
+            return 0
+        digest = hashlib.sha256(json.dumps(messages[:-1], sort_keys=True, default=str).encode()).hexdigest()
+        if digest in self._cached_prefixes:
+            return prefix_tokens(messages)
+        self._cached_prefixes.add(digest)
+        return 0
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1
@@ -314,7 +331,7 @@ class FakeLLMServer:
             return error_response(400, None, "'input' must be a string or a list of strings", headers=headers)
         dim = int(call.body.get("dimensions") or self.embedding_dim)
         body = embeddings_body(texts, dim, str(call.body.get("model", "fake-embedding")))
-        self.stats.prompt_tokens += body["usage"]["prompt_tokens"]
+        self.stats.bill(call.number, "embeddings", body["model"], body["usage"]["prompt_tokens"], 0)
         return web.json_response(body, headers=self._count_tokens(call, body["usage"]["prompt_tokens"]))
 
     async def _models(self, request: web.Request) -> web.StreamResponse:

@@ -82,6 +82,29 @@ class ServerStats:
     tokens_per_second: dict[int, int] = field(default_factory=dict)
     #: arrival time of each request on the event loop's clock (virtual under looptime)
     request_times: list[float] = field(default_factory=list)
+    #: the usage billed for each answered request, in answer order: ``{"number", "route", "model",
+    #: "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens"}`` (the bill to
+    #: check dollar totals against)
+    usage_log: list[dict[str, Any]] = field(default_factory=list)
+
+    def bill(
+        self,
+        number: int,
+        route: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> None:
+        """Log the usage of one answered request (see ``usage_log``) and add it to the token counters."""
+        self.prompt_tokens += input_tokens
+        self.completion_tokens += output_tokens
+        self.usage_log.append(
+            {"number": number, "route": route, "model": model, "input_tokens": input_tokens,
+             "cached_input_tokens": cached_input_tokens, "cache_write_tokens": cache_write_tokens,
+             "output_tokens": output_tokens}
+        )  # fmt: skip
 
     def arrive(self, now: float) -> int:
         """Count one API request in (at loop time ``now``); its number, 1-based."""

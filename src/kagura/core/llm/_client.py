@@ -32,6 +32,7 @@ from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._gate import ConcurrencyGate
+from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, estimate_body_tokens, shared_budget_key
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
@@ -87,6 +88,8 @@ class LLMClient:
     - ``adaptive``: learn the endpoint's quota from headers and outcomes (default ``config.adaptive``,
       True). A configured budget stays a ceiling. ``adaptive_store``: where the learned state lives.
     - ``clock``: seconds for the limiter and controller (tests pass the event loop's virtual clock).
+    - ``prices``: the :class:`PriceTable` that fills ``response.usage.cost_usd`` (default: the shipped
+      table with ``KAGURA_PRICES``'s file over it; a model without a price costs ``None``).
 
     ``async with LLMClient(...) as client:`` closes the provider's SDK clients on exit (:meth:`aclose`).
     """
@@ -101,6 +104,7 @@ class LLMClient:
         adaptive: bool | None = None,
         adaptive_store: AdaptiveStore | None = None,
         clock: Callable[[], float] | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         if config is None:
             config = LLMConfig()
@@ -108,7 +112,10 @@ class LLMClient:
             raise TypeError(f"config must be an LLMConfig, got {type(config).__name__}")
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {type(clock).__name__}")
+        if prices is not None and not isinstance(prices, PriceTable):
+            raise TypeError(f"prices must be a PriceTable, got {type(prices).__name__}")
         self.config = config
+        self.prices = PriceTable.from_env() if prices is None else prices
         self.clock: Callable[[], float] = clock or time.monotonic
         if provider is None or isinstance(provider, str):
             provider = new_provider(provider or config.provider_name)
@@ -278,7 +285,14 @@ class LLMClient:
             self._finish(admission, controller, estimate=estimate, usage=usage, success=True)
             break
         model, name = request.model, self.provider.name
-        record_usage(LLMResponse("".join(parts), usage or Usage(), model=model, provider=name))
+        usage = self.priced(model, usage or Usage())
+        record_usage(LLMResponse("".join(parts), usage, model=model, provider=name))
+
+    def priced(self, model: str, usage: Usage) -> Usage:
+        """``usage`` with its ``cost_usd`` from this client's price table (None: the model has no price)."""
+        if usage.cost_usd is not None:
+            return usage
+        return dataclasses.replace(usage, cost_usd=self.prices.cost(model, usage))
 
     # -- the path of one call --------------------------------------------------------------------------
     def _admission(self, config: LLMConfig) -> tuple[_Admission, AdaptiveController | None]:
@@ -354,7 +368,7 @@ class LLMClient:
                 admission, controller, estimate=estimate, usage=usage, success=True,
                 headers=dict(headers) if headers else None,
             )  # fmt: skip
-            return response
+            return dataclasses.replace(response, usage=self.priced(response.model, response.usage))
 
         policy = _policy(config.max_attempts, config.retry_max_delay)
         return await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
@@ -426,7 +440,9 @@ class LLMClient:
             task.add_done_callback(lambda t: _land(flights, flight_key, t))
         response = await asyncio.shield(task)
         if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
-            response = dataclasses.replace(response, cached=True)
+            response = dataclasses.replace(
+                response, cached=True, usage=dataclasses.replace(response.usage, cost_usd=0.0)
+            )
         return response
 
     # -- lifecycle -------------------------------------------------------------------------------------

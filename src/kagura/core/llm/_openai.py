@@ -32,7 +32,13 @@ from kagura.errors import (
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAICompatibleProvider", "build_messages", "parse_completion", "translate_openai_error"]
+__all__ = [
+    "OpenAICompatibleProvider",
+    "build_messages",
+    "parse_completion",
+    "translate_openai_error",
+    "usage_of",
+]
 
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
                   "audio/mp3": "mp3"}  # fmt: skip
@@ -177,12 +183,31 @@ def parse_completion(data: Any) -> tuple[str, Usage]:
         ) from None
     if not isinstance(text, str):
         raise MalformedResponseError(f"the LLM server's answer content is not text: {text!r:.200}")
-    usage = data.get("usage") or {}
-    if not isinstance(usage, dict):
-        usage = {}
-    counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
-    prompt, completion = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
-    return text, Usage(prompt, completion)
+    return text, usage_of(data.get("usage"))
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_of(raw: object) -> Usage:
+    """The :class:`Usage` of an OpenAI ``usage`` object (a dict or the SDK's model): prompt and completion
+    tokens, the cached share of the prompt (``prompt_tokens_details.cached_tokens``) and the reasoning
+    share of the completion (``completion_tokens_details.reasoning_tokens``); missing counts are 0."""
+    if raw is not None and not isinstance(raw, dict):
+        dump = getattr(raw, "model_dump", None)
+        raw = dump() if callable(dump) else {}
+    usage: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    return Usage(
+        _count(usage.get("prompt_tokens")),
+        _count(usage.get("completion_tokens")),
+        cached_input_tokens=_count(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict) else 0,
+        reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict) else 0,
+    )  # fmt: skip
 
 
 @register_provider
@@ -261,7 +286,7 @@ class OpenAICompatibleProvider(Provider):
                 if delta or usage:
                     yield StreamChunk(
                         delta or "",
-                        Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None,
+                        usage_of(usage) if usage else None,
                     )
         except (AttributeError, IndexError, TypeError) as exc:
             error: KaguraError = MalformedResponseError(

@@ -14,21 +14,65 @@ __all__ = ["LLMRequest", "LLMResponse", "RawResponse", "Usage"]
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one call (or a sum of calls: ``Usage`` supports ``+``)."""
+    """Token counts of one call (or a sum of calls: ``Usage`` supports ``+``), and what it cost.
+
+    ``prompt_tokens`` counts every input token, cached ones included: ``cached_input_tokens`` of them were
+    read from the provider's prompt cache and ``cache_write_tokens`` were written to it (each billed at its
+    own rate). ``completion_tokens`` counts every output token, of which ``reasoning_tokens`` were hidden
+    reasoning (billed as output). ``input_tokens``/``output_tokens`` are the same counts under their
+    newer names. ``cost_usd`` is the price in US dollars from the client's :class:`PriceTable`; ``None``
+    when unknown (a model without a price). A sum's cost is unknown when any priced part's is, except
+    that an empty ``Usage()`` adds nothing.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def input_tokens(self) -> int:
+        return self.prompt_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.completion_tokens
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Input tokens billed at the plain input rate (neither read from nor written to the cache)."""
+        return max(0, self.prompt_tokens - self.cached_input_tokens - self.cache_write_tokens)
+
+    @property
+    def is_empty(self) -> bool:
+        """No tokens and no cost: the neutral element of ``+``."""
+        return self == _EMPTY
+
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
+        if other.is_empty:
+            return self
+        if self.is_empty:
+            return other
+        cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
         return Usage(
-            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            cost,
         )
+
+
+_EMPTY = Usage()
 
 
 @dataclass(frozen=True)
