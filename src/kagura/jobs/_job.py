@@ -23,7 +23,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from kagura.core.llm import LLMClient, Usage
+from kagura.core.llm import LLMClient
 from kagura.errors import AuthenticationError, ConfigurationError, KaguraError, RateLimitedError
 from kagura.jobs._input import ENDPOINTS
 from kagura.jobs._ledger import Claimed, Counts, Outcome, SqlLedger
@@ -36,7 +36,6 @@ from kagura.jobs._spend import SpendCap
 __all__ = ["Job", "write_output"]
 
 Requests = str | Path | Iterable[Any] | AsyncIterable[Any]
-CostOf = Callable[[str, Usage], "float | None"]
 WorstOf = Callable[[str, dict[str, Any]], "float | None"]
 Check = Callable[[Any], "str | None"]
 
@@ -69,7 +68,8 @@ class Job:
     - ``max_concurrent``: calls in flight at most from this process.
     - ``retry_failed``: put failed items back to pending first.
     - ``check(body) -> error | None``: an extra test of each 2xx answer (a schema), failing the item.
-    - ``cost_of(model, usage)`` and ``worst_of(model, body)``: dollars of a call, and its worst case.
+    - ``worst_of(model, body)``: the most a call can cost in dollars (None: unknown); a call's real cost
+      is its usage priced by the client's :class:`~kagura.core.llm.PriceTable`.
     - ``spend``: a :class:`SpendCap` (needs ``worst_of``): no call starts that could pass it.
     - ``on_progress(job)``: called after each batch of outcomes is recorded (read :attr:`progress`).
     """
@@ -86,7 +86,6 @@ class Job:
         max_concurrent: int = 64,
         retry_failed: bool = False,
         check: Check | None = None,
-        cost_of: CostOf | None = None,
         worst_of: WorstOf | None = None,
         spend: SpendCap | None = None,
         claim_ttl: float = CLAIM_TTL,
@@ -106,7 +105,6 @@ class Job:
         self.out = None if out is None else Path(out)
         self._ledger_target, self.max_concurrent = ledger, max_concurrent
         self.retry_failed, self.check, self.spend = retry_failed, check, spend
-        self.cost_of: CostOf = cost_of or (lambda _model, _usage: None)
         self.worst_of, self.claim_ttl, self.poll_interval = worst_of, claim_ttl, poll_interval
         self.on_progress = on_progress
         self.report: JobReport | None = None
@@ -302,9 +300,7 @@ class _Run:
         except KaguraError as exc:  # a timeout or a dropped connection may have been billed: keep it
             outcome = failure(job.name, item.custom_id, exc)
         else:
-            outcome = outcome_of(
-                job.name, item.custom_id, model, response, cost_of=job.cost_of, check=job.check
-            )
+            outcome = outcome_of(job.name, item.custom_id, response, job.check)
             if outcome.cost_usd is not None:
                 spent = outcome.cost_usd
                 self.cost += outcome.cost_usd

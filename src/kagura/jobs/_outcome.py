@@ -17,12 +17,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kagura.core.llm import RawResponse, Usage
+from kagura.core.llm import RawResponse
 from kagura.jobs._ledger import Outcome
 
 __all__ = ["answer_text", "failure", "outcome_of"]
 
-CostOf = Callable[[str, Usage], "float | None"]
 Check = Callable[[Any], "str | None"]
 
 
@@ -47,12 +46,11 @@ def _server_message(body: Any, status: int) -> str:
     return str(message) if message else f"HTTP {status}"
 
 
-def outcome_of(
-    job: str, custom_id: str, model: str, response: RawResponse, *, cost_of: CostOf, check: Check | None
-) -> Outcome:
-    """The outcome of an answered item (any HTTP status that came back rather than raised)."""
+def outcome_of(job: str, custom_id: str, response: RawResponse, check: Check | None) -> Outcome:
+    """The outcome of an answered item (any HTTP status that came back rather than raised); its cost is
+    the usage's as priced by the client (None: the model has no price)."""
     usage = response.usage
-    cost = cost_of(model, usage)
+    cost = usage.cost_usd
     answered = {"status_code": response.status_code, "request_id": response.request_id, "body": response.body}
     error: dict[str, Any] | None = None
     if not response.ok:

@@ -332,7 +332,10 @@ class LLMClient:
             return response.usage, response.headers
 
         estimate = provider.estimate_tokens(request)
-        return await self._attempts(config, request, estimate, lambda: provider.complete(request), usage_of)
+        response = await self._attempts(
+            config, request, estimate, lambda: provider.complete(request), usage_of
+        )
+        return dataclasses.replace(response, usage=self.priced(response.model, response.usage))
 
     async def _attempts(
         self,
@@ -368,7 +371,7 @@ class LLMClient:
                 admission, controller, estimate=estimate, usage=usage, success=True,
                 headers=dict(headers) if headers else None,
             )  # fmt: skip
-            return dataclasses.replace(response, usage=self.priced(response.model, response.usage))
+            return response
 
         policy = _policy(config.max_attempts, config.retry_max_delay)
         return await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
@@ -401,9 +404,13 @@ class LLMClient:
         def usage_of(response: RawResponse) -> tuple[Usage, Mapping[str, str]]:
             return response.usage, response.headers
 
-        return await self._attempts(
+        response = await self._attempts(
             config, request, estimate, lambda: provider.post_json(path, body, request), usage_of
         )
+        model = body.get("model")
+        if not isinstance(model, str):
+            return response
+        return dataclasses.replace(response, usage=self.priced(model, response.usage))
 
     def _cache_for(self, config: LLMConfig) -> ResponseCache | None:
         if not config.enable_cache:

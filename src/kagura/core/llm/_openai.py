@@ -157,7 +157,8 @@ def _status_answer(exc: BaseException) -> RawResponse | None:
     except ValueError:
         body = {"error": {"message": exc.response.text[:2000]}}
     headers = exc.response.headers
-    return RawResponse(status, body, _request_id(headers, body), headers)
+    usage = usage_of(body.get("usage") if isinstance(body, dict) else None)
+    return RawResponse(status, body, _request_id(headers, body), usage, headers)
 
 
 def _params(request: LLMRequest) -> dict[str, Any]:
@@ -272,7 +273,13 @@ class OpenAICompatibleProvider(Provider):
                 return answered
             error = translate_openai_error(exc, request.api_key)
         else:
-            return RawResponse(raw.status_code, data, _request_id(raw.headers, data), raw.headers)
+            return RawResponse(
+                raw.status_code,
+                data,
+                _request_id(raw.headers, data),
+                usage_of(data.get("usage") if isinstance(data, dict) else None),
+                raw.headers,
+            )
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:

@@ -116,11 +116,13 @@ class LLMRequest:
 class RawResponse:
     """An endpoint's answer to a body posted as-is (:meth:`LLMClient.send`): the HTTP ``status_code``, the
     parsed JSON ``body``, the ``request_id`` the server gave (``x-request-id``, else the body's ``id``, else
-    ``""``) and the ``headers``. Statuses that are retried (429, 408, 5xx) never arrive here: they raise."""
+    ``""``), its ``usage`` (priced by the client's table) and the ``headers``. Statuses that are retried
+    (429, 408, 5xx) never arrive here: they raise."""
 
     status_code: int
     body: Any
     request_id: str = ""
+    usage: Usage = field(default_factory=lambda: Usage())
     headers: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False
     )
@@ -128,13 +130,3 @@ class RawResponse:
     @property
     def ok(self) -> bool:
         return 200 <= self.status_code < 300
-
-    @property
-    def usage(self) -> Usage:
-        """The body's ``usage`` (prompt and completion tokens; zeros when absent)."""
-        usage = self.body.get("usage") if isinstance(self.body, dict) else None
-        if not isinstance(usage, dict):
-            return Usage()
-        counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
-        prompt, completion = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
-        return Usage(prompt, completion)
