@@ -66,7 +66,9 @@ class JobProgress:
         line = progress_line(job.progress, job.client.rate_limited, now - self.started)
         if self.bar is not None:
             done = job.progress.get("finished_before", 0) + job.progress["done"] + job.progress["failed"]
-            self.bar.update(self.task, completed=done, total=job.progress.get("total"), line=line.split(", ", 1)[-1])
+            self.bar.update(
+                self.task, completed=done, total=job.progress.get("total"), line=line.split(", ", 1)[-1]
+            )
         elif now - self.last >= self.interval:
             self.last = now
             self.printed = True

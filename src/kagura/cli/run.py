@@ -6,6 +6,7 @@ Exit codes: 0 every item done; 1 some failed; 2 bad input or arguments (nothing 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 
 from kagura.cli._app import app
-from kagura.cli._errors import fail
+from kagura.cli._errors import fail, redact
 from kagura.cli._job_progress import JobProgress
 from kagura.cli._job_setup import JobSetup, dry_run_estimate, setup_job
 from kagura.cli._progress import run_interruptibly
@@ -50,23 +51,41 @@ def _print_summary(report: Any, as_json: bool, out: Path, ledger: str) -> None:
 def run(
     requests: Path = typer.Argument(..., help="JSONL requests: OpenAI Batch lines or {custom_id, prompt}."),
     out: Path = typer.Option(..., "--out", help="Output JSONL (OpenAI Batch output format)."),
-    model: str | None = typer.Option(None, "--model", help="Model of lines without one (default KAGURA_LLM_MODEL)."),
-    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible /v1 URL (KAGURA_LLM_BASE_URL)."),
-    api_key: str | None = typer.Option(None, "--api-key", help="API key (default KAGURA_LLM_API_KEY).", show_default=False),
+    model: str | None = typer.Option(
+        None, "--model", help="Model of lines without one (default KAGURA_LLM_MODEL)."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible /v1 URL (KAGURA_LLM_BASE_URL)."
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="API key (default KAGURA_LLM_API_KEY).", show_default=False
+    ),
     max_concurrent: int = typer.Option(64, "--max-concurrent", min=1, help="Calls in flight at most."),
     rpm: float | None = typer.Option(None, "--rpm", min=1, help="Requests per minute (else learned)."),
     tpm: float | None = typer.Option(None, "--tpm", min=1, help="Tokens per minute (else learned)."),
-    redis: str | None = typer.Option(None, "--redis", help="Share rate and dollar budgets through this Redis.", show_default=False),
-    ledger: str | None = typer.Option(None, "--ledger", help="SQLite path or postgresql:// URL (default OUT.ledger.db)."),
+    redis: str | None = typer.Option(
+        None, "--redis", help="Share rate and dollar budgets through this Redis.", show_default=False
+    ),
+    ledger: str | None = typer.Option(
+        None, "--ledger", help="SQLite path or postgresql:// URL (default OUT.ledger.db)."
+    ),
     budget_usd: float | None = typer.Option(None, "--budget-usd", min=0.0, help="Hard cap in dollars."),
-    prices: Path | None = typer.Option(None, "--prices", help='JSON {"model": {"input", "cached_input", "output"}} USD/1M tokens.'),
+    prices: Path | None = typer.Option(
+        None, "--prices", help='JSON {"model": {"input", "cached_input", "output"}} USD/1M tokens.'
+    ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed items again."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Check the input and estimate tokens, cost, time; send nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check the input and estimate tokens, cost, time; send nothing."
+    ),
     schema: Path | None = typer.Option(None, "--schema", help="JSON Schema every answer must match."),
     via: str = typer.Option("online", "--via", help="online (batch and auto: not yet)."),
-    deadline: str | None = typer.Option(None, "--deadline", help="Batch completion window (with --via batch|auto)."),
+    deadline: str | None = typer.Option(
+        None, "--deadline", help="Batch completion window (with --via batch|auto)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
-    progress_every: float = typer.Option(10.0, "--progress-every", min=0.0, help="Seconds between progress lines off a terminal."),
+    progress_every: float = typer.Option(
+        10.0, "--progress-every", min=0.0, help="Seconds between progress lines off a terminal."
+    ),
 ) -> None:
     """Run every request of REQUESTS.jsonl once, durably: resumable, capped in dollars, shareable by workers."""
     if via not in _VIA:
@@ -88,13 +107,16 @@ def run(
         job = setup.job(requests, out, retry_failed=retry_failed, on_progress=progress)
         _, interrupted = run_interruptibly(setup.run(job))
     if setup.error is not None:
+        if getattr(setup.error, "problems", ()):  # one line per problem, as the input's lines are numbered
+            typer.echo("error: " + redact(str(setup.error), api_key), err=True)
+            raise typer.Exit(setup.error_code)
         raise fail(str(setup.error), api_key, code=setup.error_code)
     report = job.report
     if report is None:  # interrupted before the ledger opened
         typer.echo("interrupted before anything was sent", err=True)
         raise typer.Exit(130)
     if interrupted and not report.interrupted:
-        report = type(report)(**{**report.to_dict_fields(), "interrupted": True})
+        report = dataclasses.replace(report, interrupted=True)
     _print_summary(report, as_json, out, setup.ledger_shown)
     sys.stdout.flush()
     raise typer.Exit(130 if interrupted else report.exit_code)

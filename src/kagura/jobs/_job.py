@@ -248,8 +248,7 @@ class _Run:
             while not self.stop:
                 claimed = await asyncio.to_thread(self.ledger.claim, batch)
                 if not claimed:
-                    counts = await asyncio.to_thread(self.ledger.counts)
-                    if counts.running == 0:
+                    if not await asyncio.to_thread(self.ledger.others_running):
                         return  # nothing left, nobody else working
                     await asyncio.sleep(
                         self.job.poll_interval

@@ -274,6 +274,16 @@ class SqlLedger:
                   self.job, o.custom_id) for o in outcomes],
             )  # fmt: skip
 
+    def others_running(self) -> int:
+        """Items claimed by other workers now (after returning the claims of the dead)."""
+        with self._tx() as conn:
+            self.reap(conn)
+            row = conn.execute(
+                self._sql("SELECT COUNT(*) FROM job_items WHERE job = ? AND state = 'running' AND owner <> ?"),
+                (self.job, self.owner),
+            ).fetchone()
+        return int(row[0])
+
     # -- reading -------------------------------------------------------------------------------------
     def counts(self) -> Counts:
         """The job's items by state, and the usage and cost of the finished ones."""
