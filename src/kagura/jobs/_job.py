@@ -64,7 +64,7 @@ class Job:
     - ``client``: the :class:`LLMClient` every call goes through (its ``base_url`` must end in ``/v1``).
     - ``name``: the job's name inside the ledger (one database may hold many jobs).
     - ``out``: write the output file (Batch output format) from the ledger when the run ends.
-    - ``model``: the model of short-form lines without one (and of Batch bodies without one).
+    - ``model``: the model of lines without one (default: the client's ``config.model``).
     - ``max_concurrent``: calls in flight at most from this process.
     - ``retry_failed``: put failed items back to pending first.
     - ``check(body) -> error | None``: an extra test of each 2xx answer (a schema), failing the item.
@@ -101,7 +101,7 @@ class Job:
         if isinstance(requests, str | bytes) and not isinstance(requests, str):
             raise TypeError("requests must be a path, or an iterable of lines or dicts")
         self.requests = requests
-        self.client, self.name, self.model = client, name, model
+        self.client, self.name, self.model = client, name, model or client.config.model_name
         self.out = None if out is None else Path(out)
         self._ledger_target, self.max_concurrent = ledger, max_concurrent
         self.retry_failed, self.check, self.spend = retry_failed, check, spend
