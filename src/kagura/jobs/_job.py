@@ -207,7 +207,7 @@ class _Run:
     def __init__(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None]) -> None:
         self.job, self.ledger, self.emit = job, ledger, emit
         self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=job.max_concurrent)
-        self.pending: list[Outcome] = []
+        self.pending: list[tuple[Outcome, asyncio.Future[None]]] = []
         self.wake = asyncio.Event()
         self.stop = False
         self.over_budget = False
@@ -234,7 +234,8 @@ class _Run:
 
     def shutdown(self) -> None:
         """Record what finished, give back unsent claims (blocking; runs in ``finally``)."""
-        batch, self.pending = self.pending, []
+        batch = [outcome for outcome, _ in self.pending]
+        self.pending = []
         with contextlib.suppress(Exception):
             self.ledger.settle(batch)
             self._emit(batch)
@@ -311,8 +312,10 @@ class _Run:
         progress[outcome.state] += 1
         progress["tokens"] += outcome.prompt_tokens + outcome.completion_tokens
         progress["cost_usd"] = self.cost
-        self.pending.append(outcome)
+        recorded = asyncio.get_running_loop().create_future()
+        self.pending.append((outcome, recorded))
         self.wake.set()
+        await recorded  # the slot is held until the outcome is in the ledger: unrecorded calls <= slots
 
     async def _writer(self) -> None:
         while True:
@@ -322,8 +325,18 @@ class _Run:
                 await self.wake.wait()
                 self.wake.clear()
                 continue
-            batch, self.pending = self.pending, []
-            await asyncio.to_thread(self.ledger.settle, batch)
+            waiting, self.pending = self.pending, []
+            batch = [outcome for outcome, _ in waiting]
+            try:
+                await asyncio.to_thread(self.ledger.settle, batch)
+            except BaseException as exc:
+                for _, recorded in waiting:
+                    if not recorded.done():
+                        recorded.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                raise
+            for _, recorded in waiting:
+                if not recorded.done():
+                    recorded.set_result(None)
             self._emit(batch)
             if self.job.on_progress is not None:
                 self.job.on_progress(self.job)
