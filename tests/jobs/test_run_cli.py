@@ -157,3 +157,24 @@ async def test_dry_run_estimates_and_sends_nothing(tmp_path: Path) -> None:
         assert code == 0 and estimate["requests"] == 10 and estimate["time_s_estimate"] == 10.0
         assert 0 < estimate["cost_usd_estimate"] <= estimate["cost_usd_worst_case"]
         assert (await server.stats())["requests"] == 0 and not (tmp_path / "out.jsonl").exists()
+
+
+async def test_schema_fails_invalid_answers_with_the_validation_error(tmp_path: Path) -> None:
+    from kagura.testing import FakeLLMServer
+
+    def answer(messages: list[dict[str, Any]]) -> str:
+        number = int(str(messages[-1]["content"]).split()[-1])
+        return json.dumps({"label": "even"} if number % 2 == 0 else {"label": number})
+
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}))
+    requests, out = _write(tmp_path / "in.jsonl", 6), tmp_path / "out.jsonl"
+    async with FakeLLMServer(responder=answer) as server:
+        args = [sys.executable, "-m", "kagura.cli", "run", str(requests), "--out", str(out), "--base-url",
+                server.base_url, "--model", "fake", "--schema", str(schema), "--json"]  # fmt: skip
+        code, stdout, _ = await _run(args)
+    assert code == 1 and (json.loads(stdout)["done"], json.loads(stdout)["failed"]) == (3, 3)
+    records = {r["custom_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["q0"]["error"] is None
+    assert records["q1"]["error"]["code"] == "schema_validation"
+    assert "label" in records["q1"]["error"]["message"] and "not of type 'string'" in records["q1"]["error"]["message"]
