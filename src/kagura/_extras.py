@@ -18,14 +18,17 @@ __all__ = ["EXTRA_OF", "import_optional", "missing_extra"]
 
 #: top-level import name -> (pip package, extra that installs it)
 EXTRA_OF: dict[str, tuple[str, str]] = {
+    "anthropic": ("anthropic", "anthropic"),
     "charset_normalizer": ("charset-normalizer", "rag"),
     "docx": ("python-docx", "rag"),
     "google": ("google-genai", "gemini"),
+    "jsonschema": ("jsonschema", "structured"),
     "matplotlib": ("matplotlib", "plot"),
     "mutagen": ("mutagen", "rag"),
     "numpy": ("numpy", "rag"),
     "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
+    "opentelemetry": ("opentelemetry-api", "otel"),
     "pgvector": ("pgvector", "postgres"),
     "PIL": ("pillow", "rag"),
     "psycopg": ("psycopg", "postgres"),

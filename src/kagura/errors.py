@@ -13,6 +13,8 @@
     │   ├── AuthenticationError   401/403: the key is missing, wrong or lacks access
     │   ├── InvalidRequestError   400/404/422: the request itself is wrong (model name, parameters)
     │   ├── MalformedResponseError    the server answered something that is not a valid completion
+    │   ├── StructuredOutputError     no answer matched the schema after the repairs; carries the last
+    │   │                             ``answer`` and ``error``
     │   └── UnsupportedAttachmentError   the model cannot take this kind of attachment
     ├── ConfigurationError        kagura is set up wrongly (missing model weights, missing extra)
     │   └── MissingExtraError     an optional dependency is not installed (also a builtin ImportError)
@@ -52,6 +54,7 @@ __all__ = [
     "RoutingError",
     "ServerError",
     "StoreError",
+    "StructuredOutputError",
     "UnsupportedAttachmentError",
 ]
 
@@ -112,6 +115,23 @@ class InvalidRequestError(LLMError):
 
 class MalformedResponseError(LLMError):
     """The server's answer was not a valid completion."""
+
+
+class StructuredOutputError(LLMError):
+    """Every answer to a call with a ``schema`` failed validation, repairs included.
+
+    ``answer`` is the last answer's text, ``error`` what was wrong with it, ``attempts`` how many answers
+    were tried, ``usage`` the tokens and cost of them all (a ``kagura.core.llm.Usage``).
+    """
+
+    def __init__(
+        self, message: str, *, answer: str = "", error: str = "", attempts: int = 0, usage: object = None
+    ) -> None:
+        super().__init__(message)
+        self.answer = answer
+        self.error = error
+        self.attempts = attempts
+        self.usage = usage
 
 
 class UnsupportedAttachmentError(LLMError):

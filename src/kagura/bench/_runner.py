@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, str] = {
     "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
     "store": "kagura.bench.store",
+    "structured": "kagura.bench.structured",
     "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""

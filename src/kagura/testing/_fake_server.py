@@ -24,7 +24,7 @@ import json
 import math
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -42,6 +42,7 @@ from kagura.testing._fake_requests import (
     embeddings_estimate,
     prefix_tokens,
 )
+from kagura.testing._fake_schema import instance_of, invalid_json, json_schema_of
 from kagura.testing._fake_wire import (
     Faults,
     ScriptedFailure,
@@ -62,6 +63,8 @@ class FakeLLMServer:
 
     ``server.base_url`` is ``"http://127.0.0.1:PORT/v1"``: use it as
     ``LLMConfig(model="fake", base_url=server.base_url, api_key="test")``.
+    A request asking for a JSON Schema (``response_format`` json_schema) is answered a minimal instance
+    of it; ``invalid_json_rate`` (a shortcut for ``Faults.invalid_json_rate``) breaks that share of them.
     ``responder(messages) -> str`` (sync or async) computes the answer; the default is :func:`default_answer`.
     ``received`` holds every JSON body received, in arrival order.
 
@@ -84,12 +87,15 @@ class FakeLLMServer:
         quota_burst: float | None = None,
         quota_headers: bool = True,
         clock: Callable[[], float] | None = None,
+        invalid_json_rate: float | None = None,
     ) -> None:
         if not math.isfinite(latency) or latency < 0:
             raise ValueError("latency must be a finite number >= 0 seconds")
         self.latency = latency
         self.responder: Responder = responder or default_answer
         self.faults = faults or Faults()
+        if invalid_json_rate is not None:
+            self.faults = replace(self.faults, invalid_json_rate=invalid_json_rate)
         self.embedding_dim = embedding_dim
         self.stats = ServerStats()
         self.received: list[dict[str, Any]] = []
@@ -289,9 +295,7 @@ class FakeLLMServer:
         if not isinstance(messages, list):
             headers = self._count_tokens(call, call.charged)
             return error_response(400, None, "'messages' must be a list", headers=headers)
-        answer = self.responder(messages)
-        if inspect.isawaitable(answer):
-            answer = await answer
+        answer = await self._answer(call, messages, json_schema_of(call.body))
         model = str(call.body.get("model", "fake"))
         usage = chat_usage(messages, answer, self._prompt_cache_read(messages))
         cached = usage["prompt_tokens_details"]["cached_tokens"]
@@ -308,6 +312,21 @@ class FakeLLMServer:
             await response.write(event)
         await response.write_eof()
         return response
+
+    async def _answer(self, call: Call, messages: list[Any], schema: Mapping[str, Any] | None) -> str:
+        """The answer's text: the responder's, or for a structured request (``schema``), a minimal
+        instance of the schema (broken JSON for ``faults.invalid_json_rate`` of them)."""
+        if schema is not None:
+            self.stats.structured_answers += 1
+            if self.faults.invalid_json_for(call.number):
+                self.stats.invalid_answers += 1
+                return invalid_json(json.dumps(instance_of(schema)))
+            if self.responder is default_answer:
+                return json.dumps(instance_of(schema))
+        answer = self.responder(messages)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return answer
 
     def _prompt_cache_read(self, messages: list[Any]) -> int:
         """Automatic prompt caching as OpenAI does it: a prompt whose messages before the last were all

@@ -35,6 +35,7 @@ from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, estimate_body_tokens, shared_budget_key
+from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import record_usage
 from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
@@ -211,14 +212,24 @@ class LLMClient:
         system: str | None = None,
         *,
         config: LLMConfig | None = None,
+        schema: object = None,
+        max_repairs: int = DEFAULT_MAX_REPAIRS,
     ) -> LLMResponse:
         """Ask the model once; the :class:`LLMResponse` (``.text``, ``.usage``, ``.cached``).
 
         Retryable failures are retried (``config.max_attempts``); the rest raise the matching
-        ``kagura.errors`` class.
+        ``kagura.errors`` class. With a ``schema`` (a pydantic model class or a JSON Schema dict) the
+        answer is validated into ``.parsed``, invalid answers sent back up to ``max_repairs`` times
+        (see :mod:`kagura.core.llm._structured`).
         """
         config = self._config_for(config)
         request = build_request(prompt, config, self.provider, attachments, system)
+        if schema is None:
+            return await self._send(config, request)
+        return await complete_structured(functools.partial(self._send, config), request, schema, max_repairs)
+
+    async def _send(self, config: LLMConfig, request: LLMRequest) -> LLMResponse:
+        """One request along the whole path (coalescing, cache, budget, retries), counted in trackers."""
         if not (config.enable_cache or config.should_coalesce):
             response = await self._call_provider(config, request)
         else:

@@ -68,10 +68,14 @@ def _client(clients: _Clients, api_key: str | None, base_url: str | None, timeou
 def build_gemini_config(request: LLMRequest) -> Any:
     """The ``GenerateContentConfig`` for a request (pure: no network)."""
     types = _genai().types
+    structured: dict[str, Any] = {}
+    if request.schema is not None:
+        structured = {"response_mime_type": "application/json", "response_json_schema": dict(request.schema)}
     return types.GenerateContentConfig(
         temperature=request.temperature,
         max_output_tokens=request.max_tokens,
         system_instruction=request.system,
+        **structured,
         **request.extra,
     )
 
@@ -83,7 +87,23 @@ def inline_parts(request: LLMRequest) -> list[Any] | None:
     types = _genai().types
     parts: list[Any] = [types.Part.from_text(text=request.prompt)]
     parts += [types.Part.from_bytes(data=a.data, mime_type=a.mime_type) for a in request.attachments]
-    return parts
+    return with_turns(request, parts)
+
+
+def with_turns(request: LLMRequest, parts: list[Any]) -> list[Any]:
+    """``parts`` (the first user turn) alone, or the whole conversation as ``Content``s when the request
+    has later turns (a structured call's repair)."""
+    if not request.turns:
+        return parts
+    types = _genai().types
+    contents = [types.Content(role="user", parts=parts)]
+    for role, text in request.turns:
+        contents.append(
+            types.Content(
+                role="model" if role == "assistant" else "user", parts=[types.Part.from_text(text=text)]
+            )
+        )
+    return contents
 
 
 def gemini_usage(meta: Any) -> Usage:
@@ -165,6 +185,7 @@ class GeminiProvider(Provider):
                 parts = [_genai().types.Part.from_text(text=request.prompt)]
                 for att in request.attachments:
                     parts.append(await self._upload(client, att.data, att.mime_type, uploaded))
+                parts = with_turns(request, parts)
             response = await client.aio.models.generate_content(
                 model=request.model, contents=parts, config=build_gemini_config(request)
             )

@@ -80,7 +80,7 @@ def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
         messages.append({"role": "system", "content": request.system})
     if not request.attachments:
         messages.append({"role": "user", "content": request.prompt})
-        return messages
+        return _with_turns(messages, request)
     parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
     for att in request.attachments:
         if att.kind == "image":
@@ -99,6 +99,11 @@ def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
             text = att.data.decode("utf-8", errors="replace")
             parts.append({"type": "text", "text": f"--- {att.name or 'attachment'} ---\n{text}"})
     messages.append({"role": "user", "content": parts})
+    return _with_turns(messages, request)
+
+
+def _with_turns(messages: list[dict[str, Any]], request: LLMRequest) -> list[dict[str, Any]]:
+    messages += [{"role": role, "content": text} for role, text in request.turns]
     return messages
 
 
@@ -171,6 +176,11 @@ def _params(request: LLMRequest) -> dict[str, Any]:
     }
     if request.max_tokens is not None:
         params["max_tokens"] = request.max_tokens
+    if request.schema is not None:
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": request.schema_name, "schema": dict(request.schema)},
+        }
     return params
 
 
@@ -185,6 +195,14 @@ def parse_completion(data: Any) -> tuple[str, Usage]:
     if not isinstance(text, str):
         raise MalformedResponseError(f"the LLM server's answer content is not text: {text!r:.200}")
     return text, usage_of(data.get("usage"))
+
+
+def _finish_reason(data: Any) -> str:
+    try:
+        reason = data["choices"][0].get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return reason if isinstance(reason, str) else ""
 
 
 def _count(value: object) -> int:
@@ -255,9 +273,11 @@ class OpenAICompatibleProvider(Provider):
         except Exception as exc:
             error = translate_openai_error(exc, request.api_key)
         else:
+            text, usage = parse_completion(data)
             return LLMResponse(
-                *parse_completion(data), model=request.model, provider=self.name, headers=raw.headers
-            )
+                text, usage, model=request.model, provider=self.name, headers=raw.headers,
+                finish_reason=_finish_reason(data),
+            )  # fmt: skip
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def post_json(self, path: str, body: dict[str, Any], request: LLMRequest) -> RawResponse:

@@ -90,6 +90,13 @@ class LLMResponse:
     headers: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False
     )
+    #: the validated answer of a call made with a ``schema`` (a pydantic model instance, or a dict for a
+    #: JSON Schema); None otherwise
+    parsed: Any = field(default=None, compare=False)
+    #: answers that failed validation and were sent back for repair (their usage is in ``usage``)
+    repairs: int = 0
+    #: why the model stopped ("stop", "length", "tool_use", ...), as the provider said it; "" when unknown
+    finish_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,10 +113,21 @@ class LLMRequest:
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the conversation after the prompt, as ``(role, text)`` with role ``"assistant"`` or ``"user"``
+    #: (a structured call's repair: the invalid answer, then what was wrong with it)
+    turns: tuple[tuple[str, str], ...] = ()
+    #: a JSON Schema the answer must match (the provider's structured-output mode), named ``schema_name``
+    schema: Mapping[str, Any] | None = None
+    schema_name: str = "response"
 
     def sampling_params(self) -> dict[str, Any]:
         """The parameters that change the answer (part of the cache key)."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.extra}
+        params = {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.extra}
+        if self.turns:
+            params["turns"] = [list(turn) for turn in self.turns]
+        if self.schema is not None:
+            params["schema"] = {"name": self.schema_name, "schema": self.schema}
+        return params
 
 
 @dataclass(frozen=True)
