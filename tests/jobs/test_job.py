@@ -36,8 +36,12 @@ async def server() -> AsyncIterator[FakeLLMServer]:
 
 @pytest.fixture
 async def client(server: FakeLLMServer) -> AsyncIterator[LLMClient]:
-    config = LLMConfig(model="fake", base_url=server.base_url, api_key="test", max_attempts=2, retry_max_delay=0)
-    async with LLMClient(config, prices=PriceTable.from_mapping({"fake": {"input": 1.0, "output": 2.0}})) as c:
+    config = LLMConfig(
+        model="fake", base_url=server.base_url, api_key="test", max_attempts=2, retry_max_delay=0
+    )
+    async with LLMClient(
+        config, prices=PriceTable.from_mapping({"fake": {"input": 1.0, "output": 2.0}})
+    ) as c:
         yield c
 
 
@@ -112,15 +116,34 @@ async def test_bad_input_sends_nothing_and_touches_no_ledger(
     assert server.stats.requests == 0
 
 
-async def test_a_schema_check_fails_invalid_answers(tmp_path: Path, client: LLMClient) -> None:
-    def check(body: Any) -> str | None:
-        return "not JSON" if "answer" in body["choices"][0]["message"]["content"] else None
+async def test_a_schema_is_sent_and_invalid_answers_are_repaired(tmp_path: Path) -> None:
+    answers = iter(
+        ['{"label": 3}', "not json", '{"label": "ok"}', '{"label": 1}', '{"label": 2}', '{"label": 3}']
+    )
 
-    report = await Job(_prompts(3), ledger=tmp_path / "l.db", client=client, check=check).run()
-    assert (report.done, report.failed) == (0, 3)
+    def answer(messages: list[dict[str, Any]]) -> str:
+        return next(answers)
+
+    schema = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
+    async with FakeLLMServer(responder=answer) as server:
+        async with LLMClient(LLMConfig(model="fake", base_url=server.base_url, api_key="t")) as client:
+            out = tmp_path / "out.jsonl"
+            report = await Job(_prompts(2), ledger=tmp_path / "l.db", client=client, schema=schema, out=out,
+                               max_concurrent=1).run()  # fmt: skip
+        first = server.received[0]
+        assert first["response_format"]["json_schema"]["schema"] == schema
+        assert server.received[2]["messages"][-1]["content"].startswith(
+            "That answer is invalid: the answer is not"
+        )
+    assert (report.done, report.failed, report.requests) == (1, 1, 6)  # q0 repaired twice; q1 never valid
+    records = _output(out)
+    assert records[0]["error"] is None
+    assert records[1]["error"]["code"] == "schema_validation" and "label" in records[1]["error"]["message"]
 
 
-async def test_embeddings_lines_are_posted_as_is(tmp_path: Path, server: FakeLLMServer, client: LLMClient) -> None:
+async def test_embeddings_lines_are_posted_as_is(
+    tmp_path: Path, server: FakeLLMServer, client: LLMClient
+) -> None:
     body = {"model": "emb", "input": ["a", "b"], "dimensions": 8}
     row = {"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": body}
     out = tmp_path / "out.jsonl"

@@ -29,7 +29,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _done(ledger: SqlLedger, ids: list[str]) -> None:
-    ledger.settle([Outcome(cid, "done", f'{{"custom_id": "{cid}"}}', prompt_tokens=2, cost_usd=0.5) for cid in ids])
+    ledger.settle(
+        [Outcome(cid, "done", f'{{"custom_id": "{cid}"}}', prompt_tokens=2, cost_usd=0.5) for cid in ids]
+    )
 
 
 def test_claims_are_disjoint_between_workers_and_in_input_order(target: str) -> None:
@@ -51,7 +53,9 @@ def test_claims_are_disjoint_between_workers_and_in_input_order(target: str) -> 
 
 
 def test_a_dead_workers_claims_are_taken_over(target: str) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     pid = int(dead.stdout)
     gone, alive = open_ledger(target, "job"), open_ledger(target, "job")
     try:

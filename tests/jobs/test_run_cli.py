@@ -19,7 +19,9 @@ KEY = "sk-test-never-echoed-123456"
 
 
 def _write(path: Path, n: int) -> Path:
-    path.write_text("".join(json.dumps({"custom_id": f"q{i}", "prompt": f"hello {i}"}) + "\n" for i in range(n)))
+    path.write_text(
+        "".join(json.dumps({"custom_id": f"q{i}", "prompt": f"hello {i}"}) + "\n" for i in range(n))
+    )
     return path
 
 
@@ -29,7 +31,9 @@ def _args(requests: Path, out: Path, server: FakeLLMProcess, *extra: str) -> lis
 
 
 async def _run(args: list[str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -121,7 +125,10 @@ async def test_arguments_refused_before_anything_is_sent(tmp_path: Path) -> None
         for extra, message in [
             (["--via", "batch"], "--via batch"),
             (["--deadline", "24h"], "--deadline applies to --via batch or auto"),
-            (["--budget-usd", "1", "--prices", str(prices)], "needs a price for every model; none for 'fake'"),
+            (
+                ["--budget-usd", "1", "--prices", str(prices)],
+                "needs a price for every model; none for 'fake'",
+            ),
             (["--schema", str(prices.with_name("missing.json"))], "cannot read the schema file"),
         ]:
             code, _, stderr = await _run(_args(requests, out, server, *extra))
@@ -137,7 +144,9 @@ async def test_budget_cap_stops_with_exit_3_and_never_overspends(tmp_path: Path)
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"fake": {"input": 100.0, "output": 200.0}}))
     async with FakeLLMProcess() as server:
-        args = _args(requests, tmp_path / "out.jsonl", server, "--budget-usd", "0.1", "--prices", str(prices), "--json")
+        args = _args(
+            requests, tmp_path / "out.jsonl", server, "--budget-usd", "0.1", "--prices", str(prices), "--json"
+        )
         code, stdout, _ = await _run(args)
         summary = json.loads(stdout)
         assert code == 3 and summary["stopped_at_budget"] and 0 < summary["done"] < 50
@@ -163,11 +172,13 @@ async def test_schema_fails_invalid_answers_with_the_validation_error(tmp_path: 
     from kagura.testing import FakeLLMServer
 
     def answer(messages: list[dict[str, Any]]) -> str:
-        number = int(str(messages[-1]["content"]).split()[-1])
+        number = int(str(messages[0]["content"]).split()[-1])  # the first message: repairs follow it
         return json.dumps({"label": "even"} if number % 2 == 0 else {"label": number})
 
     schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps({"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}))
+    schema.write_text(
+        json.dumps({"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]})
+    )
     requests, out = _write(tmp_path / "in.jsonl", 6), tmp_path / "out.jsonl"
     async with FakeLLMServer(responder=answer) as server:
         args = [sys.executable, "-m", "kagura.cli", "run", str(requests), "--out", str(out), "--base-url",
@@ -177,4 +188,7 @@ async def test_schema_fails_invalid_answers_with_the_validation_error(tmp_path: 
     records = {r["custom_id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert records["q0"]["error"] is None
     assert records["q1"]["error"]["code"] == "schema_validation"
-    assert "label" in records["q1"]["error"]["message"] and "not of type 'string'" in records["q1"]["error"]["message"]
+    assert (
+        "label" in records["q1"]["error"]["message"]
+        and "not of type 'string'" in records["q1"]["error"]["message"]
+    )

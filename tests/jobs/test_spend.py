@@ -38,14 +38,18 @@ _calls = st.lists(
 
 @given(limit=st.floats(0, 10), calls=_calls, already=st.floats(0, 5))
 @settings(max_examples=200, deadline=None)
-def test_local_cap_never_lets_the_spend_pass_it(limit: float, calls: list[tuple[float, float]], already: float) -> None:
+def test_local_cap_never_lets_the_spend_pass_it(
+    limit: float, calls: list[tuple[float, float]], already: float
+) -> None:
     cap = SpendCap(limit + already, spent=already)
     assert asyncio.run(_spend(cap, calls)) <= limit + 1e-9
 
 
 @given(calls=_calls)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_redis_cap_shared_by_two_processes_never_passes_it(redis_server: RedisServer, calls: list[Any]) -> None:
+def test_redis_cap_shared_by_two_processes_never_passes_it(
+    redis_server: RedisServer, calls: list[Any]
+) -> None:
     key = f"test:spend:{random.getrandbits(64)}"
 
     async def both() -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,40 +26,23 @@ def _bad(message: str, *secrets: str | None) -> typer.Exit:
     return fail(message, *secrets, code=2)
 
 
-def _schema_check(path: Path) -> Callable[[Any], str | None]:
-    """A check of a chat answer against the JSON Schema in ``path`` (the error text, or None)."""
+def _load_schema(path: Path) -> Any:
+    """The :class:`~kagura.jobs.JobSchema` in ``path`` (exit 2 when unreadable or not a JSON Schema)."""
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise _bad(f"cannot read the schema file {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise _bad(f"the schema file {path} is not valid JSON: {exc}") from None
-    from kagura._extras import import_optional
+    if not isinstance(schema, dict):
+        raise _bad(f"the schema file {path} must hold a JSON Schema object")
+    from kagura.errors import KaguraError
+    from kagura.jobs import JobSchema
 
-    jsonschema = import_optional("jsonschema", "--schema")
-    cls = jsonschema.validators.validator_for(schema)
     try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise _bad(f"the schema file {path} is not a valid JSON Schema: {exc.message}") from None
-    validator = cls(schema)
-    from kagura.jobs._outcome import answer_text
-
-    def check(body: Any) -> str | None:
-        text = answer_text(body)
-        if text is None:
-            return None if isinstance(body, dict) and "data" in body else "the answer has no message content"
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            return f"the answer is not JSON: {exc}"
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
-        if error is None:
-            return None
-        where = "/".join(str(p) for p in error.absolute_path)
-        return f"the answer does not match the schema{f' at {where}' if where else ''}: {error.message}"
-
-    return check
+        return JobSchema(schema)
+    except (KaguraError, ValueError) as exc:
+        raise _bad(f"{path}: {exc}") from None
 
 
 def _prompt_bound(body: dict[str, Any]) -> int:
@@ -86,11 +68,11 @@ def _answer_bound(body: dict[str, Any]) -> int:
 
 @dataclass
 class JobSetup:
-    """What the flags built: ``config``, ``prices``, ``check``, the cap, and the ledger location."""
+    """What the flags built: ``config``, ``prices``, ``schema``, the cap, and the ledger location."""
 
     config: Any
     prices: Any
-    check: Callable[[Any], str | None] | None
+    schema: Any
     budget_usd: float | None
     redis: str | None
     ledger: str
@@ -118,7 +100,7 @@ class JobSetup:
         client = LLMClient(self.config, prices=self.prices)
         return Job(
             requests, ledger=self.ledger, client=client, name=out.name, out=out, model=self.model,
-            max_concurrent=self.max_concurrent, retry_failed=retry_failed, check=self.check,
+            max_concurrent=self.max_concurrent, retry_failed=retry_failed, schema=self.schema,
             worst_of=self.worst_of if self.budget_usd is not None else None, on_progress=on_progress,
         )  # fmt: skip
 
@@ -201,7 +183,7 @@ def setup_job(requests: Path, out: Path, *, model: str | None, base_url: str | N
         )  # fmt: skip
     except (KaguraError, ValueError, TypeError) as exc:
         raise _bad(str(exc), api_key) from None
-    check = _schema_check(schema) if schema is not None else None
+    job_schema = _load_schema(schema) if schema is not None else None
     target = ledger or str(out) + ".ledger.db"
     from kagura.core.memory.stores import is_postgres_url, redact_url
 
@@ -219,7 +201,9 @@ def setup_job(requests: Path, out: Path, *, model: str | None, base_url: str | N
                 f"--budget-usd needs a price for every model; none for {', '.join(repr(m) for m in missing)}:"
                 ' give them in --prices FILE ({"model": {"input": USD/1M, "output": USD/1M}})'
             )
-    return JobSetup(config, table, check, budget_usd, redis, target, shown, default_model, max_concurrent)
+    return JobSetup(
+        config, table, job_schema, budget_usd, redis, target, shown, default_model, max_concurrent
+    )
 
 
 def dry_run_estimate(setup: JobSetup, requests: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from kagura.jobs._job import Job, write_output
 from kagura.jobs._ledger import Counts, SqlLedger
 from kagura.jobs._ledgers import open_ledger
 from kagura.jobs._report import JobReport, JobResult
+from kagura.jobs._schema import JobSchema
 from kagura.jobs._spend import RedisSpendCap, SpendCap
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "JobReport",
     "JobRequest",
     "JobResult",
+    "JobSchema",
     "Problem",
     "RedisSpendCap",
     "SpendCap",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
@@ -24,20 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from kagura.core.llm import LLMClient
-from kagura.errors import AuthenticationError, ConfigurationError, KaguraError, RateLimitedError
-from kagura.jobs._input import ENDPOINTS
-from kagura.jobs._ledger import Claimed, Counts, Outcome, SqlLedger
+from kagura.errors import ConfigurationError
+from kagura.jobs._ledger import Counts, SqlLedger
 from kagura.jobs._ledgers import CLAIM_TTL, open_ledger
-from kagura.jobs._outcome import failure, outcome_of
 from kagura.jobs._prepare import check_file, file_lines, register, register_async
 from kagura.jobs._report import JobReport, JobResult
+from kagura.jobs._run import JobRun
+from kagura.jobs._schema import JobSchema
 from kagura.jobs._spend import SpendCap
 
 __all__ = ["Job", "write_output"]
 
 Requests = str | Path | Iterable[Any] | AsyncIterable[Any]
 WorstOf = Callable[[str, dict[str, Any]], "float | None"]
-Check = Callable[[Any], "str | None"]
 
 
 def write_output(ledger: SqlLedger, out: Path) -> int:
@@ -67,7 +65,8 @@ class Job:
     - ``model``: the model of lines without one (default: the client's ``config.model``).
     - ``max_concurrent``: calls in flight at most from this process.
     - ``retry_failed``: put failed items back to pending first.
-    - ``check(body) -> error | None``: an extra test of each 2xx answer (a schema), failing the item.
+    - ``schema``: a JSON Schema (dict) or :class:`JobSchema` every chat answer must match (sent as the
+      response format, invalid answers repaired, then the item fails with the validation error).
     - ``worst_of(model, body)``: the most a call can cost in dollars (None: unknown); a call's real cost
       is its usage priced by the client's :class:`~kagura.core.llm.PriceTable`.
     - ``spend``: a :class:`SpendCap` (needs ``worst_of``): no call starts that could pass it.
@@ -85,7 +84,7 @@ class Job:
         model: str | None = None,
         max_concurrent: int = 64,
         retry_failed: bool = False,
-        check: Check | None = None,
+        schema: dict[str, Any] | JobSchema | None = None,
         worst_of: WorstOf | None = None,
         spend: SpendCap | None = None,
         claim_ttl: float = CLAIM_TTL,
@@ -104,7 +103,8 @@ class Job:
         self.client, self.name, self.model = client, name, model or client.config.model_name
         self.out = None if out is None else Path(out)
         self._ledger_target, self.max_concurrent = ledger, max_concurrent
-        self.retry_failed, self.check, self.spend = retry_failed, check, spend
+        self.retry_failed, self.spend = retry_failed, spend
+        self.schema = JobSchema(schema) if isinstance(schema, dict) else schema
         self.worst_of, self.claim_ttl, self.poll_interval = worst_of, claim_ttl, poll_interval
         self.on_progress = on_progress
         self.report: JobReport | None = None
@@ -160,7 +160,7 @@ class Job:
         started = time.monotonic()
         rate_limited_before = self.client.rate_limited
         ledger, owned = await asyncio.to_thread(self._open)
-        run = _Run(self, ledger, emit)
+        run = JobRun(self, ledger, emit)
         interrupted = True
         try:
             await self._prepare(ledger)
@@ -182,7 +182,7 @@ class Job:
 
 
 def _report(
-    job: Job, counts: Counts, run: _Run, started: float, limited: int, interrupted: bool
+    job: Job, counts: Counts, run: JobRun, started: float, limited: int, interrupted: bool
 ) -> JobReport:
     return JobReport(
         done=counts.done,
@@ -199,153 +199,3 @@ def _report(
         interrupted=interrupted and run.fatal is None,
         priced=job.worst_of is not None or run.priced,
     )
-
-
-class _Run:
-    """One run's moving parts: a feeder claiming batches, senders, a writer recording outcomes."""
-
-    def __init__(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None]) -> None:
-        self.job, self.ledger, self.emit = job, ledger, emit
-        self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=job.max_concurrent)
-        self.pending: list[tuple[Outcome, asyncio.Future[None]]] = []
-        self.wake = asyncio.Event()
-        self.stop = False
-        self.over_budget = False
-        self.fatal: KaguraError | None = None
-        self.sent = 0
-        self.cost = 0.0
-        self.priced = False
-        self.started = False
-        self.finished = False
-
-    async def go(self) -> None:
-        self.started = True
-        async with asyncio.TaskGroup() as group:
-            writer = group.create_task(self._writer())
-            heartbeat = group.create_task(self._heartbeat())
-            async with asyncio.TaskGroup() as workers:
-                workers.create_task(self._feeder())
-                for _ in range(self.job.max_concurrent):
-                    workers.create_task(self._sender())
-            self.finished = True
-            self.wake.set()
-            await writer
-            heartbeat.cancel()
-
-    def shutdown(self) -> None:
-        """Record what finished, give back unsent claims (blocking; runs in ``finally``)."""
-        batch = [outcome for outcome, _ in self.pending]
-        self.pending = []
-        with contextlib.suppress(Exception):
-            self.ledger.settle(batch)
-            self._emit(batch)
-        with contextlib.suppress(Exception):
-            self.ledger.release()
-
-    # -- tasks -------------------------------------------------------------------------------------
-    async def _feeder(self) -> None:
-        batch = max(16, self.job.max_concurrent)
-        try:
-            while not self.stop:
-                claimed = await asyncio.to_thread(self.ledger.claim, batch)
-                if not claimed:
-                    if not await asyncio.to_thread(self.ledger.others_running):
-                        return  # nothing left, nobody else working
-                    await asyncio.sleep(
-                        self.job.poll_interval
-                    )  # others hold claims: wait, take over the dead
-                    continue
-                for item in claimed:
-                    if self.stop:
-                        await asyncio.to_thread(self.ledger.release, [item.custom_id])
-                        continue
-                    await self.queue.put(item)
-        finally:
-            for _ in range(self.job.max_concurrent):
-                self.queue.put_nowait(None) if not self.queue.full() else await self.queue.put(None)
-
-    async def _sender(self) -> None:
-        while (item := await self.queue.get()) is not None:
-            if self.stop:
-                await asyncio.to_thread(self.ledger.release, [item.custom_id])
-                continue
-            await self._one(item)
-
-    async def _one(self, item: Claimed) -> None:
-        job = self.job
-        body: dict[str, Any] = json.loads(item.body)
-        model = str(body.get("model", ""))
-        reserved = 0.0
-        if job.spend is not None and job.worst_of is not None:
-            worst = job.worst_of(model, body)
-            if worst is None or not await job.spend.reserve(worst):
-                self.stop, self.over_budget = True, True
-                await asyncio.to_thread(self.ledger.release, [item.custom_id])
-                return
-            reserved = worst
-        self.sent += 1
-        job.progress["requests"] = self.sent
-        spent = reserved  # what to settle the reservation with when the cost is unknown
-        try:
-            response = await job.client.send(ENDPOINTS[item.url], body)
-        except (AuthenticationError, ConfigurationError) as exc:  # every item would fail alike: stop
-            spent = 0.0
-            self.fatal = self.fatal or exc
-            self.stop = True
-            await asyncio.to_thread(self.ledger.release, [item.custom_id])
-            return
-        except RateLimitedError as exc:  # refused every time: never billed
-            spent = 0.0
-            outcome = failure(job.name, item.custom_id, exc)
-        except KaguraError as exc:  # a timeout or a dropped connection may have been billed: keep it
-            outcome = failure(job.name, item.custom_id, exc)
-        else:
-            outcome = outcome_of(job.name, item.custom_id, response, job.check)
-            if outcome.cost_usd is not None:
-                spent = outcome.cost_usd
-                self.cost += outcome.cost_usd
-                self.priced = True
-        finally:
-            if job.spend is not None:
-                await job.spend.settle(reserved, spent)
-        progress = job.progress
-        progress[outcome.state] += 1
-        progress["tokens"] += outcome.prompt_tokens + outcome.completion_tokens
-        progress["cost_usd"] = self.cost
-        recorded = asyncio.get_running_loop().create_future()
-        self.pending.append((outcome, recorded))
-        self.wake.set()
-        await recorded  # the slot is held until the outcome is in the ledger: unrecorded calls <= slots
-
-    async def _writer(self) -> None:
-        while True:
-            if not self.pending:
-                if self.finished:
-                    return
-                await self.wake.wait()
-                self.wake.clear()
-                continue
-            waiting, self.pending = self.pending, []
-            batch = [outcome for outcome, _ in waiting]
-            try:
-                await asyncio.to_thread(self.ledger.settle, batch)
-            except BaseException as exc:
-                for _, recorded in waiting:
-                    if not recorded.done():
-                        recorded.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-                raise
-            for _, recorded in waiting:
-                if not recorded.done():
-                    recorded.set_result(None)
-            self._emit(batch)
-            if self.job.on_progress is not None:
-                self.job.on_progress(self.job)
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.job.claim_ttl / 3)
-            await asyncio.to_thread(self.ledger.renew)
-
-    def _emit(self, batch: list[Outcome]) -> None:
-        for outcome in batch:
-            self.emit(JobResult.from_line(outcome.custom_id, outcome.state, outcome.result, outcome.cost_usd))

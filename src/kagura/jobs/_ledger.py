@@ -279,7 +279,9 @@ class SqlLedger:
         with self._tx() as conn:
             self.reap(conn)
             row = conn.execute(
-                self._sql("SELECT COUNT(*) FROM job_items WHERE job = ? AND state = 'running' AND owner <> ?"),
+                self._sql(
+                    "SELECT COUNT(*) FROM job_items WHERE job = ? AND state = 'running' AND owner <> ?"
+                ),
                 (self.job, self.owner),
             ).fetchone()
         return int(row[0])

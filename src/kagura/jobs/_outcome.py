@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
-from kagura.core.llm import RawResponse
+from kagura.core.llm import RawResponse, Usage
 from kagura.jobs._ledger import Outcome
 
 __all__ = ["answer_text", "failure", "outcome_of"]
-
-Check = Callable[[Any], "str | None"]
 
 
 def _line(job: str, custom_id: str, response: dict[str, Any] | None, error: dict[str, Any] | None) -> str:
@@ -46,22 +43,17 @@ def _server_message(body: Any, status: int) -> str:
     return str(message) if message else f"HTTP {status}"
 
 
-def outcome_of(job: str, custom_id: str, response: RawResponse, check: Check | None) -> Outcome:
-    """The outcome of an answered item (any HTTP status that came back rather than raised); its cost is
-    the usage's as priced by the client (None: the model has no price)."""
-    usage = response.usage
-    cost = usage.cost_usd
+def outcome_of(job: str, custom_id: str, response: RawResponse, usage: Usage, invalid: str | None) -> Outcome:
+    """The outcome of an answered item (any HTTP status that came back rather than raised). ``usage``
+    sums every call the item took (repairs included), priced by the client (None: no price);
+    ``invalid``: why a 2xx answer does not match the schema."""
     answered = {"status_code": response.status_code, "request_id": response.request_id, "body": response.body}
     error: dict[str, Any] | None = None
     if not response.ok:
-        error = {
-            "code": f"http_{response.status_code}",
-            "message": _server_message(response.body, response.status_code),
-        }
-    elif check is not None:
-        problem = check(response.body)
-        if problem is not None:
-            error = {"code": "schema_validation", "message": problem}
+        message = _server_message(response.body, response.status_code)
+        error = {"code": f"http_{response.status_code}", "message": message}
+    elif invalid is not None:
+        error = {"code": "schema_validation", "message": invalid}
     return Outcome(
         custom_id,
         "done" if error is None else "failed",
@@ -69,14 +61,17 @@ def outcome_of(job: str, custom_id: str, response: RawResponse, check: Check | N
         reason=None if error is None else error["message"],
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
-        cost_usd=cost,
+        cost_usd=usage.cost_usd,
     )
 
 
-def failure(job: str, custom_id: str, exc: BaseException) -> Outcome:
-    """The outcome of an item whose call raised (retries exhausted, or an error retrying cannot fix)."""
+def failure(job: str, custom_id: str, exc: BaseException, usage: Usage | None = None) -> Outcome:
+    """The outcome of an item whose call raised (retries exhausted, or an error retrying cannot fix);
+    ``usage``: what its earlier calls (repairs) took."""
     code = type(exc).__name__
     message = str(exc) or code
+    usage = usage or Usage()
+    line = _line(job, custom_id, None, {"code": code, "message": message})
     return Outcome(
-        custom_id, "failed", _line(job, custom_id, None, {"code": code, "message": message}), message
+        custom_id, "failed", line, message, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd
     )
