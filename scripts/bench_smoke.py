@@ -23,6 +23,7 @@ EXPECTED = {
     "corpus",
     "store",
     "structured",
+    "jobs",
 }
 
 

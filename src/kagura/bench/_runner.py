@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, str] = {
     "corpus": "kagura.bench.corpus",
     "store": "kagura.bench.store",
     "structured": "kagura.bench.structured",
+    "jobs": "kagura.bench.jobs",
     "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""
