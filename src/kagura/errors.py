@@ -21,7 +21,7 @@
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
     │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
-    ├── JobInputError             a job's input cannot run (bad lines, a changed body); ``problems`` lists them
+    ├── JobInputError             a job's input cannot run (bad lines, a changed body): ``problems``
     └── RoutingError
         └── NoAgentFoundError     no registered agent matched the query with enough confidence
 

@@ -64,7 +64,8 @@ def _requests(path: Path, n: int) -> Path:
 
 def _kagura(requests: Path, out: Path, server: FakeLLMProcess, sizes: Sizes, *extra: str) -> list[str]:
     return ["kagura.cli", "run", str(requests), "--out", str(out), "--base-url", server.base_url, "--model",
-            "fake", "--api-key", "kagura", "--max-concurrent", str(sizes.concurrency), "--json", *extra]  # fmt: skip
+            "fake", "--api-key", "kagura", "--max-concurrent", str(sizes.concurrency), "--json",
+            *extra]  # fmt: skip
 
 
 def _naive(requests: Path, out: Path, server: FakeLLMProcess, sizes: Sizes) -> list[str]:
@@ -83,7 +84,7 @@ async def _measured(module_args: list[str], rusage: Path) -> tuple[asyncio.subpr
 async def _finish(proc: asyncio.subprocess.Process, rusage: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     stdout, _ = await proc.communicate()
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
-    return summary, json.loads(rusage.read_text())
+    return summary, json.loads(await asyncio.to_thread(rusage.read_text))
 
 
 async def _chat(server: FakeLLMProcess) -> tuple[int, int]:
@@ -110,7 +111,8 @@ async def _quota(tmp: Path, sizes: Sizes, latency: float) -> BenchRow:
         figures[name] = {
             "wall_s": round(walls[name], 2), "requests": requests_made, "http_429": limited,
             "share_429": limited / max(1, requests_made), "failed": int(summary.get("failed", 0)),
-            "ratio_to_ideal": round(walls[name] / ideal, 3), "cpu_ms_per_call": round(1000 * usage["cpu_s"] / sizes.calls, 2),
+            "ratio_to_ideal": round(walls[name] / ideal, 3),
+            "cpu_ms_per_call": round(1000 * usage["cpu_s"] / sizes.calls, 2),
             "peak_rss_mb": round(usage["maxrss_mb"], 1), "output_lines": len(lines),
         }  # fmt: skip
     return BenchRow(
@@ -140,7 +142,7 @@ async def _kills(tmp: Path, sizes: Sizes, latency: float, seed: int = 7) -> Benc
                 # the naive script restarts from zero: its kills land at the same depth of each fresh run
                 target = point + (await _chat(server))[0] if name == "naive" else point
                 proc, _ = await _measured(args, tmp / f"rusage-kill-{name}-{number}.json")
-                while (await _chat(server))[0] < target and proc.returncode is None:
+                while (await _chat(server))[0] < target and proc.returncode is None:  # noqa: ASYNC110 - polling another process's counters
                     await asyncio.sleep(0.01)
                 if proc.returncode is None:
                     os.kill(proc.pid, signal.SIGKILL)
@@ -161,7 +163,8 @@ async def _kills(tmp: Path, sizes: Sizes, latency: float, seed: int = 7) -> Benc
             "wall_s": round(walls[name], 2), "requests": made, "http_429": 0, "share_429": 0.0,
             "failed": int(summary.get("failed", 0)), "paid_twice": made - n, "output_lines": len(ids),
             "distinct_ids": len(set(ids)), "exactly_once": len(ids) == len(set(ids)) == n,
-            **({"resume_finished_job_s": resume_s, "max_in_flight_per_kill": sizes.concurrency} if resume_s is not None else {}),
+            **({"resume_finished_job_s": resume_s, "max_in_flight_per_kill": sizes.concurrency}
+               if resume_s is not None else {}),
         }  # fmt: skip
     return BenchRow(
         f"b. {n} calls, kill -9 x{sizes.kills} then resume, latency {latency:g} s", n,

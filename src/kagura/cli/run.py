@@ -34,7 +34,8 @@ def _print_summary(report: Any, as_json: bool, out: Path, ledger: str) -> None:
     cost = "unpriced" if data["cost_usd"] is None else f"${data['cost_usd']:.4f}"
     lines = [
         f"done {report.done}, failed {report.failed}, pending {report.pending}",
-        f"this run: {report.requests} requests, {report.rate_limited} rate limited (429), {report.elapsed_s:.1f}s",
+        f"this run: {report.requests} requests, {report.rate_limited} rate limited (429),"
+        f" {report.elapsed_s:.1f}s",
         f"tokens {report.prompt_tokens} in / {report.completion_tokens} out, cost {cost}",
         f"output: {out}   ledger: {ledger}",
     ]
@@ -87,7 +88,7 @@ def run(
         10.0, "--progress-every", min=0.0, help="Seconds between progress lines off a terminal."
     ),
 ) -> None:
-    """Run every request of REQUESTS.jsonl once, durably: resumable, capped in dollars, shareable by workers."""
+    """Run every request of REQUESTS.jsonl once, durably: resumable, capped in dollars, shared by workers."""
     if via not in _VIA:
         raise fail(f"--via must be one of {', '.join(_VIA)}, got {via!r}", code=2)
     if via != "online":

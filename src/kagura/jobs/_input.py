@@ -2,7 +2,7 @@
 
 ::
 
-    {"custom_id": "q1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": ..., "messages": [...]}}
+    {"custom_id": "q1", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [...]}}
     {"custom_id": "e1", "method": "POST", "url": "/v1/embeddings", "body": {"model": ..., "input": "..."}}
     {"custom_id": "q2", "prompt": "Summarise ..."}                 # short form: a chat completion
     {"custom_id": "q3", "messages": [...], "model": "gpt-4o-mini"}  # short form with its own model

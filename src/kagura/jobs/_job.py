@@ -145,7 +145,7 @@ class Job:
         source = self.requests
         if isinstance(source, str | Path):
             path = Path(source)
-            if not path.is_file():
+            if not await asyncio.to_thread(path.is_file):
                 raise ConfigurationError(f"no requests file at {path}")
             await asyncio.to_thread(check_file, path, self.model)
             await asyncio.to_thread(register, ledger, file_lines(path), self.model, str(path))

@@ -148,7 +148,8 @@ class SqlLedger:
                 row[0]: (row[1], row[2])
                 for row in conn.execute(
                     self._sql(
-                        f"SELECT custom_id, body_hash, state FROM job_items WHERE job = ? AND custom_id IN ({marks})"
+                        "SELECT custom_id, body_hash, state FROM job_items"
+                        f" WHERE job = ? AND custom_id IN ({marks})"
                     ),
                     (self.job, *(item.custom_id for item in items)),
                 )
@@ -170,7 +171,8 @@ class SqlLedger:
             if new:
                 self._executemany(
                     conn,
-                    "INSERT INTO job_items (job, custom_id, line, url, body, body_hash) VALUES (?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO job_items (job, custom_id, line, url, body, body_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (job, custom_id) DO NOTHING",
                     new,
                 )
