@@ -192,3 +192,25 @@ async def test_schema_fails_invalid_answers_with_the_validation_error(tmp_path: 
         "label" in records["q1"]["error"]["message"]
         and "not of type 'string'" in records["q1"]["error"]["message"]
     )
+
+
+async def test_ctrl_c_stops_at_once_with_a_partial_summary_and_the_same_command_resumes(
+    tmp_path: Path,
+) -> None:
+    n = 200
+    requests, out = _write(tmp_path / "in.jsonl", n), tmp_path / "out.jsonl"
+    async with FakeLLMProcess(latency=0.05) as server:
+        args = _args(requests, out, server, "--max-concurrent", "4", "--json")
+        proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)  # fmt: skip
+        while await _chat_requests(server) < 20:  # noqa: ASYNC110 - polling the server process's counters
+            await asyncio.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = await proc.communicate()
+        summary = json.loads(stdout)
+        assert proc.returncode == 130 and summary["interrupted"] and "Traceback" not in stderr.decode()
+        assert 0 < summary["done"] < n and summary["pending"] == n - summary["done"]
+        assert len(_ids(out)) == summary["done"]
+        code, stdout2, _ = await _run(args)
+        assert code == 0 and json.loads(stdout2)["requests"] == n - summary["done"]
+        assert sorted(_ids(out)) == sorted(f"q{i}" for i in range(n))

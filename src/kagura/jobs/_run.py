@@ -72,22 +72,25 @@ class JobRun:
 
     # -- tasks -------------------------------------------------------------------------------------
     async def _feeder(self) -> None:
-        try:
-            while not self.stop:
-                claimed = await asyncio.to_thread(self.ledger.claim, max(16, self.job.max_concurrent))
-                if not claimed:
-                    if not await asyncio.to_thread(self.ledger.others_running):
-                        return  # nothing left, nobody else working
-                    await asyncio.sleep(self.job.poll_interval)
-                    continue
-                for item in claimed:
-                    if self.stop:
-                        await asyncio.to_thread(self.ledger.release, [item.custom_id])
-                    else:
-                        await self.queue.put(item)
-        finally:
-            for _ in range(self.job.max_concurrent):
-                await self.queue.put(None)
+        await self._feed()
+        for _ in range(
+            self.job.max_concurrent
+        ):  # then each sender ends (on cancellation, they are cancelled)
+            await self.queue.put(None)
+
+    async def _feed(self) -> None:
+        while not self.stop:
+            claimed = await asyncio.to_thread(self.ledger.claim, max(16, self.job.max_concurrent))
+            if not claimed:
+                if not await asyncio.to_thread(self.ledger.others_running):
+                    return  # nothing left, nobody else working
+                await asyncio.sleep(self.job.poll_interval)  # others hold claims: wait, take over the dead
+                continue
+            for item in claimed:
+                if self.stop:
+                    await asyncio.to_thread(self.ledger.release, [item.custom_id])
+                else:
+                    await self.queue.put(item)
 
     async def _sender(self) -> None:
         while (item := await self.queue.get()) is not None:
