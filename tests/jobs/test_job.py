@@ -150,3 +150,24 @@ async def test_embeddings_lines_are_posted_as_is(
     await Job([row], ledger=tmp_path / "l.db", client=client, out=out).run()
     assert server.received == [body]
     assert len(_output(out)[0]["response"]["body"]["data"][1]["embedding"]) == 8
+
+
+async def test_a_resume_skips_known_lines_yet_catches_duplicates_and_changes(
+    tmp_path: Path, server: FakeLLMServer, client: LLMClient
+) -> None:
+    requests, ledger = _write(tmp_path / "in.jsonl", _prompts(5)), tmp_path / "l.db"
+    await Job(requests, ledger=ledger, client=client).run()
+    lines = requests.read_text().splitlines()
+    requests.write_text("\n".join([*lines, lines[1]]) + "\n")  # a known line repeated
+    with pytest.raises(JobInputError, match="line 6: duplicate custom_id 'q1'"):
+        await Job(requests, ledger=ledger, client=client).run()
+    changed = json.dumps({"custom_id": "q3", "prompt": "hello again"})
+    requests.write_text("\n".join([*lines, changed]) + "\n")  # a new line reusing a known id
+    with pytest.raises(JobInputError, match="line 6: duplicate custom_id 'q3'"):
+        await Job(requests, ledger=ledger, client=client).run()
+    requests.write_text("\n".join([changed, *lines[:3], *lines[4:]]) + "\n")  # q3's body changed, moved
+    with pytest.raises(JobInputError, match="'q3' is already done in the ledger with another body"):
+        await Job(requests, ledger=ledger, client=client).run()
+    requests.write_text("\n".join([*reversed(lines), json.dumps(_prompts(1, start=9)[0])]) + "\n")
+    report = await Job(requests, ledger=ledger, client=client).run()
+    assert report.requests == 1 and server.stats.requests == 6  # reordered known lines run nothing again

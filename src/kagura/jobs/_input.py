@@ -20,7 +20,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ENDPOINTS", "JobRequest", "Problem", "parse_request", "scan"]
+__all__ = [
+    "ENDPOINTS",
+    "JobRequest",
+    "Problem",
+    "decode_line",
+    "id_hash",
+    "line_hash",
+    "parse_request",
+    "scan",
+]
 
 ENDPOINTS = {"/v1/chat/completions": "/chat/completions", "/v1/embeddings": "/embeddings"}
 """Input ``url`` -> the path posted under the client's ``base_url`` (which ends in ``/v1``)."""
@@ -34,7 +43,9 @@ _BATCH_FIELDS = frozenset({"custom_id", "method", "url", "body"})
 @dataclass(frozen=True, slots=True)
 class JobRequest:
     """One request of a job: ``custom_id``, the input ``url``, the ``body`` to post, its ``line`` (1-based)
-    and ``body_hash`` (sha256 of the url and the canonical body: what a resume compares)."""
+    and ``body_hash`` (sha256 of the url and the canonical body: what a resume compares); ``line_hash``
+    identifies the raw input line it came from (with the default model), so a resume skips known lines
+    without parsing them."""
 
     custom_id: str
     url: str
@@ -42,6 +53,7 @@ class JobRequest:
     line: int
     body_json: str
     body_hash: str
+    line_hash: str | None = None
 
     @property
     def path(self) -> str:
@@ -139,6 +151,16 @@ def parse_request(obj: Any, line: int, model: str | None = None) -> JobRequest |
     return _make(custom_id, "/v1/chat/completions", body, line)
 
 
+def line_hash(raw: bytes, model: str | None) -> str:
+    """The hash of a raw input line read with default ``model``: the same line again is the same item."""
+    return hashlib.blake2b(raw.strip() + b"\0" + (model or "").encode(), digest_size=16).hexdigest()
+
+
+def decode_line(raw: str | bytes | dict[str, Any], line: int) -> Any:
+    """A line's JSON value, or the :class:`Problem` saying it is not JSON."""
+    return _decode(raw, line)
+
+
 def _decode(raw: str | bytes | dict[str, Any], line: int) -> Any:
     if isinstance(raw, dict):
         return raw
@@ -146,6 +168,11 @@ def _decode(raw: str | bytes | dict[str, Any], line: int) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return Problem(line, f"not valid JSON ({exc})")
+
+
+def id_hash(custom_id: str) -> int:
+    """128 bits of a custom_id: what duplicate checks keep per id."""
+    return _id_hash(custom_id)
 
 
 def _id_hash(custom_id: str) -> int:

@@ -26,7 +26,7 @@ from kagura.core.llm import LLMClient
 from kagura.errors import ConfigurationError
 from kagura.jobs._ledger import Counts, SqlLedger
 from kagura.jobs._ledgers import CLAIM_TTL, open_ledger
-from kagura.jobs._prepare import check_file, file_lines, register, register_async
+from kagura.jobs._prepare import prepare_file, register, register_async
 from kagura.jobs._report import JobReport, JobResult
 from kagura.jobs._run import JobRun
 from kagura.jobs._schema import JobSchema
@@ -147,8 +147,7 @@ class Job:
             path = Path(source)
             if not await asyncio.to_thread(path.is_file):
                 raise ConfigurationError(f"no requests file at {path}")
-            await asyncio.to_thread(check_file, path, self.model)
-            await asyncio.to_thread(register, ledger, file_lines(path), self.model, str(path))
+            await asyncio.to_thread(prepare_file, ledger, path, self.model)
         elif isinstance(source, AsyncIterable):
             await register_async(ledger, source, self.model)
         else:

@@ -52,6 +52,11 @@ JOB_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS job_items_state ON job_items (job, state, line);
     """,
+    # 2: the raw input line each item came from, so a resume skips known lines without parsing them
+    """
+    ALTER TABLE job_items ADD COLUMN line_hash TEXT;
+    CREATE INDEX IF NOT EXISTS job_items_line_hash ON job_items (job, line_hash);
+    """,
 )
 
 
@@ -154,36 +159,65 @@ class SqlLedger:
                     (self.job, *(item.custom_id for item in items)),
                 )
             }
-            new, changed = [], []
+            new, changed, relined = [], [], []
             for item in items:
                 seen = known.get(item.custom_id)
                 if seen is None:
-                    new.append(
-                        (self.job, item.custom_id, item.line, item.url, item.body_json, item.body_hash)
-                    )
+                    new.append((self.job, item.custom_id, item.line, item.url, item.body_json, item.body_hash,
+                                item.line_hash))  # fmt: skip
+                elif seen[0] == item.body_hash:
+                    relined.append((item.line, item.line_hash, self.job, item.custom_id))
                 elif seen[0] != item.body_hash:
                     if seen[1] == "pending":
                         changed.append(
-                            (item.line, item.url, item.body_json, item.body_hash, self.job, item.custom_id)
+                            (
+                                item.line,
+                                item.url,
+                                item.body_json,
+                                item.body_hash,
+                                item.line_hash,
+                                self.job,
+                                item.custom_id,
+                            )
                         )
                     else:
                         refused.append((item, str(seen[1])))
             if new:
                 self._executemany(
                     conn,
-                    "INSERT INTO job_items (job, custom_id, line, url, body, body_hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO job_items (job, custom_id, line, url, body, body_hash, line_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (job, custom_id) DO NOTHING",
                     new,
                 )
             if changed:
                 self._executemany(
                     conn,
-                    "UPDATE job_items SET line = ?, url = ?, body = ?, body_hash = ?"
+                    "UPDATE job_items SET line = ?, url = ?, body = ?, body_hash = ?, line_hash = ?"
                     " WHERE job = ? AND custom_id = ? AND state = 'pending'",
                     changed,
                 )
+            if relined:  # the same body from another line: remember this line, to skip it next time
+                self._executemany(
+                    conn,
+                    "UPDATE job_items SET line = ?, line_hash = ? WHERE job = ? AND custom_id = ?",
+                    relined,
+                )
         return refused
+
+    def known_lines(self, hashes: Sequence[str]) -> dict[str, str]:
+        """Which of these raw-line hashes the ledger holds: ``{line_hash: custom_id}``."""
+        if not hashes:
+            return {}
+        marks = ",".join("?" * len(hashes))
+        with self._tx() as conn:
+            rows = conn.execute(
+                self._sql(
+                    f"SELECT line_hash, custom_id FROM job_items WHERE job = ? AND line_hash IN ({marks})"
+                ),
+                (self.job, *hashes),
+            ).fetchall()
+        return {str(h): str(c) for h, c in rows}
 
     def retry_failed(self) -> int:
         """Put every failed item back to pending; how many."""
