@@ -214,3 +214,28 @@ async def test_ctrl_c_stops_at_once_with_a_partial_summary_and_the_same_command_
         code, stdout2, _ = await _run(args)
         assert code == 0 and json.loads(stdout2)["requests"] == n - summary["done"]
         assert sorted(_ids(out)) == sorted(f"q{i}" for i in range(n))
+
+
+async def test_two_workers_share_one_dollar_cap_through_redis(tmp_path: Path, redis_server: Any) -> None:
+    requests = tmp_path / "in.jsonl"
+    requests.write_text("".join(
+        json.dumps({"custom_id": f"q{i}", "prompt": f"hello {i}", "max_tokens": 40}) + "\n" for i in range(80)
+    ))  # fmt: skip
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"fake": {"input": 100.0, "output": 200.0}}))
+    cap = 0.05  # all 80 items would cost about 0.11
+    async with FakeLLMProcess(latency=0.02) as server:
+        extra = ["--budget-usd", str(cap), "--prices", str(prices), "--redis", redis_server.url, "--json",
+                 "--max-concurrent", "4"]  # fmt: skip
+        args = _args(requests, tmp_path / "out.jsonl", server, *extra)
+        results = await asyncio.gather(_run(args), _run(args))
+        stats = await server.stats()
+    assert all(stdout for _, stdout, _ in results), [stderr[-3000:] for _, _, stderr in results]
+    summaries = [json.loads(stdout) for _, stdout, _ in results]
+    assert [code for code, _, _ in results] == [3, 3], [
+        (s["cost_usd"], s["done"], s["requests"]) for s in summaries
+    ]
+    spent = max(s["cost_usd"] for s in summaries)  # each reports the job's total from the shared ledger
+    billed = (stats["prompt_tokens"] * 100.0 + stats["completion_tokens"] * 200.0) / 1e6
+    assert 0 < spent <= cap and billed <= cap
+    assert sum(s["requests"] for s in summaries) == stats["chat_requests"]
