@@ -269,19 +269,15 @@ class SqlLedger:
             cost_usd=sum(float(r[4] or 0.0) for r in finished),
         )
 
-    def results(self, batch: int = 1000) -> Iterator[str]:
-        """The output lines of the finished items, in input order, read ``batch`` at a time."""
-        after: tuple[int, str] = (-1, "")
-        while True:
-            with self._tx() as conn:
-                rows = conn.execute(
-                    self._sql("SELECT line, custom_id, result FROM job_items WHERE job = ?"
-                              " AND state IN ('done', 'failed') AND (line, custom_id) > (?, ?)"
-                              " ORDER BY line, custom_id LIMIT ?"),
-                    (self.job, *after, batch),
-                ).fetchall()  # fmt: skip
-            for row in rows:
-                yield str(row[2])
-            if len(rows) < batch:
-                return
-            after = (int(rows[-1][0]), str(rows[-1][1]))
+    _RESULTS = (
+        "SELECT result FROM job_items WHERE job = ? AND state IN ('done', 'failed') ORDER BY line, custom_id"
+    )
+
+    def results(self) -> Iterator[str]:
+        """The output lines of the finished items, in input order, streamed by one query on a connection
+        of its own (other workers keep writing meanwhile)."""
+        for row in self._stream(self._sql(self._RESULTS), (self.job,)):
+            yield str(row[0])
+
+    def _stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        raise NotImplementedError

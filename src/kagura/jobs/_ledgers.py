@@ -46,6 +46,15 @@ class SqliteLedger(SqlLedger):
         with self._lock, transaction(self._conn) as conn:
             yield conn
 
+    def _stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        from kagura.core.memory._sqlite import connect
+
+        reader = connect(self.path)
+        try:
+            yield from reader.execute(sql, params)
+        finally:
+            reader.close()
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -78,6 +87,12 @@ class PostgresLedger(SqlLedger):
     def _executemany(self, conn: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         with conn.cursor() as cursor:
             cursor.executemany(self._sql(sql), rows)
+
+    def _stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        with self._pool.connection() as conn, conn.cursor(name="kagura_job_results") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(sql.encode(), params)
+            yield from cursor
 
     def close(self) -> None:
         self._pool.close()

@@ -37,6 +37,8 @@ JOB_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE job_items ADD COLUMN line_hash TEXT;
     CREATE INDEX IF NOT EXISTS job_items_line_hash ON job_items (job, line_hash);
     """,
+    # 3: the output's order, read by one streamed query
+    "CREATE INDEX IF NOT EXISTS job_items_order ON job_items (job, line, custom_id);",
 )
 
 
