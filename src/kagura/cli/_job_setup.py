@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,6 @@ class JobSetup:
     max_concurrent: int
     error: BaseException | None = None
     error_code: int = 1
-    priced_models: dict[str, bool] = field(default_factory=dict)
 
     def worst_of(self, model: str, body: dict[str, Any]) -> float | None:
         """The most ``body`` can cost: every input byte a token, and its whole ``max_tokens`` answer."""
