@@ -27,7 +27,7 @@ def progress_line(progress: dict[str, Any], rate_limited: int, elapsed: float) -
     parts.append(f"{rate_limited} 429s")
     tokens = int(progress["tokens"])
     parts.append(f"{tokens / 1000:.1f}k tokens" if tokens >= 1000 else f"{tokens} tokens")
-    parts.append(f"${float(progress['cost_usd']):.4f}")
+    parts.append(f"${float(progress['cost_usd']):.4f}" if progress.get("priced") else "$ unpriced")
     parts.append(f"{rate:.1f}/s")
     left = total - done
     parts.append(f"ETA {duration(left / rate)}" if rate > 0 and total else "ETA ?")

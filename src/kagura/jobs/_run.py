@@ -195,10 +195,11 @@ class JobRun:
         return response
 
     def _count(self, outcome: Outcome) -> None:
+        progress = self.job.progress
         if outcome.cost_usd is not None:
             self.cost += outcome.cost_usd
             self.priced = True
-        progress = self.job.progress
+            progress["priced"] = True
         progress[outcome.state] += 1
         progress["tokens"] += outcome.prompt_tokens + outcome.completion_tokens
         progress["cost_usd"] = self.cost
