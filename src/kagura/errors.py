@@ -23,6 +23,7 @@
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
     │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
+    ├── JobInputError             a job's input cannot run (bad lines, a changed body): ``problems``
     └── RoutingError
         └── NoAgentFoundError     no registered agent matched the query with enough confidence
 
@@ -41,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "ExtractionError",
     "InvalidRequestError",
+    "JobInputError",
     "KaguraError",
     "KaguraTimeoutError",
     "LLMError",
@@ -159,6 +161,16 @@ class MissingExtraError(ConfigurationError, ImportError):
 class ServiceUnavailableError(ConfigurationError):
     """A local service that a test helper or a benchmark starts for real (``redis-server``, PostgreSQL from
     the ``pgserver`` wheel) is not installed or would not start; the message says how to install it."""
+
+
+class JobInputError(KaguraError):
+    """A job's input cannot run: malformed lines, duplicate ids, or a changed body under an id already sent.
+
+    ``problems`` are the messages, one per line at fault (``"line 7: ..."``); nothing was sent."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class ExtractionError(KaguraError):

@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, str] = {
     "store": "kagura.bench.store",
     "structured": "kagura.bench.structured",
     "tracing": "kagura.bench.tracing",
+    "jobs": "kagura.bench.jobs",
     "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""

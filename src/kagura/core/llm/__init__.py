@@ -27,7 +27,7 @@ from kagura.core.llm._pricing import ModelPrice, PriceTable
 from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
 from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
 from kagura.core.llm._telemetry import Telemetry
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "PriceTable",
     "Provider",
     "QuotaHeaders",
+    "RawResponse",
     "ResponseCache",
     "StreamChunk",
     "Telemetry",

@@ -24,9 +24,10 @@ import functools
 import hashlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 from kagura._redact import redact_url
 from kagura.core.llm._adaptive import AdaptiveController
@@ -36,15 +37,17 @@ from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._providers import Provider, new_provider
-from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
+from kagura.core.llm._request import build_request, endpoint_of, estimate_body_tokens, shared_budget_key
 from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
 from kagura.core.llm._telemetry import CallTrace, Telemetry
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import record_usage
 from kagura.core.parallel import RateLimiter, RetryPolicy, admit_in_scope, call_with_retry
-from kagura.errors import KaguraTimeoutError
+from kagura.errors import KaguraTimeoutError, RateLimitedError
 
 __all__ = ["LLMClient"]
+
+R = TypeVar("R")
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,6 +187,8 @@ class LLMClient:
             asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]
         ] = weakref.WeakKeyDictionary()
         self._endpoint = endpoint_of(config)
+        self.rate_limited = 0
+        """Attempts answered "rate limited" (HTTP 429) so far, retried or not."""
 
     def __repr__(self) -> str:
         base_url = redact_url(self.config.base_url) if self.config.base_url else None
@@ -353,6 +358,8 @@ class LLMClient:
         """After one attempt: free its slot, tell the controller, reconcile the token estimate."""
         if admission.gate is not None:
             admission.gate.release()
+        if isinstance(error, RateLimitedError):
+            self.rate_limited += 1
         if controller is not None:
             if success:
                 controller.on_success(headers, started)
@@ -363,24 +370,50 @@ class LLMClient:
                 self.limiter.adjust(usage.total_tokens - estimate)
 
     async def _call_provider(self, config: LLMConfig, request: LLMRequest) -> LLMResponse:
-        admission, controller = self._admission(config)
-        estimate = self.provider.estimate_tokens(request)
         provider = self.provider
-        trace = self.telemetry.call(provider.name, request, self.clock)
-        await provider.prepare(request)  # SDK ready before the budget admits: the call leaves at once
 
-        async def attempt() -> LLMResponse:
+        def usage_of(response: LLMResponse) -> tuple[Usage, Mapping[str, str]]:
+            return response.usage, response.headers
+
+        estimate = provider.estimate_tokens(request)
+        trace = self.telemetry.call(provider.name, request, self.clock)
+        with trace.span():  # the call's span: every attempt, retries and waits included
+            response = await self._attempts(
+                config, request, estimate, lambda: provider.complete(request), usage_of, trace=trace
+            )
+            response = dataclasses.replace(response, usage=self.priced(response.model, response.usage))
+            trace.finish(response)
+        return response
+
+    async def _attempts(
+        self,
+        config: LLMConfig,
+        request: LLMRequest,
+        estimate: int,
+        call: Callable[[], Awaitable[R]],
+        usage_of: Callable[[R], tuple[Usage, Mapping[str, str]]],
+        *,
+        trace: CallTrace | None = None,
+    ) -> R:
+        """``call()`` through admission (slot, the budgets in scope, then our own), with the call's timeout
+        and retries; each attempt in its own span when ``trace`` is given."""
+        admission, controller = self._admission(config)
+        await self.provider.prepare(request)  # SDK ready before the budget admits: the call leaves at once
+
+        async def attempt() -> R:
+            if trace is None:
+                return await attempt_once()
             with trace.attempt():  # the attempt's span (no await before the provider call)
                 return await attempt_once()
 
-        async def attempt_once() -> LLMResponse:
+        async def attempt_once() -> R:
             # The slot was taken by admission.acquire just before (no await in between): free it here.
             started = self.clock()
             try:
                 deadline = asyncio.timeout(request.timeout)
                 try:
                     async with deadline:
-                        response = await provider.complete(request)
+                        response = await call()
                 except TimeoutError:
                     if not deadline.expired():
                         raise
@@ -391,17 +424,51 @@ class LLMClient:
             except BaseException:
                 self._finish(admission, controller)
                 raise
+            usage, headers = usage_of(response)
             self._finish(
-                admission, controller, started=started, estimate=estimate, usage=response.usage, success=True,
-                headers=dict(response.headers) if response.headers else None,
+                admission, controller, started=started, estimate=estimate, usage=usage, success=True,
+                headers=dict(headers) if headers else None,
             )  # fmt: skip
-            return dataclasses.replace(response, usage=self.priced(response.model, response.usage))
+            return response
 
         policy = _policy(config.max_attempts, config.retry_max_delay)
-        with trace.span():  # the call's span: every attempt, retries and waits included
-            response = await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
-            trace.finish(response)
-        return response
+        return await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
+
+    async def send(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        estimate: int | None = None,
+        config: LLMConfig | None = None,
+    ) -> RawResponse:
+        """POST ``body`` as-is to ``path`` under the endpoint (``"/chat/completions"``, ``"/embeddings"``)
+        through the same admission, adaptive control and retries as :meth:`complete`; never cached.
+
+        ``estimate``: the tokens to admit it for (default: a quarter of the body's characters plus its
+        ``max_tokens``). HTTP answers that retrying cannot change (400, 404, 422) come back as a
+        :class:`RawResponse` with their status; 401/403 and exhausted retries raise.
+        """
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"path must start with '/', e.g. '/chat/completions', got {path!r}")
+        if not isinstance(body, dict):
+            raise TypeError(f"body must be a dict (the JSON object to post), got {type(body).__name__}")
+        config = self._config_for(config)
+        request = build_request("", config, self.provider, None, None)
+        if estimate is None:
+            estimate = estimate_body_tokens(body)
+        provider = self.provider
+
+        def usage_of(response: RawResponse) -> tuple[Usage, Mapping[str, str]]:
+            return response.usage, response.headers
+
+        response = await self._attempts(
+            config, request, estimate, lambda: provider.post_json(path, body, request), usage_of
+        )
+        model = body.get("model")
+        if not isinstance(model, str):
+            return response
+        return dataclasses.replace(response, usage=self.priced(model, response.usage))
 
     def _cache_for(self, config: LLMConfig) -> ResponseCache | None:
         if not config.enable_cache:

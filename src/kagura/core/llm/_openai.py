@@ -21,7 +21,7 @@ from kagura._redact import redact_text
 from kagura.core.llm._errors import check_api_key, error_for_status
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._quota_headers import retry_after_of
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.errors import (
     AuthenticationError,
     KaguraError,
@@ -165,6 +165,32 @@ def _request_url(exc: BaseException) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
+def _request_id(headers: Any, body: Any) -> str:
+    found = headers.get("x-request-id") if headers is not None else None
+    if not found and isinstance(body, dict):
+        found = body.get("id")
+    return str(found or "")
+
+
+def _status_answer(exc: BaseException) -> RawResponse | None:
+    """A final HTTP answer that is not an error of the call itself (400, 404, 422...) as a RawResponse;
+    None for what must raise: retryable statuses (408, 429, 5xx), refused keys (401/403), no answer."""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    status = exc.status_code
+    if status in (401, 403, 408, 429) or status >= 500:
+        return None
+    try:
+        body: Any = exc.response.json()
+    except ValueError:
+        body = {"error": {"message": exc.response.text[:2000]}}
+    headers = exc.response.headers
+    usage = usage_of(body.get("usage") if isinstance(body, dict) else None)
+    return RawResponse(status, body, _request_id(headers, body), usage, headers)
+
+
 def _params(request: LLMRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": request.model,
@@ -283,6 +309,28 @@ class OpenAICompatibleProvider(Provider):
                 text, usage, model=request.model, provider=self.name, headers=raw.headers,
                 finish_reason=_finish_reason(data),
             )  # fmt: skip
+        raise error  # outside the except block: the SDK exception is not kept as __context__
+
+    async def post_json(self, path: str, body: dict[str, Any], request: LLMRequest) -> RawResponse:
+        client = self.sdk_client(request.base_url, request.api_key)
+        try:
+            raw: Any = await client.post(
+                path, body=body, cast_to=object, options={"timeout": request.timeout, "headers": _RAW}
+            )
+            data = raw.parse()
+        except Exception as exc:
+            answered = _status_answer(exc)
+            if answered is not None:
+                return answered
+            error = translate_openai_error(exc, request.api_key)
+        else:
+            return RawResponse(
+                raw.status_code,
+                data,
+                _request_id(raw.headers, data),
+                usage_of(data.get("usage") if isinstance(data, dict) else None),
+                raw.headers,
+            )
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:

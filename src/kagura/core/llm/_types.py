@@ -9,7 +9,7 @@ from typing import Any
 
 from kagura.core.llm._attachments import Attachment
 
-__all__ = ["LLMRequest", "LLMResponse", "Usage"]
+__all__ = ["LLMRequest", "LLMResponse", "RawResponse", "Usage"]
 
 
 @dataclass(frozen=True)
@@ -132,3 +132,23 @@ class LLMRequest:
         if self.prompt_cache:
             params["prompt_cache"] = True
         return params
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """An endpoint's answer to a body posted as-is (:meth:`LLMClient.send`): the HTTP ``status_code``, the
+    parsed JSON ``body``, the ``request_id`` the server gave (``x-request-id``, else the body's ``id``, else
+    ``""``), its ``usage`` (priced by the client's table) and the ``headers``. Statuses that are retried
+    (429, 408, 5xx) never arrive here: they raise."""
+
+    status_code: int
+    body: Any
+    request_id: str = ""
+    usage: Usage = field(default_factory=lambda: Usage())
+    headers: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
