@@ -120,9 +120,31 @@ def llm_from_options(
     from kagura.core.llm import LLMConfig
 
     with user_errors(api_key, misuse=True):  # a malformed flag value is the user's error, not a bug
-        return LLMConfig(
+        config = LLMConfig(
             model=model or None, base_url=base_url or None, api_key=api_key or None, redis_url=redis_url
         )
+    if config.redis_url:
+        check_redis(config.redis_url)
+    return config
+
+
+def check_redis(url: str) -> None:
+    """The shared budget's Redis (``--redis`` or ``KAGURA_REDIS_URL``) answers now, or one line and exit 1
+    before any work: a wrong password, nothing listening or a malformed URL never runs unthrottled."""
+    from kagura.core.parallel import RateLimiter
+
+    shared = RateLimiter(redis=url, key="kagura:cli:check").shared
+    if shared is None:  # pragma: no cover - a redis= limiter always has its shared budget
+        return
+
+    async def probe() -> None:
+        try:
+            await shared.ensure_reachable()
+        finally:
+            await shared.close()
+
+    with user_errors(misuse=True):
+        asyncio.run(probe())
 
 
 def embedder_from_option(
