@@ -13,7 +13,7 @@ A backend's ``submit(requests, ChunkTag(job_id, chunk_index), since=...)`` is id
 made, so a crash between creating a batch and recording it never submits the chunk twice.
 """
 
-from kagura.core.llm.batches._anthropic import AnthropicBatchBackend, translate_anthropic_error
+from kagura.core.llm.batches._anthropic import AnthropicBatchBackend
 from kagura.core.llm.batches._chunks import (
     ANTHROPIC_BATCH_LIMITS,
     OPENAI_BATCH_LIMITS,
@@ -54,6 +54,5 @@ __all__ = [
     "chunk_requests",
     "estimate_tokens",
     "split_into_chunks",
-    "translate_anthropic_error",
     "wait_until_ended",
 ]

@@ -18,9 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kagura._extras import import_optional
-from kagura._redact import redact_text
-from kagura.core.llm._errors import check_api_key, error_for_status
-from kagura.core.llm._quota_headers import retry_after_of
+from kagura.core.llm._anthropic import translate_anthropic_error
+from kagura.core.llm._errors import check_api_key
 from kagura.core.llm._types import Usage
 from kagura.core.llm.batches._chunks import ANTHROPIC_BATCH_LIMITS, ChunkLimits
 from kagura.core.llm.batches._types import (
@@ -34,16 +33,12 @@ from kagura.core.llm.batches._types import (
 from kagura.errors import (
     InvalidRequestError,
     KaguraError,
-    KaguraTimeoutError,
-    LLMError,
-    ProviderConnectionError,
-    RetryableError,
 )
 
 if TYPE_CHECKING:
     import anthropic
 
-__all__ = ["AnthropicBatchBackend", "to_anthropic_params", "translate_anthropic_error"]
+__all__ = ["AnthropicBatchBackend", "to_anthropic_params"]
 
 T = TypeVar("T")
 SKEW = 300.0
@@ -58,32 +53,6 @@ _STATUS_OF = {
     "api_error": 500,
     "overloaded_error": 529,
 }
-
-
-def translate_anthropic_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
-    """An ``anthropic`` SDK exception -> the matching ``kagura.errors`` class (the key redacted)."""
-    if isinstance(exc, KaguraError):
-        return exc
-    import anthropic
-
-    msg = redact_text(str(exc), api_key)
-    if isinstance(exc, anthropic.APITimeoutError):
-        return KaguraTimeoutError(f"the Anthropic request timed out: {msg}")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderConnectionError(f"could not reach the Anthropic API: {msg}")
-    if isinstance(exc, anthropic.APIStatusError):
-        headers = exc.response.headers
-        error = error_for_status(
-            exc.status_code,
-            msg,
-            service="the Anthropic API",
-            key_hint=_KEY_HINT,
-            retry_after=retry_after_of(headers),
-        )
-        if isinstance(error, RetryableError):
-            error.headers = dict(headers)
-        return error
-    return LLMError(f"Anthropic batch call failed ({type(exc).__name__}): {msg}")
 
 
 def _text(content: Any) -> str:
