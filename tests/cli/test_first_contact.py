@@ -182,10 +182,10 @@ def test_a_bad_embedding_variable_is_named(tmp_path: Path, variable: str, value:
 # -- budget show: what comes from Redis is text -------------------------------------------------------------
 
 
-def test_budget_show_prints_keys_from_redis_as_text(redis_server: object) -> None:
+def test_budget_show_prints_keys_from_redis_as_text(own_redis_server: object) -> None:
     import redis
 
-    url = redis_server.url  # type: ignore[attr-defined]
+    url = own_redis_server.url  # type: ignore[attr-defined]  # its own: no other test's budgets
     key = "kagura:budget:[/red]\x1b[2Jboom"
     client = redis.Redis.from_url(url)
     try:
@@ -216,10 +216,10 @@ def test_help_at_80_columns_shows_every_flag_whole_and_plain_names(command: list
     assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
 
 
-def test_budget_show_rounds_learned_numbers_and_names_the_member_window(redis_server: object) -> None:
+def test_budget_show_rounds_learned_numbers_and_names_the_member_window(own_redis_server: object) -> None:
     import redis
 
-    url = redis_server.url  # type: ignore[attr-defined]
+    url = own_redis_server.url  # type: ignore[attr-defined]  # its own: no other test's budgets
     key = "kagura:budget:openai:http://127.0.0.1:1/v1:a-rather-long-key-name-for-a-narrow-terminal"
     client = redis.Redis.from_url(url)
     try:
