@@ -12,7 +12,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXPECTED = {"overhead", "llm", "router", "ingest", "quota", "shared", "embed", "corpus", "store"}
+EXPECTED = {
+    "overhead",
+    "llm",
+    "router",
+    "ingest",
+    "quota",
+    "shared",
+    "embed",
+    "corpus",
+    "store",
+    "structured",
+    "jobs",
+}
 
 
 def main() -> int:

@@ -13,6 +13,8 @@
     │   ├── AuthenticationError   401/403: the key is missing, wrong or lacks access
     │   ├── InvalidRequestError   400/404/422: the request itself is wrong (model name, parameters)
     │   ├── MalformedResponseError    the server answered something that is not a valid completion
+    │   ├── StructuredOutputError     no answer matched the schema after the repairs; carries the last
+    │   │                             ``answer`` and ``error``
     │   └── UnsupportedAttachmentError   the model cannot take this kind of attachment
     ├── ConfigurationError        kagura is set up wrongly (missing model weights, missing extra)
     │   ├── MissingExtraError     an optional dependency is not installed (also a builtin ImportError)
@@ -21,6 +23,7 @@
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
     │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
+    ├── JobInputError             a job's input cannot run (bad lines, a changed body): ``problems``
     └── RoutingError
         └── NoAgentFoundError     no registered agent matched the query with enough confidence
 
@@ -39,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "ExtractionError",
     "InvalidRequestError",
+    "JobInputError",
     "KaguraError",
     "KaguraTimeoutError",
     "LLMError",
@@ -53,6 +57,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "StoreError",
+    "StructuredOutputError",
     "UnsupportedAttachmentError",
 ]
 
@@ -115,6 +120,23 @@ class MalformedResponseError(LLMError):
     """The server's answer was not a valid completion."""
 
 
+class StructuredOutputError(LLMError):
+    """Every answer to a call with a ``schema`` failed validation, repairs included.
+
+    ``answer`` is the last answer's text, ``error`` what was wrong with it, ``attempts`` how many answers
+    were tried, ``usage`` the tokens and cost of them all (a ``kagura.core.llm.Usage``).
+    """
+
+    def __init__(
+        self, message: str, *, answer: str = "", error: str = "", attempts: int = 0, usage: object = None
+    ) -> None:
+        super().__init__(message)
+        self.answer = answer
+        self.error = error
+        self.attempts = attempts
+        self.usage = usage
+
+
 class UnsupportedAttachmentError(LLMError):
     """The chosen provider or model cannot take this kind of attachment."""
 
@@ -139,6 +161,14 @@ class MissingExtraError(ConfigurationError, ImportError):
 class ServiceUnavailableError(ConfigurationError):
     """A local service that a test helper or a benchmark starts for real (``redis-server``, PostgreSQL from
     the ``pgserver`` wheel) is not installed or would not start; the message says how to install it."""
+class JobInputError(KaguraError):
+    """A job's input cannot run: malformed lines, duplicate ids, or a changed body under an id already sent.
+
+    ``problems`` are the messages, one per line at fault (``"line 7: ..."``); nothing was sent."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class ExtractionError(KaguraError):

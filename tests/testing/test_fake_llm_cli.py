@@ -108,3 +108,25 @@ def test_bad_quota_flag_is_a_usage_error_without_traceback() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "--quota-rpm" in result.stderr
+
+
+async def test_fake_llm_process_breaks_that_share_of_structured_answers() -> None:
+    from kagura.core.llm import LLMConfig, call_llm
+    from kagura.testing import FakeLLMProcess
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    async with FakeLLMProcess(latency=0, invalid_json_rate=0.5) as server:
+        config = LLMConfig(model="fake", base_url=server.base_url, api_key="t", max_attempts=1)
+        results = [await call_llm(f"q{i}", config, schema=schema, max_repairs=20) for i in range(20)]
+        stats = await server.stats()
+    assert results == [{"n": 0}] * 20
+    assert stats["structured_answers"] == 20 + stats["invalid_answers"]
+    assert 5 <= stats["invalid_answers"] <= 40
+    assert len(stats["usage_log"]) == stats["structured_answers"]
+
+
+def test_bad_invalid_json_rate_is_a_usage_error() -> None:
+    result = _run_cli("--invalid-json-rate", "1.5")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "--invalid-json-rate" in result.stderr

@@ -36,6 +36,8 @@ BENCHMARKS: dict[str, str] = {
     "embed": "kagura.bench.embed",
     "corpus": "kagura.bench.corpus",
     "store": "kagura.bench.store",
+    "structured": "kagura.bench.structured",
+    "jobs": "kagura.bench.jobs",
     "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""

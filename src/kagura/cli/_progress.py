@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TextIO, TypeVar
 
-__all__ = ["ProgressLines", "run_interruptibly"]
+__all__ = ["ProgressLines", "duration", "run_interruptibly"]
 
 T = TypeVar("T")
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -71,10 +71,10 @@ class ProgressLines:
         parts.append(f"{failed} failed")
         parts.append(f"{rate:.1f} files/s")
         if total is not None and rate > 0:
-            parts.append(f"ETA {_duration((total - done) / rate)}")
+            parts.append(f"ETA {duration((total - done) / rate)}")
         else:
             parts.append("ETA ?")
-        parts.append(f"elapsed {_duration(elapsed)}")
+        parts.append(f"elapsed {duration(elapsed)}")
         return ", ".join(parts)
 
     def finish(self) -> None:

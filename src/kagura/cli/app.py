@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kagura.cli import bench, budget, demo, fake_llm, ingest, route, store  # noqa: F401  (registers their commands)
+from kagura.cli import bench, budget, demo, fake_llm, ingest, route, run, store  # noqa: F401  (registers their commands)
 from kagura.cli._app import app
 
 

@@ -44,6 +44,7 @@ def _table(name: str, rows: list[BenchRow]) -> Table:
 _CLIENT_TABLES = {
     "quota": "kagura bench quota (naive semaphore+retry vs kagura)",
     "shared": "kagura bench shared (each process alone vs one budget in Redis)",
+    "jobs": "kagura bench jobs (naive semaphore+retry script vs kagura run)",
 }
 _QUOTA_COLUMNS = {
     "wall_s": "wall",

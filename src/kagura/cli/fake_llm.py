@@ -59,6 +59,11 @@ def fake_llm(
     server_error_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with 500."),
     hang_every: int | None = typer.Option(None, min=1, help="Never answer every Nth request."),
     malformed_every: int | None = typer.Option(None, min=1, help="Answer every Nth request with bad JSON."),
+    invalid_json_rate: float = typer.Option(
+        0.0,
+        "--invalid-json-rate",
+        help="Share (0-1) of the answers to structured requests sent as broken JSON.",
+    ),
     quota_rpm: float | None = typer.Option(
         None, "--quota-rpm", help="Requests per minute each API key may make (a token bucket); over it: 429."
     ),
@@ -106,6 +111,7 @@ def fake_llm(
         "server_error_every": server_error_every,
         "hang_every": hang_every,
         "malformed_every": malformed_every,
+        "invalid_json_rate": invalid_json_rate,
     }
     quota = {"quota_rpm": quota_rpm, "quota_tpm": quota_tpm, "quota_burst": quota_burst,
              "quota_headers": quota_headers}  # fmt: skip

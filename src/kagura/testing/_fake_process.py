@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from kagura.testing._fake_quota import Quota
+from kagura.testing._fake_wire import Faults
 
 __all__ = ["FakeLLMProcess"]
 
@@ -31,13 +32,19 @@ class FakeLLMProcess:
         quota_tpm: float | None = None,
         quota_burst: float | None = None,
         quota_headers: bool = True,
+        invalid_json_rate: float = 0.0,
         startup_timeout: float = 60.0,
     ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0 seconds")
         Quota(quota_rpm, quota_tpm, quota_burst, quota_headers)  # bad values fail here, not in the child
         self.latency = latency
-        self._args = [f"--{'' if quota_headers else 'no-'}quota-headers"]
+        Faults(invalid_json_rate=invalid_json_rate)
+        self._args = [
+            f"--{'' if quota_headers else 'no-'}quota-headers",
+            "--invalid-json-rate",
+            repr(invalid_json_rate),
+        ]
         for flag, value in (
             ("--quota-rpm", quota_rpm),
             ("--quota-tpm", quota_tpm),

@@ -18,6 +18,7 @@ __all__ = [
     "embedding_texts",
     "embeddings_body",
     "embeddings_estimate",
+    "prefix_tokens",
 ]
 
 
@@ -50,11 +51,23 @@ def chat_estimate(body: dict[str, Any]) -> int:
     return prompt + (limit if isinstance(limit, int) and limit > 0 else 0)
 
 
-def chat_usage(messages: list[Any], answer: str) -> dict[str, int]:
-    """The ``usage`` of a chat answer: prompt, completion and total tokens (about 4 characters each)."""
+def chat_usage(messages: list[Any], answer: str, cached: int = 0) -> dict[str, Any]:
+    """The ``usage`` of a chat answer: prompt, completion and total tokens (about 4 characters each), and
+    ``cached`` of the prompt's tokens read from the (fake) prompt cache."""
     prompt = sum(count_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict))
     completion = count_tokens(answer)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": min(cached, prompt)},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+
+
+def prefix_tokens(messages: list[Any]) -> int:
+    """Tokens of every message but the last: the part a prompt cache can hold."""
+    return sum(count_tokens(text_of(m.get("content"))) for m in messages[:-1] if isinstance(m, dict))
 
 
 def embedding_texts(body: dict[str, Any]) -> list[str] | None:

@@ -18,11 +18,13 @@ requests overlap) into a 429 with ``Retry-After``, a 500, a hang, or malformed J
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import math
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -41,7 +43,9 @@ from kagura.testing._fake_requests import (
     embedding_texts,
     embeddings_body,
     embeddings_estimate,
+    prefix_tokens,
 )
+from kagura.testing._fake_schema import instance_of, invalid_json, json_schema_of
 from kagura.testing._fake_wire import (
     Faults,
     ScriptedFailure,
@@ -62,6 +66,8 @@ class FakeLLMServer:
 
     ``server.base_url`` is ``"http://127.0.0.1:PORT/v1"``: use it as
     ``LLMConfig(model="fake", base_url=server.base_url, api_key="test")``.
+    A request asking for a JSON Schema (``response_format`` json_schema) is answered a minimal instance
+    of it; ``invalid_json_rate`` (a shortcut for ``Faults.invalid_json_rate``) breaks that share of them.
     ``responder(messages) -> str`` (sync or async) computes the answer; the default is :func:`default_answer`.
     ``received`` holds every JSON body received, in arrival order.
 
@@ -85,12 +91,15 @@ class FakeLLMServer:
         quota_headers: bool = True,
         clock: Callable[[], float] | None = None,
         batches: BatchSettings | None = None,
+        invalid_json_rate: float | None = None,
     ) -> None:
         if not math.isfinite(latency) or latency < 0:
             raise ValueError("latency must be a finite number >= 0 seconds")
         self.latency = latency
         self.responder: Responder = responder or default_answer
         self.faults = faults or Faults()
+        if invalid_json_rate is not None:
+            self.faults = replace(self.faults, invalid_json_rate=invalid_json_rate)
         self.embedding_dim = embedding_dim
         self.stats = ServerStats()
         self.received: list[dict[str, Any]] = []
@@ -102,6 +111,7 @@ class FakeLLMServer:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Event]] = []
+        self._cached_prefixes: set[str] = set()
         self.port: int | None = None
         self.batches = FakeBatchService(batches or BatchSettings(), lambda: self.responder)
 
@@ -291,14 +301,14 @@ class FakeLLMServer:
         if not isinstance(messages, list):
             headers = self._count_tokens(call, call.charged)
             return error_response(400, None, "'messages' must be a list", headers=headers)
-        answer = self.responder(messages)
-        if inspect.isawaitable(answer):
-            answer = await answer
-        usage = chat_usage(messages, answer)
-        self.stats.prompt_tokens += usage["prompt_tokens"]
-        self.stats.completion_tokens += usage["completion_tokens"]
-        headers = self._count_tokens(call, usage["total_tokens"])
+        answer = await self._answer(call, messages, json_schema_of(call.body))
         model = str(call.body.get("model", "fake"))
+        usage = chat_usage(messages, answer, self._prompt_cache_read(messages))
+        cached = usage["prompt_tokens_details"]["cached_tokens"]
+        self.stats.bill(
+            call.number, "chat", model, usage["prompt_tokens"], usage["completion_tokens"], cached
+        )
+        headers = self._count_tokens(call, usage["total_tokens"])
         if not call.body.get("stream"):
             return web.json_response(completion_body(call.number, model, answer, usage), headers=headers)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
@@ -308,6 +318,32 @@ class FakeLLMServer:
             await response.write(event)
         await response.write_eof()
         return response
+
+    async def _answer(self, call: Call, messages: list[Any], schema: Mapping[str, Any] | None) -> str:
+        """The answer's text: the responder's, or for a structured request (``schema``), a minimal
+        instance of the schema (broken JSON for ``faults.invalid_json_rate`` of them)."""
+        if schema is not None:
+            self.stats.structured_answers += 1
+            if self.faults.invalid_json_for(call.number):
+                self.stats.invalid_answers += 1
+                return invalid_json(json.dumps(instance_of(schema)))
+            if self.responder is default_answer:
+                return json.dumps(instance_of(schema))
+        answer = self.responder(messages)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return answer
+
+    def _prompt_cache_read(self, messages: list[Any]) -> int:
+        """Automatic prompt caching as OpenAI does it: a prompt whose messages before the last were all
+        sent before reads them from the cache (their tokens are reported as ``cached_tokens``)."""
+        if len(messages) < 2:
+            return 0
+        digest = hashlib.sha256(json.dumps(messages[:-1], sort_keys=True, default=str).encode()).hexdigest()
+        if digest in self._cached_prefixes:
+            return prefix_tokens(messages)
+        self._cached_prefixes.add(digest)
+        return 0
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.embedding_requests += 1
@@ -320,7 +356,7 @@ class FakeLLMServer:
             return error_response(400, None, "'input' must be a string or a list of strings", headers=headers)
         dim = int(call.body.get("dimensions") or self.embedding_dim)
         body = embeddings_body(texts, dim, str(call.body.get("model", "fake-embedding")))
-        self.stats.prompt_tokens += body["usage"]["prompt_tokens"]
+        self.stats.bill(call.number, "embeddings", body["model"], body["usage"]["prompt_tokens"], 0)
         return web.json_response(body, headers=self._count_tokens(call, body["usage"]["prompt_tokens"]))
 
     async def _models(self, request: web.Request) -> web.StreamResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -37,6 +38,9 @@ class Faults:
     server_error_every: int | None = None
     hang_every: int | None = None
     malformed_every: int | None = None
+    #: share of the answers to structured requests (a JSON Schema asked for) that are broken-off JSON,
+    #: chosen by request number (deterministic: the same requests fail on every run)
+    invalid_json_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -45,6 +49,16 @@ class Faults:
                 raise ValueError(f"Faults.{f.name} must be a positive int or None, got {value!r}")
         if not math.isfinite(self.retry_after) or self.retry_after < 0:
             raise ValueError("Faults.retry_after must be a finite number >= 0 seconds")
+        rate = self.invalid_json_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError(f"Faults.invalid_json_rate must be a number from 0 to 1, got {rate!r}")
+
+    def invalid_json_for(self, number: int) -> bool:
+        """Whether request ``number``'s structured answer is broken JSON (``invalid_json_rate`` of them)."""
+        return (
+            self.invalid_json_rate > 0
+            and random.Random(f"invalid-json-{number}").random() < self.invalid_json_rate
+        )
 
     def failure_for(self, number: int) -> ScriptedFailure | None:
         """The failure request ``number`` (1-based, by arrival) gets, or ``None``; hangs win, then 429s..."""
@@ -73,6 +87,10 @@ class ServerStats:
     faults_injected: int = 0
     #: requests answered 429 because their API key was over the quota (not counted in ``faults_injected``)
     over_quota: int = 0
+    #: structured answers sent as broken JSON on purpose (``Faults.invalid_json_rate``)
+    invalid_answers: int = 0
+    #: answers in the shape a JSON Schema asked for (valid or broken on purpose)
+    structured_answers: int = 0
     #: requests that passed the quota (every request when there is no quota)
     admitted: int = 0
     #: admitted requests per second since the server started (or its stats were reset), keyed by the
@@ -82,6 +100,29 @@ class ServerStats:
     tokens_per_second: dict[int, int] = field(default_factory=dict)
     #: arrival time of each request on the event loop's clock (virtual under looptime)
     request_times: list[float] = field(default_factory=list)
+    #: the usage billed for each answered request, in answer order: ``{"number", "route", "model",
+    #: "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens"}`` (the bill to
+    #: check dollar totals against)
+    usage_log: list[dict[str, Any]] = field(default_factory=list)
+
+    def bill(
+        self,
+        number: int,
+        route: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> None:
+        """Log the usage of one answered request (see ``usage_log``) and add it to the token counters."""
+        self.prompt_tokens += input_tokens
+        self.completion_tokens += output_tokens
+        self.usage_log.append(
+            {"number": number, "route": route, "model": model, "input_tokens": input_tokens,
+             "cached_input_tokens": cached_input_tokens, "cache_write_tokens": cache_write_tokens,
+             "output_tokens": output_tokens}
+        )  # fmt: skip
 
     def arrive(self, now: float) -> int:
         """Count one API request in (at loop time ``now``); its number, 1-based."""

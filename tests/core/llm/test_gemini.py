@@ -46,6 +46,7 @@ class FakeGemini:
         self.gets = 0
         self.fail: list[tuple[int, dict[str, str]]] = []
         self.url = ""
+        self.usage: dict[str, int] = {"promptTokenCount": 7, "candidatesTokenCount": 3, "totalTokenCount": 10}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -70,7 +71,7 @@ class FakeGemini:
             self.generate.append(await request.json())
             return web.json_response({
                 "candidates": [{"content": {"parts": [{"text": "gemini says hi"}], "role": "model"}}],
-                "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 3, "totalTokenCount": 10},
+                "usageMetadata": self.usage,
             })  # fmt: skip
         if path.startswith("/upload/") and request.method == "POST" and "upload_id" not in request.query:
             return web.json_response(
@@ -216,3 +217,20 @@ async def test_streaming_yields_deltas_and_usage(gemini: FakeGemini) -> None:
         deltas = [d async for d in call_llm_stream("hello", _config(gemini))]
     assert deltas == ["gemini", " streams", " hi"]
     assert usage.total.prompt_tokens == 4 and usage.total.completion_tokens == 3
+
+
+async def test_cost_counts_cached_and_thinking_tokens_as_gemini_bills_them(gemini: FakeGemini) -> None:
+    # Gemini's promptTokenCount includes the cached tokens; thoughts are billed as output on top of the
+    # candidates. gemini-2.0-flash: $0.10 input, $0.025 cached, $0.40 output per 1M tokens.
+    gemini.usage = {"promptTokenCount": 400_000, "cachedContentTokenCount": 100_000,
+                    "candidatesTokenCount": 50_000, "thoughtsTokenCount": 25_000}  # fmt: skip
+    with track_usage() as usage:
+        for _ in range(3):
+            response = await complete("think", _config(gemini))
+    u = response.usage
+    assert (u.prompt_tokens, u.cached_input_tokens, u.completion_tokens, u.reasoning_tokens) == (
+        400_000, 100_000, 75_000, 25_000
+    )  # fmt: skip
+    hand = 3 * (300_000 * 0.10 + 100_000 * 0.025 + 75_000 * 0.40) / 1e6
+    assert round(usage.cost_by_model["gemini:gemini-2.0-flash"] or 0, 2) == round(hand, 2)
+    assert usage.cost_usd == pytest.approx(hand)

@@ -20,9 +20,10 @@ from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
 from kagura.core.llm._gate import ConcurrencyGate
 from kagura.core.llm._gemini import GeminiProvider
 from kagura.core.llm._openai import OpenAICompatibleProvider, translate_openai_error
+from kagura.core.llm._pricing import ModelPrice, PriceTable
 from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
 from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
 
 __all__ = [
@@ -38,9 +39,12 @@ __all__ = [
     "LLMRequest",
     "LLMResponse",
     "LocalAdaptiveState",
+    "ModelPrice",
     "OpenAICompatibleProvider",
+    "PriceTable",
     "Provider",
     "QuotaHeaders",
+    "RawResponse",
     "ResponseCache",
     "StreamChunk",
     "Usage",

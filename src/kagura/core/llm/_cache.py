@@ -94,7 +94,8 @@ class ResponseCache:
             conn.close()
         if row is None or (row[5] is not None and row[5] <= self.clock()):
             return None
-        return LLMResponse(row[0], Usage(row[3], row[4]), model=row[1], provider=row[2], cached=True)
+        usage = Usage(row[3], row[4], cost_usd=0.0)  # a hit costs no request
+        return LLMResponse(row[0], usage, model=row[1], provider=row[2], cached=True)
 
     def put_blocking(self, key: str, response: LLMResponse, ttl: float | None) -> None:
         """Store ``response`` under ``key`` for ``ttl`` seconds (None: no expiry) (blocking)."""

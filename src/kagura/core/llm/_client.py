@@ -21,9 +21,10 @@ import functools
 import hashlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 from kagura.core.llm._adaptive import AdaptiveController
 from kagura.core.llm._adaptive_state import AdaptiveStore
@@ -31,14 +32,18 @@ from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._gate import ConcurrencyGate
+from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._providers import Provider, new_provider
-from kagura.core.llm._request import build_request, endpoint_of, shared_budget_key
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._request import build_request, endpoint_of, estimate_body_tokens, shared_budget_key
+from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import record_usage
 from kagura.core.parallel import RateLimiter, RetryPolicy, call_with_retry
-from kagura.errors import KaguraTimeoutError
+from kagura.errors import KaguraTimeoutError, RateLimitedError
 
 __all__ = ["LLMClient"]
+
+R = TypeVar("R")
 
 
 @functools.lru_cache(maxsize=64)
@@ -84,6 +89,8 @@ class LLMClient:
     - ``adaptive``: learn the endpoint's quota from headers and outcomes (default ``config.adaptive``,
       True). A configured budget stays a ceiling. ``adaptive_store``: where the learned state lives.
     - ``clock``: seconds for the limiter and controller (tests pass the event loop's virtual clock).
+    - ``prices``: the :class:`PriceTable` that fills ``response.usage.cost_usd`` (default: the shipped
+      table with ``KAGURA_PRICES``'s file over it; a model without a price costs ``None``).
 
     ``async with LLMClient(...) as client:`` closes the provider's SDK clients on exit (:meth:`aclose`).
     """
@@ -98,6 +105,7 @@ class LLMClient:
         adaptive: bool | None = None,
         adaptive_store: AdaptiveStore | None = None,
         clock: Callable[[], float] | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         if config is None:
             config = LLMConfig()
@@ -105,7 +113,10 @@ class LLMClient:
             raise TypeError(f"config must be an LLMConfig, got {type(config).__name__}")
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {type(clock).__name__}")
+        if prices is not None and not isinstance(prices, PriceTable):
+            raise TypeError(f"prices must be a PriceTable, got {type(prices).__name__}")
         self.config = config
+        self.prices = PriceTable.from_env() if prices is None else prices
         self.clock: Callable[[], float] = clock or time.monotonic
         if provider is None or isinstance(provider, str):
             provider = new_provider(provider or config.provider_name)
@@ -153,6 +164,8 @@ class LLMClient:
             asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]
         ] = weakref.WeakKeyDictionary()
         self._endpoint = endpoint_of(config)
+        self.rate_limited = 0
+        """Attempts answered "rate limited" (HTTP 429) so far, retried or not."""
 
     def __repr__(self) -> str:
         return (
@@ -199,14 +212,24 @@ class LLMClient:
         system: str | None = None,
         *,
         config: LLMConfig | None = None,
+        schema: object = None,
+        max_repairs: int = DEFAULT_MAX_REPAIRS,
     ) -> LLMResponse:
         """Ask the model once; the :class:`LLMResponse` (``.text``, ``.usage``, ``.cached``).
 
         Retryable failures are retried (``config.max_attempts``); the rest raise the matching
-        ``kagura.errors`` class.
+        ``kagura.errors`` class. With a ``schema`` (a pydantic model class or a JSON Schema dict) the
+        answer is validated into ``.parsed``, invalid answers sent back up to ``max_repairs`` times
+        (see :mod:`kagura.core.llm._structured`).
         """
         config = self._config_for(config)
         request = build_request(prompt, config, self.provider, attachments, system)
+        if schema is None:
+            return await self._send(config, request)
+        return await complete_structured(functools.partial(self._send, config), request, schema, max_repairs)
+
+    async def _send(self, config: LLMConfig, request: LLMRequest) -> LLMResponse:
+        """One request along the whole path (coalescing, cache, budget, retries), counted in trackers."""
         if not (config.enable_cache or config.should_coalesce):
             response = await self._call_provider(config, request)
         else:
@@ -273,7 +296,14 @@ class LLMClient:
             self._finish(admission, controller, estimate=estimate, usage=usage, success=True)
             break
         model, name = request.model, self.provider.name
-        record_usage(LLMResponse("".join(parts), usage or Usage(), model=model, provider=name))
+        usage = self.priced(model, usage or Usage())
+        record_usage(LLMResponse("".join(parts), usage, model=model, provider=name))
+
+    def priced(self, model: str, usage: Usage) -> Usage:
+        """``usage`` with its ``cost_usd`` from this client's price table (None: the model has no price)."""
+        if usage.cost_usd is not None:
+            return usage
+        return dataclasses.replace(usage, cost_usd=self.prices.cost(model, usage))
 
     # -- the path of one call --------------------------------------------------------------------------
     def _admission(self, config: LLMConfig) -> tuple[_Admission, AdaptiveController | None]:
@@ -295,6 +325,8 @@ class LLMClient:
         """After one attempt: free its slot, tell the controller, reconcile the token estimate."""
         if admission.gate is not None:
             admission.gate.release()
+        if isinstance(error, RateLimitedError):
+            self.rate_limited += 1
         if controller is not None:
             if success:
                 controller.on_success(headers)
@@ -305,18 +337,36 @@ class LLMClient:
                 self.limiter.adjust(usage.total_tokens - estimate)
 
     async def _call_provider(self, config: LLMConfig, request: LLMRequest) -> LLMResponse:
-        admission, controller = self._admission(config)
-        estimate = self.provider.estimate_tokens(request)
         provider = self.provider
 
-        async def attempt() -> LLMResponse:
+        def usage_of(response: LLMResponse) -> tuple[Usage, Mapping[str, str]]:
+            return response.usage, response.headers
+
+        estimate = provider.estimate_tokens(request)
+        response = await self._attempts(
+            config, request, estimate, lambda: provider.complete(request), usage_of
+        )
+        return dataclasses.replace(response, usage=self.priced(response.model, response.usage))
+
+    async def _attempts(
+        self,
+        config: LLMConfig,
+        request: LLMRequest,
+        estimate: int,
+        call: Callable[[], Awaitable[R]],
+        usage_of: Callable[[R], tuple[Usage, Mapping[str, str]]],
+    ) -> R:
+        """``call()`` through admission (slot, then limiter), with the call's timeout and retries."""
+        admission, controller = self._admission(config)
+
+        async def attempt() -> R:
             # The slot was taken by admission.acquire just before (no await in between): free it here.
             started = self.clock()
             try:
                 deadline = asyncio.timeout(request.timeout)
                 try:
                     async with deadline:
-                        response = await provider.complete(request)
+                        response = await call()
                 except TimeoutError:
                     if not deadline.expired():
                         raise
@@ -327,14 +377,51 @@ class LLMClient:
             except BaseException:
                 self._finish(admission, controller)
                 raise
+            usage, headers = usage_of(response)
             self._finish(
-                admission, controller, estimate=estimate, usage=response.usage, success=True,
-                headers=dict(response.headers) if response.headers else None,
+                admission, controller, estimate=estimate, usage=usage, success=True,
+                headers=dict(headers) if headers else None,
             )  # fmt: skip
             return response
 
         policy = _policy(config.max_attempts, config.retry_max_delay)
         return await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
+
+    async def send(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        estimate: int | None = None,
+        config: LLMConfig | None = None,
+    ) -> RawResponse:
+        """POST ``body`` as-is to ``path`` under the endpoint (``"/chat/completions"``, ``"/embeddings"``)
+        through the same admission, adaptive control and retries as :meth:`complete`; never cached.
+
+        ``estimate``: the tokens to admit it for (default: a quarter of the body's characters plus its
+        ``max_tokens``). HTTP answers that retrying cannot change (400, 404, 422) come back as a
+        :class:`RawResponse` with their status; 401/403 and exhausted retries raise.
+        """
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"path must start with '/', e.g. '/chat/completions', got {path!r}")
+        if not isinstance(body, dict):
+            raise TypeError(f"body must be a dict (the JSON object to post), got {type(body).__name__}")
+        config = self._config_for(config)
+        request = build_request("", config, self.provider, None, None)
+        if estimate is None:
+            estimate = estimate_body_tokens(body)
+        provider = self.provider
+
+        def usage_of(response: RawResponse) -> tuple[Usage, Mapping[str, str]]:
+            return response.usage, response.headers
+
+        response = await self._attempts(
+            config, request, estimate, lambda: provider.post_json(path, body, request), usage_of
+        )
+        model = body.get("model")
+        if not isinstance(model, str):
+            return response
+        return dataclasses.replace(response, usage=self.priced(model, response.usage))
 
     def _cache_for(self, config: LLMConfig) -> ResponseCache | None:
         if not config.enable_cache:
@@ -371,7 +458,9 @@ class LLMClient:
             task.add_done_callback(lambda t: _land(flights, flight_key, t))
         response = await asyncio.shield(task)
         if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
-            response = dataclasses.replace(response, cached=True)
+            response = dataclasses.replace(
+                response, cached=True, usage=dataclasses.replace(response.usage, cost_usd=0.0)
+            )
         return response
 
     # -- lifecycle -------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from kagura.errors import (
     UnsupportedAttachmentError,
 )
 
-__all__ = ["INLINE_LIMIT", "GeminiProvider", "build_gemini_config", "translate_gemini_error"]
+__all__ = ["INLINE_LIMIT", "GeminiProvider", "build_gemini_config", "gemini_usage", "translate_gemini_error"]
 
 INLINE_LIMIT = 15 * 2**20  # Gemini takes up to ~20 MB inline per request; keep a margin for the JSON
 FILE_POLL_INTERVAL = 1.0
@@ -68,10 +68,14 @@ def _client(clients: _Clients, api_key: str | None, base_url: str | None, timeou
 def build_gemini_config(request: LLMRequest) -> Any:
     """The ``GenerateContentConfig`` for a request (pure: no network)."""
     types = _genai().types
+    structured: dict[str, Any] = {}
+    if request.schema is not None:
+        structured = {"response_mime_type": "application/json", "response_json_schema": dict(request.schema)}
     return types.GenerateContentConfig(
         temperature=request.temperature,
         max_output_tokens=request.max_tokens,
         system_instruction=request.system,
+        **structured,
         **request.extra,
     )
 
@@ -83,7 +87,41 @@ def inline_parts(request: LLMRequest) -> list[Any] | None:
     types = _genai().types
     parts: list[Any] = [types.Part.from_text(text=request.prompt)]
     parts += [types.Part.from_bytes(data=a.data, mime_type=a.mime_type) for a in request.attachments]
-    return parts
+    return with_turns(request, parts)
+
+
+def with_turns(request: LLMRequest, parts: list[Any]) -> list[Any]:
+    """``parts`` (the first user turn) alone, or the whole conversation as ``Content``s when the request
+    has later turns (a structured call's repair)."""
+    if not request.turns:
+        return parts
+    types = _genai().types
+    contents = [types.Content(role="user", parts=parts)]
+    for role, text in request.turns:
+        contents.append(
+            types.Content(
+                role="model" if role == "assistant" else "user", parts=[types.Part.from_text(text=text)]
+            )
+        )
+    return contents
+
+
+def gemini_usage(meta: Any) -> Usage:
+    """The :class:`Usage` of Gemini's ``usage_metadata``: the prompt (its cached share from
+    ``cached_content_token_count``), and the answer with its thinking tokens (``thoughts_token_count``,
+    billed as output)."""
+
+    def count(name: str) -> int:
+        value = getattr(meta, name, None)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    thoughts = count("thoughts_token_count")
+    return Usage(
+        count("prompt_token_count"),
+        count("candidates_token_count") + thoughts,
+        cached_input_tokens=count("cached_content_token_count"),
+        reasoning_tokens=thoughts,
+    )
 
 
 def translate_gemini_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
@@ -147,6 +185,7 @@ class GeminiProvider(Provider):
                 parts = [_genai().types.Part.from_text(text=request.prompt)]
                 for att in request.attachments:
                     parts.append(await self._upload(client, att.data, att.mime_type, uploaded))
+                parts = with_turns(request, parts)
             response = await client.aio.models.generate_content(
                 model=request.model, contents=parts, config=build_gemini_config(request)
             )
@@ -166,10 +205,7 @@ class GeminiProvider(Provider):
             raise MalformedResponseError(f"Gemini's answer has no text: {exc}") from None
         if not isinstance(text, str):
             raise MalformedResponseError(f"Gemini's answer has no text (blocked or empty): {response!s:.200}")
-        meta = getattr(response, "usage_metadata", None)
-        usage = Usage(
-            getattr(meta, "prompt_token_count", 0) or 0, getattr(meta, "candidates_token_count", 0) or 0
-        )
+        usage = gemini_usage(getattr(response, "usage_metadata", None))
         return LLMResponse(text, usage, model=request.model, provider=self.name)
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
@@ -189,7 +225,7 @@ class GeminiProvider(Provider):
             async for chunk in stream:
                 meta = getattr(chunk, "usage_metadata", None)
                 if meta is not None:
-                    usage = Usage(meta.prompt_token_count or 0, meta.candidates_token_count or 0)
+                    usage = gemini_usage(meta)
                 if chunk.text:
                     yield StreamChunk(chunk.text)
         except Exception as exc:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kagura.core.llm._errors import check_api_key, error_for_status, redact
 from kagura.core.llm._providers import Provider, StreamChunk, register_provider
 from kagura.core.llm._quota_headers import retry_after_of
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.errors import (
     AuthenticationError,
     KaguraError,
@@ -32,7 +32,13 @@ from kagura.errors import (
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAICompatibleProvider", "build_messages", "parse_completion", "translate_openai_error"]
+__all__ = [
+    "OpenAICompatibleProvider",
+    "build_messages",
+    "parse_completion",
+    "translate_openai_error",
+    "usage_of",
+]
 
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
                   "audio/mp3": "mp3"}  # fmt: skip
@@ -74,7 +80,7 @@ def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
         messages.append({"role": "system", "content": request.system})
     if not request.attachments:
         messages.append({"role": "user", "content": request.prompt})
-        return messages
+        return _with_turns(messages, request)
     parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
     for att in request.attachments:
         if att.kind == "image":
@@ -93,6 +99,11 @@ def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
             text = att.data.decode("utf-8", errors="replace")
             parts.append({"type": "text", "text": f"--- {att.name or 'attachment'} ---\n{text}"})
     messages.append({"role": "user", "content": parts})
+    return _with_turns(messages, request)
+
+
+def _with_turns(messages: list[dict[str, Any]], request: LLMRequest) -> list[dict[str, Any]]:
+    messages += [{"role": role, "content": text} for role, text in request.turns]
     return messages
 
 
@@ -129,6 +140,32 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
     return LLMError(f"LLM call failed ({type(exc).__name__}): {msg}")
 
 
+def _request_id(headers: Any, body: Any) -> str:
+    found = headers.get("x-request-id") if headers is not None else None
+    if not found and isinstance(body, dict):
+        found = body.get("id")
+    return str(found or "")
+
+
+def _status_answer(exc: BaseException) -> RawResponse | None:
+    """A final HTTP answer that is not an error of the call itself (400, 404, 422...) as a RawResponse;
+    None for what must raise: retryable statuses (408, 429, 5xx), refused keys (401/403), no answer."""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    status = exc.status_code
+    if status in (401, 403, 408, 429) or status >= 500:
+        return None
+    try:
+        body: Any = exc.response.json()
+    except ValueError:
+        body = {"error": {"message": exc.response.text[:2000]}}
+    headers = exc.response.headers
+    usage = usage_of(body.get("usage") if isinstance(body, dict) else None)
+    return RawResponse(status, body, _request_id(headers, body), usage, headers)
+
+
 def _params(request: LLMRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": request.model,
@@ -139,6 +176,11 @@ def _params(request: LLMRequest) -> dict[str, Any]:
     }
     if request.max_tokens is not None:
         params["max_tokens"] = request.max_tokens
+    if request.schema is not None:
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": request.schema_name, "schema": dict(request.schema)},
+        }
     return params
 
 
@@ -152,12 +194,39 @@ def parse_completion(data: Any) -> tuple[str, Usage]:
         ) from None
     if not isinstance(text, str):
         raise MalformedResponseError(f"the LLM server's answer content is not text: {text!r:.200}")
-    usage = data.get("usage") or {}
-    if not isinstance(usage, dict):
-        usage = {}
-    counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
-    prompt, completion = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
-    return text, Usage(prompt, completion)
+    return text, usage_of(data.get("usage"))
+
+
+def _finish_reason(data: Any) -> str:
+    try:
+        reason = data["choices"][0].get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return reason if isinstance(reason, str) else ""
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_of(raw: object) -> Usage:
+    """The :class:`Usage` of an OpenAI ``usage`` object (a dict or the SDK's model): prompt and completion
+    tokens, the cached share of the prompt (``prompt_tokens_details.cached_tokens``) and the reasoning
+    share of the completion (``completion_tokens_details.reasoning_tokens``); missing counts are 0."""
+    if raw is not None and not isinstance(raw, dict):
+        dump = getattr(raw, "model_dump", None)
+        raw = dump() if callable(dump) else {}
+    usage: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    return Usage(
+        _count(usage.get("prompt_tokens")),
+        _count(usage.get("completion_tokens")),
+        cached_input_tokens=_count(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict) else 0,
+        reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict) else 0,
+    )  # fmt: skip
 
 
 @register_provider
@@ -204,8 +273,32 @@ class OpenAICompatibleProvider(Provider):
         except Exception as exc:
             error = translate_openai_error(exc, request.api_key)
         else:
+            text, usage = parse_completion(data)
             return LLMResponse(
-                *parse_completion(data), model=request.model, provider=self.name, headers=raw.headers
+                text, usage, model=request.model, provider=self.name, headers=raw.headers,
+                finish_reason=_finish_reason(data),
+            )  # fmt: skip
+        raise error  # outside the except block: the SDK exception is not kept as __context__
+
+    async def post_json(self, path: str, body: dict[str, Any], request: LLMRequest) -> RawResponse:
+        client = self.sdk_client(request.base_url, request.api_key)
+        try:
+            raw: Any = await client.post(
+                path, body=body, cast_to=object, options={"timeout": request.timeout, "headers": _RAW}
+            )
+            data = raw.parse()
+        except Exception as exc:
+            answered = _status_answer(exc)
+            if answered is not None:
+                return answered
+            error = translate_openai_error(exc, request.api_key)
+        else:
+            return RawResponse(
+                raw.status_code,
+                data,
+                _request_id(raw.headers, data),
+                usage_of(data.get("usage") if isinstance(data, dict) else None),
+                raw.headers,
             )
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
@@ -220,7 +313,7 @@ class OpenAICompatibleProvider(Provider):
                 if delta or usage:
                     yield StreamChunk(
                         delta or "",
-                        Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None,
+                        usage_of(usage) if usage else None,
                     )
         except (AttributeError, IndexError, TypeError) as exc:
             error: KaguraError = MalformedResponseError(

@@ -14,10 +14,10 @@ and use it with ``LLMConfig(provider="mine", ...)``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
-from kagura.errors import UnsupportedAttachmentError
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
+from kagura.errors import InvalidRequestError, UnsupportedAttachmentError
 
 __all__ = [
     "Provider",
@@ -68,6 +68,12 @@ class Provider:
         """Yield text deltas; the default yields the whole answer at once."""
         response = await self.complete(request)
         yield StreamChunk(response.text, response.usage)
+
+    async def post_json(self, path: str, body: dict[str, Any], request: LLMRequest) -> RawResponse:
+        """POST ``body`` as-is to ``path`` under the endpoint (``"/chat/completions"``, ``"/embeddings"``);
+        ``request`` gives the endpoint, key and timeout. Retryable failures raise (429, 5xx, timeouts);
+        other HTTP statuses come back as a :class:`RawResponse`. Providers without raw access refuse."""
+        raise InvalidRequestError(f"provider {self.name!r} cannot send raw request bodies (path {path!r})")
 
     async def aclose(self) -> None:
         """Close what the provider opened (SDK clients, connection pools); it may be used again after."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._providers import Provider
 from kagura.core.llm._types import LLMRequest
 
-__all__ = ["build_request", "endpoint_of"]
+__all__ = ["build_request", "endpoint_of", "estimate_body_tokens"]
 
 
 def endpoint_of(config: LLMConfig) -> tuple[str, str | None, str]:
@@ -59,3 +60,23 @@ def build_request(
     )
     provider.check_attachments(request)
     return request
+
+
+def estimate_body_tokens(body: dict[str, Any]) -> int:
+    """Tokens to admit a raw chat or embeddings body for: its text (~4 characters a token) plus the
+    answer's ``max_completion_tokens``/``max_tokens`` (256 when a chat body sets none)."""
+    text = 0
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            text += len(content)
+        elif isinstance(content, list):
+            text += sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
+    inputs = body.get("input")
+    for item in [inputs] if isinstance(inputs, str) else inputs if isinstance(inputs, list) else ():
+        text += len(item) if isinstance(item, str) else 0
+    if "messages" not in body:
+        return text // 4 + 1
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    answer = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 256
+    return text // 4 + 1 + answer

@@ -1,0 +1,193 @@
+"""``kagura bench jobs``: ``kagura run`` against the naive job script, side by side in one run.
+
+Both clients run as their own processes against the fake server process (:class:`FakeLLMProcess`), each
+measured alone (peak RSS and CPU seconds of its own process):
+
+- **naive**: ``asyncio.Semaphore(C)`` + the ``openai`` SDK + retries honouring ``Retry-After``, appending
+  answers to a file (:mod:`kagura.bench._naive_job`); a restart runs everything again.
+- **kagura**: ``kagura run REQUESTS --out OUT --rpm R --max-concurrent C`` (ledger included).
+
+Scenarios:
+
+a. a known quota enforced per second (``R`` RPM, burst ``R/60``): wall vs ideal (``N/(R/60)``), 429s,
+   client CPU per call, peak RSS;
+b. ``kill -9`` at ``K`` random moments, then the same command to the end: requests paid twice, output
+   lines per custom_id; then the same command once more on the finished job (the resume time, 0 sent).
+
+    python -m kagura.bench.jobs [--quick | --full] [--latency 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kagura.bench._report import BenchRow
+from kagura.testing import FakeLLMProcess
+
+__all__ = ["Sizes", "run"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    calls: int = 20_000
+    rpm: float = 6000
+    concurrency: int = 64
+    kill_calls: int = 2000
+    kills: int = 10
+
+    @classmethod
+    def default(cls) -> Sizes:
+        return cls(calls=600, kill_calls=300, kills=3)
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(calls=30, rpm=2400, concurrency=16, kill_calls=40, kills=1)
+
+
+def _requests(path: Path, n: int) -> Path:
+    path.write_text(
+        "".join(json.dumps({"custom_id": f"q{i}", "prompt": f"label item {i}"}) + "\n" for i in range(n))
+    )
+    return path
+
+
+def _kagura(requests: Path, out: Path, server: FakeLLMProcess, sizes: Sizes, *extra: str) -> list[str]:
+    return ["kagura.cli", "run", str(requests), "--out", str(out), "--base-url", server.base_url, "--model",
+            "fake", "--api-key", "kagura", "--max-concurrent", str(sizes.concurrency), "--json",
+            *extra]  # fmt: skip
+
+
+def _naive(requests: Path, out: Path, server: FakeLLMProcess, sizes: Sizes) -> list[str]:
+    return ["kagura.bench._naive_job", str(requests), str(out), server.base_url, str(sizes.concurrency)]
+
+
+async def _measured(module_args: list[str], rusage: Path) -> tuple[asyncio.subprocess.Process, Any]:
+    env = {**os.environ, "KAGURA_BENCH_RUSAGE": str(rusage)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kagura.bench._measured", *module_args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    return proc, rusage
+
+
+async def _finish(proc: asyncio.subprocess.Process, rusage: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    stdout, _ = await proc.communicate()
+    summary = json.loads(stdout.decode().strip().splitlines()[-1])
+    return summary, json.loads(await asyncio.to_thread(rusage.read_text))
+
+
+async def _chat(server: FakeLLMProcess) -> tuple[int, int]:
+    stats = await server.stats()
+    return int(stats["chat_requests"]), int(stats["over_quota"])
+
+
+async def _quota(tmp: Path, sizes: Sizes, latency: float) -> BenchRow:
+    requests = _requests(tmp / "quota.jsonl", sizes.calls)
+    ideal = max(sizes.calls / (sizes.rpm / 60), latency)
+    figures: dict[str, Any] = {}
+    walls: dict[str, float] = {}
+    for name in ("naive", "kagura"):
+        async with FakeLLMProcess(latency, quota_rpm=sizes.rpm, quota_burst=sizes.rpm / 60) as server:
+            out = tmp / f"quota-{name}.jsonl"
+            args = _naive(requests, out, server, sizes) if name == "naive" else _kagura(
+                requests, out, server, sizes, "--rpm", str(sizes.rpm))  # fmt: skip
+            started = time.perf_counter()
+            proc, rusage = await _measured(args, tmp / f"rusage-{name}.json")
+            summary, usage = await _finish(proc, rusage)
+            walls[name] = time.perf_counter() - started
+            requests_made, limited = await _chat(server)
+        lines = out.read_text().splitlines()
+        figures[name] = {
+            "wall_s": round(walls[name], 2), "requests": requests_made, "http_429": limited,
+            "share_429": limited / max(1, requests_made), "failed": int(summary.get("failed", 0)),
+            "ratio_to_ideal": round(walls[name] / ideal, 3),
+            "cpu_ms_per_call": round(1000 * usage["cpu_s"] / sizes.calls, 2),
+            "peak_rss_mb": round(usage["maxrss_mb"], 1), "output_lines": len(lines),
+        }  # fmt: skip
+    return BenchRow(
+        f"a. {sizes.calls} calls, {sizes.rpm:g} RPM enforced per second, latency {latency:g} s", sizes.calls,
+        walls["naive"], walls["kagura"], ideal,
+        {**figures, "goal": "<= 1.03x ideal, <= 0.1% 429, 0 lost"},
+    )  # fmt: skip
+
+
+async def _kills(tmp: Path, sizes: Sizes, latency: float, seed: int = 7) -> BenchRow:
+    n = sizes.kill_calls
+    requests = _requests(tmp / "kills.jsonl", n)
+    rng = random.Random(seed)
+    points = sorted(rng.sample(range(n // 10, n - n // 10), sizes.kills))
+    figures: dict[str, Any] = {}
+    walls: dict[str, float] = {}
+    for name in ("naive", "kagura"):
+        async with FakeLLMProcess(latency) as server:
+            out = tmp / f"kills-{name}.jsonl"
+            args = (
+                _naive(requests, out, server, sizes)
+                if name == "naive"
+                else _kagura(requests, out, server, sizes)
+            )
+            started = time.perf_counter()
+            for number, point in enumerate(points):
+                # the naive script restarts from zero: its kills land at the same depth of each fresh run
+                target = point + (await _chat(server))[0] if name == "naive" else point
+                proc, _ = await _measured(args, tmp / f"rusage-kill-{name}-{number}.json")
+                while (await _chat(server))[0] < target and proc.returncode is None:  # noqa: ASYNC110 - polling another process's counters
+                    await asyncio.sleep(0.01)
+                if proc.returncode is None:
+                    os.kill(proc.pid, signal.SIGKILL)
+                await proc.wait()
+            proc, rusage = await _measured(args, tmp / f"rusage-kill-{name}.json")
+            summary, _ = await _finish(proc, rusage)
+            walls[name] = time.perf_counter() - started
+            made, _ = await _chat(server)
+            resume_s = None
+            if name == "kagura":
+                resumed = time.perf_counter()
+                proc, rusage = await _measured(args, tmp / "rusage-resume.json")
+                again, _ = await _finish(proc, rusage)
+                resume_s = round(time.perf_counter() - resumed, 2)
+                assert again["requests"] == 0, "a finished job sent requests again"
+        ids = [json.loads(line)["custom_id"] for line in out.read_text().splitlines()]
+        figures[name] = {
+            "wall_s": round(walls[name], 2), "requests": made, "http_429": 0, "share_429": 0.0,
+            "failed": int(summary.get("failed", 0)), "paid_twice": made - n, "output_lines": len(ids),
+            "distinct_ids": len(set(ids)), "exactly_once": len(ids) == len(set(ids)) == n,
+            **({"resume_finished_job_s": resume_s, "max_in_flight_per_kill": sizes.concurrency}
+               if resume_s is not None else {}),
+        }  # fmt: skip
+    return BenchRow(
+        f"b. {n} calls, kill -9 x{sizes.kills} then resume, latency {latency:g} s", n,
+        walls["naive"], walls["kagura"], None,
+        {**figures, "goal": "exactly-once output; paid twice <= in flight"},
+    )  # fmt: skip
+
+
+async def run(latency: float = 0.2, quick: bool = False, full: bool = False) -> list[BenchRow]:
+    sizes = Sizes.quick() if quick else Sizes() if full else Sizes.default()
+    with tempfile.TemporaryDirectory() as tmp:
+        return [await _quota(Path(tmp), sizes, latency), await _kills(Path(tmp), sizes, latency)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--latency", type=float, default=0.2)
+    options = parser.parse_args()
+    for row in asyncio.run(run(options.latency, options.quick, options.full)):
+        print(json.dumps(row.as_dict()))
+
+
+if __name__ == "__main__":
+    main()

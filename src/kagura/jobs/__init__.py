@@ -1,0 +1,43 @@
+"""Durable LLM jobs: a file or stream of requests run against an endpoint, every item in a ledger.
+
+::
+
+    from kagura.core.llm import LLMClient, LLMConfig
+    from kagura.jobs import Job
+
+    async with LLMClient(LLMConfig(base_url="http://127.0.0.1:8000/v1", model="m")) as client:
+        report = await Job("requests.jsonl", ledger="results.ledger.db", client=client,
+                           out="results.jsonl").run()
+
+Input lines are the OpenAI Batch format or a short form (``{"custom_id", "prompt"}``); the output is the
+Batch output format, one line per ``custom_id``. The ledger (SQLite file, or a ``postgresql://`` URL)
+makes a run resumable after any crash without paying twice, and lets several processes share one job.
+``kagura run`` is the command line over this.
+"""
+
+from __future__ import annotations
+
+from kagura.jobs._input import JobRequest, Problem, parse_request, scan
+from kagura.jobs._job import Job, write_output
+from kagura.jobs._ledger import Counts, SqlLedger
+from kagura.jobs._ledgers import open_ledger
+from kagura.jobs._report import JobReport, JobResult
+from kagura.jobs._schema import JobSchema
+from kagura.jobs._spend import RedisSpendCap, SpendCap
+
+__all__ = [
+    "Counts",
+    "Job",
+    "JobReport",
+    "JobRequest",
+    "JobResult",
+    "JobSchema",
+    "Problem",
+    "RedisSpendCap",
+    "SpendCap",
+    "SqlLedger",
+    "open_ledger",
+    "parse_request",
+    "scan",
+    "write_output",
+]
