@@ -161,6 +161,8 @@ class MissingExtraError(ConfigurationError, ImportError):
 class ServiceUnavailableError(ConfigurationError):
     """A local service that a test helper or a benchmark starts for real (``redis-server``, PostgreSQL from
     the ``pgserver`` wheel) is not installed or would not start; the message says how to install it."""
+
+
 class JobInputError(KaguraError):
     """A job's input cannot run: malformed lines, duplicate ids, or a changed body under an id already sent.
 
