@@ -37,6 +37,22 @@ JOB_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE job_items ADD COLUMN line_hash TEXT;
     CREATE INDEX IF NOT EXISTS job_items_line_hash ON job_items (job, line_hash);
     """,
+    # 3: the provider's Batch API: which way each item went, and the batches a job made (kagura.jobs._batches)
+    """
+    ALTER TABLE job_items ADD COLUMN via TEXT NOT NULL DEFAULT 'online';
+    ALTER TABLE job_items ADD COLUMN batch_chunk INTEGER;
+    CREATE TABLE IF NOT EXISTS job_batches (
+        job TEXT NOT NULL,
+        chunk INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        since DOUBLE PRECISION NOT NULL,
+        size INTEGER NOT NULL,
+        handle TEXT,
+        state TEXT NOT NULL DEFAULT 'intent',
+        updated_at DOUBLE PRECISION,
+        PRIMARY KEY (job, chunk)
+    );
+    """,
 )
 
 
