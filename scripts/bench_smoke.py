@@ -24,6 +24,7 @@ EXPECTED = {
     "store",
     "structured",
     "jobs",
+    "batch",
 }
 
 

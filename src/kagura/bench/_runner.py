@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, str] = {
     "store": "kagura.bench.store",
     "structured": "kagura.bench.structured",
     "jobs": "kagura.bench.jobs",
+    "batch": "kagura.bench.batch",
     "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""

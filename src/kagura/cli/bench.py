@@ -199,6 +199,11 @@ def bench(
         if name == "corpus":
             console.print(_corpus_table(rows))
             continue
+        if name == "batch":
+            from kagura.cli._bench_batch_table import batch_table
+
+            console.print(batch_table(rows))
+            continue
         console.print(_table(name, rows))
         for line in _extras(rows):
             console.print(line, highlight=False, markup=False)

@@ -174,6 +174,7 @@ class BatchVia:
     ) -> None:  # fmt: skip
         unfinished = {chunk: sizes.get(chunk, 0) for chunk in open_}
         start, attempt = self.clock(), 0
+        planned = float("inf")  # once the loop sleeps until a cutover, it keeps it (no ever-shorter polls)
         while open_:
             for chunk, handle in list(open_.items()):
                 try:
@@ -187,7 +188,7 @@ class BatchVia:
             if not open_:
                 return
             now = self.clock()
-            cutover = self._cutover_at(job, sum(unfinished.values()))
+            cutover = min(planned, self._cutover_at(job, sum(unfinished.values())))
             if not self.cut_over and now >= cutover:
                 self.cut_over = True
                 for handle in open_.values():
@@ -197,8 +198,8 @@ class BatchVia:
                         pass
                 continue
             wait = self.schedule.delay(attempt, now - start)
-            if not self.cut_over:
-                wait = min(wait, max(0.05, cutover - now))
+            if not self.cut_over and cutover - now <= wait:
+                wait, planned = max(0.0, cutover - now), cutover
             await asyncio.sleep(wait)
             attempt += 1
 
