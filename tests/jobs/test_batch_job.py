@@ -1,0 +1,81 @@
+"""``Job(..., batch=BatchVia(...))`` in process against the fake server, with OpenAI's and Anthropic's batch
+backends alike: every item via the batch at half price and 0 online calls; items a batch fails (HTTP 500)
+run online, each once; results yielded once each."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kagura.core.llm import LLMClient, LLMConfig, PriceTable
+from kagura.core.llm.batches import AnthropicBatchBackend, ChunkLimits, OpenAIBatchBackend, PollSchedule
+from kagura.jobs import BatchVia, Job
+from kagura.jobs._batch_ledger import BatchLedger
+from kagura.jobs._ledgers import open_ledger
+from kagura.testing import BatchSettings, BatchTimings, FakeLLMServer
+
+PRICES = PriceTable.from_mapping({"fake": {"input": 1.0, "output": 2.0, "batch": 0.5}})
+FAST = PollSchedule(first=0.05, factor=1.0, max_delay=0.05, warmup=0.0, floor=0.05)
+
+
+def _backend(kind: str, server: FakeLLMServer, size: int) -> Any:
+    limits = ChunkLimits(max_requests=size, max_bytes=2**20)
+    if kind == "openai":
+        return OpenAIBatchBackend(server.base_url, "test", limits=limits)
+    pytest.importorskip("anthropic")
+    return AnthropicBatchBackend(server.base_url.removesuffix("/v1"), "sk-ant-test", limits=limits)
+
+
+@pytest.fixture
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[FakeLLMServer]:
+    fail_every = getattr(request, "param", None)
+    settings = BatchSettings(BatchTimings(in_progress=0.2), fail_every=fail_every)
+    async with FakeLLMServer(batches=settings) as started:
+        yield started
+
+
+async def _run(tmp: Path, server: FakeLLMServer, kind: str, n: int) -> tuple[Job, list[str]]:
+    config = LLMConfig(
+        model="fake", base_url=server.base_url, api_key="test", max_attempts=2, retry_max_delay=0
+    )
+    lines = [{"custom_id": f"q{i}", "prompt": f"hello {i}"} for i in range(n)]
+    async with LLMClient(config, prices=PRICES) as client:
+        via = BatchVia("batch", _backend(kind, server, 4), schedule=FAST)
+        job = Job(lines, ledger=tmp / "ledger.db", client=client, out=tmp / "out.jsonl", batch=via)
+        seen = [result.custom_id async for result in job.results()]
+        await via.backend.aclose()
+    return job, seen
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_every_item_via_batch_at_half_price_and_no_online_call(
+    tmp_path: Path, server: FakeLLMServer, kind: str
+) -> None:
+    job, seen = await _run(tmp_path, server, kind, 10)
+    assert sorted(seen) == sorted(f"q{i}" for i in range(10))  # each yielded once
+    assert job.report is not None and (job.report.done, job.report.requests) == (10, 0)
+    assert server.stats.chat_requests == 0
+    assert job.batch is not None and job.batch.batches_created == 3  # 4 + 4 + 2
+    ledger = open_ledger(tmp_path / "ledger.db", "default")
+    try:
+        via = BatchLedger(ledger).via_counts()
+        counts = ledger.counts()
+    finally:
+        ledger.close()
+    online = (counts.prompt_tokens * 1.0 + counts.completion_tokens * 2.0) * 1e-6
+    assert via["batch"]["items"] == 10 and counts.cost_usd == pytest.approx(online / 2)
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 10
+
+
+@pytest.mark.parametrize("server", [4], indirect=True)
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_items_a_batch_fails_run_online_once_each(
+    tmp_path: Path, server: FakeLLMServer, kind: str
+) -> None:
+    job, seen = await _run(tmp_path, server, kind, 12)  # every 4th line of each batch fails (HTTP 500)
+    assert sorted(seen) == sorted(f"q{i}" for i in range(12))
+    assert job.report is not None and job.report.done == 12 and job.report.failed == 0
+    assert server.stats.chat_requests == 3 == job.report.requests  # one per failed batch line, online
