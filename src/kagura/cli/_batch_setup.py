@@ -10,18 +10,36 @@ __all__ = ["batch_via", "run_with_batches", "via_summary"]
 
 
 def batch_via(setup: Any, via: str, deadline: float, batch_size: int | None, api_key: str | None) -> Any:
-    """The :class:`~kagura.jobs.BatchVia` for the job's endpoint (its OpenAI-compatible Batch API)."""
+    """The :class:`~kagura.jobs.BatchVia` for the job's endpoint: Anthropic Message Batches for the
+    ``anthropic`` provider, else the OpenAI-compatible ``/v1/batches``."""
     from dataclasses import replace
 
-    from kagura.core.llm.batches import OPENAI_BATCH_LIMITS, OpenAIBatchBackend
+    from kagura.core.llm.batches import (
+        ANTHROPIC_BATCH_LIMITS,
+        OPENAI_BATCH_LIMITS,
+        AnthropicBatchBackend,
+        OpenAIBatchBackend,
+    )
     from kagura.errors import KaguraError
     from kagura.jobs import BatchVia
 
-    limits = (
-        OPENAI_BATCH_LIMITS if batch_size is None else replace(OPENAI_BATCH_LIMITS, max_requests=batch_size)
-    )
+    config = setup.config
+    provider = config.provider_name
+    key = api_key or config.api_key
     try:
-        backend = OpenAIBatchBackend(setup.config.base_url, api_key or setup.config.api_key, limits=limits)
+        if provider == "anthropic":
+            limits = ANTHROPIC_BATCH_LIMITS
+            if batch_size is not None:
+                limits = replace(limits, max_requests=batch_size)
+            root = None if config.base_url is None else config.base_url.rstrip("/").removesuffix("/v1")
+            backend: Any = AnthropicBatchBackend(root, key, limits=limits)
+        elif provider == "gemini":
+            raise fail("--via batch|auto: kagura has no Gemini batch backend yet; use --via online", code=2)
+        else:
+            limits = OPENAI_BATCH_LIMITS
+            if batch_size is not None:
+                limits = replace(limits, max_requests=batch_size)
+            backend = OpenAIBatchBackend(config.base_url, key, limits=limits)
     except (KaguraError, ValueError) as exc:
         raise fail(str(exc), api_key, code=2) from None
     return BatchVia(via, backend, deadline=deadline)  # type: ignore[arg-type]

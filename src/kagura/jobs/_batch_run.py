@@ -36,7 +36,7 @@ from kagura.core.llm.batches import (
     chunk_digest,
     chunk_requests,
 )
-from kagura.errors import KaguraError, RateLimitedError, RetryableError
+from kagura.errors import ConfigurationError, KaguraError, RateLimitedError, RetryableError
 from kagura.jobs._batch_ledger import BatchLedger, PendingItem
 from kagura.jobs._batch_outcome import batch_outcome
 from kagura.jobs._deadline import DEFAULT_DEADLINE
@@ -135,7 +135,10 @@ class BatchVia:
 
     def _chunks(self, job: Job, items: list[PendingItem]) -> list[list[BatchRequest]]:
         requests = [self._request(job, item) for item in items]
-        return list(chunk_requests(self.backend, requests, max_tokens=self.max_tokens))
+        try:
+            return list(chunk_requests(self.backend, requests, max_tokens=self.max_tokens))
+        except ValueError as exc:  # one request alone passes a batch's limits
+            raise ConfigurationError(f"cannot batch this job: {exc}") from None
 
     @staticmethod
     def _request(job: Job, item: PendingItem) -> BatchRequest:
