@@ -4,6 +4,8 @@ run online, each once; results yielded once each."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,19 @@ from typing import Any
 import pytest
 
 from kagura.core.llm import LLMClient, LLMConfig, PriceTable
-from kagura.core.llm.batches import AnthropicBatchBackend, ChunkLimits, OpenAIBatchBackend, PollSchedule
+from kagura.core.llm.batches import (
+    AnthropicBatchBackend,
+    BatchRequest,
+    ChunkLimits,
+    ChunkTag,
+    OpenAIBatchBackend,
+    PollSchedule,
+    chunk_digest,
+)
 from kagura.jobs import BatchVia, Job
 from kagura.jobs._batch_ledger import BatchLedger
 from kagura.jobs._ledgers import open_ledger
+from kagura.jobs._prepare import register
 from kagura.testing import BatchSettings, BatchTimings, FakeLLMServer
 
 PRICES = PriceTable.from_mapping({"fake": {"input": 1.0, "output": 2.0, "batch": 0.5}})
@@ -79,3 +90,27 @@ async def test_items_a_batch_fails_run_online_once_each(
     assert sorted(seen) == sorted(f"q{i}" for i in range(12))
     assert job.report is not None and job.report.done == 12 and job.report.failed == 0
     assert server.stats.chat_requests == 3 == job.report.requests  # one per failed batch line, online
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_a_crash_after_creating_a_batch_before_recording_it_never_submits_the_chunk_twice(
+    tmp_path: Path, server: FakeLLMServer, kind: str
+) -> None:
+    ledger = open_ledger(tmp_path / "ledger.db", "default")
+    backend = _backend(kind, server, 4)
+    try:  # the first run: items recorded, chunk 0's intent, its batch made, then killed before recording it
+        register(ledger, [{"custom_id": f"q{i}", "prompt": f"hello {i}"} for i in range(10)], "fake", "input")
+        book = BatchLedger(ledger)
+        first = [BatchRequest(p.custom_id, json.loads(p.body), p.url) for p in book.pending()[:4]]
+        since = time.time()
+        book.record_intent(0, chunk_digest(first), since, [r.custom_id for r in first])
+        await backend.submit(first, ChunkTag("default", 0, chunk_digest(first)), since=since)
+    finally:
+        ledger.close()
+        await backend.aclose()
+    made = server.batches.batches if kind == "openai" else server.batches.message_batches
+    assert len(made) == 1
+    job, seen = await _run(tmp_path, server, kind, 10)  # the same job again
+    assert len(made) == 3  # chunk 0 found by listing, chunks 1 and 2 made: one batch per chunk
+    assert sorted(seen) == sorted(f"q{i}" for i in range(10)) and server.stats.chat_requests == 0
+    assert job.batch is not None and job.batch.batches_created == 3  # chunk 0's found, 2 new
