@@ -115,13 +115,15 @@ async def test_kill_9_during_submit_and_poll_then_resume_makes_each_chunk_once(t
     n, size = 60, 6
     requests, _ = _write(tmp_path, n)
     out = tmp_path / "out.jsonl"
-    async with FakeLLMProcess(batch_args=("--batch-seconds", "3")) as server:
+    async with FakeLLMProcess(batch_args=("--batch-seconds", "8")) as server:
         args = _args(requests, out, server, "--via", "batch", "--batch-size", str(size))
-        for made in (2, n // size):  # mid-submit (2 of 10 batches made), then while polling all 10
+        # kill -9 x5: mid-submit (2, then 5 of 10 batches made), once all 10 exist, then twice while polling
+        for made, after in ((2, 0.0), (5, 0.0), (n // size, 0.0), (n // size, 2.0), (n // size, 2.0)):
             proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
                                                         stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
             while len(await _batches(server)) < made:  # noqa: ASYNC110 - polling another process's server
                 await asyncio.sleep(0.005)
+            await asyncio.sleep(after)
             os.kill(proc.pid, signal.SIGKILL)
             await proc.wait()
         code, summary, stderr = await _run(args)
