@@ -228,3 +228,5 @@ class BatchVia:
             progress["tokens"] += outcome.prompt_tokens + outcome.completion_tokens
             progress["cost_usd"] += outcome.cost_usd or 0.0
             emit(JobResult.from_line(outcome.custom_id, outcome.state, outcome.result, outcome.cost_usd))
+        if outcomes and job.on_progress is not None:
+            job.on_progress(job)
