@@ -22,6 +22,7 @@ from kagura.core.llm.batches import (
     PollSchedule,
     chunk_digest,
 )
+from kagura.errors import ConfigurationError
 from kagura.jobs import BatchVia, Job
 from kagura.jobs._batch_ledger import BatchLedger
 from kagura.jobs._ledgers import open_ledger
@@ -110,6 +111,11 @@ async def test_a_crash_after_creating_a_batch_before_recording_it_never_submits_
         await backend.aclose()
     made = server.batches.batches if kind == "openai" else server.batches.message_batches
     assert len(made) == 1
+    config = LLMConfig(model="fake", base_url=server.base_url, api_key="test")
+    async with LLMClient(config, prices=PRICES) as client:  # online alone would wait on the held items
+        with pytest.raises(ConfigurationError, match="batches in flight"):
+            await Job([], ledger=tmp_path / "ledger.db", client=client).run()
+    assert server.stats.chat_requests == 0
     job, seen = await _run(tmp_path, server, kind, 10)  # the same job again
     assert len(made) == 3  # chunk 0 found by listing, chunks 1 and 2 made: one batch per chunk
     assert sorted(seen) == sorted(f"q{i}" for i in range(10)) and server.stats.chat_requests == 0

@@ -97,6 +97,15 @@ class BatchLedger:
             for r in rows
         ]  # fmt: skip
 
+    def open_batches(self) -> int:
+        """Chunks not yet collected (their items are held until a batch run collects them)."""
+        with self.ledger._tx() as conn:
+            row = conn.execute(
+                self._q("SELECT COUNT(*) FROM job_batches WHERE job = ? AND state <> 'collected'"),
+                (self.job,),
+            ).fetchone()
+        return int(row[0])
+
     def batch_ids(self) -> list[str]:
         """The provider's ids of every batch this job made (``known`` for a resumed submit)."""
         return [str(row.handle["batch_id"]) for row in self.batches() if row.handle]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kagura.core.llm import LLMClient
 from kagura.errors import ConfigurationError
+from kagura.jobs._batch_ledger import BatchLedger
 from kagura.jobs._ledger import Counts, SqlLedger
 from kagura.jobs._ledgers import CLAIM_TTL, open_ledger
 from kagura.jobs._prepare import prepare_file, register, register_async
@@ -174,6 +175,11 @@ class Job:
             self.progress["finished_before"] = before.done + before.failed
             if self.batch is not None:
                 await self.batch.run(self, ledger, emit)
+            elif await asyncio.to_thread(BatchLedger(ledger).open_batches):
+                raise ConfigurationError(
+                    "this job has batches in flight (from an earlier --via batch|auto run): run it with"
+                    " --via batch or auto to collect them first"
+                )
             await run.go()
             interrupted = False
         finally:
