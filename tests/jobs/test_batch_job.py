@@ -120,3 +120,19 @@ async def test_a_crash_after_creating_a_batch_before_recording_it_never_submits_
     assert len(made) == 3  # chunk 0 found by listing, chunks 1 and 2 made: one batch per chunk
     assert sorted(seen) == sorted(f"q{i}" for i in range(10)) and server.stats.chat_requests == 0
     assert job.batch is not None and job.batch.batches_created == 3  # chunk 0's found, 2 new
+
+
+async def test_new_lines_after_the_deadline_of_collected_batches_start_a_new_deadline(
+    tmp_path: Path, server: FakeLLMServer
+) -> None:
+    config = LLMConfig(model="fake", base_url=server.base_url, api_key="test")
+    lines = [{"custom_id": f"q{i}", "prompt": f"hello {i}"} for i in range(8)]
+    async with LLMClient(config, prices=PRICES) as client:
+        for batch_of, later in ((lines[:4], 0.0), (lines, 120.0)):  # the 4 new lines come 2 deadlines later
+            via = BatchVia("batch", _backend("openai", server, 10), deadline=60, schedule=FAST,
+                           clock=lambda later=later: time.time() + later)  # fmt: skip
+            job = Job(batch_of, ledger=tmp_path / "ledger.db", client=client, batch=via)
+            report = await job.run()
+            await via.backend.aclose()
+            assert report.done == len(batch_of) and via.batches_created == 1
+    assert server.stats.chat_requests == 0  # the new lines went to a new batch, not online

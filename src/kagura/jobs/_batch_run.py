@@ -14,7 +14,8 @@ the online workers start:
    for ``auto``, the moment when the time left only just covers running the unfinished items online
    (``margin`` x items / the client's request rate, plus ``slack`` seconds).
 
-The deadline counts from the job's first batch intent (a resumed job keeps its deadline). Whatever is
+The deadline counts from the job's first batch intent still open or made within the deadline (a resumed
+job keeps its deadline; new lines added to a job whose batches are older start a new one). Whatever is
 pending afterwards (cancelled, expired, transient failures, or the whole job when ``auto`` sees no time
 for a batch) runs online in the same run, through the same ledger and output.
 """
@@ -104,7 +105,9 @@ class BatchVia:
     async def run(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None]) -> None:
         book = BatchLedger(ledger)
         rows = await asyncio.to_thread(book.batches)
-        first = min((row.since for row in rows), default=self.clock())
+        now = self.clock()  # the deadline runs from the first batch still open or made within it, else now
+        live = [r.since for r in rows if r.state != "collected" or r.since > now - self.deadline]
+        first = min(live, default=now)
         self._deadline_at = first + self.deadline
         known = [str(row.handle["batch_id"]) for row in rows if row.handle]
         open_: dict[int, BatchHandle] = {}
