@@ -4,7 +4,9 @@ run online, each once; results yielded once each."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -98,6 +100,9 @@ async def test_a_crash_after_creating_a_batch_before_recording_it_never_submits_
     tmp_path: Path, server: FakeLLMServer, kind: str
 ) -> None:
     ledger = open_ledger(tmp_path / "ledger.db", "default")
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()
+    ledger.pid = gone.pid  # the first run's worker: a process of this host that has exited
     backend = _backend(kind, server, 4)
     try:  # the first run: items recorded, chunk 0's intent, its batch made, then killed before recording it
         register(ledger, [{"custom_id": f"q{i}", "prompt": f"hello {i}"} for i in range(10)], "fake", "input")

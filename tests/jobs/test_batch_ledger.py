@@ -4,6 +4,7 @@ claimed or reaped online, a batch's results are applied once, its unanswered ite
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,9 +66,11 @@ def test_an_intent_over_items_no_longer_pending_records_nothing(tmp_path: Path) 
         ledger.register(_items(3))
         assert [c.custom_id for c in ledger.claim(1)] == ["q0"]  # an online worker holds q0
         book = BatchLedger(ledger)
-        with pytest.raises(RuntimeError, match="1 items are no longer pending"):
-            book.record_intent(0, "d0", time.time(), ["q0", "q1"])
+        assert not book.record_intent(0, "d0", time.time(), ["q0", "q1"])
         assert book.batches() == [] and [c.custom_id for c in ledger.claim(5)] == ["q1", "q2"]
+        ledger.release(["q2"])
+        assert book.record_intent(0, "d0", time.time(), ["q2"])
+        assert not book.record_intent(0, "d1", time.time(), [])  # chunk 0 is taken: another worker's
     finally:
         ledger.close()
 
@@ -82,3 +85,22 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations_say_the_form(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_only_intents_of_dead_workers_are_submitted_again(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    worker, other = open_ledger(path, "job"), open_ledger(path, "job")
+    try:
+        worker.register(_items(2))
+        BatchLedger(worker).record_intent(0, "d0", time.time(), ["q0"])
+        [row] = BatchLedger(other).batches()
+        assert not BatchLedger(other).abandoned(row)  # a live process of this host is submitting it
+        assert BatchLedger(worker).abandoned(row)  # its own (a resume in the same process)
+        dead = dataclasses.replace(row, pid=2**22 + 12345)
+        assert BatchLedger(other).abandoned(dead)
+        far = dataclasses.replace(row, host="elsewhere", updated_at=time.time())
+        assert not BatchLedger(other).abandoned(far)
+        assert BatchLedger(other).abandoned(dataclasses.replace(far, updated_at=time.time() - 2 * other.ttl))
+    finally:
+        worker.close()
+        other.close()

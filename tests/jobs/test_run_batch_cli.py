@@ -176,3 +176,20 @@ async def test_a_batch_that_expires_half_done_keeps_its_half_and_runs_the_rest_o
         assert summary["via"]["batch"]["items"] == n // 2 == summary["via"]["online"]["items"]
         assert await _chat_requests(server) == n // 2
         assert sorted(_ids(out)) == sorted(f"q{i}" for i in range(n))
+
+
+async def test_two_batch_workers_on_one_ledger_pay_each_item_once(tmp_path: Path) -> None:
+    n = 40
+    requests, _ = _write(tmp_path, n)
+    out = tmp_path / "out.jsonl"
+    async with FakeLLMProcess(batch_args=("--batch-seconds", "2")) as server:
+        args = _args(requests, out, server, "--via", "batch", "--batch-size", "5")
+        results = await asyncio.gather(_run(args), _run(args))
+        assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+        assert sorted(_ids(out)) == sorted(f"q{i}" for i in range(n))
+        batches = await _batches(server)
+        with sqlite3.connect(str(out) + ".ledger.db") as conn:
+            recorded = conn.execute("SELECT COUNT(*) FROM job_batches WHERE handle IS NOT NULL").fetchone()[0]
+        assert len(batches) == recorded  # no chunk made twice
+        paid = sum(b["request_counts"]["completed"] for b in batches) + await _chat_requests(server)
+        assert paid == n  # each item paid once, whichever way it went

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kagura.jobs._ledger import Outcome, SqlLedger
+from kagura.jobs._ledger import Outcome, SqlLedger, _alive
 
 __all__ = ["BATCH_OWNER", "BatchLedger", "BatchRow", "PendingItem"]
 
@@ -41,6 +41,10 @@ class BatchRow:
     size: int
     handle: dict[str, Any] | None
     state: str
+    owner: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,10 @@ class PendingItem:
     custom_id: str
     url: str
     body: str
+
+
+class _Taken(Exception):
+    """Another worker recorded this chunk, or holds some of its items: roll the intent back."""
 
 
 class BatchLedger:
@@ -87,15 +95,25 @@ class BatchLedger:
         """Every chunk of the job, in chunk order."""
         with self.ledger._tx() as conn:
             rows = conn.execute(
-                self._q("SELECT chunk, digest, since, size, handle, state FROM job_batches WHERE job = ?"
-                        " ORDER BY chunk"),
+                self._q("SELECT chunk, digest, since, size, handle, state, owner, host, pid, updated_at"
+                        " FROM job_batches WHERE job = ? ORDER BY chunk"),
                 (self.job,),
             ).fetchall()  # fmt: skip
         return [
             BatchRow(int(r[0]), str(r[1]), float(r[2]), int(r[3]), None if r[4] is None else json.loads(r[4]),
-                     str(r[5]))
+                     str(r[5]), r[6], r[7], None if r[8] is None else int(r[8]), float(r[9] or 0.0))
             for r in rows
         ]  # fmt: skip
+
+    def abandoned(self, row: BatchRow) -> bool:
+        """An intent no live worker is submitting: its worker died on this host, or (another host) it was
+        not updated for the claim TTL. Only those are submitted again by another worker."""
+        ledger = self.ledger
+        if row.owner is None or row.owner == ledger.owner:
+            return True
+        if row.host == ledger.host and row.pid is not None:
+            return not _alive(row.pid)
+        return time.time() - row.updated_at > ledger.ttl
 
     def open_batches(self) -> int:
         """Chunks not yet collected (their items are held until a batch run collects them)."""
@@ -124,15 +142,27 @@ class BatchLedger:
         return counts
 
     # -- writing -------------------------------------------------------------------------------------
-    def record_intent(self, chunk: int, digest: str, since: float, custom_ids: Sequence[str]) -> None:
-        """Before any upload: the chunk, and its items held by it (all must still be pending)."""
+    def record_intent(self, chunk: int, digest: str, since: float, custom_ids: Sequence[str]) -> bool:
+        """Before any upload: the chunk, and its items held by it. False (nothing recorded) when another
+        worker took some of the items, or the chunk's index, meanwhile."""
+        try:
+            self._record_intent(chunk, digest, since, custom_ids)
+        except _Taken:
+            return False
+        return True
+
+    def _record_intent(self, chunk: int, digest: str, since: float, custom_ids: Sequence[str]) -> None:
         now = time.time()
         with self.ledger._tx() as conn:
-            conn.execute(
-                self._q("INSERT INTO job_batches (job, chunk, digest, since, size, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?)"),
-                (self.job, chunk, digest, since, len(custom_ids), now),
-            )  # fmt: skip
+            inserted = conn.execute(
+                self._q("INSERT INTO job_batches (job, chunk, digest, since, size, owner, host, pid,"
+                        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (job, chunk) DO NOTHING"),
+                (self.job, chunk, digest, since, len(custom_ids), self.ledger.owner, self.ledger.host,
+                 self.ledger.pid, now),
+            ).rowcount  # fmt: skip
+            if not inserted:
+                raise _Taken
             held = 0
             for custom_id in custom_ids:
                 held += conn.execute(
@@ -142,7 +172,7 @@ class BatchLedger:
                     (BATCH_OWNER, NEVER, chunk, now, self.job, custom_id),
                 ).rowcount or 0  # fmt: skip
             if held != len(custom_ids):  # another worker took some meanwhile: record nothing
-                raise RuntimeError(f"chunk {chunk}: {len(custom_ids) - held} items are no longer pending")
+                raise _Taken
 
     def record_batch(self, chunk: int, handle: dict[str, Any]) -> None:
         with self.ledger._tx() as conn:

@@ -116,7 +116,7 @@ class BatchVia:
             sizes[row.chunk] = row.size
             if row.state == "submitted" and row.handle:
                 open_[row.chunk] = BatchHandle.from_dict(row.handle)
-            elif row.state == "intent":
+            elif row.state == "intent" and book.abandoned(row):  # a live worker's intent is its own
                 items = await asyncio.to_thread(book.chunk_items, row.chunk)
                 handle = await self._submit(job, book, row.chunk, items, row.since, known, digest=row.digest)
                 if handle is not None:
@@ -126,14 +126,18 @@ class BatchVia:
             next_chunk = max(sizes, default=-1) + 1
             for chunk in self._chunks(job, pending):
                 since = self.clock()
-                ids = [request.custom_id for request in chunk]
-                await asyncio.to_thread(book.record_intent, next_chunk, chunk_digest(chunk), since, ids)
+                ids, digest = [request.custom_id for request in chunk], chunk_digest(chunk)
+                if not await asyncio.to_thread(book.record_intent, next_chunk, digest, since, ids):
+                    break  # another worker is batching this job too: follow its batches below
                 handle = await self._submit_requests(book, next_chunk, chunk, since, known)
                 if handle is None:
                     break  # the provider takes no more now (enqueued-token limit): the rest goes online
                 open_[next_chunk] = handle
                 sizes[next_chunk] = len(chunk)
                 next_chunk += 1
+        for row in await asyncio.to_thread(book.batches):  # other workers' batches too: collecting is shared
+            if row.state == "submitted" and row.handle and row.chunk not in open_:
+                open_[row.chunk], sizes[row.chunk] = BatchHandle.from_dict(row.handle), row.size
         await self._follow(job, book, open_, sizes, emit)
 
     def _chunks(self, job: Job, items: list[PendingItem]) -> list[list[BatchRequest]]:

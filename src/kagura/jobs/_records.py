@@ -49,6 +49,9 @@ JOB_MIGRATIONS: tuple[str, ...] = (
         size INTEGER NOT NULL,
         handle TEXT,
         state TEXT NOT NULL DEFAULT 'intent',
+        owner TEXT,
+        host TEXT,
+        pid INTEGER,
         updated_at DOUBLE PRECISION,
         PRIMARY KEY (job, chunk)
     );
