@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, str] = {
     "structured": "kagura.bench.structured",
     "tracing": "kagura.bench.tracing",
     "jobs": "kagura.bench.jobs",
+    "batch": "kagura.bench.batch",
     "ray": "kagura.bench.ray",
 }
 """Benchmark name -> module, in the order ``all`` runs them."""

@@ -233,6 +233,11 @@ def bench(
         if name in _TREE_TABLES:
             console.print(_corpus_table(name, rows))
             continue
+        if name == "batch":
+            from kagura.cli._bench_batch_table import batch_table
+
+            console.print(batch_table(rows))
+            continue
         console.print(_table(name, rows))
         for line in _extras(rows):
             console.print(line, highlight=False, markup=False)

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from kagura.cli._app import app
+from kagura.cli._batch_setup import batch_via, run_with_batches, via_summary
 from kagura.cli._errors import fail, redact
 from kagura.cli._job_progress import JobProgress
 from kagura.cli._job_setup import JobSetup, dry_run_estimate, setup_job
@@ -26,8 +27,8 @@ __all__ = ["run"]
 _VIA = ("online", "batch", "auto")
 
 
-def _print_summary(report: Any, as_json: bool, out: Path, ledger: str) -> None:
-    data = report.to_dict()
+def _print_summary(report: Any, as_json: bool, out: Path, ledger: str, via: dict[str, Any]) -> None:
+    data = {**report.to_dict(), **via}
     if as_json:
         typer.echo(json.dumps(data))
         return
@@ -39,6 +40,9 @@ def _print_summary(report: Any, as_json: bool, out: Path, ledger: str) -> None:
         f"tokens {report.prompt_tokens} in / {report.completion_tokens} out, cost {cost}",
         f"output: {out}   ledger: {ledger}",
     ]
+    if via:
+        ways = ", ".join(f"{name} {v['items']} (${v['cost_usd']:.4f})" for name, v in via["via"].items())
+        lines.append(f"via: {ways}; {via['batches_created']} batches created this run")
     if report.stopped_at_budget:
         lines.append("stopped at the --budget-usd cap: raise it and run the same command to go on")
     if report.interrupted:
@@ -46,6 +50,18 @@ def _print_summary(report: Any, as_json: bool, out: Path, ledger: str) -> None:
     elif report.failed:
         lines.append("failed items are in the output with their error; --retry-failed runs them again")
     typer.echo("\n".join(lines), err=True)
+
+
+def _deadline_seconds(deadline: str | None) -> float:
+    from kagura.jobs import parse_duration
+    from kagura.jobs._deadline import DEFAULT_DEADLINE
+
+    if deadline is None:
+        return DEFAULT_DEADLINE
+    try:
+        return parse_duration(deadline)
+    except ValueError as exc:
+        raise fail(f"--deadline: {exc}", code=2) from None
 
 
 @app.command()
@@ -79,9 +95,17 @@ def run(
         False, "--dry-run", help="Check the input and estimate tokens, cost, time; send nothing."
     ),
     schema: Path | None = typer.Option(None, "--schema", help="JSON Schema every answer must match."),
-    via: str = typer.Option("online", "--via", help="online (batch and auto: not yet)."),
+    via: str = typer.Option(
+        "online",
+        "--via",
+        help="online; batch (the provider's Batch API, half price); auto (batch while the"
+        " deadline allows, then online).",
+    ),
     deadline: str | None = typer.Option(
-        None, "--deadline", help="Batch completion window (with --via batch|auto)."
+        None, "--deadline", help="With --via batch|auto: every item by then (30m, 6h, 24h; default 24h)."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="Requests per batch at most (default the provider's limit)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
     progress_every: float = typer.Option(
@@ -91,10 +115,11 @@ def run(
     """Run every request of REQUESTS.jsonl once, durably: resumable, capped in dollars, shared by workers."""
     if via not in _VIA:
         raise fail(f"--via must be one of {', '.join(_VIA)}, got {via!r}", code=2)
-    if via != "online":
-        raise fail(f"--via {via} (the provider's Batch API) is not available yet: use --via online", code=2)
-    if deadline is not None:
-        raise fail("--deadline applies to --via batch or auto only", code=2)
+    if via == "online" and (deadline is not None or batch_size is not None):
+        raise fail("--deadline and --batch-size apply to --via batch or auto only", code=2)
+    seconds = _deadline_seconds(deadline)
+    if via != "online" and budget_usd is not None:
+        raise fail(f"--budget-usd caps online calls only: not yet with --via {via}", code=2)
     setup: JobSetup = setup_job(
         requests, out, model=model, base_url=base_url, api_key=api_key, rpm=rpm, tpm=tpm, redis=redis,
         ledger=ledger, budget_usd=budget_usd, prices=prices, schema=schema, max_concurrent=max_concurrent,
@@ -106,7 +131,9 @@ def run(
     console = None if as_json else Console(stderr=True)
     with JobProgress(console, progress_every) as progress:
         job = setup.job(requests, out, retry_failed=retry_failed, on_progress=progress)
-        _, interrupted = run_interruptibly(setup.run(job))
+        if via != "online":
+            job.batch = batch_via(setup, via, seconds, batch_size, api_key)
+        _, interrupted = run_interruptibly(run_with_batches(setup, job))
     if setup.error is not None:
         if getattr(setup.error, "problems", ()):  # one line per problem, as the input's lines are numbered
             typer.echo("error: " + redact(str(setup.error), api_key), err=True)
@@ -118,6 +145,6 @@ def run(
         raise typer.Exit(130)
     if interrupted and not report.interrupted:
         report = dataclasses.replace(report, interrupted=True)
-    _print_summary(report, as_json, out, setup.ledger_shown)
+    _print_summary(report, as_json, out, setup.ledger_shown, via_summary(setup, job))
     sys.stdout.flush()
     raise typer.Exit(130 if interrupted else report.exit_code)

@@ -17,6 +17,8 @@ makes a run resumable after any crash without paying twice, and lets several pro
 
 from __future__ import annotations
 
+from kagura.jobs._batch_run import BatchVia
+from kagura.jobs._deadline import parse_duration
 from kagura.jobs._input import JobRequest, Problem, parse_request, scan
 from kagura.jobs._job import Job, write_output
 from kagura.jobs._ledger import Counts, SqlLedger
@@ -26,6 +28,7 @@ from kagura.jobs._schema import JobSchema
 from kagura.jobs._spend import RedisSpendCap, SpendCap
 
 __all__ = [
+    "BatchVia",
     "Counts",
     "Job",
     "JobReport",
@@ -37,6 +40,7 @@ __all__ = [
     "SpendCap",
     "SqlLedger",
     "open_ledger",
+    "parse_duration",
     "parse_request",
     "scan",
     "write_output",

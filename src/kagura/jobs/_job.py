@@ -20,10 +20,11 @@ import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kagura.core.llm import LLMClient
 from kagura.errors import ConfigurationError
+from kagura.jobs._batch_ledger import BatchLedger
 from kagura.jobs._ledger import Counts, SqlLedger
 from kagura.jobs._ledgers import CLAIM_TTL, open_ledger
 from kagura.jobs._prepare import prepare_file, register, register_async
@@ -31,6 +32,9 @@ from kagura.jobs._report import JobReport, JobResult
 from kagura.jobs._run import JobRun
 from kagura.jobs._schema import JobSchema
 from kagura.jobs._spend import SpendCap
+
+if TYPE_CHECKING:
+    from kagura.jobs._batch_run import BatchVia
 
 __all__ = ["Job", "write_output"]
 
@@ -71,6 +75,8 @@ class Job:
       is its usage priced by the client's :class:`~kagura.core.llm.PriceTable`.
     - ``spend``: a :class:`SpendCap` (needs ``worst_of``): no call starts that could pass it.
     - ``on_progress(job)``: called after each batch of outcomes is recorded (read :attr:`progress`).
+    - ``batch``: a :class:`~kagura.jobs.BatchVia`: pending items go through the provider's Batch API
+      first (``--via batch|auto``); what it leaves pending runs online.
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class Job:
         claim_ttl: float = CLAIM_TTL,
         poll_interval: float = 0.5,
         on_progress: Callable[[Job], None] | None = None,
+        batch: BatchVia | None = None,
     ) -> None:
         if not isinstance(client, LLMClient):
             raise TypeError(f"client must be an LLMClient, got {type(client).__name__}")
@@ -106,7 +113,7 @@ class Job:
         self.retry_failed, self.spend = retry_failed, spend
         self.schema = JobSchema(schema) if isinstance(schema, dict) else schema
         self.worst_of, self.claim_ttl, self.poll_interval = worst_of, claim_ttl, poll_interval
-        self.on_progress = on_progress
+        self.on_progress, self.batch = on_progress, batch
         self.report: JobReport | None = None
         """The last run's report (set however the run ended, interrupted included)."""
         self.progress = {"done": 0, "failed": 0, "requests": 0, "tokens": 0, "cost_usd": 0.0}
@@ -166,6 +173,13 @@ class Job:
             before = await asyncio.to_thread(ledger.counts)
             self.progress["total"] = before.total
             self.progress["finished_before"] = before.done + before.failed
+            if self.batch is not None:
+                await self.batch.run(self, ledger, emit)
+            elif await asyncio.to_thread(BatchLedger(ledger).open_batches):
+                raise ConfigurationError(
+                    "this job has batches in flight (from an earlier --via batch|auto run): run it with"
+                    " --via batch or auto to collect them first"
+                )
             await run.go()
             interrupted = False
         finally:
@@ -196,5 +210,5 @@ def _report(
         elapsed_s=time.monotonic() - started,
         stopped_at_budget=run.over_budget,
         interrupted=interrupted and run.fatal is None,
-        priced=job.worst_of is not None or run.priced,
+        priced=job.worst_of is not None or run.priced or (job.batch is not None and job.batch.priced),
     )

@@ -39,6 +39,25 @@ JOB_MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: the output's order, read by one streamed query
     "CREATE INDEX IF NOT EXISTS job_items_order ON job_items (job, line, custom_id);",
+    # 4: the provider's Batch API: which way each item went, and the batches a job made (kagura.jobs._batches)
+    """
+    ALTER TABLE job_items ADD COLUMN via TEXT NOT NULL DEFAULT 'online';
+    ALTER TABLE job_items ADD COLUMN batch_chunk INTEGER;
+    CREATE TABLE IF NOT EXISTS job_batches (
+        job TEXT NOT NULL,
+        chunk INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        since DOUBLE PRECISION NOT NULL,
+        size INTEGER NOT NULL,
+        handle TEXT,
+        state TEXT NOT NULL DEFAULT 'intent',
+        owner TEXT,
+        host TEXT,
+        pid INTEGER,
+        updated_at DOUBLE PRECISION,
+        PRIMARY KEY (job, chunk)
+    );
+    """,
 )
 
 

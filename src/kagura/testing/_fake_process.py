@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from kagura.testing._fake_quota import Quota
@@ -22,6 +23,7 @@ class FakeLLMProcess:
     """``async with FakeLLMProcess(latency=0.2) as server:``; use ``base_url``, ``await stats()``.
 
     Runs ``python -m kagura.cli fake-llm`` and stops it (by its own process handle) on exit.
+    ``batch_args``: ``kagura fake-llm``'s batch flags, e.g. ``("--batch-seconds", "2")``.
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class FakeLLMProcess:
         quota_headers: bool = True,
         invalid_json_rate: float = 0.0,
         startup_timeout: float = 60.0,
+        batch_args: Sequence[str] = (),
     ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0 seconds")
@@ -44,6 +47,7 @@ class FakeLLMProcess:
             f"--{'' if quota_headers else 'no-'}quota-headers",
             "--invalid-json-rate",
             repr(invalid_json_rate),
+            *batch_args,
         ]
         for flag, value in (
             ("--quota-rpm", quota_rpm),
