@@ -81,7 +81,7 @@ async def test_three_workers_on_one_ledger_call_each_item_once(
         extra += ["--ledger", request.getfixturevalue("postgres_url")]
     async with FakeLLMProcess(latency=0.02) as server:
         results = await asyncio.gather(*(_run(_args(requests, out, server, *extra)) for _ in range(3)))
-        assert [code for code, _, _ in results] == [0, 0, 0]
+        assert [code for code, _, _ in results] == [0, 0, 0], [err[-2000:] for _, _, err in results]
         assert await _chat_requests(server) == n
         assert sum(json.loads(stdout)["requests"] for _, stdout, _ in results) == n
         assert sorted(_ids(out)) == sorted(f"q{i}" for i in range(n))
