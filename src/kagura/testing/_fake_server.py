@@ -276,6 +276,8 @@ class FakeLLMServer:
                 body = await request.json()
             except ValueError:
                 body = {}
+            except ConnectionResetError:  # the client went away while sending (killed): nobody to answer
+                return web.Response(status=499)
             if not isinstance(body, dict):
                 body = {}
             self.received.append(body)
