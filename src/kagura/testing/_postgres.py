@@ -67,7 +67,11 @@ class PostgresServer:
         """Stop the server this object started and remove its directory."""
         server, self._server = self._server, None
         if server is not None:
-            server.cleanup()
+            try:
+                server.cleanup()
+            except Exception:
+                if _postmaster_alive(self._dir):
+                    raise
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -79,3 +83,23 @@ class PostgresServer:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _postmaster_alive(directory: Path | None) -> bool:
+    """Whether the server with its data in ``directory`` still runs (postmaster.pid names a live process)."""
+    import os
+
+    pid_file = directory / "postmaster.pid" if directory is not None else None
+    try:
+        pid = int(pid_file.read_text().split()[0]) if pid_file is not None else 0
+    except (OSError, ValueError, IndexError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -87,11 +87,12 @@ def test_budget_show_without_redis_is_one_clear_line(monkeypatch) -> None:
     assert "KAGURA_REDIS_URL" in result.output and "Traceback" not in result.output
 
 
-def test_ingest_and_ask_take_redis() -> None:
+def test_ingest_and_ask_take_redis(redis_server: RedisServer) -> None:
     from kagura.cli.ingest import llm_from_options
 
-    config = llm_from_options("fake", "http://127.0.0.1:9/v1", False, "k", "redis://127.0.0.1:6379/0")
-    assert config is not None and config.redis_url == "redis://127.0.0.1:6379/0"
+    # a reachable Redis: the CLI checks it before any work (tests/cli/test_redis_option.py)
+    config = llm_from_options("fake", "http://127.0.0.1:9/v1", False, "k", redis_server.url)
+    assert config is not None and config.redis_url == redis_server.url
     for command in ("ingest", "ask"):
         result = CliRunner().invoke(app, [command, "--help"])
         assert "--redis" in result.output
