@@ -8,7 +8,9 @@ with a restart (an empty Redis). The property: in every window, all starts toget
 budget's rate plus one burst; and every process is back on Redis soon after the fault ends.
 
 Times are the real clock (the budget lives in a separate server process), so the windows are counted
-with two requests of slack for timer jitter; the bound itself is the budget's.
+with slack for timer jitter: a start is stamped when its worker resumes, which a loaded event loop may
+delay by up to ~0.1 s (two requests at this rate) at either edge of a window; the bound itself is the
+budget's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ RPM = 1200.0  # 20 per second
 BURST = 10.0
 PROCESSES = 3
 WORKERS = 6  # per process: always someone waiting for the budget
+JITTER = 4  # requests: ~0.1 s of the rate at each edge of a window (see the module docstring)
 CAP = 1.0  # the reconnect backoff's cap in this test (the default is 4 s): keeps the test short
 
 
@@ -80,7 +83,7 @@ async def test_all_processes_together_stay_within_the_budget_through_a_fault(
 
     await asyncio.gather(inject(), *(worker(lim) for lim in limiters for _ in range(WORKERS)))
     for window in (1.0, 2.0):
-        bound = RPM / 60 * window + BURST + 2
+        bound = RPM / 60 * window + BURST + JITTER
         assert _worst_window(starts, window) <= bound, (kind, duration, window)
     for limiter in limiters:  # recovery is prompt for every process, not only the first one back
         assert limiter.shared is not None and not limiter.shared.degraded
