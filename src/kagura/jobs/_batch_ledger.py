@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kagura.jobs._ledger import Outcome, SqlLedger, _alive
+from kagura._process import pid_alive
+from kagura.jobs._ledger import Outcome, SqlLedger
 
 __all__ = ["BATCH_OWNER", "BatchLedger", "BatchRow", "PendingItem"]
 
@@ -112,7 +113,7 @@ class BatchLedger:
         if row.owner is None or row.owner == ledger.owner:
             return True
         if row.host == ledger.host and row.pid is not None:
-            return not _alive(row.pid)
+            return not pid_alive(row.pid)
         return time.time() - row.updated_at > ledger.ttl
 
     def open_batches(self) -> int:

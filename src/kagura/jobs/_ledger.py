@@ -16,25 +16,15 @@ Blocking methods; the job calls them from worker threads.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from kagura._process import pid_alive
 from kagura.jobs._input import JobRequest
 from kagura.jobs._records import JOB_MIGRATIONS, Claimed, Counts, Outcome
 
 __all__ = ["JOB_MIGRATIONS", "Claimed", "Counts", "Outcome", "SqlLedger"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SqlLedger:
@@ -167,7 +157,7 @@ class SqlLedger:
                       " AND host = ? AND owner <> ?"),
             (self.job, self.host, self.owner),
         ).fetchall()  # fmt: skip
-        dead = [str(owner) for owner, pid in owners if pid is not None and not _alive(int(pid))]
+        dead = [str(owner) for owner, pid in owners if pid is not None and not pid_alive(int(pid))]
         reaped = conn.execute(
             self._sql("UPDATE job_items SET state = 'pending', owner = NULL, expires_at = NULL"
                       " WHERE job = ? AND state = 'running' AND expires_at < ?"),

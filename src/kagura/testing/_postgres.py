@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from kagura._process import pid_alive
 from kagura.errors import ServiceUnavailableError
 
 __all__ = ["PostgresServer", "PostgresUnavailable"]
@@ -87,19 +88,8 @@ class PostgresServer:
 
 def _postmaster_alive(directory: Path | None) -> bool:
     """Whether the server with its data in ``directory`` still runs (postmaster.pid names a live process)."""
-    import os
-
-    pid_file = directory / "postmaster.pid" if directory is not None else None
     try:
-        pid = int(pid_file.read_text().split()[0]) if pid_file is not None else 0
+        pid = int((directory / "postmaster.pid").read_text().split()[0]) if directory is not None else 0
     except (OSError, ValueError, IndexError):
         return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid > 0 and pid_alive(pid)

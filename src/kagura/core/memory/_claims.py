@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+from kagura._process import pid_alive
 from kagura.core.memory._sqlite import connect, migrate, transaction
 
 __all__ = ["CLAIM_TTL", "ClaimOwner", "Claimant", "DescriptionClaims"]
@@ -43,16 +44,6 @@ _MIGRATIONS = (
     );
     """,
 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +88,7 @@ class Claimant:
         if row is None or row[0] == self.owner:
             return None
         owner, host, pid, expires_at = row
-        dead = host == self.here and not _alive(int(pid))
+        dead = host == self.here and not pid_alive(int(pid))
         return str(owner) if float(expires_at) > now and not dead else None
 
 
