@@ -33,7 +33,7 @@ def _documents(limit: int) -> Iterator[Any]:
     """Standard-library files as NewDocuments, in a fixed order, until ``limit`` chunks."""
     from kagura.bench._corpus_tree import stdlib_root
     from kagura.core.memory._chunking import ChunkPiece, split_text
-    from kagura.core.memory._store import ManifestEntry, NewDocument
+    from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument
 
     lib = stdlib_root()
     total = 0
@@ -71,8 +71,8 @@ def _same(a: list[tuple[str, str, float]], b: list[tuple[str, str, float]]) -> b
 
 def keyword_row(size: int, fresh: Any, tmp: Path) -> BenchRow:
     from kagura.bench._corpus_tree import load_questions
-    from kagura.core.memory._store import RAGStore
     from kagura.core.memory.stores.postgres import PostgresRAGStore
+    from kagura.core.memory.stores.sqlite._store import RAGStore
 
     sqlite, pg = RAGStore(tmp / "keywords.db"), PostgresRAGStore(fresh())
     load_s = {}

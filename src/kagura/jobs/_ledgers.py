@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kagura.core.memory._claims import Claimant
+from kagura.core.memory.stores.sqlite._claims import Claimant
 from kagura.jobs._ledger import JOB_MIGRATIONS, SqlLedger
 
 __all__ = ["CLAIM_TTL", "PostgresLedger", "SqliteLedger", "is_postgres_url", "open_ledger"]
@@ -31,7 +31,7 @@ class SqliteLedger(SqlLedger):
 
     def __init__(self, path: str | Path, job: str, *, claimant: Claimant) -> None:
         super().__init__(job, owner=claimant.owner, host=claimant.host, pid=claimant.pid, ttl=claimant.ttl)
-        from kagura.core.memory._sqlite import connect, migrate
+        from kagura._sqlite import connect, migrate
 
         self.path = Path(path)
         self.location = str(self.path)
@@ -41,13 +41,13 @@ class SqliteLedger(SqlLedger):
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Any]:
-        from kagura.core.memory._sqlite import transaction
+        from kagura._sqlite import transaction
 
         with self._lock, transaction(self._conn) as conn:
             yield conn
 
     def _stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
-        from kagura.core.memory._sqlite import connect
+        from kagura._sqlite import connect
 
         reader = connect(self.path)
         try:

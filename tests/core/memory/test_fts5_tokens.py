@@ -11,8 +11,8 @@ import unicodedata
 
 import pytest
 
-from kagura.core.memory._porter import porter_stem
-from kagura.core.memory._unicode61 import fts5_tokens, unicode61_tokens
+from kagura.core.memory.stores.postgres._porter import porter_stem
+from kagura.core.memory.stores.postgres._unicode61 import fts5_tokens, unicode61_tokens
 
 
 def _fts5(texts: list[str], tokenize: str = "porter unicode61") -> list[list[str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _rag_support import images
 
-from kagura.core.memory._claims import DescriptionClaims
+from kagura.core.memory.stores.sqlite._claims import DescriptionClaims
 from kagura.testing import FakeLLMServer
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kagura.core.memory._sqlite import connect, migrate, schema_version, split_sql, transaction
+from kagura._sqlite import connect, migrate, schema_version, split_sql, transaction
 from kagura.errors import StoreError
 
 MIGRATIONS = [

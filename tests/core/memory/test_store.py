@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from kagura.core.memory._chunking import ChunkPiece
-from kagura.core.memory._schema import RAG_MIGRATIONS
-from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
 from kagura.core.memory.stores import RAGStoreProtocol, open_rag_store
+from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
+from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument, RAGStore
 from kagura.errors import StoreError
 
 # Tests taking ``store_url`` run on SQLite and on PostgreSQL (conftest); the others are about SQLite files.
@@ -183,7 +183,7 @@ def test_file_of_a_legacy_conversation_store_also_takes_a_rag_index(tmp_path: Pa
 
 
 def test_legacy_rag_store_is_adopted_with_its_data(tmp_path: Path) -> None:
-    from kagura.core.memory._schema import RAG_MIGRATIONS
+    from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
 
     path = tmp_path / "s.db"
     store = RAGStore(path)
@@ -228,7 +228,7 @@ def test_vectors_are_found_again_by_chunk_hash(store_url: str | Path) -> None:
 
 
 def test_a_version_1_store_is_upgraded_with_its_keyword_index_and_embedder(tmp_path: Path) -> None:
-    from kagura.core.memory._sqlite import connect, migrate, schema_version
+    from kagura._sqlite import connect, migrate, schema_version
 
     path = tmp_path / "old.db"
     conn = connect(path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kagura.core.memory._sqlite import connect
+from kagura._sqlite import connect
 from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
 
 

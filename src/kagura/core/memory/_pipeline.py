@@ -32,9 +32,9 @@ import numpy as np
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
-from kagura.core.memory._store import NewDocument
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
+from kagura.core.memory.stores.sqlite._store import NewDocument
 from kagura.core.parallel import parallel_stream
 from kagura.loaders import ScannedFile, display_name
 

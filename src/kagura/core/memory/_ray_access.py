@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from kagura.core.memory._claims import ClaimOwner, DescriptionClaims
 from kagura.core.memory._pipeline import DocumentStore
-from kagura.core.memory._store import NewDocument, RAGStore
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
+from kagura.core.memory.stores.sqlite._claims import ClaimOwner, DescriptionClaims
+from kagura.core.memory.stores.sqlite._store import NewDocument, RAGStore
 
 if TYPE_CHECKING:
     from kagura.core.memory.stores.postgres import PostgresClaims, PostgresRAGStore

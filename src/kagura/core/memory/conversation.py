@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kagura.core.memory._sqlite import connect, migrate, transaction
+from kagura._sqlite import connect, migrate, transaction
 from kagura.core.memory.stores._url import describe_target, is_postgres_url
 
 if TYPE_CHECKING:

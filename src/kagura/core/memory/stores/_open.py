@@ -34,7 +34,7 @@ def open_rag_store(target: str | os.PathLike[str], **options: Any) -> RAGStorePr
         return PostgresRAGStore(checked, **options)
     if options:
         raise ValueError(f"{', '.join(sorted(options))}: options of the PostgreSQL store only")
-    from kagura.core.memory._store import RAGStore
+    from kagura.core.memory.stores.sqlite._store import RAGStore
 
     return RAGStore(checked)
 
@@ -57,6 +57,6 @@ def open_claims(target: str | os.PathLike[str]) -> DescriptionClaimsProtocol:
         from kagura.core.memory.stores.postgres import PostgresClaims
 
         return PostgresClaims(checked)
-    from kagura.core.memory._claims import DescriptionClaims
+    from kagura.core.memory.stores.sqlite._claims import DescriptionClaims
 
     return DescriptionClaims(checked)

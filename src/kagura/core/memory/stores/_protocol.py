@@ -1,10 +1,10 @@
 """What a RAG store is: the blocking methods ``MultimodalRAG`` calls (from worker threads).
 
-Two implementations: :class:`~kagura.core.memory._store.RAGStore` (one SQLite file, the default) and
-:class:`~kagura.core.memory.stores.postgres.PostgresRAGStore` (PostgreSQL + pgvector). Both keep the same
-rows (documents, chunks with their hashes, vectors, manifest, keyword index, the store's embedder), so
-``kagura store migrate`` can copy one into the other without embedding anything again, and the same test
-suite runs against both.
+Two implementations: :class:`~kagura.core.memory.stores.sqlite.SQLiteRAGStore` (one SQLite file, the
+default) and :class:`~kagura.core.memory.stores.postgres.PostgresRAGStore` (PostgreSQL + pgvector). Both
+keep the same rows (documents, chunks with their hashes, vectors, manifest, keyword index, the store's
+embedder), so ``kagura store migrate`` can copy one into the other without embedding anything again, and the
+same test suite runs against both.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
-    from kagura.core.memory._claims import ClaimOwner
     from kagura.core.memory._report import Document
-    from kagura.core.memory._store import ChunkRow, ManifestEntry, NewDocument
+    from kagura.core.memory.stores.sqlite._claims import ClaimOwner
+    from kagura.core.memory.stores.sqlite._store import ChunkRow, ManifestEntry, NewDocument
 
 __all__ = ["DescriptionClaimsProtocol", "RAGStoreProtocol", "StoredDocument"]
 

@@ -1,21 +1,22 @@
 """Keyword search on PostgreSQL ranked exactly like the SQLite store's FTS5 ``bm25()`` (same column weights).
 
-**Write side.** Each chunk row keeps the tokens FTS5 would index (``porter unicode61``, computed in Python by
-:func:`~kagura.core.memory._unicode61.fts5_tokens`), one ``text[]`` per FTS5 column in order: ``kw_text``,
-``kw_relpath``, ``kw_name``, ``kw_section``, and ``kw_len``, their total. ``kw_tf`` maps each distinct
-token of the row to its weighted frequency (the sum of the column weights over its occurrences), a
-``jsonb`` object: its GIN index (``jsonb_ops``, which hashes keys too long for an index entry) finds the
-rows holding a token, and a single-token phrase's frequency is one lookup in it; the arrays are read only
-for phrases of several tokens, in rows holding all of them. ``rag_kw_stats`` keeps the row count and the
-token total (what FTS5 needs for the average row length), spread over 64 slots a statement-level trigger
-on ``rag_chunks`` updates (the backend's slot), so concurrent writers rarely touch the same row.
+**Write side.** Each chunk row keeps the tokens FTS5 would index (``porter unicode61``, computed in Python
+by :func:`~kagura.core.memory.stores.postgres._unicode61.fts5_tokens`), one ``text[]`` per FTS5 column in
+order: ``kw_text``, ``kw_relpath``, ``kw_name``, ``kw_section``, and ``kw_len``, their total. ``kw_tf`` maps
+each distinct token of the row to its weighted frequency (the sum of the column weights over its
+occurrences), a ``jsonb`` object: its GIN index (``jsonb_ops``, which hashes keys too long for an index
+entry) finds the rows holding a token, and a single-token phrase's frequency is one lookup in it; the arrays
+are read only for phrases of several tokens, in rows holding all of them. ``rag_kw_stats`` keeps the row
+count and the token total (what FTS5 needs for the average row length), spread over 64 slots a
+statement-level trigger on ``rag_chunks`` updates (the backend's slot), so concurrent writers rarely touch
+the same row.
 
-**Query side.** The query's words (:func:`~kagura.core.memory._keywords.keyword_words`, as for SQLite) are
-each a phrase of FTS5 tokens (``smtp_ssl_port`` is the phrase ``smtp ssl port``), OR-ed together. For each
-phrase ``p`` and row: the weighted frequency ``f_p`` is the sum of the column weights over the phrase's
-occurrences; ``n_p`` is the number of rows of the whole table where it occurs (a ``file_type`` filter does not
-change the statistics, as in SQLite); with ``N`` rows, ``avgdl`` the mean row length and ``D`` the row's
-length, the score is the sum over phrases of::
+**Query side.** The query's words (:func:`~kagura.core.memory.stores._keywords.keyword_words`, as for
+SQLite) are each a phrase of FTS5 tokens (``smtp_ssl_port`` is the phrase ``smtp ssl port``), OR-ed
+together. For each phrase ``p`` and row: the weighted frequency ``f_p`` is the sum of the column weights
+over the phrase's occurrences; ``n_p`` is the number of rows of the whole table where it occurs (a
+``file_type`` filter does not change the statistics, as in SQLite); with ``N`` rows, ``avgdl`` the mean row
+length and ``D`` the row's length, the score is the sum over phrases of::
 
     idf_p * ((f_p * (k1 + 1)) / (f_p + k1 * (1 - b + b * D / avgdl)))     k1 = 1.2, b = 0.75
     idf_p = ln((N - n_p + 0.5) / (n_p + 0.5)), or 1e-6 when that is not positive
@@ -31,8 +32,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from kagura.core.memory._file_kinds import keyword_name
-from kagura.core.memory._keywords import COLUMN_WEIGHTS, keyword_words
-from kagura.core.memory._unicode61 import fts5_tokens
+from kagura.core.memory.stores._keywords import COLUMN_WEIGHTS, keyword_words
+from kagura.core.memory.stores.postgres._unicode61 import fts5_tokens
 
 __all__ = [
     "KEYWORD_COLUMNS",

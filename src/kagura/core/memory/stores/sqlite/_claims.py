@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from kagura._process import pid_alive
-from kagura.core.memory._sqlite import connect, migrate, transaction
+from kagura._sqlite import connect, migrate, transaction
 
 __all__ = ["CLAIM_TTL", "ClaimOwner", "Claimant", "DescriptionClaims"]
 

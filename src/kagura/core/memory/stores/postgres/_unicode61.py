@@ -9,7 +9,7 @@ so another store can index and rank exactly the same tokens.
 - each character is case-folded by the simple (one-character) mapping, then a Latin letter carrying one
   diacritic loses it (``É`` -> ``e``); a diacritic on its own vanishes from the token;
 
-then ``porter`` stems every token (:func:`~kagura.core.memory._porter.porter_stem`).
+then ``porter`` stems every token (:func:`~kagura.core.memory.stores.postgres._porter.porter_stem`).
 
 FTS5 carries its own, older Unicode tables; Python's are newer. Characters assigned since (and a few
 re-categorised ones) may tokenize differently; every character of Unicode 3.2 whose category has not
@@ -22,7 +22,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from kagura.core.memory._porter import porter_stem
+from kagura.core.memory.stores.postgres._porter import porter_stem
 
 __all__ = ["fts5_tokens", "unicode61_tokens"]
 
