@@ -33,7 +33,7 @@ def _documents(limit: int) -> Iterator[Any]:
     """Standard-library files as NewDocuments, in a fixed order, until ``limit`` chunks."""
     from kagura.bench._corpus_tree import stdlib_root
     from kagura.core.memory._chunking import ChunkPiece, split_text
-    from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument
+    from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 
     lib = stdlib_root()
     total = 0

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kagura.core.memory.stores.sqlite._claims import Claimant
+from kagura.core.memory.stores._claimant import Claimant
 from kagura.jobs._ledger import JOB_MIGRATIONS, SqlLedger
 
 __all__ = ["CLAIM_TTL", "PostgresLedger", "SqliteLedger", "is_postgres_url", "open_ledger"]

@@ -12,8 +12,9 @@ import pytest
 from kagura.core.memory import ConversationMemory
 from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory.conversation import MIGRATIONS
+from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
-from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument, RAGStore
+from kagura.core.memory.stores.sqlite._store import RAGStore
 from kagura.errors import StoreError
 
 

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 
 from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory.stores import RAGStoreProtocol
+from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.postgres import PostgresRAGStore
 from kagura.core.memory.stores.postgres._bm25 import keyword_sql
 from kagura.core.memory.stores.postgres._connect import migrate, open_pool
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.postgres._unicode61 import fts5_tokens
-from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument, RAGStore
+from kagura.core.memory.stores.sqlite._store import RAGStore
 
 VOCAB = (
     # plain words, a stop word, words sharing Porter stems

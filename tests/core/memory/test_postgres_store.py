@@ -14,8 +14,8 @@ import pytest
 from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._vectors import top_k_cosine
 from kagura.core.memory.stores import HNSWParams, copy_store, open_rag_store, redact_url
+from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.postgres import PostgresClaims, PostgresRAGStore
-from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument
 from kagura.errors import StoreError
 
 

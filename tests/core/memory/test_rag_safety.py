@@ -18,7 +18,8 @@ from kagura.core.memory import IngestReport, MultimodalRAG, get_default_embedder
 from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._pipeline import IngestRun, Progress
 from kagura.core.memory._prepare import Prepared
-from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument, RAGStore
+from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
+from kagura.core.memory.stores.sqlite._store import RAGStore
 from kagura.core.parallel import RetryPolicy
 from kagura.testing import FakeLLMServer
 

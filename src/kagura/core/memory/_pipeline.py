@@ -34,7 +34,7 @@ from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, 
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
-from kagura.core.memory.stores.sqlite._store import NewDocument
+from kagura.core.memory.stores._rows import NewDocument
 from kagura.core.parallel import parallel_stream
 from kagura.loaders import ScannedFile, display_name
 

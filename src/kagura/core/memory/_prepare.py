@@ -21,7 +21,7 @@ from kagura.core.memory._hashing import chunk_hash, embed_text
 from kagura.core.memory._results import Failed, NeedsDescription, Prepared, RunCounters, Skipped, Unchanged
 from kagura.core.memory._structure import CHUNKER_VERSION, chunk_document
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
-from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument
+from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.parallel import RetryPolicy
 from kagura.errors import ExtractionError, KaguraError, NothingToIndexError, UnsupportedAttachmentError
 from kagura.loaders import (

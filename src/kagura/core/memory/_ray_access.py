@@ -31,8 +31,9 @@ import numpy as np
 
 from kagura.core.memory._pipeline import DocumentStore
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
-from kagura.core.memory.stores.sqlite._claims import ClaimOwner, DescriptionClaims
-from kagura.core.memory.stores.sqlite._store import NewDocument, RAGStore
+from kagura.core.memory.stores._rows import ClaimOwner, NewDocument
+from kagura.core.memory.stores.sqlite._claims import DescriptionClaims
+from kagura.core.memory.stores.sqlite._store import RAGStore
 
 if TYPE_CHECKING:
     from kagura.core.memory.stores.postgres import PostgresClaims, PostgresRAGStore

@@ -41,8 +41,7 @@ from kagura.core.memory._ray_access import DirectPostgres, DriverStore, StoreAcc
 from kagura.core.memory._ray_address import PROBE_TIMEOUT, check_reachable
 from kagura.core.memory._ray_worker import BatchResult, WorkerSpec, process_batch
 from kagura.core.memory.embedders import Embedder
-from kagura.core.memory.stores.sqlite._claims import ClaimOwner
-from kagura.core.memory.stores.sqlite._store import ManifestEntry
+from kagura.core.memory.stores._rows import ClaimOwner, ManifestEntry
 from kagura.core.parallel import parallel_stream
 from kagura.errors import ConfigurationError
 from kagura.loaders import ScannedFile, display_name

@@ -28,7 +28,7 @@ from kagura.core.memory._ray_access import StoreAccess
 from kagura.core.memory._report import IngestReport
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
-from kagura.core.memory.stores.sqlite._store import ManifestEntry
+from kagura.core.memory.stores._rows import ManifestEntry
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import ScannedFile
 

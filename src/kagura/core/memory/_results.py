@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kagura.core.memory.stores.sqlite._store import NewDocument
+from kagura.core.memory.stores._rows import NewDocument
 from kagura.loaders import Extracted, FileType, ScannedFile
 
 __all__ = ["Failed", "NeedsDescription", "Prepared", "RunCounters", "Skipped", "Unchanged"]

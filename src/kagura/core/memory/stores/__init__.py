@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from kagura._redact import redact_url
     from kagura.core.memory.stores._copy import copy_store
     from kagura.core.memory.stores._open import check_target, open_claims, open_rag_store, store_exists
-    from kagura.core.memory.stores._protocol import RAGStoreProtocol, StoredDocument
+    from kagura.core.memory.stores._protocol import RAGStoreProtocol
+    from kagura.core.memory.stores._rows import StoredDocument
     from kagura.core.memory.stores._url import describe_target, is_postgres_url
     from kagura.core.memory.stores.postgres import HNSWParams, PostgresRAGStore
     from kagura.core.memory.stores.sqlite import SQLiteRAGStore
@@ -40,7 +41,7 @@ _LAZY: dict[str, str] = {
     "PostgresRAGStore": "kagura.core.memory.stores.postgres",
     "RAGStoreProtocol": "kagura.core.memory.stores._protocol",
     "SQLiteRAGStore": "kagura.core.memory.stores.sqlite",
-    "StoredDocument": "kagura.core.memory.stores._protocol",
+    "StoredDocument": "kagura.core.memory.stores._rows",
     "check_target": "kagura.core.memory.stores._open",
     "copy_store": "kagura.core.memory.stores._copy",
     "describe_target": "kagura.core.memory.stores._url",

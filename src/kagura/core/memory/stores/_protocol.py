@@ -10,26 +10,16 @@ same test suite runs against both.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from kagura.core.memory.stores._rows import ChunkRow, ClaimOwner, ManifestEntry, NewDocument, StoredDocument
 
 if TYPE_CHECKING:
     import numpy as np
 
     from kagura.core.memory._report import Document
-    from kagura.core.memory.stores.sqlite._claims import ClaimOwner
-    from kagura.core.memory.stores.sqlite._store import ChunkRow, ManifestEntry, NewDocument
 
 __all__ = ["DescriptionClaimsProtocol", "RAGStoreProtocol", "StoredDocument"]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDocument:
-    """One stored file as it can be written again elsewhere: the document, its vectors, their embedder."""
-
-    doc: NewDocument
-    vectors: np.ndarray
-    embedder: str
 
 
 @runtime_checkable

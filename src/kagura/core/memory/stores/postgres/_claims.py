@@ -11,12 +11,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from kagura.core.memory.stores._claimant import CLAIM_TTL, Claimant  # one identity and one rule for both
 from kagura.core.memory.stores.postgres._connect import migrate, open_migrated, transaction
 from kagura.core.memory.stores.postgres._schema import CLAIM_MIGRATIONS
-from kagura.core.memory.stores.sqlite._claims import (  # one identity and one liveness rule for both
-    CLAIM_TTL,
-    Claimant,
-)
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool

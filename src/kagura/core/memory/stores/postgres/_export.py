@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from kagura.core.memory._chunking import ChunkPiece
-from kagura.core.memory.stores._protocol import StoredDocument
-from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument
+from kagura.core.memory.stores._rows import ManifestEntry, NewDocument, StoredDocument
 
 __all__ = ["as_array", "read_document"]
 

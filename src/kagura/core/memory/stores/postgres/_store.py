@@ -26,7 +26,7 @@ import numpy as np
 
 from kagura._redact import redact_url
 from kagura.core.memory._report import Document
-from kagura.core.memory.stores._protocol import StoredDocument
+from kagura.core.memory.stores._rows import ChunkRow, ManifestEntry, NewDocument, StoredDocument, checked_rows
 from kagura.core.memory.stores.postgres._bm25 import (
     KEYWORD_COLUMNS,
     KEYWORD_VALUES,
@@ -44,7 +44,6 @@ from kagura.core.memory.stores.postgres._connect import (
 from kagura.core.memory.stores.postgres._export import as_array, read_document
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.postgres._search import vector_search
-from kagura.core.memory.stores.sqlite._store import ChunkRow, ManifestEntry, NewDocument, checked_rows
 from kagura.errors import StoreError
 
 __all__ = ["HNSWParams", "PostgresRAGStore"]

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._vectors import unpack_vectors
-from kagura.core.memory.stores._protocol import StoredDocument
-from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument
+from kagura.core.memory.stores._rows import ManifestEntry, NewDocument, StoredDocument
 
 __all__ = ["export_documents"]
 

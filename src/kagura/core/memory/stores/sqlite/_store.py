@@ -24,69 +24,26 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kagura._sqlite import connect, migrate, transaction
-from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._report import Document
 from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
 from kagura.core.memory.stores._keywords import keyword_search
+from kagura.core.memory.stores._rows import (
+    ChunkRow,
+    ManifestEntry,
+    NewDocument,
+    StoredDocument,
+    checked_rows,
+)
+from kagura.core.memory.stores.sqlite._export import export_documents
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
 from kagura.errors import StoreError
 
-if TYPE_CHECKING:
-    from kagura.core.memory.stores._protocol import StoredDocument
-
-__all__ = ["ChunkRow", "ManifestEntry", "NewDocument", "RAGStore", "VectorIndex", "checked_rows"]
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestEntry:
-    """What produced a stored document: compared with the current versions before any work on a file."""
-
-    content_hash: str
-    file_type: str
-    extractor_version: str
-    prompt_version: str
-    model: str
-    embedder: str
-    chunking: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewDocument:
-    """A processed file ready to store: its manifest entry, metadata and chunks (vectors passed apart)."""
-
-    path: str
-    root: str
-    relpath: str
-    mime_type: str
-    size: int
-    described: bool
-    metadata: dict[str, Any]
-    manifest: ManifestEntry
-    chunks: Sequence[ChunkPiece]
-    chunk_hashes: Sequence[str] = ()
-    """One per chunk (``sha256(embedder id + NUL + embedded text)``), or empty (stored as NULL)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkRow:
-    """A stored chunk joined with its document's path."""
-
-    id: int
-    document_id: int
-    text: str
-    page: int | None
-    section: str | None
-    file_type: str
-    path: str
-    relpath: str
-    start_line: int | None = None
-    end_line: int | None = None
+__all__ = ["RAGStore", "VectorIndex"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +53,6 @@ class VectorIndex:
     matrix: np.ndarray
     chunk_ids: np.ndarray
     file_types: np.ndarray
-
-
-def checked_rows(doc: NewDocument, vectors: np.ndarray) -> tuple[np.ndarray, Sequence[str | None]]:
-    """``doc``'s vectors as contiguous float32 and its chunk hashes (None each when it has none); every
-    store calls this before writing. ValueError when the counts do not match the chunks."""
-    if len(vectors) != len(doc.chunks):
-        raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
-    if doc.chunk_hashes and len(doc.chunk_hashes) != len(doc.chunks):
-        raise ValueError(f"{len(doc.chunks)} chunks but {len(doc.chunk_hashes)} hashes for {doc.path}")
-    hashes: Sequence[str | None] = doc.chunk_hashes or [None] * len(doc.chunks)
-    return np.ascontiguousarray(vectors, dtype=np.float32), hashes
 
 
 def _under(path: str, root: str) -> bool:
@@ -369,8 +315,6 @@ class RAGStore:
 
     def export_documents(self) -> Iterator[StoredDocument]:
         """Every stored document with its vectors, by path (for ``kagura store migrate``)."""
-        from kagura.core.memory.stores.sqlite._export import export_documents
-
         return export_documents(self._conn, self._lock)
 
 
