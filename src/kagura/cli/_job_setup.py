@@ -184,9 +184,9 @@ def setup_job(requests: Path, out: Path, *, model: str | None, base_url: str | N
         raise _bad(str(exc), api_key) from None
     job_schema = _load_schema(schema) if schema is not None else None
     target = ledger or str(out) + ".ledger.db"
-    from kagura.core.memory.stores import is_postgres_url, redact_url
+    from kagura.core.memory.stores import describe_target
 
-    shown = redact_url(target) if is_postgres_url(target) else target
+    shown = describe_target(target)
     default_model = model or os.environ.get("KAGURA_LLM_MODEL") or config.model_name
     if budget_usd is not None:
         from kagura.errors import JobInputError

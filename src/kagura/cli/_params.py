@@ -15,7 +15,6 @@ import math
 import re
 import stat
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import typer
 
@@ -79,16 +78,9 @@ def output_file(path: Path, flag: str) -> typer.BadParameter | None:
 
 def postgres_url_problem(url: str) -> str | None:
     """What is wrong with the host part of a ``postgresql://`` URL (a port that is not 1-65535), or None."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return f"not a valid PostgreSQL URL ({exc}): expected postgresql://USER@HOST:PORT/DATABASE"
-    if port == 0:
-        return "port 0 is not a valid PostgreSQL port (1-65535)"
-    if any(ch.isspace() or ord(ch) < 32 for ch in parts.netloc):
-        return "the host part of the PostgreSQL URL holds spaces or control characters"
-    return None
+    from kagura.core.memory.stores import target_problem
+
+    return target_problem(url)
 
 
 _HOST_PORT = re.compile(r"^(?:ray://)?[A-Za-z0-9.\-\[\]:]+:(?P<port>\d{1,5})$")

@@ -23,7 +23,6 @@ from kagura.cli._params import (
     MAX_TOP_K,
     finite,
     path_value,
-    postgres_url_problem,
     ray_address_problem,
     utf8_text,
 )
@@ -178,16 +177,14 @@ def embedder_from_option(
 
 def store_target(store: str) -> str | Path:
     """``--store`` as a PostgreSQL URL or a file path; an empty or malformed value is a usage error."""
-    from kagura.core.memory.stores import is_postgres_url
+    from kagura.core.memory.stores import check_target, target_problem
 
     if not store.strip():
         raise fail("--store is empty: name an SQLite file or a postgresql:// URL", code=2)
-    if is_postgres_url(store):
-        problem = postgres_url_problem(store)
-        if problem is not None:
-            raise fail(f"--store: {problem}", code=2)
-        return store
-    return Path(store).expanduser()
+    problem = target_problem(store)
+    if problem is not None:
+        raise fail(f"--store: {problem}", code=2)
+    return check_target(os.path.expanduser(store), "--store")
 
 
 def _open_reader(
@@ -211,14 +208,14 @@ def _open_reader(
 
 
 def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
-    from kagura.core.memory.stores import redact_url, store_exists
+    from kagura.core.memory.stores import describe_target, store_exists
 
     target = store_target(store)
     if must_exist:  # a read never creates a store (an SQLite file, or kagura's tables in a database)
         with _clear_errors():
             exists = store_exists(target)
         if not exists:
-            shown = redact_url(target) if isinstance(target, str) else target
+            shown = describe_target(target)
             typer.echo(f"No store at {shown}: run `kagura ingest DIR --store {shown}` first.", err=True)
             raise typer.Exit(2)
     from kagura.core.memory import MultimodalRAG

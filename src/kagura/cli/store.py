@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import typer
 
@@ -44,16 +43,16 @@ def migrate(
     Vectors are copied as stored, so nothing is embedded again; a document already in TARGET at the same
     path is replaced. TARGET must be empty of vectors or hold vectors of the same embedder.
     """
-    from kagura.core.memory.stores import copy_store, describe_target, open_rag_store
+    from kagura.core.memory.stores import copy_store, describe_target, open_rag_store, store_exists
 
     src, dst = store_target(source), store_target(target)
     if src == dst:
         typer.echo("SOURCE and TARGET are the same store.", err=True)
         raise typer.Exit(2)
-    if isinstance(src, Path) and not src.exists():
-        typer.echo(f"No store at {src}.", err=True)
-        raise typer.Exit(2)
     with _clear_errors():
+        if not store_exists(src):
+            typer.echo(f"No store at {describe_target(src)}.", err=True)
+            raise typer.Exit(2)
         a = open_rag_store(src)
         try:
             b = open_rag_store(dst)

@@ -11,10 +11,10 @@ import pytest
 
 from kagura.core.memory import ConversationMemory
 from kagura.core.memory._chunking import ChunkPiece
-from kagura.core.memory.conversation import MIGRATIONS
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.sqlite._store import RAGStore
+from kagura.core.memory.stores.sqlite._turns import TURN_MIGRATIONS as MIGRATIONS
 from kagura.errors import StoreError
 
 

@@ -34,7 +34,7 @@ from kagura.core.memory._ray_engine import RayWorkers, check_engine, import_ray,
 from kagura.core.memory._ray_worker import WorkerSpec
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory.embedders import Embedder, get_default_embedder
-from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_claims, open_rag_store
+from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_rag_store
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy
 from kagura.loaders import FileType, display_name, scan_directory
@@ -134,7 +134,7 @@ class MultimodalRAG:
     def _description_claims(self) -> DescriptionClaimsProtocol | None:
         """The claim table (only when an LLM is configured: offline runs pay for nothing)."""
         if self.llm is not None and self._claims is None:
-            self._claims = open_claims(self.store_path)
+            self._claims = self._store.open_claims()
         return self._claims
 
     async def load_directory(
@@ -220,7 +220,7 @@ class MultimodalRAG:
                 await run.run(scan.files, max_concurrent)
             else:
                 if self._ray is None:
-                    self._ray = RayWorkers(self.store_path)
+                    self._ray = RayWorkers(self._store.worker_access())
                 await run_on_ray(
                     run,
                     scan.files,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from kagura._extras import missing_extra
@@ -41,7 +40,7 @@ from kagura.core.memory._ray_access import DirectPostgres, DriverStore, StoreAcc
 from kagura.core.memory._ray_address import PROBE_TIMEOUT, check_reachable
 from kagura.core.memory._ray_worker import BatchResult, WorkerSpec, process_batch
 from kagura.core.memory.embedders import Embedder
-from kagura.core.memory.stores._rows import ClaimOwner, ManifestEntry
+from kagura.core.memory.stores._rows import ClaimOwner, ManifestEntry, WorkerAccess
 from kagura.core.parallel import parallel_stream
 from kagura.errors import ConfigurationError
 from kagura.loaders import ScannedFile, display_name
@@ -140,8 +139,8 @@ class RayWorkers:
     stores ingesting on one cluster share it instead of one waiting forever for CPUs the other's idle
     actors hold; Ray keeps its worker processes, and with them each process's loaded embedder."""
 
-    def __init__(self, store_path: str | Path) -> None:
-        self.store_path = store_path
+    def __init__(self, where: WorkerAccess) -> None:
+        self.where = where
         self._ray: Any = None
         self._job: Any = None
         self._actor: Any = None
@@ -159,8 +158,8 @@ class RayWorkers:
     def access(self, *, reuse: bool, owner: ClaimOwner | None) -> StoreAccess:
         """How this run's batches reach the store: directly (PostgreSQL), or through the driver-side
         actor for stored vectors (``reuse``) and claims (as ``owner``; None: no LLM, no claims)."""
-        if isinstance(self.store_path, str):
-            return DirectPostgres(self.store_path, owner)
+        if self.where.shared:
+            return DirectPostgres(self.where.target, owner)
         needed = reuse or owner is not None
         return ThroughDriver(self._driver_store(owner) if needed else None, owner, reuse)
 
@@ -174,7 +173,7 @@ class RayWorkers:
             here = ray.get_runtime_context().get_node_id()
             pin = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
             self._actor = ray.remote(num_cpus=0, scheduling_strategy=pin)(DriverStore).remote(
-                str(self.store_path), owner
+                self.where.target, owner
             )
             self._actor_owner = owner
         return self._actor

@@ -8,10 +8,10 @@
     turns = await memory.recent(6)                # oldest first, this session only
     hits = await memory.recall("greetings", top_k=3)   # optional semantic recall (local embeddings)
 
-The store follows the kagura SQLite conventions (``_sqlite.connect``: WAL, numbered migrations in the
-``"conversation"`` namespace), so it can share its file with other kagura stores such as the RAG index
-(one ``kagura.db`` for both). Every blocking SQLite call runs in ``asyncio.to_thread``; a lock serialises
-the shared connection, so one instance can be used from many tasks.
+The rows live in a turn store (:func:`~kagura.core.memory.stores.open_turns`; on SQLite: WAL, numbered
+migrations in the ``"conversation"`` namespace), so it can share its file with other kagura stores such as
+the RAG index (one ``kagura.db`` for both). Every blocking store call runs in ``asyncio.to_thread``; the
+store serialises its connection, so one instance can be used from many tasks.
 """
 
 from __future__ import annotations
@@ -19,42 +19,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kagura._sqlite import connect, migrate, transaction
-from kagura.core.memory.stores._url import describe_target, is_postgres_url
+from kagura.core.memory.stores._open import open_turns
+from kagura.core.memory.stores._url import describe_target
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from kagura.core.memory.stores._protocol import TurnStoreProtocol
+
 __all__ = ["ROLES", "ConversationMemory", "Turn"]
 
 ROLES = ("assistant", "system", "user")
-
-MIGRATIONS = [
-    """
-    CREATE TABLE turns (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        session_id TEXT NOT NULL,
-        role TEXT NOT NULL,
-        content TEXT NOT NULL,
-        agent TEXT,
-        metadata TEXT NOT NULL DEFAULT '{}',
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX turns_by_session ON turns (session_id, id);
-    CREATE TABLE turn_vectors (
-        turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
-        model TEXT NOT NULL,
-        vector BLOB NOT NULL,
-        PRIMARY KEY (turn_id, model)
-    );
-    """,
-]
 
 
 @dataclass(frozen=True)
@@ -72,70 +50,6 @@ class Turn:
 
 def _turn(row: tuple[Any, ...]) -> Turn:
     return Turn(row[0], row[1], row[2], row[3], row[4], row[6], json.loads(row[5]))
-
-
-_COLUMNS = "id, session_id, role, content, agent, metadata, created_at"
-
-
-class _SQLiteTurns:
-    """The turn rows of one SQLite file (the default backend); one connection behind a lock."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection = connect(path)
-        try:
-            migrate(self._conn, MIGRATIONS, namespace="conversation", legacy_probe_table="turns")
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def add(
-        self, session: str, role: str, content: str, agent: str | None, metadata: dict[str, Any]
-    ) -> tuple[int, float]:
-        now = time.time()
-        with self._lock, transaction(self._conn):
-            cursor = self._conn.execute(
-                "INSERT INTO turns (session_id, role, content, agent, metadata, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (session, role, content, agent, json.dumps(metadata, ensure_ascii=False), now),
-            )
-        return int(cursor.lastrowid or 0), now
-
-    def recent(self, session: str, n: int) -> list[tuple[Any, ...]]:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?", (session, n)
-            ).fetchall()
-        return list(reversed(rows))
-
-    def clear(self, session: str) -> int:
-        with self._lock, transaction(self._conn):
-            return self._conn.execute("DELETE FROM turns WHERE session_id = ?", (session,)).rowcount
-
-    def sessions(self) -> list[str]:
-        with self._lock:
-            rows = self._conn.execute("SELECT DISTINCT session_id FROM turns ORDER BY session_id").fetchall()
-        return [row[0] for row in rows]
-
-    def vectors(self, session: str, model: str) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._conn.execute(
-                "SELECT t.id, t.session_id, t.role, t.content, t.agent, t.metadata, t.created_at, v.vector "
-                "FROM turns t LEFT JOIN turn_vectors v ON v.turn_id = t.id AND v.model = ? "
-                "WHERE t.session_id = ? ORDER BY t.id",
-                (model, session),
-            ).fetchall()
-
-    def store_vectors(self, model: str, items: list[tuple[int, bytes]]) -> None:
-        with self._lock, transaction(self._conn):
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO turn_vectors (turn_id, model, vector) VALUES (?, ?, ?)",
-                [(turn_id, model, blob) for turn_id, blob in items],
-            )
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 class ConversationMemory:
@@ -156,13 +70,7 @@ class ConversationMemory:
         self.path = path
         self.session_id = session_id
         self._embedder = embedder
-        self._db: Any
-        if is_postgres_url(path):
-            from kagura.core.memory.stores.postgres import PostgresTurns
-
-            self._db = PostgresTurns(str(path))
-        else:
-            self._db = _SQLiteTurns(path)
+        self._db: TurnStoreProtocol = open_turns(path)
 
     # --- blocking internals (run in worker threads) -------------------------------------------------
 

@@ -9,9 +9,13 @@ from typing import TYPE_CHECKING, Any
 from kagura.core.memory.stores._url import is_postgres_url
 
 if TYPE_CHECKING:
-    from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, RAGStoreProtocol
+    from kagura.core.memory.stores._protocol import (
+        DescriptionClaimsProtocol,
+        RAGStoreProtocol,
+        TurnStoreProtocol,
+    )
 
-__all__ = ["check_target", "open_claims", "open_rag_store", "store_exists"]
+__all__ = ["check_target", "open_claims", "open_rag_store", "open_turns", "store_exists"]
 
 
 def check_target(target: object, what: str = "store") -> str | Path:
@@ -60,3 +64,16 @@ def open_claims(target: str | os.PathLike[str]) -> DescriptionClaimsProtocol:
     from kagura.core.memory.stores.sqlite._claims import DescriptionClaims
 
     return DescriptionClaims(checked)
+
+
+def open_turns(target: str | os.PathLike[str]) -> TurnStoreProtocol:
+    """The conversation turns of the store at ``target`` (``":memory:"``: a private SQLite database)."""
+    if not isinstance(target, str | os.PathLike):
+        raise TypeError(f"path must be an SQLite path or a postgresql:// URL, got {type(target).__name__}")
+    if is_postgres_url(target):
+        from kagura.core.memory.stores.postgres import PostgresTurns
+
+        return PostgresTurns(str(target))
+    from kagura.core.memory.stores.sqlite._turns import SQLiteTurns
+
+    return SQLiteTurns(target)

@@ -10,16 +10,24 @@ same test suite runs against both.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from kagura.core.memory.stores._rows import ChunkRow, ClaimOwner, ManifestEntry, NewDocument, StoredDocument
+from kagura.core.memory.stores._rows import (
+    ChunkRow,
+    ClaimOwner,
+    ManifestEntry,
+    NewDocument,
+    StoredDocument,
+    TurnRow,
+    WorkerAccess,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
     from kagura.core.memory._report import Document
 
-__all__ = ["DescriptionClaimsProtocol", "RAGStoreProtocol", "StoredDocument"]
+__all__ = ["DescriptionClaimsProtocol", "RAGStoreProtocol", "StoredDocument", "TurnStoreProtocol"]
 
 
 @runtime_checkable
@@ -32,6 +40,14 @@ class RAGStoreProtocol(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def open_claims(self) -> DescriptionClaimsProtocol:
+        """The description claims of this store, on connections of their own (close them apart)."""
+        ...
+
+    def worker_access(self) -> WorkerAccess:
+        """How worker processes on this or other hosts reach this store."""
+        ...
 
     def manifest_under(self, root: str) -> dict[str, ManifestEntry]: ...
 
@@ -91,6 +107,45 @@ class DescriptionClaimsProtocol(Protocol):
 
     def described(self, path: str) -> tuple[str, str, str] | None:
         """The stored ``(content_hash, prompt_version, model)`` of ``path``, if any."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TurnStoreProtocol(Protocol):
+    """Conversation turns (``ConversationMemory``'s blocking half): ``SQLiteTurns`` or ``PostgresTurns``.
+    Rows are :data:`~kagura.core.memory.stores._rows.TurnRow` tuples, oldest first."""
+
+    @property
+    def location(self) -> str:
+        """The store's path or its URL without password, for messages."""
+        ...
+
+    def add(
+        self, session: str, role: str, content: str, agent: str | None, metadata: dict[str, Any]
+    ) -> tuple[int, float]:
+        """Append a turn; its ``(id, created_at)``."""
+        ...
+
+    def recent(self, session: str, n: int) -> list[TurnRow]:
+        """The last ``n`` turns of ``session``, oldest first."""
+        ...
+
+    def clear(self, session: str) -> int:
+        """Delete the turns of ``session``; how many there were."""
+        ...
+
+    def sessions(self) -> list[str]:
+        """Every session with a turn, sorted (byte order)."""
+        ...
+
+    def vectors(self, session: str, model: str) -> list[TurnRow]:
+        """Every turn of ``session`` with its stored vector of ``model`` appended (bytes, or None)."""
+        ...
+
+    def store_vectors(self, model: str, items: list[tuple[int, bytes]]) -> None:
+        """Store ``(turn id, float32 bytes)`` vectors of ``model``, replacing any."""
         ...
 
     def close(self) -> None: ...

@@ -18,6 +18,7 @@ __all__ = [
     "NewDocument",
     "StoredDocument",
     "TurnRow",
+    "WorkerAccess",
     "checked_rows",
 ]
 
@@ -85,6 +86,21 @@ class ClaimOwner:
     owner: str
     host: str
     pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerAccess:
+    """How worker processes (a Ray run's batches) reach a store, as the store answers it.
+
+    ``shared``: any host can open the store itself at ``target`` (a database server: ``target`` is its URL,
+    credentials included, so never show it); otherwise only this host can (a file: ``target`` is its path,
+    and workers on other hosts go through a helper on this one)."""
+
+    target: str
+    shared: bool
+
+    def __repr__(self) -> str:
+        return f"WorkerAccess(shared={self.shared})"  # the target may hold a password
 
 
 TurnRow = tuple[Any, ...]

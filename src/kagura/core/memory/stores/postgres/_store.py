@@ -26,7 +26,14 @@ import numpy as np
 
 from kagura._redact import redact_url
 from kagura.core.memory._report import Document
-from kagura.core.memory.stores._rows import ChunkRow, ManifestEntry, NewDocument, StoredDocument, checked_rows
+from kagura.core.memory.stores._rows import (
+    ChunkRow,
+    ManifestEntry,
+    NewDocument,
+    StoredDocument,
+    WorkerAccess,
+    checked_rows,
+)
 from kagura.core.memory.stores.postgres._bm25 import (
     KEYWORD_COLUMNS,
     KEYWORD_VALUES,
@@ -102,6 +109,14 @@ class PostgresRAGStore:
 
     def close(self) -> None:
         self._pool.close()
+
+    def open_claims(self) -> PostgresClaims:
+        """The description claims in this database, on a pool of their own."""
+        return PostgresClaims(self.url)
+
+    def worker_access(self) -> WorkerAccess:
+        """A server: a worker on any host opens the store itself at its URL."""
+        return WorkerAccess(self.url, shared=True)
 
     def claims(self) -> PostgresClaims:
         """The description claims of this database, on this store's connections (a Ray worker keeps

@@ -37,8 +37,10 @@ from kagura.core.memory.stores._rows import (
     ManifestEntry,
     NewDocument,
     StoredDocument,
+    WorkerAccess,
     checked_rows,
 )
+from kagura.core.memory.stores.sqlite._claims import DescriptionClaims
 from kagura.core.memory.stores.sqlite._export import export_documents
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
 from kagura.errors import StoreError
@@ -85,6 +87,14 @@ class RAGStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def open_claims(self) -> DescriptionClaims:
+        """The description claims in this file, on their own connection."""
+        return DescriptionClaims(self.path)
+
+    def worker_access(self) -> WorkerAccess:
+        """A file: only this host opens it (workers elsewhere go through this host)."""
+        return WorkerAccess(str(self.path), shared=False)
 
     # -- manifest -----------------------------------------------------------------------------------
 
