@@ -32,8 +32,8 @@ _TOP_K = 10
 def _documents(limit: int) -> Iterator[Any]:
     """Standard-library files as NewDocuments, in a fixed order, until ``limit`` chunks."""
     from kagura.bench._corpus_tree import stdlib_root
-    from kagura.core.memory._chunking import ChunkPiece, split_text
     from kagura.core.memory._store import ManifestEntry, NewDocument
+    from kagura.core.memory.ingestion._chunking import ChunkPiece, split_text
 
     lib = stdlib_root()
     total = 0

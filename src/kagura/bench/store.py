@@ -94,7 +94,7 @@ def measure_search(vectors: np.ndarray, pg: Any, pg_ids: list[int], tmp: Path, *
     the same vectors loaded into a fresh file under ``tmp``. ``loading``: load timings for ``extra``."""
     from kagura.bench._store_data import EMBEDDER, load_sqlite, synthetic
     from kagura.core.memory._store import RAGStore
-    from kagura.core.memory._vectors import top_k_cosine
+    from kagura.core.memory.search._vectors import top_k_cosine
     from kagura.core.memory.stores.postgres import HNSWParams
 
     size = len(vectors)

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
+from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.stores import RAGStoreProtocol, open_rag_store
 from kagura.errors import StoreError
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._sqlite import Migration, split_sql
+from kagura.core.memory.ingestion._file_kinds import keyword_name
 
 __all__ = ["RAG_MIGRATIONS"]
 

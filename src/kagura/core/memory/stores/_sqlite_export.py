@@ -7,9 +7,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._store import ManifestEntry, NewDocument
-from kagura.core.memory._vectors import unpack_vectors
+from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.search._vectors import unpack_vectors
 from kagura.core.memory.stores._protocol import StoredDocument
 
 __all__ = ["export_documents"]

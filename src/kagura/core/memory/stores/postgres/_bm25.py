@@ -30,9 +30,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._keywords import COLUMN_WEIGHTS, keyword_words
 from kagura.core.memory._unicode61 import fts5_tokens
+from kagura.core.memory.ingestion._file_kinds import keyword_name
 
 __all__ = [
     "KEYWORD_COLUMNS",
