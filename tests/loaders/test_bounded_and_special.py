@@ -59,7 +59,7 @@ def test_a_fifo_is_refused_at_open_time(tmp_path: Path, call: str) -> None:
 _SWAPPED = """
 import asyncio, os, sys
 from pathlib import Path
-from kagura.core.memory._prepare import FilePreparer, RunCounters
+from kagura.core.memory.ingestion._prepare import FilePreparer, RunCounters
 from kagura.loaders import ScannedFile
 root = Path(sys.argv[1])
 target = root / "a.txt"

@@ -35,7 +35,7 @@ from typing import Any
 from kagura.bench._corpus_tree import SIZES, Question, build_tree, load_questions
 from kagura.bench._report import BenchRow
 from kagura.core.memory import MultimodalRAG, get_default_embedder
-from kagura.core.memory._hybrid import reciprocal_rank_fusion
+from kagura.core.memory.search._hybrid import reciprocal_rank_fusion
 from kagura.testing import CountingEmbedder
 
 __all__ = ["EDIT", "file_ranking", "run", "score"]

@@ -31,8 +31,8 @@ import numpy as np
 from kagura.bench._report import BenchRow
 from kagura.core.llm import LLMConfig
 from kagura.core.memory import Embedder, MultimodalRAG, OpenAIEmbedder, get_default_embedder
-from kagura.core.memory._chunking import ChunkPiece
-from kagura.core.memory._vectors import top_k_cosine
+from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.search._vectors import top_k_cosine
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._store import RAGStore
 from kagura.testing import FakeLLMServer

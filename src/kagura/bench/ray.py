@@ -51,7 +51,7 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 def _start_cluster(cpus: int) -> float | None:
     """Seconds ``ray.init`` took to start a local cluster of ``cpus`` logical CPUs, or None if this
     process was already connected to one (which is then used as is)."""
-    from kagura.core.memory._ray_engine import import_ray
+    from kagura.core.memory.engines.ray._engine import import_ray
 
     ray = import_ray()
     if ray.is_initialized():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kagura.core.memory import MultimodalRAG
-from kagura.core.memory._pipeline import QUEUE_FILES
+from kagura.core.memory.ingestion._pipeline import QUEUE_FILES
 from kagura.loaders import Extracted, FileType, extractor_version, register_extractor
 from kagura.loaders._text import extract_text
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kagura.core.memory import MultimodalRAG
-from kagura.core.memory._hybrid import check_mode, reciprocal_rank_fusion
+from kagura.core.memory.search._hybrid import check_mode, reciprocal_rank_fusion
 
 _RANKING = st.lists(st.integers(0, 30), unique=True, max_size=15)
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.stores import RAGStoreProtocol
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.postgres import PostgresRAGStore

@@ -15,9 +15,9 @@ import pytest
 from _rag_support import llm_for, png, write
 
 from kagura.core.memory import IngestReport, MultimodalRAG, get_default_embedder
-from kagura.core.memory._chunking import ChunkPiece
-from kagura.core.memory._pipeline import IngestRun, Progress
-from kagura.core.memory._prepare import Prepared
+from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion._pipeline import IngestRun, Progress
+from kagura.core.memory.ingestion._prepare import Prepared
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._store import RAGStore
 from kagura.core.parallel import RetryPolicy
@@ -249,7 +249,7 @@ class CountingStr(str):
 
 @pytest.mark.parametrize("n", [200, 2000])
 def test_pruning_is_linear(n: int) -> None:
-    from kagura.core.memory._prune import plan_prune
+    from kagura.core.memory.ingestion._prune import plan_prune
 
     stored = [CountingStr(f"/r/d{i % 7}/f{i}.md") for i in range(n)]
     seen = stored[: n // 2]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kagura.core.memory._ray_address import check_reachable, host_and_port
+from kagura.core.memory.engines.ray._address import check_reachable, host_and_port
 from kagura.errors import ConfigurationError
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")

@@ -97,7 +97,7 @@ async def test_short_config_files_win_on_their_name_kind_and_directives(rag: Mul
 
 
 def test_file_kind_words_name_configuration_files() -> None:
-    from kagura.core.memory._file_kinds import file_kind_words, keyword_name, kind_label
+    from kagura.core.memory.stores._file_kinds import file_kind_words, keyword_name, kind_label
 
     assert "container" in file_kind_words("deploy/Dockerfile")
     assert "reverse proxy" in file_kind_words("deploy/Caddyfile")
@@ -110,7 +110,7 @@ def test_file_kind_words_name_configuration_files() -> None:
 
 
 def test_query_identifiers_and_their_boost() -> None:
-    from kagura.core.memory._identifiers import boost_identifiers, query_identifiers
+    from kagura.core.memory.search._identifiers import boost_identifiers, query_identifiers
 
     assert query_identifiers("What address does Caddy reverse_proxy requests to?") == ["reverse_proxy"]
     assert query_identifiers("os.path.join and maxAge, LANTERN_ vars") == ["os.path.join", "maxAge"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kagura.core.memory._chunking import ChunkPiece
+from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.stores import RAGStoreProtocol, open_rag_store
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS

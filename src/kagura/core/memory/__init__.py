@@ -12,11 +12,8 @@ from typing import TYPE_CHECKING
 from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from kagura.core.memory._answer import Answer
-    from kagura.core.memory._grouping import best_per_file
     from kagura.core.memory._rag import MultimodalRAG
     from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
-    from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
     from kagura.core.memory.conversation import ConversationMemory
     from kagura.core.memory.embedders import (
         Embedder,
@@ -28,6 +25,9 @@ if TYPE_CHECKING:
         get_embedder,
         register_embedder,
     )
+    from kagura.core.memory.search._answer import Answer
+    from kagura.core.memory.search._grouping import best_per_file
+    from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors
 
 __all__ = [
     "Answer",
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
-    "Answer": "kagura.core.memory._answer",
+    "Answer": "kagura.core.memory.search._answer",
     "ConversationMemory": "kagura.core.memory.conversation",
     "Document": "kagura.core.memory._report",
     "Embedder": "kagura.core.memory.embedders",
@@ -66,13 +66,13 @@ _LAZY: dict[str, str] = {
     "SentenceTransformerEmbedder": "kagura.core.memory.embedders",
     "SkippedPath": "kagura.core.memory._report",
     "available_embedders": "kagura.core.memory.embedders",
-    "best_per_file": "kagura.core.memory._grouping",
+    "best_per_file": "kagura.core.memory.search._grouping",
     "get_default_embedder": "kagura.core.memory.embedders",
     "get_embedder": "kagura.core.memory.embedders",
-    "pack_vector": "kagura.core.memory._vectors",
+    "pack_vector": "kagura.core.memory.search._vectors",
     "register_embedder": "kagura.core.memory.embedders",
-    "top_k_cosine": "kagura.core.memory._vectors",
-    "unpack_vectors": "kagura.core.memory._vectors",
+    "top_k_cosine": "kagura.core.memory.search._vectors",
+    "unpack_vectors": "kagura.core.memory.search._vectors",
 }
 
 

@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kagura.core.llm import LLMConfig
-from kagura.core.memory._answer import Answer, generate_answer
-from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
-from kagura.core.memory._grouping import best_per_file
-from kagura.core.memory._hashing import embedder_id
-from kagura.core.memory._hybrid import RRF_K, SearchMode, check_mode, reciprocal_rank_fusion
-from kagura.core.memory._identifiers import boost_identifiers, query_identifiers
-from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
-from kagura.core.memory._prepare import RunCounters
-from kagura.core.memory._prune import plan_prune
-from kagura.core.memory._ray_engine import RayWorkers, check_engine, import_ray, run_on_ray
-from kagura.core.memory._ray_worker import WorkerSpec
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory.embedders import Embedder, get_default_embedder
+from kagura.core.memory.engines.ray._engine import RayWorkers, check_engine, import_ray, run_on_ray
+from kagura.core.memory.engines.ray._worker import WorkerSpec
+from kagura.core.memory.ingestion._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
+from kagura.core.memory.ingestion._hashing import embedder_id
+from kagura.core.memory.ingestion._pipeline import IngestRun, Progress, ProgressCallback
+from kagura.core.memory.ingestion._prepare import RunCounters
+from kagura.core.memory.ingestion._prune import plan_prune
+from kagura.core.memory.search._answer import Answer, generate_answer
+from kagura.core.memory.search._grouping import best_per_file
+from kagura.core.memory.search._hybrid import RRF_K, SearchMode, check_mode, reciprocal_rank_fusion
+from kagura.core.memory.search._identifiers import boost_identifiers, query_identifiers
 from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_rag_store
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy

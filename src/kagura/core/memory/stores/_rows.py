@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from kagura.core.memory._chunking import ChunkPiece
-
 __all__ = [
+    "ChunkPiece",
     "ChunkRow",
     "ClaimOwner",
     "ManifestEntry",
@@ -21,6 +20,19 @@ __all__ = [
     "WorkerAccess",
     "checked_rows",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPiece:
+    """One chunk of a document: its text, where it came from, and its position in the document
+    (``start_line``/``end_line``: the 1-based, inclusive lines of the file it spans, for text files)."""
+
+    text: str
+    ordinal: int
+    page: int | None = None
+    section: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

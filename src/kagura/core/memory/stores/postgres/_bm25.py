@@ -31,7 +31,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kagura.core.memory._file_kinds import keyword_name
+from kagura.core.memory.stores._file_kinds import keyword_name
 from kagura.core.memory.stores._keywords import COLUMN_WEIGHTS, keyword_words
 from kagura.core.memory.stores.postgres._unicode61 import fts5_tokens
 

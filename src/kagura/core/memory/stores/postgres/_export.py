@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kagura.core.memory._chunking import ChunkPiece
-from kagura.core.memory.stores._rows import ManifestEntry, NewDocument, StoredDocument
+from kagura.core.memory.stores._rows import ChunkPiece, ManifestEntry, NewDocument, StoredDocument
 
 __all__ = ["as_array", "read_document"]
 

@@ -7,9 +7,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-from kagura.core.memory._chunking import ChunkPiece
-from kagura.core.memory._vectors import unpack_vectors
-from kagura.core.memory.stores._rows import ManifestEntry, NewDocument, StoredDocument
+from kagura.core.memory.search._vectors import unpack_vectors
+from kagura.core.memory.stores._rows import ChunkPiece, ManifestEntry, NewDocument, StoredDocument
 
 __all__ = ["export_documents"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 
 from kagura._sqlite import Migration, split_sql
-from kagura.core.memory._file_kinds import keyword_name
+from kagura.core.memory.stores._file_kinds import keyword_name
 
 __all__ = ["RAG_MIGRATIONS"]
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from kagura._sqlite import connect, migrate, transaction
-from kagura.core.memory._file_kinds import keyword_name
 from kagura.core.memory._report import Document
-from kagura.core.memory._vectors import pack_vector, top_k_cosine, unpack_vectors
+from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors
+from kagura.core.memory.stores._file_kinds import keyword_name
 from kagura.core.memory.stores._keywords import keyword_search
 from kagura.core.memory.stores._rows import (
     ChunkRow,

@@ -9,8 +9,9 @@ before the cut (moved forward to the next word start).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
+
+from kagura.core.memory.stores._rows import ChunkPiece
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -38,19 +39,6 @@ class SegmentLike(Protocol):
     def page(self) -> int | None: ...
     @property
     def section(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkPiece:
-    """One chunk of a document: its text, where it came from, and its position in the document
-    (``start_line``/``end_line``: the 1-based, inclusive lines of the file it spans, for text files)."""
-
-    text: str
-    ordinal: int
-    page: int | None = None
-    section: str | None = None
-    start_line: int | None = None
-    end_line: int | None = None
 
 
 def check_chunking(chunk_size: int, overlap: int) -> None:

@@ -15,11 +15,18 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kagura.core.llm import LLMConfig
-from kagura.core.memory._chunking import ChunkPiece, chunk_segments
-from kagura.core.memory._describe import PROMPT_VERSION, describe_media
-from kagura.core.memory._hashing import chunk_hash, embed_text
-from kagura.core.memory._results import Failed, NeedsDescription, Prepared, RunCounters, Skipped, Unchanged
-from kagura.core.memory._structure import CHUNKER_VERSION, chunk_document
+from kagura.core.memory.ingestion._chunking import ChunkPiece, chunk_segments
+from kagura.core.memory.ingestion._describe import PROMPT_VERSION, describe_media
+from kagura.core.memory.ingestion._hashing import chunk_hash, embed_text
+from kagura.core.memory.ingestion._results import (
+    Failed,
+    NeedsDescription,
+    Prepared,
+    RunCounters,
+    Skipped,
+    Unchanged,
+)
+from kagura.core.memory.ingestion._structure import CHUNKER_VERSION, chunk_document
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.parallel import RetryPolicy

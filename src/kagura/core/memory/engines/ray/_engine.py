@@ -34,12 +34,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from kagura._extras import missing_extra
-from kagura.core.memory._pipeline import IngestRun
-from kagura.core.memory._prepare import Failed
-from kagura.core.memory._ray_access import DirectPostgres, DriverStore, StoreAccess, ThroughDriver
-from kagura.core.memory._ray_address import PROBE_TIMEOUT, check_reachable
-from kagura.core.memory._ray_worker import BatchResult, WorkerSpec, process_batch
 from kagura.core.memory.embedders import Embedder
+from kagura.core.memory.engines.ray._access import DirectPostgres, DriverStore, StoreAccess, ThroughDriver
+from kagura.core.memory.engines.ray._address import PROBE_TIMEOUT, check_reachable
+from kagura.core.memory.engines.ray._worker import BatchResult, WorkerSpec, process_batch
+from kagura.core.memory.ingestion._pipeline import IngestRun
+from kagura.core.memory.ingestion._prepare import Failed
 from kagura.core.memory.stores._rows import ClaimOwner, ManifestEntry, WorkerAccess
 from kagura.core.parallel import parallel_stream
 from kagura.errors import ConfigurationError

@@ -1,8 +1,8 @@
 """How a Ray batch reaches the store: directly on PostgreSQL, through the driver's node for SQLite.
 
-A batch (:func:`~kagura.core.memory._ray_worker.process_batch`) receives a :class:`StoreAccess` and opens
-it in its worker process, getting the store its local pipeline reads and writes, the description claims
-it takes, and whether it writes itself:
+A batch (:func:`~kagura.core.memory.engines.ray._worker.process_batch`) receives a
+:class:`StoreAccess` and opens it in its worker process, getting the store its local pipeline reads and
+writes, the description claims it takes, and whether it writes itself:
 
 * :class:`DirectPostgres` (a ``postgresql://`` store): the worker process opens the store once (one
   connection, :class:`ProcessStores`), reuses it for every batch it runs, reads stored vectors from it
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from kagura.core.memory._pipeline import DocumentStore
+from kagura.core.memory.ingestion._pipeline import DocumentStore
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.memory.stores._rows import ClaimOwner, NewDocument
 from kagura.core.memory.stores.sqlite._claims import DescriptionClaims

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 
-from kagura.core.memory._chunking import ChunkPiece
-from kagura.core.memory._file_kinds import kind_label
 from kagura.core.memory.embedders import Embedder
+from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.stores._file_kinds import kind_label
 
 __all__ = ["chunk_hash", "embed_text", "embedder_id"]
 

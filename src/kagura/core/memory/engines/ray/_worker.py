@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from kagura.core.llm import LLMConfig
-from kagura.core.memory._pipeline import IngestRun, Progress
-from kagura.core.memory._prepare import FilePreparer, Prepared, RunCounters
-from kagura.core.memory._ray_access import StoreAccess
 from kagura.core.memory._report import IngestReport
 from kagura.core.memory.embedders import Embedder
+from kagura.core.memory.engines.ray._access import StoreAccess
+from kagura.core.memory.ingestion._pipeline import IngestRun, Progress
+from kagura.core.memory.ingestion._prepare import FilePreparer, Prepared, RunCounters
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.memory.stores._rows import ManifestEntry
 from kagura.core.parallel import RetryPolicy

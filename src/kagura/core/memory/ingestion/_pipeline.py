@@ -29,10 +29,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kagura.core.memory._hashing import embedder_id
-from kagura.core.memory._prepare import Failed, FilePreparer, NeedsDescription, Prepared, Skipped, Unchanged
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory.embedders import Embedder
+from kagura.core.memory.ingestion._hashing import embedder_id
+from kagura.core.memory.ingestion._prepare import (
+    Failed,
+    FilePreparer,
+    NeedsDescription,
+    Prepared,
+    Skipped,
+    Unchanged,
+)
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.memory.stores._rows import NewDocument
 from kagura.core.parallel import parallel_stream

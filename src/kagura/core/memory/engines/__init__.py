@@ -1,0 +1,1 @@
+"""Engines: where an ingestion run's per-file work runs (this process, or a Ray cluster)."""

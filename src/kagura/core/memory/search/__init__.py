@@ -1,0 +1,1 @@
+"""Search: vector and keyword rankings fused, identifier boosts, one result per file, answers."""
