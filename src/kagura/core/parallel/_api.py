@@ -30,11 +30,11 @@ from kagura.core.parallel._checks import (
     check_optional_callable,
     known_length,
 )
-from kagura.core.parallel._limits import Limiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._pool import run_pool
 from kagura.core.parallel._retry import RetryPolicy, check_limiters, check_timeout, run_attempts
 from kagura.core.parallel._run import is_failure
+from kagura.core.parallel.budgets._limits import Limiter
 
 __all__ = [
     "Options",

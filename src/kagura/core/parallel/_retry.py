@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from kagura.core.parallel._checks import check_count, check_seconds
-from kagura.core.parallel._scope import admit_in_scope, scope
+from kagura.core.parallel.budgets._scope import admit_in_scope, scope
 from kagura.errors import KaguraTimeoutError, RetryableError
 
 if TYPE_CHECKING:
-    from kagura.core.parallel._limits import Limiter
+    from kagura.core.parallel.budgets._limits import Limiter
 
 __all__ = ["RetryPolicy", "call_with_retry"]
 
@@ -175,7 +175,7 @@ async def call_with_retry(
     :class:`~kagura.errors.KaguraTimeoutError`. Before each attempt every limiter in ``limiters`` is
     acquired for ``tokens`` tokens (waiting for budget does not count against the timeout), and so is
     every limiter in scope (those of a ``parallel_map`` whose item this runs in, see
-    :mod:`kagura.core.parallel._scope`). The last
+    :mod:`kagura.core.parallel.budgets._scope`). The last
     error is raised when attempts run out or the error is not retryable.
     """
     if not callable(factory):

@@ -24,11 +24,11 @@ from typing import Any, Generic, TypeVar
 
 from kagura.core.parallel._api import Options, Progress, outcome_step, validate, worker_count
 from kagura.core.parallel._checks import known_length
-from kagura.core.parallel._limits import Limiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._pool import run_pool
 from kagura.core.parallel._retry import RetryPolicy
 from kagura.core.parallel._run import is_failure
+from kagura.core.parallel.budgets._limits import Limiter
 
 __all__ = ["OutcomeStream", "parallel_stream"]
 
