@@ -3,7 +3,7 @@
 Providers enforce a minute quota over much shorter periods (a quota "quantized" per second, or a bucket
 refilled continuously), so a budget here is a *rate*, not a 60 s window: :class:`RateLimiter` admits
 requests at ``requests_per_minute / 60`` per second, letting at most ``burst`` of them (and the matching
-tokens) through at once. Each budget is one :class:`~kagura.core.parallel.budgets._bucket.Bucket` (a GCRA token
+tokens) through at once. Each budget is one :class:`~._bucket.Bucket` (a GCRA token
 bucket); the limiter combines them behind one lock, so a single limiter can be shared by every call to a
 provider: by many tasks, by several ``parallel_map`` runs, and by several threads each running its own
 event loop.

@@ -1,7 +1,7 @@
 """A budget shared through Redis, and what happens when Redis goes away.
 
 :class:`RedisBudget` is what a ``RateLimiter(..., redis=url, key=...)`` delegates admissions to. Each
-admission is one script call (:class:`~kagura.core.parallel.budgets._shared_gcra.SharedGCRA`). Failure semantics:
+admission is one script call (:class:`._shared_gcra.SharedGCRA`). Failure semantics:
 
 - **Unreachable at start** (the first admission never reached Redis):
   :class:`~kagura.errors.ConfigurationError` naming the URL (password hidden). A typo in a URL fails

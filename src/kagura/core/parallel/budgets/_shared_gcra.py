@@ -1,6 +1,6 @@
 """One GCRA budget kept in Redis, so every process and host that names the same key shares it.
 
-The math is the local limiter's (see :mod:`kagura.core.parallel.budgets._bucket`): one theoretical arrival time
+The math is the local limiter's (see :mod:`._bucket`): one theoretical arrival time
 (TAT) per dimension (requests, tokens), a reservation booked in arrival order and never earlier than the
 previous one (``last``: first come, first served). Here it runs inside one
 Lua script per admission, on the Redis server's clock (``TIME``), so client clocks never matter and two
