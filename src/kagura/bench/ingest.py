@@ -34,6 +34,7 @@ from kagura.core.memory import Embedder, MultimodalRAG, OpenAIEmbedder, get_defa
 from kagura.core.memory._chunking import ChunkPiece
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
 from kagura.core.memory._vectors import top_k_cosine
+from kagura.errors import WorkerProcessError
 from kagura.testing import FakeLLMServer
 
 __all__ = ["run"]
@@ -92,7 +93,7 @@ async def _server_process(latency: float) -> AsyncIterator[str]:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         if not line:
-            raise RuntimeError("the fake LLM server process did not start")
+            raise WorkerProcessError("the fake LLM server process did not start")
         yield line.decode().strip()
     finally:
         if proc.stdin is not None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+from kagura._checks import check_seconds
 from kagura._process import pid_alive
 from kagura.core.memory._sqlite import connect, migrate, transaction
 
@@ -61,8 +62,7 @@ class Claimant:
     claim table (SQLite here, PostgreSQL in ``stores.postgres``)."""
 
     def __init__(self, ttl: float) -> None:
-        if ttl <= 0:
-            raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+        check_seconds("ttl", ttl, allow_zero=False)
         self.ttl = ttl
         self.here = socket.gethostname()
         """This process's host: whose processes :meth:`blocked_by` can check are alive."""

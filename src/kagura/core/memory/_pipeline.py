@@ -36,6 +36,7 @@ from kagura.core.memory._store import NewDocument
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import parallel_stream
+from kagura.errors import InternalError
 from kagura.loaders import ScannedFile, display_name
 
 __all__ = ["DocumentStore", "IngestRun", "Progress", "ProgressCallback", "Result", "Sink"]
@@ -146,7 +147,7 @@ class IngestRun:
                 put.cancel()
         if not put.done() or put.cancelled():
             consumer.result()  # raises the stage's error (or CancelledError)
-            raise RuntimeError("an ingestion stage ended before its input did")
+            raise InternalError("an ingestion stage ended before its input did")
 
     async def _forward(self, result: Result) -> None:
         """Prepared files go to the writer (waiting while its queue is full); the rest are settled."""

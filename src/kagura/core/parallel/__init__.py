@@ -20,7 +20,8 @@ key="openai-prod")`` (extra ``kagura[redis]``); :func:`read_budgets` lists them 
 A run's ``limiters`` are in scope while its items run: attempt loops inside them (``call_with_retry``, an
 LLM client's retries) admit every attempt through them too (:func:`limiters_in_scope`).
 
-Imports nothing from kagura but :mod:`kagura.errors` (and :mod:`kagura._redact`, which imports nothing).
+Imports nothing from kagura but :mod:`kagura.errors`, :mod:`kagura._checks` and :mod:`kagura._redact`
+(which import nothing).
 """
 
 from kagura._redact import redact_url

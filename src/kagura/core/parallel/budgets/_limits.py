@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from kagura.core.parallel._checks import check_amount, check_rate
+from kagura._checks import check_amount, check_rate
 from kagura.core.parallel.budgets._bucket import Bucket
 
 if TYPE_CHECKING:
