@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kagura._cache_dir import cache_dir
 from kagura._checks import check_bool, check_int, check_number
 from kagura._redact import redact_url
 
@@ -16,9 +17,9 @@ DEFAULT_MODEL = "gpt-4o-mini"
 
 
 def default_cache_path() -> Path:
-    """``$KAGURA_CACHE_DIR/llm_cache.sqlite``, else ``~/.cache/kagura/llm_cache.sqlite``."""
-    root = os.environ.get("KAGURA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kagura")
-    return Path(root) / "llm_cache.sqlite"
+    """``llm_cache.sqlite`` in kagura's cache directory (``KAGURA_CACHE_DIR``, else the platform's: see
+    :func:`kagura._cache_dir.cache_dir`)."""
+    return cache_dir() / "llm_cache.sqlite"
 
 
 def _base_url_problem(url: object) -> str | None:

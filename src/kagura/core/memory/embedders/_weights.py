@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import IO
 
+from kagura._cache_dir import atomic_path, cache_dir
 from kagura._checks import check_seconds
 from kagura._redact import redact_text, redact_url
-from kagura.core.memory.embedders._cache import atomic_path, cache_dir
 from kagura.errors import ConfigurationError
 
 __all__ = [
@@ -77,7 +77,8 @@ def _hub_cache_dir() -> Path:
         return Path(cache)
     if home := os.environ.get("HF_HOME"):
         return Path(home) / "hub"
-    return Path.home() / ".cache" / "huggingface" / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")  # huggingface_hub's own default honours XDG too
+    return (Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "huggingface" / "hub"
 
 
 def download_dir() -> Path:
