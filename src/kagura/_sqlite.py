@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from kagura.errors import StoreError
+from kagura.errors import StoreError, UsageError
 
 __all__ = ["Migration", "connect", "migrate", "schema_version", "split_sql", "transaction"]
 
@@ -113,7 +113,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     with "database is locked" when a read transaction tries to upgrade.
     """
     if conn.in_transaction:
-        raise RuntimeError("transaction() cannot nest: a transaction is already open on this connection")
+        raise UsageError("transaction() cannot nest: a transaction is already open on this connection")
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

@@ -24,8 +24,13 @@
     │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
     ├── JobInputError             a job's input cannot run (bad lines, a changed body): ``problems``
-    └── RoutingError
-        └── NoAgentFoundError     no registered agent matched the query with enough confidence
+    ├── RoutingError
+    │   └── NoAgentFoundError     no registered agent matched the query with enough confidence
+    ├── UsageError                an object used in the wrong state or place (a blocking wrapper inside a
+    │                             running event loop, a stream entered twice); also a builtin RuntimeError
+    ├── WorkerProcessError        a child process kagura started (a benchmark worker, ``kagura fake-llm``)
+    │                             failed or did not start; also a builtin RuntimeError
+    └── InternalError             an invariant of kagura itself broke: a bug to report; also a RuntimeError
 
 Misuse of an API (a wrong argument) raises ``ValueError`` or ``TypeError`` instead, with a message saying
 what to do. Third-party exceptions are translated into this tree at one boundary per provider.
@@ -41,6 +46,7 @@ __all__ = [
     "BudgetUnavailableError",
     "ConfigurationError",
     "ExtractionError",
+    "InternalError",
     "InvalidRequestError",
     "JobInputError",
     "KaguraError",
@@ -59,6 +65,8 @@ __all__ = [
     "StoreError",
     "StructuredOutputError",
     "UnsupportedAttachmentError",
+    "UsageError",
+    "WorkerProcessError",
 ]
 
 
@@ -196,3 +204,23 @@ class RoutingError(KaguraError):
 
 class NoAgentFoundError(RoutingError):
     """No registered agent matched the query with enough confidence, and no fallback is set."""
+
+
+class UsageError(KaguraError, RuntimeError):
+    """An object was used in the wrong state or place: a blocking ``*_sync`` wrapper called inside a running
+    event loop, a ``parallel_stream`` entered twice, a fake server used before it started, a transaction
+    nested in another. The message says what to do instead. Also a ``RuntimeError``, as it was before."""
+
+
+class WorkerProcessError(KaguraError, RuntimeError):
+    """A child process kagura started (a benchmark worker, ``kagura fake-llm``) failed or did not start.
+
+    ``returncode`` is its exit status when it exited. Also a ``RuntimeError``."""
+
+    def __init__(self, message: str, *, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
+class InternalError(KaguraError, RuntimeError):
+    """An invariant of kagura itself broke (an ingestion stage ended early...): a bug, please report it."""

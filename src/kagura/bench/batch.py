@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kagura.bench._report import BenchRow
+from kagura.errors import WorkerProcessError
 from kagura.testing import FakeLLMProcess
 
 __all__ = ["Sizes", "run"]
@@ -68,7 +69,9 @@ async def _run_once(
     )  # fmt: skip
     stdout, stderr = await proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"kagura run {' '.join(extra)} exited {proc.returncode}: {stderr.decode()[-400:]}")
+        raise WorkerProcessError(
+            f"kagura run {' '.join(extra)} exited {proc.returncode}: {stderr.decode()[-400:]}"
+        )
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     return summary, int((await server.stats())["chat_requests"]) - before
 

@@ -36,6 +36,7 @@ from kagura.bench._corpus_tree import SIZES, Question, build_tree, load_question
 from kagura.bench._report import BenchRow
 from kagura.core.memory import MultimodalRAG, get_default_embedder
 from kagura.core.memory.search._hybrid import reciprocal_rank_fusion
+from kagura.errors import WorkerProcessError
 from kagura.testing import CountingEmbedder
 
 __all__ = ["EDIT", "file_ranking", "run", "score"]
@@ -61,7 +62,7 @@ async def _worker(root: Path, store: Path, embedder: str) -> dict[str, Any]:
     )  # fmt: skip
     out, _ = await process.communicate()
     if process.returncode != 0:
-        raise RuntimeError(f"corpus ingest worker failed with exit code {process.returncode}")
+        raise WorkerProcessError(f"corpus ingest worker failed with exit code {process.returncode}")
     return json.loads(out.decode().strip().splitlines()[-1])
 
 

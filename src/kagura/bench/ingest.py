@@ -31,10 +31,10 @@ import numpy as np
 from kagura.bench._report import BenchRow
 from kagura.core.llm import LLMConfig
 from kagura.core.memory import Embedder, MultimodalRAG, OpenAIEmbedder, get_default_embedder
-from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.search._vectors import top_k_cosine
-from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
+from kagura.core.memory.stores._rows import ChunkPiece, ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._store import RAGStore
+from kagura.errors import WorkerProcessError
 from kagura.testing import FakeLLMServer
 
 __all__ = ["run"]
@@ -93,7 +93,7 @@ async def _server_process(latency: float) -> AsyncIterator[str]:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         if not line:
-            raise RuntimeError("the fake LLM server process did not start")
+            raise WorkerProcessError("the fake LLM server process did not start")
         yield line.decode().strip()
     finally:
         if proc.stdin is not None:

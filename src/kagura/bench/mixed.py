@@ -27,6 +27,7 @@ from kagura.bench._mixed_tree import build_mixed_tree
 from kagura.bench._report import BenchRow
 from kagura.bench.corpus import file_ranking, score
 from kagura.core.memory import MultimodalRAG
+from kagura.errors import WorkerProcessError
 
 __all__ = ["run"]
 
@@ -74,7 +75,7 @@ async def _process_seconds(store: Path, mode: str, runs: int) -> float:
         )  # fmt: skip
         _, err = await process.communicate()
         if process.returncode != 0:
-            raise RuntimeError(f"kagura search failed ({process.returncode}): {err.decode()[-500:]}")
+            raise WorkerProcessError(f"kagura search failed ({process.returncode}): {err.decode()[-500:]}")
         if attempt:
             times.append(time.perf_counter() - started)
     return statistics.median(times)

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from kagura.bench._report import BenchRow
+from kagura.errors import WorkerProcessError
 
 __all__ = ["run"]
 
@@ -124,7 +125,7 @@ async def _in_subprocess(variant: str, item: str, n: int, source: str, repeat: i
     )
     out, _ = await proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"overhead benchmark subprocess for {variant} failed ({proc.returncode})")
+        raise WorkerProcessError(f"overhead benchmark subprocess for {variant} failed ({proc.returncode})")
     return json.loads(out)
 
 

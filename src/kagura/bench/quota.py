@@ -138,7 +138,7 @@ def _naive(base_url: str, key: str, concurrency: int, tally: Tally, start: float
                     headers = exc.response.headers
                     ms = headers.get("retry-after-ms")
                     await asyncio.sleep(float(ms) / 1000 if ms else float(headers.get("retry-after") or 1))
-            raise RuntimeError("gave up after 50 attempts")
+            raise RateLimitedError("gave up after 50 attempts")
 
     return call
 

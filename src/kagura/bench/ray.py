@@ -39,6 +39,7 @@ from kagura.bench._ray_media import MediaSizes, describe_on_ray
 from kagura.bench._report import BenchRow
 from kagura.bench.ingest import _write_images, _write_texts
 from kagura.core.memory import MultimodalRAG, get_default_embedder
+from kagura.errors import WorkerProcessError
 from kagura.testing import ExitOnceEmbedder, FakeLLMProcess, RedisServer
 
 __all__ = ["media_row", "run"]
@@ -117,7 +118,7 @@ async def _local(corpus: Path, store: Path, threads: int | None) -> float:
     )
     out, _ = await process.communicate()
     if process.returncode != 0:
-        raise RuntimeError(f"local ingest of {corpus} failed (exit {process.returncode})")
+        raise WorkerProcessError(f"local ingest of {corpus} failed (exit {process.returncode})")
     return float(out.decode().strip().splitlines()[-1])
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from kagura.bench._report import BenchRow
 from kagura.bench._store_keywords import keyword_row
+from kagura.errors import WorkerProcessError
 
 __all__ = ["run"]
 
@@ -189,7 +190,7 @@ async def _two_workers(fresh: Any, tmp: Path, quick: bool) -> BenchRow:
         )  # fmt: skip
         out, _ = await proc.communicate()
         if proc.returncode != 0:
-            raise RuntimeError(f"ingest worker exited with {proc.returncode}")
+            raise WorkerProcessError(f"ingest worker exited with {proc.returncode}")
         return json.loads(out.decode().strip().splitlines()[-1])
 
     async with FakeLLMServer(latency=0.05) as server:

@@ -62,7 +62,7 @@ def show(
     from rich.table import Table
     from rich.text import Text
 
-    from kagura.core.parallel._shared_gcra import MEMBER_TTL
+    from kagura.core.parallel.budgets._shared_gcra import MEMBER_TTL
 
     table = Table(expand=False)
     for column in ("key", "RPM", "TPM", "booked ahead", f"processes (last {MEMBER_TTL:g} s)", "learned"):

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kagura._checks import check_max_concurrent
 from kagura.core.llm import LLMClient
 from kagura.errors import ConfigurationError
 from kagura.jobs._batch_ledger import BatchLedger
@@ -100,8 +101,7 @@ class Job:
     ) -> None:
         if not isinstance(client, LLMClient):
             raise TypeError(f"client must be an LLMClient, got {type(client).__name__}")
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
+        check_max_concurrent(max_concurrent)
         if spend is not None and worst_of is None:
             raise ValueError("a spend cap needs worst_of(model, body): the worst case to reserve per call")
         if isinstance(requests, str | bytes) and not isinstance(requests, str):

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from kagura._checks import check_seconds
 from kagura._process import pid_alive
 from kagura.jobs._input import JobRequest
 from kagura.jobs._records import JOB_MIGRATIONS, Claimed, Counts, Outcome
@@ -40,8 +41,7 @@ class SqlLedger:
     def __init__(self, job: str, *, owner: str, host: str, pid: int, ttl: float) -> None:
         if not isinstance(job, str) or not job:
             raise ValueError(f"job must be a non-empty name, got {job!r}")
-        if ttl <= 0:
-            raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+        check_seconds("ttl", ttl, allow_zero=False)
         self.job, self.owner, self.host, self.pid, self.ttl = job, owner, host, pid, ttl
 
     # -- backend -------------------------------------------------------------------------------------

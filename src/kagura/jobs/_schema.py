@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from kagura._checks import check_int
 from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, Schema, repair_prompt
 
 __all__ = ["JobSchema"]
@@ -28,8 +29,7 @@ class JobSchema:
     """A JSON Schema (dict) every chat answer of a job must match, and how many repairs to ask for."""
 
     def __init__(self, schema: dict[str, Any], *, max_repairs: int = DEFAULT_MAX_REPAIRS) -> None:
-        if isinstance(max_repairs, bool) or not isinstance(max_repairs, int) or max_repairs < 0:
-            raise ValueError(f"max_repairs must be an int >= 0, got {max_repairs!r}")
+        check_int("max_repairs", max_repairs, 0)
         self.schema = Schema(schema)
         self.max_repairs = max_repairs
 

@@ -16,20 +16,15 @@ killed between reserve and settle leaves its reservation counted (the cap errs o
 from __future__ import annotations
 
 import asyncio
-import math
+
+from kagura._checks import check_number
 
 __all__ = ["RedisSpendCap", "SpendCap"]
 
 
 def _check(limit_usd: float, spent: float) -> None:
     for name, value in (("budget", limit_usd), ("spent", spent)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-        ):
-            raise ValueError(f"{name} must be a finite number of dollars >= 0, got {value!r}")
+        check_number(name, value, at_least=0, unit=" dollars")
 
 
 class SpendCap:

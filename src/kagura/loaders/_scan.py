@@ -35,6 +35,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from kagura._checks import check_bool, check_int
 from kagura.loaders._ignore import IgnoreLayer, IgnorePattern, git_info_exclude, parse_ignore_file
 from kagura.loaders._types import ScannedFile, ScanResult, SkippedFile
 
@@ -289,12 +290,8 @@ def scan_directory(
     Raises ``ValueError`` if ``root`` is not an existing directory or
     ``max_file_size`` is not a positive integer.
     """
-    if isinstance(max_file_size, bool) or not isinstance(max_file_size, int):
-        raise TypeError(f"max_file_size must be an int number of bytes, got {type(max_file_size).__name__}")
-    if not isinstance(default_ignores, bool):
-        raise TypeError(f"default_ignores must be a bool, got {type(default_ignores).__name__}")
-    if max_file_size <= 0:
-        raise ValueError(f"max_file_size must be a positive number of bytes, got {max_file_size}")
+    check_int("max_file_size", max_file_size, hint=" (a positive number of bytes)")
+    check_bool("default_ignores", default_ignores)
     root_path = Path(os.fspath(root))
     if not root_path.exists():
         raise ValueError(f"cannot scan {root_path}: no such directory")

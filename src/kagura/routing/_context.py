@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kagura._checks import check_bool, check_int
 from kagura.routing._cues import might_need_context, significant_cues
 from kagura.routing._text import normalize
 from kagura.routing._types import HistoryLike, QueryContext
@@ -56,8 +57,8 @@ class ContextAnalyzer:
         history_turns: int = 6,
         always_ask_llm: bool = False,
     ) -> None:
-        if history_turns < 1:
-            raise ValueError(f"history_turns must be >= 1, got {history_turns}")
+        check_int("history_turns", history_turns)
+        check_bool("always_ask_llm", always_ask_llm)
         self.memory = memory
         self.llm = llm
         self.history_turns = history_turns

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, overload
 
+from kagura._checks import check_int, check_probability
 from kagura._extras import import_optional
 from kagura.errors import NoAgentFoundError
 from kagura.routing._intent import IntentStrategy
@@ -83,8 +84,8 @@ class AgentRouter:
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}: use one of {sorted(STRATEGIES)}")
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {threshold!r}")
+        if threshold is not None:
+            check_probability("threshold", threshold)
         self._strategy = STRATEGIES[strategy](embedder, llm)
         self.strategy = strategy
         self.threshold = self._strategy.default_threshold if threshold is None else threshold
@@ -159,8 +160,7 @@ class AgentRouter:
         """The ``top_k`` best agents for ``query`` with their 0..1 confidence, best first."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, got {type(query).__name__}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        check_int("top_k", top_k)
         return (await self._strategy.scores(query, list(self._agents.values())))[:top_k]
 
     async def route(self, query: str) -> str:

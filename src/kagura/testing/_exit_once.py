@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kagura._checks import check_int
 from kagura.testing._wrapped import WrappedEmbedder
 
 if TYPE_CHECKING:
@@ -32,8 +33,7 @@ class ExitOnceEmbedder(WrappedEmbedder):
 
     def __init__(self, inner: Embedder, marker: str | os.PathLike[str], *, after: int = 0) -> None:
         super().__init__(inner)
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise ValueError(f"after must be an int >= 0 (calls before the fatal one), got {after!r}")
+        check_int("after", after, 0, hint=" (calls before the fatal one)")
         self.marker = Path(marker)
         self.after = after
         self._calls = 0

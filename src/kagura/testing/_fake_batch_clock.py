@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
+from kagura._checks import check_seconds
+
 __all__ = ["BatchProgress", "BatchTimings", "ManualClock", "progress_at"]
 
 #: phases after which nothing changes any more
@@ -32,8 +34,7 @@ class ManualClock:
         return self.now
 
     def advance(self, seconds: float) -> float:
-        if not math.isfinite(seconds) or seconds < 0:
-            raise ValueError("ManualClock.advance takes a finite number of seconds >= 0")
+        check_seconds("ManualClock.advance(seconds)", seconds)
         self.now += seconds
         return self.now
 
@@ -51,8 +52,7 @@ class BatchTimings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"BatchTimings.{f.name} must be a finite number >= 0 seconds, got {value!r}")
+            check_seconds(f"BatchTimings.{f.name}", value)
         if self.completion_window <= 0:
             raise ValueError("BatchTimings.completion_window must be > 0 seconds")
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from kagura.errors import WorkerProcessError
 from kagura.testing._fake_quota import Quota
 from kagura.testing._fake_wire import Faults
 
@@ -70,7 +71,7 @@ class FakeLLMProcess:
         match = re.search(r"http://127\.0\.0\.1:\d+/v1", line)
         if match is None:
             await self.close()
-            raise RuntimeError(f"kagura fake-llm did not start: {line!r}")
+            raise WorkerProcessError(f"kagura fake-llm did not start: {line!r}")
         self.base_url = match.group(0)
         return self
 

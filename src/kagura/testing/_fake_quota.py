@@ -31,18 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from kagura._checks import check_number
+
 __all__ = ["Admission", "Quota", "QuotaEnforcer", "format_reset"]
 
 Clock = Callable[[], float]
 
 
 def _check_rate(name: str, value: float | None, minimum: float) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"Quota.{name} must be a number or None, got {value!r}")
-    if not math.isfinite(value) or value < minimum:
-        raise ValueError(f"Quota.{name} must be a finite number >= {minimum:g} or None, got {value!r}")
+    check_number(f"Quota.{name}", value, at_least=minimum, optional=True)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
+from kagura._checks import check_seconds
+from kagura.errors import UsageError
 from kagura.testing._fake_anthropic import answer_messages, anthropic_error, anthropic_estimate
 from kagura.testing._fake_batch_service import BatchSettings, FakeBatchService
 from kagura.testing._fake_batches import batch_routes
@@ -94,8 +96,7 @@ class FakeLLMServer:
         batches: BatchSettings | None = None,
         invalid_json_rate: float | None = None,
     ) -> None:
-        if not math.isfinite(latency) or latency < 0:
-            raise ValueError("latency must be a finite number >= 0 seconds")
+        check_seconds("latency", latency)
         self.latency = latency
         self.responder: Responder = responder or default_answer
         self.faults = faults or Faults()
@@ -126,7 +127,7 @@ class FakeLLMServer:
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``; only valid once started."""
         if self.port is None:
-            raise RuntimeError("FakeLLMServer is not started: use `async with FakeLLMServer() as server:`")
+            raise UsageError("FakeLLMServer is not started: use `async with FakeLLMServer() as server:`")
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def start(self) -> FakeLLMServer:

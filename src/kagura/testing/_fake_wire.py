@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from kagura._checks import check_int, check_probability, check_seconds
+
 __all__ = [
     "Faults",
     "ScriptedFailure",
@@ -45,13 +47,10 @@ class Faults:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name.endswith("_every") and value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"Faults.{f.name} must be a positive int or None, got {value!r}")
-        if not math.isfinite(self.retry_after) or self.retry_after < 0:
-            raise ValueError("Faults.retry_after must be a finite number >= 0 seconds")
-        rate = self.invalid_json_rate
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-            raise ValueError(f"Faults.invalid_json_rate must be a number from 0 to 1, got {rate!r}")
+            if f.name.endswith("_every"):
+                check_int(f"Faults.{f.name}", value, optional=True)
+        check_seconds("Faults.retry_after", self.retry_after)
+        check_probability("Faults.invalid_json_rate", self.invalid_json_rate)
 
     def invalid_json_for(self, number: int) -> bool:
         """Whether request ``number``'s structured answer is broken JSON (``invalid_json_rate`` of them)."""

@@ -51,10 +51,10 @@ async def test_cache_persists_in_sqlite_without_keys(fake_llm_server: FakeLLMSer
     answer = await complete("look", config, attachments=[image])
     fresh = ResponseCache(tmp_path / "c.sqlite")  # a new object, as another process would open it
     request_key = cache_key("openai", _request_for(config, "look", image))
-    hit = fresh.get_blocking(request_key)
+    hit = fresh.get_sync(request_key)
     assert hit is not None and hit.text == answer.text and hit.cached
     other_image = Attachment.from_bytes(b"\x89PNG other", "image/png")
-    assert fresh.get_blocking(cache_key("openai", _request_for(config, "look", other_image))) is None
+    assert fresh.get_sync(cache_key("openai", _request_for(config, "look", other_image))) is None
     raw = await asyncio.to_thread(lambda: b"".join(p.read_bytes() for p in tmp_path.glob("c.sqlite*")))
     assert b"sk-cache-secret-0001" not in raw
 

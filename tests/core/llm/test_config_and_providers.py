@@ -151,9 +151,9 @@ def test_retry_after_parsing_and_redaction() -> None:
     assert redact("key sk-abcdef...5678", "sk-abcdefgh12345678") == "key ***f...5678"  # prefix hidden too
 
 
-async def test_attachment_aload_reads_off_the_loop(tmp_path) -> None:
+async def test_attachment_load_reads_off_the_loop(tmp_path) -> None:
     (tmp_path / "note.txt").write_text("hello")
-    att = await Attachment.aload(tmp_path / "note.txt")
+    att = await Attachment.load(tmp_path / "note.txt")
     assert (att.kind, att.data, att.name) == ("text", b"hello", "note.txt")
 
 

@@ -151,8 +151,8 @@ async def test_malformed_key_is_a_configuration_error_before_any_request(key: st
     [("timeout", math.nan), ("timeout", math.inf), ("timeout", 0), ("timeout", -1),
      ("temperature", math.nan), ("temperature", -0.5), ("temperature", math.inf),
      ("retry_max_delay", math.nan), ("retry_max_delay", -1), ("retry_max_delay", math.inf),
-     ("cache_ttl", math.nan), ("cache_ttl", 0), ("max_attempts", 0), ("max_attempts", 2.5),
-     ("max_tokens", 0), ("max_tokens", 1.5), ("requests_per_minute", math.nan),
+     ("cache_ttl", math.nan), ("cache_ttl", 0), ("max_attempts", 0),
+     ("max_tokens", 0), ("requests_per_minute", math.nan),
      ("requests_per_minute", 0), ("tokens_per_minute", math.inf), ("tokens_per_minute", -3)],
 )  # fmt: skip
 def test_numeric_fields_are_validated(field: str, value: float) -> None:
@@ -167,3 +167,6 @@ def test_numeric_fields_accept_sensible_values() -> None:
     assert (config.timeout, config.temperature, config.retry_max_delay) == (0.5, 1.5, 0)
     with pytest.raises(TypeError, match="timeout"):
         LLMConfig(model="m", timeout="60")  # type: ignore[arg-type]
+    for field in ("max_attempts", "max_tokens"):  # a count is an int: 2.5 is the wrong type, like True
+        with pytest.raises(TypeError, match=field):
+            LLMConfig(model="m", **{field: 2.5})

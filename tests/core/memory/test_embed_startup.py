@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kagura.core.memory.embedders._cache import CACHE_DIR_ENV
+from kagura._cache_dir import CACHE_DIR_ENV
 from kagura.core.memory.embedders._weights import sha256_file, sha256_file_cached
 
 _PROBE = (

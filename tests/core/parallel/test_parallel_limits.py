@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kagura.core.parallel import RateLimiter, parallel_map_sync
-from kagura.core.parallel._limits import DEFAULT_BURST_SECONDS
+from kagura.core.parallel.budgets._limits import DEFAULT_BURST_SECONDS
 
 
 async def admissions(limiter: RateLimiter, costs: list[int]) -> list[float]:

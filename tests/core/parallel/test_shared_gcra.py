@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from kagura.core.parallel._shared_gcra import SharedGCRA, connect_redis, read_budgets
+from kagura.core.parallel.budgets._shared_gcra import SharedGCRA, connect_redis, read_budgets
 from kagura.testing import RedisServer
 
 
@@ -105,7 +105,7 @@ def test_several_processes_share_one_budget(redis_server: RedisServer, tmp_path)
     script = textwrap.dedent(
         f"""
         import asyncio, json, sys
-        from kagura.core.parallel._shared_gcra import SharedGCRA, connect_redis
+        from kagura.core.parallel.budgets._shared_gcra import SharedGCRA, connect_redis
 
         async def main():
             client = connect_redis({redis_server.url!r})

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from kagura.core.parallel import RateLimiter
-from kagura.core.parallel._shared_gcra import SharedGCRA, connect_redis
+from kagura.core.parallel.budgets._shared_gcra import SharedGCRA, connect_redis
 from kagura.errors import BudgetUnavailableError, ConfigurationError
 from kagura.testing import RedisServer
 from kagura.testing._redis_server import free_port

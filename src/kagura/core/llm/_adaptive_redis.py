@@ -13,7 +13,7 @@ moment: the last write wins, and both converge on it at the next pull. The times
 decrease stay per process (they are readings of each process's own clock).
 
 If Redis is away, the store keeps working on its local copy (the shared budget itself has its own failure
-semantics, see :mod:`kagura.core.parallel._redis_budget`).
+semantics, see :mod:`kagura.core.parallel.budgets._redis_budget`).
 """
 
 from __future__ import annotations

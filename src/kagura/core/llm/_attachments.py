@@ -8,6 +8,7 @@ import hashlib
 import io
 import mimetypes
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,9 +102,17 @@ class Attachment:
         return cls.from_bytes(p.read_bytes(), mime_type, name=p.name)
 
     @classmethod
-    async def aload(cls, path: str | Path, mime_type: str | None = None) -> Attachment:
+    async def load(cls, path: str | Path, mime_type: str | None = None) -> Attachment:
         """:meth:`from_path` off the event loop (reading and sniffing run in a thread)."""
         return await asyncio.to_thread(cls.from_path, path, mime_type)
+
+    @classmethod
+    async def aload(cls, path: str | Path, mime_type: str | None = None) -> Attachment:
+        """Deprecated name of :meth:`load` (async methods take the plain name), kept for one release."""
+        warnings.warn(
+            "Attachment.aload is deprecated: use `await Attachment.load(path)`", DeprecationWarning, 2
+        )
+        return await cls.load(path, mime_type)
 
     def base64(self) -> str:
         return base64.b64encode(self.data).decode("ascii")

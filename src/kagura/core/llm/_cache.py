@@ -1,7 +1,8 @@
 """The persistent response cache: one SQLite file, keyed by a hash of the request, with TTL.
 
 The key covers the provider, endpoint, model, messages (attachments by content hash) and sampling
-parameters; API keys are never part of it nor stored. SQLite work runs in a thread (``asyncio.to_thread``).
+parameters; API keys are never part of it nor stored. SQLite work runs in a thread (``asyncio.to_thread``):
+``await cache.get(key)``; the blocking twins are ``get_sync``/``put_sync``/``count_sync``.
 Schema changes are numbered migrations applied in order (``PRAGMA user_version``).
 """
 
@@ -15,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from kagura._deprecation import renamed
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import StoreError
 
@@ -81,7 +83,7 @@ class ResponseCache:
                 f"LLM cache {self.path} is unusable ({exc}): delete it or set another cache_path"
             ) from exc
 
-    def get_blocking(self, key: str) -> LLMResponse | None:
+    def get_sync(self, key: str) -> LLMResponse | None:
         """The cached response for ``key`` if present and not expired (blocking)."""
         conn = self._connect()
         try:
@@ -97,7 +99,7 @@ class ResponseCache:
         usage = Usage(row[3], row[4], cost_usd=0.0)  # a hit costs no request
         return LLMResponse(row[0], usage, model=row[1], provider=row[2], cached=True)
 
-    def put_blocking(self, key: str, response: LLMResponse, ttl: float | None) -> None:
+    def put_sync(self, key: str, response: LLMResponse, ttl: float | None) -> None:
         """Store ``response`` under ``key`` for ``ttl`` seconds (None: no expiry) (blocking)."""
         now = self.clock()
         conn = self._connect()
@@ -112,7 +114,7 @@ class ResponseCache:
         finally:
             conn.close()
 
-    def count_blocking(self) -> int:
+    def count_sync(self) -> int:
         conn = self._connect()
         try:
             return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
@@ -120,10 +122,19 @@ class ResponseCache:
             conn.close()
 
     async def get(self, key: str) -> LLMResponse | None:
-        return await asyncio.to_thread(self.get_blocking, key)
+        return await asyncio.to_thread(self.get_sync, key)
 
     async def put(self, key: str, response: LLMResponse, ttl: float | None) -> None:
-        await asyncio.to_thread(self.put_blocking, key, response, ttl)
+        await asyncio.to_thread(self.put_sync, key, response, ttl)
+
+    async def count(self) -> int:
+        """How many responses the cache holds (expired ones not yet swept included)."""
+        return await asyncio.to_thread(self.count_sync)
+
+    # the names before one sync-twin convention (async plain, blocking ``*_sync``): one release more
+    get_blocking = renamed("ResponseCache.get_blocking", "ResponseCache.get_sync", get_sync)
+    put_blocking = renamed("ResponseCache.put_blocking", "ResponseCache.put_sync", put_sync)
+    count_blocking = renamed("ResponseCache.count_blocking", "ResponseCache.count_sync", count_sync)
 
 
 _caches: dict[Path, ResponseCache] = {}

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from kagura._checks import check_bool
 from kagura._redact import redact_url
 from kagura.core.llm._adaptive import AdaptiveController
 from kagura.core.llm._adaptive_state import AdaptiveStore
@@ -165,8 +166,7 @@ class LLMClient:
         self._cache = cache
         self._caches: dict[Path, ResponseCache] = {}
         adaptive = config.adaptive if adaptive is None else adaptive
-        if not isinstance(adaptive, bool):
-            raise TypeError(f"adaptive must be True or False, got {type(adaptive).__name__}")
+        check_bool("adaptive", adaptive)
         self.controller: AdaptiveController | None = None
         if adaptive and adaptive_store is None and shared:
             from kagura.core.llm._adaptive_redis import RedisAdaptiveState

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kagura._cache_dir import cache_dir
+from kagura._checks import check_bool, check_int, check_number
 from kagura._redact import redact_url
 
 __all__ = ["DEFAULT_MODEL", "LLMConfig", "default_cache_path"]
@@ -16,9 +17,9 @@ DEFAULT_MODEL = "gpt-4o-mini"
 
 
 def default_cache_path() -> Path:
-    """``$KAGURA_CACHE_DIR/llm_cache.sqlite``, else ``~/.cache/kagura/llm_cache.sqlite``."""
-    root = os.environ.get("KAGURA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kagura")
-    return Path(root) / "llm_cache.sqlite"
+    """``llm_cache.sqlite`` in kagura's cache directory (``KAGURA_CACHE_DIR``, else the platform's: see
+    :func:`kagura._cache_dir.cache_dir`)."""
+    return cache_dir() / "llm_cache.sqlite"
 
 
 def _base_url_problem(url: object) -> str | None:
@@ -36,35 +37,6 @@ def _base_url_problem(url: object) -> str | None:
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         return f"must not contain spaces or control characters, got {shown}"
     return None
-
-
-def _check_number(
-    name: str,
-    value: object,
-    *,
-    above: float | None = None,
-    at_least: float | None = None,
-    integer: bool = False,
-    optional: bool = False,
-    unit: str = "",
-    hint: str = "",
-) -> None:
-    """The one check of LLMConfig's numeric fields: a finite number (an int when ``integer``) in range."""
-    if value is None and optional:
-        return
-    kind = "an int" if integer else "a finite number"
-    bound = f" > {above:g}" if above is not None else f" >= {at_least:g}" if at_least is not None else ""
-    wanted = f"LLMConfig.{name} must be {kind}{bound}{unit}{' or None' if optional else ''}{hint}"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{wanted}, got {value!r}")
-    if integer and not isinstance(value, int):
-        raise ValueError(f"{wanted}, got {value!r}")
-    if (
-        not math.isfinite(value)
-        or (above is not None and value <= above)
-        or (at_least is not None and value < at_least)
-    ):
-        raise ValueError(f"{wanted}, got {value!r}")
 
 
 @dataclass(frozen=True, repr=False)
@@ -151,19 +123,17 @@ class LLMConfig:
             set_(self, "cache_path", Path(self.cache_path))
         if not self.model:
             raise ValueError("LLMConfig.model must be a non-empty model name")
-        _check_number("timeout", self.timeout, above=0, unit=" seconds")
-        _check_number("temperature", self.temperature, at_least=0)
-        _check_number("max_tokens", self.max_tokens, at_least=1, integer=True, optional=True)
-        _check_number("max_attempts", self.max_attempts, at_least=1, integer=True, hint=" (1 means no retry)")
-        _check_number("retry_max_delay", self.retry_max_delay, at_least=0, unit=" seconds")
-        _check_number("cache_ttl", self.cache_ttl, above=0, optional=True, unit=" seconds",
-                      hint=" (None: never expires)")  # fmt: skip
-        if not isinstance(self.prompt_cache, bool):
-            raise TypeError(f"LLMConfig.prompt_cache must be True or False, got {self.prompt_cache!r}")
-        if not isinstance(self.adaptive, bool):
-            raise TypeError(f"LLMConfig.adaptive must be True or False, got {self.adaptive!r}")
+        check_number("LLMConfig.timeout", self.timeout, above=0, unit=" seconds")
+        check_number("LLMConfig.temperature", self.temperature, at_least=0)
+        check_int("LLMConfig.max_tokens", self.max_tokens, optional=True)
+        check_int("LLMConfig.max_attempts", self.max_attempts, hint=" (1 means no retry)")
+        check_number("LLMConfig.retry_max_delay", self.retry_max_delay, at_least=0, unit=" seconds")
+        check_number("LLMConfig.cache_ttl", self.cache_ttl, above=0, optional=True, unit=" seconds",
+                     hint=" (None: never expires)")  # fmt: skip
+        check_bool("LLMConfig.prompt_cache", self.prompt_cache)
+        check_bool("LLMConfig.adaptive", self.adaptive)
         for name in ("requests_per_minute", "tokens_per_minute"):
-            _check_number(name, getattr(self, name), at_least=1, optional=True)
+            check_number(f"LLMConfig.{name}", getattr(self, name), at_least=1, optional=True)
 
     @property
     def model_name(self) -> str:

@@ -7,6 +7,8 @@ import math
 import threading
 from collections import deque
 
+from kagura.errors import UsageError
+
 __all__ = ["ConcurrencyGate"]
 
 
@@ -80,7 +82,7 @@ class ConcurrencyGate:
     def release(self) -> None:
         with self._lock:
             if self._in_flight <= 0:
-                raise RuntimeError("ConcurrencyGate.release() called more times than acquire()")
+                raise UsageError("ConcurrencyGate.release() called more times than acquire()")
             self._in_flight -= 1
             self._wake()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -27,6 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from kagura._checks import check_number
 from kagura.core.llm._types import Usage
 from kagura.errors import ConfigurationError
 
@@ -60,10 +60,7 @@ class ModelPrice:
             value = getattr(self, name)
             if value is None and name in ("cached_input", "cache_write"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"ModelPrice.{name} must be a number (USD per 1M tokens), got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"ModelPrice.{name} must be a finite number >= 0, got {value!r}")
+            check_number(f"ModelPrice.{name}", value, at_least=0, unit=" USD per 1M tokens")
 
     def cost(self, usage: Usage, *, batch: bool = False) -> float:
         """The dollars ``usage`` costs at these prices (Batch API rates when ``batch``)."""

@@ -24,6 +24,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from kagura._checks import check_int
 from kagura._extras import import_optional
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import StructuredOutputError
@@ -116,8 +117,7 @@ async def complete_structured(
     The response's ``parsed`` is the validated value, ``usage`` the sum of every attempt's, ``repairs``
     the number of invalid answers sent back.
     """
-    if isinstance(max_repairs, bool) or not isinstance(max_repairs, int) or max_repairs < 0:
-        raise ValueError(f"max_repairs must be an int >= 0, got {max_repairs!r}")
+    check_int("max_repairs", max_repairs, 0)
     spec = schema if isinstance(schema, Schema) else Schema(schema)
     request = dataclasses.replace(request, schema=spec.json_schema, schema_name=spec.name)
     usage = Usage()

@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
+from kagura._checks import check_bool
 from kagura.core.llm._types import LLMRequest, LLMResponse
 from kagura.errors import RateLimitedError
 
@@ -44,8 +45,7 @@ class Telemetry:
     def __init__(
         self, *, tracer_provider: Any = None, meter_provider: Any = None, enabled: bool = True
     ) -> None:
-        if not isinstance(enabled, bool):
-            raise TypeError(f"enabled must be True or False, got {enabled!r}")
+        check_bool("enabled", enabled)
         self.enabled = enabled
         self._tracer_provider, self._meter_provider = tracer_provider, meter_provider
         # the OpenTelemetry API's pieces, once it is imported (see _setup)

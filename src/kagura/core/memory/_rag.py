@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kagura._checks import check_bool, check_int, check_max_concurrent
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory.embedders import Embedder, get_default_embedder
@@ -79,14 +80,8 @@ class MultimodalRAG:
         if llm is not None and not isinstance(llm, LLMConfig):
             raise TypeError(f"llm must be an LLMConfig or None (offline), got {type(llm).__name__}")
         check_chunking(chunk_size, overlap)
-        if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 1:
-            raise ValueError(f"max_file_size must be a positive number of bytes, got {max_file_size!r}")
-        if (
-            isinstance(embed_batch_size, bool)
-            or not isinstance(embed_batch_size, int)
-            or embed_batch_size < 1
-        ):
-            raise ValueError(f"embed_batch_size must be an int >= 1, got {embed_batch_size!r}")
+        check_int("max_file_size", max_file_size, hint=" (a positive number of bytes)")
+        check_int("embed_batch_size", embed_batch_size)
         self.embed_batch_size = embed_batch_size
         self.store_path: str | Path = target
         """The SQLite file (a Path) or the ``postgresql://`` URL (a str) of the store."""
@@ -174,18 +169,12 @@ class MultimodalRAG:
         engine = check_engine(engine)
         if ray_address is not None and (engine != "ray" or not isinstance(ray_address, str)):
             raise ValueError("ray_address must be a str, and is only used with engine='ray'")
-        if ray_workers is not None and (
-            isinstance(ray_workers, bool) or not isinstance(ray_workers, int) or ray_workers < 1
-        ):
-            raise ValueError(f"ray_workers must be an int >= 1 or None, got {ray_workers!r}")
+        check_int("ray_workers", ray_workers, optional=True)
         if engine == "ray":
             import_ray()
-        if not isinstance(default_ignores, bool):
-            raise TypeError(f"default_ignores must be a bool, got {type(default_ignores).__name__}")
-        if not isinstance(redescribe, bool):
-            raise TypeError(f"redescribe must be a bool, got {type(redescribe).__name__}")
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
+        check_bool("default_ignores", default_ignores)
+        check_bool("redescribe", redescribe)
+        check_max_concurrent(max_concurrent)
         root = await asyncio.to_thread(lambda: Path(directory).expanduser().resolve())
         if not await asyncio.to_thread(root.is_dir):
             raise ValueError(f"{directory} is not a directory: pass the folder to index")
@@ -303,14 +292,12 @@ class MultimodalRAG:
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("query text must be a non-empty string")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
+        check_int("top_k", top_k)
         if file_type is not None and str(file_type) not in _FILE_TYPES:
             raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(_FILE_TYPES)}")
         mode = check_mode(mode)
         kind = None if file_type is None else str(file_type)
-        if not isinstance(per_file, bool):
-            raise TypeError(f"per_file must be a bool, got {type(per_file).__name__}")
+        check_bool("per_file", per_file)
         wanted = top_k * PER_FILE_FACTOR if per_file else top_k
         depth = wanted if mode != "hybrid" else max(wanted, FUSION_DEPTH)
         vector_hits: list[tuple[int, float]] = []

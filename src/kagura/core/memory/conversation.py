@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kagura._checks import check_int
 from kagura.core.memory.stores._open import open_turns
 from kagura.core.memory.stores._url import describe_target
 
@@ -108,8 +109,7 @@ class ConversationMemory:
 
     async def recent(self, n: int = 10) -> list[Turn]:
         """The last ``n`` turns of this session, oldest first."""
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
+        check_int("n", n, 0)
         return await asyncio.to_thread(self._recent, n)
 
     async def clear(self) -> int:
@@ -125,8 +125,7 @@ class ConversationMemory:
 
         Turn vectors are computed on first need and stored, so each turn is embedded once per model.
         """
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        check_int("top_k", top_k)
         import numpy as np
 
         if self._embedder is None:

@@ -20,18 +20,15 @@ key="openai-prod")`` (extra ``kagura[redis]``); :func:`read_budgets` lists them 
 A run's ``limiters`` are in scope while its items run: attempt loops inside them (``call_with_retry``, an
 LLM client's retries) admit every attempt through them too (:func:`limiters_in_scope`).
 
-Imports nothing from kagura but :mod:`kagura.errors` (and :mod:`kagura._redact`, which imports nothing).
+Imports nothing from kagura but :mod:`kagura.errors`, :mod:`kagura._checks` and :mod:`kagura._redact`
+(which import nothing).
 """
 
 from kagura._redact import redact_url
 from kagura.core.parallel._api import parallel_map, parallel_map_outcomes, parallel_map_unordered
 from kagura.core.parallel._gather import parallel_gather
-from kagura.core.parallel._limits import Limiter, RateLimiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
-from kagura.core.parallel._scope import admit_in_scope, limiters_in_scope
-from kagura.core.parallel._shared_gcra import KEY_PREFIX as SHARED_BUDGET_PREFIX
-from kagura.core.parallel._shared_gcra import BudgetSnapshot, connect_redis, read_budgets
 from kagura.core.parallel._stream import OutcomeStream, parallel_stream
 from kagura.core.parallel._sync import (
     parallel_map_outcomes_sync,
@@ -39,6 +36,10 @@ from kagura.core.parallel._sync import (
     parallel_map_unordered_sync,
     run_sync,
 )
+from kagura.core.parallel.budgets._limits import Limiter, RateLimiter
+from kagura.core.parallel.budgets._scope import admit_in_scope, limiters_in_scope
+from kagura.core.parallel.budgets._shared_gcra import KEY_PREFIX as SHARED_BUDGET_PREFIX
+from kagura.core.parallel.budgets._shared_gcra import BudgetSnapshot, connect_redis, read_budgets
 
 __all__ = [
     "SHARED_BUDGET_PREFIX",

@@ -22,19 +22,19 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from kagura.core.parallel._checks import (
+from kagura._checks import (
+    check_callable,
     check_cost_value,
     check_func,
     check_items,
     check_max_concurrent,
-    check_optional_callable,
     known_length,
 )
-from kagura.core.parallel._limits import Limiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._pool import run_pool
 from kagura.core.parallel._retry import RetryPolicy, check_limiters, check_timeout, run_attempts
 from kagura.core.parallel._run import is_failure
+from kagura.core.parallel.budgets._limits import Limiter
 
 __all__ = [
     "Options",
@@ -91,8 +91,8 @@ def validate(
     assert workers is not None
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
-    check_optional_callable("cost", cost)
-    check_optional_callable("on_progress", on_progress)
+    check_callable("cost", cost)
+    check_callable("on_progress", on_progress)
     opts = Options(retry, check_timeout(timeout), check_limiters(limiters), cost, on_progress)  # type: ignore[arg-type]
     return workers, opts
 

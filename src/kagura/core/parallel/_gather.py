@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from kagura.core.parallel._checks import check_max_concurrent
+from kagura._checks import check_max_concurrent
 from kagura.core.parallel._pool import run_pool
 
 __all__ = ["parallel_gather"]

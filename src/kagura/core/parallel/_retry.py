@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from kagura.core.parallel._checks import check_count, check_seconds
-from kagura.core.parallel._scope import admit_in_scope, scope
+from kagura._checks import check_bool, check_int, check_seconds
+from kagura.core.parallel.budgets._scope import admit_in_scope, scope
 from kagura.errors import KaguraTimeoutError, RetryableError
 
 if TYPE_CHECKING:
-    from kagura.core.parallel._limits import Limiter
+    from kagura.core.parallel.budgets._limits import Limiter
 
 __all__ = ["RetryPolicy", "call_with_retry"]
 
@@ -55,12 +55,11 @@ class RetryPolicy:
     max_retry_after: float | None = 300.0
 
     def __post_init__(self) -> None:
-        check_count("max_attempts", self.max_attempts, hint=" (1 means no retry)")
+        check_int("max_attempts", self.max_attempts, hint=" (1 means no retry)")
         for name in ("base_delay", "max_delay", "max_retry_after"):
             allow_none = name == "max_retry_after"
             object.__setattr__(self, name, check_seconds(name, getattr(self, name), allow_none=allow_none))
-        if not isinstance(self.jitter, bool):
-            raise TypeError(f"jitter must be True or False, got {type(self.jitter).__name__}")
+        check_bool("jitter", self.jitter)
         retry_on = self.retry_on
         if isinstance(retry_on, type):  # be kind: RetryPolicy(retry_on=MyError)
             retry_on = (retry_on,)
@@ -175,7 +174,7 @@ async def call_with_retry(
     :class:`~kagura.errors.KaguraTimeoutError`. Before each attempt every limiter in ``limiters`` is
     acquired for ``tokens`` tokens (waiting for budget does not count against the timeout), and so is
     every limiter in scope (those of a ``parallel_map`` whose item this runs in, see
-    :mod:`kagura.core.parallel._scope`). The last
+    :mod:`kagura.core.parallel.budgets._scope`). The last
     error is raised when attempts run out or the error is not retryable.
     """
     if not callable(factory):

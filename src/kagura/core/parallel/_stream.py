@@ -22,13 +22,14 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from kagura._checks import known_length
 from kagura.core.parallel._api import Options, Progress, outcome_step, validate, worker_count
-from kagura.core.parallel._checks import known_length
-from kagura.core.parallel._limits import Limiter
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._pool import run_pool
 from kagura.core.parallel._retry import RetryPolicy
 from kagura.core.parallel._run import is_failure
+from kagura.core.parallel.budgets._limits import Limiter
+from kagura.errors import UsageError
 
 __all__ = ["OutcomeStream", "parallel_stream"]
 
@@ -82,7 +83,7 @@ class OutcomeStream(Generic[R]):
 
     async def __aenter__(self) -> OutcomeStream[R]:
         if self._entered or self._producer is not None or self._feed.closed:
-            raise RuntimeError("a parallel_stream can be entered (and iterated) only once")
+            raise UsageError("a parallel_stream can be entered (and iterated) only once")
         self._entered = True
         self._start()
         return self

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from kagura.core.parallel._api import parallel_map, parallel_map_outcomes, parallel_map_unordered
 from kagura.core.parallel._outcome import Outcome
+from kagura.errors import UsageError
 
 __all__ = ["parallel_map_outcomes_sync", "parallel_map_sync", "parallel_map_unordered_sync", "run_sync"]
 
@@ -20,7 +21,8 @@ def run_sync(awaitable: Awaitable[T]) -> T:
     """Run ``awaitable`` to completion on a fresh event loop and return its result.
 
     For scripts and notebooks-without-a-loop. Inside a running event loop (an ``async def``, Jupyter,
-    a web handler) it raises ``RuntimeError``: there, ``await`` the coroutine instead.
+    a web handler) it raises :class:`~kagura.errors.UsageError` (a ``RuntimeError``): there, ``await``
+    the coroutine instead.
     """
     if not inspect.isawaitable(awaitable):
         raise TypeError(
@@ -34,7 +36,7 @@ def run_sync(awaitable: Awaitable[T]) -> T:
     else:
         if inspect.iscoroutine(awaitable):
             awaitable.close()  # it will never run: avoid the "never awaited" warning
-        raise RuntimeError(
+        raise UsageError(
             "run_sync() and the *_sync wrappers cannot be called from a running event loop "
             "(you are inside async code): `await` the async function instead, e.g. "
             "`await parallel_map(...)` rather than `parallel_map_sync(...)`"
@@ -55,7 +57,7 @@ def _as_coroutine(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
 def parallel_map_sync(
     func: Callable[[T], Awaitable[R]], items: Iterable[T], max_concurrent: int = 5, **options: Any
 ) -> list[R]:
-    """Blocking :func:`parallel_map` (same arguments); raises RuntimeError inside a running loop."""
+    """Blocking :func:`parallel_map` (same arguments); raises UsageError inside a running loop."""
     return run_sync(parallel_map(func, items, max_concurrent, **options))
 
 

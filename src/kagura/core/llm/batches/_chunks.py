@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from kagura._checks import check_int
+
 __all__ = ["ANTHROPIC_BATCH_LIMITS", "OPENAI_BATCH_LIMITS", "ChunkLimits", "split_into_chunks"]
 
 T = TypeVar("T")
@@ -29,8 +31,7 @@ class ChunkLimits:
             value = getattr(self, name)
             if value is None and name == "max_tokens":
                 continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"ChunkLimits.{name} must be a positive int, got {value!r}")
+            check_int(f"ChunkLimits.{name}", value)
 
 
 OPENAI_BATCH_LIMITS = ChunkLimits(max_requests=50_000, max_bytes=200 * 2**20)

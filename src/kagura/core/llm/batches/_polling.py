@@ -8,10 +8,10 @@ schedule is tested without a clock; :func:`wait_until_ended` runs it with any ``
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 
+from kagura._checks import check_number
 from kagura.core.llm.batches._types import BatchBackend, BatchHandle, BatchStatus
 from kagura.errors import KaguraTimeoutError, RetryableError
 
@@ -32,8 +32,7 @@ class PollSchedule:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"PollSchedule.{f.name} must be a finite number >= 0, got {value!r}")
+            check_number(f"PollSchedule.{f.name}", value, at_least=0)
         if self.first <= 0 or self.factor < 1 or self.max_delay < self.first or self.floor > self.max_delay:
             raise ValueError(
                 "PollSchedule needs first > 0, factor >= 1, first <= max_delay and floor <= max_delay"

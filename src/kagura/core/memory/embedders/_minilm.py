@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from kagura._checks import check_int
 from kagura.core.memory.embedders._base import check_texts
 from kagura.core.memory.embedders._bert import BertConfig, BertEncoder
 from kagura.core.memory.embedders._weights import (
@@ -105,10 +106,9 @@ class LocalMiniLMEmbedder:
         max_batch_tokens: int = 4096,
         threads: int | None = None,
     ) -> None:
-        if batch_size < 1 or max_batch_tokens < 1:
-            raise ValueError("batch_size and max_batch_tokens must be >= 1")
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+        check_int("batch_size", batch_size)
+        check_int("max_batch_tokens", max_batch_tokens)
+        check_int("threads", threads, optional=True)
         if not backend and (from_env := os.environ.get(BACKEND_ENV)) and from_env not in BACKENDS:
             raise ConfigurationError(f"{BACKEND_ENV}={from_env!r} is not a backend: use one of {BACKENDS}")
         backend = backend or os.environ.get(BACKEND_ENV) or "auto"

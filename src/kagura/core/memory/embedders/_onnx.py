@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kagura._cache_dir import atomic_path, cache_dir
+from kagura._checks import check_int
 from kagura._extras import missing_extra
-from kagura.core.memory.embedders._cache import atomic_path, cache_dir
 from kagura.core.memory.embedders._checkpoint import BertConfig, BertWeights
 
 __all__ = ["QUANTIZATIONS", "OnnxEncoder", "graph_cache_path", "import_onnxruntime"]
@@ -143,8 +144,7 @@ class OnnxEncoder:
     ) -> None:
         if quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+        check_int("threads", threads)
         ort = import_onnxruntime()
         self.config = config
         self.quantize = quantize

@@ -27,6 +27,7 @@ from kagura.core.parallel import RateLimiter, RetryPolicy, parallel_map
 from kagura.errors import (
     ConfigurationError,
     MalformedResponseError,
+    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class OpenAIEmbedder:
         answer may still correct (another server serving a model under that name).
 
         Otherwise, when still unknown, outside an event loop this makes one blocking probe request; inside
-        one it raises ``RuntimeError`` (pass ``dimensions=``, or ``await aembed(...)`` first).
+        one it raises ``UsageError`` (pass ``dimensions=``, or ``await aembed(...)`` first).
         """
         if self._dimension is None and self.model in KNOWN_DIMENSIONS:
             return KNOWN_DIMENSIONS[self.model]
@@ -120,7 +121,7 @@ class OpenAIEmbedder:
             except RuntimeError:
                 self.embed(["dimension probe"])
             else:
-                raise RuntimeError(
+                raise UsageError(
                     f"the vector length of {self.model!r} is not known yet: pass dimensions= to "
                     "OpenAIEmbedder, or `await aembed([...])` once before reading .dimension"
                 )
@@ -198,7 +199,7 @@ class OpenAIEmbedder:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(self._embed_and_close(items))
-        raise RuntimeError(
+        raise UsageError(
             "OpenAIEmbedder.embed() blocks and cannot run inside an event loop: use `await aembed(texts)` "
             "or call embed() from a worker thread (asyncio.to_thread)"
         )

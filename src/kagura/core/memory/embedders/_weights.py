@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import IO
 
+from kagura._cache_dir import atomic_path, cache_dir
+from kagura._checks import check_seconds
 from kagura._redact import redact_text, redact_url
-from kagura.core.memory.embedders._cache import atomic_path, cache_dir
 from kagura.errors import ConfigurationError
 
 __all__ = [
@@ -76,7 +77,8 @@ def _hub_cache_dir() -> Path:
         return Path(cache)
     if home := os.environ.get("HF_HOME"):
         return Path(home) / "hub"
-    return Path.home() / ".cache" / "huggingface" / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")  # huggingface_hub's own default honours XDG too
+    return (Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "huggingface" / "hub"
 
 
 def download_dir() -> Path:
@@ -233,8 +235,7 @@ def download_model(
     each file name. Files already present with the right checksum are kept. Raises ConfigurationError
     saying what to do when the server is unreachable or a file does not match its SHA-256.
     """
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    check_seconds("timeout", timeout, allow_zero=False)
     target = Path(dest).expanduser() if dest is not None else download_dir()
     base = base_url or os.environ.get(WEIGHTS_URL_ENV) or DEFAULT_WEIGHTS_URL
     if not base.endswith("/"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from kagura._checks import check_int
 from kagura.core.memory.stores._rows import ChunkPiece
 
 __all__ = [
@@ -43,12 +44,8 @@ class SegmentLike(Protocol):
 
 def check_chunking(chunk_size: int, overlap: int) -> None:
     """Raise ``ValueError`` unless ``0 <= overlap < chunk_size``."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int (characters), got {chunk_size!r}")
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
-        raise ValueError(
-            f"overlap must be an int with 0 <= overlap < chunk_size ({chunk_size}), got {overlap!r}"
-        )
+    check_int("chunk_size", chunk_size, hint=" (characters)")
+    check_int("overlap", overlap, 0, maximum=chunk_size - 1, hint=f" (less than chunk_size, {chunk_size})")
 
 
 def _cut_point(text: str, start: int, end: int) -> int:

@@ -43,6 +43,7 @@ from kagura.core.memory.ingestion._prepare import (
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.memory.stores._rows import NewDocument
 from kagura.core.parallel import parallel_stream
+from kagura.errors import InternalError
 from kagura.loaders import ScannedFile, display_name
 
 __all__ = ["DocumentStore", "IngestRun", "Progress", "ProgressCallback", "Result", "Sink"]
@@ -153,7 +154,7 @@ class IngestRun:
                 put.cancel()
         if not put.done() or put.cancelled():
             consumer.result()  # raises the stage's error (or CancelledError)
-            raise RuntimeError("an ingestion stage ended before its input did")
+            raise InternalError("an ingestion stage ended before its input did")
 
     async def _forward(self, result: Result) -> None:
         """Prepared files go to the writer (waiting while its queue is full); the rest are settled."""

@@ -9,11 +9,12 @@ taken, so a filter never returns fewer results than exist.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
+from kagura._checks import check_int
 
 __all__ = ["pack_vector", "top_k_cosine", "unpack_vectors"]
 
@@ -43,11 +44,7 @@ def unpack_vectors(blobs: Sequence[bytes], dimension: int) -> npt.NDArray[np.flo
 
 
 def _check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an int, not {type(k).__name__}")
-    if int(k) < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    return int(k)
+    return check_int("k", k)
 
 
 def top_k_cosine(

@@ -9,6 +9,7 @@ import socket
 import uuid
 from typing import Any, Self
 
+from kagura._checks import check_seconds
 from kagura._process import pid_alive
 from kagura.core.memory.stores._rows import ClaimOwner
 
@@ -23,8 +24,7 @@ class Claimant:
     claim table (SQLite and PostgreSQL stores, the job ledger)."""
 
     def __init__(self, ttl: float) -> None:
-        if ttl <= 0:
-            raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+        check_seconds("ttl", ttl, allow_zero=False)
         self.ttl = ttl
         self.here = socket.gethostname()
         """This process's host: whose processes :meth:`blocked_by` can check are alive."""

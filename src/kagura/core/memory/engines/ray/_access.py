@@ -34,6 +34,7 @@ from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.memory.stores._rows import ClaimOwner, NewDocument
 from kagura.core.memory.stores.sqlite._claims import DescriptionClaims
 from kagura.core.memory.stores.sqlite._store import RAGStore
+from kagura.errors import InternalError
 
 if TYPE_CHECKING:
     from kagura.core.memory.stores.postgres import PostgresClaims, PostgresRAGStore
@@ -115,7 +116,7 @@ class DriverStore:
 
     def _claims_table(self) -> DescriptionClaims:
         if self._claims is None:
-            raise RuntimeError("this run takes no description claims")  # pragma: no cover
+            raise InternalError("this run takes no description claims")  # pragma: no cover
         return self._claims
 
     def vectors_for_hashes(self, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -151,7 +152,7 @@ class _ReadThroughDriver:
         return {} if self._actor is None else _ask(self._actor, "vectors_for_hashes", list(hashes))
 
     def replace_document(self, doc: NewDocument, vectors: np.ndarray, embedder: str) -> int:
-        raise RuntimeError("a Ray batch on SQLite never writes; the driver does")  # pragma: no cover
+        raise InternalError("a Ray batch on SQLite never writes; the driver does")  # pragma: no cover
 
 
 class _ClaimsThroughDriver:

@@ -11,10 +11,10 @@ to Ray; ``ray://host:port`` (Ray Client) is probed like ``host:port``.
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 
+from kagura._checks import check_seconds
 from kagura.errors import ConfigurationError
 
 __all__ = ["PROBE_TIMEOUT", "check_reachable", "host_and_port"]
@@ -50,8 +50,7 @@ def host_and_port(address: str) -> tuple[str, int] | None:
 def check_reachable(address: str | None, timeout: float = PROBE_TIMEOUT) -> None:
     """Raise :class:`ConfigurationError` (with the reason) when nothing accepts a connection at
     ``address``'s port within ``timeout`` seconds; return at once for ``None``/``auto``/``local``."""
-    if not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    check_seconds("timeout", timeout, allow_zero=False)
     if address is None:
         return
     target = host_and_port(address)

@@ -16,7 +16,6 @@ FTS5 ``bm25()`` (the same tokens, phrases, statistics and formula: see ``_bm25``
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from kagura._checks import check_int, check_seconds
 from kagura._redact import redact_url
 from kagura.core.memory._report import Document
 from kagura.core.memory.stores._rows import (
@@ -72,8 +72,7 @@ class HNSWParams:
     def __post_init__(self) -> None:
         for name in ("m", "ef_construction", "ef_search"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise ValueError(f"HNSW {name} must be an int >= 2, got {value!r}")
+            check_int(f"HNSW {name}", value, 2)
 
 
 def _under(path: str, root: str) -> bool:
@@ -95,8 +94,8 @@ class PostgresRAGStore:
         pool_size: int = 4,
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
-        if not isinstance(connect_timeout, int | float) or not 0 < connect_timeout < math.inf:
-            raise ValueError(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
+        check_seconds("connect_timeout", connect_timeout, allow_zero=False)
+        check_int("pool_size", pool_size)
         self.url = url
         self.hnsw = hnsw or HNSWParams()
         self.connect_timeout = float(connect_timeout)

@@ -1,8 +1,10 @@
-"""Where kagura keeps files it can rebuild or fetch again (downloaded weights, built ONNX graphs).
+"""The one place kagura keeps files it can rebuild or fetch again: the LLM response cache
+(``llm_cache.sqlite``), downloaded embedding weights (``models/``, ``sha256/``), ONNX graphs (``onnx/``).
 
 ``KAGURA_CACHE_DIR`` when set; otherwise the platform's user cache directory: ``$XDG_CACHE_HOME/kagura``
-or ``~/.cache/kagura`` on Linux, ``~/Library/Caches/kagura`` on macOS, ``%LOCALAPPDATA%\\kagura\\Cache`` on
-Windows. Nothing in it is precious: deleting it only costs a rebuild or a download.
+or ``~/.cache/kagura`` on Linux and other Unixes, ``~/Library/Caches/kagura`` on macOS,
+``%LOCALAPPDATA%\\kagura\\Cache`` on Windows. Nothing in it is precious: deleting it only costs a rebuild,
+a download or a repeated (paid) LLM call. Imports nothing from kagura: every layer may use it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def cache_dir() -> Path:
         return Path(local) / "kagura" / "Cache"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "kagura"
-    if xdg := os.environ.get("XDG_CACHE_HOME"):
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):  # the XDG spec: a relative value is invalid and ignored
         return Path(xdg) / "kagura"
     return Path.home() / ".cache" / "kagura"
 

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kagura.core.parallel._limits import Limiter
+    from kagura.core.parallel.budgets._limits import Limiter
 
 __all__ = ["FRESH", "Scope", "admit_in_scope", "limiters_in_scope", "scope"]
 

@@ -3,7 +3,7 @@
 Providers enforce a minute quota over much shorter periods (a quota "quantized" per second, or a bucket
 refilled continuously), so a budget here is a *rate*, not a 60 s window: :class:`RateLimiter` admits
 requests at ``requests_per_minute / 60`` per second, letting at most ``burst`` of them (and the matching
-tokens) through at once. Each budget is one :class:`~kagura.core.parallel._bucket.Bucket` (a GCRA token
+tokens) through at once. Each budget is one :class:`~._bucket.Bucket` (a GCRA token
 bucket); the limiter combines them behind one lock, so a single limiter can be shared by every call to a
 provider: by many tasks, by several ``parallel_map`` runs, and by several threads each running its own
 event loop.
@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from kagura.core.parallel._bucket import Bucket
-from kagura.core.parallel._checks import check_amount, check_rate
+from kagura._checks import check_amount, check_rate
+from kagura.core.parallel.budgets._bucket import Bucket
 
 if TYPE_CHECKING:
-    from kagura.core.parallel._redis_budget import OnRedisError, RedisBudget
+    from kagura.core.parallel.budgets._redis_budget import OnRedisError, RedisBudget
 
 __all__ = ["DEFAULT_BURST_SECONDS", "Limiter", "RateLimiter"]
 
@@ -85,7 +85,7 @@ class RateLimiter:
     with a local limiter at this process's fair share of the budget (the budget divided by the processes
     that were sharing it) and returns to Redis when it answers again; ``"fail"`` raises
     :class:`~kagura.errors.BudgetUnavailableError` instead. Redis unreachable at the first admission
-    raises :class:`~kagura.errors.ConfigurationError`. See :mod:`kagura.core.parallel._redis_budget`.
+    raises :class:`~kagura.errors.ConfigurationError`. See :mod:`kagura.core.parallel.budgets._redis_budget`.
     With Redis, :meth:`reserve` is not available (booking is a network call: use :meth:`acquire`), and
     :meth:`adjust` is sent in the background.
     """
@@ -137,7 +137,7 @@ class RateLimiter:
                     "a shared budget needs both redis='redis://HOST:6379/0' and key='NAME' (the name every "
                     "process sharing the budget uses)"
                 )
-            from kagura.core.parallel._redis_budget import RedisBudget
+            from kagura.core.parallel.budgets._redis_budget import RedisBudget
 
             self._shared = RedisBudget(
                 redis, key, make_local=self._local_share, on_redis_error=on_redis_error, clock=self._clock

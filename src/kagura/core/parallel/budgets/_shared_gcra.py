@@ -1,6 +1,6 @@
 """One GCRA budget kept in Redis, so every process and host that names the same key shares it.
 
-The math is the local limiter's (see :mod:`kagura.core.parallel._bucket`): one theoretical arrival time
+The math is the local limiter's (see :mod:`._bucket`): one theoretical arrival time
 (TAT) per dimension (requests, tokens), a reservation booked in arrival order and never earlier than the
 previous one (``last``: first come, first served). Here it runs inside one
 Lua script per admission, on the Redis server's clock (``TIME``), so client clocks never matter and two
@@ -47,7 +47,7 @@ KEY_PREFIX = "kagura:budget:"
 MEMBER_TTL = 60.0  # seconds without an admission after which a process no longer counts as a member
 
 # KEYS[1] state hash, KEYS[2] member set, KEYS[3] the hand-over marker (set after an outage, see
-# kagura.core.parallel._redis_budget). ARGV: e_req b_req n_req e_tok b_tok n_tok client_id member_ttl
+# kagura.core.parallel.budgets._redis_budget). ARGV: e_req b_req n_req e_tok b_tok n_tok client_id member_ttl
 # (e = seconds per unit, 0 = no such budget; b = capacity in units; n = units asked for)
 # Returns {wait seconds, now, members, hand-over ms left} as strings (Redis truncates Lua numbers).
 _RESERVE = """

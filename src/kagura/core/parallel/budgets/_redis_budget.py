@@ -1,7 +1,7 @@
 """A budget shared through Redis, and what happens when Redis goes away.
 
 :class:`RedisBudget` is what a ``RateLimiter(..., redis=url, key=...)`` delegates admissions to. Each
-admission is one script call (:class:`~kagura.core.parallel._shared_gcra.SharedGCRA`). Failure semantics:
+admission is one script call (:class:`._shared_gcra.SharedGCRA`). Failure semantics:
 
 - **Unreachable at start** (the first admission never reached Redis):
   :class:`~kagura.errors.ConfigurationError` naming the URL (password hidden). A typo in a URL fails
@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 
 from kagura._redact import redact_url
-from kagura.core.parallel._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
+from kagura.core.parallel.budgets._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
 from kagura.errors import BudgetUnavailableError, ConfigurationError
 
 __all__ = ["LocalShare", "RedisBudget"]
