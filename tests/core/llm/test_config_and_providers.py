@@ -20,7 +20,7 @@ from kagura.core.llm import (
     register_provider,
     track_usage,
 )
-from kagura.core.llm._errors import retry_after_from_headers
+from kagura.core.llm.providers._errors import retry_after_from_headers
 from kagura.errors import AuthenticationError, UnsupportedAttachmentError
 from kagura.testing import FakeProvider
 
@@ -158,7 +158,7 @@ async def test_attachment_aload_reads_off_the_loop(tmp_path) -> None:
 
 
 def test_parse_completion_shapes() -> None:
-    from kagura.core.llm._openai import parse_completion
+    from kagura.core.llm.providers._openai import parse_completion
     from kagura.errors import MalformedResponseError
 
     ok = {

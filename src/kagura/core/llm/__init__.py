@@ -11,24 +11,30 @@ and priced in dollars (:class:`PriceTable`, ``response.usage.cost_usd``). Errors
 classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers can be cached in SQLite.
 """
 
-from kagura.core.llm._adaptive import AdaptiveController
-from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
-from kagura.core.llm._anthropic import AnthropicProvider
 from kagura.core.llm._attachments import Attachment, attachment_kind
-from kagura.core.llm._budget import configure_rate_limit, holding_back, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
 from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
-from kagura.core.llm._gate import ConcurrencyGate
-from kagura.core.llm._gemini import GeminiProvider
-from kagura.core.llm._openai import OpenAICompatibleProvider, translate_openai_error
 from kagura.core.llm._pricing import ModelPrice, PriceTable
-from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
-from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
 from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
+from kagura.core.llm.control._adaptive import AdaptiveController
+from kagura.core.llm.control._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
+from kagura.core.llm.control._budget import configure_rate_limit, holding_back, limiter_for, reset_rate_limits
+from kagura.core.llm.control._gate import ConcurrencyGate
+from kagura.core.llm.providers._anthropic import AnthropicProvider
+from kagura.core.llm.providers._gemini import GeminiProvider
+from kagura.core.llm.providers._openai import OpenAICompatibleProvider, translate_openai_error
+from kagura.core.llm.providers._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
+from kagura.core.llm.providers._registry import (
+    Provider,
+    StreamChunk,
+    get_provider,
+    provider_names,
+    register_provider,
+)
 
 __all__ = [
     "DEFAULT_MODEL",

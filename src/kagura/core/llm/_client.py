@@ -30,18 +30,18 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from kagura._redact import redact_url
-from kagura.core.llm._adaptive import AdaptiveController
-from kagura.core.llm._adaptive_state import AdaptiveStore
 from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._pricing import PriceTable
-from kagura.core.llm._providers import Provider, new_provider
 from kagura.core.llm._request import build_request, endpoint_of, estimate_body_tokens, shared_budget_key
 from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
 from kagura.core.llm._telemetry import CallTrace, Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import record_usage
+from kagura.core.llm.control._adaptive import AdaptiveController
+from kagura.core.llm.control._adaptive_state import AdaptiveStore
+from kagura.core.llm.providers._registry import Provider, new_provider
 from kagura.core.parallel import RateLimiter, RetryPolicy, admit_in_scope, call_with_retry
 from kagura.errors import KaguraTimeoutError, RateLimitedError
 
@@ -169,7 +169,7 @@ class LLMClient:
             raise TypeError(f"adaptive must be True or False, got {type(adaptive).__name__}")
         self.controller: AdaptiveController | None = None
         if adaptive and adaptive_store is None and shared:
-            from kagura.core.llm._adaptive_redis import RedisAdaptiveState
+            from kagura.core.llm.control._adaptive_redis import RedisAdaptiveState
 
             seed = AdaptiveController.initial_state(
                 limiter, limiter.requests_per_minute, limiter.tokens_per_minute

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import LLMConfig
-from kagura.core.llm._providers import provider_class
 from kagura.core.llm._request import endpoint_of
+from kagura.core.llm.providers._registry import provider_class
 
 __all__ = ["DefaultClients", "default_clients"]
 
