@@ -22,7 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kagura.core.llm import LLMClient
+from kagura.core.llm import LLMClient, SpendCap
 from kagura.errors import ConfigurationError
 from kagura.jobs._batch_ledger import BatchLedger
 from kagura.jobs._ledger import Counts, SqlLedger
@@ -31,7 +31,6 @@ from kagura.jobs._prepare import prepare_file, register, register_async
 from kagura.jobs._report import JobReport, JobResult
 from kagura.jobs._run import JobRun
 from kagura.jobs._schema import JobSchema
-from kagura.jobs._spend import SpendCap
 
 if TYPE_CHECKING:
     from kagura.jobs._batch_run import BatchVia

@@ -24,6 +24,7 @@ from kagura.core.llm.control._adaptive import AdaptiveController
 from kagura.core.llm.control._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
 from kagura.core.llm.control._budget import configure_rate_limit, holding_back, limiter_for, reset_rate_limits
 from kagura.core.llm.control._gate import ConcurrencyGate
+from kagura.core.llm.control._spend import SpendCap
 from kagura.core.llm.providers._anthropic import AnthropicProvider
 from kagura.core.llm.providers._gemini import GeminiProvider
 from kagura.core.llm.providers._openai import OpenAICompatibleProvider, translate_openai_error
@@ -57,6 +58,7 @@ __all__ = [
     "QuotaHeaders",
     "RawResponse",
     "ResponseCache",
+    "SpendCap",
     "StreamChunk",
     "Telemetry",
     "Usage",
