@@ -1,8 +1,11 @@
 """The LLM layer: :class:`LLMClient`, and ``call_llm``/``complete``/``call_llm_stream`` over it.
 
 An :class:`LLMClient` owns one endpoint's provider, rate limiter, adaptive controller (learns the quota
-from rate-limit headers and 429/503/timeout outcomes), response cache and in-flight map; ``call_llm``
-and friends use a default client per endpoint.
+from rate-limit headers and 429/503/timeout outcomes), response cache, in-flight map and optional
+:class:`SpendCap`; everything in kagura that calls an LLM takes one. ``call_llm`` and friends take
+``client=``, else use :func:`default_client` of the config (one per endpoint, in :data:`default_clients`,
+closed with ``await default_clients.aclose()``). The one way to set a rate budget: the client's config,
+``LLMConfig(requests_per_minute=..., tokens_per_minute=...)``.
 
 Providers: ``"openai"`` (any OpenAI-compatible endpoint, via the official SDK), ``"anthropic"`` (Claude,
 extra ``kagura[anthropic]``) and ``"gemini"`` (extra ``kagura[gemini]``); add your own with
@@ -16,6 +19,7 @@ from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
 from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
+from kagura.core.llm._defaults import DefaultClients, default_client, default_clients
 from kagura.core.llm._pricing import ModelPrice, PriceTable
 from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
@@ -45,6 +49,7 @@ __all__ = [
     "AnthropicProvider",
     "Attachment",
     "ConcurrencyGate",
+    "DefaultClients",
     "GeminiProvider",
     "LLMClient",
     "LLMConfig",
@@ -70,6 +75,8 @@ __all__ = [
     "call_llm_sync",
     "complete",
     "configure_rate_limit",
+    "default_client",
+    "default_clients",
     "get_provider",
     "holding_back",
     "limiter_for",

@@ -124,15 +124,3 @@ class ResponseCache:
 
     async def put(self, key: str, response: LLMResponse, ttl: float | None) -> None:
         await asyncio.to_thread(self.put_blocking, key, response, ttl)
-
-
-_caches: dict[Path, ResponseCache] = {}
-
-
-def cache_at(path: Path) -> ResponseCache:
-    """The shared :class:`ResponseCache` object for a path."""
-    resolved = path.expanduser().resolve()
-    cache = _caches.get(resolved)
-    if cache is None:
-        cache = _caches[resolved] = ResponseCache(resolved)
-    return cache

@@ -152,6 +152,12 @@ class LLMClient:
             return self.controller.ceiling_rpm, self.controller.ceiling_tpm
         return self.limiter.requests_per_minute, self.limiter.tokens_per_minute
 
+    @property
+    def holding(self) -> str | None:
+        """A line saying that adaptive control is holding calls back for long (for progress lines), or
+        None when it is not (or adaptive control is off)."""
+        return self.controller.holding if self.controller is not None else None
+
     # -- calls -----------------------------------------------------------------------------------------
     def _config_for(self, config: LLMConfig | None) -> LLMConfig:
         if config is None:
