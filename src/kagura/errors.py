@@ -23,6 +23,7 @@
     ├── ExtractionError           a file could not be read or parsed; carries ``path`` and ``reason``
     │   └── NothingToIndexError   the file is empty or whitespace only: skipped, not a failure
     ├── StoreError                the SQLite store is unusable (corrupt, newer schema)
+    ├── BudgetExceededError       a call refused before it started: it could pass the spend cap ($)
     ├── JobInputError             a job's input cannot run (bad lines, a changed body): ``problems``
     ├── RoutingError
     │   └── NoAgentFoundError     no registered agent matched the query with enough confidence
@@ -43,6 +44,7 @@ from types import MappingProxyType
 
 __all__ = [
     "AuthenticationError",
+    "BudgetExceededError",
     "BudgetUnavailableError",
     "ConfigurationError",
     "ExtractionError",
@@ -169,6 +171,11 @@ class MissingExtraError(ConfigurationError, ImportError):
 class ServiceUnavailableError(ConfigurationError):
     """A local service that a test helper or a benchmark starts for real (``redis-server``, PostgreSQL from
     the ``pgserver`` wheel) is not installed or would not start; the message says how to install it."""
+
+
+class BudgetExceededError(KaguraError):
+    """A call was refused before it started: its worst-case cost would pass the spend cap in dollars
+    (:class:`~kagura.core.llm.SpendCap`). Not retryable: nothing more can be spent under that cap."""
 
 
 class JobInputError(KaguraError):

@@ -130,3 +130,21 @@ async def test_an_llm_failure_surfaces_unchanged() -> None:
         server.fail_next(500, count=2)
         with pytest.raises(ServerError):
             await aware.route("What about Spanish?")
+
+
+async def test_router_and_analyzer_call_through_the_client_given() -> None:
+    from kagura.core.llm import LLMClient
+    from kagura.testing import FakeProvider
+
+    answers = {"route": "weather", "rewrite": "Translate 'goodbye' to French"}
+    fake = FakeProvider(lambda request: answers["rewrite" if "Rewritten" in request.prompt else "route"])
+    client = LLMClient(LLMConfig(model="m"), provider=fake)
+    router = agents(client)  # type: ignore[arg-type]
+    assert await router.route("Will it rain?") == "weather"
+    analyzer = ContextAnalyzer(memory=ListMemory(HELLO), llm=client)
+    assert analyzer.llm is client
+    context = await analyzer.analyze("And goodbye?")
+    assert context.enhanced_query == "Translate 'goodbye' to French"
+    assert len(fake.requests) == 2  # both calls went through the one client, no HTTP
+    with pytest.raises(TypeError, match="LLMClient, an LLMConfig or None"):
+        ContextAnalyzer(llm="gpt-4o")

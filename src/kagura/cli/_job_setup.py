@@ -18,8 +18,7 @@ from kagura.cli._errors import fail
 
 __all__ = ["DEFAULT_MAX_TOKENS", "JobSetup", "dry_run_estimate", "setup_job"]
 
-DEFAULT_MAX_TOKENS = 4096
-"""The answer length reserved under ``--budget-usd`` for a chat body that sets no ``max_tokens``."""
+from kagura.core.llm.control._spend import DEFAULT_MAX_TOKENS
 
 
 def _bad(message: str, *secrets: str | None) -> typer.Exit:
@@ -45,27 +44,6 @@ def _load_schema(path: Path) -> Any:
         raise _bad(f"{path}: {exc}") from None
 
 
-def _prompt_bound(body: dict[str, Any]) -> int:
-    """At most this many input tokens: one per UTF-8 byte of the text, plus 8 per message."""
-    messages = body.get("messages") or []
-    total = 8 * len(messages)
-    for message in messages:
-        total += len(json.dumps(message.get("content", ""), ensure_ascii=False).encode())
-    inputs = body.get("input")
-    for text in [inputs] if isinstance(inputs, str) else inputs or []:
-        total += len(str(text).encode())
-    return total
-
-
-def _answer_bound(body: dict[str, Any]) -> int:
-    if "messages" not in body:
-        return 0
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    return (
-        limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else DEFAULT_MAX_TOKENS
-    )
-
-
 @dataclass
 class JobSetup:
     """What the flags built: ``config``, ``prices``, ``schema``, the cap, and the ledger location."""
@@ -84,13 +62,12 @@ class JobSetup:
 
     def worst_of(self, model: str, body: dict[str, Any]) -> float | None:
         """The most ``body`` can cost: every input byte a token, and its whole ``max_tokens`` answer."""
+        from kagura.core.llm.control._spend import body_token_bounds, worst_case_usd
+
         price = self.prices.price(model)
         if price is None:
             return None
-        return (
-            _prompt_bound(body) * max(price.input, price.cache_write or 0.0)
-            + _answer_bound(body) * price.output
-        ) * 1e-6
+        return worst_case_usd(price, *body_token_bounds(body))
 
     def job(self, requests: Path, out: Path, *, retry_failed: bool, on_progress: Any) -> Any:
         from kagura.core.llm import LLMClient
@@ -100,16 +77,17 @@ class JobSetup:
         return Job(
             requests, ledger=self.ledger, client=client, name=out.name, out=out, model=self.model,
             max_concurrent=self.max_concurrent, retry_failed=retry_failed, schema=self.schema,
-            worst_of=self.worst_of if self.budget_usd is not None else None, on_progress=on_progress,
+            on_progress=on_progress,
         )  # fmt: skip
 
     async def run(self, job: Any) -> Any:
-        """Run ``job`` with its spend cap (made here, on the loop); user errors are kept in ``error``."""
+        """Run ``job`` with its client's spend cap (made here, on the loop, from what the ledger already
+        spent); user errors are kept in ``error``."""
         from kagura.errors import AuthenticationError, ConfigurationError, JobInputError, KaguraError
 
         try:
             if self.budget_usd is not None:
-                job.spend = await self._cap(job)
+                job.client.spend_cap = await self._cap(job)
             return await job.run()
         except JobInputError as exc:
             self.error, self.error_code = exc, 2
@@ -118,15 +96,14 @@ class JobSetup:
         except KaguraError as exc:
             self.error, self.error_code = exc, 1
         finally:
-            await job.client.aclose()
-            if job.spend is not None:
-                await job.spend.aclose()
+            await job.client.aclose()  # its spend cap's connections too
         return None
 
     async def _cap(self, job: Any) -> Any:
         import asyncio
 
-        from kagura.jobs import RedisSpendCap, SpendCap, open_ledger
+        from kagura.core.llm import SpendCap
+        from kagura.jobs import open_ledger
 
         def spent() -> float:
             ledger = open_ledger(self.ledger, job.name)
@@ -141,7 +118,7 @@ class JobSetup:
             key = (
                 "kagura:jobs:spend:" + hashlib.sha256(f"{self.ledger}\0{job.name}".encode()).hexdigest()[:24]
             )
-            return RedisSpendCap(self.budget_usd, self.redis, key, spent=already)
+            return SpendCap(self.budget_usd, spent=already, redis=self.redis, key=key)
         return SpendCap(self.budget_usd, spent=already)
 
 

@@ -253,8 +253,11 @@ async def run_ingest(
     if ray_address is not None:
         options["ray_address"] = ray_address
     if console is None or not console.is_terminal:
-        lines = ProgressLines(sys.stderr, progress_every, note=_rate_note(getattr(rag, "llm", None)))
-        await rag.load_directory(directory, on_progress=lines, **options)
+        lines = ProgressLines(sys.stderr, progress_every, note=_rate_note(getattr(rag, "llm_client", None)))
+        try:
+            await rag.load_directory(directory, on_progress=lines, **options)
+        finally:
+            await _close_client(rag)
         lines.finish()
         return rag.last_report
     columns = (
@@ -270,17 +273,50 @@ async def run_ingest(
         def on_progress(done: int, total: int | None, failed: int) -> None:
             progress.update(task, completed=done, total=total, failed=failed)
 
-        await rag.load_directory(directory, on_progress=on_progress, **options)
+        try:
+            await rag.load_directory(directory, on_progress=on_progress, **options)
+        finally:
+            await _close_client(rag)
     return rag.last_report
 
 
-def _rate_note(llm: Any) -> Any:
-    """For the progress line: what adaptive rate control is holding back for ``llm`` (None: nothing)."""
-    if llm is None:
-        return None
-    from kagura.core.llm import holding_back
+async def _close_client(rag: Any) -> None:
+    """Close the run's LLM client (its connection pools; it stays usable) on the run's loop."""
+    client = getattr(rag, "llm_client", None)
+    if client is not None:
+        await client.aclose()
 
-    return lambda: holding_back(llm)
+
+def _rate_note(client: Any) -> Any:
+    """For the progress line: what adaptive rate control is holding back for ``client`` (None: nothing)."""
+    if client is None:
+        return None
+    return lambda: client.holding
+
+
+def _capped_client(llm: Any, budget_usd: float | None, engine: str) -> Any:
+    """``llm`` (an LLMConfig or None) as a client under a ``--budget-usd`` spend cap (shared through the
+    config's Redis when set), or ``llm`` as is without a budget; exit 2 when the cap cannot hold."""
+    if budget_usd is None:
+        return llm
+    if llm is None:
+        raise fail("--budget-usd caps LLM calls: give --model/--base-url (or drop --offline)", code=2)
+    if engine != "local":
+        raise fail("--budget-usd caps the calls of this process: not yet with --engine ray", code=2)
+    import hashlib
+
+    from kagura.core.llm import LLMClient, PriceTable, SpendCap
+
+    prices = PriceTable.from_env()
+    if prices.price(llm.model_name) is None:
+        raise fail(
+            f"--budget-usd needs a price for {llm.model_name!r}: set KAGURA_PRICES to a JSON file "
+            '({"model": {"input": USD/1M, "output": USD/1M}})',
+            code=2,
+        )
+    key = "kagura:ingest:spend:" + hashlib.sha256(llm.model_name.encode()).hexdigest()[:24]
+    cap = SpendCap(budget_usd, redis=llm.redis_url or None, key=key)
+    return LLMClient(llm, prices=prices, spend_cap=cap)
 
 
 def _ray_connected() -> bool:
@@ -364,6 +400,13 @@ def ingest(
     api_key: str | None = _API_KEY_OPT,
     redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
+    budget_usd: float | None = typer.Option(
+        None,
+        "--budget-usd",
+        min=0.0,
+        callback=finite,
+        help="Hard cap in dollars on this run's LLM calls (media descriptions); needs the model's price.",
+    ),
     redescribe: bool = _REDESCRIBE_OPT,
     progress_every: float = _PROGRESS_EVERY_OPT,
     embedder: str = _EMBEDDER_OPT,
@@ -417,7 +460,8 @@ def ingest(
     chosen = embedder_from_option(
         embedder, base_url, api_key, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
-    rag = _open_rag(store, llm_from_options(model, base_url, offline, api_key, redis), embedder=chosen)
+    llm = _capped_client(llm_from_options(model, base_url, offline, api_key, redis), budget_usd, engine)
+    rag = _open_rag(store, llm, embedder=chosen)
     console = None if as_json else Console()
     job = run_ingest(
         rag,

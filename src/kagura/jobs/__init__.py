@@ -17,6 +17,7 @@ makes a run resumable after any crash without paying twice, and lets several pro
 
 from __future__ import annotations
 
+from kagura.core.llm.control._spend import RedisSpendCap, SpendCap
 from kagura.jobs._batch_run import BatchVia
 from kagura.jobs._deadline import parse_duration
 from kagura.jobs._input import JobRequest, Problem, parse_request, scan
@@ -25,7 +26,6 @@ from kagura.jobs._ledger import Counts, SqlLedger
 from kagura.jobs._ledgers import open_ledger
 from kagura.jobs._report import JobReport, JobResult
 from kagura.jobs._schema import JobSchema
-from kagura.jobs._spend import RedisSpendCap, SpendCap
 
 __all__ = [
     "BatchVia",

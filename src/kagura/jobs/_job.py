@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kagura._checks import check_max_concurrent
-from kagura.core.llm import LLMClient
+from kagura.core.llm import LLMClient, SpendCap
 from kagura.errors import ConfigurationError
 from kagura.jobs._batch_ledger import BatchLedger
 from kagura.jobs._ledger import Counts, SqlLedger
@@ -32,7 +32,6 @@ from kagura.jobs._prepare import prepare_file, register, register_async
 from kagura.jobs._report import JobReport, JobResult
 from kagura.jobs._run import JobRun
 from kagura.jobs._schema import JobSchema
-from kagura.jobs._spend import SpendCap
 
 if TYPE_CHECKING:
     from kagura.jobs._batch_run import BatchVia
@@ -74,7 +73,8 @@ class Job:
       response format, invalid answers repaired, then the item fails with the validation error).
     - ``worst_of(model, body)``: the most a call can cost in dollars (None: unknown); a call's real cost
       is its usage priced by the client's :class:`~kagura.core.llm.PriceTable`.
-    - ``spend``: a :class:`SpendCap` (needs ``worst_of``): no call starts that could pass it.
+    - ``spend``: a :class:`SpendCap` (needs ``worst_of``): no call starts that could pass it. Prefer the
+      client's own (``LLMClient(..., spend_cap=...)``): the job stops alike when the client refuses.
     - ``on_progress(job)``: called after each batch of outcomes is recorded (read :attr:`progress`).
     - ``batch``: a :class:`~kagura.jobs.BatchVia`: pending items go through the provider's Batch API
       first (``--via batch|auto``); what it leaves pending runs online.
@@ -210,5 +210,8 @@ def _report(
         elapsed_s=time.monotonic() - started,
         stopped_at_budget=run.over_budget,
         interrupted=interrupted and run.fatal is None,
-        priced=job.worst_of is not None or run.priced or (job.batch is not None and job.batch.priced),
+        priced=job.worst_of is not None
+        or job.client.spend_cap is not None
+        or run.priced
+        or (job.batch is not None and job.batch.priced),
     )

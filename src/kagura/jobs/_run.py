@@ -2,9 +2,10 @@
 
 - The feeder claims up to ``max_concurrent`` pending items at a time; when none are left but other workers
   still hold claims, it waits and claims again (taking over the claims of workers that died).
-- A sender reserves the call's worst case under the spend cap, sends the body through the client (with
-  the schema's repairs), and holds its slot until its outcome is in the ledger, so calls sent but not
-  recorded never exceed ``max_concurrent``: the most a kill can make anyone pay twice.
+- A sender sends the body through the client (with the schema's repairs) under the spend cap (the
+  client's ``spend_cap``, or the job's ``spend`` reserved here), and holds its slot until its outcome is
+  in the ledger, so calls sent but not recorded never exceed ``max_concurrent``: the most a kill can make
+  anyone pay twice.
 - The writer records outcomes in batches (one transaction each) and emits them as results.
 """
 
@@ -17,7 +18,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kagura.core.llm import RawResponse, Usage
-from kagura.errors import AuthenticationError, ConfigurationError, KaguraError, RateLimitedError
+from kagura.errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    ConfigurationError,
+    KaguraError,
+    RateLimitedError,
+)
 from kagura.jobs._input import ENDPOINTS
 from kagura.jobs._ledger import Claimed, Outcome, SqlLedger
 from kagura.jobs._outcome import failure, outcome_of
@@ -186,6 +193,11 @@ class JobRun:
             response = await job.client.send(ENDPOINTS[url], body)
             if response.usage.cost_usd is not None:
                 spent = response.usage.cost_usd
+        except BudgetExceededError:  # the client's own spend cap refused it: nothing was sent
+            self.sent -= 1
+            job.progress["requests"] = self.sent
+            spent, self.stop, self.over_budget = 0.0, True, True
+            raise _OverBudget from None
         except (RateLimitedError, AuthenticationError, ConfigurationError):
             spent = 0.0  # refused: never billed
             raise

@@ -6,6 +6,7 @@ from typing import Any
 
 from kagura._checks import check_bool, check_int
 from kagura.routing._cues import might_need_context, significant_cues
+from kagura.routing._llm_strategy import llm_client
 from kagura.routing._text import normalize
 from kagura.routing._types import HistoryLike, QueryContext
 
@@ -38,7 +39,8 @@ class ContextAnalyzer:
     """Decide whether a query needs the conversation to be understood, and rewrite it if so.
 
     ``memory`` is anything with ``async recent(n)`` returning turns with ``.role``/``.content`` (e.g.
-    ``ConversationMemory``); ``llm`` an ``LLMConfig``. ``history_turns`` is how many recent turns are read.
+    ``ConversationMemory``); ``llm`` an ``LLMClient`` (an ``LLMConfig`` is made into one here, once).
+    ``history_turns`` is how many recent turns are read.
 
     ``analyze`` first applies the local rules (no cue, or only cues read as self-contained such as the dummy
     "it" of "Is it raining?" -> no enhancement, no LLM call; no history -> no enhancement). Otherwise, with an
@@ -60,7 +62,7 @@ class ContextAnalyzer:
         check_int("history_turns", history_turns)
         check_bool("always_ask_llm", always_ask_llm)
         self.memory = memory
-        self.llm = llm
+        self.llm = llm_client(llm)
         self.history_turns = history_turns
         self.always_ask_llm = always_ask_llm
 
@@ -97,11 +99,9 @@ class ContextAnalyzer:
     async def _rewrite(
         self, query: str, turns: list[tuple[str, str]], users: tuple[str, ...]
     ) -> QueryContext:
-        from kagura.core.llm import call_llm
-
         transcript = "\n".join(f"{role}: {content}" for role, content in turns) or "(none)"
         prompt = f"Recent conversation:\n{transcript}\n\nLatest message: {query}\n\nRewritten request:"
-        answer = (await call_llm(prompt, self.llm, system=REWRITE_SYSTEM)).strip()
+        answer = (await self.llm.call(prompt, system=REWRITE_SYSTEM)).strip()
         if not answer or answer.strip(" .\"'`").upper() == "NONE" or normalize(answer) == normalize(query):
             return QueryContext(False, None, "llm: already self-contained", users)
         return QueryContext(True, answer, "llm rewrite", users)

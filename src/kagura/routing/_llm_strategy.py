@@ -38,8 +38,22 @@ def parse_choice(answer: str, agents: Sequence[AgentSpec]) -> str | None:
     return by_lower.get(cleaned.casefold())
 
 
+def llm_client(llm: Any) -> Any:
+    """``llm`` as the :class:`~kagura.core.llm.LLMClient` its calls go through: a client as is, an
+    ``LLMConfig`` made into one (once, here at the edge), None as None."""
+    if llm is None:
+        return None
+    from kagura.core.llm import LLMClient, LLMConfig
+
+    if isinstance(llm, LLMClient):
+        return llm
+    if isinstance(llm, LLMConfig):
+        return LLMClient(llm)
+    raise TypeError(f"llm must be an LLMClient, an LLMConfig or None, got {type(llm).__name__}")
+
+
 class LLMStrategy:
-    """Ask an LLM (an ``LLMConfig``) which agent should answer."""
+    """Ask an LLM (an ``LLMClient``, or an ``LLMConfig`` made into one) which agent should answer."""
 
     name = "llm"
     default_threshold = 0.5
@@ -47,7 +61,7 @@ class LLMStrategy:
     def __init__(self, llm: Any) -> None:
         if llm is None:
             raise ValueError('strategy="llm" needs llm=LLMConfig(...): pass the model configuration to use')
-        self._llm = llm
+        self._llm = llm_client(llm)
 
     def invalidate(self) -> None:
         """Nothing is cached."""
@@ -56,9 +70,7 @@ class LLMStrategy:
         """The chosen agent first at 1.0, then the others at 0.0 in registration order."""
         if not agents:
             return []
-        from kagura.core.llm import call_llm
-
-        answer = await call_llm(routing_prompt(query, agents), self._llm, system=SYSTEM)
+        answer = await self._llm.call(routing_prompt(query, agents), system=SYSTEM)
         choice = parse_choice(answer, agents)
         rows = [(a.name, 1.0 if a.name == choice else 0.0) for a in agents]
         rows.sort(key=lambda row: -row[1])

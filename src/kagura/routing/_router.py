@@ -68,9 +68,9 @@ class AgentRouter:
     """Pick a registered agent for a query.
 
     ``strategy`` is ``"intent"`` (keywords), ``"semantic"`` (local embeddings; ``embedder=`` overrides the
-    default MiniLM) or ``"llm"`` (``llm=LLMConfig(...)`` chooses). ``threshold`` is the minimum confidence
-    (default: the strategy's own); below it the ``fallback`` agent is chosen, or ``NoAgentFoundError`` is
-    raised when there is none.
+    default MiniLM) or ``"llm"`` (``llm=LLMClient(...)`` or ``LLMConfig(...)`` chooses). ``threshold`` is
+    the minimum confidence (default: the strategy's own); below it the ``fallback`` agent is chosen, or
+    ``NoAgentFoundError`` is raised when there is none.
     """
 
     def __init__(

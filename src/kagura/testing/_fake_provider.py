@@ -1,4 +1,14 @@
-"""An in-process provider for unit tests that need no HTTP: ``LLMConfig(provider="fake")``."""
+"""An in-process provider for unit tests that need no HTTP: inject an instance like a transport.
+
+::
+
+    fake = FakeProvider(responder=lambda request: "yes", latency=0.01)
+    async with LLMClient(LLMConfig(model="m"), provider=fake) as client:
+        await client.call("...")
+    fake.requests   # every request it received
+
+``LLMConfig(provider="fake")`` also works (each client gets its own default instance).
+"""
 
 from __future__ import annotations
 
@@ -21,31 +31,27 @@ def fake_answer(request: LLMRequest) -> str:
 
 @register_provider
 class FakeProvider(Provider):
-    """Answers from ``FakeProvider.responder`` (default :func:`fake_answer`) after ``FakeProvider.latency``.
-
-    Class-level knobs keep it usable through the registry: set them in a test and restore them after
-    (the ``fake_provider`` pytest fixture does both). ``requests`` lists every request it received.
-    """
+    """Answers from ``responder`` (default :func:`fake_answer`) after ``latency`` seconds; ``requests``
+    lists every request this instance received. All three are plain attributes of the instance."""
 
     name: ClassVar[str] = "fake"
     accepted_kinds: ClassVar[frozenset[str]] = frozenset({"image", "audio", "video", "pdf", "text"})
-    responder: ClassVar[FakeResponder] = staticmethod(fake_answer)
-    latency: ClassVar[float] = 0.0
-    requests: ClassVar[list[LLMRequest]] = []
+
+    def __init__(self, responder: FakeResponder | None = None, *, latency: float = 0.0) -> None:
+        if responder is not None and not callable(responder):
+            raise TypeError(f"responder must be a callable(request) -> str, got {type(responder).__name__}")
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or not latency >= 0:
+            raise ValueError(f"latency must be a number of seconds >= 0, got {latency!r}")
+        self.responder: FakeResponder = responder or fake_answer
+        self.latency = float(latency)
+        self.requests: list[LLMRequest] = []
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        type(self).requests.append(request)
+        self.requests.append(request)
         if self.latency:
             await asyncio.sleep(self.latency)
-        text = type(self).responder(request)
+        text = self.responder(request)
         if inspect.isawaitable(text):
             text = await text
         usage = Usage(max(1, len(request.prompt) // 4), max(1, len(text) // 4))
         return LLMResponse(text, usage, model=request.model, provider=self.name)
-
-    @classmethod
-    def reset(cls) -> None:
-        """Back to the defaults: default answer, no latency, no recorded requests."""
-        cls.responder = staticmethod(fake_answer)
-        cls.latency = 0.0
-        cls.requests = []

@@ -2,7 +2,7 @@
 
 - ``fake_llm_server``: a started :class:`FakeLLMServer` (latency 0, no faults), closed after the test.
 - ``fake_llm_config``: an ``LLMConfig`` pointing at it (model "fake", key "test", no cache, fast retries).
-- ``fake_provider``: the in-process :class:`FakeProvider` class, reset before and after the test.
+- ``fake_provider``: a fresh in-process :class:`FakeProvider` to inject (``LLMClient(..., provider=...)``).
 - ``postgres_server``: a private PostgreSQL + pgvector server (``pgserver`` wheel) for the whole session;
   ``postgres_url``: a fresh, empty database on it for one test. Skipped with the reason when the server
   truly cannot start, except under ``CI=true``, where that fails the test instead.
@@ -21,7 +21,7 @@ from typing import NoReturn
 import pytest
 import pytest_asyncio
 
-from kagura.core.llm import LLMConfig, reset_rate_limits
+from kagura.core.llm import LLMConfig, default_clients
 from kagura.errors import ServiceUnavailableError
 from kagura.testing._fake_provider import FakeProvider
 from kagura.testing._fake_server import FakeLLMServer
@@ -48,17 +48,15 @@ async def fake_llm_server() -> AsyncIterator[FakeLLMServer]:
 
 @pytest.fixture
 def fake_llm_config(fake_llm_server: FakeLLMServer) -> Iterator[LLMConfig]:
-    """``LLMConfig`` for the ``fake_llm_server`` (rate-limit budgets are forgotten after the test)."""
+    """``LLMConfig`` for the ``fake_llm_server`` (the default clients are forgotten after the test)."""
     yield LLMConfig(model="fake", base_url=fake_llm_server.base_url, api_key="test", retry_max_delay=0.05)
-    reset_rate_limits()
+    default_clients.clear()
 
 
 @pytest.fixture
-def fake_provider() -> Iterator[type[FakeProvider]]:
-    """The in-process fake provider class (use ``LLMConfig(provider="fake")``), reset around the test."""
-    FakeProvider.reset()
-    yield FakeProvider
-    FakeProvider.reset()
+def fake_provider() -> FakeProvider:
+    """A fresh in-process :class:`FakeProvider`: inject it, ``LLMClient(config, provider=fake_provider)``."""
+    return FakeProvider()
 
 
 def _cannot_start(in_ci: str, otherwise: str) -> NoReturn:

@@ -139,20 +139,19 @@ def test_a_long_hold_is_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_the_progress_line_says_when_calls_are_held_back() -> None:
     from kagura.cli._progress import ProgressLines
-    from kagura.core.llm import holding_back, reset_rate_limits
-    from kagura.core.llm._defaults import default_clients
+    from kagura.core.llm import LLMClient
 
     config = LLMConfig(model="fake", base_url="http://127.0.0.1:9/v1", api_key="held")
-    reset_rate_limits()
-    try:
-        assert holding_back(config) is None  # no call went there yet
-        controller = default_clients.get(config).controller
+    client = LLMClient(config)
+    if True:
+        assert client.holding is None  # no call went there yet
+        controller = client.controller
         assert controller is not None
         controller.on_failure(RateLimitedError("429"))
         controller.note_wait(30.0)
         now = [0.0]
         out = io.StringIO()
-        lines = ProgressLines(out, 10.0, clock=lambda: now[0], note=lambda: holding_back(config))
+        lines = ProgressLines(out, 10.0, clock=lambda: now[0], note=lambda: client.holding)
         now[0] = 10.0
         lines(3, 10, 0)
         assert (
@@ -160,5 +159,3 @@ def test_the_progress_line_says_when_calls_are_held_back() -> None:
             .rstrip()
             .endswith(", LLM calls held back 30 s by adaptive rate control (now 4 in flight)")
         )
-    finally:
-        reset_rate_limits()

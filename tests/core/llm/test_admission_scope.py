@@ -13,7 +13,7 @@ import asyncio
 
 import pytest
 
-from kagura.core.llm import LLMClient, LLMConfig, call_llm, reset_rate_limits
+from kagura.core.llm import LLMClient, LLMConfig, call_llm, default_clients
 from kagura.core.parallel import RateLimiter, call_with_retry, limiters_in_scope, parallel_map
 from kagura.errors import RetryableError
 from kagura.testing import FakeLLMServer
@@ -38,7 +38,7 @@ class CountingLimiter(RateLimiter):
 @pytest.fixture(autouse=True)
 def _forget_default_clients():
     yield
-    reset_rate_limits()
+    default_clients.clear()
 
 
 async def test_retries_inside_an_item_pass_the_runs_limiters_once_each() -> None:

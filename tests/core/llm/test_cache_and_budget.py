@@ -15,8 +15,9 @@ from kagura.core.llm import (
     cache_key,
     complete,
     configure_rate_limit,
+    default_client,
+    default_clients,
     limiter_for,
-    reset_rate_limits,
     track_usage,
 )
 from kagura.testing import FakeLLMServer
@@ -116,8 +117,10 @@ async def test_concurrent_calls_share_one_rpm_budget(fake_llm_server: FakeLLMSer
     a = LLMConfig(model="fake", base_url=fake_llm_server.base_url, api_key="budget-key")
     b = LLMConfig(model="fake", base_url=fake_llm_server.base_url, api_key="budget-key", temperature=0.7)
     try:
-        limiter = configure_rate_limit(a, requests_per_minute=3, clock=loop.time)
-        assert limiter_for(b) is limiter  # same provider, endpoint and key: one budget
+        with pytest.warns(DeprecationWarning, match="configure_rate_limit"):
+            limiter = configure_rate_limit(a, requests_per_minute=3, clock=loop.time)
+        with pytest.warns(DeprecationWarning, match="limiter_for"):
+            assert limiter_for(b) is limiter  # same provider, endpoint and key: one budget
         start = loop.time()
         await asyncio.gather(*(complete(f"q{i}", a if i % 2 else b) for i in range(7)))
         times = sorted(t - start for t in fake_llm_server.stats.request_times)
@@ -125,23 +128,25 @@ async def test_concurrent_calls_share_one_rpm_budget(fake_llm_server: FakeLLMSer
         for i in range(len(times) - 3):
             assert times[i + 3] - times[i] >= 60 - 1e-6  # never more than 3 starts in any 60 s window
         assert times[-1] >= 120 - 1e-6
-        assert configure_rate_limit(a, requests_per_minute=10) is limiter  # a live budget can change
+        with pytest.warns(DeprecationWarning):
+            assert configure_rate_limit(a, requests_per_minute=10) is limiter  # a live budget can change
         assert limiter.requests_per_minute == 10
         other_key = LLMConfig(model="fake", base_url=fake_llm_server.base_url, api_key="another-key")
-        assert limiter_for(other_key) is None
+        with pytest.warns(DeprecationWarning):
+            assert limiter_for(other_key) is None
     finally:
-        reset_rate_limits()
+        default_clients.clear()
 
 
 async def test_config_fields_create_the_shared_limiter(fake_llm_server: FakeLLMServer) -> None:
     config = LLMConfig(model="fake", base_url=fake_llm_server.base_url, api_key="k", tokens_per_minute=10_000)
     try:
         await complete("hello", config)
-        limiter = limiter_for(config)
+        limiter = default_client(config).limiter
         assert limiter is not None and limiter.tokens_per_minute == 10_000
         assert limiter.booked[1] > 0  # the call's token estimate was spent
     finally:
-        reset_rate_limits()
+        default_clients.clear()
 
 
 async def test_coalesced_failure_reaches_every_caller_once(fake_llm_server: FakeLLMServer) -> None:

@@ -7,6 +7,7 @@ import pytest
 from kagura._redact import redact_text as redact
 from kagura.core.llm import (
     Attachment,
+    LLMClient,
     LLMConfig,
     LLMRequest,
     LLMResponse,
@@ -20,7 +21,7 @@ from kagura.core.llm import (
     register_provider,
     track_usage,
 )
-from kagura.core.llm._errors import retry_after_from_headers
+from kagura.core.llm.providers._errors import retry_after_from_headers
 from kagura.errors import AuthenticationError, UnsupportedAttachmentError
 from kagura.testing import FakeProvider
 
@@ -99,12 +100,13 @@ async def test_user_provider_via_registry_and_capability_check() -> None:
         await call_llm("x", config, attachments=[Attachment.from_bytes(b"ID3", "audio/mpeg")])
 
 
-async def test_fake_provider_needs_no_http(fake_provider: type[FakeProvider]) -> None:
-    fake_provider.responder = staticmethod(lambda request: f"{len(request.attachments)} files")
+async def test_fake_provider_needs_no_http(fake_provider: FakeProvider) -> None:
+    fake_provider.responder = lambda request: f"{len(request.attachments)} files"
     config = LLMConfig(model="m", provider="fake")
     video = Attachment.from_bytes(b"\x00\x00\x00\x18ftypmp42", "video/mp4")
+    client = LLMClient(config, provider=fake_provider)  # injected like a transport
     with track_usage() as usage:
-        response = await complete("x", config, attachments=[video])
+        response = await complete("x", config, attachments=[video], client=client)
     assert response.text == "1 files" and response.provider == "fake"
     assert fake_provider.requests[0].attachments == (video,)
     assert usage.total == response.usage
@@ -158,7 +160,7 @@ async def test_attachment_load_reads_off_the_loop(tmp_path) -> None:
 
 
 def test_parse_completion_shapes() -> None:
-    from kagura.core.llm._openai import parse_completion
+    from kagura.core.llm.providers._openai import parse_completion
     from kagura.errors import MalformedResponseError
 
     ok = {
@@ -171,7 +173,7 @@ def test_parse_completion_shapes() -> None:
             parse_completion(bad)
 
 
-def test_call_llm_sync_without_a_loop(fake_provider: type[FakeProvider]) -> None:
+def test_call_llm_sync_without_a_loop() -> None:
     from kagura.core.llm import call_llm_sync
 
     assert call_llm_sync("hello", LLMConfig(model="m", provider="fake")) == "fake answer: hello"

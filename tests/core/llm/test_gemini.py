@@ -17,12 +17,12 @@ pytest.importorskip("google.genai")
 from kagura.core.llm import (
     Attachment,
     LLMConfig,
-    _gemini,
     call_llm,
     call_llm_stream,
     complete,
     track_usage,
 )
+from kagura.core.llm.providers import _gemini
 from kagura.errors import (
     AuthenticationError,
     ConfigurationError,

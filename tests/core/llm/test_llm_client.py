@@ -20,7 +20,6 @@ from kagura.core.llm import (
     configure_rate_limit,
     limiter_for,
     register_provider,
-    reset_rate_limits,
 )
 from kagura.core.llm._defaults import default_clients
 from kagura.core.parallel import RateLimiter, parallel_map
@@ -58,7 +57,7 @@ class RecordingLimiter(RateLimiter):
 @pytest.fixture(autouse=True)
 def _forget_default_clients():
     yield
-    reset_rate_limits()
+    default_clients.clear()
 
 
 def _server_config(server: FakeLLMServer, key: str = "test", **kw) -> LLMConfig:
@@ -165,8 +164,10 @@ async def test_a_budget_in_a_config_changes_the_live_default_client(fake_llm_ser
     await call_llm("y", _server_config(fake_llm_server, requests_per_minute=1200, tokens_per_minute=90_000))
     assert default_clients.peek(_server_config(fake_llm_server)) is client  # the same client, retuned
     assert client.limiter.requests_per_minute == 1200 and client.limiter.tokens_per_minute == 90_000
-    assert limiter_for(_server_config(fake_llm_server)) is client.limiter
-    assert configure_rate_limit(_server_config(fake_llm_server), requests_per_minute=60) is client.limiter
+    with pytest.warns(DeprecationWarning):
+        assert limiter_for(_server_config(fake_llm_server)) is client.limiter
+    with pytest.warns(DeprecationWarning):
+        assert configure_rate_limit(_server_config(fake_llm_server), requests_per_minute=60) is client.limiter
     assert client.limiter.requests_per_minute == 60 and client.limiter.tokens_per_minute is None
 
 

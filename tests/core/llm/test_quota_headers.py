@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kagura.core.llm import QuotaHeaders, parse_quota_headers, retry_after_of
-from kagura.core.llm._quota_headers import parse_duration
+from kagura.core.llm.providers._quota_headers import parse_duration
 
 NOW = 1_724_162_940.0  # 2024-08-20T14:09:00Z
 

@@ -1,8 +1,11 @@
 """The LLM layer: :class:`LLMClient`, and ``call_llm``/``complete``/``call_llm_stream`` over it.
 
 An :class:`LLMClient` owns one endpoint's provider, rate limiter, adaptive controller (learns the quota
-from rate-limit headers and 429/503/timeout outcomes), response cache and in-flight map; ``call_llm``
-and friends use a default client per endpoint.
+from rate-limit headers and 429/503/timeout outcomes), response cache, in-flight map and optional
+:class:`SpendCap`; everything in kagura that calls an LLM takes one. ``call_llm`` and friends take
+``client=``, else use :func:`default_client` of the config (one per endpoint, in :data:`default_clients`,
+closed with ``await default_clients.aclose()``). The one way to set a rate budget: the client's config,
+``LLMConfig(requests_per_minute=..., tokens_per_minute=...)``.
 
 Providers: ``"openai"`` (any OpenAI-compatible endpoint, via the official SDK), ``"anthropic"`` (Claude,
 extra ``kagura[anthropic]``) and ``"gemini"`` (extra ``kagura[gemini]``); add your own with
@@ -11,24 +14,32 @@ and priced in dollars (:class:`PriceTable`, ``response.usage.cost_usd``). Errors
 classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers can be cached in SQLite.
 """
 
-from kagura.core.llm._adaptive import AdaptiveController
-from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
-from kagura.core.llm._anthropic import AnthropicProvider
 from kagura.core.llm._attachments import Attachment, attachment_kind
 from kagura.core.llm._budget import configure_rate_limit, holding_back, limiter_for, reset_rate_limits
 from kagura.core.llm._cache import ResponseCache, cache_key
 from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
 from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
-from kagura.core.llm._gate import ConcurrencyGate
-from kagura.core.llm._gemini import GeminiProvider
-from kagura.core.llm._openai import OpenAICompatibleProvider, translate_openai_error
+from kagura.core.llm._defaults import DefaultClients, default_client, default_clients
 from kagura.core.llm._pricing import ModelPrice, PriceTable
-from kagura.core.llm._providers import Provider, StreamChunk, get_provider, provider_names, register_provider
-from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
 from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm._usage import UsageTracker, record_usage, track_usage
+from kagura.core.llm.control._adaptive import AdaptiveController
+from kagura.core.llm.control._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
+from kagura.core.llm.control._gate import ConcurrencyGate
+from kagura.core.llm.control._spend import SpendCap
+from kagura.core.llm.providers._anthropic import AnthropicProvider
+from kagura.core.llm.providers._gemini import GeminiProvider
+from kagura.core.llm.providers._openai import OpenAICompatibleProvider, translate_openai_error
+from kagura.core.llm.providers._quota_headers import QuotaHeaders, parse_quota_headers, retry_after_of
+from kagura.core.llm.providers._registry import (
+    Provider,
+    StreamChunk,
+    get_provider,
+    provider_names,
+    register_provider,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -38,6 +49,7 @@ __all__ = [
     "AnthropicProvider",
     "Attachment",
     "ConcurrencyGate",
+    "DefaultClients",
     "GeminiProvider",
     "LLMClient",
     "LLMConfig",
@@ -51,6 +63,7 @@ __all__ = [
     "QuotaHeaders",
     "RawResponse",
     "ResponseCache",
+    "SpendCap",
     "StreamChunk",
     "Telemetry",
     "Usage",
@@ -62,6 +75,8 @@ __all__ = [
     "call_llm_sync",
     "complete",
     "configure_rate_limit",
+    "default_client",
+    "default_clients",
     "get_provider",
     "holding_back",
     "limiter_for",

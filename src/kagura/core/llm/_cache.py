@@ -135,15 +135,3 @@ class ResponseCache:
     get_blocking = renamed("ResponseCache.get_blocking", "ResponseCache.get_sync", get_sync)
     put_blocking = renamed("ResponseCache.put_blocking", "ResponseCache.put_sync", put_sync)
     count_blocking = renamed("ResponseCache.count_blocking", "ResponseCache.count_sync", count_sync)
-
-
-_caches: dict[Path, ResponseCache] = {}
-
-
-def cache_at(path: Path) -> ResponseCache:
-    """The shared :class:`ResponseCache` object for a path."""
-    resolved = path.expanduser().resolve()
-    cache = _caches.get(resolved)
-    if cache is None:
-        cache = _caches[resolved] = ResponseCache(resolved)
-    return cache

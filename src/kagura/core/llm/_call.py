@@ -1,8 +1,9 @@
-"""``complete``, ``call_llm`` and ``call_llm_stream``: thin wrappers over the endpoint's default client.
+"""``complete``, ``call_llm`` and ``call_llm_stream``: thin wrappers over a client.
 
-Each forwards to :meth:`LLMClient.complete` / :meth:`~LLMClient.stream` of the default client for where
-``config`` goes (see :mod:`kagura.core.llm._defaults`), so every call to one endpoint shares one budget
-and one adaptive controller. ``config=None`` builds an ``LLMConfig()`` from the environment.
+Each forwards to :meth:`LLMClient.complete` / :meth:`~LLMClient.stream` of ``client`` when given, else of
+the default client for where ``config`` goes (:func:`default_client`; see :mod:`kagura.core.llm._defaults`),
+so every call to one endpoint shares one budget and one adaptive controller. ``config=None`` means the
+client's config (or an ``LLMConfig()`` from the environment).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from kagura.core.llm._attachments import Attachment
+from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._defaults import default_clients
 from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS
@@ -22,12 +24,17 @@ __all__ = ["call_llm", "call_llm_stream", "call_llm_sync", "complete"]
 M = TypeVar("M")
 
 
-def _config(config: LLMConfig | None) -> LLMConfig:
+def _client(config: LLMConfig | None, client: LLMClient | None) -> tuple[LLMClient, LLMConfig]:
+    if client is not None:
+        if not isinstance(client, LLMClient):
+            raise TypeError(f"client must be an LLMClient or None, got {type(client).__name__}")
+        if config is None:
+            return client, client.config
     if config is None:
-        return LLMConfig()
-    if not isinstance(config, LLMConfig):
+        config = LLMConfig()
+    elif not isinstance(config, LLMConfig):
         raise TypeError(f"config must be an LLMConfig, got {type(config).__name__}")
-    return config
+    return (client or default_clients.get(config)), config
 
 
 async def complete(
@@ -38,6 +45,7 @@ async def complete(
     *,
     schema: object = None,
     max_repairs: int = DEFAULT_MAX_REPAIRS,
+    client: LLMClient | None = None,
 ) -> LLMResponse:
     """Ask the model once and return the :class:`LLMResponse` (``.text``, ``.usage``, ``.cached``).
 
@@ -46,8 +54,7 @@ async def complete(
     validated into ``.parsed`` and repaired up to ``max_repairs`` times, else
     :class:`~kagura.errors.StructuredOutputError`; ``.usage`` (and its ``cost_usd``) counts every attempt.
     """
-    config = _config(config)
-    client = default_clients.get(config)
+    client, config = _client(config, client)
     return await client.complete(
         prompt, attachments, system, config=config, schema=schema, max_repairs=max_repairs
     )
@@ -62,6 +69,7 @@ async def call_llm(
     *,
     schema: None = None,
     max_repairs: int = DEFAULT_MAX_REPAIRS,
+    client: LLMClient | None = None,
 ) -> str: ...
 @overload
 async def call_llm(
@@ -72,6 +80,7 @@ async def call_llm(
     *,
     schema: type[M],
     max_repairs: int = DEFAULT_MAX_REPAIRS,
+    client: LLMClient | None = None,
 ) -> M: ...
 @overload
 async def call_llm(
@@ -82,6 +91,7 @@ async def call_llm(
     *,
     schema: Mapping[str, Any],
     max_repairs: int = DEFAULT_MAX_REPAIRS,
+    client: LLMClient | None = None,
 ) -> Any: ...
 async def call_llm(
     prompt: str,
@@ -91,10 +101,14 @@ async def call_llm(
     *,
     schema: object = None,
     max_repairs: int = DEFAULT_MAX_REPAIRS,
+    client: LLMClient | None = None,
 ) -> Any:
     """Ask the model once and return the answer's text; with a ``schema``, the validated answer (a model
-    instance for a pydantic model class, the decoded JSON for a JSON Schema dict; see :func:`complete`)."""
-    response = await complete(prompt, config, attachments, system, schema=schema, max_repairs=max_repairs)
+    instance for a pydantic model class, the decoded JSON for a JSON Schema dict; see :func:`complete`).
+    ``client``: the :class:`LLMClient` to call through (default: :func:`default_client` of ``config``)."""
+    response = await complete(
+        prompt, config, attachments, system, schema=schema, max_repairs=max_repairs, client=client
+    )
     return response.text if schema is None else response.parsed
 
 
@@ -103,10 +117,12 @@ async def call_llm_stream(
     config: LLMConfig | None = None,
     attachments: Sequence[Attachment] | None = None,
     system: str | None = None,
+    *,
+    client: LLMClient | None = None,
 ) -> AsyncIterator[str]:
     """Yield the answer's text deltas as they arrive (see :meth:`LLMClient.stream`)."""
-    config = _config(config)
-    async for delta in default_clients.get(config).stream(prompt, attachments, system, config=config):
+    client, config = _client(config, client)
+    async for delta in client.stream(prompt, attachments, system, config=config):
         yield delta
 
 

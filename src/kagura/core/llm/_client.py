@@ -7,13 +7,15 @@
 
 The path every call takes: validate -> reject attachments the provider cannot take (before any call) ->
 [coalesce identical concurrent calls -> cache lookup] -> rate limiter (tokens estimated up front) ->
-concurrency slot (adaptive) -> provider -> reconcile the token estimate with the real usage -> [cache
-store] -> usage trackers. The provider builds its SDK client before admission (``prepare``), so an admitted
-call leaves at once. Retryable failures are retried per ``config.max_attempts``, re-admitted through
-the limiter; every attempt also passes the limiters in scope (a ``parallel_map(..., limiters=...)`` whose
-item makes this call: its first attempt uses the scheduler's admission, retries book anew).
-``call_llm(prompt, config)`` and friends use one default client per endpoint (see
-:mod:`kagura.core.llm._defaults`).
+concurrency slot (adaptive) -> [spend cap: the attempt's worst case in dollars reserved] -> provider ->
+reconcile the token estimate with the real usage [and settle the dollars] -> [cache store] -> usage
+trackers (see :mod:`kagura.core.llm._sending`). The provider builds its SDK client before admission
+(``prepare``), so an admitted call leaves at once. Retryable failures are retried per
+``config.max_attempts``, re-admitted through the limiter; every attempt also passes the limiters in scope
+(a ``parallel_map(..., limiters=...)`` whose item makes this call: its first attempt uses the scheduler's
+admission, retries book anew).
+``call_llm(prompt, config)`` and friends use the default client of the endpoint (see
+:class:`~kagura.core.llm.DefaultClients`) unless given ``client=``.
 """
 
 from __future__ import annotations
@@ -21,76 +23,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import hashlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-from kagura._checks import check_bool
 from kagura._redact import redact_url
-from kagura.core.llm._adaptive import AdaptiveController
-from kagura.core.llm._adaptive_state import AdaptiveStore
 from kagura.core.llm._attachments import Attachment
-from kagura.core.llm._cache import ResponseCache, cache_key
+from kagura.core.llm._cache import ResponseCache
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._pricing import PriceTable
-from kagura.core.llm._providers import Provider, new_provider
-from kagura.core.llm._request import build_request, endpoint_of, estimate_body_tokens, shared_budget_key
+from kagura.core.llm._request import build_request, endpoint_of, estimate_body_tokens
+from kagura.core.llm._sending import attempts, send_request, stream_deltas
 from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
-from kagura.core.llm._telemetry import CallTrace, Telemetry
+from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
-from kagura.core.llm._usage import record_usage
-from kagura.core.parallel import RateLimiter, RetryPolicy, admit_in_scope, call_with_retry
-from kagura.errors import KaguraTimeoutError, RateLimitedError
+from kagura.core.llm.control._adaptive_state import AdaptiveStore
+from kagura.core.llm.control._admission import Admission, build_controls
+from kagura.core.llm.control._spend import SpendCap, body_token_bounds, priced_worst, request_worst_usd
+from kagura.core.llm.providers._registry import Provider, new_provider
+from kagura.core.parallel import RateLimiter
+from kagura.errors import RateLimitedError
 
 __all__ = ["LLMClient"]
-
-R = TypeVar("R")
-
-
-@functools.lru_cache(maxsize=64)
-def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
-    return RetryPolicy(max_attempts=max_attempts, max_delay=max_delay)
-
-
-class _Admission:
-    """What one attempt waits for, in this order: a concurrency slot (adaptive), the limiters in scope
-    (a ``parallel_map(..., limiters=...)`` around this call), then the client's own limiter; the attempt
-    frees the slot.
-
-    The slot comes first so that every budget is booked when the call is about to start: a call queued at
-    the gate must neither skip a rate learned meanwhile nor have been counted by a budget long before it
-    leaves (a scheduler's admission of the item that went stale while the call waited here is not used:
-    the call books anew).
-    """
-
-    __slots__ = ("controller", "gate", "limiter")
-    admits_scope = True  # call_with_retry leaves the limiters in scope to acquire()
-
-    def __init__(self, limiter: RateLimiter, controller: AdaptiveController | None) -> None:
-        self.limiter, self.controller = limiter, controller
-        self.gate = controller.gate if controller is not None else None
-
-    async def acquire(self, tokens: int = 0) -> None:
-        if self.gate is None or self.controller is None:
-            await admit_in_scope(tokens, own=(self.limiter,), fresh=True)
-            await self.limiter.acquire(tokens)
-            return
-        clock = self.controller.clock
-        asked = clock()
-        await self.gate.acquire()
-        try:
-            waited = clock() - asked  # what adaptive control held back: the slot, then our own rate
-            await admit_in_scope(tokens, own=(self.limiter,), fresh=True)
-            asked = clock()
-            await self.limiter.acquire(tokens)
-        except BaseException:
-            self.gate.release()
-            raise
-        self.controller.note_wait(waited + clock() - asked)
 
 
 class LLMClient:
@@ -111,6 +68,10 @@ class LLMClient:
       table with ``KAGURA_PRICES``'s file over it; a model without a price costs ``None``).
     - ``telemetry``: where spans and metrics go (default: OpenTelemetry's global providers when
       ``kagura[otel]`` is installed, else nothing; see :class:`Telemetry`).
+    - ``spend_cap``: a :class:`SpendCap` in dollars: each attempt's worst case is reserved before it
+      leaves and settled on its priced usage; a call that could pass the cap raises
+      :class:`~kagura.errors.BudgetExceededError` (not retried). A call to a model without a price in
+      ``prices`` raises ``ConfigurationError`` before anything is sent. Clients may share one cap.
 
     ``async with LLMClient(...) as client:`` closes the provider's SDK clients on exit (:meth:`aclose`).
     """
@@ -127,6 +88,7 @@ class LLMClient:
         clock: Callable[[], float] | None = None,
         prices: PriceTable | None = None,
         telemetry: Telemetry | None = None,
+        spend_cap: SpendCap | None = None,
     ) -> None:
         if config is None:
             config = LLMConfig()
@@ -142,47 +104,21 @@ class LLMClient:
             raise TypeError(f"telemetry must be a Telemetry, got {type(telemetry).__name__}")
         self.telemetry = Telemetry() if telemetry is None else telemetry
         self.clock: Callable[[], float] = clock or time.monotonic
+        if spend_cap is not None and not isinstance(spend_cap, SpendCap):
+            raise TypeError(f"spend_cap must be a SpendCap, got {type(spend_cap).__name__}")
+        self.spend_cap = spend_cap
         if provider is None or isinstance(provider, str):
             provider = new_provider(provider or config.provider_name)
         elif not isinstance(provider, Provider):
             raise TypeError(f"provider must be a Provider instance or a name, got {type(provider).__name__}")
         self.provider = provider
-        shared = config.redis_url or None  # one budget and one learned state for every process
-        if limiter is None:
-            limiter = RateLimiter(
-                config.requests_per_minute,
-                config.tokens_per_minute,
-                clock=self.clock,
-                redis=shared,
-                key=shared_budget_key(config) if shared else None,
-            )
-        elif not isinstance(limiter, RateLimiter):
-            raise TypeError(f"limiter must be a kagura RateLimiter, got {type(limiter).__name__}")
-        self.limiter = limiter
+        self.limiter, self.controller = build_controls(config, limiter, adaptive, adaptive_store, self.clock)
         if isinstance(cache, str | Path):
             cache = ResponseCache(cache)
         elif cache is not None and not isinstance(cache, ResponseCache):
             raise TypeError(f"cache must be a ResponseCache, a path or None, got {type(cache).__name__}")
         self._cache = cache
         self._caches: dict[Path, ResponseCache] = {}
-        adaptive = config.adaptive if adaptive is None else adaptive
-        check_bool("adaptive", adaptive)
-        self.controller: AdaptiveController | None = None
-        if adaptive and adaptive_store is None and shared:
-            from kagura.core.llm._adaptive_redis import RedisAdaptiveState
-
-            seed = AdaptiveController.initial_state(
-                limiter, limiter.requests_per_minute, limiter.tokens_per_minute
-            )
-            adaptive_store = RedisAdaptiveState(shared, shared_budget_key(config), seed, clock=self.clock)
-        if adaptive:
-            self.controller = AdaptiveController(
-                limiter,
-                ceiling_rpm=limiter.requests_per_minute,
-                ceiling_tpm=limiter.tokens_per_minute,
-                clock=self.clock,
-                store=adaptive_store,
-            )
         self._flights: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]
         ] = weakref.WeakKeyDictionary()
@@ -215,6 +151,12 @@ class LLMClient:
         if self.controller is not None:
             return self.controller.ceiling_rpm, self.controller.ceiling_tpm
         return self.limiter.requests_per_minute, self.limiter.tokens_per_minute
+
+    @property
+    def holding(self) -> str | None:
+        """A line saying that adaptive control is holding calls back for long (for progress lines), or
+        None when it is not (or adaptive control is off)."""
+        return self.controller.holding if self.controller is not None else None
 
     # -- calls -----------------------------------------------------------------------------------------
     def _config_for(self, config: LLMConfig | None) -> LLMConfig:
@@ -249,21 +191,9 @@ class LLMClient:
         config = self._config_for(config)
         request = build_request(prompt, config, self.provider, attachments, system)
         if schema is None:
-            return await self._send(config, request)
-        return await complete_structured(functools.partial(self._send, config), request, schema, max_repairs)
-
-    async def _send(self, config: LLMConfig, request: LLMRequest) -> LLMResponse:
-        """One request along the whole path (coalescing, cache, budget, retries), counted in trackers."""
-        if not (config.enable_cache or config.should_coalesce):
-            response = await self._call_provider(config, request)
-        else:
-            key = cache_key(self.provider.name, request)
-            if not config.should_coalesce:
-                response = await self._cached_call(config, request, key)
-            else:
-                response = await self._coalesced(config, request, key)
-        record_usage(response)
-        return response
+            return await send_request(self, config, request)
+        send = functools.partial(send_request, self, config)
+        return await complete_structured(send, request, schema, max_repairs)
 
     async def call(
         self,
@@ -293,146 +223,14 @@ class LLMClient:
         request = build_request(prompt, config, self.provider, attachments, system)
         # the stream's spans are not made current: the caller's code runs between the deltas
         with self.telemetry.call(self.provider.name, request, self.clock, current=False).span() as trace:
-            async for delta in self._stream(config, request, trace):
+            async for delta in stream_deltas(self, config, request, trace):
                 yield delta
-
-    async def _stream(self, config: LLMConfig, request: LLMRequest, trace: CallTrace) -> AsyncIterator[str]:
-        policy = _policy(config.max_attempts, config.retry_max_delay)
-        admission, controller = self._admission(config)
-        estimate = self.provider.estimate_tokens(request)
-        await self.provider.prepare(request)
-        usage: Usage | None = None
-        parts: list[str] = []
-        attempt = 0
-        while True:
-            attempt += 1
-            await admission.acquire(estimate)  # slot, the budgets in scope, then our own
-            started = self.clock()
-            try:
-                async for chunk in trace.stream_attempt(self.provider.stream(request)):
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    if chunk.delta:
-                        parts.append(chunk.delta)
-                        yield chunk.delta
-            except Exception as exc:
-                self._finish(admission, controller, error=exc, started=started)
-                if parts or not policy.should_retry(exc, attempt):
-                    raise
-                await asyncio.sleep(policy.delay(attempt, exc))
-                continue
-            except BaseException:
-                self._finish(admission, controller)
-                raise
-            self._finish(admission, controller, started=started, estimate=estimate, usage=usage, success=True)
-            break
-        model, name = request.model, self.provider.name
-        usage = self.priced(model, usage or Usage())
-        response = LLMResponse("".join(parts), usage, model=model, provider=name)
-        trace.finish(response)
-        record_usage(response)
 
     def priced(self, model: str, usage: Usage) -> Usage:
         """``usage`` with its ``cost_usd`` from this client's price table (None: the model has no price)."""
         if usage.cost_usd is not None:
             return usage
         return dataclasses.replace(usage, cost_usd=self.prices.cost(model, usage))
-
-    # -- the path of one call --------------------------------------------------------------------------
-    def _admission(self, config: LLMConfig) -> tuple[_Admission, AdaptiveController | None]:
-        controller = self.controller if config.adaptive else None
-        return _Admission(self.limiter, controller), controller
-
-    def _finish(
-        self,
-        admission: _Admission,
-        controller: AdaptiveController | None,
-        *,
-        error: BaseException | None = None,
-        started: float | None = None,
-        estimate: int = 0,
-        usage: Usage | None = None,
-        success: bool = False,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """After one attempt: free its slot, tell the controller, reconcile the token estimate."""
-        if admission.gate is not None:
-            admission.gate.release()
-        if isinstance(error, RateLimitedError):
-            self.rate_limited += 1
-        if controller is not None:
-            if success:
-                controller.on_success(headers, started)
-            elif error is not None:
-                controller.on_failure(error, started)
-        if success and usage is not None and usage.total_tokens > 0:
-            if self.limiter.tokens_per_minute is not None:
-                self.limiter.adjust(usage.total_tokens - estimate)
-
-    async def _call_provider(self, config: LLMConfig, request: LLMRequest) -> LLMResponse:
-        provider = self.provider
-
-        def usage_of(response: LLMResponse) -> tuple[Usage, Mapping[str, str]]:
-            return response.usage, response.headers
-
-        estimate = provider.estimate_tokens(request)
-        trace = self.telemetry.call(provider.name, request, self.clock)
-        with trace.span():  # the call's span: every attempt, retries and waits included
-            response = await self._attempts(
-                config, request, estimate, lambda: provider.complete(request), usage_of, trace=trace
-            )
-            response = dataclasses.replace(response, usage=self.priced(response.model, response.usage))
-            trace.finish(response)
-        return response
-
-    async def _attempts(
-        self,
-        config: LLMConfig,
-        request: LLMRequest,
-        estimate: int,
-        call: Callable[[], Awaitable[R]],
-        usage_of: Callable[[R], tuple[Usage, Mapping[str, str]]],
-        *,
-        trace: CallTrace | None = None,
-    ) -> R:
-        """``call()`` through admission (slot, the budgets in scope, then our own), with the call's timeout
-        and retries; each attempt in its own span when ``trace`` is given."""
-        admission, controller = self._admission(config)
-        await self.provider.prepare(request)  # SDK ready before the budget admits: the call leaves at once
-
-        async def attempt() -> R:
-            if trace is None:
-                return await attempt_once()
-            with trace.attempt():  # the attempt's span (no await before the provider call)
-                return await attempt_once()
-
-        async def attempt_once() -> R:
-            # The slot was taken by admission.acquire just before (no await in between): free it here.
-            started = self.clock()
-            try:
-                deadline = asyncio.timeout(request.timeout)
-                try:
-                    async with deadline:
-                        response = await call()
-                except TimeoutError:
-                    if not deadline.expired():
-                        raise
-                    raise KaguraTimeoutError(f"the LLM call timed out after {request.timeout} s") from None
-            except Exception as exc:
-                self._finish(admission, controller, error=exc, started=started)
-                raise
-            except BaseException:
-                self._finish(admission, controller)
-                raise
-            usage, headers = usage_of(response)
-            self._finish(
-                admission, controller, started=started, estimate=estimate, usage=usage, success=True,
-                headers=dict(headers) if headers else None,
-            )  # fmt: skip
-            return response
-
-        policy = _policy(config.max_attempts, config.retry_max_delay)
-        return await call_with_retry(attempt, policy, limiters=(admission,), tokens=estimate)
 
     async def send(
         self,
@@ -458,19 +256,44 @@ class LLMClient:
         if estimate is None:
             estimate = estimate_body_tokens(body)
         provider = self.provider
-
-        def usage_of(response: RawResponse) -> tuple[Usage, Mapping[str, str]]:
-            return response.usage, response.headers
-
-        response = await self._attempts(
-            config, request, estimate, lambda: provider.post_json(path, body, request), usage_of
-        )
         model = body.get("model")
-        if not isinstance(model, str):
+        model = model if isinstance(model, str) else None
+        worst = 0.0
+        if self.spend_cap is not None:
+            worst = priced_worst(self.prices, model or request.model, *body_token_bounds(body))
+
+        def usage_of(response: RawResponse) -> tuple[str, Usage, Mapping[str, str]]:
+            return model or request.model, response.usage, response.headers
+
+        response = await attempts(
+            self, config, request, estimate, lambda: provider.post_json(path, body, request), usage_of,
+            worst_usd=worst,
+        )  # fmt: skip
+        if model is None:
             return response
         return dataclasses.replace(response, usage=self.priced(model, response.usage))
 
-    def _cache_for(self, config: LLMConfig) -> ResponseCache | None:
+    # -- admission (used by kagura.core.llm._sending) ----------------------------------------------
+    def admission(self, config: LLMConfig, worst_usd: float = 0.0) -> Admission:
+        """The admission of one call with ``config``: adaptive when the config says so, the spend cap."""
+        controller = self.controller if config.adaptive else None
+        return Admission(self.limiter, controller, self.spend_cap, worst_usd)
+
+    def finish(self, admission: Admission, *, error: BaseException | None = None, started: float | None = None
+               ) -> None:  # fmt: skip
+        """After a failed (or cancelled) attempt: free its slot, tell the controller, count a 429."""
+        if isinstance(error, RateLimitedError):
+            self.rate_limited += 1
+        admission.finish(error=error, started=started)
+
+    def worst_usd(self, request: LLMRequest) -> float:
+        """The most ``request`` can cost (0.0 without a spend cap; see :func:`request_worst_usd`)."""
+        if self.spend_cap is None:
+            return 0.0
+        return request_worst_usd(self.prices, self.provider, request)
+
+    def cache_for(self, config: LLMConfig) -> ResponseCache | None:
+        """The response cache calls with ``config`` use (None: caching is off), one per path."""
         if not config.enable_cache:
             return None
         if self._cache is not None:
@@ -481,40 +304,17 @@ class LLMClient:
             cache = self._caches[path] = ResponseCache(path)
         return cache
 
-    async def _cached_call(self, config: LLMConfig, request: LLMRequest, key: str) -> LLMResponse:
-        cache = self._cache_for(config)
-        if cache is not None:
-            hit = await cache.get(key)
-            if hit is not None:
-                return hit
-        response = await self._call_provider(config, request)
-        if cache is not None:
-            await cache.put(key, response, config.cache_ttl)
-        return response
-
-    async def _coalesced(self, config: LLMConfig, request: LLMRequest, key: str) -> LLMResponse:
-        # Followers join the leader's task synchronously (no await between lookup and registration),
-        # so N identical concurrent calls make exactly one request, cache lookup included.
-        flight_key = key + hashlib.sha256((request.api_key or "").encode()).hexdigest()
-        flights = self._flights.setdefault(asyncio.get_running_loop(), {})
-        task = flights.get(flight_key)
-        leader = task is None
-        if task is None:
-            task = asyncio.ensure_future(self._cached_call(config, request, key))
-            flights[flight_key] = task
-            task.add_done_callback(lambda t: _land(flights, flight_key, t))
-        response = await asyncio.shield(task)
-        if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
-            response = dataclasses.replace(
-                response, cached=True, usage=dataclasses.replace(response.usage, cost_usd=0.0)
-            )
-        return response
+    def flights(self) -> dict[str, asyncio.Task[LLMResponse]]:
+        """The calls in flight on the running loop, by request (for coalescing)."""
+        return self._flights.setdefault(asyncio.get_running_loop(), {})
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close the provider's SDK clients (HTTP connection pools) and this loop's Redis connections of a
-        shared budget. The client stays usable."""
+        shared budget (and of the spend cap). The client stays usable."""
         await self.provider.aclose()
+        if self.spend_cap is not None:
+            await self.spend_cap.aclose()
         if self.limiter.shared is not None:
             await self.limiter.shared.close()
         store_close = getattr(self.controller.store, "aclose", None) if self.controller else None
@@ -528,9 +328,3 @@ class LLMClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-
-def _land(flights: dict[str, asyncio.Task[LLMResponse]], key: str, task: asyncio.Task[LLMResponse]) -> None:
-    flights.pop(key, None)
-    if not task.cancelled():
-        task.exception()  # retrieved here too, so a flight whose callers all left logs no warning

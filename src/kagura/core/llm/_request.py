@@ -9,8 +9,8 @@ from typing import Any
 from kagura._redact import credential_free_url, url_secrets
 from kagura.core.llm._attachments import Attachment
 from kagura.core.llm._config import LLMConfig
-from kagura.core.llm._providers import Provider
 from kagura.core.llm._types import LLMRequest
+from kagura.core.llm.providers._registry import Provider
 
 __all__ = ["build_request", "endpoint_of", "estimate_body_tokens"]
 

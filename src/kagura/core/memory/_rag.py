@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kagura._checks import check_bool, check_int, check_max_concurrent
-from kagura.core.llm import LLMConfig
+from kagura.core.llm import LLMClient, LLMConfig
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.memory.engines.ray._engine import RayWorkers, check_engine, import_ray, run_on_ray
@@ -57,16 +57,19 @@ class MultimodalRAG:
     """Index a directory of mixed files into one store (an SQLite path or a ``postgresql://`` URL) and search
     it. ``hnsw`` tunes the PostgreSQL vector index (``HNSWParams``).
 
-    ``llm=None`` runs fully offline (media indexed by metadata and file name); with an ``LLMConfig``,
-    images/audio/video are described by the model, one call per file. ``embedder`` defaults to the local
-    MiniLM embedder. ``chunk_size``/``overlap`` are in characters; ``max_file_size`` in bytes.
-    ``embed_batch_size``: chunks gathered (across files) per embedding call; ``retry``: for LLM calls.
+    ``llm=None`` runs fully offline (media indexed by metadata and file name); with an ``LLMClient`` (or an
+    ``LLMConfig``, made into a client here once, owned and closed by :meth:`aclose`), images/audio/video
+    are described by the model, one call per file, and :meth:`ask` answers, all through that client (its
+    budget, adaptive control, cache and spend cap). Ray workers make their own client from its config.
+    ``embedder`` defaults to the local MiniLM embedder. ``chunk_size``/``overlap`` are in characters;
+    ``max_file_size`` in bytes. ``embed_batch_size``: chunks gathered (across files) per embedding call;
+    ``retry``: for LLM calls.
     """
 
     def __init__(
         self,
         store_path: str | Path,
-        llm: LLMConfig | None = None,
+        llm: LLMClient | LLMConfig | None = None,
         *,
         embedder: Embedder | None = None,
         hnsw: HNSWParams | None = None,
@@ -77,15 +80,21 @@ class MultimodalRAG:
         embed_batch_size: int = EMBED_BATCH,
     ) -> None:
         target = check_target(store_path, "store_path")
-        if llm is not None and not isinstance(llm, LLMConfig):
-            raise TypeError(f"llm must be an LLMConfig or None (offline), got {type(llm).__name__}")
+        if llm is not None and not isinstance(llm, LLMClient | LLMConfig):
+            raise TypeError(
+                f"llm must be an LLMClient, an LLMConfig or None (offline), got {type(llm).__name__}"
+            )
         check_chunking(chunk_size, overlap)
         check_int("max_file_size", max_file_size, hint=" (a positive number of bytes)")
         check_int("embed_batch_size", embed_batch_size)
         self.embed_batch_size = embed_batch_size
         self.store_path: str | Path = target
         """The SQLite file (a Path) or the ``postgresql://`` URL (a str) of the store."""
-        self.llm = llm
+        self._owns_client = isinstance(llm, LLMConfig)
+        self.llm_client: LLMClient | None = LLMClient(llm) if isinstance(llm, LLMConfig) else llm
+        """The client every LLM call goes through (None offline)."""
+        self.llm: LLMConfig | None = self.llm_client.config if self.llm_client is not None else None
+        """Its config (what Ray workers build their clients from)."""
         self.chunk_size = chunk_size
         self.overlap = overlap
         self.max_file_size = max_file_size
@@ -125,6 +134,12 @@ class MultimodalRAG:
         if self._claims is not None:
             self._claims.close()
         self._store.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, and close the LLM client when it was made here from an ``LLMConfig``."""
+        self.close()
+        if self._owns_client and self.llm_client is not None:
+            await self.llm_client.aclose()
 
     def _description_claims(self) -> DescriptionClaimsProtocol | None:
         """The claim table (only when an LLM is configured: offline runs pay for nothing)."""
@@ -194,7 +209,7 @@ class MultimodalRAG:
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
         claims = await asyncio.to_thread(self._description_claims)
         spec = self._worker_spec(root, embedder, redescribe, max_concurrent)
-        preparer = spec.preparer(manifest, counters, claims)
+        preparer = spec.preparer(manifest, counters, claims, self.llm_client)
         run = IngestRun(
             store=self._store,
             embedder=embedder,
@@ -359,7 +374,7 @@ class MultimodalRAG:
         """Retrieve ``top_k`` passages (``mode`` as in :meth:`query`) and answer from them with the LLM
         (``Answer.text`` is None offline)."""
         passages = await self.query(question, top_k=top_k, mode=mode)
-        return await generate_answer(question, passages, self.llm)
+        return await generate_answer(question, passages, self.llm_client)
 
     def documents(self, directory: str | Path | None = None) -> list[Document]:
         """Indexed documents under ``directory`` (every document when ``None``); blocking."""

@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kagura._extras import import_optional
-from kagura.core.llm._anthropic import translate_anthropic_error
-from kagura.core.llm._errors import check_api_key
 from kagura.core.llm._types import Usage
 from kagura.core.llm.batches._chunks import ANTHROPIC_BATCH_LIMITS, ChunkLimits
 from kagura.core.llm.batches._types import (
@@ -30,6 +28,8 @@ from kagura.core.llm.batches._types import (
     BatchStatus,
     ChunkTag,
 )
+from kagura.core.llm.providers._anthropic import translate_anthropic_error
+from kagura.core.llm.providers._errors import check_api_key
 from kagura.errors import (
     InvalidRequestError,
     KaguraError,

@@ -4,7 +4,7 @@ A chunk is uploaded as a JSONL file (``purpose="batch"``) named after its tag, t
 with the tag in its ``metadata``. :meth:`OpenAIBatchBackend.submit` given ``since`` (when the caller first
 recorded its intent to submit the chunk) is idempotent: it first lists the batches created since then and
 returns the chunk's batch if one exists, and re-uses an already uploaded input file of the same name and
-size. SDK errors become ``kagura.errors`` in :func:`~kagura.core.llm._openai.translate_openai_error`.
+size. SDK errors become ``kagura.errors`` in :func:`~kagura.core.llm.translate_openai_error`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kagura.core.llm._errors import check_api_key
-from kagura.core.llm._openai import translate_openai_error
 from kagura.core.llm.batches._chunks import OPENAI_BATCH_LIMITS, ChunkLimits
 from kagura.core.llm.batches._openai_wire import failure_error, openai_item_result, status_of
 from kagura.core.llm.batches._types import (
@@ -27,6 +25,8 @@ from kagura.core.llm.batches._types import (
     ChunkTag,
     chunk_digest,
 )
+from kagura.core.llm.providers._errors import check_api_key
+from kagura.core.llm.providers._openai import translate_openai_error
 from kagura.errors import AuthenticationError, InvalidRequestError, KaguraError
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kagura.core.llm import Attachment, LLMConfig, LLMResponse, complete
+from kagura.core.llm import Attachment, LLMClient, LLMConfig, LLMResponse
 from kagura.core.parallel import RetryPolicy, call_with_retry
 from kagura.loaders import display_name, read_regular
 
@@ -69,7 +69,7 @@ async def describe_media(
     media_kind: str,
     relpath: str,
     metadata_text: str,
-    config: LLMConfig,
+    client: LLMClient,
     retry: RetryPolicy | None = None,
     on_attempt: Callable[[], None] | None = None,
     *,
@@ -78,12 +78,14 @@ async def describe_media(
     """One description call for ``path``; raises ``KaguraError`` once retries are exhausted.
 
     Retryable failures (429 honouring Retry-After, 5xx, timeouts) are retried by the scheduler's
-    ``call_with_retry`` per ``retry`` (default: from the config), each attempt a single request, and
+    ``call_with_retry`` per ``retry`` (default: from the client's config), each attempt a single request
+    through ``client`` (its budget, adaptive control, cache and spend cap), and
     ``on_attempt`` is called before every request so failed attempts are counted too. ``mime_type`` (the
     type sniffed from the content) is sent instead of the extension's guess when known.
     """
     attachment = await asyncio.to_thread(_load_attachment, path, mime_type)
     prompt = description_prompt(media_kind, relpath, metadata_text)
+    config = client.config
     single = dataclasses.replace(config, max_attempts=1)  # the retries happen here, counted
     attempts = 0
 
@@ -92,7 +94,7 @@ async def describe_media(
         attempts += 1
         if on_attempt is not None:
             on_attempt()
-        return await complete(prompt, single, attachments=[attachment])
+        return await client.complete(prompt, [attachment], config=single)
 
     response = await call_with_retry(once, retry or retry_policy_for(config))
     return Description(response.text.strip(), attempts, bool(getattr(response, "cached", False)))

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kagura.core.llm import LLMConfig
+from kagura.core.llm import LLMClient
 from kagura.core.memory.ingestion._chunking import ChunkPiece, chunk_segments
 from kagura.core.memory.ingestion._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory.ingestion._hashing import chunk_hash, embed_text
@@ -112,7 +112,7 @@ class FilePreparer:
         *,
         root: Path,
         manifest: dict[str, ManifestEntry],
-        llm: LLMConfig | None,
+        llm: LLMClient | None,
         embedder_name: str,
         chunk_size: int,
         overlap: int,
@@ -143,7 +143,7 @@ class FilePreparer:
             file_type=str(file_type),
             extractor_version=extractor_version(file_type),
             prompt_version=PROMPT_VERSION if media else "",
-            model=self.llm.model_name if media and self.llm is not None else "",
+            model=self.llm.config.model_name if media and self.llm is not None else "",
             embedder=self.embedder_name,
             chunking=self.chunking,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kagura.core.llm import LLMConfig, call_llm
+from kagura.core.llm import LLMClient
 from kagura.core.memory._report import SearchResult
 
 __all__ = ["Answer", "answer_prompt", "generate_answer"]
@@ -31,9 +31,9 @@ def answer_prompt(question: str, passages: Sequence[SearchResult]) -> str:
     return "Passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
 
 
-async def generate_answer(question: str, passages: Sequence[SearchResult], llm: LLMConfig | None) -> Answer:
+async def generate_answer(question: str, passages: Sequence[SearchResult], llm: LLMClient | None) -> Answer:
     """Ask ``llm`` to answer from ``passages``; without an LLM (or passages), return the passages alone."""
     if llm is None or not passages:
         return Answer(question, None, list(passages))
-    text = await call_llm(answer_prompt(question, passages), llm, system=_SYSTEM)
+    text = await llm.call(answer_prompt(question, passages), system=_SYSTEM)
     return Answer(question, text.strip(), list(passages))

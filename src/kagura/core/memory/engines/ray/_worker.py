@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kagura.core.llm import LLMConfig
+from kagura.core.llm import LLMClient, LLMConfig
 from kagura.core.memory._report import IngestReport
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.engines.ray._access import StoreAccess
@@ -57,12 +57,14 @@ class WorkerSpec:
         manifest: dict[str, ManifestEntry],
         counters: RunCounters,
         claims: DescriptionClaimsProtocol | None = None,
+        client: LLMClient | None = None,
     ) -> FilePreparer:
-        """The per-file worker of a run with these settings (the driver's and each batch's)."""
+        """The per-file worker of a run with these settings (the driver's and each batch's): it calls the
+        LLM through ``client`` (the driver's; a Ray batch passes the one it made from ``llm``)."""
         return FilePreparer(
             root=self.root,
             manifest=manifest,
-            llm=self.llm,
+            llm=client,
             embedder_name=self.embedder_name,
             chunk_size=self.chunk_size,
             overlap=self.overlap,
@@ -105,6 +107,7 @@ def process_batch(
         counters = RunCounters(timings=report.timings)
         result = BatchResult(report)
         store, claims, writes = await asyncio.to_thread(access.open)
+        client = LLMClient(spec.llm) if spec.llm is not None else None  # this batch's, closed below
 
         async def send_back(batch: list[Prepared], vectors: np.ndarray) -> None:
             result.embedded.append((batch, vectors))
@@ -113,14 +116,18 @@ def process_batch(
         run = IngestRun(
             store=store,
             embedder=embedder,
-            preparer=spec.preparer(manifest, counters, claims),
+            preparer=spec.preparer(manifest, counters, claims, client),
             report=report,
             progress=progress,
             embed_batch_size=spec.embed_batch_size,
             sink=None if writes else send_back,
             claims=claims,
         )
-        await run.run(files, spec.max_concurrent)
+        try:
+            await run.run(files, spec.max_concurrent)
+        finally:
+            if client is not None:
+                await client.aclose()
         report.llm_calls = counters.llm_calls
         report.llm_attempts = counters.llm_attempts
         report.llm_cache_hits = counters.llm_cache_hits

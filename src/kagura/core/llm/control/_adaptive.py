@@ -9,8 +9,8 @@ two knobs before every call:
 How it learns:
 
 1. **Headers first.** When a response announces the quota (``x-ratelimit-limit-requests``,
-   ``anthropic-ratelimit-*``, see :mod:`kagura.core.llm._quota_headers`), that per-minute limit becomes the
-   rate, capped by the configured budget.
+   ``anthropic-ratelimit-*``, see :mod:`~kagura.core.llm.providers._quota_headers`), that per-minute
+   limit becomes the rate, capped by the configured budget.
 2. **Outcomes otherwise** (additive increase, multiplicative decrease, as TCP congestion control and
    Netflix's concurrency-limits do): a 429 multiplies the rate by ``decrease``, and brings it to at most 90%
    of the success rate measured over the last two seconds (while calls are being refused, what gets
@@ -22,15 +22,15 @@ How it learns:
    initial slow start, i.e. x1.5 every round trip until the first sign of overload). Keeping the limit
    near what the rate needs keeps few bookings outstanding, so a lowered rate takes effect within a round
    trip instead of after a queue booked at the old rate.
-   **A cut is an experiment** (:mod:`kagura.core.llm._refusals`): providers also answer 429 for capacity
-   they lack at any rate. After a decrease, the next one waits until the share of 429s at the lowered
+   **A cut is an experiment** (:mod:`~kagura.core.llm.control._refusals`): providers also answer 429 for
+   capacity they lack at any rate. After a decrease, the next one waits until the share of 429s at the lowered
    rate is known; a cut that did not lower that share is undone (the rate goes back to the one that was
    succeeding just as well, its floor) and that share becomes the tolerated level: from then on only a
    share above it lowers the rate.
 3. **A configured budget is a ceiling**: the controller never sets a rate above it.
 
-State seam: everything learned lives in one small :class:`~kagura.core.llm._adaptive_state.AdaptiveState`
-read and written only through an :class:`~kagura.core.llm._adaptive_state.AdaptiveStore` (``get`` /
+State seam: everything learned lives in one small :class:`~kagura.core.llm.AdaptiveState`
+read and written only through an :class:`~kagura.core.llm.AdaptiveStore` (``get`` /
 ``update``). The default keeps it in memory; a Redis-backed store (same two methods) shares what one
 process learned with every other process using the same endpoint and key.
 """
@@ -43,11 +43,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 
-from kagura.core.llm._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
-from kagura.core.llm._gate import ConcurrencyGate
-from kagura.core.llm._hold_notice import HoldNotice
-from kagura.core.llm._quota_headers import QuotaHeaders, parse_quota_headers
-from kagura.core.llm._refusals import RateTried, RefusalTest, Verdict
+from kagura.core.llm.control._adaptive_state import AdaptiveState, AdaptiveStore, LocalAdaptiveState
+from kagura.core.llm.control._gate import ConcurrencyGate
+from kagura.core.llm.control._hold_notice import HoldNotice
+from kagura.core.llm.control._refusals import RateTried, RefusalTest, Verdict
+from kagura.core.llm.providers._quota_headers import QuotaHeaders, parse_quota_headers
 from kagura.core.parallel import RateLimiter
 from kagura.errors import KaguraTimeoutError, ProviderConnectionError, RateLimitedError, ServerError
 

@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[Provider]] = {}
-_INSTANCES: dict[str, Provider] = {}
 P = TypeVar("P", bound="type[Provider]")
 
 
@@ -121,7 +120,6 @@ def register_provider(cls: P) -> P:
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a non-empty class attribute `name`")
     _REGISTRY[cls.name] = cls
-    _INSTANCES.pop(cls.name, None)
     return cls
 
 
@@ -145,7 +143,6 @@ def new_provider(name: str) -> Provider:
 
 
 def get_provider(name: str) -> Provider:
-    """A shared instance of the provider registered as ``name`` (for estimates and capability checks)."""
-    if name not in _INSTANCES:
-        _INSTANCES[name] = new_provider(name)
-    return _INSTANCES[name]
+    """A new instance of the provider registered as ``name`` (for estimates and capability checks); no
+    instance is kept here: a client owns its provider (``LLMClient(..., provider=...)``)."""
+    return new_provider(name)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from kagura.core.llm._errors import retry_after_from_headers
+from kagura.core.llm.providers._errors import retry_after_from_headers
 
 __all__ = ["QuotaHeaders", "parse_duration", "parse_quota_headers", "retry_after_of"]
 

@@ -1,6 +1,6 @@
 """What the adaptive controllers learned, shared by every process through Redis.
 
-:class:`RedisAdaptiveState` is an :class:`~kagura.core.llm._adaptive_state.AdaptiveStore` whose shared part
+:class:`RedisAdaptiveState` is an :class:`~kagura.core.llm.AdaptiveStore` whose shared part
 (the allowed rates, the concurrency limit, slow start, the quota the provider announced) lives in the hash
 ``kagura:budget:<key>:adaptive`` beside the shared budget of the same key, so eight workers converge
 together instead of each probing the provider on its own.
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kagura.core.llm._adaptive_state import AdaptiveState
+from kagura.core.llm.control._adaptive_state import AdaptiveState
 from kagura.core.parallel import SHARED_BUDGET_PREFIX, connect_redis
 
 __all__ = ["SHARED_FIELDS", "RedisAdaptiveState"]

@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kagura._redact import redact_text
-from kagura.core.llm._errors import check_api_key, error_for_status
-from kagura.core.llm._providers import Provider, StreamChunk, register_provider
-from kagura.core.llm._quota_headers import retry_after_of
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
+from kagura.core.llm.providers._errors import check_api_key, error_for_status
+from kagura.core.llm.providers._quota_headers import retry_after_of
+from kagura.core.llm.providers._registry import Provider, StreamChunk, register_provider
 from kagura.errors import (
     AuthenticationError,
     KaguraError,
