@@ -42,7 +42,8 @@ def _print_summary(report: Any, as_json: bool, out: Path, ledger: str, via: dict
     ]
     if via:
         ways = ", ".join(f"{name} {v['items']} (${v['cost_usd']:.4f})" for name, v in via["via"].items())
-        lines.append(f"via: {ways}; {via['batches_created']} batches created this run")
+        again = f" ({via['rebatched']} items batched again)" if via.get("rebatched") else ""
+        lines.append(f"via: {ways}; {via['batches_created']} batches created this run{again}")
     if report.stopped_at_budget:
         lines.append("stopped at the --budget-usd cap: raise it and run the same command to go on")
     if report.interrupted:
