@@ -126,7 +126,8 @@ def run(
         ledger=ledger, budget_usd=budget_usd, prices=prices, schema=schema, max_concurrent=max_concurrent,
     )  # fmt: skip
     if dry_run:
-        estimate = dry_run_estimate(setup, requests)
+        plan = None if via == "online" else batch_via(setup, via, seconds, batch_size, api_key)
+        estimate = dry_run_estimate(setup, requests, plan)
         typer.echo(json.dumps(estimate) if as_json else "\n".join(f"{k}: {v}" for k, v in estimate.items()))
         return
     console = None if as_json else Console(stderr=True)

@@ -118,8 +118,12 @@ class BatchVia:
         return rpm / 60.0 if rpm else float(job.max_concurrent)
 
     def online_seconds(self, job: Job, items: int) -> float:
-        """How long ``items`` would take online, with the safety margin."""
-        return self.margin * items / self._rate(job) + self.slack if items else 0.0
+        """How long ``items`` would take online under the job's quota, with the safety margin."""
+        return self.seconds_at(items, self._rate(job))
+
+    def seconds_at(self, items: int, rate: float) -> float:
+        """How long ``items`` would take online at ``rate`` per second, with the safety margin."""
+        return self.margin * items / rate + self.slack if items else 0.0
 
     def expected_turnaround(self) -> float:
         """Seconds a new batch is expected to take: the longest seen, at least ``turnaround``."""
