@@ -119,8 +119,6 @@ def run(
     if via == "online" and (deadline is not None or batch_size is not None):
         raise fail("--deadline and --batch-size apply to --via batch or auto only", code=2)
     seconds = _deadline_seconds(deadline)
-    if via != "online" and budget_usd is not None:
-        raise fail(f"--budget-usd caps online calls only: not yet with --via {via}", code=2)
     setup: JobSetup = setup_job(
         requests, out, model=model, base_url=base_url, api_key=api_key, rpm=rpm, tpm=tpm, redis=redis,
         ledger=ledger, budget_usd=budget_usd, prices=prices, schema=schema, max_concurrent=max_concurrent,

@@ -162,7 +162,9 @@ class BatchVia:
                     continue
                 await spend.hold(row.chunk, requests)
                 handle = await self._submit_requests(book, row.chunk, requests, row.since)
-                if handle is not None:
+                if handle is None:
+                    await spend.settle(row.chunk, 0.0)
+                else:
                     self._open[row.chunk] = handle
         pending = await asyncio.to_thread(book.pending)
         expected = self.turnaround if self.via == "auto" else 0.0  # batch: every item tries the batch
