@@ -13,6 +13,7 @@ from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kagura.core.memory._answer import Answer
+    from kagura.core.memory._describe_plan import MediaToDescribe
     from kagura.core.memory._grouping import best_per_file
     from kagura.core.memory._rag import MultimodalRAG
     from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
@@ -37,6 +38,7 @@ __all__ = [
     "FailedFile",
     "IngestReport",
     "LocalMiniLMEmbedder",
+    "MediaToDescribe",
     "MultimodalRAG",
     "OpenAIEmbedder",
     "SearchResult",
@@ -60,6 +62,7 @@ _LAZY: dict[str, str] = {
     "FailedFile": "kagura.core.memory._report",
     "IngestReport": "kagura.core.memory._report",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
+    "MediaToDescribe": "kagura.core.memory._describe_plan",
     "MultimodalRAG": "kagura.core.memory._rag",
     "OpenAIEmbedder": "kagura.core.memory.embedders",
     "SearchResult": "kagura.core.memory._report",
