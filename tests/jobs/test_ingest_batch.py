@@ -19,8 +19,7 @@ from PIL import Image
 from kagura.core.llm import LLMClient, LLMConfig
 from kagura.core.llm.batches import AnthropicBatchBackend, OpenAIBatchBackend, PollSchedule
 from kagura.core.memory import MultimodalRAG
-from kagura.jobs import BatchVia
-from kagura.jobs._describe_batch import describe_ahead
+from kagura.jobs import BatchVia, describe_ahead
 from kagura.testing import BatchSettings, BatchTimings, FakeLLMProcess, FakeLLMServer
 
 FAST = PollSchedule(first=0.05, factor=1.0, max_delay=0.05, warmup=0.0, floor=0.05)

@@ -54,7 +54,7 @@ async def describe_then_ingest(
     """Describe the run's media through the Batch API, then ``ingest(descriptions)``."""
     from kagura.cli._batch_setup import batch_via
     from kagura.core.llm import LLMClient
-    from kagura.jobs._describe_batch import describe_ahead
+    from kagura.jobs import describe_ahead
 
     batch = batch_via(SimpleNamespace(config=rag.llm), via, deadline, None, api_key)
     client = LLMClient(rag.llm)
