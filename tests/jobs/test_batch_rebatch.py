@@ -39,7 +39,8 @@ async def server() -> AsyncIterator[FakeLLMServer]:
 
 
 async def _run(tmp: Path, server: FakeLLMServer, kind: str, deadline: float, **via: Any) -> Job:
-    config = LLMConfig(model="fake", base_url=server.base_url, api_key="test", max_attempts=2)
+    provider = {"provider": "anthropic"} if kind == "anthropic" else {}  # online through its Messages API
+    config = LLMConfig(model="fake", base_url=server.base_url, api_key="test", max_attempts=2, **provider)
     lines = [{"custom_id": f"q{i}", "prompt": f"hello {i}"} for i in range(N)]
     async with LLMClient(config, prices=PRICES) as client:
         batch = BatchVia("batch", _backend(kind, server), deadline=deadline, schedule=FAST, rate=100, **via)
@@ -69,7 +70,7 @@ async def test_a_batch_expiring_half_done_with_a_long_deadline_rebatches_the_res
 ) -> None:
     job = await _run(tmp_path, server, kind, deadline=3600)
     assert job.report is not None and (job.report.done, job.report.pending) == (N, 0)
-    assert server.stats.chat_requests == 0 == job.report.requests  # 0 online calls
+    assert server.stats.chat_requests + server.stats.messages_requests == 0 == job.report.requests
     first, second = _made(server, kind)  # exactly one new batch, holding exactly the expired items
     assert len(first.lines) == N and len(second.lines) == N - 12
     assert job.batch is not None and (job.batch.batches_created, job.batch.rebatched) == (2, N - 12)
@@ -86,7 +87,8 @@ async def test_a_batch_expiring_half_done_with_a_short_deadline_runs_the_rest_on
     job = await _run(tmp_path, server, kind, deadline=2.0)
     assert job.report is not None and (job.report.done, job.report.pending) == (N, 0)
     assert len(_made(server, kind)) == 1
-    assert server.stats.chat_requests == N - 12 == job.report.requests
+    online = server.stats.messages_requests if kind == "anthropic" else server.stats.chat_requests
+    assert online == N - 12 == job.report.requests and job.report.failed == 0
     ways = _ways(tmp_path)
     assert ways["batch"][0] == 12 and ways["online"][0] == N - 12
 

@@ -38,7 +38,7 @@ from kagura.errors import (
 if TYPE_CHECKING:
     import anthropic
 
-__all__ = ["AnthropicBatchBackend", "to_anthropic_params"]
+__all__ = ["AnthropicBatchBackend", "openai_completion", "to_anthropic_params"]
 
 T = TypeVar("T")
 SKEW = 300.0
@@ -88,7 +88,7 @@ def to_anthropic_params(body: Mapping[str, Any], *, default_max_tokens: int = 10
     return params
 
 
-def _completion(message: Mapping[str, Any]) -> dict[str, Any]:
+def openai_completion(message: Mapping[str, Any]) -> dict[str, Any]:
     """An Anthropic ``message`` as an OpenAI chat completion body."""
     text = "".join(b.get("text", "") for b in message.get("content") or [] if b.get("type") == "text")
     finish = "length" if message.get("stop_reason") == "max_tokens" else "stop"
@@ -113,7 +113,7 @@ def anthropic_item_result(line: Mapping[str, Any]) -> BatchItemResult:
     result = line.get("result") or {}
     kind = result.get("type")
     if kind == "succeeded":
-        body = _completion(result.get("message") or {})
+        body = openai_completion(result.get("message") or {})
         usage = Usage(body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"])
         return BatchItemResult(custom_id, "succeeded", 200, body, None, usage, line, body.get("id"))
     if kind in ("canceled", "expired"):
