@@ -10,8 +10,9 @@ server saw during the job, "paid" is those plus the batch lines it completed (= 
 Polling is counted by a wrapper around the backend: the shortest gap between two polls of one batch once
 it is a minute old (goal: at least 10 s).
 
-1. ``batch``: N items, a batch that ends well before the deadline (the fake takes 65 s).
-2. ``tight``: 2,000 items, a batch (60 s) slower than a 20 s deadline, ``auto``.
+1. ``batch``: N items, a batch that ends well before the deadline (the fake takes 150 s: polls after the
+   first minute are visible).
+2. ``tight``: 2,000 items, a batch (120 s) slower than a 90 s deadline, ``auto`` at 3,000 RPM online.
 3. ``expired``: 1,000 items, a batch that expires with about half done (0.008 s per request, a 4.5 s
    window): with a 1 h deadline the rest is batched again; ``auto`` with a 10 s deadline runs it online
    (30,000 RPM: no time for a second batch, time to run the rest online).
@@ -147,8 +148,15 @@ async def run_goals(provider: str, items: int = 10_000, quick: bool = False) -> 
     per_request = ("--batch-seconds", "0", "--batch-request-seconds", f"{0.008 * scale:g}", "--batch-window",
                    "4.5")  # fmt: skip
     plan: list[tuple[str, int, tuple[str, ...], str, float, float]] = [
-        ("batch", items // scale, ("--batch-seconds", "65" if not quick else "3"), "batch", 3600.0, 12_000),
-        ("tight", 2000 // scale, ("--batch-seconds", "60"), "auto", 20.0, 12_000),
+        ("batch", items // scale, ("--batch-seconds", "150" if not quick else "3"), "batch", 3600.0, 12_000),
+        (
+            "tight",
+            2000 // scale,
+            ("--batch-seconds", "120" if not quick else "20"),
+            "auto",
+            90.0 if not quick else 15.0,
+            3000,
+        ),
         ("expired, 1 h", 1000 // scale, per_request, "batch", 3600.0, 30_000),
         ("expired, 10 s", 1000 // scale, per_request, "auto", 10.0, 30_000),
     ]
