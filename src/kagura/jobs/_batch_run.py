@@ -47,10 +47,10 @@ from kagura.core.llm.batches import (
 )
 from kagura.errors import ConfigurationError, KaguraError, RateLimitedError, RetryableError
 from kagura.jobs._batch_ledger import BatchLedger, PendingItem
-from kagura.jobs._batch_outcome import batch_outcome
+from kagura.jobs._batch_outcome import chunk_outcomes
 from kagura.jobs._batch_spend import BatchSpend
 from kagura.jobs._deadline import DEFAULT_DEADLINE
-from kagura.jobs._ledger import Outcome, SqlLedger
+from kagura.jobs._ledger import SqlLedger
 from kagura.jobs._report import JobResult
 
 if TYPE_CHECKING:
@@ -284,14 +284,9 @@ class BatchVia:
             item.custom_id: str(json.loads(item.body).get("model", ""))
             for item in await asyncio.to_thread(book.chunk_items, chunk)
         }
-        outcomes: list[Outcome] = []
-        async for result in self.backend.results(handle):
-            if result.custom_id not in models:  # already applied, or not this chunk's
-                continue
-            outcome = batch_outcome(job.name, result, models[result.custom_id], job.client.prices, job.schema)
-            if outcome is not None:
-                outcomes.append(outcome)
-                self.priced = self.priced or outcome.cost_usd is not None
+        prices = job.client.prices
+        outcomes = await chunk_outcomes(self.backend, handle, models, job.name, prices, job.schema)
+        self.priced = self.priced or any(outcome.cost_usd is not None for outcome in outcomes)
         back = await asyncio.to_thread(book.collect, chunk, outcomes)
         await self._spend.settle(chunk, sum(outcome.cost_usd or 0.0 for outcome in outcomes))
         for outcome in outcomes:
