@@ -51,13 +51,13 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[FakeLLMServer]
         yield started
 
 
-async def _run(tmp: Path, server: FakeLLMServer, kind: str, n: int) -> tuple[Job, list[str]]:
+async def _run(tmp: Path, server: FakeLLMServer, kind: str, n: int, **opts: Any) -> tuple[Job, list[str]]:
     config = LLMConfig(
         model="fake", base_url=server.base_url, api_key="test", max_attempts=2, retry_max_delay=0
     )
     lines = [{"custom_id": f"q{i}", "prompt": f"hello {i}"} for i in range(n)]
     async with LLMClient(config, prices=PRICES) as client:
-        via = BatchVia("batch", _backend(kind, server, 4), schedule=FAST)
+        via = BatchVia("batch", _backend(kind, server, 4), schedule=FAST, **opts)
         job = Job(lines, ledger=tmp / "ledger.db", client=client, out=tmp / "out.jsonl", batch=via)
         seen = [result.custom_id async for result in job.results()]
         await via.backend.aclose()
@@ -89,10 +89,24 @@ async def test_every_item_via_batch_at_half_price_and_no_online_call(
 async def test_items_a_batch_fails_run_online_once_each(
     tmp_path: Path, server: FakeLLMServer, kind: str
 ) -> None:
-    job, seen = await _run(tmp_path, server, kind, 12)  # every 4th line of each batch fails (HTTP 500)
+    # every 4th line of each batch fails (HTTP 500); one batch round only: they run online
+    job, seen = await _run(tmp_path, server, kind, 12, max_rounds=1)
     assert sorted(seen) == sorted(f"q{i}" for i in range(12))
     assert job.report is not None and job.report.done == 12 and job.report.failed == 0
     assert server.stats.chat_requests == 3 == job.report.requests  # one per failed batch line, online
+
+
+@pytest.mark.parametrize("server", [4], indirect=True)
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_items_a_batch_fails_go_into_a_new_batch_when_time_allows(
+    tmp_path: Path, server: FakeLLMServer, kind: str
+) -> None:
+    job, seen = await _run(tmp_path, server, kind, 12)  # 24 h deadline: the 3 failed lines are batched again
+    assert sorted(seen) == sorted(f"q{i}" for i in range(12))
+    assert job.report is not None and job.report.done == 12 and job.report.requests == 0
+    assert server.stats.chat_requests == 0
+    assert job.batch is not None and job.batch.rebatched == 3  # each failed line batched once more
+    assert 3 + 1 <= job.batch.batches_created <= 3 + 3  # one new batch per poll round that saw some end
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])

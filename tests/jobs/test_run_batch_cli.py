@@ -168,13 +168,31 @@ async def test_a_batch_that_expires_half_done_keeps_its_half_and_runs_the_rest_o
     requests, _ = _write(tmp_path, n)
     out = tmp_path / "out.jsonl"
     async with FakeLLMProcess(batch_args=("--batch-seconds", "8", "--batch-window", "4")) as server:
-        code, summary, stderr = await _run(_args(requests, out, server, "--via", "batch"))
+        # 9 s: after the 4 s the batch took, no time for another one and the online run after it
+        code, summary, stderr = await _run(_args(requests, out, server, "--via", "batch", "--deadline", "9s"))
         assert code == 0, stderr
         assert summary["done"] == n
         [batch] = await _batches(server)
         assert batch["status"] == "expired" and batch["request_counts"]["completed"] == n // 2
         assert summary["via"]["batch"]["items"] == n // 2 == summary["via"]["online"]["items"]
         assert await _chat_requests(server) == n // 2
+        assert sorted(_ids(out)) == sorted(f"q{i}" for i in range(n))
+
+
+async def test_a_batch_that_expires_half_done_with_time_left_rebatches_the_rest_once(tmp_path: Path) -> None:
+    n = 20
+    requests, _ = _write(tmp_path, n)
+    out = tmp_path / "out.jsonl"
+    # a batch takes 0.4 s per request: 20 expire at 4.5 s with 11 done, the other 9 take 3.6 s
+    fake = ("--batch-seconds", "0", "--batch-request-seconds", "0.4", "--batch-window", "4.5")
+    async with FakeLLMProcess(batch_args=fake) as server:
+        code, summary, stderr = await _run(_args(requests, out, server, "--via", "auto", "--deadline", "1h"))
+        assert code == 0, stderr
+        assert summary["done"] == n and summary["requests"] == 0 and await _chat_requests(server) == 0
+        first, second = sorted(await _batches(server), key=lambda b: b["created_at"])
+        assert first["status"] == "expired" and first["request_counts"]["completed"] == 11
+        assert second["status"] == "completed" and second["request_counts"]["total"] == n - 11
+        assert summary["via"]["batch"]["items"] == n and summary["rebatched"] == n - 11
         assert sorted(_ids(out)) == sorted(f"q{i}" for i in range(n))
 
 

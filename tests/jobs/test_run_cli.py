@@ -139,7 +139,10 @@ async def test_arguments_refused_before_anything_is_sent(tmp_path: Path) -> None
         for extra, message in [
             (["--via", "batch", "--deadline", "soon"], "--deadline: a duration is a number and a unit"),
             (["--deadline", "24h"], "--deadline and --batch-size apply to --via batch or auto only"),
-            (["--via", "auto", "--budget-usd", "1"], "--budget-usd caps online calls only"),
+            (
+                ["--via", "auto", "--budget-usd", "1", "--prices", str(prices)],
+                "needs a price for every model",
+            ),
             (["--via", "sometimes"], "--via must be one of online, batch, auto"),
             (
                 ["--budget-usd", "1", "--prices", str(prices)],

@@ -55,7 +55,8 @@ async def run_with_batches(setup: Any, job: Any) -> Any:
 
 
 def via_summary(setup: Any, job: Any) -> dict[str, Any]:
-    """``{"via": {"batch"|"online": {"items", "cost_usd"}}, "batches_created": n}`` (empty when online)."""
+    """``{"via": {"batch"|"online": {"items", "cost_usd"}}, "batches_created": n, "rebatched": items,
+    "cut_over": bool}`` (empty when online)."""
     if job.batch is None:
         return {}
     from kagura.jobs import open_ledger
@@ -69,4 +70,6 @@ def via_summary(setup: Any, job: Any) -> dict[str, Any]:
             ledger.close()
 
     counts = read()
-    return {"via": counts, "batches_created": job.batch.batches_created, "cut_over": job.batch.cut_over}
+    batch = job.batch
+    return {"via": counts, "batches_created": batch.batches_created, "rebatched": batch.rebatched,
+            "cut_over": batch.cut_over}  # fmt: skip

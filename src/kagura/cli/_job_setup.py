@@ -182,8 +182,11 @@ def setup_job(requests: Path, out: Path, *, model: str | None, base_url: str | N
     )
 
 
-def dry_run_estimate(setup: JobSetup, requests: Path) -> dict[str, Any]:
-    """Requests, tokens, dollars and time the input would take, from the input alone (nothing sent)."""
+def dry_run_estimate(setup: JobSetup, requests: Path, batch: Any = None) -> dict[str, Any]:
+    """Requests, tokens, dollars and time the input would take, from the input alone (nothing sent).
+
+    With ``batch`` (the run's :class:`~kagura.jobs.BatchVia`): the dollars at each model's Batch API
+    discount too, the batches it would make, and the plan and time :func:`batch_estimate` gives."""
     from kagura.core.llm._request import estimate_body_tokens
     from kagura.errors import JobInputError
     from kagura.jobs._input import JobRequest, scan
@@ -195,7 +198,8 @@ def dry_run_estimate(setup: JobSetup, requests: Path) -> dict[str, Any]:
         raise _bad(str(exc)) from None
     count = prompt = answer = 0
     cost: float | None = 0.0
-    worst = 0.0
+    worst = batch_cost = batch_worst = 0.0
+    bodies: list[Any] = []
     for item in scan(file_lines(requests), setup.model):
         if not isinstance(item, JobRequest):
             continue
@@ -211,14 +215,18 @@ def dry_run_estimate(setup: JobSetup, requests: Path) -> dict[str, Any]:
         if price is None:
             cost = None
         elif cost is not None:
-            cost += (tokens * price.input + expected * price.output) * 1e-6
-            worst += setup.worst_of(model, item.body) or 0.0
+            dollars = (tokens * price.input + expected * price.output) * 1e-6
+            most = setup.worst_of(model, item.body) or 0.0
+            cost, worst = cost + dollars, worst + most
+            batch_cost, batch_worst = batch_cost + dollars * price.batch, batch_worst + most * price.batch
+        if batch is not None:
+            bodies.append(item)
     rpm = setup.config.requests_per_minute
     tpm = setup.config.tokens_per_minute
     minutes = [count / rpm] if rpm else []
     if tpm:
         minutes.append((prompt + answer) / tpm)
-    return {
+    estimate = {
         "requests": count,
         "prompt_tokens_estimate": prompt,
         "completion_tokens_estimate": answer,
@@ -228,6 +236,12 @@ def dry_run_estimate(setup: JobSetup, requests: Path) -> dict[str, Any]:
         "note": "time needs --rpm/--tpm (else the quota is learned at run time); answers assumed 256 tokens"
         " at most their max_tokens",
     }
+    if batch is None:
+        return estimate
+    from kagura.cli._batch_estimate import batch_estimate
+
+    priced = None if cost is None else (batch_cost, batch_worst)
+    return batch_estimate(estimate, batch, bodies, priced, rpm / 60 if rpm else float(setup.max_concurrent))
 
 
 def _answer_or_default(body: dict[str, Any]) -> int:

@@ -102,6 +102,9 @@ def fake_llm(
         min=0.0,
         help="Seconds a batch spends in_progress (its requests finish evenly).",
     ),
+    batch_request_seconds: float = typer.Option(
+        0.0, "--batch-request-seconds", min=0.0, help="Seconds more a batch runs per request it holds."
+    ),
     batch_validating_seconds: float = typer.Option(
         0.0, "--batch-validating-seconds", min=0.0, help="Seconds a new batch spends validating."
     ),
@@ -141,7 +144,10 @@ def fake_llm(
 
     batches = BatchSettings(
         BatchTimings(
-            validating=batch_validating_seconds, in_progress=batch_seconds, completion_window=batch_window
+            validating=batch_validating_seconds,
+            in_progress=batch_seconds,
+            completion_window=batch_window,
+            per_request=batch_request_seconds,
         ),
         enqueued_token_limit=batch_token_limit,
         fail_every=batch_fail_every,

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail, printable, user_errors
+from kagura.cli._ingest_batch import check_via, describe_then_ingest
 from kagura.cli._params import (
     MAX_TOP_K,
     finite,
@@ -243,11 +244,14 @@ async def run_ingest(
     engine: str = "local",
     ray_address: str | None = None,
     default_ignores: bool = True,
+    descriptions: dict[Any, str] | None = None,
 ) -> Any:
     """Run ``load_directory`` with a rich progress bar on ``console`` when it is a terminal; otherwise
     (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds.
-    ``engine``/``ray_address``/``default_ignores``: as ``load_directory``'s."""
+    ``engine``/``ray_address``/``default_ignores``/``descriptions``: as ``load_directory``'s."""
     options: dict[str, Any] = {"max_concurrent": max_concurrent, "redescribe": redescribe, "engine": engine}
+    if descriptions:
+        options["descriptions"] = descriptions
     if not default_ignores:
         options["default_ignores"] = False
     if ray_address is not None:
@@ -440,6 +444,17 @@ def ingest(
         help="Skip node_modules/, __pycache__/, *.pyc, *.egg-info/, virtual environments ..."
         " (kagura.loaders.DEFAULT_IGNORES; a !pattern in .gitignore/.kaguraignore re-includes one).",
     ),
+    via: str = typer.Option(
+        "online",
+        "--via",
+        help="How media are described: online; batch (the provider's Batch API first, half price);"
+        " auto (batch while the deadline allows, then online).",
+    ),
+    deadline: str | None = typer.Option(
+        None,
+        "--deadline",
+        help="With --via batch|auto: every description by then (30m, 6h, 24h; default 24h).",
+    ),
 ) -> None:
     """Index DIRECTORY into the store (incremental: unchanged files and unchanged chunks are reused).
 
@@ -461,19 +476,29 @@ def ingest(
         embedder, base_url, api_key, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
     llm = _capped_client(llm_from_options(model, base_url, offline, api_key, redis), budget_usd, engine)
+    seconds = check_via(via, deadline, llm, engine)
     rag = _open_rag(store, llm, embedder=chosen)
     console = None if as_json else Console()
-    job = run_ingest(
-        rag,
-        directory,
-        max_concurrent,
-        console,
-        redescribe=redescribe,
-        progress_every=progress_every,
-        engine=engine,
-        ray_address=ray_address,
-        default_ignores=default_ignores,
-    )
+
+    def ingest_with(descriptions: dict[Any, str] | None) -> Any:
+        return run_ingest(
+            rag,
+            directory,
+            max_concurrent,
+            console,
+            redescribe=redescribe,
+            progress_every=progress_every,
+            engine=engine,
+            ray_address=ray_address,
+            default_ignores=default_ignores,
+            descriptions=descriptions,
+        )
+
+    job = ingest_with(None) if seconds is None else describe_then_ingest(
+        rag, directory, via=via, deadline=seconds, api_key=api_key, store=store_target(store),
+        redescribe=redescribe, default_ignores=default_ignores, max_concurrent=max_concurrent,
+        ingest=ingest_with,
+    )  # fmt: skip
     connected = engine == "ray" and _ray_connected()
     with json_stdout(as_json) as stdout:  # Ray prints dead workers' lines to stdout: not into the JSON
         try:

@@ -42,7 +42,8 @@ def _print_summary(report: Any, as_json: bool, out: Path, ledger: str, via: dict
     ]
     if via:
         ways = ", ".join(f"{name} {v['items']} (${v['cost_usd']:.4f})" for name, v in via["via"].items())
-        lines.append(f"via: {ways}; {via['batches_created']} batches created this run")
+        again = f" ({via['rebatched']} items batched again)" if via.get("rebatched") else ""
+        lines.append(f"via: {ways}; {via['batches_created']} batches created this run{again}")
     if report.stopped_at_budget:
         lines.append("stopped at the --budget-usd cap: raise it and run the same command to go on")
     if report.interrupted:
@@ -118,14 +119,13 @@ def run(
     if via == "online" and (deadline is not None or batch_size is not None):
         raise fail("--deadline and --batch-size apply to --via batch or auto only", code=2)
     seconds = _deadline_seconds(deadline)
-    if via != "online" and budget_usd is not None:
-        raise fail(f"--budget-usd caps online calls only: not yet with --via {via}", code=2)
     setup: JobSetup = setup_job(
         requests, out, model=model, base_url=base_url, api_key=api_key, rpm=rpm, tpm=tpm, redis=redis,
         ledger=ledger, budget_usd=budget_usd, prices=prices, schema=schema, max_concurrent=max_concurrent,
     )  # fmt: skip
     if dry_run:
-        estimate = dry_run_estimate(setup, requests)
+        plan = None if via == "online" else batch_via(setup, via, seconds, batch_size, api_key)
+        estimate = dry_run_estimate(setup, requests, plan)
         typer.echo(json.dumps(estimate) if as_json else "\n".join(f"{k}: {v}" for k, v in estimate.items()))
         return
     console = None if as_json else Console(stderr=True)

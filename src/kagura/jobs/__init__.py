@@ -20,6 +20,7 @@ from __future__ import annotations
 from kagura.core.llm.control._spend import RedisSpendCap, SpendCap
 from kagura.jobs._batch_run import BatchVia
 from kagura.jobs._deadline import parse_duration
+from kagura.jobs._describe_batch import DescribedAhead, describe_ahead
 from kagura.jobs._input import JobRequest, Problem, parse_request, scan
 from kagura.jobs._job import Job, write_output
 from kagura.jobs._ledger import Counts, SqlLedger
@@ -30,6 +31,7 @@ from kagura.jobs._schema import JobSchema
 __all__ = [
     "BatchVia",
     "Counts",
+    "DescribedAhead",
     "Job",
     "JobReport",
     "JobRequest",
@@ -39,6 +41,7 @@ __all__ = [
     "RedisSpendCap",
     "SpendCap",
     "SqlLedger",
+    "describe_ahead",
     "open_ledger",
     "parse_duration",
     "parse_request",

@@ -72,13 +72,15 @@ class BatchLedger:
         return self.ledger._sql(sql)
 
     # -- reading -------------------------------------------------------------------------------------
-    def pending(self) -> list[PendingItem]:
-        """Every pending item, in input order."""
+    def pending(self, max_attempts: int | None = None) -> list[PendingItem]:
+        """Every pending item (claimed fewer than ``max_attempts`` times, when given), in input order."""
+        below = "" if max_attempts is None else " AND attempts < ?"
+        args: tuple[object, ...] = (self.job,) if max_attempts is None else (self.job, max_attempts)
         with self.ledger._tx() as conn:
             rows = conn.execute(
                 self._q("SELECT custom_id, url, body FROM job_items WHERE job = ? AND state = 'pending'"
-                        " ORDER BY line, custom_id"),
-                (self.job,),
+                        f"{below} ORDER BY line, custom_id"),
+                args,
             ).fetchall()  # fmt: skip
         return [PendingItem(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 

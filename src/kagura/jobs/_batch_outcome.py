@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from kagura.core.llm import PriceTable, Usage
-from kagura.core.llm.batches import BatchItemResult
+from kagura.core.llm.batches import BatchBackend, BatchHandle, BatchItemResult
 from kagura.jobs._ledger import Outcome
 from kagura.jobs._outcome import _line
 from kagura.jobs._schema import JobSchema
 
-__all__ = ["batch_outcome"]
+__all__ = ["batch_outcome", "chunk_outcomes"]
 
 _TRANSIENT = {408, 409, 429}
 
@@ -49,3 +49,18 @@ def batch_outcome(
         line = _line(job, result.custom_id, result.response, error)
         return Outcome(result.custom_id, "failed", line, message, 0, 0, 0.0 if prices is not None else None)
     return None
+
+
+async def chunk_outcomes(
+    backend: BatchBackend, handle: BatchHandle, models: Mapping[str, str], job: str,
+    prices: PriceTable | None, schema: JobSchema | None,
+) -> list[Outcome]:  # fmt: skip
+    """The outcomes of an ended batch's results for the items in ``models`` (custom_id -> model): results
+    of other items (already applied, or another chunk's) are skipped."""
+    outcomes: list[Outcome] = []
+    async for result in backend.results(handle):
+        if result.custom_id in models:
+            outcome = batch_outcome(job, result, models[result.custom_id], prices, schema)
+            if outcome is not None:
+                outcomes.append(outcome)
+    return outcomes

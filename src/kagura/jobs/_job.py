@@ -175,12 +175,14 @@ class Job:
             self.progress["finished_before"] = before.done + before.failed
             if self.batch is not None:
                 await self.batch.run(self, ledger, emit)
+                run.over_budget = self.batch.over_budget  # the cap stopped the batches: nothing online
             elif await asyncio.to_thread(BatchLedger(ledger).open_batches):
                 raise ConfigurationError(
                     "this job has batches in flight (from an earlier --via batch|auto run): run it with"
                     " --via batch or auto to collect them first"
                 )
-            await run.go()
+            if not run.over_budget:
+                await run.go()
             interrupted = False
         finally:
             run.shutdown()  # blocking on purpose: it must finish even while the task is being cancelled

@@ -41,13 +41,21 @@ class ManualClock:
 
 @dataclass(frozen=True)
 class BatchTimings:
-    """Seconds each phase of a fake batch lasts, and its completion window (OpenAI's ``24h``)."""
+    """Seconds each phase of a fake batch lasts, and its completion window (OpenAI's ``24h``).
+
+    A batch runs ``in_progress + per_request x its requests`` seconds: ``per_request`` makes a provider
+    whose batches take longer the more they hold (a smaller batch finishes sooner)."""
 
     validating: float = 0.0
     in_progress: float = 1.0
     finalizing: float = 0.0
     cancelling: float = 0.0
     completion_window: float = 24 * 3600.0
+    per_request: float = 0.0
+
+    def running(self, total: int) -> float:
+        """Seconds a batch of ``total`` requests spends in progress."""
+        return self.in_progress + self.per_request * total
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -84,7 +92,8 @@ def progress_at(
 ) -> BatchProgress:
     """Where a batch of ``total`` requests created at ``created`` stands at ``now``."""
     v_end = created + timings.validating
-    p_end = v_end + timings.in_progress
+    span = timings.running(total)
+    p_end = v_end + span
     f_end = p_end + timings.finalizing
     expiry = created + timings.completion_window
     stop: tuple[str, float] | None = None
@@ -97,7 +106,7 @@ def progress_at(
     for name, at in (("in_progress_at", v_end), ("finalizing_at", p_end), ("completed_at", f_end)):
         if horizon >= at and (stop is None or at < stop[1]):
             stamps[name] = at
-    done = _done_at(min(horizon, p_end), v_end, timings.in_progress, total)
+    done = _done_at(min(horizon, p_end), v_end, span, total)
     if stop is not None and now >= stop[1]:
         if stop[0] == "expire":
             stamps["expired_at"] = expiry

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         get_embedder,
         register_embedder,
     )
+    from kagura.core.memory.ingestion._describe_plan import MediaToDescribe
     from kagura.core.memory.search._answer import Answer
     from kagura.core.memory.search._grouping import best_per_file
     from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors
@@ -37,6 +38,7 @@ __all__ = [
     "FailedFile",
     "IngestReport",
     "LocalMiniLMEmbedder",
+    "MediaToDescribe",
     "MultimodalRAG",
     "OpenAIEmbedder",
     "SearchResult",
@@ -60,6 +62,7 @@ _LAZY: dict[str, str] = {
     "FailedFile": "kagura.core.memory._report",
     "IngestReport": "kagura.core.memory._report",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
+    "MediaToDescribe": "kagura.core.memory.ingestion._describe_plan",
     "MultimodalRAG": "kagura.core.memory._rag",
     "OpenAIEmbedder": "kagura.core.memory.embedders",
     "SearchResult": "kagura.core.memory._report",

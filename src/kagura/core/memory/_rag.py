@@ -15,6 +15,7 @@ Pipeline of ``load_directory`` (each blocking step off the event loop):
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.memory.engines.ray._engine import RayWorkers, check_engine, import_ray, run_on_ray
 from kagura.core.memory.engines.ray._worker import WorkerSpec
 from kagura.core.memory.ingestion._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
+from kagura.core.memory.ingestion._describe_plan import MediaToDescribe, plan_descriptions
 from kagura.core.memory.ingestion._hashing import embedder_id
 from kagura.core.memory.ingestion._pipeline import IngestRun, Progress, ProgressCallback
 from kagura.core.memory.ingestion._prepare import RunCounters
@@ -158,8 +160,13 @@ class MultimodalRAG:
         ray_address: str | None = None,
         ray_workers: int | None = None,
         default_ignores: bool = True,
+        descriptions: Mapping[tuple[str, str], str] | None = None,
     ) -> list[Document]:
         """Index ``directory`` incrementally; return every document now indexed under it.
+
+        ``descriptions``: media descriptions made ahead of the run (through a Batch API, from
+        :meth:`media_to_describe`), by (relpath, content hash): stored as the run's own, with no LLM call
+        for them (local engine only).
 
         ``max_concurrent`` bounds the local extraction workers and, separately, the LLM calls in flight.
         ``on_progress(done, total, failed)`` is called once per file when it is settled (stored, unchanged,
@@ -186,6 +193,8 @@ class MultimodalRAG:
             raise ValueError("ray_address must be a str, and is only used with engine='ray'")
         check_int("ray_workers", ray_workers, optional=True)
         if engine == "ray":
+            if descriptions:
+                raise ValueError("descriptions made ahead of the run are for engine='local' only")
             import_ray()
         check_bool("default_ignores", default_ignores)
         check_bool("redescribe", redescribe)
@@ -210,6 +219,7 @@ class MultimodalRAG:
         claims = await asyncio.to_thread(self._description_claims)
         spec = self._worker_spec(root, embedder, redescribe, max_concurrent)
         preparer = spec.preparer(manifest, counters, claims, self.llm_client)
+        preparer.descriptions = dict(descriptions or {})
         run = IngestRun(
             store=self._store,
             embedder=embedder,
@@ -241,6 +251,7 @@ class MultimodalRAG:
             report.llm_calls = counters.llm_calls
             report.llm_attempts = counters.llm_attempts
             report.llm_cache_hits = counters.llm_cache_hits
+            report.described_ahead = counters.described_ahead
             report.timings["total"] = loop.time() - started
 
         unreadable = [s.path for s in report.skipped if s.rule == "unreadable"]
@@ -252,6 +263,26 @@ class MultimodalRAG:
         report.completed = True
         report.timings["total"] = loop.time() - started
         return await asyncio.to_thread(self._store.documents_under, str(root))
+
+    async def media_to_describe(
+        self, directory: str | Path, *, redescribe: bool = False, default_ignores: bool = True,
+        max_concurrent: int = 5,
+    ) -> list[MediaToDescribe]:  # fmt: skip
+        """The media files :meth:`load_directory` would describe now (new or changed; none without an
+        LLM), with the prompt it would send: describe them ahead (a Batch API) and pass the answers as
+        its ``descriptions``. Reads and hashes the files; calls no LLM and writes nothing."""
+        if self.llm is None:
+            return []
+        root = await asyncio.to_thread(lambda: Path(directory).expanduser().resolve())
+        if not await asyncio.to_thread(root.is_dir):
+            raise ValueError(f"{directory} is not a directory: pass the folder to index")
+        embedder = await self._aembedder()
+        scan = await asyncio.to_thread(
+            lambda: scan_directory(root, max_file_size=self.max_file_size, default_ignores=default_ignores)
+        )
+        manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
+        spec = self._worker_spec(root, embedder, redescribe, max_concurrent)
+        return await plan_descriptions(spec.preparer(manifest, RunCounters()), scan.files, max_concurrent)
 
     def _worker_spec(
         self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int

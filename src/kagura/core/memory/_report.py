@@ -93,6 +93,7 @@ class IngestReport:
     for description (every request, retries included, in ``llm_attempts``). ``cache_hits``: files
     answered by the manifest without any work;
     ``llm_cache_hits``: descriptions served by the LLM response cache (``LLMConfig(enable_cache=True)``).
+    ``described_ahead``: media stored with a description made ahead of the run (a Batch API), no LLM call.
     ``chunks_embedded``: chunks sent to the embedder this run; ``chunks_reused``: chunks of (re)indexed
     files whose vector was already stored under the same chunk hash (unchanged parts of edited files).
     ``timings``: seconds per stage (stages overlap, so they do not sum to ``total``).
@@ -111,6 +112,7 @@ class IngestReport:
     llm_attempts: int = 0
     cache_hits: int = 0
     llm_cache_hits: int = 0
+    described_ahead: int = 0
     chunks_added: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0

@@ -6,7 +6,7 @@ import pytest
 
 from kagura.core.llm import Usage
 from kagura.core.llm.batches import AnthropicBatchBackend, BatchHandle, BatchRequest, ChunkTag
-from kagura.core.llm.batches._anthropic import to_anthropic_params
+from kagura.core.llm.providers._anthropic_wire import to_anthropic_params
 from kagura.errors import InvalidRequestError, ProviderConnectionError
 from kagura.testing import BatchSettings, BatchTimings, FakeLLMServer, ManualClock
 

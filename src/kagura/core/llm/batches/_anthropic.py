@@ -29,6 +29,7 @@ from kagura.core.llm.batches._types import (
     ChunkTag,
 )
 from kagura.core.llm.providers._anthropic import translate_anthropic_error
+from kagura.core.llm.providers._anthropic_wire import openai_completion, to_anthropic_params
 from kagura.core.llm.providers._errors import check_api_key
 from kagura.errors import (
     InvalidRequestError,
@@ -38,7 +39,7 @@ from kagura.errors import (
 if TYPE_CHECKING:
     import anthropic
 
-__all__ = ["AnthropicBatchBackend", "to_anthropic_params"]
+__all__ = ["AnthropicBatchBackend"]
 
 T = TypeVar("T")
 SKEW = 300.0
@@ -55,65 +56,13 @@ _STATUS_OF = {
 }
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
-def to_anthropic_params(body: Mapping[str, Any], *, default_max_tokens: int = 1024) -> dict[str, Any]:
-    """An OpenAI chat body as Messages ``params``: system messages joined into ``system``, ``max_tokens``
-    from ``max_completion_tokens``/``max_tokens`` (else ``default_max_tokens``, which Anthropic requires)."""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise ValueError("a chat request's body needs a 'messages' list")
-    system = [_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "system"]
-    turns = [
-        {"role": m.get("role"), "content": m.get("content")}
-        for m in messages
-        if isinstance(m, dict) and m.get("role") != "system"
-    ]
-    params: dict[str, Any] = {
-        "model": body.get("model"),
-        "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens,
-        "messages": turns,
-    }
-    if system:
-        params["system"] = "\n\n".join(system)
-    for name in ("temperature", "top_p", "stop", "metadata"):
-        if body.get(name) is not None:
-            params["stop_sequences" if name == "stop" else name] = body[name]
-    return params
-
-
-def _completion(message: Mapping[str, Any]) -> dict[str, Any]:
-    """An Anthropic ``message`` as an OpenAI chat completion body."""
-    text = "".join(b.get("text", "") for b in message.get("content") or [] if b.get("type") == "text")
-    finish = "length" if message.get("stop_reason") == "max_tokens" else "stop"
-    usage = message.get("usage") or {}
-    prompt, completion = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
-    return {
-        "id": message.get("id"),
-        "object": "chat.completion",
-        "model": message.get("model"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
-    }
-
-
 def anthropic_item_result(line: Mapping[str, Any]) -> BatchItemResult:
     """One line of a Message Batch's results as a :class:`BatchItemResult`."""
     custom_id = str(line.get("custom_id", ""))
     result = line.get("result") or {}
     kind = result.get("type")
     if kind == "succeeded":
-        body = _completion(result.get("message") or {})
+        body = openai_completion(result.get("message") or {})
         usage = Usage(body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"])
         return BatchItemResult(custom_id, "succeeded", 200, body, None, usage, line, body.get("id"))
     if kind in ("canceled", "expired"):

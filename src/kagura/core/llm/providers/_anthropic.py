@@ -25,12 +25,13 @@ from typing import Any, ClassVar
 
 from kagura._extras import import_optional
 from kagura._redact import redact_text
-from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
 from kagura.core.llm.providers._errors import check_api_key, error_for_status
 from kagura.core.llm.providers._quota_headers import retry_after_of
 from kagura.core.llm.providers._registry import Provider, StreamChunk, register_provider
 from kagura.errors import (
     AuthenticationError,
+    InvalidRequestError,
     KaguraError,
     KaguraTimeoutError,
     LLMError,
@@ -249,6 +250,32 @@ class AnthropicProvider(Provider):
                 headers=raw.headers,
                 finish_reason=reason,
             )
+        raise error  # outside the except block: the SDK exception is not kept as __context__
+
+    async def post_json(self, path: str, body: dict[str, Any], request: LLMRequest) -> RawResponse:
+        """An OpenAI chat body (``/chat/completions``, as a job or a batch's online fallback sends it) through
+        the Messages API, answered as an OpenAI chat completion: the same output line whichever provider."""
+        if path.rstrip("/") != "/chat/completions":
+            return await super().post_json(path, body, request)
+        from kagura.core.llm.providers._anthropic_wire import openai_completion, to_anthropic_params
+
+        client = self.sdk_client(request.base_url, request.api_key)
+        try:
+            params = to_anthropic_params(body)
+            raw: Any = await client.post("/v1/messages", body=params, cast_to=object,
+                                         options={"timeout": request.timeout, "headers": _RAW})  # fmt: skip
+            data = raw.parse()
+            if inspect.isawaitable(data):
+                data = await data
+        except ValueError as exc:
+            error: KaguraError = InvalidRequestError(str(exc))
+        except Exception as exc:
+            error = translate_anthropic_error(exc, request.api_key)
+        else:
+            completion = openai_completion(data if isinstance(data, dict) else {})
+            usage = anthropic_usage(data.get("usage") if isinstance(data, dict) else None)
+            request_id = str(completion.get("id") or "")
+            return RawResponse(raw.status_code, completion, request_id, usage, raw.headers)
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -121,6 +122,7 @@ class FilePreparer:
         redescribe: bool = False,
         claims: DescriptionClaimsProtocol | None = None,
         claim_poll: float = 0.25,
+        descriptions: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
         self.root = root
         self.manifest = manifest
@@ -133,6 +135,8 @@ class FilePreparer:
         self.redescribe = redescribe
         self.claims = claims
         self.claim_poll = claim_poll
+        self.descriptions: Mapping[tuple[str, str], str] = descriptions or {}
+        """Descriptions made before the run (a Batch API), by (relpath, content hash): no LLM call."""
         self.chunking = f"{CHUNKER_VERSION}/{chunk_size}/{overlap}"
 
     def expected(self, digest: str, file_type: FileType, *, described: bool) -> ManifestEntry:
@@ -226,6 +230,22 @@ class FilePreparer:
             return job
         return self._media_document(job, None, failure=None, not_described=True)
 
+    async def needs_description(self, scanned: ScannedFile) -> NeedsDescription | None:
+        """The file as stage 2 would get it when this run would describe it, else ``None`` (unchanged,
+        not media, no LLM, or a problem the run itself will report)."""
+        path = self.root / scanned.relpath
+        try:
+            verdict = await self._diff(path, display_name(path))
+            if not isinstance(verdict, _Changed) or not verdict.wants_description:
+                return None
+            extracted = await asyncio.to_thread(extract_file, path, verdict.file_type)
+        except Exception:  # reported by the ingestion run, which reads the file again
+            return None
+        if extracted.media_kind is None:
+            return None
+        key, digest = display_name(path), verdict.digest
+        return NeedsDescription(path, key, scanned, extracted, digest, verdict.file_type)
+
     async def describe(self, job: NeedsDescription) -> Prepared | Failed | Skipped | Unchanged:
         """Stage 2: one LLM description (with retries) for a media file, then its chunks.
 
@@ -258,6 +278,10 @@ class FilePreparer:
             await asyncio.sleep(self.claim_poll)
 
     async def _describe_job(self, job: NeedsDescription) -> Prepared | Failed | Skipped:
+        known = self.descriptions.get((display_name(job.scanned.relpath), job.digest))
+        if known:  # described before the run (through a Batch API): stored as an online description is
+            self.counters.described_ahead += 1
+            return self._media_document(job, known, failure=None, not_described=False)
         try:
             text, failure, final = await self._describe(
                 job.path, job.extracted, display_name(job.scanned.relpath)

@@ -67,6 +67,7 @@ class RunCounters:
     llm_calls: int = 0
     llm_attempts: int = 0
     llm_cache_hits: int = 0
+    described_ahead: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
     def add_time(self, stage: str, seconds: float) -> None:
