@@ -34,7 +34,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kagura.core.llm.batches import (
     BatchBackend,
@@ -142,7 +142,7 @@ class BatchVia:
     # -- the run -----------------------------------------------------------------------------------
     async def run(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None]) -> None:
         book = BatchLedger(ledger)
-        spend = self._spend = BatchSpend(job.spend, job.worst_of, job.client.prices)
+        spend = self._spend = BatchSpend(*_cap_of(job), job.client.prices)
         rows = await asyncio.to_thread(book.batches)
         now = self.clock()  # the deadline runs from the first batch still open or made within it, else now
         live = [r.since for r in rows if r.state != "collected" or r.since > now - self.deadline]
@@ -298,3 +298,21 @@ class BatchVia:
         if outcomes and job.on_progress is not None:
             job.on_progress(job)
         return back
+
+
+def _cap_of(job: Job) -> tuple[Any, Any]:
+    """The dollar cap the batches reserve on, and the worst case per call: the job's own, else its client's
+    (``LLMClient(spend_cap=...)``: the same cap the online calls reserve on, priced by the client's table)."""
+    if job.spend is not None or job.client.spend_cap is None:
+        return job.spend, job.worst_of
+    if job.worst_of is not None:
+        return job.client.spend_cap, job.worst_of
+    from kagura.core.llm.control._spend import body_token_bounds, worst_case_usd
+
+    prices = job.client.prices
+
+    def worst_of(model: str, body: dict[str, Any]) -> float | None:
+        price = prices.price(model) if prices is not None else None
+        return None if price is None else worst_case_usd(price, *body_token_bounds(body))
+
+    return job.client.spend_cap, worst_of
