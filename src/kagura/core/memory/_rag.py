@@ -282,7 +282,8 @@ class MultimodalRAG:
         )
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
         spec = self._worker_spec(root, embedder, redescribe, max_concurrent)
-        return await plan_descriptions(spec.preparer(manifest, RunCounters()), scan.files, max_concurrent)
+        preparer = spec.preparer(manifest, RunCounters(), None, self.llm_client)
+        return await plan_descriptions(preparer, scan.files, max_concurrent)
 
     def _worker_spec(
         self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int
