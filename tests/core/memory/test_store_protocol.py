@@ -1,5 +1,6 @@
 """One behaviour, two stores: every check here runs on an SQLite file and on a real PostgreSQL database
-(``store_url``), through the protocols only (documents, chunks, claims, turns, worker access)."""
+(``store_url``), through the protocols only: documents, chunks, claims, turns, worker access, and a
+database for another package's tables."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from kagura.core.memory.stores import (
     open_rag_store,
     open_turns,
 )
-from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
+from kagura.core.memory.stores._open import open_database
+from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol, SqlDatabase
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 
 EMBEDDER = "test-embedder"
@@ -154,3 +156,22 @@ def test_turns_round_trip(store_url: str | Path) -> None:
 def test_turns_refuse_a_target_of_the_wrong_type() -> None:
     with pytest.raises(TypeError, match="SQLite path or a postgresql:// URL"):
         open_turns(42)  # type: ignore[arg-type]
+
+
+def test_a_database_for_other_tables(store_url: str | Path) -> None:
+    steps = ["CREATE TABLE items (name TEXT PRIMARY KEY, n INTEGER NOT NULL)"]
+    db = open_database(store_url, steps, namespace="items", what="ledger", doing="write items")
+    try:
+        assert isinstance(db, SqlDatabase)
+        assert "password" not in db.location
+        with db.transaction() as conn:
+            db.executemany(conn, "INSERT INTO items (name, n) VALUES (?, ?)", [("a", 1), ("b", 2)])
+        with pytest.raises(RuntimeError, match="undo"), db.transaction() as conn:
+            conn.execute(db.sql("UPDATE items SET n = ? WHERE name = ?"), (9, "a"))
+            raise RuntimeError("undo")
+        rows = list(db.stream(db.sql("SELECT name, n FROM items WHERE n >= ? ORDER BY name"), (1,)))
+        assert [tuple(r) for r in rows] == [("a", 1), ("b", 2)]
+    finally:
+        db.close()
+    with pytest.raises(TypeError, match="ledger must be a path to an SQLite file or a postgresql:// URL"):
+        open_database(3, steps, namespace="items", what="ledger", doing="write items")  # type: ignore[arg-type]
