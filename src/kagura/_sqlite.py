@@ -1,4 +1,4 @@
-"""SQLite conventions shared by every kagura store (the RAG index, conversation memory).
+"""SQLite conventions shared by every kagura database (RAG store, turns, job ledger, LLM cache).
 
 ::
 
@@ -7,12 +7,12 @@
     with transaction(conn):                          # BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error
         conn.execute("INSERT ...")
 
-Several stores can share one file: each passes its own ``namespace`` (``"rag"``, ``"conversation"``) and
-its version is a row of the ``kagura_schema (namespace, version)`` table, so the stores migrate
-independently. ``MIGRATIONS[i]`` brings a namespace from version ``i`` to ``i + 1``: an SQL script (several
-statements) or a callable taking the connection. Each runs in its own transaction together with the bump of
-its namespace's row, so a crash leaves every namespace at a whole version. Never edit a released migration;
-append a new one.
+``migrate`` is :func:`kagura._migrations.run_migrations` (the runner every kagura database uses) on one
+connection: several stores can share one file, each with its own ``namespace`` (``"rag"``,
+``"conversation"``), its version a row of ``kagura_schema (namespace, version)``. ``MIGRATIONS[i]`` brings
+a namespace from version ``i`` to ``i + 1``: an SQL script (several statements) or a callable taking the
+connection. Each runs in its own ``BEGIN IMMEDIATE`` transaction together with the bump of its namespace's
+row, so a crash leaves every namespace at a whole version. Never edit a released migration; append one.
 
 Files written before namespaces recorded one store's version in ``PRAGMA user_version``. When a namespace
 has no row yet, ``user_version`` is positive and the caller's ``legacy_probe_table`` exists, that version is
@@ -29,14 +29,13 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from kagura._migrations import SCHEMA_TABLE, Migration, check_migrations, run_migrations
 from kagura.errors import StoreError, UsageError
 
-__all__ = ["Migration", "connect", "migrate", "schema_version", "split_sql", "transaction"]
-
-Migration = str | Callable[[sqlite3.Connection], object]
+__all__ = ["Migration", "SQLiteSchema", "connect", "migrate", "schema_version", "split_sql", "transaction"]
 
 
 def connect(
@@ -138,22 +137,6 @@ def split_sql(script: str) -> list[str]:
     return statements
 
 
-_SCHEMA_TABLE = "kagura_schema"
-
-
-def _recorded(conn: sqlite3.Connection, namespace: str) -> int | None:
-    """The namespace's row in ``kagura_schema``; None when the table or the row does not exist."""
-    if conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_SCHEMA_TABLE,)
-    ).fetchone():
-        row = conn.execute(
-            f"SELECT version FROM {_SCHEMA_TABLE} WHERE namespace = ?", (namespace,)
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
-    return None
-
-
 def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
     return (
         conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
@@ -161,44 +144,63 @@ def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
     )
 
 
+def _unusable(exc: sqlite3.DatabaseError) -> StoreError:
+    return StoreError(f"the store is not a usable SQLite database: {exc}")
+
+
+class SQLiteSchema:
+    """:class:`~kagura._migrations.SchemaDatabase` for one SQLite connection: ``BEGIN IMMEDIATE`` is the
+    schema lock; a legacy file's version is its ``PRAGMA user_version`` (read, never written)."""
+
+    placeholder = "?"
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    @property
+    def location(self) -> str:
+        """The connection's main file (``:memory:`` for a private database)."""
+        try:
+            row = self.conn.execute("PRAGMA database_list").fetchone()
+        except sqlite3.Error:
+            return "an SQLite file"
+        return str(row[2]) if row is not None and row[2] else ":memory:"
+
+    def recorded_version(self, namespace: str) -> int | None:
+        try:
+            if not _table_exists(self.conn, SCHEMA_TABLE):
+                return None
+            row = self.conn.execute(
+                f"SELECT version FROM {SCHEMA_TABLE} WHERE namespace = ?", (namespace,)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(exc) from exc
+        return None if row is None else int(row[0])
+
+    @contextlib.contextmanager
+    def locked(self, namespace: str) -> Iterator[sqlite3.Connection]:
+        try:
+            with transaction(self.conn) as conn:
+                yield conn
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(exc) from exc
+
+    def run_script(self, conn: sqlite3.Connection, script: str) -> None:
+        for statement in split_sql(script):
+            conn.execute(statement)
+
+    def legacy_version(self, conn: sqlite3.Connection, probe_table: str) -> int:
+        legacy = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        return legacy if legacy > 0 and _table_exists(conn, probe_table) else 0
+
+
 def schema_version(conn: sqlite3.Connection, namespace: str) -> int:
     """The schema version recorded for ``namespace`` (0 when it has none yet).
 
     Raises :class:`~kagura.errors.StoreError` when the file is not a usable SQLite database.
     """
-    try:
-        return _recorded(conn, namespace) or 0
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"the store is not a usable SQLite database: {exc}") from exc
-
-
-def _start(conn: sqlite3.Connection, namespace: str, legacy_probe_table: str | None) -> int:
-    """The namespace's recorded version; creates ``kagura_schema`` and its row (adopting a legacy version)."""
-    current = _recorded(conn, namespace)
-    if current is not None:
-        return current
-    with transaction(conn):
-        # Another connection may have registered the namespace while we waited for the write lock.
-        current = _recorded(conn, namespace)
-        if current is not None:
-            return current
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE}"
-            " (namespace TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-        )
-        current = 0
-        legacy = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if legacy > 0 and legacy_probe_table is not None and _table_exists(conn, legacy_probe_table):
-            current = legacy  # written before namespaces: this store's version lived in user_version
-        conn.execute(f"INSERT INTO {_SCHEMA_TABLE} (namespace, version) VALUES (?, ?)", (namespace, current))
-    return current
-
-
-def _too_new(namespace: str, current: int, target: int) -> StoreError:
-    return StoreError(
-        f"the store's {namespace!r} schema version {current} is newer than this kagura supports ({target}); "
-        "upgrade kagura or use another store path"
-    )
+    return SQLiteSchema(conn).recorded_version(namespace) or 0
 
 
 def migrate(
@@ -208,7 +210,8 @@ def migrate(
     namespace: str,
     legacy_probe_table: str | None = None,
 ) -> int:
-    """Apply the migrations ``namespace`` has not seen yet; return its resulting schema version.
+    """Apply the migrations ``namespace`` has not seen yet; return its resulting schema version
+    (:func:`kagura._migrations.run_migrations` on this connection).
 
     ``legacy_probe_table`` is a table the namespace's first migration creates: in a file written before
     namespaces (no row for ``namespace``), its presence means ``PRAGMA user_version`` is this namespace's
@@ -218,36 +221,7 @@ def migrate(
     namespace is newer than ``migrations`` (written by a newer kagura) or when a migration fails (that
     migration is rolled back; earlier ones stay).
     """
-    if not isinstance(namespace, str) or not namespace:
-        raise ValueError("namespace must be a non-empty string")
-    for i, migration in enumerate(migrations):
-        if not (isinstance(migration, str) or callable(migration)):
-            raise TypeError(f"migrations[{i}] must be an SQL string or a callable(conn), not {migration!r}")
-    target = len(migrations)
-    try:
-        current = _start(conn, namespace, legacy_probe_table)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"the store is not a usable SQLite database: {exc}") from exc
-    if current > target:
-        raise _too_new(namespace, current, target)
-    for number in range(current, target):
-        migration = migrations[number]
-        with transaction(conn):
-            # Another process may have migrated while we waited for the write lock.
-            if schema_version(conn, namespace) > number:
-                continue
-            try:
-                if isinstance(migration, str):
-                    for statement in split_sql(migration):
-                        conn.execute(statement)
-                else:
-                    migration(conn)
-            except sqlite3.Error as exc:
-                raise StoreError(f"{namespace!r} schema migration {number + 1} failed: {exc}") from exc
-            conn.execute(
-                f"UPDATE {_SCHEMA_TABLE} SET version = ? WHERE namespace = ?", (number + 1, namespace)
-            )
-    result = schema_version(conn, namespace)
-    if result > target:  # a newer kagura migrated this namespace while we were waiting
-        raise _too_new(namespace, result, target)
-    return result
+    check_migrations(namespace, migrations)
+    return run_migrations(
+        SQLiteSchema(conn), migrations, namespace=namespace, legacy_probe_table=legacy_probe_table
+    )

@@ -32,7 +32,7 @@ class SqlLedger:
     """The ledger's logic over a DB-API connection; subclasses give :meth:`_tx` and the placeholders.
 
     ``job`` names the job inside the database; ``owner``/``host``/``pid`` say who claims (see
-    :class:`kagura.core.memory.stores.sqlite._claims.Claimant`); ``ttl`` is how long a claim lives
+    :class:`kagura.core.memory.stores._claimant.Claimant`); ``ttl`` is how long a claim lives
     unrenewed."""
 
     skip_locked = ""  # PostgreSQL: " FOR UPDATE SKIP LOCKED"

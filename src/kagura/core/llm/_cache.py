@@ -3,7 +3,7 @@
 The key covers the provider, endpoint, model, messages (attachments by content hash) and sampling
 parameters; API keys are never part of it nor stored. SQLite work runs in a thread (``asyncio.to_thread``):
 ``await cache.get(key)``; the blocking twins are ``get_sync``/``put_sync``/``count_sync``.
-Schema changes are numbered migrations applied in order (``PRAGMA user_version``).
+Schema changes are numbered migrations (namespace ``"llm-cache"``, :mod:`kagura._migrations`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from kagura._deprecation import renamed
+from kagura._sqlite import migrate
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import StoreError
 
@@ -63,25 +64,23 @@ class ResponseCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30.0)
-            if not self._ready:
-                with self._lock:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    if version > len(_MIGRATIONS):
-                        raise StoreError(
-                            f"LLM cache {self.path} has schema {version}, newer than this kagura "
-                            f"({len(_MIGRATIONS)}): upgrade kagura or use another cache_path"
-                        )
-                    for number in range(version, len(_MIGRATIONS)):
-                        with conn:
-                            conn.execute(_MIGRATIONS[number])
-                            conn.execute(f"PRAGMA user_version = {number + 1}")
-                    self._ready = True
-            return conn
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"LLM cache {self.path} is unusable ({exc}): delete it or set another cache_path"
-            ) from exc
+            raise self._unusable(exc) from exc
+        if self._ready:
+            return conn
+        try:
+            with self._lock:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # Caches written before namespaces kept their version in PRAGMA user_version.
+                migrate(conn, _MIGRATIONS, namespace="llm-cache", legacy_probe_table="responses")
+                self._ready = True
+        except (StoreError, sqlite3.DatabaseError) as exc:
+            conn.close()
+            raise self._unusable(exc) from exc
+        return conn
+
+    def _unusable(self, exc: BaseException) -> StoreError:
+        return StoreError(f"LLM cache {self.path} is unusable ({exc}): delete it or set another cache_path")
 
     def get_sync(self, key: str) -> LLMResponse | None:
         """The cached response for ``key`` if present and not expired (blocking)."""

@@ -1,7 +1,10 @@
 """Stores side by side: ``sqlite`` (the default, one file) and ``postgres`` (PostgreSQL + pgvector).
 
-Both implement :class:`RAGStoreProtocol`; :func:`open_rag_store` picks one from a path or a
-``postgresql://`` URL. Names are imported lazily, so the PostgreSQL driver loads only when a URL is used.
+Both implement the same protocols (:class:`RAGStoreProtocol`: documents, chunks, searches, their claims and
+how workers reach them; :class:`TurnStoreProtocol`: conversation turns) over the rows of ``_rows``.
+:func:`open_rag_store` and :func:`open_turns` pick one from a path or a ``postgresql://`` URL: no caller
+outside this package tells the kinds apart. Names are imported lazily, so the PostgreSQL driver loads only
+when a URL is used.
 """
 
 from __future__ import annotations

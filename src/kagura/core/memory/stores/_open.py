@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kagura.core.memory.stores._url import is_postgres_url
 
 if TYPE_CHECKING:
+    from kagura._migrations import Migration
     from kagura.core.memory.stores._protocol import (
         DescriptionClaimsProtocol,
         RAGStoreProtocol,
+        SqlDatabase,
         TurnStoreProtocol,
     )
 
-__all__ = ["check_target", "open_claims", "open_rag_store", "open_turns", "store_exists"]
+__all__ = [
+    "check_target",
+    "open_claims",
+    "open_database",
+    "open_rag_store",
+    "open_turns",
+    "store_exists",
+]
 
 
 def check_target(target: object, what: str = "store") -> str | Path:
@@ -77,3 +87,19 @@ def open_turns(target: str | os.PathLike[str]) -> TurnStoreProtocol:
     from kagura.core.memory.stores.sqlite._turns import SQLiteTurns
 
     return SQLiteTurns(target)
+
+
+def open_database(
+    target: str | os.PathLike[str], migrations: Sequence[Migration], *, namespace: str, what: str, doing: str
+) -> SqlDatabase:
+    """The database at ``target`` (an SQLite path, ``~`` expanded, or a ``postgresql://`` URL) with
+    ``namespace`` migrated, for tables of another package. ``what`` names the target in a TypeError;
+    ``doing`` names the writes in a PostgreSQL error."""
+    checked = check_target(target, what)
+    if isinstance(checked, str):
+        from kagura.core.memory.stores.postgres._database import PostgresDatabase
+
+        return PostgresDatabase(checked, migrations, namespace=namespace, doing=doing)
+    from kagura.core.memory.stores.sqlite._database import SQLiteDatabase
+
+    return SQLiteDatabase(checked, migrations, namespace=namespace)

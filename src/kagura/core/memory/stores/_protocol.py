@@ -9,6 +9,7 @@ same test suite runs against both.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -27,7 +28,13 @@ if TYPE_CHECKING:
 
     from kagura.core.memory._report import Document
 
-__all__ = ["DescriptionClaimsProtocol", "RAGStoreProtocol", "StoredDocument", "TurnStoreProtocol"]
+__all__ = [
+    "DescriptionClaimsProtocol",
+    "RAGStoreProtocol",
+    "SqlDatabase",
+    "StoredDocument",
+    "TurnStoreProtocol",
+]
 
 
 @runtime_checkable
@@ -146,6 +153,34 @@ class TurnStoreProtocol(Protocol):
 
     def store_vectors(self, model: str, items: list[tuple[int, bytes]]) -> None:
         """Store ``(turn id, float32 bytes)`` vectors of ``model``, replacing any."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SqlDatabase(Protocol):
+    """A migrated database for another package's own tables (the job ledger), on either store: write
+    statements with ``?`` placeholders and pass them through :meth:`sql`."""
+
+    location: str
+    """The path, or the URL without password, for messages."""
+
+    skip_locked: str
+    """Appended to a ``SELECT`` that claims rows: PostgreSQL skips rows others are claiming."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """One transaction (committed at the end of the block, rolled back on error); its connection."""
+        ...
+
+    def sql(self, sql: str) -> str:
+        """``sql`` with the driver's placeholders."""
+        ...
+
+    def executemany(self, conn: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None: ...
+
+    def stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        """The rows of one query (driver placeholders), read apart from the writers."""
         ...
 
     def close(self) -> None: ...

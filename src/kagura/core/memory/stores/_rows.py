@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "ChunkPiece",
@@ -123,6 +124,8 @@ created_at)``, and with ``vector`` (bytes or None) appended where a method says 
 def checked_rows(doc: NewDocument, vectors: np.ndarray) -> tuple[np.ndarray, Sequence[str | None]]:
     """``doc``'s vectors as contiguous float32 and its chunk hashes (None each when it has none); every
     store calls this before writing. ValueError when the counts do not match the chunks."""
+    import numpy as np
+
     if len(vectors) != len(doc.chunks):
         raise ValueError(f"{len(doc.chunks)} chunks but {len(vectors)} vectors for {doc.path}")
     if doc.chunk_hashes and len(doc.chunk_hashes) != len(doc.chunks):

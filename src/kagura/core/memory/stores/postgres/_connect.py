@@ -8,8 +8,9 @@
 A sync :class:`psycopg_pool.ConnectionPool`: every store method is blocking and runs in a worker thread
 (``asyncio.to_thread``), exactly like the SQLite store, so the RAG pipeline calls one interface for both;
 each worker thread borrows its own connection, so searches and per-file writes run side by side instead of
-queueing on one connection's lock. Migrations take a transaction-level advisory lock, so processes starting
-together on several hosts migrate once; a schema newer than this kagura is refused by namespace.
+queueing on one connection's lock. Migrations run through kagura's one runner (:mod:`kagura._migrations`)
+under a transaction-level advisory lock, so processes starting together on several hosts migrate once; a
+schema newer than this kagura is refused by namespace.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kagura._extras import import_optional
+from kagura._migrations import run_migrations
 from kagura._redact import redact_text, redact_url, url_secrets
 from kagura.errors import StoreError
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONNECT_TIMEOUT",
     "PgMigration",
+    "PostgresSchema",
     "Reachability",
     "borrow",
     "has_namespace",
@@ -193,39 +196,49 @@ def unreachable(url: str, connect_timeout: float) -> str | None:
     return None
 
 
-def _version(conn: psycopg.Connection[Any], namespace: str) -> int:
-    row = conn.execute("SELECT version FROM kagura_schema WHERE namespace = %s", (namespace,)).fetchone()
-    return 0 if row is None else int(row[0])
+class PostgresSchema:
+    """:class:`~kagura._migrations.SchemaDatabase` for a pool: a transaction-level advisory lock is the
+    schema lock (processes on several hosts migrate once); driver errors become StoreError without the
+    password (through :func:`transaction`); there is no legacy version."""
+
+    placeholder = "%s"
+    errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, pool: ConnectionPool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+
+    @property
+    def location(self) -> str:
+        return redact_url(self.url)
+
+    def recorded_version(self, namespace: str) -> int | None:
+        with transaction(self.pool, self.url, f"read the {namespace!r} schema") as conn:
+            if conn.execute("SELECT to_regclass('kagura_schema')").fetchone() == (None,):
+                return None
+            row = conn.execute(
+                "SELECT version FROM kagura_schema WHERE namespace = %s", (namespace,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    @contextlib.contextmanager
+    def locked(self, namespace: str) -> Iterator[psycopg.Connection[Any]]:
+        with transaction(self.pool, self.url, f"migrate the {namespace!r} schema") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            yield conn
+
+    def run_script(self, conn: psycopg.Connection[Any], script: str) -> None:
+        conn.execute(script.encode())
+
+    def legacy_version(self, conn: psycopg.Connection[Any], probe_table: str) -> int:
+        return 0
 
 
 def migrate(pool: ConnectionPool, url: str, migrations: Sequence[PgMigration], *, namespace: str) -> int:
-    """Apply the migrations ``namespace`` has not seen yet, each in its own transaction with the bump of
-    its version; return the resulting version. Refuses (StoreError) a namespace newer than ``migrations``."""
-    target = len(migrations)
-    with transaction(pool, url, f"migrate the {namespace!r} schema") as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS kagura_schema (namespace TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-        )
-        current = _version(conn, namespace)
-        if current > target:
-            raise StoreError(
-                f"the store's {namespace!r} schema version {current} is newer than this kagura supports "
-                f"({target}); upgrade kagura or use another store ({redact_url(url)})"
-            )
-        for number in range(current, target):
-            migration = migrations[number]
-            with conn.transaction():
-                if isinstance(migration, str):
-                    conn.execute(migration.encode())
-                else:
-                    migration(conn)
-                conn.execute(
-                    "INSERT INTO kagura_schema (namespace, version) VALUES (%s, %s)"
-                    " ON CONFLICT (namespace) DO UPDATE SET version = excluded.version",
-                    (namespace, number + 1),
-                )
-        return _version(conn, namespace)
+    """Apply the migrations ``namespace`` has not seen yet (:func:`kagura._migrations.run_migrations`,
+    each in its own transaction with the bump of its version); return the resulting version. Refuses
+    (StoreError) a namespace newer than ``migrations``."""
+    return run_migrations(PostgresSchema(pool, url), migrations, namespace=namespace)
 
 
 def open_migrated(

@@ -45,7 +45,7 @@ from kagura.core.memory.stores.sqlite._export import export_documents
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
 from kagura.errors import StoreError
 
-__all__ = ["RAGStore", "VectorIndex"]
+__all__ = ["RAGStore", "SQLiteRAGStore", "VectorIndex"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +326,10 @@ class RAGStore:
     def export_documents(self) -> Iterator[StoredDocument]:
         """Every stored document with its vectors, by path (for ``kagura store migrate``)."""
         return export_documents(self._conn, self._lock)
+
+
+SQLiteRAGStore = RAGStore
+"""The name beside ``PostgresRAGStore``."""
 
 
 def _mixed_embedders(path: Path, stored: str, wanted: str) -> StoreError:
