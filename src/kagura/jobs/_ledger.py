@@ -226,13 +226,16 @@ class SqlLedger:
                   self.job, o.custom_id) for o in outcomes],
             )  # fmt: skip
 
-    def others_running(self) -> int:
-        """Items claimed by other workers now (after returning the claims of the dead)."""
+    def unfinished_elsewhere(self) -> int:
+        """Items not finished that this worker does not hold: pending ones, and those other workers claim
+        (after returning the claims of the dead). A pending item :meth:`claim` skipped is counted: on
+        PostgreSQL another worker's claim (or registration) may hold its row locked, uncommitted."""
         with self._tx() as conn:
             self.reap(conn)
             row = conn.execute(
                 self._sql(
-                    "SELECT COUNT(*) FROM job_items WHERE job = ? AND state = 'running' AND owner <> ?"
+                    "SELECT COUNT(*) FROM job_items WHERE job = ?"
+                    " AND (state = 'pending' OR (state = 'running' AND owner <> ?))"
                 ),
                 (self.job, self.owner),
             ).fetchone()

@@ -82,9 +82,10 @@ class JobRun:
         while not self.stop:
             claimed = await asyncio.to_thread(self.ledger.claim, max(16, self.job.max_concurrent))
             if not claimed:
-                if not await asyncio.to_thread(self.ledger.others_running):
+                if not await asyncio.to_thread(self.ledger.unfinished_elsewhere):
                     return  # nothing left, nobody else working
-                await asyncio.sleep(self.job.poll_interval)  # others hold claims: wait, take over the dead
+                # others hold claims (or rows locked mid-claim): wait, then claim again (the dead's too)
+                await asyncio.sleep(self.job.poll_interval)
                 continue
             for item in claimed:
                 if self.stop:
