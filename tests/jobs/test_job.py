@@ -100,10 +100,14 @@ async def test_results_are_yielded_once_each_as_they_are_recorded(tmp_path: Path
         for row in _prompts(7):
             yield row
 
-    job = Job(lines(), ledger=tmp_path / "l.db", client=client, max_concurrent=3)
-    seen = [result.custom_id async for result in job.results()]
-    assert sorted(seen) == sorted(f"q{i}" for i in range(7))
+    out = tmp_path / "out.jsonl"
+    job = Job(lines(), ledger=tmp_path / "l.db", client=client, max_concurrent=3, out=out)
+    results = [result async for result in job.results()]
+    assert sorted(r.custom_id for r in results) == sorted(f"q{i}" for i in range(7))
     assert job.report is not None and job.report.done == 7
+    # each result carries its output line as written (decoded only when read)
+    assert sorted(r.line for r in results) == sorted(out.read_text().splitlines())
+    assert all(r.record["custom_id"] == r.custom_id and r.error is None for r in results)
 
 
 async def test_bad_input_sends_nothing_and_touches_no_ledger(

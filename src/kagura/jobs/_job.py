@@ -122,8 +122,7 @@ class Job:
     # -- public ------------------------------------------------------------------------------------
     async def run(self) -> JobReport:
         """Run the job to its end (or the spend cap); the :class:`JobReport`."""
-        async for _ in self.results():
-            pass
+        await self._execute(None)  # nobody reads the results: none are made
         assert self.report is not None
         return self.report
 
@@ -162,7 +161,7 @@ class Job:
         if self.retry_failed:
             await asyncio.to_thread(ledger.retry_failed)
 
-    async def _execute(self, emit: Callable[[JobResult], None]) -> None:
+    async def _execute(self, emit: Callable[[JobResult], None] | None) -> None:
         started = time.monotonic()
         rate_limited_before = self.client.rate_limited
         ledger, owned = await asyncio.to_thread(self._open)
@@ -174,7 +173,7 @@ class Job:
             self.progress["total"] = before.total
             self.progress["finished_before"] = before.done + before.failed
             if self.batch is not None:
-                await self.batch.run(self, ledger, emit)
+                await self.batch.run(self, ledger, emit or _ignore)
             elif await asyncio.to_thread(BatchLedger(ledger).open_batches):
                 raise ConfigurationError(
                     "this job has batches in flight (from an earlier --via batch|auto run): run it with"
@@ -192,6 +191,10 @@ class Job:
                 ledger.close()
         if run.fatal is not None:
             raise run.fatal
+
+
+def _ignore(_: JobResult) -> None:
+    pass
 
 
 def _report(

@@ -34,9 +34,9 @@ class _OverBudget(Exception):
 
 
 class JobRun:
-    """The moving parts of one run of ``job`` over ``ledger``; ``emit`` gets each recorded result."""
+    """The moving parts of one run of ``job`` over ``ledger``; ``emit`` (if any) gets each recorded result."""
 
-    def __init__(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None]) -> None:
+    def __init__(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None] | None) -> None:
         self.job, self.ledger, self.emit = job, ledger, emit
         self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=job.max_concurrent)
         self.pending: list[tuple[Outcome, asyncio.Future[None]]] = []
@@ -206,5 +206,7 @@ class JobRun:
         progress["cost_usd"] = self.cost
 
     def _emit(self, batch: list[Outcome]) -> None:
+        if self.emit is None:
+            return
         for outcome in batch:
             self.emit(JobResult.from_line(outcome.custom_id, outcome.state, outcome.result, outcome.cost_usd))
