@@ -121,19 +121,39 @@ class SqlLedger:
                 )
         return refused
 
-    def known_lines(self, hashes: Sequence[str]) -> dict[str, str]:
-        """Which of these raw-line hashes the ledger holds: ``{line_hash: custom_id}``."""
+    def known_lines(self, hashes: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Which of these raw-line hashes the ledger holds: ``{line_hash: (custom_id, line)}``."""
         if not hashes:
             return {}
         marks = ",".join("?" * len(hashes))
         with self._tx() as conn:
             rows = conn.execute(
                 self._sql(
-                    f"SELECT line_hash, custom_id FROM job_items WHERE job = ? AND line_hash IN ({marks})"
+                    "SELECT line_hash, custom_id, line FROM job_items"
+                    f" WHERE job = ? AND line_hash IN ({marks})"
                 ),
                 (self.job, *hashes),
             ).fetchall()
-        return {str(h): str(c) for h, c in rows}
+        return {str(h): (str(c), int(n)) for h, c, n in rows}
+
+    def lines_of(self, custom_ids: Sequence[str]) -> dict[str, int]:
+        """The input line the ledger has for each of these custom_ids it holds: ``{custom_id: line}``."""
+        if not custom_ids:
+            return {}
+        marks = ",".join("?" * len(custom_ids))
+        with self._tx() as conn:
+            rows = conn.execute(
+                self._sql(f"SELECT custom_id, line FROM job_items WHERE job = ? AND custom_id IN ({marks})"),
+                (self.job, *custom_ids),
+            ).fetchall()
+        return {str(c): int(n) for c, n in rows}
+
+    _LINES = "SELECT line, line_hash, custom_id FROM job_items WHERE job = ? ORDER BY line, custom_id"
+
+    def lines_in_order(self) -> Iterator[tuple[int, str | None, str]]:
+        """Every item's ``(line, line_hash, custom_id)`` by line, streamed on a connection of its own."""
+        for row in self._stream(self._sql(self._LINES), (self.job,)):
+            yield int(row[0]), row[1], str(row[2])
 
     def retry_failed(self) -> int:
         """Put every failed item back to pending; how many."""
