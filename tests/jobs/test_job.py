@@ -175,3 +175,14 @@ async def test_a_resume_skips_known_lines_yet_catches_duplicates_and_changes(
     requests.write_text("\n".join([*reversed(lines), json.dumps(_prompts(1, start=9)[0])]) + "\n")
     report = await Job(requests, ledger=ledger, client=client).run()
     assert report.requests == 1 and server.stats.requests == 6  # reordered known lines run nothing again
+
+
+async def test_the_client_is_made_ready_without_sending_anything(
+    tmp_path: Path, server: FakeLLMServer, client: LLMClient
+) -> None:
+    await client.ready()  # what a job does while it checks its input
+    assert server.stats.requests == 0
+    report = await Job(
+        _write(tmp_path / "in.jsonl", _prompts(2)), ledger=tmp_path / "l.db", client=client
+    ).run()
+    assert (report.done, server.stats.requests) == (2, 2)

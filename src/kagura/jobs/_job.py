@@ -168,7 +168,15 @@ class Job:
         run = JobRun(self, ledger, emit)
         interrupted = True
         try:
-            await self._prepare(ledger)
+            ready = asyncio.ensure_future(self.client.ready())  # the SDK's import overlaps the input's check
+            try:
+                await self._prepare(ledger)
+            except BaseException:
+                ready.cancel()
+                raise
+            finally:
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # a call raises it again
+                    await ready
             before = await asyncio.to_thread(ledger.counts)
             self.progress["total"] = before.total
             self.progress["finished_before"] = before.done + before.failed
