@@ -12,7 +12,9 @@ Scenarios:
 a. a known quota enforced per second (``R`` RPM, burst ``R/60``): wall vs ideal (``N/(R/60)``), 429s,
    client CPU per call, peak RSS;
 b. ``kill -9`` at ``K`` random moments, then the same command to the end: requests paid twice, output
-   lines per custom_id; then the same command once more on the finished job (the resume time, 0 sent).
+   lines per custom_id; then the same command once more on the finished job (the resume time, 0 sent);
+c.-e. ``kagura run`` alone (:mod:`kagura.bench._jobs_rows`): the quota unknown (adaptive), four processes
+   on one ledger and one Redis budget, many lines at latency 0.
 
     python -m kagura.bench.jobs [--quick | --full] [--latency 0.2]
 """
@@ -45,14 +47,19 @@ class Sizes:
     concurrency: int = 64
     kill_calls: int = 2000
     kills: int = 10
+    adaptive_calls: int = 20_000
+    shared_calls: int = 20_000
+    million_calls: int = 1_000_000
 
     @classmethod
     def default(cls) -> Sizes:
-        return cls(calls=600, kill_calls=300, kills=3)
+        return cls(calls=600, kill_calls=300, kills=3, adaptive_calls=2000, shared_calls=1000,
+                   million_calls=20_000)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(calls=30, rpm=2400, concurrency=16, kill_calls=40, kills=1)
+        return cls(calls=30, rpm=2400, concurrency=16, kill_calls=40, kills=1, adaptive_calls=600,
+                   shared_calls=80, million_calls=500)  # fmt: skip
 
 
 def _requests(path: Path, n: int) -> Path:
@@ -186,8 +193,17 @@ async def _kills(tmp: Path, sizes: Sizes, latency: float, seed: int = 7) -> Benc
 
 async def run(latency: float = 0.2, quick: bool = False, full: bool = False) -> list[BenchRow]:
     sizes = Sizes.quick() if quick else Sizes() if full else Sizes.default()
-    with tempfile.TemporaryDirectory() as tmp:
-        return [await _quota(Path(tmp), sizes, latency), await _kills(Path(tmp), sizes, latency)]
+    from kagura.bench._jobs_rows import adaptive_row, million_row, shared_row
+
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        return [
+            await _quota(tmp, sizes, latency),
+            await _kills(tmp, sizes, latency),
+            await adaptive_row(tmp, sizes.adaptive_calls, sizes.rpm, sizes.concurrency, latency),
+            await shared_row(tmp, sizes.shared_calls, sizes.rpm, sizes.concurrency, latency),
+            await million_row(tmp, sizes.million_calls, sizes.concurrency),
+        ]
 
 
 def main() -> None:
