@@ -46,6 +46,7 @@ def test_claims_are_disjoint_between_workers_and_in_input_order(target: str) -> 
         _done(one, [c.custom_id for c in first])
         counts = one.counts()
         assert (counts.done, counts.running, counts.pending, counts.cost_usd) == (4, 6, 0, 2.0)
+        assert one.states() == {"done": 4, "running": 6}
         assert [line for line in one.results()] == [f'{{"custom_id": "q{i}"}}' for i in range(4)]
     finally:
         one.close()

@@ -177,9 +177,9 @@ class Job:
             finally:
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # a call raises it again
                     await ready
-            before = await asyncio.to_thread(ledger.counts)
-            self.progress["total"] = before.total
-            self.progress["finished_before"] = before.done + before.failed
+            states = await asyncio.to_thread(ledger.states)  # the index alone: no scan before the first call
+            self.progress["total"] = sum(states.values())
+            self.progress["finished_before"] = states.get("done", 0) + states.get("failed", 0)
             if self.batch is not None:
                 await self.batch.run(self, ledger, emit or _ignore)
             elif await asyncio.to_thread(BatchLedger(ledger).open_batches):

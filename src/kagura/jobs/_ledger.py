@@ -262,6 +262,15 @@ class SqlLedger:
         return int(row[0])
 
     # -- reading -------------------------------------------------------------------------------------
+    def states(self) -> dict[str, int]:
+        """The job's items by state (``{"done": 999000, "pending": 1000}``): read from the state index
+        alone, a fraction of :meth:`counts`' scan on a large job."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                self._sql("SELECT state, COUNT(*) FROM job_items WHERE job = ? GROUP BY state"), (self.job,)
+            ).fetchall()
+        return {str(state): int(count) for state, count in rows}
+
     def counts(self) -> Counts:
         """The job's items by state, and the usage and cost of the finished ones."""
         with self._tx() as conn:
