@@ -100,10 +100,14 @@ async def test_results_are_yielded_once_each_as_they_are_recorded(tmp_path: Path
         for row in _prompts(7):
             yield row
 
-    job = Job(lines(), ledger=tmp_path / "l.db", client=client, max_concurrent=3)
-    seen = [result.custom_id async for result in job.results()]
-    assert sorted(seen) == sorted(f"q{i}" for i in range(7))
+    out = tmp_path / "out.jsonl"
+    job = Job(lines(), ledger=tmp_path / "l.db", client=client, max_concurrent=3, out=out)
+    results = [result async for result in job.results()]
+    assert sorted(r.custom_id for r in results) == sorted(f"q{i}" for i in range(7))
     assert job.report is not None and job.report.done == 7
+    # each result carries its output line as written (decoded only when read)
+    assert sorted(r.line for r in results) == sorted(out.read_text().splitlines())
+    assert all(r.record["custom_id"] == r.custom_id and r.error is None for r in results)
 
 
 async def test_bad_input_sends_nothing_and_touches_no_ledger(
@@ -171,3 +175,14 @@ async def test_a_resume_skips_known_lines_yet_catches_duplicates_and_changes(
     requests.write_text("\n".join([*reversed(lines), json.dumps(_prompts(1, start=9)[0])]) + "\n")
     report = await Job(requests, ledger=ledger, client=client).run()
     assert report.requests == 1 and server.stats.requests == 6  # reordered known lines run nothing again
+
+
+async def test_the_client_is_made_ready_without_sending_anything(
+    tmp_path: Path, server: FakeLLMServer, client: LLMClient
+) -> None:
+    await client.ready()  # what a job does while it checks its input
+    assert server.stats.requests == 0
+    report = await Job(
+        _write(tmp_path / "in.jsonl", _prompts(2)), ledger=tmp_path / "l.db", client=client
+    ).run()
+    assert (report.done, server.stats.requests) == (2, 2)

@@ -42,10 +42,11 @@ def test_claims_are_disjoint_between_workers_and_in_input_order(target: str) -> 
         first, second = one.claim(4), two.claim(100)
         assert [c.custom_id for c in first] == ["q0", "q1", "q2", "q3"]
         assert {c.custom_id for c in second} == {f"q{i}" for i in range(4, 10)}
-        assert one.claim(5) == [] and one.others_running() == 6
+        assert one.claim(5) == [] and one.unfinished_elsewhere() == 6
         _done(one, [c.custom_id for c in first])
         counts = one.counts()
         assert (counts.done, counts.running, counts.pending, counts.cost_usd) == (4, 6, 0, 2.0)
+        assert one.states() == {"done": 4, "running": 6}
         assert [line for line in one.results()] == [f'{{"custom_id": "q{i}"}}' for i in range(4)]
     finally:
         one.close()
@@ -62,7 +63,7 @@ def test_a_dead_workers_claims_are_taken_over(target: str) -> None:
         gone.pid = pid  # claims as the process that has exited
         gone.register(_items(3))
         assert len(gone.claim(3)) == 3
-        assert alive.others_running() == 0  # reaped: its process is gone from this host
+        assert alive.unfinished_elsewhere() == 3  # reaped to pending: its process is gone
         assert [c.custom_id for c in alive.claim(10)] == ["q0", "q1", "q2"]
     finally:
         gone.close()

@@ -70,20 +70,7 @@ async def test_kill_9_mid_run_then_resume_gives_each_item_once(tmp_path: Path) -
         assert code == 0 and json.loads(stdout)["requests"] == 0
 
 
-@pytest.mark.parametrize(
-    "ledger",
-    [
-        "sqlite",
-        pytest.param(
-            "postgres",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known intermittent bug (issue 23): under a loaded machine one of three workers on a "
-                "PostgreSQL ledger now and then ends with exit 1 (an item reported failed); not yet found",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("ledger", ["sqlite", "postgres"])
 async def test_three_workers_on_one_ledger_call_each_item_once(
     tmp_path: Path, ledger: str, request: pytest.FixtureRequest
 ) -> None:

@@ -12,7 +12,9 @@ Scenarios:
 a. a known quota enforced per second (``R`` RPM, burst ``R/60``): wall vs ideal (``N/(R/60)``), 429s,
    client CPU per call, peak RSS;
 b. ``kill -9`` at ``K`` random moments, then the same command to the end: requests paid twice, output
-   lines per custom_id; then the same command once more on the finished job (the resume time, 0 sent).
+   lines per custom_id; then the same command once more on the finished job (the resume time, 0 sent);
+c.-e. ``kagura run`` alone (:mod:`kagura.bench._jobs_rows`): the quota unknown (adaptive), four processes
+   on one ledger and one Redis budget, many lines at latency 0.
 
     python -m kagura.bench.jobs [--quick | --full] [--latency 0.2]
 """
@@ -25,13 +27,14 @@ import json
 import os
 import random
 import signal
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kagura.bench._jobs_rows import finish as _finish
+from kagura.bench._jobs_rows import measured as _measured
 from kagura.bench._report import BenchRow
 from kagura.testing import FakeLLMProcess
 
@@ -45,14 +48,19 @@ class Sizes:
     concurrency: int = 64
     kill_calls: int = 2000
     kills: int = 10
+    adaptive_calls: int = 20_000
+    shared_calls: int = 20_000
+    million_calls: int = 1_000_000
 
     @classmethod
     def default(cls) -> Sizes:
-        return cls(calls=600, kill_calls=300, kills=3)
+        return cls(calls=600, kill_calls=300, kills=3, adaptive_calls=2000, shared_calls=1000,
+                   million_calls=20_000)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(calls=30, rpm=2400, concurrency=16, kill_calls=40, kills=1)
+        return cls(calls=30, rpm=2400, concurrency=16, kill_calls=40, kills=1, adaptive_calls=600,
+                   shared_calls=80, million_calls=500)  # fmt: skip
 
 
 def _requests(path: Path, n: int) -> Path:
@@ -70,21 +78,6 @@ def _kagura(requests: Path, out: Path, server: FakeLLMProcess, sizes: Sizes, *ex
 
 def _naive(requests: Path, out: Path, server: FakeLLMProcess, sizes: Sizes) -> list[str]:
     return ["kagura.bench._naive_job", str(requests), str(out), server.base_url, str(sizes.concurrency)]
-
-
-async def _measured(module_args: list[str], rusage: Path) -> tuple[asyncio.subprocess.Process, Any]:
-    env = {**os.environ, "KAGURA_BENCH_RUSAGE": str(rusage)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kagura.bench._measured", *module_args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    return proc, rusage
-
-
-async def _finish(proc: asyncio.subprocess.Process, rusage: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    stdout, _ = await proc.communicate()
-    summary = json.loads(stdout.decode().strip().splitlines()[-1])
-    return summary, json.loads(await asyncio.to_thread(rusage.read_text))
 
 
 async def _chat(server: FakeLLMProcess) -> tuple[int, int]:
@@ -186,8 +179,17 @@ async def _kills(tmp: Path, sizes: Sizes, latency: float, seed: int = 7) -> Benc
 
 async def run(latency: float = 0.2, quick: bool = False, full: bool = False) -> list[BenchRow]:
     sizes = Sizes.quick() if quick else Sizes() if full else Sizes.default()
-    with tempfile.TemporaryDirectory() as tmp:
-        return [await _quota(Path(tmp), sizes, latency), await _kills(Path(tmp), sizes, latency)]
+    from kagura.bench._jobs_rows import adaptive_row, million_row, shared_row
+
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        return [
+            await _quota(tmp, sizes, latency),
+            await _kills(tmp, sizes, latency),
+            await adaptive_row(tmp, sizes.adaptive_calls, sizes.rpm, sizes.concurrency, latency),
+            await shared_row(tmp, sizes.shared_calls, sizes.rpm, sizes.concurrency, latency),
+            await million_row(tmp, sizes.million_calls, sizes.concurrency),
+        ]
 
 
 def main() -> None:

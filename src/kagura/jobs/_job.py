@@ -122,8 +122,7 @@ class Job:
     # -- public ------------------------------------------------------------------------------------
     async def run(self) -> JobReport:
         """Run the job to its end (or the spend cap); the :class:`JobReport`."""
-        async for _ in self.results():
-            pass
+        await self._execute(None)  # nobody reads the results: none are made
         assert self.report is not None
         return self.report
 
@@ -162,19 +161,27 @@ class Job:
         if self.retry_failed:
             await asyncio.to_thread(ledger.retry_failed)
 
-    async def _execute(self, emit: Callable[[JobResult], None]) -> None:
+    async def _execute(self, emit: Callable[[JobResult], None] | None) -> None:
         started = time.monotonic()
         rate_limited_before = self.client.rate_limited
         ledger, owned = await asyncio.to_thread(self._open)
         run = JobRun(self, ledger, emit)
         interrupted = True
         try:
-            await self._prepare(ledger)
-            before = await asyncio.to_thread(ledger.counts)
-            self.progress["total"] = before.total
-            self.progress["finished_before"] = before.done + before.failed
+            ready = asyncio.ensure_future(self.client.ready())  # the SDK's import overlaps the input's check
+            try:
+                await self._prepare(ledger)
+            except BaseException:
+                ready.cancel()
+                raise
+            finally:
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # a call raises it again
+                    await ready
+            states = await asyncio.to_thread(ledger.states)  # the index alone: no scan before the first call
+            self.progress["total"] = sum(states.values())
+            self.progress["finished_before"] = states.get("done", 0) + states.get("failed", 0)
             if self.batch is not None:
-                await self.batch.run(self, ledger, emit)
+                await self.batch.run(self, ledger, emit or _ignore)
                 run.over_budget = self.batch.over_budget  # the cap stopped the batches: nothing online
             elif await asyncio.to_thread(BatchLedger(ledger).open_batches):
                 raise ConfigurationError(
@@ -194,6 +201,10 @@ class Job:
                 ledger.close()
         if run.fatal is not None:
             raise run.fatal
+
+
+def _ignore(_: JobResult) -> None:
+    pass
 
 
 def _report(

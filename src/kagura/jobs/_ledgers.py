@@ -18,7 +18,7 @@ from kagura.core.memory.stores._open import open_database
 from kagura.core.memory.stores._protocol import SqlDatabase
 from kagura.jobs._ledger import JOB_MIGRATIONS, SqlLedger
 
-__all__ = ["CLAIM_TTL", "DatabaseLedger", "open_ledger"]
+__all__ = ["CLAIM_TTL", "DatabaseLedger", "ledger_database", "open_ledger"]
 
 CLAIM_TTL = 120.0
 """Seconds a claim lives without renewal (a worker renews its claims every third of that)."""
@@ -52,12 +52,17 @@ class DatabaseLedger(SqlLedger):
         self.db.close()
 
 
-def open_ledger(target: str | Path, job: str, *, ttl: float = CLAIM_TTL) -> SqlLedger:
-    """The ledger at ``target`` (a SQLite path, or a ``postgresql://`` URL) for ``job``."""
+def ledger_database(target: str | Path) -> Callable[[], SqlDatabase]:
+    """How to open the ledger's database at ``target`` (a SQLite path, or a ``postgresql://`` URL)."""
 
     def open_db() -> SqlDatabase:
         return open_database(
             target, JOB_MIGRATIONS, namespace="jobs", what="ledger", doing="update the job ledger"
         )
 
-    return DatabaseLedger(open_db, job, claimant=Claimant(ttl))
+    return open_db
+
+
+def open_ledger(target: str | Path, job: str, *, ttl: float = CLAIM_TTL) -> SqlLedger:
+    """The ledger at ``target`` (a SQLite path, or a ``postgresql://`` URL) for ``job``."""
+    return DatabaseLedger(ledger_database(target), job, claimant=Claimant(ttl))

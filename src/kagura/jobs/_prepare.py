@@ -9,14 +9,13 @@ registered stay pending). A changed body under a ``custom_id`` that was already 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from array import array
 from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kagura.errors import JobInputError
-from kagura.jobs._input import JobRequest, Problem, decode_line, id_hash, line_hash, parse_request, scan
+from kagura.jobs._input import JobRequest, Problem, scan
+from kagura.jobs._known_lines import MAX_SHOWN, KnownLines, parsed_line
 from kagura.jobs._ledger import SqlLedger
 
 __all__ = [
@@ -28,9 +27,6 @@ __all__ = [
     "register",
     "register_async",
 ]
-
-MAX_SHOWN = 20
-"""Problems listed in the error message (all are counted)."""
 
 BATCH = 500
 
@@ -79,63 +75,34 @@ def _numbered(path: Path, size: int) -> Iterator[list[tuple[int, bytes]]]:
         yield batch
 
 
-def _parsed(raw: bytes, number: int, model: str | None) -> JobRequest | Problem:
-    decoded = decode_line(raw, number)
-    item = decoded if isinstance(decoded, Problem) else parse_request(decoded, number, model)
-    if isinstance(item, JobRequest):
-        item = dataclasses.replace(item, line_hash=line_hash(raw, model))
-    return item
-
-
 def prepare_file(ledger: SqlLedger, path: Path, model: str | None) -> int:
     """Check every line of ``path``, then record its new items; the number of requests.
 
-    Pass 1 only reads the ledger: a line it already holds (same bytes, same default model) is known by its
-    hash and not parsed again, so a resume with most items done is fast; other lines are checked in full.
-    Any problem raises ``JobInputError`` with nothing written. Pass 2 parses and records only the lines
-    pass 1 found new (their numbers kept in a compact array)."""
-    problems: list[str] = []
-    total = count = 0
-    seen: set[int] = set()
-    fresh = array("Q")
-
-    def problem(text: str) -> None:
-        nonlocal total
-        total += 1
-        if len(problems) < MAX_SHOWN:
-            problems.append(text)
-
-    for batch in _numbered(path, 1000):
-        hashes = [line_hash(raw, model) for _, raw in batch]
-        known = ledger.known_lines(sorted(set(hashes)))
-        for (number, raw), digest in zip(batch, hashes, strict=True):
-            custom_id = known.get(digest)
-            item: JobRequest | Problem | None = None
-            if custom_id is None:
-                item = _parsed(raw, number, model)
-                if isinstance(item, Problem):
-                    problem(str(item))
-                    continue
-                custom_id = item.custom_id
-            key = id_hash(custom_id)
-            if key in seen:
-                problem(f"line {number}: duplicate custom_id {custom_id!r}")
-                continue
-            seen.add(key)
-            count += 1
-            if item is not None:
-                fresh.append(number)
-    raise_problems(problems, total, str(path))
-    del seen
+    Pass 1 only reads the ledger (:class:`~kagura.jobs._known_lines.KnownLines`): a line it already holds
+    (same bytes, same line, same default model) is known by its hash and not parsed again, so a resume with
+    most items done is fast; other lines are checked in full. Any problem raises ``JobInputError`` with
+    nothing written. Pass 2 parses and records only the lines pass 1 found new (their numbers kept in a
+    compact array)."""
+    check = KnownLines(ledger, model)
+    try:
+        for batch in _numbered(path, 1000):
+            check.check(batch)
+    finally:
+        check.close()
+    raise_problems(check.problems, check.total, str(path))
+    count, fresh = check.count, check.fresh
+    del check
     refused: list[str] = []
     pending: list[JobRequest] = []
     wanted = iter(fresh)
     next_line = next(wanted, None)
     for number, raw in enumerate(file_lines(path), start=1):
+        if next_line is None:
+            break  # nothing new further down: a resume stops reading here
         if number != next_line:
             continue
         next_line = next(wanted, None)
-        item = _parsed(raw, number, model)
+        item = parsed_line(raw, number, model)
         if isinstance(item, JobRequest):  # checked in pass 1 (a file changed meanwhile is refused below)
             pending.append(item)
         if len(pending) >= BATCH or next_line is None:

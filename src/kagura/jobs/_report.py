@@ -11,13 +11,19 @@ __all__ = ["JobReport", "JobResult"]
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    """One finished item, as written to the output: ``state`` is ``"done"`` or ``"failed"``; ``record``
-    is its Batch output line decoded (``id``, ``custom_id``, ``response``, ``error``)."""
+    """One finished item, as written to the output: ``state`` is ``"done"`` or ``"failed"``; ``line`` is
+    its Batch output line, and ``record`` that line decoded (``id``, ``custom_id``, ``response``,
+    ``error``), decoded only when read: a run that only counts its results never parses them again."""
 
     custom_id: str
     state: str
-    record: dict[str, Any]
+    line: str
     cost_usd: float | None = None
+
+    @property
+    def record(self) -> dict[str, Any]:
+        record: dict[str, Any] = json.loads(self.line)
+        return record
 
     @property
     def response(self) -> dict[str, Any] | None:
@@ -29,7 +35,7 @@ class JobResult:
 
     @classmethod
     def from_line(cls, custom_id: str, state: str, line: str, cost_usd: float | None) -> JobResult:
-        return cls(custom_id, state, json.loads(line), cost_usd)
+        return cls(custom_id, state, line, cost_usd)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,9 +41,9 @@ class _OverBudget(Exception):
 
 
 class JobRun:
-    """The moving parts of one run of ``job`` over ``ledger``; ``emit`` gets each recorded result."""
+    """The moving parts of one run of ``job`` over ``ledger``; ``emit`` (if any) gets each recorded result."""
 
-    def __init__(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None]) -> None:
+    def __init__(self, job: Job, ledger: SqlLedger, emit: Callable[[JobResult], None] | None) -> None:
         self.job, self.ledger, self.emit = job, ledger, emit
         self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=job.max_concurrent)
         self.pending: list[tuple[Outcome, asyncio.Future[None]]] = []
@@ -89,9 +89,10 @@ class JobRun:
         while not self.stop:
             claimed = await asyncio.to_thread(self.ledger.claim, max(16, self.job.max_concurrent))
             if not claimed:
-                if not await asyncio.to_thread(self.ledger.others_running):
+                if not await asyncio.to_thread(self.ledger.unfinished_elsewhere):
                     return  # nothing left, nobody else working
-                await asyncio.sleep(self.job.poll_interval)  # others hold claims: wait, take over the dead
+                # others hold claims (or rows locked mid-claim): wait, then claim again (the dead's too)
+                await asyncio.sleep(self.job.poll_interval)
                 continue
             for item in claimed:
                 if self.stop:
@@ -217,5 +218,7 @@ class JobRun:
         progress["cost_usd"] = self.cost
 
     def _emit(self, batch: list[Outcome]) -> None:
+        if self.emit is None:
+            return
         for outcome in batch:
             self.emit(JobResult.from_line(outcome.custom_id, outcome.state, outcome.result, outcome.cost_usd))

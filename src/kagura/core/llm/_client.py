@@ -309,6 +309,12 @@ class LLMClient:
         return self._flights.setdefault(asyncio.get_running_loop(), {})
 
     # -- lifecycle -------------------------------------------------------------------------------------
+    async def ready(self) -> None:
+        """Get the provider ready for the first call (its SDK imported off the event loop, its HTTP client
+        made), e.g. while the input is still being read; calls do it themselves otherwise."""
+        config = self._config_for(None)
+        await self.provider.prepare(build_request("", config, self.provider, None, None))
+
     async def aclose(self) -> None:
         """Close the provider's SDK clients (HTTP connection pools) and this loop's Redis connections of a
         shared budget (and of the spend cap). The client stays usable."""

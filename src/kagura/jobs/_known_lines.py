@@ -1,0 +1,134 @@
+"""Pass 1 of preparing a requests file: check every line, against what the ledger already holds.
+
+A resume reads a file whose lines the ledger mostly knows. Rather than a query per batch of lines, the
+ledger's items are streamed once in line order beside the file (a merge join on the line number): a line
+whose number and raw-line hash match an item's is known, and costs one hash and one comparison. The lines
+that do not match (new, moved, changed, repeated) are looked up by hash and by custom_id in batches, and
+parsed in full when new. Duplicate custom_ids are still found anywhere in the file:
+
+- a new or moved line repeating an id seen on an earlier such line: its 128-bit hash is kept (``seen``);
+- one repeating the id of a matched line above it: the ledger's line for that id was matched (a bitmap);
+- one whose id's ledger line is further down: that line, when matched, is the repeat (``ahead``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from array import array
+from collections.abc import Iterator
+
+from kagura.jobs._input import JobRequest, Problem, decode_line, id_hash, line_hash, parse_request
+from kagura.jobs._ledger import SqlLedger
+
+__all__ = ["KnownLines", "parsed_line"]
+
+MAX_SHOWN = 20
+
+
+def parsed_line(raw: bytes, number: int, model: str | None) -> JobRequest | Problem:
+    """A raw line as a request (with its raw-line hash) or a problem."""
+    decoded = decode_line(raw, number)
+    item = decoded if isinstance(decoded, Problem) else parse_request(decoded, number, model)
+    if isinstance(item, JobRequest):
+        item = dataclasses.replace(item, line_hash=line_hash(raw, model))
+    return item
+
+
+class _Rows:
+    """The ledger's ``(line, line_hash, custom_id)`` rows in line order, advanced along the file."""
+
+    def __init__(self, rows: Iterator[tuple[int, str | None, str]]) -> None:
+        self.rows = rows
+        self.head = next(rows, None)
+
+    def match(self, number: int, digest: str) -> str | None:
+        """The custom_id of the item recorded from line ``number`` with this hash, if any."""
+        head, rows, found = self.head, self.rows, None
+        while head is not None and head[0] < number:
+            head = next(rows, None)
+        while head is not None and head[0] == number:
+            if head[1] == digest:
+                found = head[2]
+            head = next(rows, None)
+        self.head = head
+        return found
+
+    def close(self) -> None:
+        close = getattr(self.rows, "close", None)
+        if close is not None:
+            close()
+
+
+class KnownLines:
+    """Feed :meth:`check` the file's ``(number, raw)`` lines in order and in batches; then read ``count``
+    (requests), ``problems``/``total`` and ``fresh`` (the numbers of the lines to parse and record)."""
+
+    def __init__(self, ledger: SqlLedger, model: str | None) -> None:
+        self.ledger, self.model = ledger, model
+        self.rows = _Rows(ledger.lines_in_order())
+        self.count = self.total = 0
+        self.problems: list[str] = []
+        self.fresh = array("Q")
+        self.seen: set[int] = set()
+        self.matched = bytearray()
+        self.ahead: dict[int, str] = {}
+
+    def close(self) -> None:
+        self.rows.close()
+
+    def _problem(self, text: str) -> None:
+        self.total += 1
+        if len(self.problems) < MAX_SHOWN:
+            self.problems.append(text)
+
+    def _mark(self, number: int) -> None:
+        index = number >> 3
+        if index >= len(self.matched):
+            self.matched.extend(bytes(index + 4096 - len(self.matched)))
+        self.matched[index] |= 1 << (number & 7)
+
+    def _was_matched(self, number: int) -> bool:
+        index = number >> 3
+        return index < len(self.matched) and bool(self.matched[index] & (1 << (number & 7)))
+
+    def check(self, batch: list[tuple[int, bytes]]) -> None:
+        model, match = self.model, self.rows.match
+        hashes = [line_hash(raw, model) for _, raw in batch]
+        ids = [match(number, digest) for (number, _), digest in zip(batch, hashes, strict=True)]
+        misses = [i for i, custom_id in enumerate(ids) if custom_id is None]
+        for (number, _), custom_id in zip(batch, ids, strict=True):
+            if custom_id is not None:
+                self._mark(number)
+        known = self.ledger.known_lines(sorted({hashes[i] for i in misses})) if misses else {}
+        parsed: dict[int, JobRequest | Problem] = {
+            i: parsed_line(batch[i][1], batch[i][0], model) for i in misses if hashes[i] not in known
+        }
+        new_ids = sorted({p.custom_id for p in parsed.values() if isinstance(p, JobRequest)})
+        at_line = self.ledger.lines_of(new_ids) if new_ids else {}
+        ahead = self.ahead
+        for i, (number, _) in enumerate(batch):
+            custom_id = ids[i]
+            if custom_id is not None:  # a matched line: a repeat only if a line above had its id
+                if ahead and ahead.pop(number, None) == custom_id:
+                    self._problem(f"line {number}: duplicate custom_id {custom_id!r}")
+                else:
+                    self.count += 1
+                continue
+            item = parsed.get(i)
+            if isinstance(item, Problem):
+                self._problem(str(item))
+                continue
+            if item is None:
+                custom_id, at = known[hashes[i]]
+            else:
+                custom_id, at = item.custom_id, at_line.get(item.custom_id)
+            key = id_hash(custom_id)
+            if key in self.seen or (at is not None and at < number and self._was_matched(at)):
+                self._problem(f"line {number}: duplicate custom_id {custom_id!r}")
+                continue
+            self.seen.add(key)
+            if at is not None and at > number:
+                ahead[at] = custom_id
+            self.count += 1
+            if item is not None:
+                self.fresh.append(number)
