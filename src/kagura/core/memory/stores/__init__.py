@@ -11,44 +11,25 @@ from typing import TYPE_CHECKING
 from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from kagura._redact import redact_url
-    from kagura.core.memory.stores._copy import copy_store
-    from kagura.core.memory.stores._open import check_target, open_claims, open_rag_store, store_exists
-    from kagura.core.memory.stores._protocol import RAGStoreProtocol, StoredDocument
-    from kagura.core.memory.stores._url import describe_target, is_postgres_url
+    from kagura.core.memory.stores._open import open_rag_store
+    from kagura.core.memory.stores._protocol import RAGStoreProtocol
     from kagura.core.memory.stores.postgres import HNSWParams, PostgresRAGStore
     from kagura.core.memory.stores.sqlite import SQLiteRAGStore
+
+    # isort: split
+    # Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
+    from kagura._redact import redact_url  # noqa: F401
+    from kagura.core.memory.stores._copy import copy_store  # noqa: F401
+    from kagura.core.memory.stores._open import check_target, open_claims, store_exists  # noqa: F401
+    from kagura.core.memory.stores._protocol import StoredDocument  # noqa: F401
+    from kagura.core.memory.stores._url import describe_target, is_postgres_url  # noqa: F401
 
 __all__ = [
     "HNSWParams",
     "PostgresRAGStore",
     "RAGStoreProtocol",
     "SQLiteRAGStore",
-    "StoredDocument",
-    "check_target",
-    "copy_store",
-    "describe_target",
-    "is_postgres_url",
-    "open_claims",
     "open_rag_store",
-    "redact_url",
-    "store_exists",
 ]
 
-_LAZY: dict[str, str] = {
-    "HNSWParams": "kagura.core.memory.stores.postgres",
-    "PostgresRAGStore": "kagura.core.memory.stores.postgres",
-    "RAGStoreProtocol": "kagura.core.memory.stores._protocol",
-    "SQLiteRAGStore": "kagura.core.memory.stores.sqlite",
-    "StoredDocument": "kagura.core.memory.stores._protocol",
-    "check_target": "kagura.core.memory.stores._open",
-    "copy_store": "kagura.core.memory.stores._copy",
-    "describe_target": "kagura.core.memory.stores._url",
-    "is_postgres_url": "kagura.core.memory.stores._url",
-    "open_claims": "kagura.core.memory.stores._open",
-    "open_rag_store": "kagura.core.memory.stores._open",
-    "redact_url": "kagura._redact",
-    "store_exists": "kagura.core.memory.stores._open",
-}
-
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+__getattr__, __dir__ = lazy_exports(__name__, __all__)
