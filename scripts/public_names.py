@@ -38,7 +38,8 @@ def main(argv: list[str]) -> int:
     names = public_names()
     width = max(map(len, names))
     for package, listed in names.items():
-        print(f"{package:<{width}}  {len(listed):>3}" + (f"  {' '.join(listed)}" if "--names" in argv else ""))
+        shown = f"  {' '.join(listed)}" if "--names" in argv else ""
+        print(f"{package:<{width}}  {len(listed):>3}{shown}")
     total = sum(map(len, names.values()))
     print(f"{'total':<{width}}  {total:>3}  (limit {LIMIT})")
     return 0 if total <= LIMIT else 1
