@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
+from kagura._checks import check_choice
 from kagura.core.llm.batches import (
     BatchBackend,
     BatchHandle,
@@ -71,8 +72,7 @@ class BatchVia:
         schedule: PollSchedule | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if via not in ("batch", "auto"):
-            raise ValueError(f"via must be 'batch' or 'auto', got {via!r}")
+        check_choice("via", via, ("batch", "auto"))
         if deadline <= 0 or margin < 1 or slack < 0 or (rate is not None and rate <= 0):
             raise ValueError("BatchVia needs deadline > 0, margin >= 1, slack >= 0 and rate > 0")
         self.via, self.backend, self.deadline = via, backend, float(deadline)

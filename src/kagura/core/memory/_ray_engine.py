@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kagura._checks import check_choice
 from kagura._extras import missing_extra
 from kagura.core.memory._claims import ClaimOwner
 from kagura.core.memory._pipeline import IngestRun
@@ -59,9 +60,7 @@ RETRIES = 3
 
 def check_engine(engine: object) -> str:
     """``engine`` validated: ``"local"`` or ``"ray"``."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
-    return str(engine)
+    return str(check_choice("engine", engine, ENGINES))
 
 
 def import_ray() -> Any:

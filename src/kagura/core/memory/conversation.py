@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kagura._checks import check_int
+from kagura._checks import check_choice, check_int
 from kagura.core.memory._sqlite import connect, migrate, transaction
 from kagura.core.memory.stores._url import describe_target, is_postgres_url
 
@@ -193,8 +193,7 @@ class ConversationMemory:
         self, role: str, content: str, *, agent: str | None = None, metadata: dict[str, Any] | None = None
     ) -> Turn:
         """Append a turn to this session and return it."""
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        check_choice("role", role, ROLES)
         if not isinstance(content, str):
             raise TypeError(f"content must be a str, got {type(content).__name__}")
         return await asyncio.to_thread(self._add, role, content, agent, dict(metadata or {}))
