@@ -26,7 +26,7 @@ import numbers
 import os
 from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sized
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 __all__ = [
     "check_amount",
@@ -63,6 +63,26 @@ def _real(name: str, value: object, wanted: str) -> float:
     return number
 
 
+@overload
+def check_int(
+    name: str,
+    value: object,
+    minimum: int | None = 1,
+    *,
+    maximum: int | None = None,
+    optional: Literal[False] = False,
+    hint: str = "",
+) -> int: ...
+@overload
+def check_int(
+    name: str,
+    value: object,
+    minimum: int | None = 1,
+    *,
+    maximum: int | None = None,
+    optional: bool,
+    hint: str = "",
+) -> int | None: ...
 def check_int(
     name: str,
     value: object,
@@ -71,13 +91,13 @@ def check_int(
     maximum: int | None = None,
     optional: bool = False,
     hint: str = "",
-) -> int:
+) -> int | None:
     """A count or a size: an integer (not a bool; numpy's too) from ``minimum`` to ``maximum``.
 
     None passes when ``optional``; ``hint`` (``" (1 means no retry)"``) follows the wanted range.
     """
     if value is None and optional:
-        return value  # type: ignore[return-value]  # callers with optional=True annotate int | None
+        return None
     bounds = " and ".join(
         b
         for b in (
@@ -102,6 +122,30 @@ def check_max_concurrent(value: object, *, allow_none: bool = False) -> int | No
     )
 
 
+@overload
+def check_number(
+    name: str,
+    value: object,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    optional: Literal[False] = False,
+    unit: str = "",
+    hint: str = "",
+) -> float: ...
+@overload
+def check_number(
+    name: str,
+    value: object,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    optional: bool,
+    unit: str = "",
+    hint: str = "",
+) -> float | None: ...
 def check_number(
     name: str,
     value: object,
@@ -112,13 +156,13 @@ def check_number(
     optional: bool = False,
     unit: str = "",
     hint: str = "",
-) -> float:
+) -> float | None:
     """A finite real number (not a bool) ``> above`` / ``>= at_least`` / ``<= at_most``; None if optional.
 
     The number comes back unchanged (an int stays an int).
     """
     if value is None and optional:
-        return value  # type: ignore[return-value]  # callers with optional=True annotate float | None
+        return None
     bounds = [f"> {above:g}" if above is not None else "", f">= {at_least:g}" if at_least is not None else ""]
     bounds.append(f"<= {at_most:g}" if at_most is not None else "")
     bound = " and ".join(b for b in bounds if b)

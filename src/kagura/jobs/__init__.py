@@ -17,34 +17,26 @@ makes a run resumable after any crash without paying twice, and lets several pro
 
 from __future__ import annotations
 
-from kagura.core.llm.control._spend import RedisSpendCap, SpendCap
 from kagura.jobs._batch_run import BatchVia
-from kagura.jobs._deadline import parse_duration
-from kagura.jobs._describe_batch import DescribedAhead, describe_ahead
-from kagura.jobs._input import JobRequest, Problem, parse_request, scan
-from kagura.jobs._job import Job, write_output
-from kagura.jobs._ledger import Counts, SqlLedger
-from kagura.jobs._ledgers import open_ledger
-from kagura.jobs._report import JobReport, JobResult
-from kagura.jobs._schema import JobSchema
+from kagura.jobs._input import JobRequest
+from kagura.jobs._job import Job
+from kagura.jobs._report import JobReport
+
+# isort: split
+# Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
+from kagura.core.llm.control._spend import RedisSpendCap, SpendCap  # noqa: F401
+from kagura.jobs._deadline import parse_duration  # noqa: F401
+from kagura.jobs._describe_batch import DescribedAhead, describe_ahead  # noqa: F401
+from kagura.jobs._input import Problem, parse_request, scan  # noqa: F401
+from kagura.jobs._job import write_output  # noqa: F401
+from kagura.jobs._ledger import Counts, SqlLedger  # noqa: F401
+from kagura.jobs._ledgers import open_ledger  # noqa: F401
+from kagura.jobs._report import JobResult  # noqa: F401
+from kagura.jobs._schema import JobSchema  # noqa: F401
 
 __all__ = [
     "BatchVia",
-    "Counts",
-    "DescribedAhead",
     "Job",
     "JobReport",
     "JobRequest",
-    "JobResult",
-    "JobSchema",
-    "Problem",
-    "RedisSpendCap",
-    "SpendCap",
-    "SqlLedger",
-    "describe_ahead",
-    "open_ledger",
-    "parse_duration",
-    "parse_request",
-    "scan",
-    "write_output",
 ]

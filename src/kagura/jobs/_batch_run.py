@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from kagura._checks import check_choice, check_int
 from kagura.core.llm.batches import (
     BatchBackend,
     BatchHandle,
@@ -84,14 +85,12 @@ class BatchVia:
         max_rounds: int = 2,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if via not in ("batch", "auto"):
-            raise ValueError(f"via must be 'batch' or 'auto', got {via!r}")
+        check_choice("via", via, ("batch", "auto"))
         if deadline <= 0 or margin < 1 or slack < 0 or (rate is not None and rate <= 0) or turnaround < 0:
             raise ValueError(
                 "BatchVia needs deadline > 0, margin >= 1, slack >= 0, rate > 0 and turnaround >= 0"
             )
-        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
-            raise ValueError(f"max_rounds must be an int >= 1, got {max_rounds!r}")
+        check_int("max_rounds", max_rounds)
         self.via, self.backend, self.deadline = via, backend, float(deadline)
         self.margin, self.slack, self.rate, self.max_tokens = margin, slack, rate, max_tokens
         self.schedule = schedule or PollSchedule()

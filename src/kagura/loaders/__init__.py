@@ -13,32 +13,34 @@ Extractors live in a registry keyed by :class:`FileType` (``register_extractor``
 only when first used, so importing ``kagura.loaders`` stays cheap.
 """
 
-from kagura.loaders._detect import detect_file_type
-from kagura.loaders._hash import content_hash
-from kagura.loaders._registry import extract_file, extractor_version, register_extractor
-from kagura.loaders._safe import display_name, is_valid_name, open_regular, raw_name_hex, read_regular
-from kagura.loaders._scan import DEFAULT_IGNORES, DEFAULT_MAX_FILE_SIZE, SKIP_RULES, scan_directory
-from kagura.loaders._types import Extracted, FileType, ScannedFile, ScanResult, Segment, SkippedFile
+from kagura.loaders._registry import extract_file, register_extractor
+from kagura.loaders._scan import DEFAULT_IGNORES, scan_directory
+
+# isort: split
+# Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
+from kagura.loaders._detect import detect_file_type  # noqa: F401
+from kagura.loaders._hash import content_hash  # noqa: F401
+from kagura.loaders._registry import extractor_version  # noqa: F401
+from kagura.loaders._safe import (  # noqa: F401
+    display_name,
+    is_valid_name,
+    open_regular,
+    raw_name_hex,
+    read_regular,
+)
+from kagura.loaders._scan import DEFAULT_MAX_FILE_SIZE, SKIP_RULES  # noqa: F401
+from kagura.loaders._types import (  # noqa: F401
+    Extracted,
+    FileType,
+    ScannedFile,
+    ScanResult,
+    Segment,
+    SkippedFile,
+)
 
 __all__ = [
     "DEFAULT_IGNORES",
-    "DEFAULT_MAX_FILE_SIZE",
-    "SKIP_RULES",
-    "Extracted",
-    "FileType",
-    "ScanResult",
-    "ScannedFile",
-    "Segment",
-    "SkippedFile",
-    "content_hash",
-    "detect_file_type",
-    "display_name",
     "extract_file",
-    "extractor_version",
-    "is_valid_name",
-    "open_regular",
-    "raw_name_hex",
-    "read_regular",
     "register_extractor",
     "scan_directory",
 ]

@@ -9,20 +9,22 @@ keeps the turns the analyzer reads.
 
 from kagura.core.memory.conversation import ConversationMemory, Turn
 from kagura.routing._context import ContextAnalyzer
-from kagura.routing._cues import might_need_context
 from kagura.routing._memory_router import MemoryAwareRouter
-from kagura.routing._router import STRATEGIES, AgentRouter
-from kagura.routing._types import AgentSpec, QueryContext, RoutingDecision
+from kagura.routing._router import AgentRouter
+from kagura.routing._types import QueryContext, RoutingDecision
+
+# isort: split
+# Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
+from kagura.routing._cues import might_need_context  # noqa: F401
+from kagura.routing._router import STRATEGIES  # noqa: F401
+from kagura.routing._types import AgentSpec  # noqa: F401
 
 __all__ = [
-    "STRATEGIES",
     "AgentRouter",
-    "AgentSpec",
     "ContextAnalyzer",
     "ConversationMemory",
     "MemoryAwareRouter",
     "QueryContext",
     "RoutingDecision",
     "Turn",
-    "might_need_context",
 ]

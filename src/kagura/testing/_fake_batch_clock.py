@@ -61,8 +61,7 @@ class BatchTimings:
         for f in fields(self):
             value = getattr(self, f.name)
             check_seconds(f"BatchTimings.{f.name}", value)
-        if self.completion_window <= 0:
-            raise ValueError("BatchTimings.completion_window must be > 0 seconds")
+        check_seconds("BatchTimings.completion_window", self.completion_window, allow_zero=False)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kagura._checks import check_int
 from kagura.testing._fake_batch_clock import BatchProgress, BatchTimings, progress_at
 from kagura.testing._fake_batch_lines import LineOutcome, ParsedLine, Responder, parse_input_file, run_line
 
@@ -41,9 +42,7 @@ class BatchSettings:
 
     def __post_init__(self) -> None:
         for name in ("enqueued_token_limit", "fail_every", "queued_request_limit"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"BatchSettings.{name} must be a positive int or None, got {value!r}")
+            check_int(f"BatchSettings.{name}", getattr(self, name), optional=True)
 
 
 class RequestRefused(Exception):

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from kagura._checks import check_seconds
 from kagura.errors import WorkerProcessError
 from kagura.testing._fake_quota import Quota
 from kagura.testing._fake_wire import Faults
@@ -39,8 +40,8 @@ class FakeLLMProcess:
         startup_timeout: float = 60.0,
         batch_args: Sequence[str] = (),
     ) -> None:
-        if latency < 0:
-            raise ValueError("latency must be >= 0 seconds")
+        check_seconds("latency", latency)
+        check_seconds("startup_timeout", startup_timeout, allow_zero=False)
         Quota(quota_rpm, quota_tpm, quota_burst, quota_headers)  # bad values fail here, not in the child
         self.latency = latency
         Faults(invalid_json_rate=invalid_json_rate)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import math
 
+from kagura._checks import check_int
+
 __all__ = ["fake_embedding"]
 
 
 def fake_embedding(text: str, dim: int) -> list[float]:
     """A unit vector of ``dim`` floats derived from the sha256 of ``text``; same text, same vector."""
-    if dim < 1:
-        raise ValueError("embedding dimension must be >= 1")
+    check_int("dim", dim, hint=" (the embedding dimension)")
     values: list[float] = []
     counter = 0
     while len(values) < dim:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from kagura.cli.app import app
 from kagura.core.llm import LLMClient, LLMConfig
 from kagura.core.llm.control._adaptive_redis import RedisAdaptiveState
-from kagura.core.parallel import connect_redis
+from kagura.core.parallel.budgets._shared_gcra import connect_redis
 from kagura.testing import FakeLLMServer, RedisServer
 
 

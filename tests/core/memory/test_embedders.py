@@ -243,7 +243,7 @@ def test_importing_memory_stays_light() -> None:
     code = (
         "import sys, kagura.core.memory as m, kagura.core.memory.embedders;"
         "heavy = [n for n in ('numpy', 'tokenizers', 'safetensors', 'openai') if n in sys.modules];"
-        "assert not heavy, heavy; assert 'get_default_embedder' in m.__all__"
+        "assert not heavy, heavy; assert 'MultimodalRAG' in m.__all__"
     )
     env = {k: v for k, v in os.environ.items()}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -73,6 +73,9 @@ def test_a_killed_server_fails_each_call_promptly_with_the_cause() -> None:
 
 
 def test_connect_timeout_must_be_a_positive_number(postgres_url: str) -> None:
-    for bad in (0, -1.0, float("inf"), float("nan"), "5"):
+    for bad in (0, -1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="connect_timeout"):
-            PostgresRAGStore(postgres_url, connect_timeout=bad)  # type: ignore[arg-type]
+            PostgresRAGStore(postgres_url, connect_timeout=bad)
+    for wrong_type in ("5", True):  # not a number: TypeError, as everywhere (kagura._checks)
+        with pytest.raises(TypeError, match="connect_timeout"):
+            PostgresRAGStore(postgres_url, connect_timeout=wrong_type)  # type: ignore[arg-type]

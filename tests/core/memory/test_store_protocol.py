@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kagura.core.memory._chunking import ChunkPiece
 
+from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.stores import (
     RAGStoreProtocol,
     TurnStoreProtocol,

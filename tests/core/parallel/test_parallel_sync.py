@@ -6,13 +6,8 @@ import asyncio
 
 import pytest
 
-from kagura.core.parallel import (
-    parallel_map,
-    parallel_map_outcomes_sync,
-    parallel_map_sync,
-    parallel_map_unordered_sync,
-    run_sync,
-)
+from kagura.core.parallel import parallel_map, parallel_map_sync, run_sync
+from kagura.core.parallel._sync import parallel_map_outcomes_sync, parallel_map_unordered_sync
 
 
 async def triple(x: int) -> int:

@@ -1,8 +1,9 @@
 """Memory: text embedders, the SQLite store helpers, exact vector search (and, above them, the RAG).
 
 Public names are imported lazily on first access, so ``import kagura.core.memory`` stays cheap: numpy,
-``tokenizers`` and the model weights load only when an embedder is used. Add a public name by adding it to
-``_LAZY`` (name -> defining module), to the ``TYPE_CHECKING`` imports and to ``__all__``.
+``tokenizers`` and the model weights load only when an embedder is used. Add a public name by importing it
+under ``TYPE_CHECKING`` (that import is also where the lazy lookup finds its module) and naming it in
+``__all__``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kagura.core.memory._rag import MultimodalRAG
-    from kagura.core.memory._report import Document, FailedFile, IngestReport, SearchResult, SkippedPath
+    from kagura.core.memory._report import Document, IngestReport, SearchResult
     from kagura.core.memory.conversation import ConversationMemory
-    from kagura.core.memory.embedders import (
+
+    # isort: split
+    # Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
+    from kagura.core.memory._report import FailedFile, SkippedPath  # noqa: F401
+    from kagura.core.memory.embedders import (  # noqa: F401
         Embedder,
         LocalMiniLMEmbedder,
         OpenAIEmbedder,
@@ -25,58 +30,17 @@ if TYPE_CHECKING:
         get_embedder,
         register_embedder,
     )
-    from kagura.core.memory.ingestion._describe_plan import MediaToDescribe
-    from kagura.core.memory.search._answer import Answer
-    from kagura.core.memory.search._grouping import best_per_file
-    from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors
+    from kagura.core.memory.ingestion._describe_plan import MediaToDescribe  # noqa: F401
+    from kagura.core.memory.search._answer import Answer  # noqa: F401
+    from kagura.core.memory.search._grouping import best_per_file  # noqa: F401
+    from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors  # noqa: F401
 
 __all__ = [
-    "Answer",
     "ConversationMemory",
     "Document",
-    "Embedder",
-    "FailedFile",
     "IngestReport",
-    "LocalMiniLMEmbedder",
-    "MediaToDescribe",
     "MultimodalRAG",
-    "OpenAIEmbedder",
     "SearchResult",
-    "SentenceTransformerEmbedder",
-    "SkippedPath",
-    "available_embedders",
-    "best_per_file",
-    "get_default_embedder",
-    "get_embedder",
-    "pack_vector",
-    "register_embedder",
-    "top_k_cosine",
-    "unpack_vectors",
 ]
 
-_LAZY: dict[str, str] = {
-    "Answer": "kagura.core.memory.search._answer",
-    "ConversationMemory": "kagura.core.memory.conversation",
-    "Document": "kagura.core.memory._report",
-    "Embedder": "kagura.core.memory.embedders",
-    "FailedFile": "kagura.core.memory._report",
-    "IngestReport": "kagura.core.memory._report",
-    "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
-    "MediaToDescribe": "kagura.core.memory.ingestion._describe_plan",
-    "MultimodalRAG": "kagura.core.memory._rag",
-    "OpenAIEmbedder": "kagura.core.memory.embedders",
-    "SearchResult": "kagura.core.memory._report",
-    "SentenceTransformerEmbedder": "kagura.core.memory.embedders",
-    "SkippedPath": "kagura.core.memory._report",
-    "available_embedders": "kagura.core.memory.embedders",
-    "best_per_file": "kagura.core.memory.search._grouping",
-    "get_default_embedder": "kagura.core.memory.embedders",
-    "get_embedder": "kagura.core.memory.embedders",
-    "pack_vector": "kagura.core.memory.search._vectors",
-    "register_embedder": "kagura.core.memory.embedders",
-    "top_k_cosine": "kagura.core.memory.search._vectors",
-    "unpack_vectors": "kagura.core.memory.search._vectors",
-}
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kagura._checks import check_int
+from kagura._checks import check_choice, check_int
 from kagura.core.memory.stores._open import open_turns
 from kagura.core.memory.stores._url import describe_target
 
@@ -101,8 +101,7 @@ class ConversationMemory:
         self, role: str, content: str, *, agent: str | None = None, metadata: dict[str, Any] | None = None
     ) -> Turn:
         """Append a turn to this session and return it."""
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        check_choice("role", role, ROLES)
         if not isinstance(content, str):
             raise TypeError(f"content must be a str, got {type(content).__name__}")
         return await asyncio.to_thread(self._add, role, content, agent, dict(metadata or {}))

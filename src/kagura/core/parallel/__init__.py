@@ -24,44 +24,40 @@ Imports nothing from kagura but :mod:`kagura.errors`, :mod:`kagura._checks` and 
 (which import nothing).
 """
 
-from kagura._redact import redact_url
 from kagura.core.parallel._api import parallel_map, parallel_map_outcomes, parallel_map_unordered
 from kagura.core.parallel._gather import parallel_gather
 from kagura.core.parallel._outcome import Outcome
 from kagura.core.parallel._retry import RetryPolicy, call_with_retry
-from kagura.core.parallel._stream import OutcomeStream, parallel_stream
-from kagura.core.parallel._sync import (
-    parallel_map_outcomes_sync,
-    parallel_map_sync,
-    parallel_map_unordered_sync,
-    run_sync,
+from kagura.core.parallel._stream import parallel_stream
+from kagura.core.parallel._sync import parallel_map_sync, run_sync
+from kagura.core.parallel.budgets._limits import RateLimiter
+from kagura.core.parallel.budgets._scope import limiters_in_scope
+
+# isort: split
+# Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
+from kagura._redact import redact_url  # noqa: F401
+from kagura.core.parallel._stream import OutcomeStream  # noqa: F401
+from kagura.core.parallel._sync import parallel_map_outcomes_sync, parallel_map_unordered_sync  # noqa: F401
+from kagura.core.parallel.budgets._limits import Limiter  # noqa: F401
+from kagura.core.parallel.budgets._scope import admit_in_scope  # noqa: F401
+from kagura.core.parallel.budgets._shared_gcra import KEY_PREFIX as SHARED_BUDGET_PREFIX  # noqa: F401
+from kagura.core.parallel.budgets._shared_gcra import (  # noqa: F401
+    BudgetSnapshot,
+    connect_redis,
+    read_budgets,
 )
-from kagura.core.parallel.budgets._limits import Limiter, RateLimiter
-from kagura.core.parallel.budgets._scope import admit_in_scope, limiters_in_scope
-from kagura.core.parallel.budgets._shared_gcra import KEY_PREFIX as SHARED_BUDGET_PREFIX
-from kagura.core.parallel.budgets._shared_gcra import BudgetSnapshot, connect_redis, read_budgets
 
 __all__ = [
-    "SHARED_BUDGET_PREFIX",
-    "BudgetSnapshot",
-    "Limiter",
     "Outcome",
-    "OutcomeStream",
     "RateLimiter",
     "RetryPolicy",
-    "admit_in_scope",
     "call_with_retry",
-    "connect_redis",
     "limiters_in_scope",
     "parallel_gather",
     "parallel_map",
     "parallel_map_outcomes",
-    "parallel_map_outcomes_sync",
     "parallel_map_sync",
     "parallel_map_unordered",
-    "parallel_map_unordered_sync",
     "parallel_stream",
-    "read_budgets",
-    "redact_url",
     "run_sync",
 ]

@@ -14,20 +14,23 @@ made, so a crash between creating a batch and recording it never submits the chu
 """
 
 from kagura.core.llm.batches._anthropic import AnthropicBatchBackend
-from kagura.core.llm.batches._chunks import (
+from kagura.core.llm.batches._openai import OpenAIBatchBackend
+from kagura.core.llm.batches._types import BatchRequest
+
+# isort: split
+# Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
+from kagura.core.llm.batches._chunks import (  # noqa: F401
     ANTHROPIC_BATCH_LIMITS,
     OPENAI_BATCH_LIMITS,
     ChunkLimits,
     split_into_chunks,
 )
-from kagura.core.llm.batches._openai import OpenAIBatchBackend
-from kagura.core.llm.batches._plan import chunk_requests, estimate_tokens
-from kagura.core.llm.batches._polling import PollSchedule, wait_until_ended
-from kagura.core.llm.batches._types import (
+from kagura.core.llm.batches._plan import chunk_requests, estimate_tokens  # noqa: F401
+from kagura.core.llm.batches._polling import PollSchedule, wait_until_ended  # noqa: F401
+from kagura.core.llm.batches._types import (  # noqa: F401
     BatchBackend,
     BatchHandle,
     BatchItemResult,
-    BatchRequest,
     BatchState,
     BatchStatus,
     ChunkTag,
@@ -36,23 +39,7 @@ from kagura.core.llm.batches._types import (
 )
 
 __all__ = [
-    "ANTHROPIC_BATCH_LIMITS",
-    "OPENAI_BATCH_LIMITS",
     "AnthropicBatchBackend",
-    "BatchBackend",
-    "BatchHandle",
-    "BatchItemResult",
     "BatchRequest",
-    "BatchState",
-    "BatchStatus",
-    "ChunkLimits",
-    "ChunkTag",
-    "ItemOutcome",
     "OpenAIBatchBackend",
-    "PollSchedule",
-    "chunk_digest",
-    "chunk_requests",
-    "estimate_tokens",
-    "split_into_chunks",
-    "wait_until_ended",
 ]

@@ -13,40 +13,22 @@ from typing import TYPE_CHECKING
 from kagura._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from kagura.core.memory.embedders._base import (
-        Embedder,
-        available_embedders,
-        get_embedder,
-        register_embedder,
-    )
-    from kagura.core.memory.embedders._minilm import LocalMiniLMEmbedder, get_default_embedder
-    from kagura.core.memory.embedders._openai import OpenAIEmbedder
-    from kagura.core.memory.embedders._st import SentenceTransformerEmbedder
-    from kagura.core.memory.embedders._weights import download_model
+    from kagura.core.memory.embedders._base import Embedder, get_embedder, register_embedder
+    from kagura.core.memory.embedders._minilm import LocalMiniLMEmbedder
+
+    # isort: split
+    # Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
+    from kagura.core.memory.embedders._base import available_embedders  # noqa: F401
+    from kagura.core.memory.embedders._minilm import get_default_embedder  # noqa: F401
+    from kagura.core.memory.embedders._openai import OpenAIEmbedder  # noqa: F401
+    from kagura.core.memory.embedders._st import SentenceTransformerEmbedder  # noqa: F401
+    from kagura.core.memory.embedders._weights import download_model  # noqa: F401
 
 __all__ = [
     "Embedder",
     "LocalMiniLMEmbedder",
-    "OpenAIEmbedder",
-    "SentenceTransformerEmbedder",
-    "available_embedders",
-    "download_model",
-    "get_default_embedder",
     "get_embedder",
     "register_embedder",
 ]
 
-_LAZY: dict[str, str] = {
-    "Embedder": "kagura.core.memory.embedders._base",
-    "LocalMiniLMEmbedder": "kagura.core.memory.embedders._minilm",
-    "OpenAIEmbedder": "kagura.core.memory.embedders._openai",
-    "SentenceTransformerEmbedder": "kagura.core.memory.embedders._st",
-    "available_embedders": "kagura.core.memory.embedders._base",
-    "download_model": "kagura.core.memory.embedders._weights",
-    "get_default_embedder": "kagura.core.memory.embedders._minilm",
-    "get_embedder": "kagura.core.memory.embedders._base",
-    "register_embedder": "kagura.core.memory.embedders._base",
-}
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from kagura._checks import check_int
+from kagura._checks import check_choice, check_int
 from kagura.core.memory.embedders._base import check_texts
 from kagura.core.memory.embedders._bert import BertConfig, BertEncoder
 from kagura.core.memory.embedders._weights import (
@@ -112,8 +112,7 @@ class LocalMiniLMEmbedder:
         if not backend and (from_env := os.environ.get(BACKEND_ENV)) and from_env not in BACKENDS:
             raise ConfigurationError(f"{BACKEND_ENV}={from_env!r} is not a backend: use one of {BACKENDS}")
         backend = backend or os.environ.get(BACKEND_ENV) or "auto"
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_choice("backend", backend, BACKENDS)
         if backend == "auto":
             backend = "onnx" if onnx_available() else "numpy"
         from tokenizers import Tokenizer

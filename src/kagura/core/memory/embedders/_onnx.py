@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kagura._cache_dir import atomic_path, cache_dir
-from kagura._checks import check_int
+from kagura._checks import check_choice, check_int
 from kagura._extras import missing_extra
 from kagura.core.memory.embedders._checkpoint import BertConfig, BertWeights
 
@@ -142,8 +142,7 @@ class OnnxEncoder:
         quantize: str | None = "int8",
         threads: int = 1,
     ) -> None:
-        if quantize not in QUANTIZATIONS:
-            raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+        check_choice("quantize", quantize, QUANTIZATIONS)
         check_int("threads", threads)
         ort = import_onnxruntime()
         self.config = config

@@ -38,6 +38,7 @@ import weakref
 from collections.abc import Callable
 from typing import Literal, Protocol
 
+from kagura._checks import check_choice
 from kagura._redact import redact_url
 from kagura.core.parallel.budgets._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
 from kagura.errors import BudgetUnavailableError, ConfigurationError
@@ -73,8 +74,7 @@ class RedisBudget:
         on_redis_error: OnRedisError = "degrade",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if on_redis_error not in ("degrade", "fail"):
-            raise ValueError(f"on_redis_error must be 'degrade' or 'fail', got {on_redis_error!r}")
+        check_choice("on_redis_error", on_redis_error, ("degrade", "fail"))
         if not isinstance(key, str) or not key:
             raise ValueError(f"key must be a non-empty string naming the shared budget, got {key!r}")
         check_redis_url(url)  # the URL and the extra are checked now, not mid-run

@@ -33,6 +33,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from kagura._checks import check_choice
 from kagura._extras import missing_extra
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.engines.ray._access import DirectPostgres, DriverStore, StoreAccess, ThroughDriver
@@ -57,9 +58,7 @@ RETRIES = 3
 
 def check_engine(engine: object) -> str:
     """``engine`` validated: ``"local"`` or ``"ray"``."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
-    return str(engine)
+    return str(check_choice("engine", engine, ENGINES))
 
 
 def import_ray() -> Any:
