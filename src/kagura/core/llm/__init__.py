@@ -16,10 +16,17 @@ classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers
 
 from kagura.core.llm._attachments import Attachment, attachment_kind
 from kagura.core.llm._cache import ResponseCache, cache_key
-from kagura.core.llm._call import call_llm, call_llm_stream, call_llm_sync, complete
+from kagura.core.llm._call import (
+    DefaultClients,
+    call_llm,
+    call_llm_stream,
+    call_llm_sync,
+    complete,
+    default_client,
+    default_clients,
+)
 from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import DEFAULT_MODEL, LLMConfig
-from kagura.core.llm._defaults import DefaultClients, default_client, default_clients
 from kagura.core.llm._pricing import ModelPrice, PriceTable
 from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
