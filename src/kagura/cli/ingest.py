@@ -519,6 +519,14 @@ def ingest(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
+async def _ask(rag: Any, question: str, top_k: int, mode: str) -> Any:
+    """``rag.ask``, then close its LLM client on this loop."""
+    try:
+        return await rag.ask(question, top_k=top_k, mode=mode)
+    finally:
+        await _close_client(rag)
+
+
 def _print_ingest(report: Any, console: Console | None, stdout: TextIO | None = None) -> None:
     if console is None:
         typer.echo(json.dumps(report.as_dict(), indent=2), file=stdout)
@@ -600,7 +608,7 @@ def ask(
     rag = _open_reader(store, embedder, base_url, api_key, llm)
     try:
         with _clear_errors(api_key):
-            answer = asyncio.run(rag.ask(question, top_k=top_k, mode=mode))  # type: ignore[arg-type]
+            answer = asyncio.run(_ask(rag, question, top_k, mode))
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc

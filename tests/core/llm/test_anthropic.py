@@ -18,7 +18,7 @@ from kagura.core.llm import (
     call_llm,
     track_usage,
 )
-from kagura.core.llm._defaults import default_clients
+from kagura.core.llm._call import default_clients
 from kagura.errors import AuthenticationError, InvalidRequestError, RateLimitedError, ServerError
 from kagura.testing import FakeLLMServer
 

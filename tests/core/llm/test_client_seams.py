@@ -57,10 +57,12 @@ async def test_two_clients_in_one_process_share_no_limiter_cache_or_provider(tmp
     assert a.provider is not same.provider and a.provider is not b.provider
     assert (a.budget, b.budget) == ((60, None), (6000, None))
     assert await a.call("hello") == "fake answer: hello"
-    cache_a, cache_b = a.cache_for(a_config), b.cache_for(b_config)
+    cache_a, cache_b = a.caches.for_config(a_config), b.caches.for_config(b_config)
     assert cache_a is not None and cache_b is not None and cache_a.path != cache_b.path
     assert cache_a.count_blocking() == 1 and not (tmp_path / "b.sqlite").exists()
-    assert same.cache_for(a_config) is not cache_a  # a cache object per client, not a process registry
+    assert (
+        same.caches.for_config(a_config) is not cache_a
+    )  # a cache object per client, not a process registry
     assert get_provider("fake") is not get_provider("fake")  # no shared provider instances
 
 

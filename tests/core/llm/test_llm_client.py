@@ -21,7 +21,7 @@ from kagura.core.llm import (
     limiter_for,
     register_provider,
 )
-from kagura.core.llm._defaults import default_clients
+from kagura.core.llm._call import default_clients
 from kagura.core.parallel import RateLimiter, parallel_map
 from kagura.errors import RateLimitedError
 from kagura.testing import FakeLLMServer

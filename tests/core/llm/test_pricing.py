@@ -17,7 +17,7 @@ from kagura.core.llm import (
     complete,
     track_usage,
 )
-from kagura.core.llm._defaults import default_clients
+from kagura.core.llm._call import default_clients
 from kagura.errors import ConfigurationError
 from kagura.testing import FakeLLMServer
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from kagura.core.llm import LLMClient, LLMConfig, ModelPrice, PriceTable, call_llm, complete, track_usage
-from kagura.core.llm._defaults import default_clients
+from kagura.core.llm._call import default_clients
 from kagura.errors import KaguraError, StructuredOutputError
 from kagura.testing import FakeLLMServer
 from kagura.testing._fake_schema import instance_of

@@ -12,10 +12,9 @@ classes; retries and RPM/TPM budgets come from ``kagura.core.parallel``; answers
 """
 
 from kagura.core.llm._attachments import Attachment
-from kagura.core.llm._call import call_llm, call_llm_stream, complete
+from kagura.core.llm._call import call_llm, call_llm_stream, complete, default_client, default_clients
 from kagura.core.llm._client import LLMClient
 from kagura.core.llm._config import LLMConfig
-from kagura.core.llm._defaults import default_client, default_clients
 from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMResponse, Usage
@@ -29,9 +28,8 @@ from kagura.core.llm.providers._registry import Provider, register_provider
 from kagura.core.llm._attachments import attachment_kind  # noqa: F401
 from kagura.core.llm._budget import configure_rate_limit, holding_back, limiter_for, reset_rate_limits  # noqa: F401
 from kagura.core.llm._cache import ResponseCache, cache_key  # noqa: F401
-from kagura.core.llm._call import call_llm_sync  # noqa: F401
+from kagura.core.llm._call import DefaultClients, call_llm_sync  # noqa: F401
 from kagura.core.llm._config import DEFAULT_MODEL  # noqa: F401
-from kagura.core.llm._defaults import DefaultClients  # noqa: F401
 from kagura.core.llm._pricing import ModelPrice  # noqa: F401
 from kagura.core.llm._types import LLMRequest, RawResponse  # noqa: F401
 from kagura.core.llm._usage import UsageTracker, record_usage  # noqa: F401

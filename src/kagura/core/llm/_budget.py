@@ -12,8 +12,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
+from kagura.core.llm._call import default_clients
 from kagura.core.llm._config import LLMConfig
-from kagura.core.llm._defaults import default_clients
 from kagura.core.parallel import RateLimiter
 
 __all__ = ["configure_rate_limit", "holding_back", "limiter_for", "reset_rate_limits"]

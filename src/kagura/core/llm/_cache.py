@@ -14,14 +14,16 @@ import json
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from kagura._deprecation import renamed
 from kagura._sqlite import migrate
+from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import StoreError
 
-__all__ = ["ResponseCache", "cache_key"]
+__all__ = ["ClientCaches", "ResponseCache", "cache_key"]
 
 _MIGRATIONS = [
     """CREATE TABLE responses (
@@ -134,3 +136,35 @@ class ResponseCache:
     get_blocking = renamed("ResponseCache.get_blocking", "ResponseCache.get_sync", get_sync)
     put_blocking = renamed("ResponseCache.put_blocking", "ResponseCache.put_sync", put_sync)
     count_blocking = renamed("ResponseCache.count_blocking", "ResponseCache.count_sync", count_sync)
+
+
+class ClientCaches:
+    """One client's response caches (the one it was given, else one per ``cache_path`` its calls use) and
+    its calls in flight on each event loop (for coalescing). Nothing is shared between clients."""
+
+    def __init__(self, cache: ResponseCache | str | Path | None = None) -> None:
+        if isinstance(cache, str | Path):
+            cache = ResponseCache(cache)
+        elif cache is not None and not isinstance(cache, ResponseCache):
+            raise TypeError(f"cache must be a ResponseCache, a path or None, got {type(cache).__name__}")
+        self.given = cache
+        self._by_path: dict[Path, ResponseCache] = {}
+        self._flights: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]
+        ] = weakref.WeakKeyDictionary()
+
+    def for_config(self, config: LLMConfig) -> ResponseCache | None:
+        """The cache calls with ``config`` use (None: caching is off for them)."""
+        if not config.enable_cache:
+            return None
+        if self.given is not None:
+            return self.given
+        path = Path(config.cache_path or "").expanduser().resolve()
+        cache = self._by_path.get(path)
+        if cache is None:
+            cache = self._by_path[path] = ResponseCache(path)
+        return cache
+
+    def flights(self) -> dict[str, asyncio.Task[LLMResponse]]:
+        """The calls in flight on the running loop, by request key."""
+        return self._flights.setdefault(asyncio.get_running_loop(), {})

@@ -20,11 +20,9 @@ admission, retries book anew).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -32,20 +30,19 @@ from typing import Any
 
 from kagura._redact import redact_url
 from kagura.core.llm._attachments import Attachment
-from kagura.core.llm._cache import ResponseCache
+from kagura.core.llm._cache import ClientCaches, ResponseCache
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._request import build_request, endpoint_of, estimate_body_tokens
 from kagura.core.llm._sending import attempts, send_request, stream_deltas
 from kagura.core.llm._structured import DEFAULT_MAX_REPAIRS, complete_structured
 from kagura.core.llm._telemetry import Telemetry
-from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
+from kagura.core.llm._types import LLMResponse, RawResponse, Usage
 from kagura.core.llm.control._adaptive_state import AdaptiveStore
-from kagura.core.llm.control._admission import Admission, build_controls
-from kagura.core.llm.control._spend import SpendCap, body_token_bounds, priced_worst, request_worst_usd
+from kagura.core.llm.control._admission import build_controls
+from kagura.core.llm.control._spend import SpendCap, body_token_bounds, priced_worst
 from kagura.core.llm.providers._registry import Provider, new_provider
 from kagura.core.parallel import RateLimiter
-from kagura.errors import RateLimitedError
 
 __all__ = ["LLMClient"]
 
@@ -113,15 +110,8 @@ class LLMClient:
             raise TypeError(f"provider must be a Provider instance or a name, got {type(provider).__name__}")
         self.provider = provider
         self.limiter, self.controller = build_controls(config, limiter, adaptive, adaptive_store, self.clock)
-        if isinstance(cache, str | Path):
-            cache = ResponseCache(cache)
-        elif cache is not None and not isinstance(cache, ResponseCache):
-            raise TypeError(f"cache must be a ResponseCache, a path or None, got {type(cache).__name__}")
-        self._cache = cache
-        self._caches: dict[Path, ResponseCache] = {}
-        self._flights: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]
-        ] = weakref.WeakKeyDictionary()
+        self.caches = ClientCaches(cache)
+        """The response caches and in-flight map of this client's calls."""
         self._endpoint = endpoint_of(config)
         self.rate_limited = 0
         """Attempts answered "rate limited" (HTTP 429) so far, retried or not."""
@@ -272,41 +262,6 @@ class LLMClient:
         if model is None:
             return response
         return dataclasses.replace(response, usage=self.priced(model, response.usage))
-
-    # -- admission (used by kagura.core.llm._sending) ----------------------------------------------
-    def admission(self, config: LLMConfig, worst_usd: float = 0.0) -> Admission:
-        """The admission of one call with ``config``: adaptive when the config says so, the spend cap."""
-        controller = self.controller if config.adaptive else None
-        return Admission(self.limiter, controller, self.spend_cap, worst_usd)
-
-    def finish(self, admission: Admission, *, error: BaseException | None = None, started: float | None = None
-               ) -> None:  # fmt: skip
-        """After a failed (or cancelled) attempt: free its slot, tell the controller, count a 429."""
-        if isinstance(error, RateLimitedError):
-            self.rate_limited += 1
-        admission.finish(error=error, started=started)
-
-    def worst_usd(self, request: LLMRequest) -> float:
-        """The most ``request`` can cost (0.0 without a spend cap; see :func:`request_worst_usd`)."""
-        if self.spend_cap is None:
-            return 0.0
-        return request_worst_usd(self.prices, self.provider, request)
-
-    def cache_for(self, config: LLMConfig) -> ResponseCache | None:
-        """The response cache calls with ``config`` use (None: caching is off), one per path."""
-        if not config.enable_cache:
-            return None
-        if self._cache is not None:
-            return self._cache
-        path = Path(config.cache_path or "").expanduser().resolve()
-        cache = self._caches.get(path)
-        if cache is None:
-            cache = self._caches[path] = ResponseCache(path)
-        return cache
-
-    def flights(self) -> dict[str, asyncio.Task[LLMResponse]]:
-        """The calls in flight on the running loop, by request (for coalescing)."""
-        return self._flights.setdefault(asyncio.get_running_loop(), {})
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def ready(self) -> None:

@@ -19,8 +19,10 @@ from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._telemetry import CallTrace
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.core.llm._usage import record_usage
+from kagura.core.llm.control._admission import Admission
+from kagura.core.llm.control._spend import request_worst_usd
 from kagura.core.parallel import RetryPolicy, call_with_retry
-from kagura.errors import KaguraTimeoutError
+from kagura.errors import KaguraTimeoutError, RateLimitedError
 
 if TYPE_CHECKING:
     from kagura.core.llm._client import LLMClient
@@ -33,6 +35,27 @@ R = TypeVar("R")
 @functools.lru_cache(maxsize=64)
 def _policy(max_attempts: int, max_delay: float) -> RetryPolicy:
     return RetryPolicy(max_attempts=max_attempts, max_delay=max_delay)
+
+
+def _admission(client: LLMClient, config: LLMConfig, worst_usd: float = 0.0) -> Admission:
+    """The admission of one call with ``config``: adaptive when the config says so, the spend cap."""
+    controller = client.controller if config.adaptive else None
+    return Admission(client.limiter, controller, client.spend_cap, worst_usd)
+
+
+def _failed(client: LLMClient, admission: Admission, error: BaseException | None = None,
+            started: float | None = None) -> None:  # fmt: skip
+    """After a failed (or cancelled) attempt: free its slot, tell the controller, count a 429."""
+    if isinstance(error, RateLimitedError):
+        client.rate_limited += 1
+    admission.finish(error=error, started=started)
+
+
+def worst_usd(client: LLMClient, request: LLMRequest) -> float:
+    """The most ``request`` can cost (0.0 without a spend cap; see :func:`request_worst_usd`)."""
+    if client.spend_cap is None:
+        return 0.0
+    return request_worst_usd(client.prices, client.provider, request)
 
 
 async def send_request(client: LLMClient, config: LLMConfig, request: LLMRequest) -> LLMResponse:
@@ -60,7 +83,7 @@ async def call_provider(client: LLMClient, config: LLMConfig, request: LLMReques
     with trace.span():  # the call's span: every attempt, retries and waits included
         response = await attempts(
             client, config, request, estimate, lambda: provider.complete(request), usage_of,
-            worst_usd=client.worst_usd(request), trace=trace,
+            worst_usd=worst_usd(client, request), trace=trace,
         )  # fmt: skip
         response = dataclasses.replace(response, usage=client.priced(response.model, response.usage))
         trace.finish(response)
@@ -81,7 +104,7 @@ async def attempts(
     """``call()`` through admission (slot, the budgets in scope, our own, the dollars), with the call's
     timeout and retries; each attempt in its own span when ``trace`` is given. ``usage_of`` gives an
     answer's (model, usage, headers)."""
-    admission = client.admission(config, worst_usd)
+    admission = _admission(client, config, worst_usd)
     await client.provider.prepare(request)  # SDK ready before the budget admits: the call leaves at once
 
     async def attempt() -> R:
@@ -103,11 +126,11 @@ async def attempts(
                     raise
                 raise KaguraTimeoutError(f"the LLM call timed out after {request.timeout} s") from None
         except Exception as exc:
-            client.finish(admission, error=exc, started=started)
+            _failed(client, admission, exc, started)
             await admission.settle(error=exc)
             raise
         except BaseException:
-            client.finish(admission)
+            _failed(client, admission)
             raise
         model, usage, headers = usage_of(response)
         admission.finish(started=started, estimate=estimate, usage=usage, success=True, headers=headers)
@@ -124,7 +147,7 @@ async def stream_deltas(
 ) -> AsyncIterator[str]:
     """The answer's deltas through the same admission and retries (none once text has been yielded)."""
     policy = _policy(config.max_attempts, config.retry_max_delay)
-    admission = client.admission(config, client.worst_usd(request))
+    admission = _admission(client, config, worst_usd(client, request))
     provider = client.provider
     estimate = provider.estimate_tokens(request)
     await provider.prepare(request)
@@ -143,14 +166,14 @@ async def stream_deltas(
                     parts.append(chunk.delta)
                     yield chunk.delta
         except Exception as exc:
-            client.finish(admission, error=exc, started=started)
+            _failed(client, admission, exc, started)
             await admission.settle(error=exc)
             if parts or not policy.should_retry(exc, attempt):
                 raise
             await asyncio.sleep(policy.delay(attempt, exc))
             continue
         except BaseException:
-            client.finish(admission)
+            _failed(client, admission)
             raise
         admission.finish(started=started, estimate=estimate, usage=usage, success=True)
         break
@@ -164,7 +187,7 @@ async def stream_deltas(
 
 
 async def _cached_call(client: LLMClient, config: LLMConfig, request: LLMRequest, key: str) -> LLMResponse:
-    cache = client.cache_for(config)
+    cache = client.caches.for_config(config)
     if cache is not None:
         hit = await cache.get(key)
         if hit is not None:
@@ -179,7 +202,7 @@ async def _coalesced(client: LLMClient, config: LLMConfig, request: LLMRequest, 
     # Followers join the leader's task synchronously (no await between lookup and registration),
     # so N identical concurrent calls make exactly one request, cache lookup included.
     flight_key = key + hashlib.sha256((request.api_key or "").encode()).hexdigest()
-    flights = client.flights()
+    flights = client.caches.flights()
     task = flights.get(flight_key)
     leader = task is None
     if task is None:

@@ -1,8 +1,10 @@
-"""``OpenAIEmbedder``: ``POST /v1/embeddings`` on any OpenAI-compatible server via the official SDK.
+"""``OpenAIEmbedder``: ``POST /v1/embeddings`` on any OpenAI-compatible server, through an ``LLMClient``.
 
-The SDK's own retries are off (``max_retries=0``). Texts go out in batches of ``batch_size`` through the
+Every request goes through one :class:`~kagura.core.llm.LLMClient` (``client=``, or one made here from
+the arguments, with the environment read once by :class:`~kagura.core.llm.LLMConfig`): the same SDK path,
+budget, retries and spend cap as chat calls. Texts go out in batches of ``batch_size`` through the
 scheduler (:func:`kagura.core.parallel.parallel_map`): up to ``max_concurrent`` batches at a time, each
-attempt admitted by the endpoint's budget (``requests_per_minute``/``tokens_per_minute``, or a shared
+attempt admitted by the client's budget (``requests_per_minute``/``tokens_per_minute``, or a shared
 ``limiter``), retryable errors (429 honouring ``Retry-After``, 5xx, timeouts, dropped connections) retried;
 rows come back in input order, L2-normalised (some servers do not normalise). ``aembed`` is the
 implementation; ``embed`` runs it on a private event loop, so call ``embed`` from threads without a
@@ -12,26 +14,17 @@ running loop.
 from __future__ import annotations
 
 import asyncio
-import os
-import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from kagura._redact import redact_url
-from kagura.core.llm import translate_openai_error
+from kagura.core.llm import LLMClient, LLMConfig
 from kagura.core.memory.embedders._base import check_texts
-from kagura.core.parallel import RateLimiter, RetryPolicy, parallel_map
-from kagura.errors import (
-    ConfigurationError,
-    MalformedResponseError,
-    UsageError,
-)
-
-if TYPE_CHECKING:
-    import openai
+from kagura.core.parallel import RateLimiter, parallel_map
+from kagura.errors import ConfigurationError, InvalidRequestError, MalformedResponseError, UsageError
 
 __all__ = ["KNOWN_DIMENSIONS", "OpenAIEmbedder"]
 
@@ -46,9 +39,11 @@ class OpenAIEmbedder:
     """Embeddings from an OpenAI-compatible ``/v1/embeddings`` endpoint.
 
     ``base_url`` and ``api_key`` default to ``KAGURA_LLM_BASE_URL`` and ``KAGURA_LLM_API_KEY`` (then
-    ``OPENAI_API_KEY``). ``dimensions`` is sent to the server when given (text-embedding-3 models can
-    shorten vectors). ``dimension`` is fixed by ``dimensions`` when set; otherwise it is learnt from the
-    first answer, whatever the model's name (see :attr:`dimension`).
+    ``OPENAI_API_KEY``). ``client``: the :class:`~kagura.core.llm.LLMClient` to call through instead (its
+    endpoint, key, timeout, retries and budget; the embedder then leaves it open). ``dimensions`` is sent
+    to the server when given (text-embedding-3 models can shorten vectors). ``dimension`` is fixed by
+    ``dimensions`` when set; otherwise it is learnt from the first answer, whatever the model's name (see
+    :attr:`dimension`).
     """
 
     def __init__(
@@ -65,6 +60,7 @@ class OpenAIEmbedder:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         limiter: RateLimiter | None = None,
+        client: LLMClient | None = None,
     ) -> None:
         if not model:
             raise ValueError("model must be a non-empty embedding model name")
@@ -75,29 +71,34 @@ class OpenAIEmbedder:
         if timeout <= 0:
             raise ValueError("timeout must be > 0 seconds")
         self.model = model
-        self.base_url = base_url or os.environ.get("KAGURA_LLM_BASE_URL") or None
-        self._api_key = api_key or os.environ.get("KAGURA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        if self._api_key is None and self.base_url is None:
-            raise ConfigurationError(
-                "OpenAIEmbedder needs an API key (api_key=, KAGURA_LLM_API_KEY or OPENAI_API_KEY) "
-                "or a base_url= / KAGURA_LLM_BASE_URL of a local OpenAI-compatible server"
-            )
-        self.dimensions = dimensions
-        self.batch_size = batch_size
-        self.max_concurrent = max_concurrent
-        self.timeout = timeout
-        self.retry = RetryPolicy(max_attempts=max_attempts)
         if limiter is not None and (requests_per_minute is not None or tokens_per_minute is not None):
             raise ValueError("pass either limiter= or requests_per_minute=/tokens_per_minute=, not both")
         if limiter is None and (requests_per_minute is not None or tokens_per_minute is not None):
             limiter = RateLimiter(requests_per_minute, tokens_per_minute)
+        self._owns_client = client is None
+        if client is None:
+            config = LLMConfig(
+                model=model, base_url=base_url, api_key=api_key, provider="openai", timeout=timeout,
+                max_attempts=max_attempts, adaptive=False, redis_url="",
+            )  # fmt: skip
+            if config.api_key is None and config.base_url is None:
+                raise ConfigurationError(
+                    "OpenAIEmbedder needs an API key (api_key=, KAGURA_LLM_API_KEY or OPENAI_API_KEY) "
+                    "or a base_url= / KAGURA_LLM_BASE_URL of a local OpenAI-compatible server"
+                )
+            client = LLMClient(config, limiter=limiter)
+        elif not isinstance(client, LLMClient):
+            raise TypeError(f"client must be an LLMClient or None, got {type(client).__name__}")
+        self.client = client
+        self.base_url = client.config.base_url
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+        self.max_concurrent = max_concurrent
+        self.timeout = timeout
         self.limiter = limiter
         # Learnt from the first answer unless asked for: a server may serve any model under a known name
         # (a local server calling its model "text-embedding-3-small"), so a name never fixes the length.
         self._dimension: int | None = dimensions
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
-            weakref.WeakKeyDictionary()
-        )
 
     @property
     def name(self) -> str:
@@ -128,39 +129,23 @@ class OpenAIEmbedder:
         assert self._dimension is not None
         return self._dimension
 
-    def _client(self) -> openai.AsyncOpenAI:
-        import openai
-
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = openai.AsyncOpenAI(
-                api_key=self._api_key or "not-needed",
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.timeout,
-            )
-            self._clients[loop] = client
-        return client
-
     async def _request(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
-        try:
-            response = await self._client().embeddings.create(
-                model=self.model, input=texts, encoding_format="float", **extra
-            )
-        except Exception as exc:
-            import openai
-
-            if isinstance(exc, openai.OpenAIError):
-                raise translate_openai_error(exc, self._api_key) from exc
-            raise
-        rows = sorted(response.data, key=lambda d: d.index)
-        if len(rows) != len(texts) or [d.index for d in rows] != list(range(len(texts))):
+        body: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
+        if self.dimensions is not None:
+            body["dimensions"] = self.dimensions
+        response = await self.client.send("/embeddings", body, estimate=_estimated_tokens(texts))
+        if not response.ok:
+            detail = response.body.get("error", response.body) if isinstance(response.body, dict) else ""
+            raise InvalidRequestError(f"the embeddings endpoint answered {response.status_code}: {detail}")
+        data = response.body.get("data") if isinstance(response.body, dict) else None
+        if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+            raise MalformedResponseError("the embeddings answer has no list of 'data' objects")
+        rows = sorted(data, key=lambda d: d.get("index", -1))
+        if len(rows) != len(texts) or [d.get("index") for d in rows] != list(range(len(texts))):
             raise MalformedResponseError(f"asked for {len(texts)} embeddings, the server sent {len(rows)}")
         try:
-            matrix = np.asarray([d.embedding for d in rows], dtype=np.float32)
-        except (TypeError, ValueError) as exc:
+            matrix = np.asarray([d["embedding"] for d in rows], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponseError(f"embeddings are not equal-length float lists: {exc}") from exc
         if matrix.ndim != 2 or matrix.shape[1] == 0:
             raise MalformedResponseError(f"embeddings have an unusable shape {matrix.shape}")
@@ -173,14 +158,7 @@ class OpenAIEmbedder:
         if not items:
             return np.zeros((0, self._dimension or 0), dtype=np.float32)
         batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
-        parts = await parallel_map(
-            self._request,
-            batches,
-            self.max_concurrent,
-            retry=self.retry,
-            limiters=() if self.limiter is None else (self.limiter,),
-            cost=_estimated_tokens,
-        )
+        parts = await parallel_map(self._request, batches, self.max_concurrent)  # the client retries
         if len({p.shape[1] for p in parts}) != 1:
             raise MalformedResponseError("the server returned vectors of different lengths")
         matrix = np.concatenate(parts)
@@ -208,9 +186,8 @@ class OpenAIEmbedder:
         try:
             return await self.aembed(items)
         finally:
-            client = self._clients.pop(asyncio.get_running_loop(), None)
-            if client is not None:
-                await client.close()
+            if self._owns_client:  # this private loop's connections
+                await self.client.aclose()
 
     def __repr__(self) -> str:
         base_url = redact_url(self.base_url) if self.base_url else self.base_url
