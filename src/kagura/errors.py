@@ -48,7 +48,6 @@ __all__ = [
     "BudgetUnavailableError",
     "ConfigurationError",
     "ExtractionError",
-    "InternalError",
     "InvalidRequestError",
     "JobInputError",
     "KaguraError",
@@ -68,7 +67,7 @@ __all__ = [
     "StructuredOutputError",
     "UnsupportedAttachmentError",
     "UsageError",
-    "WorkerProcessError",
+    # InternalError and WorkerProcessError are KaguraErrors too, but nothing for a user to catch by name.
 ]
 
 
