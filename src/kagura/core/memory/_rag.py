@@ -20,27 +20,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kagura.core.llm import LLMConfig
-from kagura.core.memory._answer import Answer, generate_answer
 from kagura.core.memory._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
 from kagura.core.memory._grouping import best_per_file
 from kagura.core.memory._hashing import embedder_id
 from kagura.core.memory._hybrid import RRF_K, SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory._identifiers import boost_identifiers, query_identifiers
-from kagura.core.memory._pipeline import IngestRun, Progress, ProgressCallback
-from kagura.core.memory._prepare import RunCounters
-from kagura.core.memory._prune import plan_prune
-from kagura.core.memory._ray_engine import RayWorkers, check_engine, import_ray, run_on_ray
-from kagura.core.memory._ray_worker import WorkerSpec
 from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
 from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_claims, open_rag_store
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
-from kagura.core.parallel import RetryPolicy
-from kagura.loaders import FileType, display_name, scan_directory
 
+# Only ingestion (and ``ask``) needs the LLM layer, the scheduler, the loaders, the pipeline and Ray: they
+# are imported where used, so a process that only searches (every ``kagura search``) never loads them.
 if TYPE_CHECKING:
+    from kagura.core.llm import LLMConfig
+    from kagura.core.memory._answer import Answer
+    from kagura.core.memory._pipeline import ProgressCallback
+    from kagura.core.memory._ray_engine import RayWorkers
+    from kagura.core.memory._ray_worker import WorkerSpec
     from kagura.core.memory.stores import HNSWParams
+    from kagura.core.parallel import RetryPolicy
 
 __all__ = ["MultimodalRAG"]
 
@@ -49,7 +48,6 @@ FUSION_DEPTH = 50
 """Candidates taken from each ranking before a hybrid search fuses them."""
 PER_FILE_FACTOR = 5
 """``query(per_file=True)`` ranks this many chunks per result wanted, then keeps each file's best."""
-_FILE_TYPES = {str(t) for t in FileType}
 
 
 class MultimodalRAG:
@@ -76,7 +74,7 @@ class MultimodalRAG:
         embed_batch_size: int = EMBED_BATCH,
     ) -> None:
         target = check_target(store_path, "store_path")
-        if llm is not None and not isinstance(llm, LLMConfig):
+        if llm is not None and not isinstance(llm, _llm_config()):
             raise TypeError(f"llm must be an LLMConfig or None (offline), got {type(llm).__name__}")
         check_chunking(chunk_size, overlap)
         if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 1:
@@ -171,6 +169,12 @@ class MultimodalRAG:
         environments, ``__pycache__/``, ``*.pyc`` ...) as code-search tools do; ``False`` indexes them too.
         Either way ``.gitignore``/``.kaguraignore`` files apply, and a ``!pattern`` there re-includes.
         """
+        from kagura.core.memory._pipeline import IngestRun, Progress
+        from kagura.core.memory._prepare import RunCounters
+        from kagura.core.memory._prune import plan_prune
+        from kagura.core.memory._ray_engine import RayWorkers, check_engine, import_ray, run_on_ray
+        from kagura.loaders import display_name, scan_directory
+
         engine = check_engine(engine)
         if ray_address is not None and (engine != "ray" or not isinstance(ray_address, str)):
             raise ValueError("ray_address must be a str, and is only used with engine='ray'")
@@ -253,6 +257,8 @@ class MultimodalRAG:
         self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int
     ) -> WorkerSpec:
         """This run's settings: the driver's preparer is made from them, and so is each Ray batch's."""
+        from kagura.core.memory._ray_worker import WorkerSpec
+
         return WorkerSpec(
             root=root,
             llm=self.llm,
@@ -305,8 +311,8 @@ class MultimodalRAG:
             raise ValueError("query text must be a non-empty string")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
-        if file_type is not None and str(file_type) not in _FILE_TYPES:
-            raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(_FILE_TYPES)}")
+        if file_type is not None and str(file_type) not in (kinds := _file_types()):
+            raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(kinds)}")
         mode = check_mode(mode)
         kind = None if file_type is None else str(file_type)
         if not isinstance(per_file, bool):
@@ -371,6 +377,8 @@ class MultimodalRAG:
     async def ask(self, question: str, top_k: int = 5, *, mode: SearchMode = "hybrid") -> Answer:
         """Retrieve ``top_k`` passages (``mode`` as in :meth:`query`) and answer from them with the LLM
         (``Answer.text`` is None offline)."""
+        from kagura.core.memory._answer import generate_answer
+
         passages = await self.query(question, top_k=top_k, mode=mode)
         return await generate_answer(question, passages, self.llm)
 
@@ -378,3 +386,15 @@ class MultimodalRAG:
         """Indexed documents under ``directory`` (every document when ``None``); blocking."""
         root = "" if directory is None else str(Path(directory).expanduser().resolve())
         return self._store.documents_under(root)
+
+
+def _llm_config() -> type[LLMConfig]:
+    from kagura.core.llm import LLMConfig
+
+    return LLMConfig
+
+
+def _file_types() -> set[str]:
+    from kagura.loaders import FileType
+
+    return {str(t) for t in FileType}

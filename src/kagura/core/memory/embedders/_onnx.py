@@ -2,9 +2,10 @@
 
 The graph is written from the safetensors weights by :mod:`._onnx_graph` (no torch), optionally quantized
 with :func:`onnxruntime.quantization.quantize_dynamic`, and saved under ``<kagura cache>/onnx/``, named
-``<model>-<weights sha256>-<variant>-kagura<version>-r<recipe>-ort<version>.onnx``: the key changes
-whenever the weights, the graph recipe (kagura's version, :data:`GRAPH_RECIPE`) or the quantizer
-(onnxruntime's version) could. The graph file holds the operators only; its weights sit beside it in
+``<model>-<weights sha256>-<variant>-g<recipe digest>-ort<version>.onnx``: the key changes whenever the
+weights, the graph recipe (the source of this module and of :mod:`._onnx_graph`, hashed: cheaper to read
+than kagura's version from the package metadata, and exact) or the quantizer (onnxruntime's version) could.
+The graph file holds the operators only; its weights sit beside it in
 ``<graph>.data`` (ONNX external data), which ONNX Runtime maps from the file instead of copying into the
 process: a new process (every ``kagura search``) opens its session in about a third of the CPU time and
 memory of a single-file graph. Processes that race to build the same graph each write their own temporary
@@ -40,8 +41,6 @@ from kagura.core.memory.embedders._checkpoint import BertConfig, BertWeights
 __all__ = ["QUANTIZATIONS", "OnnxEncoder", "graph_cache_path", "import_onnxruntime"]
 
 QUANTIZATIONS = (None, "int8")
-GRAPH_RECIPE = 2
-"""Bumped when the cached files change form (2: weights in ``<graph>.data`` beside the graph)."""
 log = logging.getLogger(__name__)
 
 
@@ -63,15 +62,20 @@ def import_onnxruntime() -> Any:
 
 def graph_cache_path(weights_sha256: str, quantize: str | None, *, model: str = "minilm") -> Path:
     """Where the built graph for these weights and variant is cached; see the module docstring."""
-    import kagura
-
     ort = import_onnxruntime()
     variant = quantize or "fp32"
-    name = (
-        f"{model}-{weights_sha256[:16]}-{variant}-kagura{kagura.__version__}-r{GRAPH_RECIPE}"
-        f"-ort{ort.__version__}.onnx"
-    )
+    name = f"{model}-{weights_sha256[:16]}-{variant}-g{_recipe_digest()}-ort{ort.__version__}.onnx"
     return cache_dir() / "onnx" / name
+
+
+def _recipe_digest() -> str:
+    """A digest of the code that writes the cached files (this module and the graph builder)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for source in (Path(__file__), Path(__file__).with_name("_onnx_graph.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _quantize(source: Path, target: Path, config: BertConfig) -> None:
