@@ -38,7 +38,9 @@ class Sizes:
 
     @classmethod
     def default(cls) -> Sizes:
-        return cls(items=400, rpm=6000, batch_seconds=20.0, deadlines=(40.0, 14.0, 6.0))
+        """``kagura bench`` without a scale (a part of its 90 s): the full shape on a 6.7x faster clock,
+        deadlines at 2x, 0.8x and 0.5x the batch time (all batch, a split, all online)."""
+        return cls(items=150, rpm=12_000, batch_seconds=3.0, deadlines=(6.0, 2.5, 1.5))
 
     @classmethod
     def quick(cls) -> Sizes:

@@ -171,7 +171,14 @@ async def _measure(
     return results
 
 
-def _row(operation: str, rows: list[dict[str, Any]], latency: float, round_trips: float) -> BenchRow:
+def _row(
+    operation: str,
+    rows: list[dict[str, Any]],
+    latency: float,
+    round_trips: float,
+    checks: list[tuple[str, str, float]] | None = None,
+) -> BenchRow:
+    """``checks``: the row's goal; every row also needs the serial and parallel decisions to agree."""
     n = len(rows)
     return BenchRow(
         operation=operation,
@@ -196,6 +203,7 @@ def _row(operation: str, rows: list[dict[str, Any]], latency: float, round_trips
                 if (group := [r for r in rows if r["path"] == p])
             },
         },
+        checks=[("agreement", ">=", 1.0), *(checks or [])],
     )
 
 
@@ -240,7 +248,7 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
         }
     )
     return [
-        _row("router no-enhancement path", plain, latency, 1.0),
+        _row("router no-enhancement path", plain, latency, 1.0, [("improvement", ">=", 0.48)]),
         _row("router enhancement path", enhanced, latency, 2.0),
         mix,
     ]

@@ -270,7 +270,7 @@ async def run(
     guide's size (60 texts, 30 images); the default and ``quick`` use 10 and 6."""
     del latency  # the LLM latency matters only to the fake server of row 2, fixed there
     if size is None:
-        scaled = "100000" if full else "2000" if quick else "10000"
+        scaled = "100000" if full else "2000" if quick else "3000"
         size = int(os.environ.get(SIZE_ENV, scaled))
     if size < 100:
         raise ValueError(f"size must be >= 100 chunks, got {size}")
