@@ -33,7 +33,7 @@ from kagura.core.memory import MultimodalRAG
 __all__ = ["run"]
 
 DEPTH = 50
-PROCESS_RUNS = 3
+PROCESS_RUNS = 2
 
 
 async def _search_rows(rag: MultimodalRAG, questions: Any) -> list[BenchRow]:

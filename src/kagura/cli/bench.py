@@ -194,6 +194,12 @@ def bench(
         skipped[name] = reason
         console.print(f"{name}: skipped: {reason}", style="yellow", highlight=False, markup=False)
 
+    costs: dict[str, dict[str, float]] = {}
+
+    def done(name: str, cost: dict[str, float]) -> None:
+        costs[name] = cost
+        console.print(f"[dim]{name}: {_seconds(cost['wall_s'])} (CPU {cost['cpu_s']:.1f} s)[/dim]")
+
     if size is not None and names != ["store"]:
         raise typer.BadParameter("--size applies to `kagura bench store` only")
     if size is not None:
@@ -215,11 +221,15 @@ def bench(
                 full=full,
                 on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
                 on_skip=skip,
+                on_done=done,
             )
         )
     if not results:
         raise fail("no benchmark could run: " + "; ".join(f"{n}: {r}" for n, r in skipped.items()))
-    text = results_as_json(results, latency=latency, quick=quick, full=full, skipped=skipped)
+    text = results_as_json(results, latency=latency, quick=quick, full=full, skipped=skipped, costs=costs)
+    if len(costs) > 1:
+        wall, cpu = sum(c["wall_s"] for c in costs.values()), sum(c["cpu_s"] for c in costs.values())
+        console.print(f"[dim]all: {_seconds(wall)} (CPU {cpu:.1f} s)[/dim]")
     if out is not None:
         write_json(out, text)
         console.print(f"wrote {out}", highlight=False)
