@@ -156,7 +156,9 @@ def measure_search(vectors: np.ndarray, pg: Any, pg_ids: list[int], tmp: Path, *
             "hnsw_default": {"m": default.m, "ef_construction": default.ef_construction,
                              "ef_search": default.ef_search},
             "ef_search_sweep": sweep,
+            "goal": "HNSW p50 <= 20 ms, recall@10 >= 0.95 (issue 14, stated at 1M chunks: --full, --size)",
         },
+        checks=[("pg_hnsw_p50_ms", "<=", 20.0), ("recall@10", ">=", 0.95)],
     )  # fmt: skip
 
 
