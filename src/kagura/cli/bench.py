@@ -137,7 +137,8 @@ MAX_STORE_SIZE = 1_000_000
 
 _HELP = (
     "Run benchmarks serial vs parallel in the same run and print the measured ratios.\n\n"
-    "With no arguments every benchmark runs at small sizes (a budget of 90 s in all on a 2-core machine); "
+    "With no arguments every benchmark runs at small sizes (the goal: 90 s in all on a quiet 2-core machine;"
+    " each benchmark prints its wall and CPU seconds, and the JSON keeps them); "
     "--full runs the sizes of the tables in docs/en/guides/performance-optimization.md (many minutes), "
     "--quick a smoke run of a few seconds each. Each row states its goal and whether it met it "
     "(pass/miss).\n\n"
