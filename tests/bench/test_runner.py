@@ -66,7 +66,7 @@ def test_unknown_name_lists_extra_choices() -> None:
 async def test_router_default_scale_is_a_spread_and_full_is_everything() -> None:
     conversations = load_dataset()["conversations"]
     *_, mix = await run_router(latency=0.0)
-    assert mix.items == 24 < len(conversations)
+    assert mix.items == 12 < len(conversations)
     assert mix.extra["labelled_conversations"] == len(conversations)  # detection is always over all
 
 

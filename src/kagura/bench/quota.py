@@ -43,6 +43,9 @@ from kagura.testing import FakeLLMProcess
 
 __all__ = ["Sizes", "run"]
 
+TIMEOUT = 10.0
+"""Seconds per HTTP request, both clients (the fake server answers in ``latency``; in a whole ``kagura
+bench`` run a few of the naive client's requests in scenario c went unanswered and waited out 30 s)."""
 Call = Callable[[str], Awaitable[object]]
 Budget = tuple[int | None, int | None]  # (requests_per_minute, tokens_per_minute) told to kagura
 
@@ -115,7 +118,8 @@ class _Counting(OpenAICompatibleProvider):
 
 def _kagura(base_url: str, key: str, tally: Tally, start: float, budget: Budget) -> LLMClient:
     config = LLMConfig(model="fake", base_url=base_url, api_key=key, max_attempts=50, retry_max_delay=5.0,
-                       timeout=30.0, requests_per_minute=budget[0], tokens_per_minute=budget[1])  # fmt: skip
+                       timeout=TIMEOUT, requests_per_minute=budget[0],
+                       tokens_per_minute=budget[1])  # fmt: skip
     return LLMClient(config, provider=_Counting(tally, start))
 
 
@@ -123,7 +127,7 @@ def _naive(base_url: str, key: str, concurrency: int, tally: Tally, start: float
     """asyncio.Semaphore + openai SDK + retry that sleeps what Retry-After says (inside the semaphore)."""
     import openai
 
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=30.0)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=TIMEOUT)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def call(prompt: str) -> object:
