@@ -47,7 +47,7 @@ class Sizes:
     def default(cls) -> Sizes:
         """``kagura bench`` without a scale: a part of its 90 s budget (``--full`` for the guide's sizes)."""
         return cls(processes=2, calls=24, concurrency=10, adaptive_seconds=3.0, warmup_seconds=1.0,
-                   acquires=300, start_delay=1.5)  # fmt: skip
+                   acquires=300, start_delay=2.5)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Sizes:
