@@ -66,7 +66,7 @@ def test_unknown_name_lists_extra_choices() -> None:
 async def test_router_default_scale_is_a_spread_and_full_is_everything() -> None:
     conversations = load_dataset()["conversations"]
     *_, mix = await run_router(latency=0.0)
-    assert mix.items == 24 < len(conversations)
+    assert mix.items == 12 < len(conversations)
     assert mix.extra["labelled_conversations"] == len(conversations)  # detection is always over all
 
 
@@ -75,7 +75,7 @@ def test_a_row_states_its_goal_and_whether_it_met_it() -> None:
                        checks=[("kagura.share_429", "<=", 0.005)])  # fmt: skip
     assert checked.goal == "kagura.share_429 <= 0.005" and checked.met is False
     ideal = BenchRow("gather", 10, 2.0, 1.0, ideal_s=0.9)
-    assert ideal.goal == "ratio_to_ideal >= 0.8" and ideal.met is True
+    assert ideal.goal == "" and ideal.met is None  # an ideal alone is no goal: no share of it is assumed
     assert BenchRow("plain", 1, 1.0, 1.0).met is None
     missing = BenchRow("x", 1, 1.0, 1.0, checks=[("absent", ">=", 1)])
     assert missing.met is None
@@ -87,7 +87,11 @@ def test_bench_tables_print_a_pass_miss_column() -> None:
 
     from kagura.cli.bench import _table
 
-    rows = [BenchRow("fast", 10, 2.0, 1.0, ideal_s=0.9), BenchRow("slow", 10, 2.0, 1.0, ideal_s=0.1)]
+    goal = [("ratio_to_ideal", ">=", 0.8)]
+    rows = [
+        BenchRow("fast", 10, 2.0, 1.0, ideal_s=0.9, checks=goal),
+        BenchRow("slow", 10, 2.0, 1.0, ideal_s=0.1, checks=goal),
+    ]
     console = Console(width=200, record=True)
     console.print(_table("demo", rows))
     text = console.export_text()
@@ -98,3 +102,18 @@ def test_bench_tables_print_a_pass_miss_column() -> None:
         "pass",
         "miss",
     ]
+
+
+async def test_rows_carry_the_goal_their_issue_set() -> None:
+    """Each row's pass/miss is against its own issue's goal, not a default share of the ideal: the
+    scheduler overhead (issue 2) beats semaphore+gather and stays within 2x the bare pool; LLM calls (issue
+    3) reach 95 % of the ideal; the router's no-enhancement path (issue 6) is 48 % faster, always agreeing."""
+    from kagura.bench import llm, overhead
+
+    for row in await overhead.run(quick=True):
+        assert row.goal == "kagura_vs_gather <= 1, kagura_vs_bare <= 2"
+    for row in await llm.run(latency=0.01, quick=True):
+        assert row.goal == "ratio_to_ideal >= 0.95"
+    plain, enhanced, mix = await run_router(latency=0.0, quick=True)
+    assert plain.goal == "agreement >= 1, improvement >= 0.48"
+    assert enhanced.goal == mix.goal == "agreement >= 1"

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -127,3 +128,52 @@ def test_redescribe_flag_is_passed_to_the_run(tmp_path: Path, monkeypatch: pytes
         return calls
 
     assert asyncio.run(scenario()) == [1, 0, 1]
+
+
+async def _interrupt_after(
+    corpus: Path, store: Path, base_url: str, files: int, pause: float
+) -> dict[str, Any]:
+    """``kagura ingest`` (remote embeddings on the fake server: the store is most of the work), SIGINT
+    ``pause`` seconds after the first progress line past a third of the files; its ``--json`` report."""
+    env = {**os.environ, "PYTHONPATH": SRC, "KAGURA_LLM_API_KEY": "test"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kagura.cli", "ingest", str(corpus), "--store", str(store), "--json",
+        "--embedder", "openai:fake", "--base-url", base_url, "--progress-every", "0.02",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        while True:
+            line = await asyncio.wait_for(proc.stderr.readline(), 300)
+            assert line, "the ingest ended before it could be interrupted"
+            if line.startswith(b"ingest: ") and int(line.split()[1].split(b"/")[0]) > files // 3:
+                break
+        await asyncio.sleep(pause)
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 130, err.decode()[-2000:]
+    report: dict[str, Any] = json.loads(out)
+    return report
+
+
+async def test_an_interrupted_ingest_reports_exactly_what_the_store_holds(tmp_path: Path) -> None:
+    """Ctrl-C while a batch of files is being stored: the files the batch committed before it stopped
+    were missing from the report (18,625 indexed listed, 18,628 held). Several interrupts at different
+    moments; each report lists exactly the documents the store holds."""
+    files = 1200
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(files):
+        (corpus / f"f{i:05d}.txt").write_text(f"fact {i} about lighthouses and ships " * 3, encoding="utf-8")
+    async with FakeLLMServer() as server:
+        for attempt, pause in enumerate((0.0, 0.03, 0.06, 0.09, 0.12)):
+            store = tmp_path / f"s{attempt}.db"
+            report = await _interrupt_after(corpus, store, server.base_url, files, pause)
+            assert report["interrupted"] is True
+            indexed = sorted(Path(p).name for p in report["indexed"])
+            assert indexed == _documents(store), (attempt, len(indexed), len(_documents(store)))
+            assert report["chunks_added"] == len(indexed)  # one chunk per file

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,35 @@ def test_a_known_model_name_on_another_server_learns_its_dimension_and_plain_sea
         assert json.loads(plain.stdout)[0]["relpath"] == "Caddyfile"
         assert server.stats.embedding_requests == before + 1  # the query was embedded by the server
         assert {body["model"] for body in server.received} == {"text-embedding-3-small"}
+
+
+_LOADED = (
+    "import runpy, sys\n"
+    "sys.argv = ['kagura', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('kagura.cli', run_name='__main__')\n"
+    "except SystemExit as exc:\n"
+    "    assert not exc.code, exc.code\n"
+    "sys.stderr.write(' '.join(sorted(sys.modules)))\n"
+)
+# What a search never needs: the ingest pipeline's layers (LLM calls, the scheduler, the file loaders) and
+# the other commands' modules (benchmarks, jobs, routing).
+_NOT_FOR_SEARCH = (
+    "kagura.core.llm", "kagura.core.parallel", "kagura.loaders", "kagura.bench", "kagura.jobs",
+    "kagura.routing", "kagura.cli.bench", "kagura.cli.run", "openai",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+def test_a_search_process_loads_only_what_searching_needs(store: str, mode: str) -> None:
+    """``kagura search`` in its own process (what users run) imports the store, the search and (except for
+    ``--mode keyword``) the embedder: not the ingest stack nor every other command (a third of its time
+    went to those imports)."""
+    argv = [sys.executable, "-c", _LOADED, "search", "tomatoes soil", "--store", store, "--mode", mode]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "garden.txt" in done.stdout
+    loaded = set(done.stderr.split())
+    assert "kagura.core.memory" in loaded
+    assert not [m for m in loaded if m.split(".")[0] in _NOT_FOR_SEARCH or m.startswith(_NOT_FOR_SEARCH)]
+    assert ("onnxruntime" in loaded) == (mode == "hybrid")

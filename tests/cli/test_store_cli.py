@@ -63,3 +63,21 @@ def test_migrate_refuses_a_missing_source_and_the_same_store(tmp_path: Path) -> 
     assert missing.exit_code == 2 and "No store at" in missing.output
     same = runner.invoke(app, ["store", "migrate", str(tmp_path / "a.db"), str(tmp_path / "a.db")])
     assert same.exit_code == 2
+
+
+def test_a_search_path_that_hides_the_store_names_the_cause_at_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """``options=-c search_path=nope`` in the URL: the pool used to retry in the background and say only
+    "pool initialization incomplete after 30 sec"; now the first connection's error names the schema."""
+    corpus = _corpus(tmp_path)
+    made = runner.invoke(app, ["ingest", str(corpus), "--store", postgres_url, "--offline", "--json"])
+    assert made.exit_code == 0, made.output
+    hidden = postgres_url + ("&" if "?" in postgres_url else "?") + "options=-c%20search_path%3Dnope"
+    for argv in (["ingest", str(corpus)], ["search", "tomatoes"]):
+        result = runner.invoke(app, [*argv, "--store", hidden])
+        assert result.exit_code == 1, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and 'in schema "public"' in lines[0], result.output
+        assert 'search_path ("nope")' in lines[0] and "incomplete" not in lines[0]
+        assert "Traceback" not in result.output

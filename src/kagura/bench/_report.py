@@ -6,9 +6,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: The goal of a row measured against an ideal that states no goal of its own: this share of the ideal.
-DEFAULT_IDEAL_SHARE = 0.8
-
 
 @dataclass
 class BenchRow:
@@ -18,7 +15,8 @@ class BenchRow:
     ``extra`` holds anything else a benchmark measured (peak RSS, throughput, agreement rate...).
     ``checks`` is the row's goal as ``(metric, "<=" | ">=", limit)`` triples: ``metric`` names a property
     (``ratio_to_ideal``, ``speedup``) or a key of ``extra`` (``"kagura.share_429"`` reaches into a nested
-    dict). A row with an ideal and no checks has the default goal :data:`DEFAULT_IDEAL_SHARE` of it.
+    dict). Each goal is the one the issue that asked for the row stated; a row without checks has no goal
+    (its pass/miss is "-"): no share of the ideal is assumed for it.
     """
 
     operation: str
@@ -31,9 +29,7 @@ class BenchRow:
 
     @property
     def goal_checks(self) -> list[tuple[str, str, float]]:
-        if self.checks:
-            return self.checks
-        return [("ratio_to_ideal", ">=", DEFAULT_IDEAL_SHARE)] if self.ideal_s is not None else []
+        return self.checks
 
     @property
     def goal(self) -> str:

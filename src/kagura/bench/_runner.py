@@ -70,11 +70,14 @@ async def run_benchmarks(
     full: bool = False,
     on_start: Callable[[str], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    on_done: Callable[[str, dict[str, float]], None] | None = None,
 ) -> dict[str, list[BenchRow]]:
     """Run each named benchmark in turn (never concurrently: they would disturb each other's timings).
 
     A benchmark whose local service cannot start (``redis-server`` not installed, say) is left out of the
     results and reported to ``on_skip(name, reason)``; without ``on_skip`` its error propagates.
+    ``on_done(name, cost)`` gets what each one took: ``wall_s``, and ``cpu_s`` (this process's CPU plus
+    that of the child processes it waited for: on a shared machine the wall time varies, CPU much less).
     """
     if latency < 0:
         raise ValueError(f"latency must be >= 0 seconds, got {latency}")
@@ -86,13 +89,26 @@ async def run_benchmarks(
             on_start(name)
         module = importlib.import_module(BENCHMARKS[name])
         scale = {"full": True} if full and "full" in inspect.signature(module.run).parameters else {}
+        started, cpu = time.perf_counter(), _cpu_seconds()
         try:
             results[name] = await module.run(latency=latency, quick=quick, **scale)
         except ServiceUnavailableError as exc:
             if on_skip is None:
                 raise
             on_skip(name, str(exc))
+            continue
+        if on_done is not None:
+            on_done(name, {"wall_s": round(time.perf_counter() - started, 2),
+                           "cpu_s": round(_cpu_seconds() - cpu, 2)})  # fmt: skip
     return results
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of the children it has waited for."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def environment() -> dict[str, Any]:
@@ -115,8 +131,10 @@ def results_as_json(
     quick: bool,
     full: bool = False,
     skipped: dict[str, str] | None = None,
+    costs: dict[str, dict[str, float]] | None = None,
 ) -> str:
-    """The results as the JSON ``--out`` writes; ``skipped``: benchmark name -> why it did not run."""
+    """The results as the JSON ``--out`` writes; ``skipped``: benchmark name -> why it did not run;
+    ``costs``: benchmark name -> its ``wall_s`` and ``cpu_s`` (``run_benchmarks``' ``on_done``)."""
     payload = {
         "environment": environment(),
         "latency_s": latency,
@@ -124,6 +142,7 @@ def results_as_json(
         "full": full,
         "benchmarks": {name: [row.as_dict() for row in rows] for name, rows in results.items()},
         "skipped": dict(skipped or {}),
+        "seconds": dict(costs or {}),
     }
     return json.dumps(payload, indent=2, default=str)
 

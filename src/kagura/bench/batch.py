@@ -39,7 +39,9 @@ class Sizes:
 
     @classmethod
     def default(cls) -> Sizes:
-        return cls(items=400, rpm=6000, batch_seconds=20.0, deadlines=(40.0, 14.0, 6.0))
+        """``kagura bench`` without a scale (a part of its 90 s): the full shape on a 6.7x faster clock,
+        deadlines at 2x and 0.8x the batch time (all batch; then a split or online, by the deadline)."""
+        return cls(items=150, rpm=12_000, batch_seconds=3.0, deadlines=(6.0, 2.5))
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -74,6 +76,17 @@ async def _run_once(
         )
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     return summary, int((await server.stats())["chat_requests"]) - before
+
+
+def _checks(label: str, deadline: float | None, sizes: Sizes) -> list[tuple[str, str, float]]:
+    """Issue 24's goals: a batch that completes well before the deadline (or no deadline, ``--via batch``)
+    sends everything through the batch at half the online cost with 0 online calls; a deadline tighter
+    than the batch finishes every item by it, at a cost between batch and online."""
+    if label == "online":
+        return []
+    if deadline is None or deadline >= 2 * sizes.batch_seconds:
+        return [("batch_share", ">=", 1.0), ("cost_vs_online", "<=", 0.5), ("online_calls", "<=", 0)]
+    return [("late_s", "<=", 0.0), ("cost_vs_online", "<=", 1.0)]
 
 
 async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
@@ -111,7 +124,10 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
                             "via_batch": via["batch"]["items"], "via_online": via["online"]["items"],
                             "online_calls": calls, "done": summary["done"],
                             "by_deadline": None if deadline is None else wall <= deadline,
+                            "late_s": 0.0 if deadline is None else round(max(0.0, wall - deadline), 2),
+                            "batch_share": round(via["batch"]["items"] / max(1, sizes.items), 3),
                         },
+                        _checks(label, deadline, sizes),
                     )
                 )  # fmt: skip
     return rows

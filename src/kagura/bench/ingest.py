@@ -142,7 +142,7 @@ async def _ingest_media(n: int, latency: float, tmp: Path, embedder: Embedder, l
             "rerun_fraction_of_first": rerun / times[5],
             "rerun_llm_calls": rerun_calls,
         },
-        checks=[("ratio_to_ideal", ">=", 0.8), ("rerun_fraction_of_first", "<=", 0.05),
+        checks=[("ratio_to_ideal", ">=", 0.95), ("rerun_fraction_of_first", "<=", 0.05),
                 ("rerun_llm_calls", "<=", 0)],
     )  # fmt: skip
 

@@ -167,7 +167,9 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
                     "gather_vs_bare": m["gather"]["seconds"] / m["bare"]["seconds"],
                     **{f"{v}_s": m[v]["seconds"] for v in variants},
                     **{f"{v}_peak_rss_mb": round(m[v]["peak_rss_mb"], 1) for v in variants},
+                    "goal": "faster than semaphore+gather, <= 2x the bare pool (issue 2)",
                 },
+                checks=[("kagura_vs_gather", "<=", 1.0), ("kagura_vs_bare", "<=", 2.0)],
             )
         )
     return rows

@@ -22,7 +22,7 @@ routed as it stands; the serial baseline, which asks the LLM about every query, 
 differently: ``extra["disagreements"]`` lists those conversations (the tests require every disagreement to
 be such a miss).
 
-Sizes: ``quick`` a spread of 16 conversations at L <= 0.05 s; default a spread of 24; ``full`` all of them.
+Sizes: ``quick`` a spread of 16 conversations at L <= 0.05 s; default a spread of 12; ``full`` all of them.
 
 Expect the no-enhancement saving to approach but not reach 50%: each LLM call also costs client CPU time
 ``o`` (the SDK, JSON, the in-process fake server) that does not overlap on one event loop, so the
@@ -171,7 +171,14 @@ async def _measure(
     return results
 
 
-def _row(operation: str, rows: list[dict[str, Any]], latency: float, round_trips: float) -> BenchRow:
+def _row(
+    operation: str,
+    rows: list[dict[str, Any]],
+    latency: float,
+    round_trips: float,
+    checks: list[tuple[str, str, float]] | None = None,
+) -> BenchRow:
+    """``checks``: the row's goal; every row also needs the serial and parallel decisions to agree."""
     n = len(rows)
     return BenchRow(
         operation=operation,
@@ -196,6 +203,7 @@ def _row(operation: str, rows: list[dict[str, Any]], latency: float, round_trips
                 if (group := [r for r in rows if r["path"] == p])
             },
         },
+        checks=[("agreement", ">=", 1.0), *(checks or [])],
     )
 
 
@@ -214,7 +222,7 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
         latency = min(latency, 0.05)
         conversations = _spread(conversations, 16)
     elif not full:
-        conversations = _spread(conversations, 24)
+        conversations = _spread(conversations, 12)
     rows = await _measure(dataset, conversations, latency)
     plain = [r for r in rows if r["path"] != "enhanced"]
     enhanced = [r for r in rows if r["path"] == "enhanced"]
@@ -240,7 +248,7 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
         }
     )
     return [
-        _row("router no-enhancement path", plain, latency, 1.0),
+        _row("router no-enhancement path", plain, latency, 1.0, [("improvement", ">=", 0.48)]),
         _row("router enhancement path", enhanced, latency, 2.0),
         mix,
     ]

@@ -64,8 +64,9 @@ def _hand_cost(log: list[dict[str, Any]], prices: PriceTable) -> float:
 
 
 async def run(latency: float = 0.05, quick: bool = False, full: bool = False) -> list[BenchRow]:
-    """N = 1,000 extractions (``quick``: 200) at 50 concurrent, naive then kagura, in one run."""
-    count = 200 if quick else 1000
+    """N = 1,000 extractions with ``full``, 300 by default, 200 with ``quick``; 50 concurrent, naive then
+    kagura, in one run."""
+    count = 200 if quick else 1000 if full else 300
     concurrency = 50
     latency = min(latency, 0.05)
     invoice = _invoice_model()
@@ -132,13 +133,19 @@ async def run(latency: float = 0.05, quick: bool = False, full: bool = False) ->
         "repairs_per_invalid_answer": round(repairs / invalid_answers, 3) if invalid_answers else 0.0,
         "attempts_answered": int(stats["structured_answers"]),
         "attempts_priced": usage.calls if usage.cost_usd is not None else 0,
+        "unpriced_attempts": int(stats["structured_answers"])
+        - (usage.calls if usage.cost_usd is not None else 0),
         "cost_usd": round(usage.cost_usd or 0.0, 6),
         "hand_cost_usd": round(hand, 6),
         "cost_matches_to_the_cent": round(usage.cost_usd or -1.0, 2) == round(hand, 2),
         "cost_abs_diff_usd": abs((usage.cost_usd or 0.0) - hand),
         "goal": "0 invalid results; repairs <= 1.15 x invalid answers; every attempt priced",
     }
-    row = BenchRow(f"structured extractions ({RATE:.0%} invalid JSON)", count, naive_s, kagura_s, extra=extra)
+    row = BenchRow(
+        f"structured extractions ({RATE:.0%} invalid JSON)", count, naive_s, kagura_s, extra=extra,
+        checks=[("invalid_results", "<=", 0), ("repairs_per_invalid_answer", "<=", 1.15),
+                ("unpriced_attempts", "<=", 0)],
+    )  # fmt: skip
     return [row]
 
 

@@ -81,8 +81,8 @@ async def _round(client: LLMClient, prompts: list[str], concurrency: int) -> tup
 async def run(
     latency: float = 0.0, quick: bool = False, full: bool = False, calls: int | None = None
 ) -> list[BenchRow]:
-    """N calls (default 300; ``quick`` 60, ``full`` 1,000) at 10 concurrent, off/on in 3 rounds."""
-    count = calls or (60 if quick else 1000 if full else 300)
+    """N calls (default 120; ``quick`` 60, ``full`` 1,000) at 10 concurrent, off/on in 3 rounds."""
+    count = calls or (60 if quick else 1000 if full else 120)
     rounds, concurrency = 3, 10
     latency = min(latency, 0.01)
     try:
@@ -126,8 +126,9 @@ async def run(
         "goal": "tracing <= 5 % of a call's client CPU",
     }
     row = BenchRow(
-        "llm calls: OpenTelemetry off vs on (client CPU)", count, min(off_wall), min(on_wall), extra=extra
-    )
+        "llm calls: OpenTelemetry off vs on (client CPU)", count, min(off_wall), min(on_wall), extra=extra,
+        checks=[("tracing_overhead_pct", "<=", 5.0)],
+    )  # fmt: skip
     return [row]
 
 

@@ -20,8 +20,10 @@ def main() -> None:
     try:
         import_optional("typer", "the kagura command line")
         import_optional("rich", "the kagura command line")
-        from kagura.cli.app import app
+        from kagura.cli._app import app
+        from kagura.cli._commands import load_commands
 
+        load_commands(sys.argv[1:])  # only the module of the command being run (all for --help)
         app()
     except MissingExtraError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,9 +1,11 @@
-"""Entry point of the ``kagura`` console script: imports every command module, then runs the app."""
+"""The ``kagura`` typer app with every command registered (what tests and ``CliRunner`` import)."""
 
 from __future__ import annotations
 
-from kagura.cli import bench, budget, demo, fake_llm, ingest, route, run, store  # noqa: F401  (registers their commands)
 from kagura.cli._app import app
+from kagura.cli._commands import load_commands
+
+load_commands()
 
 
 def main() -> None:

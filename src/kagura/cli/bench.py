@@ -137,7 +137,8 @@ MAX_STORE_SIZE = 1_000_000
 
 _HELP = (
     "Run benchmarks serial vs parallel in the same run and print the measured ratios.\n\n"
-    "With no arguments every benchmark runs at small sizes (a budget of 90 s in all on a 2-core machine); "
+    "With no arguments every benchmark runs at small sizes (the goal: 90 s in all on a quiet 2-core machine;"
+    " each benchmark prints its wall and CPU seconds, and the JSON keeps them); "
     "--full runs the sizes of the tables in docs/en/guides/performance-optimization.md (many minutes), "
     "--quick a smoke run of a few seconds each. Each row states its goal and whether it met it "
     "(pass/miss).\n\n"
@@ -194,6 +195,12 @@ def bench(
         skipped[name] = reason
         console.print(f"{name}: skipped: {reason}", style="yellow", highlight=False, markup=False)
 
+    costs: dict[str, dict[str, float]] = {}
+
+    def done(name: str, cost: dict[str, float]) -> None:
+        costs[name] = cost
+        console.print(f"[dim]{name}: {_seconds(cost['wall_s'])} (CPU {cost['cpu_s']:.1f} s)[/dim]")
+
     if size is not None and names != ["store"]:
         raise typer.BadParameter("--size applies to `kagura bench store` only")
     if size is not None:
@@ -215,11 +222,15 @@ def bench(
                 full=full,
                 on_start=lambda name: console.print(f"[dim]running {name} (latency {latency} s)...[/dim]"),
                 on_skip=skip,
+                on_done=done,
             )
         )
     if not results:
         raise fail("no benchmark could run: " + "; ".join(f"{n}: {r}" for n, r in skipped.items()))
-    text = results_as_json(results, latency=latency, quick=quick, full=full, skipped=skipped)
+    text = results_as_json(results, latency=latency, quick=quick, full=full, skipped=skipped, costs=costs)
+    if len(costs) > 1:
+        wall, cpu = sum(c["wall_s"] for c in costs.values()), sum(c["cpu_s"] for c in costs.values())
+        console.print(f"[dim]all: {_seconds(wall)} (CPU {cpu:.1f} s)[/dim]")
     if out is not None:
         write_json(out, text)
         console.print(f"wrote {out}", highlight=False)

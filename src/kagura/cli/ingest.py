@@ -47,6 +47,8 @@ _LOCAL_MODEL = "all-MiniLM-L6-v2"
 #: ``kagura ingest``'s exit codes (also in its --help and the README): 0 every file indexed (or unchanged,
 #: skipped), 1 at least one file failed (the others are indexed), 2 bad arguments, 130 interrupted.
 EXIT_SOME_FAILED = 1
+WRITE_GRACE = 5.0
+"""Seconds an interrupted ingest waits for the file being stored (it returns as soon as that is done)."""
 
 _STORE_OPT = typer.Option(
     str(DEFAULT_STORE),
@@ -503,7 +505,9 @@ def ingest(
     with json_stdout(as_json) as stdout:  # Ray prints dead workers' lines to stdout: not into the JSON
         try:
             with _clear_errors(api_key):
-                report, interrupted = run_interruptibly(job)
+                # Ctrl-C: the file being written (one transaction) gets up to WRITE_GRACE seconds to commit
+                # and be reported, so the report counts exactly what the store holds.
+                report, interrupted = run_interruptibly(job, grace=WRITE_GRACE)
         except BaseException:
             rag.close()
             if engine == "ray" and not connected:

@@ -107,7 +107,11 @@ def test_numpy_buckets_keep_input_order(numpy_emb: LocalMiniLMEmbedder) -> None:
 
 
 def _graphs(cache: Path) -> list[str]:
-    return sorted(p.name for p in (cache / "onnx").iterdir())
+    """The cached graphs; each must have its weights file beside it, and nothing else may be left."""
+    names = sorted(p.name for p in (cache / "onnx").iterdir())
+    graphs = [n for n in names if n.endswith(".onnx")]
+    assert names == sorted([*graphs, *(f"{g}.data" for g in graphs)]), names
+    return graphs
 
 
 def test_graph_is_built_once_then_read_from_the_cache(
@@ -122,7 +126,9 @@ def test_graph_is_built_once_then_read_from_the_cache(
     # Put the int8 graph where the float one belongs: a new embedder must load it, not rebuild.
     texts = ["cached graphs are reused", "def f(x):\n    return x\n"]
     before = fp32.embed(texts)
-    fp32.graph_path.write_bytes(int8_emb.graph_path.read_bytes())
+    fp32.graph_path.write_bytes(int8_emb.graph_path.read_bytes())  # it names its weights file: copy it too
+    int8_weights = int8_emb.graph_path.with_name(int8_emb.graph_path.name + ".data")
+    (fp32.graph_path.parent / int8_weights.name).write_bytes(int8_weights.read_bytes())
     reused = LocalMiniLMEmbedder(backend="onnx").embed(texts)
     np.testing.assert_array_equal(reused, int8_emb.embed(texts))
     assert not np.allclose(reused, before, atol=1e-4)
@@ -137,7 +143,12 @@ def test_a_damaged_cached_graph_is_rebuilt(
     first.graph_path.write_bytes(b"not an onnx graph")
     again = LocalMiniLMEmbedder(backend="onnx")
     np.testing.assert_allclose(again.embed(["rebuilt"]), numpy_emb.embed(["rebuilt"]), atol=1e-5)
-    assert first.graph_path.stat().st_size > 1_000_000 and _graphs(tmp_path) == [first.graph_path.name]
+    weights = first.graph_path.with_name(first.graph_path.name + ".data")
+    assert weights.stat().st_size > 1_000_000 and _graphs(tmp_path) == [first.graph_path.name]
+    weights.write_bytes(b"weights cut short")  # damaged weights: rebuilt the same way
+    third = LocalMiniLMEmbedder(backend="onnx")
+    np.testing.assert_allclose(third.embed(["rebuilt"]), numpy_emb.embed(["rebuilt"]), atol=1e-5)
+    assert weights.stat().st_size > 1_000_000
 
 
 def test_unwritable_cache_builds_the_graph_in_memory(

@@ -1,12 +1,16 @@
 """Run the MiniLM graph on ONNX Runtime (needs ``kagura[onnx]``), built once and cached on disk.
 
 The graph is written from the safetensors weights by :mod:`._onnx_graph` (no torch), optionally quantized
-with :func:`onnxruntime.quantization.quantize_dynamic`, and saved under
-``<kagura cache>/onnx/<model>-<weights sha256>-<variant>-kagura<version>-ort<version>.onnx``: the key changes
-whenever the weights, the graph recipe (kagura's version) or the quantizer (onnxruntime's version) could.
-Processes that race to build the same file each write their own temporary file and rename it into place,
-so a reader only ever opens a complete graph. When the cache cannot be written the graph is built in
-memory for this process only.
+with :func:`onnxruntime.quantization.quantize_dynamic`, and saved under ``<kagura cache>/onnx/``, named
+``<model>-<weights sha256>-<variant>-g<recipe digest>-ort<version>.onnx``: the key changes whenever the
+weights, the graph recipe (the source of this module and of :mod:`._onnx_graph`, hashed: cheaper to read
+than kagura's version from the package metadata, and exact) or the quantizer (onnxruntime's version) could.
+The graph file holds the operators only; its weights sit beside it in
+``<graph>.data`` (ONNX external data), which ONNX Runtime maps from the file instead of copying into the
+process: a new process (every ``kagura search``) opens its session in about a third of the CPU time and
+memory of a single-file graph. Processes that race to build the same graph each write their own temporary
+files and rename them into place, weights first, so a reader only ever opens a complete graph. When the
+cache cannot be written the graph is built in memory (one file) for this process only.
 
 Variants (``quantize``):
 
@@ -30,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kagura._cache_dir import atomic_path, cache_dir
+from kagura._cache_dir import cache_dir
 from kagura._checks import check_choice, check_int
 from kagura._extras import missing_extra
 from kagura.core.memory.embedders._checkpoint import BertConfig, BertWeights
@@ -59,12 +63,20 @@ def import_onnxruntime() -> Any:
 
 def graph_cache_path(weights_sha256: str, quantize: str | None, *, model: str = "minilm") -> Path:
     """Where the built graph for these weights and variant is cached; see the module docstring."""
-    import kagura
-
     ort = import_onnxruntime()
     variant = quantize or "fp32"
-    name = f"{model}-{weights_sha256[:16]}-{variant}-kagura{kagura.__version__}-ort{ort.__version__}.onnx"
+    name = f"{model}-{weights_sha256[:16]}-{variant}-g{_recipe_digest()}-ort{ort.__version__}.onnx"
     return cache_dir() / "onnx" / name
+
+
+def _recipe_digest() -> str:
+    """A digest of the code that writes the cached files (this module and the graph builder)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for source in (Path(__file__), Path(__file__).with_name("_onnx_graph.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _quantize(source: Path, target: Path, config: BertConfig) -> None:
@@ -94,25 +106,42 @@ def _drop_preprocess_advice(record: logging.LogRecord) -> bool:
 
 
 def _build(path: Path, config: BertConfig, weights: BertWeights, quantize: str | None) -> None:
-    """Write the graph (quantized if asked) to ``path`` atomically."""
+    """Write the graph (quantized if asked) to ``path``, its weights to ``<path>.data``, both atomically."""
     import onnx
 
     from kagura.core.memory.embedders._onnx_graph import build_graph
 
     log.info("building the %s ONNX graph once into %s", quantize or "fp32", path)
     model = build_graph(config, weights)
-    with atomic_path(path) as final_tmp:
-        if quantize is None:
-            onnx.save(model, str(final_tmp))
-            return
-        # The float graph is only the quantizer's input: a private temporary file, always removed.
-        fd, name = tempfile.mkstemp(dir=final_tmp.parent, prefix=".fp32-", suffix=".onnx")
-        os.close(fd)
-        try:
-            onnx.save(model, name)
-            _quantize(Path(name), final_tmp, config)
-        finally:
-            Path(name).unlink(missing_ok=True)
+    if quantize is not None:
+        # The float graph is only the quantizer's input: private temporary files, always removed.
+        with tempfile.TemporaryDirectory(dir=_parent(path), prefix=".quantize-") as tmp:
+            onnx.save(model, str(Path(tmp) / "fp32.onnx"))
+            _quantize(Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx", config)
+            model = onnx.load(str(Path(tmp) / "int8.onnx"))
+    _save_with_external_weights(model, path)
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
+
+
+def _save_with_external_weights(model: Any, path: Path) -> None:
+    """``path`` holds the operators, ``<path>.data`` the weights (ONNX external data, which ONNX Runtime
+    maps instead of copying). Both are written in a private temporary directory beside them and renamed into
+    place, the weights first: a reader that finds the graph finds its complete weights."""
+    import onnx
+
+    data = path.with_name(path.name + ".data")
+    with tempfile.TemporaryDirectory(dir=_parent(path), prefix=f".{path.name}.") as tmp:
+        graph = Path(tmp) / path.name
+        onnx.save_model(
+            model, str(graph), save_as_external_data=True, all_tensors_to_one_file=True,
+            location=data.name, size_threshold=1024,
+        )  # fmt: skip
+        os.replace(Path(tmp) / data.name, data)
+        os.replace(graph, path)
 
 
 def _session_options(ort: Any, threads: int) -> Any:
@@ -181,11 +210,13 @@ class OnnxEncoder:
 
 
 def _in_memory(config: BertConfig, weights: BertWeights, quantize: str | None) -> bytes:
-    """The serialized graph, for when the cache directory is not writable (uses a temporary directory)."""
+    """The serialized graph in one piece, for when the cache directory is not writable."""
+    import onnx
+
     with tempfile.TemporaryDirectory(prefix="kagura-onnx-") as tmp:
         path = Path(tmp) / "model.onnx"
         _build(path, config, weights, quantize)
-        return path.read_bytes()
+        return bytes(onnx.load(str(path)).SerializeToString())  # external weights read back in
 
 
 # Threads of one process building the same graph wait for each other instead of building it twice.

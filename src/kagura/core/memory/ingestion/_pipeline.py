@@ -222,7 +222,12 @@ class IngestRun:
         started = loop.time()
         errors = await self._store_quietly(batch, vectors)
         timings["store"] = timings.get("store", 0.0) + loop.time() - started
-        for p, error in zip(batch, errors, strict=True):
+        self._settle_stored(batch, errors)
+
+    def _settle_stored(self, batch: list[Prepared], errors: list[str | None]) -> None:
+        """Report and settle the files of ``batch`` the store was asked to write (``errors``: one per file
+        written, in order; a cancelled batch stops early, and only what it wrote is reported)."""
+        for p, error in zip(batch, errors, strict=False):
             if error is not None:
                 self.settle(Failed(p.doc.path, f"store write failed: {error}"))
                 continue
@@ -276,14 +281,17 @@ class IngestRun:
 
     async def _store_quietly(self, batch: list[Prepared], vectors: np.ndarray) -> list[str | None]:
         """Store the batch in a thread; on cancel, stop after the file being written and wait for it,
-        so when a cancelled run returns no write is still going on behind it."""
+        so when a cancelled run returns no write is still going on behind it, and the files the batch
+        committed before it stopped are in the report (an interrupted run counts what the store holds)."""
         stop = threading.Event()
         future = asyncio.ensure_future(asyncio.to_thread(self._store_batch, batch, vectors, stop))
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             stop.set()
-            await asyncio.gather(future, return_exceptions=True)
+            (written,) = await asyncio.gather(future, return_exceptions=True)
+            if isinstance(written, list):
+                self._settle_stored(batch, written)
             raise
 
     def _store_batch(

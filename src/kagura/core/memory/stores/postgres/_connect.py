@@ -75,6 +75,8 @@ def has_namespace(url: str, namespace: str) -> bool:
     try:
         with psycopg.connect(url, connect_timeout=10) as conn:
             if conn.execute("SELECT to_regclass('kagura_schema')").fetchone() == (None,):
+                if hidden := _hidden_by_search_path(conn, table="kagura_schema"):
+                    raise StoreError(f"cannot read the store {redact_url(url)}: {hidden}")
                 return False
             row = conn.execute("SELECT 1 FROM kagura_schema WHERE namespace = %s", (namespace,)).fetchone()
             return row is not None
@@ -82,22 +84,61 @@ def has_namespace(url: str, namespace: str) -> bool:
         raise store_error(url, exc, "read the schema") from exc
 
 
+def _hidden_by_search_path(
+    conn: psycopg.Connection[Any], *, table: str | None = None, extension: str | None = None
+) -> str:
+    """Why ``table`` or ``extension`` is not found although the database has it: the schema holding it is
+    not on the connection's ``search_path`` (``options=-c search_path=...`` in the URL, or a role's
+    setting); "" when it is really absent."""
+    try:
+        conn.rollback()
+        if table is not None:
+            query = (
+                "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relname = %s ORDER BY 1 LIMIT 1"
+            )
+            found = conn.execute(query, (table,)).fetchone()
+        else:
+            query = (
+                "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+                " WHERE e.extname = %s"
+            )
+            found = conn.execute(query, (extension,)).fetchone()
+        path = conn.execute("SHOW search_path").fetchone()
+    except Exception:  # the hint is a courtesy: the caller reports its own error without it
+        return ""
+    if found is None or path is None:
+        return ""
+    what = "kagura's tables are" if table is not None else f"the {extension} extension is"
+    return (
+        f'{what} in schema "{found[0]}", which this connection\'s search_path ("{path[0]}") does not'
+        f" include: fix the URL's options=-c search_path=... (or the role's search_path)"
+    )
+
+
 def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
     """A pool of connections to ``url`` with pgvector ready (the extension is created if missing)."""
     psycopg, pool_cls, register_vector = _import()
     try:
-        with psycopg.connect(url, connect_timeout=10) as conn, conn.transaction():
-            # Processes opening a fresh database at once would race on CREATE EXTENSION ("IF NOT
-            # EXISTS" checks before it inserts, so the loser fails on pg_extension's unique name):
-            # they take turns under the schema lock, and a database that has it needs no privilege.
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            with conn.transaction():
+                # Processes opening a fresh database at once would race on CREATE EXTENSION ("IF NOT
+                # EXISTS" checks before it inserts, so the loser fails on pg_extension's unique name):
+                # they take turns under the schema lock, and a database that has it needs no privilege.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            _check_vector_type(url, conn, register_vector)
     except psycopg.Error as exc:
         raise store_error(url, exc, "connect and enable pgvector") from None
+    failures: list[BaseException] = []  # the pool retries in the background: keep its last error to report
 
     def configure(conn: psycopg.Connection[Any]) -> None:
-        register_vector(conn)
+        try:
+            register_vector(conn)
+        except Exception as exc:
+            failures.append(exc)
+            raise
         conn.commit()
 
     pool = pool_cls(
@@ -112,8 +153,22 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPo
         pool.open(wait=True, timeout=30)
     except Exception as exc:
         pool.close()
-        raise store_error(url, exc, "open a connection pool") from None
+        raise store_error(url, failures[-1] if failures else exc, "open a connection pool") from None
     return pool
+
+
+def _check_vector_type(url: str, conn: psycopg.Connection[Any], register_vector: Any) -> None:
+    """What every pooled connection will do first (register pgvector's type), tried once on this direct
+    connection: a connection that cannot see the type fails here with its cause, at once, instead of the
+    pool retrying in the background for 30 s and reporting only that it timed out."""
+    try:
+        register_vector(conn)
+    except Exception as exc:  # psycopg.ProgrammingError: "vector type not found in the database"
+        hidden = _hidden_by_search_path(conn, extension="vector")
+        raise StoreError(
+            f"cannot use pgvector on the PostgreSQL store {redact_url(url)}: "
+            + (hidden or redact_text(str(exc), *url_secrets(url)))
+        ) from None
 
 
 class Reachability:

@@ -1,0 +1,40 @@
+"""Which module registers each ``kagura`` command, so a run imports only the one it needs.
+
+``kagura search`` imports ``kagura.cli.ingest`` alone, not the benchmark harness, the job runner or the
+router (a few tenths of a second of imports that every search process used to pay); a bare ``kagura``,
+``--help``, or a name that is not a command loads them all, so the help lists every command and a typo
+gets click's "No such command".
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+__all__ = ["COMMAND_MODULES", "load_commands"]
+
+COMMAND_MODULES: dict[str, str] = {
+    "bench": "kagura.cli.bench",
+    "budget": "kagura.cli.budget",
+    "demo": "kagura.cli.demo",
+    "fake-llm": "kagura.cli.fake_llm",
+    "ingest": "kagura.cli.ingest",
+    "search": "kagura.cli.ingest",
+    "ask": "kagura.cli.ingest",
+    "route": "kagura.cli.route",
+    "run": "kagura.cli.run",
+    "store": "kagura.cli.store",
+}
+"""Command name -> the module whose import registers it on the app (in the order ``--help`` lists them)."""
+
+
+def load_commands(argv: Sequence[str] | None = None) -> None:
+    """Import the module of the command ``argv`` names (the arguments after the program name), or every
+    command module when ``argv`` is None or names none (the root takes only flags: ``--help``,
+    ``--version``)."""
+    name = next((arg for arg in argv or () if not arg.startswith("-")), None)
+    modules = (
+        [COMMAND_MODULES[name]] if argv is not None and name in COMMAND_MODULES else COMMAND_MODULES.values()
+    )
+    for module in dict.fromkeys(modules):
+        importlib.import_module(module)
