@@ -34,11 +34,9 @@ from kagura.core.memory._store import NewDocument
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.ingestion._hashing import embedder_id
 from kagura.core.memory.ingestion._prepare import (
-    Failed,
     FilePreparer,
     NeedsDescription,
     Prepared,
-    Skipped,
     Unchanged,
 )
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
@@ -50,7 +48,7 @@ __all__ = ["DocumentStore", "IngestRun", "Progress", "ProgressCallback", "Result
 ProgressCallback = Callable[[int, "int | None", int], Any]
 QUEUE_FILES = 16
 """Files waiting between two stages at most (the backpressure that keeps an ingest's memory flat)."""
-Result = Unchanged | Failed | Skipped | Prepared
+Result = Unchanged | FailedFile | SkippedPath | Prepared
 Sink = Callable[[list[Prepared], np.ndarray], Awaitable[None]]
 """Where the write stage hands embedded files: ``(files, their stacked vectors)``, awaited."""
 
@@ -123,7 +121,7 @@ class IngestRun:
                     result = outcome.value
                     if outcome.error is not None:  # not expected: the preparer reports its own errors
                         path = display_name(self.preparer.root / files[outcome.index].relpath)
-                        result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
+                        result = FailedFile(path, f"{type(outcome.error).__name__}: {outcome.error}")
                     if isinstance(result, NeedsDescription):
                         await self._put(self._to_describe, result)
                     elif result is not None:
@@ -162,7 +160,7 @@ class IngestRun:
         else:
             self.settle(result)
 
-    def settle(self, result: Unchanged | Failed | Skipped) -> None:
+    def settle(self, result: Unchanged | FailedFile | SkippedPath) -> None:
         """Report a file that needs no more work."""
         report = self.report
         if isinstance(result, Unchanged):
@@ -170,12 +168,12 @@ class IngestRun:
             report.cache_hits += 1
             if result.model_changed:
                 report.model_changed.append(result.path)
-        elif isinstance(result, Failed):
-            report.failed.append(FailedFile(result.path, result.reason))
+        elif isinstance(result, FailedFile):
+            report.failed.append(result)
         else:
-            report.skipped.append(SkippedPath(result.path, result.rule, result.detail))
+            report.skipped.append(result)
             self.stale.append(result.path)
-        self.progress.tick(failed=isinstance(result, Failed))
+        self.progress.tick(failed=isinstance(result, FailedFile))
 
     async def _pending(self) -> AsyncIterator[NeedsDescription]:
         while (job := await self._to_describe.get()) is not None:
@@ -187,7 +185,7 @@ class IngestRun:
         ) as outcomes:
             async for outcome in outcomes:
                 if outcome.error is not None or outcome.value is None:
-                    continue  # describe() turns every error into a Failed; nothing else can come here
+                    continue  # describe() turns every error into a FailedFile; nothing else can come here
                 await self._forward(outcome.value)
 
     async def _write_stage(self) -> None:
@@ -223,7 +221,7 @@ class IngestRun:
         timings["store"] = timings.get("store", 0.0) + loop.time() - started
         for p, error in zip(batch, errors, strict=True):
             if error is not None:
-                self.settle(Failed(p.doc.path, f"store write failed: {error}"))
+                self.settle(FailedFile(p.doc.path, f"store write failed: {error}"))
                 continue
             self.report.chunks_added += len(p.embed_texts)
             if p.failure is not None:
@@ -241,7 +239,7 @@ class IngestRun:
             return batch, await self._vectors(batch)
         except Exception as exc:
             if len(batch) == 1:
-                self.settle(Failed(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
+                self.settle(FailedFile(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
                 return [], np.zeros((0, 0), dtype=np.float32)
         kept: list[Prepared] = []
         parts: list[np.ndarray] = []

@@ -1,7 +1,8 @@
 """What the per-file work of an ingestion run produces: one of these per file, and the run's LLM counters.
 
-``Unchanged``, ``Failed`` and ``Skipped`` settle a file; ``NeedsDescription`` waits for its LLM call;
-``Prepared`` waits to be embedded and stored. They are plain data, so a Ray worker can send them back.
+``Unchanged``, and the report's own ``FailedFile`` and ``SkippedPath``, settle a file; ``NeedsDescription``
+waits for its LLM call; ``Prepared`` waits to be embedded and stored. They are plain data, so a Ray worker
+can send them back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from kagura.core.memory._store import NewDocument
 from kagura.loaders import Extracted, FileType, ScannedFile
 
-__all__ = ["Failed", "NeedsDescription", "Prepared", "RunCounters", "Skipped", "Unchanged"]
+__all__ = ["NeedsDescription", "Prepared", "RunCounters", "Unchanged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,19 +23,6 @@ class Unchanged:
 
     path: str
     model_changed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    path: str
-    rule: str
-    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,13 +36,13 @@ from typing import Any
 
 from kagura._extras import missing_extra
 from kagura.core.memory._claims import ClaimOwner
+from kagura.core.memory._report import FailedFile
 from kagura.core.memory._store import ManifestEntry
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.engines.ray._access import DirectPostgres, DriverStore, StoreAccess, ThroughDriver
 from kagura.core.memory.engines.ray._address import PROBE_TIMEOUT, check_reachable
 from kagura.core.memory.engines.ray._worker import BatchResult, WorkerSpec, process_batch
 from kagura.core.memory.ingestion._pipeline import IngestRun
-from kagura.core.memory.ingestion._prepare import Failed
 from kagura.core.parallel import parallel_stream
 from kagura.errors import ConfigurationError
 from kagura.loaders import ScannedFile, display_name
@@ -103,7 +103,7 @@ async def _diff(run: IngestRun, files: Sequence[ScannedFile], max_concurrent: in
         async for outcome in outcomes:
             if outcome.error is not None:  # not expected: check() reports its own errors
                 path = display_name(run.preparer.root / files[outcome.index].relpath)
-                run.settle(Failed(path, f"{type(outcome.error).__name__}: {outcome.error}"))
+                run.settle(FailedFile(path, f"{type(outcome.error).__name__}: {outcome.error}"))
             elif outcome.value is None:
                 todo.append(files[outcome.index])
             else:
@@ -251,7 +251,7 @@ async def run_on_ray(
                 except Exception as exc:  # the batch failed after Ray's retries: report each file
                     reason = f"Ray worker failed after {RETRIES} retries: {type(exc).__name__}: {exc}"
                     for f in batch:
-                        run.settle(Failed(display_name(root / f.relpath), reason[:500]))
+                        run.settle(FailedFile(display_name(root / f.relpath), reason[:500]))
                 else:
                     await _absorb(run, result)
     finally:
