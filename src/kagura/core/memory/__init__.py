@@ -1,4 +1,4 @@
-"""Memory: text embedders, the SQLite store helpers, exact vector search (and, above them, the RAG).
+"""Memory: the RAG (ingestion, search, stores, engines), text embedders, and conversation memory.
 
 Public names are imported lazily on first access, so ``import kagura.core.memory`` stays cheap: numpy,
 ``tokenizers`` and the model weights load only when an embedder is used. Add a public name by adding it to
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         get_embedder,
         register_embedder,
     )
+    from kagura.core.memory.engines import Engine, LocalEngine, RayEngine
     from kagura.core.memory.search._answer import Answer
     from kagura.core.memory.search._grouping import best_per_file
     from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors
@@ -34,11 +35,14 @@ __all__ = [
     "ConversationMemory",
     "Document",
     "Embedder",
+    "Engine",
     "FailedFile",
     "IngestReport",
+    "LocalEngine",
     "LocalMiniLMEmbedder",
     "MultimodalRAG",
     "OpenAIEmbedder",
+    "RayEngine",
     "SearchResult",
     "SentenceTransformerEmbedder",
     "SkippedPath",
@@ -57,11 +61,14 @@ _LAZY: dict[str, str] = {
     "ConversationMemory": "kagura.core.memory.conversation",
     "Document": "kagura.core.memory._report",
     "Embedder": "kagura.core.memory.embedders",
+    "Engine": "kagura.core.memory.engines",
     "FailedFile": "kagura.core.memory._report",
     "IngestReport": "kagura.core.memory._report",
+    "LocalEngine": "kagura.core.memory.engines",
     "LocalMiniLMEmbedder": "kagura.core.memory.embedders",
     "MultimodalRAG": "kagura.core.memory._rag",
     "OpenAIEmbedder": "kagura.core.memory.embedders",
+    "RayEngine": "kagura.core.memory.engines",
     "SearchResult": "kagura.core.memory._report",
     "SentenceTransformerEmbedder": "kagura.core.memory.embedders",
     "SkippedPath": "kagura.core.memory._report",

@@ -324,13 +324,13 @@ class FilePreparer:
         metadata_text = " ".join(s.text for s in extracted.segments)[:1000]
         loop = asyncio.get_running_loop()
         started = loop.time()
-        self.counters.llm_calls += 1
+        self.counters.count("llm_calls")
         attempts = 0
 
         def count() -> None:
             nonlocal attempts
             attempts += 1
-            self.counters.llm_attempts += 1
+            self.counters.count("llm_attempts")
 
         try:
             description = await describe_media(
@@ -353,7 +353,7 @@ class FilePreparer:
             return None, reason + "; indexed by metadata only", False
         finally:
             self.counters.add_time("describe", loop.time() - started)
-        self.counters.llm_cache_hits += int(description.cached)
+        self.counters.count("llm_cache_hits", int(description.cached))
         return description.text or None, None, False
 
 

@@ -7,6 +7,7 @@ can send them back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,14 +49,26 @@ class Prepared:
     claimed: bool = False
 
 
+LLM_COUNTERS = ("llm_calls", "llm_attempts", "llm_cache_hits")
+
+
 @dataclass
 class RunCounters:
-    """LLM counters of one run, shared by the preparer's tasks."""
+    """LLM counters of one run, shared by the preparer's tasks. ``listener(name, n)`` hears each count as
+    it is made (a Ray batch forwards them to the driver at once, so a worker that dies later loses none
+    of the calls it paid for)."""
 
     llm_calls: int = 0
     llm_attempts: int = 0
     llm_cache_hits: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    listener: Callable[[str, int], None] | None = field(default=None, repr=False, compare=False)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the LLM counter ``name`` (one of :data:`LLM_COUNTERS`) and tell the listener."""
+        setattr(self, name, getattr(self, name) + n)
+        if self.listener is not None and n:
+            self.listener(name, n)
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds
