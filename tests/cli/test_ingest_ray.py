@@ -98,7 +98,7 @@ async def test_ctrl_c_on_ray_keeps_the_files_embedded_and_a_rerun_does_the_rest(
     store = tmp_path / "s.db"
     mark = uuid.uuid4().hex
     async with FakeLLMServer() as server:
-        server.hang_next(len(pictures))
+        server.hang_next(10**6)  # every request, retries included, until the server closes
         env = _env(mark, KAGURA_LLM_BASE_URL=server.base_url, KAGURA_LLM_MODEL="fake", KAGURA_LLM_API_KEY="t")
         proc = await _ingest(str(corpus), "--store", str(store), "--engine", "ray", env=env)
         try:

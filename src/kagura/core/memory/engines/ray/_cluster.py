@@ -6,6 +6,10 @@ started here.
   (~190 MB together) and the worker processes. ``ray.shutdown()`` stops the processes it started itself but
   leaves the agents and workers to notice on their own, which took 1 to 3 minutes. :meth:`RayCluster.leave`
   stops every process of a cluster started here, the whole tree, before it returns.
+* Ray starts its raylet with a parent-death signal, and Linux sends it when the *thread* that started it
+  ends: a cluster started from a worker thread of the event loop's executor lost its raylet (and left its
+  workers and agents orphaned) as soon as that thread ended. :meth:`RayCluster.join` runs on the cluster's
+  own thread (:attr:`RayCluster.home`), which lives until :meth:`RayCluster.leave`.
 * Ray writes its own warnings ("SIGTERM handler is not set ...", "Token authentication is enabled ...") to
   stderr through its ``ray`` logger. While connected, records below ERROR reach this module's logger at
   DEBUG instead (``logging.getLogger("kagura.engines.ray")``); errors are still printed.
@@ -17,13 +21,17 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from kagura._extras import missing_extra
 from kagura.core.memory.engines.ray._address import PROBE_TIMEOUT, check_reachable
 from kagura.errors import ConfigurationError
 
 __all__ = ["RayCluster", "import_ray"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("kagura.engines.ray")
 STOP_GRACE = 5.0
@@ -61,12 +69,20 @@ class RayCluster:
         self._started: list[Any] = []  # psutil.Process of each process ray.init started here
         self._quiet = _ToDebug()
         self._quieted: list[logging.Handler] = []
+        self._home: ThreadPoolExecutor | None = None
+
+    def at_home(self, call: Callable[[], T]) -> Future[T]:
+        """Run ``call`` on the cluster's own thread (started on first use, ended by :meth:`leave`): a
+        cluster started there keeps its raylet as long as the thread lives."""
+        if self._home is None:
+            self._home = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kagura-ray")
+        return self._home.submit(call)
 
     def join(self, probe_timeout: float = PROBE_TIMEOUT) -> Any:
-        """The ``ray`` module, connected: to the cluster this process is on already (used as is), else to
-        the one at ``address`` (``"auto"``, ``"host:port"``), else a new local one. A ``host:port`` that
-        accepts no connection within ``probe_timeout`` seconds is a ConfigurationError at once (Ray would
-        retry it for many minutes)."""
+        """The ``ray`` module, connected (blocking: call it through :meth:`at_home`): to the cluster this
+        process is on already (used as is), else to the one at ``address`` (``"auto"``, ``"host:port"``),
+        else a new local one. A ``host:port`` that accepts no connection within ``probe_timeout`` seconds
+        is a ConfigurationError at once (Ray would retry it for many minutes)."""
         ray = import_ray()
         self.ray = ray
         self._quiet_ray_logs()
@@ -99,14 +115,18 @@ class RayCluster:
         """Disconnect if :meth:`join` connected, and stop every process of a cluster it started (the
         whole tree: agents and workers too); give Ray's log lines back to stderr. Idempotent."""
         ray, joined, started = self.ray, self.joined_here, self._started
+        home, self._home = self._home, None
         self.joined_here, self._started = False, []
         try:
             if ray is not None and joined and ray.is_initialized():
                 tree = _with_descendants(started)  # before shutdown: orphans are found by parent no more
                 ray.shutdown()
-                _stop(tree)
+                _stop(tree)  # the raylets are gone now: they start no more workers
+                _stop(_workers_of(p.pid for p in started if _named(p, "raylet")))
         finally:
             self._unquiet_ray_logs()
+            if home is not None:
+                home.shutdown(wait=False)
 
     def _quiet_ray_logs(self) -> None:
         if self._quieted:
@@ -130,6 +150,33 @@ def _with_descendants(roots: list[Any]) -> list[Any]:
         try:
             found.extend([root, *root.children(recursive=True)])
         except psutil.Error:
+            continue
+    return found
+
+
+def _named(process: Any, name: str) -> bool:
+    import psutil
+
+    try:
+        return bool(process.name() == name)
+    except psutil.Error:
+        return False
+
+
+def _workers_of(raylets: Iterable[int]) -> list[Any]:
+    """The worker processes the raylets ``raylets`` started (they carry ``RAY_RAYLET_PID``), wherever they
+    are now: one started while the cluster was stopping is no one's child any more."""
+    import psutil
+
+    wanted = {str(pid) for pid in raylets}
+    found: list[Any] = []
+    if not wanted:
+        return found
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("RAY_RAYLET_PID") in wanted:
+                found.append(process)
+        except (psutil.Error, OSError):
             continue
     return found
 

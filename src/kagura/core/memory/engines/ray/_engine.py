@@ -63,11 +63,11 @@ class RayEngine:
         """Join the cluster now instead of on the first run (blocking); True when this call connected
         this process, False when it was connected already (the cluster is then used as is)."""
         joined = self._cluster.joined_here
-        self._join()
+        self._cluster.at_home(self._join).result()
         return self._cluster.joined_here and not joined
 
     async def ingest(self, job: IngestJob) -> None:
-        ray = await asyncio.to_thread(self._join)
+        ray = await asyncio.wrap_future(self._cluster.at_home(self._join))
         await run_on_ray(job, ray, self._store_actors(job.target), self.workers)
 
     def _join(self) -> Any:
