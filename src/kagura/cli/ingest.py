@@ -427,15 +427,16 @@ def ingest(
 def _engine_from_options(engine: str, ray_address: str | None) -> Any:
     """The engine ``--engine``/``--ray-address`` name (``kagura.core.memory.engines.engine_for``); a bad
     combination is a usage error (exit 2)."""
-    from kagura.core.memory.engines import engine_for
+    from kagura._extras import import_optional
     from kagura.errors import ConfigurationError
 
-    try:
-        chosen, _ = engine_for(engine, ray_address=ray_address)
+    try:  # (without the [rag] extra: one line naming it, as for the store)
+        engines = import_optional("kagura.core.memory.engines", "kagura ingest")
+        chosen, _ = engines.engine_for(engine, ray_address=ray_address)
     except ValueError as exc:
         hint = "--engine" if ray_address is None else "--engine / --ray-address"
         raise typer.BadParameter(str(exc), param_hint=hint) from None
-    except ConfigurationError as exc:  # Ray not installed
+    except ConfigurationError as exc:  # an extra not installed (rag, ray)
         raise fail(str(exc)) from None
     return chosen
 
