@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from kagura.core.memory._store import ManifestEntry, NewDocument
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 
 __all__ = ["EMBEDDER", "copy_into_postgres", "load_sqlite", "synthetic"]
 

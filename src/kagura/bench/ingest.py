@@ -32,7 +32,7 @@ from kagura.bench._report import BenchRow
 from kagura.core.llm import LLMConfig
 from kagura.core.memory import Embedder, MultimodalRAG, OpenAIEmbedder, get_default_embedder
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.search._vectors import top_k_cosine
 from kagura.testing import FakeLLMServer
 

@@ -13,7 +13,7 @@ from kagura.core.memory import ConversationMemory
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
 from kagura.core.memory.conversation import MIGRATIONS
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.errors import StoreError
 
 

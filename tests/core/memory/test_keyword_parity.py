@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
 from kagura.core.memory._unicode61 import fts5_tokens
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores import RAGStoreProtocol
 from kagura.core.memory.stores.postgres import PostgresRAGStore
 from kagura.core.memory.stores.postgres._bm25 import keyword_sql

@@ -16,9 +16,9 @@ from _rag_support import llm_for, png, write
 
 from kagura.core.memory import IngestReport, MultimodalRAG, get_default_embedder
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
-from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.ingestion._pipeline import IngestRun, Progress
 from kagura.core.memory.ingestion._prepare import Prepared
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.parallel import RetryPolicy
 from kagura.testing import FakeLLMServer
 

@@ -8,7 +8,7 @@ import pytest
 
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._store import ManifestEntry, NewDocument, RAGStore
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores import RAGStoreProtocol, open_rag_store
 from kagura.errors import StoreError
 

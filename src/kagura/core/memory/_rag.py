@@ -16,11 +16,11 @@ from kagura.core.llm import LLMConfig
 from kagura.core.memory._report import Document, IngestReport, SearchResult
 from kagura.core.memory.embedders import Embedder, get_default_embedder
 from kagura.core.memory.engines import Engine, engine_for
-from kagura.core.memory.ingestion._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
 from kagura.core.memory.ingestion._directory import DirectoryRun, index_directory
 from kagura.core.memory.ingestion._hashing import embedder_id
 from kagura.core.memory.ingestion._pipeline import ProgressCallback
 from kagura.core.memory.ingestion._settings import RunSettings
+from kagura.core.memory.ingestion.chunking._pieces import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
 from kagura.core.memory.search._answer import Answer, generate_answer
 from kagura.core.memory.search._hybrid import SearchMode
 from kagura.core.memory.search._query import Query, search

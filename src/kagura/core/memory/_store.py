@@ -32,8 +32,8 @@ from kagura.core.memory._keywords import keyword_search
 from kagura.core.memory._report import Document
 from kagura.core.memory._schema import RAG_MIGRATIONS
 from kagura.core.memory._sqlite import connect, migrate, transaction
-from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.ingestion._file_kinds import keyword_name
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors
 from kagura.errors import StoreError
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 
 from kagura.core.memory.embedders import Embedder
-from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.ingestion._file_kinds import kind_label
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 
 __all__ = ["chunk_hash", "embed_text", "embedder_id"]
 

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 from kagura.core.llm import LLMConfig
 from kagura.core.memory._report import FailedFile, SkippedPath
 from kagura.core.memory._store import ManifestEntry, NewDocument
-from kagura.core.memory.ingestion._chunking import ChunkPiece, chunk_segments
 from kagura.core.memory.ingestion._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory.ingestion._hashing import chunk_hash, embed_text
 from kagura.core.memory.ingestion._results import (
@@ -26,7 +25,8 @@ from kagura.core.memory.ingestion._results import (
     RunCounters,
     Unchanged,
 )
-from kagura.core.memory.ingestion._structure import CHUNKER_VERSION, chunk_document
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece, chunk_segments
+from kagura.core.memory.ingestion.chunking._structure import CHUNKER_VERSION, chunk_document
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
 from kagura.core.parallel import RetryPolicy
 from kagura.errors import ExtractionError, KaguraError, NothingToIndexError, UnsupportedAttachmentError

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 
 from kagura.core.memory._store import ManifestEntry, NewDocument
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.search._vectors import unpack_vectors
 from kagura.core.memory.stores._protocol import StoredDocument
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from kagura.core.memory._store import ManifestEntry, NewDocument
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores._protocol import StoredDocument
 
 __all__ = ["as_array", "read_document"]
