@@ -12,6 +12,7 @@ import pytest
 
 from kagura.bench._ray_media import MediaSizes, describe_on_ray
 from kagura.bench.ingest import _write_images
+from kagura.core.memory import RayEngine
 from kagura.testing import FakeLLMProcess, RedisServer
 
 SIZES = MediaSizes(images=120, workers=2, rpm=1200, burst=20, max_concurrent=20)
@@ -24,16 +25,22 @@ async def test_ray_workers_sharing_one_budget_stay_under_the_quota(
     corpus, warm = tmp_path / "images", tmp_path / "warm"
     _write_images(corpus, SIZES.images)
     _write_images(warm, 8)
+    engine = RayEngine(workers=SIZES.workers)
     async with FakeLLMProcess(0.05, quota_rpm=SIZES.rpm, quota_burst=SIZES.burst) as server:
         # Workers started and their model loaded first (as the benchmark does): a process still starting
         # sends its first admitted calls late and bunched, which no client-side budget can prevent.
         await describe_on_ray(
-            server, warm, tmp_path / "warm.db", replace(SIZES, images=8), key="warm", redis_url=None
-        )
+            server, warm, tmp_path / "warm.db", replace(SIZES, images=8), key="warm", redis_url=None,
+            engine=engine,
+        )  # fmt: skip
         shared = await describe_on_ray(
-            server, corpus, tmp_path / "shared.db", SIZES, key="shared", redis_url=redis_server.url
+            server, corpus, tmp_path / "shared.db", SIZES, key="shared", redis_url=redis_server.url,
+            engine=engine,
+        )  # fmt: skip
+        own = await describe_on_ray(
+            server, corpus, tmp_path / "own.db", SIZES, key="own", redis_url=None, engine=engine
         )
-        own = await describe_on_ray(server, corpus, tmp_path / "own.db", SIZES, key="own", redis_url=None)
+    engine.close()
     for run in (shared, own):
         assert run.lost == 0 and run.failed == 0  # every image indexed, none failed after retries
         assert run.admitted == run.described == SIZES.images  # each described exactly once

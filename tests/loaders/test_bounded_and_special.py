@@ -77,7 +77,7 @@ def test_a_fifo_swapped_in_after_the_scan_fails_that_file_only(tmp_path: Path) -
     root.mkdir()
     (root / "a.txt").write_text("scanned as a regular file")
     out = _in_child(_SWAPPED, str(root))
-    assert out.startswith("Failed(") and "not a regular file" in out
+    assert out.startswith("FailedFile(") and "not a regular file" in out
 
 
 def _docx_bomb(path: Path, inflated: int) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from kagura.bench._report import quota_used
 from kagura.core.llm import LLMConfig
-from kagura.core.memory import MultimodalRAG
+from kagura.core.memory import MultimodalRAG, RayEngine
 from kagura.testing import FakeLLMProcess
 
 __all__ = ["MediaRun", "MediaSizes", "describe_on_ray"]
@@ -85,11 +85,11 @@ class MediaRun:
 
 async def describe_on_ray(
     server: FakeLLMProcess, corpus: Path, store: Path, sizes: MediaSizes, *, key: str,
-    redis_url: str | None,
+    redis_url: str | None, engine: RayEngine,
 ) -> MediaRun:  # fmt: skip
-    """Ingest the images of ``corpus`` on Ray (``sizes.workers`` workers) into a fresh ``store``, every
-    description on API key ``key`` (its own quota on the server), the budget shared through
-    ``redis_url`` (None: each worker alone)."""
+    """Ingest the images of ``corpus`` on ``engine`` (a Ray engine of ``sizes.workers`` workers) into a
+    fresh ``store``, every description on API key ``key`` (its own quota on the server), the budget
+    shared through ``redis_url`` (None: each worker alone)."""
     await server.set_quota(rpm=sizes.rpm, burst=sizes.burst)
     llm = LLMConfig(
         model="fake", base_url=server.base_url, api_key=key, requests_per_minute=int(sizes.rpm),
@@ -98,9 +98,7 @@ async def describe_on_ray(
     rag = MultimodalRAG(store, llm=llm)
     await server.reset_stats()
     started = time.perf_counter()
-    await rag.load_directory(
-        corpus, max_concurrent=sizes.max_concurrent, engine="ray", ray_workers=sizes.workers
-    )
+    await rag.load_directory(corpus, max_concurrent=sizes.max_concurrent, engine=engine)
     wall = time.perf_counter() - started
     stats = await server.stats()
     report = rag.last_report

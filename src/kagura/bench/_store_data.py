@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 
 __all__ = ["EMBEDDER", "copy_into_postgres", "load_sqlite", "synthetic"]

@@ -32,7 +32,7 @@ _TOP_K = 10
 def _documents(limit: int) -> Iterator[Any]:
     """Standard-library files as NewDocuments, in a fixed order, until ``limit`` chunks."""
     from kagura.bench._corpus_tree import stdlib_root
-    from kagura.core.memory.ingestion._chunking import ChunkPiece, split_text
+    from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece, split_text
     from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 
     lib = stdlib_root()

@@ -31,9 +31,9 @@ import numpy as np
 from kagura.bench._report import BenchRow
 from kagura.core.llm import LLMConfig
 from kagura.core.memory import Embedder, MultimodalRAG, OpenAIEmbedder, get_default_embedder
-from kagura.core.memory.search._vectors import top_k_cosine
-from kagura.core.memory.stores._rows import ChunkPiece, ManifestEntry, NewDocument
-from kagura.core.memory.stores.sqlite._store import RAGStore
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
+from kagura.core.memory.stores._vectors import top_k_cosine
+from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument, RAGStore
 from kagura.errors import WorkerProcessError
 from kagura.testing import FakeLLMServer
 

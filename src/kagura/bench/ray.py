@@ -38,7 +38,7 @@ from pathlib import Path
 from kagura.bench._ray_media import MediaSizes, describe_on_ray
 from kagura.bench._report import BenchRow
 from kagura.bench.ingest import _write_images, _write_texts
-from kagura.core.memory import MultimodalRAG, get_default_embedder
+from kagura.core.memory import Engine, MultimodalRAG, RayEngine, get_default_embedder
 from kagura.errors import WorkerProcessError
 from kagura.testing import ExitOnceEmbedder, FakeLLMProcess, RedisServer
 
@@ -49,36 +49,17 @@ MEDIA_WORKERS = 4
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _start_cluster(cpus: int) -> float | None:
-    """Seconds ``ray.init`` took to start a local cluster of ``cpus`` logical CPUs, or None if this
-    process was already connected to one (which is then used as is)."""
-    from kagura.core.memory.engines.ray._engine import import_ray
-
-    ray = import_ray()
-    if ray.is_initialized():
-        return None
+def _start_cluster(engine: RayEngine) -> float | None:
+    """Seconds ``engine`` took to start (or join) its cluster, or None if this process was already
+    connected to one (which is then used as is)."""
     started = time.perf_counter()
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    return time.perf_counter() - started
+    return time.perf_counter() - started if engine.connect() else None
 
 
-def _restart_cluster(cpus: int) -> float:
-    """The local cluster this benchmark started, restarted with ``cpus`` logical CPUs: seconds taken."""
-    import ray
-
-    ray.shutdown()
-    started = _start_cluster(cpus)
-    assert started is not None
-    return started
-
-
-async def _ingest(store: Path, corpus: Path, engine: str, **kwargs: object) -> tuple[float, MultimodalRAG]:
+async def _ingest(store: Path, corpus: Path, engine: Engine, **kwargs: object) -> tuple[float, MultimodalRAG]:
     rag = MultimodalRAG(store, **kwargs)  # type: ignore[arg-type]
-    options: dict[str, object] = {"engine": engine}
-    if engine == "ray":
-        options["ray_workers"] = WORKERS
     started = time.perf_counter()
-    await rag.load_directory(corpus, **options)  # type: ignore[arg-type]
+    await rag.load_directory(corpus, engine=engine)
     elapsed = time.perf_counter() - started
     report = rag.last_report
     assert report is not None and report.completed and not report.failed, report and report.failed
@@ -90,7 +71,8 @@ def _niceness() -> int:
 
 
 def _worker_niceness() -> int:
-    """The scheduling priority Ray gives its worker processes (it starts them niced, 15 by default)."""
+    """The scheduling priority Ray gives its worker processes (it starts them niced, 15 by default); the
+    one use of Ray itself outside the engine (the import contract lists it)."""
     import ray
 
     return int(ray.get(ray.remote(num_cpus=0)(_niceness).remote()))
@@ -123,13 +105,13 @@ async def _local(corpus: Path, store: Path, threads: int | None) -> float:
 
 
 async def _compare(
-    tmp: Path, name: str, corpus: Path, files: int, *, default_threads: bool
+    tmp: Path, name: str, corpus: Path, files: int, engine: RayEngine, *, default_threads: bool
 ) -> tuple[BenchRow, MultimodalRAG]:
     """Local (one numeric thread, as each Ray worker has) vs Ray; with ``default_threads``, the local run
     with the library's default threads too (slow on a loaded machine: measured on small corpora only)."""
     local_s = await _local(corpus, tmp / f"{name}-local.db", 1)
     default_s = await _local(corpus, tmp / f"{name}-default.db", None) if default_threads else None
-    ray_s, ray = await _ingest(tmp / f"{name}-ray.db", corpus, "ray")
+    ray_s, ray = await _ingest(tmp / f"{name}-ray.db", corpus, engine)
     ray.close()
     local = MultimodalRAG(tmp / f"{name}-local.db")
     chunks = local.store.counts()["chunks"]
@@ -148,11 +130,13 @@ async def _compare(
     return row, local
 
 
-async def _killed(tmp: Path, corpus: Path, files: int, reference: MultimodalRAG) -> BenchRow:
-    plain_s, plain = await _ingest(tmp / "plain.db", corpus, "ray")
+async def _killed(
+    tmp: Path, corpus: Path, files: int, reference: MultimodalRAG, engine: RayEngine
+) -> BenchRow:
+    plain_s, plain = await _ingest(tmp / "plain.db", corpus, engine)
     plain.close()
     killer = ExitOnceEmbedder(get_default_embedder(), tmp / "killed")
-    killed_s, rag = await _ingest(tmp / "killed.db", corpus, "ray", embedder=killer)
+    killed_s, rag = await _ingest(tmp / "killed.db", corpus, engine, embedder=killer)
     expected = {d.relpath: d.chunks for d in reference.documents(corpus)}
     got = {d.relpath: d.chunks for d in rag.documents(corpus)}
     counts, wanted = rag.store.counts(), reference.store.counts()
@@ -171,9 +155,9 @@ async def _killed(tmp: Path, corpus: Path, files: int, reference: MultimodalRAG)
     )
 
 
-async def media_row(tmp: Path, sizes: MediaSizes, latency: float) -> BenchRow:
+async def media_row(tmp: Path, sizes: MediaSizes, latency: float, engine: RayEngine) -> BenchRow:
     """The images described on Ray with each worker's own budget, then with the budget shared through
-    Redis, against one quota (``latency``: the fake provider's seconds per answer)."""
+    Redis, against one quota (``latency``: the fake provider's seconds per answer), on ``engine``."""
     corpus = tmp / "images"
     _write_images(corpus, sizes.images)
     warm = tmp / "warm-images"
@@ -181,10 +165,14 @@ async def media_row(tmp: Path, sizes: MediaSizes, latency: float) -> BenchRow:
     with RedisServer() as redis:
         async with FakeLLMProcess(latency, quota_rpm=sizes.rpm, quota_burst=sizes.burst) as server:
             # start every worker (and its model) first, so both measured runs find them ready
-            await describe_on_ray(server, warm, tmp / "warm.db", sizes, key="warm", redis_url=redis.url)
-            own = await describe_on_ray(server, corpus, tmp / "own.db", sizes, key="own", redis_url=None)
+            await describe_on_ray(
+                server, warm, tmp / "warm.db", sizes, key="warm", redis_url=redis.url, engine=engine
+            )
+            own = await describe_on_ray(
+                server, corpus, tmp / "own.db", sizes, key="own", redis_url=None, engine=engine
+            )
             shared = await describe_on_ray(
-                server, corpus, tmp / "shared.db", sizes, key="shared", redis_url=redis.url
+                server, corpus, tmp / "shared.db", sizes, key="shared", redis_url=redis.url, engine=engine
             )
     return BenchRow(
         f"media descriptions, {sizes.workers} ray workers, one {sizes.rpm:g} RPM quota (burst "
@@ -205,34 +193,38 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
     """Every Ray measurement; ``quick`` shrinks the corpora, ``full`` grows them (``latency``: the fake
     provider's, in the media row)."""
     await asyncio.to_thread(get_default_embedder)
-    cluster_s = await asyncio.to_thread(_start_cluster, WORKERS)
     files = 24 if quick else 240 if full else 96
+    images = 120 if quick else 1200 if full else 600
+    sizes = MediaSizes(images=images, workers=MEDIA_WORKERS)
     with tempfile.TemporaryDirectory(prefix="kagura-bench-ray-") as tmpdir:
         tmp = Path(tmpdir)
         tiny, corpus = tmp / "tiny", tmp / "corpus"
         _write_texts(tiny, 4, paragraphs=3)
         _write_texts(corpus, files, paragraphs=40)
-        started = time.perf_counter()
-        warm = MultimodalRAG(tmp / "warm.db")
-        await warm.load_directory(tiny, engine="ray", ray_workers=WORKERS)  # worker start + model load
-        warm.close()
-        warmup_s = time.perf_counter() - started
-        cpu, reference = await _compare(
-            tmp, "cpu-bound text ingest (local vs ray)", corpus, files, default_threads=quick
-        )
-        cpu.extra |= {
-            "cluster_start_s": None if cluster_s is None else round(cluster_s, 2),
-            "first_ray_run_s": round(warmup_s, 2),
-        }
-        overhead, tiny_local = await _compare(
-            tmp, "tiny corpus overhead (local vs ray)", tiny, 4, default_threads=True
-        )
-        tiny_local.close()
-        killed = await _killed(tmp, corpus, files, reference)
-        reference.close()
-        restart_s = None if cluster_s is None else await asyncio.to_thread(_restart_cluster, MEDIA_WORKERS)
-        images = 120 if quick else 1200 if full else 600
-        media = await media_row(tmp, MediaSizes(images=images, workers=MEDIA_WORKERS), latency)
+        with RayEngine(workers=WORKERS, num_cpus=WORKERS) as engine:
+            cluster_s = await asyncio.to_thread(_start_cluster, engine)
+            started = time.perf_counter()
+            warm = MultimodalRAG(tmp / "warm.db")
+            await warm.load_directory(tiny, engine=engine)  # worker start + model load
+            warm.close()
+            warmup_s = time.perf_counter() - started
+            cpu, reference = await _compare(
+                tmp, "cpu-bound text ingest (local vs ray)", corpus, files, engine, default_threads=quick
+            )
+            cpu.extra |= {
+                "cluster_start_s": None if cluster_s is None else round(cluster_s, 2),
+                "first_ray_run_s": round(warmup_s, 2),
+            }
+            overhead, tiny_local = await _compare(
+                tmp, "tiny corpus overhead (local vs ray)", tiny, 4, engine, default_threads=True
+            )
+            tiny_local.close()
+            killed = await _killed(tmp, corpus, files, reference, engine)
+            reference.close()
+        # a cluster started above stopped with its engine: the media row restarts it with more CPUs
+        with RayEngine(workers=MEDIA_WORKERS, num_cpus=MEDIA_WORKERS) as engine:
+            restart_s = await asyncio.to_thread(_start_cluster, engine)
+            media = await media_row(tmp, sizes, latency, engine)
         media.extra["cluster_restart_s"] = None if restart_s is None else round(restart_s, 2)
     return [cpu, overhead, killed, media]
 

@@ -94,7 +94,7 @@ def measure_search(vectors: np.ndarray, pg: Any, pg_ids: list[int], tmp: Path, *
     HNSW p50 and recall at the default and swept ``ef_search``, PostgreSQL exact, and SQLite exact over
     the same vectors loaded into a fresh file under ``tmp``. ``loading``: load timings for ``extra``."""
     from kagura.bench._store_data import EMBEDDER, load_sqlite, synthetic
-    from kagura.core.memory.search._vectors import top_k_cosine
+    from kagura.core.memory.stores._vectors import top_k_cosine
     from kagura.core.memory.stores.postgres import HNSWParams
     from kagura.core.memory.stores.sqlite._store import RAGStore
 

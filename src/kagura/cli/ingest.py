@@ -243,21 +243,21 @@ async def run_ingest(
     *,
     redescribe: bool = False,
     progress_every: float = 10.0,
-    engine: str = "local",
-    ray_address: str | None = None,
+    engine: Any = None,
     default_ignores: bool = True,
     descriptions: dict[Any, str] | None = None,
 ) -> Any:
     """Run ``load_directory`` with a rich progress bar on ``console`` when it is a terminal; otherwise
     (``--json``, or output piped) with a plain progress line on stderr every ``progress_every`` seconds.
-    ``engine``/``ray_address``/``default_ignores``/``descriptions``: as ``load_directory``'s."""
-    options: dict[str, Any] = {"max_concurrent": max_concurrent, "redescribe": redescribe, "engine": engine}
+    ``engine`` (an engine object; None: the local one), ``default_ignores`` and ``descriptions``: as
+    ``load_directory``'s."""
+    options: dict[str, Any] = {"max_concurrent": max_concurrent, "redescribe": redescribe}
+    if engine is not None:
+        options["engine"] = engine
     if descriptions:
         options["descriptions"] = descriptions
     if not default_ignores:
         options["default_ignores"] = False
-    if ray_address is not None:
-        options["ray_address"] = ray_address
     if console is None or not console.is_terminal:
         lines = ProgressLines(sys.stderr, progress_every, note=_rate_note(getattr(rag, "llm_client", None)))
         try:
@@ -323,24 +323,6 @@ def _capped_client(llm: Any, budget_usd: float | None, engine: str) -> Any:
     key = "kagura:ingest:spend:" + hashlib.sha256(llm.model_name.encode()).hexdigest()[:24]
     cap = SpendCap(budget_usd, redis=llm.redis_url or None, key=key)
     return LLMClient(llm, prices=prices, spend_cap=cap)
-
-
-def _ray_connected() -> bool:
-    """Whether this process is already connected to a Ray cluster (then it is left connected)."""
-    with contextlib.suppress(ImportError):
-        import ray
-
-        return bool(ray.is_initialized())
-    return False
-
-
-def _leave_ray() -> None:
-    """Disconnect from the Ray cluster the run connected to (stopping the local one it started, if any)."""
-    with contextlib.suppress(ImportError):
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
 
 
 def print_report(report: Any, console: Console) -> None:
@@ -465,12 +447,9 @@ def ingest(
     Exit codes: 0 every file indexed (or unchanged, or skipped), 1 some files failed (the rest are indexed;
     each failure is listed), 2 bad arguments, 130 interrupted (Ctrl-C).
     """
-    if engine not in ("local", "ray"):
-        raise typer.BadParameter(f"unknown engine {engine!r}: use local or ray", param_hint="--engine")
-    if ray_address is not None and engine != "ray":
-        raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
     if ray_address is not None and (problem := ray_address_problem(ray_address)):
         raise typer.BadParameter(problem, param_hint="--ray-address")
+    chosen_engine = _engine_from_options(engine, ray_address)
     if not directory.is_dir():
         typer.echo(f"{directory} is not a directory.", err=True)
         raise typer.Exit(2)
@@ -490,8 +469,7 @@ def ingest(
             console,
             redescribe=redescribe,
             progress_every=progress_every,
-            engine=engine,
-            ray_address=ray_address,
+            engine=chosen_engine,
             default_ignores=default_ignores,
             descriptions=descriptions,
         )
@@ -501,23 +479,17 @@ def ingest(
         redescribe=redescribe, default_ignores=default_ignores, max_concurrent=max_concurrent,
         ingest=ingest_with,
     )  # fmt: skip
-    connected = engine == "ray" and _ray_connected()
     with json_stdout(as_json) as stdout:  # Ray prints dead workers' lines to stdout: not into the JSON
         try:
             with _clear_errors(api_key):
                 # Ctrl-C: the file being written (one transaction) gets up to WRITE_GRACE seconds to commit
                 # and be reported, so the report counts exactly what the store holds.
                 report, interrupted = run_interruptibly(job, grace=WRITE_GRACE)
-        except BaseException:
-            rag.close()
-            if engine == "ray" and not connected:
-                _leave_ray()
-            raise
-        if interrupted:
-            _interrupted(rag.last_report, console, stdout)
-        rag.close()
-        if engine == "ray" and not connected:
-            _leave_ray()
+            if interrupted:  # the engine stops what it started (a local Ray cluster) before the exit
+                chosen_engine.close()
+                _interrupted(rag.last_report, console, stdout)
+        finally:
+            _close(rag, chosen_engine)
     _print_ingest(report, console, stdout)
     if report is not None and report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -529,6 +501,32 @@ async def _ask(rag: Any, question: str, top_k: int, mode: str) -> Any:
         return await rag.ask(question, top_k=top_k, mode=mode)
     finally:
         await _close_client(rag)
+
+
+def _engine_from_options(engine: str, ray_address: str | None) -> Any:
+    """The engine ``--engine``/``--ray-address`` name (``kagura.core.memory.engines.engine_for``); a bad
+    combination is a usage error (exit 2)."""
+    from kagura._extras import import_optional
+    from kagura.errors import ConfigurationError
+
+    try:  # (without the [rag] extra: one line naming it, as for the store)
+        engines = import_optional("kagura.core.memory.engines", "kagura ingest")
+        chosen, _ = engines.engine_for(engine, ray_address=ray_address)
+    except ValueError as exc:
+        hint = "--engine" if ray_address is None else "--engine / --ray-address"
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+    except ConfigurationError as exc:  # an extra not installed (rag, ray)
+        raise fail(str(exc)) from None
+    return chosen
+
+
+def _close(rag: Any, engine: Any) -> None:
+    """Close the store and the engine (idempotent: a local Ray cluster the engine started is stopped, its
+    agents and workers too, before the command exits)."""
+    try:
+        rag.close()
+    finally:
+        engine.close()
 
 
 def _print_ingest(report: Any, console: Console | None, stdout: TextIO | None = None) -> None:

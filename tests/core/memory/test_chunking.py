@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from kagura.core.memory.ingestion._chunking import chunk_segments, split_text
+from kagura.core.memory.ingestion.chunking._pieces import chunk_segments, split_text
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kagura.core.memory import ConversationMemory
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.sqlite._store import RAGStore

@@ -12,15 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores import RAGStoreProtocol
-from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.postgres import PostgresRAGStore
 from kagura.core.memory.stores.postgres._bm25 import keyword_sql
 from kagura.core.memory.stores.postgres._connect import migrate, open_pool
 from kagura.core.memory.stores.postgres._schema import RAG_MIGRATIONS
 from kagura.core.memory.stores.postgres._unicode61 import fts5_tokens
-from kagura.core.memory.stores.sqlite._store import RAGStore
+from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument, RAGStore
 
 VOCAB = (
     # plain words, a stop word, words sharing Porter stems

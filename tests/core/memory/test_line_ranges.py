@@ -63,7 +63,7 @@ async def test_results_carry_the_lines_they_span_on_both_stores(
 def test_a_chunk_ending_with_a_repeated_line_spans_to_its_own_end() -> None:
     """A config file whose blocks all close with ``}``: the whole-file chunk ends at the file's last line,
     not at the first ``}``; blocks cut from a larger file keep their own lines."""
-    from kagura.core.memory.ingestion._structure import chunk_document
+    from kagura.core.memory.ingestion.chunking._structure import chunk_document
     from kagura.loaders import Segment
 
     caddy = "{\n\temail ops@example.com\n}\n\nexample.com {\n\treverse_proxy app:8000\n}\n"

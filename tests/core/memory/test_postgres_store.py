@@ -11,11 +11,11 @@ import numpy as np
 import psycopg
 import pytest
 
-from kagura.core.memory.ingestion._chunking import ChunkPiece
-from kagura.core.memory.search._vectors import top_k_cosine
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores import HNSWParams, copy_store, open_rag_store, redact_url
-from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
+from kagura.core.memory.stores._vectors import top_k_cosine
 from kagura.core.memory.stores.postgres import PostgresClaims, PostgresRAGStore
+from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument
 from kagura.errors import StoreError
 
 

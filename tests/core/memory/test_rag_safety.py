@@ -15,9 +15,9 @@ import pytest
 from _rag_support import llm_for, png, write
 
 from kagura.core.memory import IngestReport, MultimodalRAG, get_default_embedder
-from kagura.core.memory.ingestion._chunking import ChunkPiece
 from kagura.core.memory.ingestion._pipeline import IngestRun, Progress
 from kagura.core.memory.ingestion._prepare import Prepared
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._store import RAGStore
 from kagura.core.parallel import RetryPolicy

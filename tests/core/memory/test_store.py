@@ -6,11 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores import RAGStoreProtocol, open_rag_store
-from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS
-from kagura.core.memory.stores.sqlite._store import RAGStore
+from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument, RAGStore
 from kagura.errors import StoreError
 
 # Tests taking ``store_url`` run on SQLite and on PostgreSQL (conftest); the others are about SQLite files.

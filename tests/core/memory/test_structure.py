@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from kagura.core.memory.ingestion._structure import chunk_document, chunk_strategy
+from kagura.core.memory.ingestion.chunking._structure import chunk_document, chunk_strategy
 from kagura.loaders import Segment
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

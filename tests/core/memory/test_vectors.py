@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kagura._sqlite import connect
-from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors
+from kagura.core.memory.stores._vectors import pack_vector, top_k_cosine, unpack_vectors
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:

@@ -19,7 +19,7 @@ from kagura.core.llm._pricing import PriceTable
 from kagura.core.llm._telemetry import Telemetry
 from kagura.core.llm._types import LLMResponse, Usage
 from kagura.core.llm._usage import track_usage
-from kagura.core.llm.control._adaptive_state import AdaptiveStore
+from kagura.core.llm.control._adaptive_state import AdaptiveStore  # noqa: F401  (not public)
 from kagura.core.llm.control._spend import SpendCap
 from kagura.core.llm.providers._registry import Provider, register_provider
 
@@ -43,7 +43,6 @@ from kagura.core.llm.providers._quota_headers import QuotaHeaders, parse_quota_h
 from kagura.core.llm.providers._registry import StreamChunk, get_provider, provider_names  # noqa: F401
 
 __all__ = [
-    "AdaptiveStore",
     "Attachment",
     "LLMClient",
     "LLMConfig",

@@ -1,15 +1,9 @@
 """``MultimodalRAG``: incremental multimodal ingestion of a directory into a store, and hybrid search.
 
-The store is an SQLite file (a path, the default) or PostgreSQL + pgvector (a ``postgresql://`` URL, extra
-``kagura[postgres]``): see :mod:`kagura.core.memory.stores`.
-
-Pipeline of ``load_directory`` (each blocking step off the event loop):
-
-    scan (loaders) -> per file, through the scheduler (``_pipeline``):
-        hash + detect -> manifest check (unchanged: done) -> extract -> chunk        [max_concurrent]
-        -> media: one LLM description, retried                                      [max_concurrent]
-        -> embed in batches across files -> store each file in its own transaction   [one writer]
-    -> prune the files that are gone (a file or folder unreadable now, or failing, keeps its documents).
+A façade: the store is an SQLite file (a path, the default) or PostgreSQL + pgvector (a ``postgresql://``
+URL, extra ``kagura[postgres]``), see :mod:`kagura.core.memory.stores`; ``load_directory`` runs
+:mod:`kagura.core.memory.ingestion` on an engine (:mod:`kagura.core.memory.engines`: this process, or a
+Ray cluster); ``query`` and ``ask`` run :mod:`kagura.core.memory.search`.
 """
 
 from __future__ import annotations
@@ -19,40 +13,31 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from kagura._checks import check_bool, check_int, check_max_concurrent
-from kagura.core.llm import LLMClient, LLMConfig
-from kagura.core.memory._report import Document, IngestReport, SearchResult, SkippedPath
+from kagura.core.memory._report import Document, IngestReport, SearchResult
 from kagura.core.memory.embedders import Embedder, get_default_embedder
-from kagura.core.memory.engines.ray._engine import RayWorkers, check_engine, import_ray, run_on_ray
-from kagura.core.memory.engines.ray._worker import WorkerSpec
-from kagura.core.memory.ingestion._chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
-from kagura.core.memory.ingestion._describe_plan import MediaToDescribe, plan_descriptions
-from kagura.core.memory.ingestion._hashing import embedder_id
-from kagura.core.memory.ingestion._pipeline import IngestRun, Progress, ProgressCallback
-from kagura.core.memory.ingestion._prepare import RunCounters
-from kagura.core.memory.ingestion._prune import plan_prune
-from kagura.core.memory.search._answer import Answer, generate_answer
-from kagura.core.memory.search._grouping import best_per_file
-from kagura.core.memory.search._hybrid import RRF_K, SearchMode, check_mode, reciprocal_rank_fusion
-from kagura.core.memory.search._identifiers import boost_identifiers, query_identifiers
+from kagura.core.memory.embedders._base import embedder_id
+from kagura.core.memory.ingestion.chunking._pieces import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, check_chunking
+from kagura.core.memory.search._hybrid import SearchMode
+from kagura.core.memory.search._query import Query, search
 from kagura.core.memory.stores import RAGStoreProtocol, check_target, open_rag_store
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
-from kagura.core.parallel import RetryPolicy
-from kagura.loaders import FileType, display_name, scan_directory
 
+# Only ingestion (and ``ask``) needs the LLM layer, the scheduler, the loaders, the pipeline and the engines:
+# they are imported where used, so a process that only searches (every ``kagura search``) never loads them.
 if TYPE_CHECKING:
+    from kagura.core.llm import LLMClient, LLMConfig
+    from kagura.core.memory.engines import Engine
+    from kagura.core.memory.ingestion._describe_plan import MediaToDescribe
+    from kagura.core.memory.ingestion._pipeline import ProgressCallback
+    from kagura.core.memory.ingestion._settings import RunSettings
+    from kagura.core.memory.search._answer import Answer
     from kagura.core.memory.stores import HNSWParams
+    from kagura.core.parallel import RetryPolicy
 
 __all__ = ["MultimodalRAG"]
 
 EMBED_BATCH = 64
-FUSION_DEPTH = 50
-"""Candidates taken from each ranking before a hybrid search fuses them."""
-PER_FILE_FACTOR = 5
-"""``query(per_file=True)`` ranks this many chunks per result wanted, then keeps each file's best."""
-_FILE_TYPES = {str(t) for t in FileType}
 
 
 class MultimodalRAG:
@@ -82,20 +67,25 @@ class MultimodalRAG:
         embed_batch_size: int = EMBED_BATCH,
     ) -> None:
         target = check_target(store_path, "store_path")
-        if llm is not None and not isinstance(llm, LLMClient | LLMConfig):
-            raise TypeError(
-                f"llm must be an LLMClient, an LLMConfig or None (offline), got {type(llm).__name__}"
-            )
+        client: LLMClient | None = None
+        if llm is not None:
+            from kagura.core.llm import LLMClient, LLMConfig
+
+            if not isinstance(llm, LLMClient | LLMConfig):
+                raise TypeError(
+                    f"llm must be an LLMClient, an LLMConfig or None (offline), got {type(llm).__name__}"
+                )
+            client = LLMClient(llm) if isinstance(llm, LLMConfig) else llm
         check_chunking(chunk_size, overlap)
         check_int("max_file_size", max_file_size, hint=" (a positive number of bytes)")
         check_int("embed_batch_size", embed_batch_size)
         self.embed_batch_size = embed_batch_size
         self.store_path: str | Path = target
         """The SQLite file (a Path) or the ``postgresql://`` URL (a str) of the store."""
-        self._owns_client = isinstance(llm, LLMConfig)
-        self.llm_client: LLMClient | None = LLMClient(llm) if isinstance(llm, LLMConfig) else llm
+        self._owns_client = client is not None and client is not llm
+        self.llm_client: LLMClient | None = client
         """The client every LLM call goes through (None offline)."""
-        self.llm: LLMConfig | None = self.llm_client.config if self.llm_client is not None else None
+        self.llm: LLMConfig | None = client.config if client is not None else None
         """Its config (what Ray workers build their clients from)."""
         self.chunk_size = chunk_size
         self.overlap = overlap
@@ -107,7 +97,9 @@ class MultimodalRAG:
         )
         self._claims: DescriptionClaimsProtocol | None = None
         self.last_report: IngestReport | None = None
-        self._ray: RayWorkers | None = None
+        self._engines: dict[str, Engine] = {}
+        """The engines ``engine="ray"``-style shorthands made, by configuration (kept for the next runs,
+        closed by :meth:`close`); an engine object passed in stays the caller's to close."""
 
     @property
     def embedder(self) -> Embedder:
@@ -128,11 +120,11 @@ class MultimodalRAG:
         return self._store
 
     def close(self) -> None:
-        """Close the store's connections (SQLite) or connection pools (PostgreSQL), and the Ray store actor of
-        ``engine="ray"`` runs, if any."""
-        if self._ray is not None:
-            self._ray.close()
-            self._ray = None
+        """Close the store's connections (SQLite) or connection pools (PostgreSQL), and the engine an
+        ``engine="ray"`` shorthand made, if any (its actors; and the local Ray cluster it started)."""
+        engines, self._engines = self._engines, {}
+        for engine in engines.values():
+            engine.close()
         if self._claims is not None:
             self._claims.close()
         self._store.close()
@@ -156,7 +148,7 @@ class MultimodalRAG:
         on_progress: ProgressCallback | None = None,
         *,
         redescribe: bool = False,
-        engine: str = "local",
+        engine: Engine | str = "local",
         ray_address: str | None = None,
         ray_workers: int | None = None,
         default_ignores: bool = True,
@@ -176,26 +168,26 @@ class MultimodalRAG:
         model or prompt version changed (listed in ``report.model_changed``): ``redescribe=True`` describes
         those again, paying for the calls.
 
-        ``engine="ray"`` fans the changed files out over a Ray cluster (``pip install 'kagura[ray]'``):
-        ``ray_address`` is the cluster to join (``"auto"``, ``"host:port"``; default: the one this process
-        is connected to, else a new local one) and ``ray_workers`` the number of tasks at a time
-        (default: one per CPU of the cluster). The driver diffs; the workers extract, describe (taking
-        description claims as a local run does) and embed, and on PostgreSQL store their files
-        themselves (on SQLite they send them back and the driver stores them). Report, progress,
-        incremental and prune semantics are the local engine's.
+        ``engine``: where the per-file work runs, an :class:`~kagura.core.memory.Engine`:
+        :class:`~kagura.core.memory.LocalEngine` (this process) or
+        :class:`~kagura.core.memory.RayEngine` (``RayEngine(address=...)``: a Ray cluster,
+        ``pip install 'kagura[ray]'``); an engine passed in is the caller's to close. ``"local"`` and
+        ``"ray"`` are shorthands: ``engine="ray", ray_address=..., ray_workers=...`` is
+        ``RayEngine(ray_address, workers=ray_workers)``, kept for the next runs and closed by
+        :meth:`close`. Report, progress, incremental and prune semantics are the same on every engine.
 
         ``default_ignores`` skips :data:`kagura.loaders.DEFAULT_IGNORES` (``node_modules/``, virtual
         environments, ``__pycache__/``, ``*.pyc`` ...) as code-search tools do; ``False`` indexes them too.
         Either way ``.gitignore``/``.kaguraignore`` files apply, and a ``!pattern`` there re-includes.
         """
-        engine = check_engine(engine)
-        if ray_address is not None and (engine != "ray" or not isinstance(ray_address, str)):
-            raise ValueError("ray_address must be a str, and is only used with engine='ray'")
-        check_int("ray_workers", ray_workers, optional=True)
-        if engine == "ray":
-            if descriptions:
-                raise ValueError("descriptions made ahead of the run are for engine='local' only")
-            import_ray()
+        from kagura.core.memory.engines import LocalEngine, engine_for
+        from kagura.core.memory.ingestion._directory import DirectoryRun, index_directory
+
+        chosen, made_here = engine_for(engine, ray_address=ray_address, ray_workers=ray_workers)
+        if made_here:  # a shorthand: keep its engine (a Ray connection, actors) for the next runs
+            chosen = self._keep(chosen)
+        if descriptions and not isinstance(chosen, LocalEngine):
+            raise ValueError("descriptions made ahead of the run are for the local engine only")
         check_bool("default_ignores", default_ignores)
         check_bool("redescribe", redescribe)
         check_max_concurrent(max_concurrent)
@@ -204,65 +196,21 @@ class MultimodalRAG:
             raise ValueError(f"{directory} is not a directory: pass the folder to index")
         embedder = await self._aembedder()
         await asyncio.to_thread(self._store.check_embedder, embedder_id(embedder))
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         report = IngestReport(root=str(root))
         self.last_report = report
-        counters = RunCounters(timings=report.timings)
-
-        scan = await asyncio.to_thread(
-            lambda: scan_directory(root, max_file_size=self.max_file_size, default_ignores=default_ignores)
-        )
-        report.timings["scan"] = loop.time() - started
-        report.skipped.extend(SkippedPath(display_name(s.path), s.rule, s.detail) for s in scan.skipped)
-        manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
-        claims = await asyncio.to_thread(self._description_claims)
-        spec = self._worker_spec(root, embedder, redescribe, max_concurrent)
-        preparer = spec.preparer(manifest, counters, claims, self.llm_client)
-        preparer.descriptions = dict(descriptions or {})
-        run = IngestRun(
+        where = DirectoryRun(
             store=self._store,
+            access=self._store.worker_access(),
             embedder=embedder,
-            preparer=preparer,
-            report=report,
-            progress=Progress(on_progress, len(scan.files)),
+            claims=await asyncio.to_thread(self._description_claims),
+            max_file_size=self.max_file_size,
             embed_batch_size=self.embed_batch_size,
-            claims=claims,
+            default_ignores=default_ignores,
+            client=self.llm_client,
+            descriptions=dict(descriptions or {}),
         )
-        try:
-            if engine == "local":
-                await run.run(scan.files, max_concurrent)
-            else:
-                if self._ray is None:
-                    self._ray = RayWorkers(self._store.worker_access())
-                await run_on_ray(
-                    run,
-                    scan.files,
-                    pool=self._ray,
-                    spec=spec,
-                    manifest=manifest,
-                    address=ray_address,
-                    workers=ray_workers,
-                    store_empty=await asyncio.to_thread(lambda: self._store.counts()["vectors"] == 0),
-                )
-        finally:
-            if claims is not None:  # whatever happened, no claim of this run outlives it
-                await asyncio.shield(asyncio.to_thread(claims.release_all))
-            report.llm_calls = counters.llm_calls
-            report.llm_attempts = counters.llm_attempts
-            report.llm_cache_hits = counters.llm_cache_hits
-            report.described_ahead = counters.described_ahead
-            report.timings["total"] = loop.time() - started
-
-        unreadable = [s.path for s in report.skipped if s.rule == "unreadable"]
-        seen = (display_name(root / f.relpath) for f in scan.files)
-        stored = await asyncio.to_thread(self._store.paths_under, str(root))
-        plan = plan_prune(stored, seen, run.stale, unreadable)
-        await asyncio.to_thread(self._store.delete_documents, plan.paths)
-        report.pruned.extend(plan.gone)
-        report.completed = True
-        report.timings["total"] = loop.time() - started
-        return await asyncio.to_thread(self._store.documents_under, str(root))
+        settings = self._settings(root, embedder, redescribe, max_concurrent)
+        return await index_directory(where, settings, chosen, report, on_progress)
 
     async def media_to_describe(
         self, directory: str | Path, *, redescribe: bool = False, default_ignores: bool = True,
@@ -271,6 +219,10 @@ class MultimodalRAG:
         """The media files :meth:`load_directory` would describe now (new or changed; none without an
         LLM), with the prompt it would send: describe them ahead (a Batch API) and pass the answers as
         its ``descriptions``. Reads and hashes the files; calls no LLM and writes nothing."""
+        from kagura.core.memory.ingestion._describe_plan import plan_descriptions
+        from kagura.core.memory.ingestion._prepare import RunCounters
+        from kagura.loaders import scan_directory
+
         if self.llm is None:
             return []
         root = await asyncio.to_thread(lambda: Path(directory).expanduser().resolve())
@@ -281,15 +233,15 @@ class MultimodalRAG:
             lambda: scan_directory(root, max_file_size=self.max_file_size, default_ignores=default_ignores)
         )
         manifest = await asyncio.to_thread(self._store.manifest_under, str(root))
-        spec = self._worker_spec(root, embedder, redescribe, max_concurrent)
-        preparer = spec.preparer(manifest, RunCounters(), None, self.llm_client)
+        settings = self._settings(root, embedder, redescribe, max_concurrent)
+        preparer = settings.preparer(manifest, RunCounters(), None, self.llm_client)
         return await plan_descriptions(preparer, scan.files, max_concurrent)
 
-    def _worker_spec(
-        self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int
-    ) -> WorkerSpec:
+    def _settings(self, root: Path, embedder: Embedder, redescribe: bool, max_concurrent: int) -> RunSettings:
         """This run's settings: the driver's preparer is made from them, and so is each Ray batch's."""
-        return WorkerSpec(
+        from kagura.core.memory.ingestion._settings import RunSettings
+
+        return RunSettings(
             root=root,
             llm=self.llm,
             embedder_name=embedder_id(embedder),
@@ -300,6 +252,14 @@ class MultimodalRAG:
             embed_batch_size=self.embed_batch_size,
             max_concurrent=max_concurrent,
         )
+
+    def _keep(self, engine: Engine) -> Engine:
+        """The engine a shorthand made, or the one an equal shorthand made before (same kind and options,
+        as ``repr`` shows them), which keeps its connection between runs."""
+        kept = self._engines.setdefault(repr(engine), engine)
+        if kept is not engine:
+            engine.close()
+        return kept
 
     async def query(
         self,
@@ -337,74 +297,14 @@ class MultimodalRAG:
 
         Raises StoreError when the store's vectors were made by another embedder than this one.
         """
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("query text must be a non-empty string")
-        check_int("top_k", top_k)
-        if file_type is not None and str(file_type) not in _FILE_TYPES:
-            raise ValueError(f"unknown file_type {file_type!r}; use one of {sorted(_FILE_TYPES)}")
-        mode = check_mode(mode)
-        kind = None if file_type is None else str(file_type)
-        check_bool("per_file", per_file)
-        wanted = top_k * PER_FILE_FACTOR if per_file else top_k
-        depth = wanted if mode != "hybrid" else max(wanted, FUSION_DEPTH)
-        vector_hits: list[tuple[int, float]] = []
-        keyword_hits: list[tuple[int, float]] = []
-        if mode != "keyword":
-            vector_hits = await self._vector_hits(text, depth, kind, exact)
-        if mode != "vector":
-            keyword_hits = await asyncio.to_thread(self._keyword_hits, text, depth, kind)
-        if mode == "hybrid":
-            fused = reciprocal_rank_fusion([[c for c, _ in vector_hits], [c for c, _ in keyword_hits]])
-            best = 2.0 / (RRF_K + 1)  # first in both rankings
-            hits = [(cid, min(1.0, score / best)) for cid, score in fused]
-        else:
-            hits = vector_hits or keyword_hits
-        hits = hits[:wanted]
-        rows = await asyncio.to_thread(self._store.chunks, [cid for cid, _ in hits])
-        results = [
-            SearchResult(
-                r.path,
-                r.text,
-                float(score),
-                r.page,
-                r.section,
-                r.file_type,
-                r.relpath,
-                r.id,
-                r.document_id,
-                r.start_line,
-                r.end_line,
-            )
-            for cid, score in hits
-            if (r := rows.get(cid)) is not None
-        ]
-        return best_per_file(results, top_k) if per_file else results[:top_k]
-
-    def _keyword_hits(self, text: str, depth: int, file_type: str | None) -> list[tuple[int, float]]:
-        """BM25 hits, those holding the query's identifiers verbatim raised (:func:`boost_identifiers`)."""
-        if not query_identifiers(text):
-            return self._store.keyword_search(text, depth, file_type)
-        hits = self._store.keyword_search(text, max(depth, FUSION_DEPTH), file_type)  # re-ranked: look deeper
-        boosted = boost_identifiers(
-            text, hits, lambda ids: {cid: row.text for cid, row in self._store.chunks(ids).items()}
-        )
-        return boosted[:depth]
-
-    async def _vector_hits(
-        self, text: str, depth: int, file_type: str | None, exact: bool = False
-    ) -> list[tuple[int, float]]:
-        """``(chunk id, cosine)`` of the ``depth`` nearest chunks, best first."""
-        embedder = await self._aembedder()
-        name = embedder_id(embedder)
-        await asyncio.to_thread(self._store.check_embedder, name)
-        query_vec = np.asarray(await embedder.aembed([text]), dtype=np.float32)[0]
-        return await asyncio.to_thread(
-            lambda: self._store.vector_search(name, query_vec, depth, file_type, exact=exact)
-        )
+        query = Query(text, top_k, file_type, mode, exact, per_file)  # checked before the store is used
+        return await search(self._store, self._aembedder, query)
 
     async def ask(self, question: str, top_k: int = 5, *, mode: SearchMode = "hybrid") -> Answer:
         """Retrieve ``top_k`` passages (``mode`` as in :meth:`query`) and answer from them with the LLM
         (``Answer.text`` is None offline)."""
+        from kagura.core.memory.search._answer import generate_answer
+
         passages = await self.query(question, top_k=top_k, mode=mode)
         return await generate_answer(question, passages, self.llm_client)
 

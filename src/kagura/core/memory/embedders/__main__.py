@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from kagura.core.memory.embedders._minilm import LocalMiniLMEmbedder
-from kagura.core.memory.search._vectors import top_k_cosine
+from kagura.core.memory.stores._vectors import top_k_cosine
 
 _WORDS = (
     "the a quick brown fox jumps over lazy dog search index file memory router agent query answer "

@@ -23,6 +23,7 @@ __all__ = [
     "Embedder",
     "available_embedders",
     "check_texts",
+    "embedder_id",
     "get_embedder",
     "register_embedder",
 ]
@@ -111,3 +112,10 @@ def get_embedder(name: str = "local-minilm", **kwargs: Any) -> Embedder:
     if name == "local-minilm" and not kwargs and isinstance(entry, str):
         return _resolve(_SHARED_MINILM)()
     return _resolve(entry)(**kwargs)
+
+
+def embedder_id(embedder: Embedder) -> str:
+    """The string that identifies which vectors ``embedder`` makes: its ``id`` when it has one (distinct
+    per backend of one model), else its ``name``. Stored with every vector and in the store's record."""
+    ident = getattr(embedder, "id", None)
+    return ident if isinstance(ident, str) and ident else embedder.name

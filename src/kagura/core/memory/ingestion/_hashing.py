@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import hashlib
 
-from kagura.core.memory.embedders import Embedder
-from kagura.core.memory.ingestion._chunking import ChunkPiece
+from kagura.core.memory.embedders._base import embedder_id
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores._file_kinds import kind_label
 
 __all__ = ["chunk_hash", "embed_text", "embedder_id"]
-
-
-def embedder_id(embedder: Embedder) -> str:
-    """The string that identifies which vectors ``embedder`` makes: its ``id`` when it has one (distinct
-    per backend of one model), else its ``name``. Stored with every vector and in the store's record."""
-    ident = getattr(embedder, "id", None)
-    return ident if isinstance(ident, str) and ident else embedder.name
 
 
 def embed_text(relpath: str, chunk: ChunkPiece) -> str:

@@ -31,13 +31,11 @@ import numpy as np
 
 from kagura.core.memory._report import FailedFile, IngestReport, SkippedPath
 from kagura.core.memory.embedders import Embedder
-from kagura.core.memory.ingestion._hashing import embedder_id
+from kagura.core.memory.embedders._base import embedder_id
 from kagura.core.memory.ingestion._prepare import (
-    Failed,
     FilePreparer,
     NeedsDescription,
     Prepared,
-    Skipped,
     Unchanged,
 )
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
@@ -51,7 +49,7 @@ __all__ = ["DocumentStore", "IngestRun", "Progress", "ProgressCallback", "Result
 ProgressCallback = Callable[[int, "int | None", int], Any]
 QUEUE_FILES = 16
 """Files waiting between two stages at most (the backpressure that keeps an ingest's memory flat)."""
-Result = Unchanged | Failed | Skipped | Prepared
+Result = Unchanged | FailedFile | SkippedPath | Prepared
 Sink = Callable[[list[Prepared], np.ndarray], Awaitable[None]]
 """Where the write stage hands embedded files: ``(files, their stacked vectors)``, awaited."""
 
@@ -124,7 +122,7 @@ class IngestRun:
                     result = outcome.value
                     if outcome.error is not None:  # not expected: the preparer reports its own errors
                         path = display_name(self.preparer.root / files[outcome.index].relpath)
-                        result = Failed(path, f"{type(outcome.error).__name__}: {outcome.error}")
+                        result = FailedFile(path, f"{type(outcome.error).__name__}: {outcome.error}")
                     if isinstance(result, NeedsDescription):
                         await self._put(self._to_describe, result)
                     elif result is not None:
@@ -163,7 +161,7 @@ class IngestRun:
         else:
             self.settle(result)
 
-    def settle(self, result: Unchanged | Failed | Skipped) -> None:
+    def settle(self, result: Unchanged | FailedFile | SkippedPath) -> None:
         """Report a file that needs no more work."""
         report = self.report
         if isinstance(result, Unchanged):
@@ -171,12 +169,12 @@ class IngestRun:
             report.cache_hits += 1
             if result.model_changed:
                 report.model_changed.append(result.path)
-        elif isinstance(result, Failed):
-            report.failed.append(FailedFile(result.path, result.reason))
+        elif isinstance(result, FailedFile):
+            report.failed.append(result)
         else:
-            report.skipped.append(SkippedPath(result.path, result.rule, result.detail))
+            report.skipped.append(result)
             self.stale.append(result.path)
-        self.progress.tick(failed=isinstance(result, Failed))
+        self.progress.tick(failed=isinstance(result, FailedFile))
 
     async def _pending(self) -> AsyncIterator[NeedsDescription]:
         while (job := await self._to_describe.get()) is not None:
@@ -188,7 +186,7 @@ class IngestRun:
         ) as outcomes:
             async for outcome in outcomes:
                 if outcome.error is not None or outcome.value is None:
-                    continue  # describe() turns every error into a Failed; nothing else can come here
+                    continue  # describe() turns every error into a FailedFile; nothing else can come here
                 await self._forward(outcome.value)
 
     async def _write_stage(self) -> None:
@@ -229,7 +227,7 @@ class IngestRun:
         written, in order; a cancelled batch stops early, and only what it wrote is reported)."""
         for p, error in zip(batch, errors, strict=False):
             if error is not None:
-                self.settle(Failed(p.doc.path, f"store write failed: {error}"))
+                self.settle(FailedFile(p.doc.path, f"store write failed: {error}"))
                 continue
             self.report.chunks_added += len(p.embed_texts)
             if p.failure is not None:
@@ -247,7 +245,7 @@ class IngestRun:
             return batch, await self._vectors(batch)
         except Exception as exc:
             if len(batch) == 1:
-                self.settle(Failed(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
+                self.settle(FailedFile(batch[0].doc.path, f"embedding failed: {type(exc).__name__}: {exc}"))
                 return [], np.zeros((0, 0), dtype=np.float32)
         kept: list[Prepared] = []
         parts: list[np.ndarray] = []

@@ -2,7 +2,7 @@
 extract, describe media, chunk.
 
 Everything blocking runs in worker threads. The manifest check happens before any extraction or LLM call,
-so an unchanged file costs one hash. Every way a file can fail ends as a ``Failed`` with a reason; nothing
+so an unchanged file costs one hash. Every way a file can fail ends as a ``FailedFile`` with a reason; nothing
 raises out of ``FilePreparer.__call__`` except cancellation.
 """
 
@@ -16,20 +16,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kagura.core.llm import LLMClient
-from kagura.core.memory.ingestion._chunking import ChunkPiece, chunk_segments
+from kagura.core.memory._report import FailedFile, SkippedPath
 from kagura.core.memory.ingestion._describe import PROMPT_VERSION, describe_media
 from kagura.core.memory.ingestion._hashing import chunk_hash, embed_text
 from kagura.core.memory.ingestion._results import (
-    Failed,
     NeedsDescription,
     Prepared,
     RunCounters,
-    Skipped,
     Unchanged,
 )
-from kagura.core.memory.ingestion._structure import CHUNKER_VERSION, chunk_document
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece, chunk_segments
+from kagura.core.memory.ingestion.chunking._structure import CHUNKER_VERSION, chunk_document
 from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
-from kagura.core.memory.stores._rows import ManifestEntry, NewDocument
+from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument
 from kagura.core.parallel import RetryPolicy
 from kagura.errors import ExtractionError, KaguraError, NothingToIndexError, UnsupportedAttachmentError
 from kagura.loaders import (
@@ -46,7 +45,7 @@ from kagura.loaders import (
     raw_name_hex,
 )
 
-__all__ = ["Failed", "FilePreparer", "NeedsDescription", "Prepared", "RunCounters", "Skipped", "Unchanged"]
+__all__ = ["FilePreparer", "NeedsDescription", "Prepared", "RunCounters", "Unchanged"]
 
 MEDIA_TYPES = frozenset({FileType.IMAGE, FileType.AUDIO, FileType.VIDEO})
 
@@ -152,7 +151,9 @@ class FilePreparer:
             chunking=self.chunking,
         )
 
-    async def local(self, scanned: ScannedFile) -> Unchanged | Failed | Skipped | Prepared | NeedsDescription:
+    async def local(
+        self, scanned: ScannedFile
+    ) -> Unchanged | FailedFile | SkippedPath | Prepared | NeedsDescription:
         """Stage 1, no LLM: hash, manifest check, extract, chunk. Media to describe come back as
         ``NeedsDescription`` for stage 2, so the LLM slots never wait on local work."""
         path = self.root / scanned.relpath
@@ -160,15 +161,15 @@ class FilePreparer:
         try:
             return await self._local(path, key, scanned)
         except NothingToIndexError as exc:
-            return Skipped(key, "empty", exc.reason)
+            return SkippedPath(key, "empty", exc.reason)
         except ExtractionError as exc:
-            return Failed(key, exc.reason)
+            return FailedFile(key, exc.reason)
         except OSError as exc:
-            return Failed(key, _os_reason(exc))
+            return FailedFile(key, _os_reason(exc))
         except Exception as exc:  # the per-file boundary: whatever went wrong is reported, never dropped
-            return Failed(key, f"{type(exc).__name__}: {exc}")
+            return FailedFile(key, f"{type(exc).__name__}: {exc}")
 
-    async def check(self, scanned: ScannedFile) -> Unchanged | Failed | Skipped | None:
+    async def check(self, scanned: ScannedFile) -> Unchanged | FailedFile | SkippedPath | None:
         """The manifest diff alone (hash and detect, no extraction): the file's settled result, or
         ``None`` when it must be processed. A distributed run diffs on the driver with this and ships
         only the changed files; ``local`` runs the same diff first."""
@@ -177,20 +178,20 @@ class FilePreparer:
         try:
             verdict = await self._diff(path, key)
         except OSError as exc:
-            return Failed(key, _os_reason(exc))
+            return FailedFile(key, _os_reason(exc))
         except Exception as exc:  # the per-file boundary, as in ``local``
-            return Failed(key, f"{type(exc).__name__}: {exc}")
+            return FailedFile(key, f"{type(exc).__name__}: {exc}")
         return None if isinstance(verdict, _Changed) else verdict
 
-    async def _diff(self, path: Path, key: str) -> Unchanged | Failed | Skipped | _Changed:
+    async def _diff(self, path: Path, key: str) -> Unchanged | FailedFile | SkippedPath | _Changed:
         resolved = await asyncio.to_thread(path.resolve)
         if not resolved.is_relative_to(self.root):
-            return Failed(key, "resolves outside the root; not read")
+            return FailedFile(key, "resolves outside the root; not read")
         digest, file_type = await asyncio.to_thread(_hash_and_detect, path)
         if digest == EMPTY_SHA256:
-            return Skipped(key, "empty", "0 bytes: nothing to index")
+            return SkippedPath(key, "empty", "0 bytes: nothing to index")
         if file_type is FileType.UNKNOWN:
-            return Skipped(key, "binary", "binary content of no supported type; not indexed")
+            return SkippedPath(key, "binary", "binary content of no supported type; not indexed")
         wants_description = file_type in MEDIA_TYPES and self.llm is not None
         expected = self.expected(digest, file_type, described=wants_description)
         stored = self.manifest.get(key)
@@ -212,7 +213,7 @@ class FilePreparer:
 
     async def _local(
         self, path: Path, key: str, scanned: ScannedFile
-    ) -> Unchanged | Failed | Skipped | Prepared | NeedsDescription:
+    ) -> Unchanged | FailedFile | SkippedPath | Prepared | NeedsDescription:
         loop = asyncio.get_running_loop()
         started = loop.time()
         verdict = await self._diff(path, key)
@@ -246,7 +247,7 @@ class FilePreparer:
         key, digest = display_name(path), verdict.digest
         return NeedsDescription(path, key, scanned, extracted, digest, verdict.file_type)
 
-    async def describe(self, job: NeedsDescription) -> Prepared | Failed | Skipped | Unchanged:
+    async def describe(self, job: NeedsDescription) -> Prepared | FailedFile | SkippedPath | Unchanged:
         """Stage 2: one LLM description (with retries) for a media file, then its chunks.
 
         With ``claims``, the file is claimed first; if another run holds it, this waits for that run and
@@ -277,7 +278,7 @@ class FilePreparer:
                 return None
             await asyncio.sleep(self.claim_poll)
 
-    async def _describe_job(self, job: NeedsDescription) -> Prepared | Failed | Skipped:
+    async def _describe_job(self, job: NeedsDescription) -> Prepared | FailedFile | SkippedPath:
         known = self.descriptions.get((display_name(job.scanned.relpath), job.digest))
         if known:  # described before the run (through a Batch API): stored as an online description is
             self.counters.described_ahead += 1
@@ -287,11 +288,11 @@ class FilePreparer:
                 job.path, job.extracted, display_name(job.scanned.relpath)
             )
         except ExtractionError as exc:  # the file cannot be read any more (gone, replaced by a FIFO...)
-            return Failed(job.key, exc.reason)
+            return FailedFile(job.key, exc.reason)
         except OSError as exc:
-            return Failed(job.key, _os_reason(exc))
+            return FailedFile(job.key, _os_reason(exc))
         except Exception as exc:  # the per-file boundary, as in ``local``
-            return Failed(job.key, f"{type(exc).__name__}: {exc}")
+            return FailedFile(job.key, f"{type(exc).__name__}: {exc}")
         return self._media_document(job, text, failure=failure, not_described=False, final=final)
 
     def _media_document(
@@ -302,7 +303,7 @@ class FilePreparer:
         failure: str | None,
         not_described: bool,
         final: bool = False,
-    ) -> Prepared | Skipped:
+    ) -> Prepared | SkippedPath:
         """``final``: the model can never describe this file, so the manifest records it as settled."""
         parts = [f"File name: {display_name(job.scanned.relpath)}", *(s.text for s in job.extracted.segments)]
         if description:
@@ -317,9 +318,9 @@ class FilePreparer:
 
     def _document(
         self, job: NeedsDescription, chunks: list[ChunkPiece], *, described: bool, settled: bool = False
-    ) -> Prepared | Skipped:
+    ) -> Prepared | SkippedPath:
         if not chunks:
-            return Skipped(job.key, "empty")
+            return SkippedPath(job.key, "empty")
         relpath = display_name(job.scanned.relpath)
         metadata = _jsonable(job.extracted.metadata)
         if not is_valid_name(job.path):  # the display form escapes bytes; keep the real name too
@@ -347,13 +348,13 @@ class FilePreparer:
         metadata_text = " ".join(s.text for s in extracted.segments)[:1000]
         loop = asyncio.get_running_loop()
         started = loop.time()
-        self.counters.llm_calls += 1
+        self.counters.count("llm_calls")
         attempts = 0
 
         def count() -> None:
             nonlocal attempts
             attempts += 1
-            self.counters.llm_attempts += 1
+            self.counters.count("llm_attempts")
 
         try:
             description = await describe_media(
@@ -376,7 +377,7 @@ class FilePreparer:
             return None, reason + "; indexed by metadata only", False
         finally:
             self.counters.add_time("describe", loop.time() - started)
-        self.counters.llm_cache_hits += int(description.cached)
+        self.counters.count("llm_cache_hits", int(description.cached))
         return description.text or None, None, False
 
 

@@ -5,132 +5,119 @@ on one batch: extract, chunk, claim and describe media through the LLM layer, em
 embedder is never shipped: it unpickles as the worker process's default, loaded once per process and kept
 by Ray's pooled worker processes from batch to batch and run to run.
 
-Where the files go depends on the store (see :mod:`._ray_access`): on PostgreSQL the worker writes each
-file itself, in its own transaction, and sends back only its report; on SQLite it sends the embedded files
-back to the driver (:class:`BatchResult`), which stores each in its own transaction with the same code as a
-local run. Either way a worker killed mid-batch loses nothing: Ray runs the task again (``max_retries``),
-a file its killed attempt had already stored is replaced whole by path (never stored twice), and only the
-attempt that finished sends a report, so nothing is counted twice.
+While it runs, a batch sends the driver, through the run's inbox (a queue actor on the driver's node):
+
+* each LLM count as it is made (:class:`Counted`): a worker killed later has already told the driver
+  about every call it paid for, so the report counts the requests the provider received;
+* on SQLite (a file only the driver's machine can open, see :mod:`._access`), each group of files as soon
+  as it is embedded (:class:`Embedded`): the driver stores each in its own transaction with the local
+  run's code, so a run interrupted mid-batch keeps every file already embedded. On PostgreSQL the worker
+  writes each file itself, in its own transaction.
+
+Its return value (:class:`BatchResult`) carries the rest of its report. A worker killed mid-batch loses
+nothing: Ray runs the task again (``max_retries``), a file stored twice is replaced whole by path (and the
+driver reports a file it received twice once), and only the attempt that finished returns a report.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from kagura.core.llm import LLMClient, LLMConfig
+from kagura.core.llm import LLMClient
 from kagura.core.memory._report import IngestReport
 from kagura.core.memory.embedders import Embedder
 from kagura.core.memory.engines.ray._access import StoreAccess
 from kagura.core.memory.ingestion._pipeline import IngestRun, Progress
-from kagura.core.memory.ingestion._prepare import FilePreparer, Prepared, RunCounters
-from kagura.core.memory.stores._protocol import DescriptionClaimsProtocol
-from kagura.core.memory.stores._rows import ManifestEntry
-from kagura.core.parallel import RetryPolicy
+from kagura.core.memory.ingestion._prepare import Prepared, RunCounters
+from kagura.core.memory.ingestion._settings import RunSettings
+from kagura.core.memory.stores.sqlite._store import ManifestEntry
 from kagura.loaders import ScannedFile
 
-__all__ = ["BatchResult", "WorkerSpec", "process_batch"]
+__all__ = ["BatchResult", "Counted", "Embedded", "process_batch"]
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
-    """Everything a worker needs to process files exactly as the driver's local run would.
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """``n`` more of the LLM counter ``name`` (``llm_calls``, ``llm_attempts``, ``llm_cache_hits``)."""
 
-    The embedder is not part of it: it is put in Ray's object store once per run.
-    """
+    name: str
+    n: int
 
-    root: Path
-    llm: LLMConfig | None
-    embedder_name: str
-    chunk_size: int
-    overlap: int
-    retry: RetryPolicy | None
-    redescribe: bool
-    embed_batch_size: int
-    max_concurrent: int
 
-    def preparer(
-        self,
-        manifest: dict[str, ManifestEntry],
-        counters: RunCounters,
-        claims: DescriptionClaimsProtocol | None = None,
-        client: LLMClient | None = None,
-    ) -> FilePreparer:
-        """The per-file worker of a run with these settings (the driver's and each batch's): it calls the
-        LLM through ``client`` (the driver's; a Ray batch passes the one it made from ``llm``)."""
-        return FilePreparer(
-            root=self.root,
-            manifest=manifest,
-            llm=client,
-            embedder_name=self.embedder_name,
-            chunk_size=self.chunk_size,
-            overlap=self.overlap,
-            retry=self.retry,
-            counters=counters,
-            redescribe=self.redescribe,
-            claims=claims,
-        )
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """Files embedded on a worker, for the driver to store (SQLite), with their stacked vectors."""
+
+    files: list[Prepared]
+    vectors: np.ndarray
 
 
 @dataclass
 class BatchResult:
-    """What one batch produced. ``report`` holds the files settled on the worker (unchanged, skipped,
-    failed; on PostgreSQL also the files it stored) and the embedding and LLM counters; ``embedded`` the
-    files for the driver to store (SQLite only), as the write stage grouped them with their stacked
-    vectors; ``settled``/``settled_failed`` count the files the worker settled itself, for the driver's
-    progress."""
+    """What one batch reports when it finishes: ``report`` holds the files settled on the worker
+    (unchanged, skipped, failed; on PostgreSQL also the files it stored) and the embedding counters (its
+    LLM counts went to the driver as they were made); ``settled``/``settled_failed`` count the files the
+    worker settled itself, for the driver's progress."""
 
     report: IngestReport
     stale: list[str] = field(default_factory=list)
-    embedded: list[tuple[list[Prepared], np.ndarray]] = field(default_factory=list)
     settled: int = 0
     settled_failed: int = 0
 
 
 def process_batch(
-    spec: WorkerSpec,
+    settings: RunSettings,
     embedder: Embedder,
     files: list[ScannedFile],
     manifest: dict[str, ManifestEntry],
     access: StoreAccess,
+    inbox: Any,
 ) -> BatchResult:
     """One Ray task: run the local pipeline over ``files`` (``manifest``: their entries, as the driver
-    read them), reaching the store through ``access``, and return what it produced. The MiniLM embedder
-    unpickles as the worker process's shared default, so each worker process loads the model once,
-    whatever the number of batches."""
+    read them), reaching the store through ``access`` and telling the driver through ``inbox`` (a
+    ``ray.util.queue.Queue``) what it counts and embeds as it goes. The MiniLM embedder unpickles as the
+    worker process's shared default, so each worker process loads the model once, whatever the number of
+    batches."""
 
     async def run_batch() -> BatchResult:
-        report = IngestReport(root=str(spec.root))
-        counters = RunCounters(timings=report.timings)
+        report = IngestReport(root=str(settings.root))
+        sending: set[asyncio.Future[Any]] = set()
+
+        def forward(name: str, n: int) -> None:  # on the loop, as the count is made: sent at once
+            sent = asyncio.ensure_future(inbox.put_async(Counted(name, n)))
+            sending.add(sent)
+            sent.add_done_callback(sending.discard)
+
+        counters = RunCounters(timings=report.timings, listener=forward)
         result = BatchResult(report)
         store, claims, writes = await asyncio.to_thread(access.open)
-        client = LLMClient(spec.llm) if spec.llm is not None else None  # this batch's, closed below
+        client = LLMClient(settings.llm) if settings.llm is not None else None  # this batch's, closed below
 
         async def send_back(batch: list[Prepared], vectors: np.ndarray) -> None:
-            result.embedded.append((batch, vectors))
+            await inbox.put_async(Embedded(batch, vectors))
 
         progress = Progress(None, len(files))
         run = IngestRun(
             store=store,
             embedder=embedder,
-            preparer=spec.preparer(manifest, counters, claims, client),
+            preparer=settings.preparer(manifest, counters, claims, client),
             report=report,
             progress=progress,
-            embed_batch_size=spec.embed_batch_size,
+            embed_batch_size=settings.embed_batch_size,
             sink=None if writes else send_back,
             claims=claims,
         )
         try:
-            await run.run(files, spec.max_concurrent)
-        finally:
+            await run.run(files, settings.max_concurrent)
+        finally:  # every count reaches the driver before the batch's report does
+            while sending:
+                await asyncio.gather(*list(sending), return_exceptions=True)
             if client is not None:
                 await client.aclose()
-        report.llm_calls = counters.llm_calls
-        report.llm_attempts = counters.llm_attempts
-        report.llm_cache_hits = counters.llm_cache_hits
         result.stale = run.stale
         result.settled, result.settled_failed = progress.done, progress.failed
         return result

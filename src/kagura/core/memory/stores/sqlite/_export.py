@@ -7,8 +7,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-from kagura.core.memory.search._vectors import unpack_vectors
 from kagura.core.memory.stores._rows import ChunkPiece, ManifestEntry, NewDocument, StoredDocument
+from kagura.core.memory.stores._vectors import unpack_vectors
 
 __all__ = ["export_documents"]
 

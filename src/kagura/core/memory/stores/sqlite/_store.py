@@ -29,7 +29,6 @@ import numpy as np
 
 from kagura._sqlite import connect, migrate, transaction
 from kagura.core.memory._report import Document
-from kagura.core.memory.search._vectors import pack_vector, top_k_cosine, unpack_vectors
 from kagura.core.memory.stores._file_kinds import keyword_name
 from kagura.core.memory.stores._keywords import keyword_search
 from kagura.core.memory.stores._rows import (
@@ -40,6 +39,7 @@ from kagura.core.memory.stores._rows import (
     WorkerAccess,
     checked_rows,
 )
+from kagura.core.memory.stores._vectors import pack_vector, top_k_cosine, unpack_vectors
 from kagura.core.memory.stores.sqlite._claims import DescriptionClaims
 from kagura.core.memory.stores.sqlite._export import export_documents
 from kagura.core.memory.stores.sqlite._schema import RAG_MIGRATIONS

@@ -26,8 +26,8 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
 
-from kagura.core.memory.ingestion._chunking import ChunkPiece, SegmentLike, check_chunking
-from kagura.core.memory.ingestion._packing import Unit, blank_line_blocks, pack_units
+from kagura.core.memory.ingestion.chunking._packing import Unit, blank_line_blocks, pack_units
+from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece, SegmentLike, check_chunking
 
 __all__ = ["CHUNKER_VERSION", "chunk_document", "chunk_strategy"]
 

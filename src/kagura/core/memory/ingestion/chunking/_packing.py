@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kagura.core.memory.ingestion._chunking import split_text
+from kagura.core.memory.ingestion.chunking._pieces import split_text
 
 __all__ = ["Unit", "blank_line_blocks", "pack_units"]
 
