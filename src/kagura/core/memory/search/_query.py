@@ -21,7 +21,6 @@ from kagura.core.memory.search._grouping import best_per_file
 from kagura.core.memory.search._hybrid import RRF_K, SearchMode, check_mode, reciprocal_rank_fusion
 from kagura.core.memory.search._identifiers import boost_identifiers, query_identifiers
 from kagura.core.memory.stores._protocol import RAGStoreProtocol
-from kagura.loaders import FileType
 
 __all__ = ["FUSION_DEPTH", "PER_FILE_FACTOR", "Query", "search"]
 
@@ -29,7 +28,13 @@ FUSION_DEPTH = 50
 """Candidates taken from each ranking before a hybrid search fuses them."""
 PER_FILE_FACTOR = 5
 """``per_file=True`` ranks this many chunks per result wanted, then keeps each file's best."""
-_FILE_TYPES = {str(t) for t in FileType}
+
+
+def _file_types() -> set[str]:
+    """The file types a search can be restricted to (the loaders are imported only when one is asked)."""
+    from kagura.loaders import FileType
+
+    return {str(t) for t in FileType}
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,8 @@ class Query:
             raise ValueError("query text must be a non-empty string")
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
             raise ValueError(f"top_k must be an int >= 1, got {self.top_k!r}")
-        if self.file_type is not None and str(self.file_type) not in _FILE_TYPES:
-            raise ValueError(f"unknown file_type {self.file_type!r}; use one of {sorted(_FILE_TYPES)}")
+        if self.file_type is not None and str(self.file_type) not in (kinds := _file_types()):
+            raise ValueError(f"unknown file_type {self.file_type!r}; use one of {sorted(kinds)}")
         object.__setattr__(self, "mode", check_mode(self.mode))
         if not isinstance(self.per_file, bool):
             raise TypeError(f"per_file must be a bool, got {type(self.per_file).__name__}")
