@@ -20,7 +20,7 @@ __all__ = ["check_via", "describe_then_ingest"]
 _VIA = ("online", "batch", "auto")
 
 
-def check_via(via: str, deadline: str | None, llm: Any, engine: str) -> float | None:
+def check_via(via: str, deadline: str | None, llm: Any, engine: Any) -> float | None:
     """The deadline in seconds for ``--via batch|auto`` (None for online); exit 2 on a bad combination."""
     if via not in _VIA:
         raise fail(f"--via must be one of {', '.join(_VIA)}, got {via!r}", code=2)
@@ -30,7 +30,7 @@ def check_via(via: str, deadline: str | None, llm: Any, engine: str) -> float | 
         return None
     if llm is None:
         raise fail(f"--via {via} describes media with an LLM: configure one (--base-url, --model)", code=2)
-    if engine != "local":
+    if not getattr(engine, "in_process", False):
         raise fail(f"--via {via} works with --engine local only", code=2)
     from kagura.jobs import parse_duration
     from kagura.jobs._deadline import DEFAULT_DEADLINE

@@ -300,14 +300,14 @@ def _rate_note(client: Any) -> Any:
     return lambda: client.holding
 
 
-def _capped_client(llm: Any, budget_usd: float | None, engine: str) -> Any:
+def _capped_client(llm: Any, budget_usd: float | None, engine: Any) -> Any:
     """``llm`` (an LLMConfig or None) as a client under a ``--budget-usd`` spend cap (shared through the
     config's Redis when set), or ``llm`` as is without a budget; exit 2 when the cap cannot hold."""
     if budget_usd is None:
         return llm
     if llm is None:
         raise fail("--budget-usd caps LLM calls: give --model/--base-url (or drop --offline)", code=2)
-    if engine != "local":
+    if not getattr(engine, "in_process", False):
         raise fail("--budget-usd caps the calls of this process: not yet with --engine ray", code=2)
     import hashlib
 
@@ -456,8 +456,10 @@ def ingest(
     chosen = embedder_from_option(
         embedder, base_url, api_key, requests_per_minute=embed_rpm, tokens_per_minute=embed_tpm
     )
-    llm = _capped_client(llm_from_options(model, base_url, offline, api_key, redis), budget_usd, engine)
-    seconds = check_via(via, deadline, llm, engine)
+    llm = _capped_client(
+        llm_from_options(model, base_url, offline, api_key, redis), budget_usd, chosen_engine
+    )
+    seconds = check_via(via, deadline, llm, chosen_engine)
     rag = _open_rag(store, llm, embedder=chosen)
     console = None if as_json else Console()
 

@@ -180,13 +180,13 @@ class MultimodalRAG:
         environments, ``__pycache__/``, ``*.pyc`` ...) as code-search tools do; ``False`` indexes them too.
         Either way ``.gitignore``/``.kaguraignore`` files apply, and a ``!pattern`` there re-includes.
         """
-        from kagura.core.memory.engines import LocalEngine, engine_for
+        from kagura.core.memory.engines import engine_for
         from kagura.core.memory.ingestion._directory import DirectoryRun, index_directory
 
         chosen, made_here = engine_for(engine, ray_address=ray_address, ray_workers=ray_workers)
         if made_here:  # a shorthand: keep its engine (a Ray connection, actors) for the next runs
             chosen = self._keep(chosen)
-        if descriptions and not isinstance(chosen, LocalEngine):
+        if descriptions and not getattr(chosen, "in_process", False):
             raise ValueError("descriptions made ahead of the run are for the local engine only")
         check_bool("default_ignores", default_ignores)
         check_bool("redescribe", redescribe)

@@ -13,6 +13,9 @@ class LocalEngine:
     """Run the ingestion pipeline in this process: ``max_concurrent`` files extracted at once, as many LLM
     calls in flight, one writer. Holds nothing between runs (``close()`` does nothing)."""
 
+    in_process = True
+    """The work runs in this process (see :class:`~kagura.core.memory.engines.Engine`)."""
+
     async def ingest(self, job: IngestJob) -> None:
         await job.run.run(job.files, job.settings.max_concurrent)
 

@@ -46,7 +46,11 @@ class IngestJob:
 @runtime_checkable
 class Engine(Protocol):
     """Where an ingestion run's per-file work happens: :class:`~kagura.core.memory.LocalEngine` (this
-    process) or :class:`~kagura.core.memory.RayEngine` (a Ray cluster)."""
+    process) or :class:`~kagura.core.memory.RayEngine` (a Ray cluster).
+
+    An engine may also say ``in_process = True`` (its work runs in this process, so this process's LLM
+    client, spend cap and descriptions made ahead serve it); without it, an engine is taken to run
+    elsewhere."""
 
     async def ingest(self, job: IngestJob) -> None:
         """Process ``job.files`` and report each one into ``job.run``; on cancel, keep what is stored."""

@@ -44,6 +44,9 @@ class RayEngine:
     left as it was. It is blocking (a second or two for a local cluster).
     """
 
+    in_process = False
+    """The work runs in the cluster's worker processes, each with its own LLM client."""
+
     def __init__(
         self, address: str | None = None, *, workers: int | None = None, num_cpus: int | None = None
     ) -> None:
