@@ -271,3 +271,16 @@ def test_bad_knobs_are_value_errors() -> None:
         _controller(decrease=1.5)
     with pytest.raises(ValueError, match="initial_concurrency"):
         _controller(initial_concurrency=0)
+
+
+@pytest.mark.parametrize("rpm", [40_000, 1_000_000])
+def test_a_budget_with_bursts_above_the_ceiling_starts_at_the_ceiling(rpm: int) -> None:
+    """A high configured budget (its bursts of hundreds) starts the controller at its concurrency ceiling
+    instead of refusing to build the client (it raised ValueError from 40,000 RPM up)."""
+    from kagura.core.llm import LLMClient, LLMConfig
+
+    client = LLMClient(
+        LLMConfig(model="m", base_url="http://127.0.0.1:9/v1", api_key="k", requests_per_minute=rpm)
+    )
+    assert client.controller is not None
+    assert client.controller.state.concurrency == client.controller.max_concurrency

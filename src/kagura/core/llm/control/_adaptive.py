@@ -90,7 +90,9 @@ class AdaptiveController:
             raise ValueError(f"decrease must be between 0 and 1 (a multiplier), got {decrease!r}")
         if increase <= 0 or cooldown < 0:
             raise ValueError("increase must be > 0 and cooldown >= 0")
-        initial = self.initial_state(limiter, ceiling_rpm, ceiling_tpm, initial_concurrency)
+        initial = self.initial_state(
+            limiter, ceiling_rpm, ceiling_tpm, initial_concurrency, max_concurrency=max_concurrency
+        )
         if not 1 <= initial.concurrency <= max_concurrency:
             raise ValueError("need 1 <= initial_concurrency <= max_concurrency")
         self.limiter = limiter
@@ -114,13 +116,17 @@ class AdaptiveController:
         ceiling_rpm: float | None = None,
         ceiling_tpm: float | None = None,
         initial_concurrency: float | None = None,
+        *,
+        max_concurrency: float = 512.0,
     ) -> AdaptiveState:
         """What the controller starts from (also the seed of a shared store before anyone learned)."""
         if initial_concurrency is None:
             # Unknown quota: a first round trip of at most 8 (its answers may announce the quota; as
-            # TCP's initial window), then slow start. A configured budget: room for two bursts at once.
+            # TCP's initial window), then slow start. A configured budget: room for two bursts at once,
+            # within the controller's ceiling (a budget of 40,000 RPM has bursts of hundreds).
             burst = limiter.burst if ceiling_rpm is not None else None
-            initial_concurrency = max(_INITIAL, 2 * burst) if burst is not None else _INITIAL
+            wanted = max(_INITIAL, 2 * burst) if burst is not None else _INITIAL
+            initial_concurrency = min(wanted, max_concurrency)
         return AdaptiveState(
             requests_per_minute=ceiling_rpm, tokens_per_minute=ceiling_tpm, concurrency=initial_concurrency
         )
