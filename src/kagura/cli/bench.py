@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -68,6 +69,15 @@ _QUOTA_COLUMNS = {
 }
 
 
+def _client_cell(key: str, value: Any) -> str:
+    """One client's figure in its column ("" when that client's row does not measure it)."""
+    if value is None:
+        return ""
+    if key == "wall_s":
+        return f"{value:.2f} s"
+    return f"{value:.2%}" if key == "share_429" else str(value)
+
+
 def _clients_table(title: str, rows: list[BenchRow]) -> Table:
     """``kagura bench quota`` / ``shared``: each client's (or fleet's) numbers beside the others', one line
     per client per scenario; a row without clients (e.g. the admission cost) prints its figures."""
@@ -85,11 +95,7 @@ def _clients_table(title: str, rows: list[BenchRow]) -> Table:
             continue
         for name in names:
             data = row.extra[name]
-            cells = [
-                f"{data['wall_s']:.2f} s" if key == "wall_s" else f"{data[key]:.2%}" if key == "share_429"
-                else str(data[key])
-                for key in _QUOTA_COLUMNS
-            ]  # fmt: skip
+            cells = [_client_cell(key, data.get(key)) for key in _QUOTA_COLUMNS]
             metrics = ", ".join(
                 f"{k}={v}" for k, v in data.items() if k not in _QUOTA_COLUMNS and k != "calls"
             )
