@@ -65,13 +65,13 @@ def test_an_llm_cache_written_by_the_old_code_keeps_its_answers(tmp_path: Path) 
     assert _versions(path) == {"llm-cache": 1}
     assert _user_version(path) == 1  # read, never written
     cache.put_blocking("k2", LLMResponse("new", Usage(1, 1), model="m", provider="openai"), ttl=None)
-    assert cache.count_blocking() == 2
+    assert cache.count_sync() == 2
 
 
 def test_a_new_llm_cache_records_its_namespace(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
     cache = ResponseCache(path)
-    assert cache.count_blocking() == 0
+    assert cache.count_sync() == 0
     assert _versions(path) == {"llm-cache": 1}
     assert _user_version(path) == 0
 
@@ -90,7 +90,7 @@ def test_an_llm_cache_from_a_newer_kagura_is_refused(tmp_path: Path) -> None:
     with pytest.raises(
         StoreError, match="'llm-cache' schema version 2 is newer than this kagura supports \\(1\\)"
     ):
-        ResponseCache(path).count_blocking()
+        ResponseCache(path).count_sync()
 
 
 def test_a_rag_store_at_an_older_version_is_migrated_with_its_rows(tmp_path: Path) -> None:

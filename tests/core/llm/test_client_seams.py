@@ -59,7 +59,7 @@ async def test_two_clients_in_one_process_share_no_limiter_cache_or_provider(tmp
     assert await a.call("hello") == "fake answer: hello"
     cache_a, cache_b = a.caches.for_config(a_config), b.caches.for_config(b_config)
     assert cache_a is not None and cache_b is not None and cache_a.path != cache_b.path
-    assert cache_a.count_blocking() == 1 and not (tmp_path / "b.sqlite").exists()
+    assert cache_a.count_sync() == 1 and not (tmp_path / "b.sqlite").exists()
     assert (
         same.caches.for_config(a_config) is not cache_a
     )  # a cache object per client, not a process registry

@@ -46,7 +46,7 @@ from kagura.core.memory.engines.ray._worker import BatchResult, Counted, Embedde
 from kagura.core.memory.ingestion._job import IngestJob
 from kagura.core.memory.ingestion._pipeline import IngestRun
 from kagura.core.parallel import parallel_stream
-from kagura.errors import ConfigurationError
+from kagura.errors import ConfigurationError, InternalError
 from kagura.loaders import ScannedFile, display_name
 
 __all__ = ["BATCHES_PER_WORKER", "MAX_BATCH_FILES", "RETRIES", "batches", "run_on_ray"]
@@ -210,7 +210,7 @@ async def run_on_ray(job: IngestJob, ray: Any, stores: StoreActors, workers: int
             done, _ = await asyncio.wait([*pending, receiver], return_when=asyncio.FIRST_COMPLETED)
             if receiver in done:  # it ends only at the end marker: here, with an error
                 receiver.result()
-                raise RuntimeError("the Ray run's inbox stopped before its batches")  # pragma: no cover
+                raise InternalError("the Ray run's inbox stopped before its batches")  # pragma: no cover
             for future in done:
                 _, batch = pending.pop(future)  # (the receiver is not done: checked above)
                 if work:
