@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from kagura.bench._report import BenchRow
-from kagura.core.llm import LLMConfig
+from kagura.core.llm import LLMClient, LLMConfig
 from kagura.core.memory import Embedder, MultimodalRAG, OpenAIEmbedder, get_default_embedder
 from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores._vectors import top_k_cosine
@@ -112,8 +112,10 @@ async def _ingest_media(n: int, latency: float, tmp: Path, embedder: Embedder, l
     times: dict[int, float] = {}
     rerun = 0.0
     rerun_calls = -1
-    async with _server_process(latency) as base_url:
-        llm = LLMConfig(model="fake", base_url=base_url, api_key="test")
+    async with (
+        _server_process(latency) as base_url,
+        LLMClient(LLMConfig(model="fake", base_url=base_url, api_key="test")) as llm,
+    ):  # one client for every run, as an application holds one (its SDK client and pool warm)
         warm = tmp / f"warm-{label}"
         _write_images(warm, 2)  # first calls pay for client setup and imports: not part of the measure
         await MultimodalRAG(tmp / f"warm-{n}-{label}.db", llm=llm, embedder=embedder).load_directory(warm)
