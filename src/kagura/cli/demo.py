@@ -12,7 +12,8 @@ from rich.console import Console
 from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail
 from kagura.cli._params import path_value
-from kagura.cli.ingest import print_report, print_results, run_ingest
+from kagura.cli._reading import print_results
+from kagura.cli.ingest import print_report, run_ingest
 
 __all__ = ["DEMO_QUERIES", "demo", "find_sample_corpus", "local_weights_problem"]
 

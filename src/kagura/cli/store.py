@@ -10,7 +10,7 @@ import typer
 from kagura.cli._app import KaguraCommand, app
 from kagura.cli._params import finite
 from kagura.cli._progress import ProgressLines
-from kagura.cli.ingest import _clear_errors, store_target
+from kagura.cli._reading import clear_errors, store_target
 
 __all__ = ["migrate", "store_app"]
 
@@ -49,7 +49,7 @@ def migrate(
     if src == dst:
         typer.echo("SOURCE and TARGET are the same store.", err=True)
         raise typer.Exit(2)
-    with _clear_errors():
+    with clear_errors():
         if not store_exists(src):
             typer.echo(f"No store at {describe_target(src)}.", err=True)
             raise typer.Exit(2)
