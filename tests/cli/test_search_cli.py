@@ -113,11 +113,12 @@ _LOADED = (
 )
 # What a search never needs: the ingest pipeline's layers (LLM calls, the scheduler, the file loaders),
 # the other commands' modules (ingest and ask, benchmarks, jobs, routing) and what only they use (progress
-# bars, tables), and typer's pydantic validators (kagura.cli._coercion handles plain values).
+# bars, tables), the numpy encoder (the ONNX backend runs), and typer's pydantic validators
+# (kagura.cli._coercion handles plain values).
 _NOT_FOR_SEARCH = (
     "kagura.core.llm", "kagura.core.parallel", "kagura.loaders", "kagura.bench", "kagura.jobs",
     "kagura.routing", "kagura.cli.bench", "kagura.cli.run", "kagura.cli.ingest", "openai", "pydantic",
-    "rich.progress", "rich.table",
+    "rich.progress", "rich.table", "kagura.core.memory.embedders._bert",
 )  # fmt: skip
 
 
