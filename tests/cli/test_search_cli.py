@@ -135,3 +135,13 @@ def test_a_search_process_loads_only_what_searching_needs(store: str, mode: str)
     assert "kagura.core.memory" in loaded
     assert not [m for m in loaded if m.split(".")[0] in _NOT_FOR_SEARCH or m.startswith(_NOT_FOR_SEARCH)]
     assert ("onnxruntime" in loaded) == (mode == "hybrid")
+
+
+def test_a_json_search_process_leaves_rich_unimported(store: str) -> None:
+    """``--json`` output (what scripts read) is printed without rich's console (about 25 ms of imports)."""
+    argv = [sys.executable, "-c", _LOADED, "search", "tomatoes soil", "--store", store, "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)[0]["relpath"] == "garden.txt"
+    loaded = set(done.stderr.split())
+    assert "rich.console" not in loaded and "rich.text" not in loaded

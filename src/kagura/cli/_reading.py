@@ -11,12 +11,14 @@ import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from kagura.cli._errors import fail, user_errors
+
+if TYPE_CHECKING:  # rich is imported by the commands that print with it (not by `kagura search --json`)
+    from rich.console import Console
 
 __all__ = [
     "BASE_URL_OPT",

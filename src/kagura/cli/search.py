@@ -10,7 +10,6 @@ import asyncio
 import json
 
 import typer
-from rich.console import Console
 
 from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail
@@ -66,4 +65,6 @@ def search(
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
     else:
+        from rich.console import Console  # not needed for --json (a script's output)
+
         print_results(results, Console())
