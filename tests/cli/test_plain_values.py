@@ -87,7 +87,13 @@ _PYDANTIC_LOADED = (
 
 
 @pytest.mark.parametrize(
-    "argv", [["search", "tomatoes", "--store", "{missing}", "--top-k", "3"], ["--version"]], ids=repr
+    "argv",
+    [
+        ["search", "tomatoes", "--store", "{missing}", "--top-k", "3"],
+        ["budget", "--help"],
+        ["store", "migrate", "--help"],
+    ],
+    ids=repr,
 )
 def test_a_kagura_process_with_plain_values_never_imports_pydantic(tmp_path: Path, argv: list[str]) -> None:
     """Importing pydantic and building its validators was about 0.14 s of every ``kagura`` process."""

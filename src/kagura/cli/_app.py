@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 import kagura
 from kagura.cli._boundary import BoundaryGroup
@@ -24,6 +24,16 @@ class KaguraCommand(TyperCommand):
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+class KaguraGroup(TyperGroup):
+    """A group of sub-commands (``kagura budget``, ``kagura store``) whose ``--help`` skips typer's pydantic
+    validators too (:mod:`kagura.cli._coercion`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        coerce_plain_values(params)
+        return params
 
 
 app = typer.Typer(

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from kagura.cli._app import KaguraCommand, app
+from kagura.cli._app import KaguraCommand, KaguraGroup, app
 from kagura.cli._params import finite
 from kagura.cli._progress import ProgressLines
 from kagura.cli._reading import clear_errors, store_target
@@ -15,7 +15,7 @@ from kagura.cli._reading import clear_errors, store_target
 __all__ = ["migrate", "store_app"]
 
 store_app = typer.Typer(
-    help="Manage stores: copy an index between SQLite and PostgreSQL.", no_args_is_help=True
+    help="Manage stores: copy an index between SQLite and PostgreSQL.", no_args_is_help=True, cls=KaguraGroup
 )
 app.add_typer(store_app, name="store")
 
