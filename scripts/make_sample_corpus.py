@@ -1,4 +1,4 @@
-"""Generate examples/sample-corpus: a small mixed-type corpus with one distinct topic per file.
+"""Generate src/kagura/demo_corpus: a small mixed-type corpus with one distinct topic per file.
 
     python scripts/make_sample_corpus.py [OUTPUT_DIR]
 
@@ -343,5 +343,5 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    default = Path(__file__).resolve().parent.parent / "examples" / "sample-corpus"
+    default = Path(__file__).resolve().parent.parent / "src" / "kagura" / "demo_corpus"
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else default)

@@ -109,7 +109,7 @@ def test_a_placeholder_or_unknown_flag_would_be_caught() -> None:
 def test_the_cheap_readme_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KAGURA_LLM_BASE_URL", "KAGURA_LLM_MODEL", "KAGURA_LLM_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    (tmp_path / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
+    (tmp_path / "src").symlink_to(ROOT / "src", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     ran = []

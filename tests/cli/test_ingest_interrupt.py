@@ -8,12 +8,12 @@ import io
 import json
 import os
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _stores import stored_relpaths
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -32,16 +32,6 @@ def _corpus(root: Path, texts: int) -> Path:
         )
     Image.new("RGB", (9, 9), (200, 30, 30)).save(root / "photo.png")
     return root
-
-
-def _documents(store: Path) -> list[str]:
-    if not store.exists():
-        return []
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as conn:
-        try:
-            return sorted(row[0] for row in conn.execute("SELECT relpath FROM rag_documents"))
-        except sqlite3.OperationalError:  # tables not created yet
-            return []
 
 
 async def test_sigint_while_blocked_on_the_llm_ends_with_a_partial_summary(tmp_path: Path) -> None:
@@ -74,7 +64,7 @@ async def test_sigint_while_blocked_on_the_llm_ends_with_a_partial_summary(tmp_p
     assert report["interrupted"] is True and report["completed"] is False
     assert sorted(Path(p).name for p in report["indexed"]) == ["note0.md", "note1.md", "note2.md"]
     assert b"interrupted" in err and b"Traceback" not in err
-    assert _documents(store) == ["note0.md", "note1.md", "note2.md"]
+    assert stored_relpaths(store) == ["note0.md", "note1.md", "note2.md"]
 
 
 def test_progress_lines_on_stderr_when_not_a_terminal(tmp_path: Path) -> None:
@@ -175,5 +165,5 @@ async def test_an_interrupted_ingest_reports_exactly_what_the_store_holds(tmp_pa
             report = await _interrupt_after(corpus, store, server.base_url, files, pause)
             assert report["interrupted"] is True
             indexed = sorted(Path(p).name for p in report["indexed"])
-            assert indexed == _documents(store), (attempt, len(indexed), len(_documents(store)))
+            assert indexed == stored_relpaths(store), (attempt, len(indexed), len(stored_relpaths(store)))
             assert report["chunks_added"] == len(indexed)  # one chunk per file

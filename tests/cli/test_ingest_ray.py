@@ -9,12 +9,12 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from _stores import stored_relpaths
 from PIL import Image
 
 from kagura.testing import FakeLLMServer
@@ -43,16 +43,6 @@ def _left_behind(mark: str) -> list[str]:
         except (psutil.Error, OSError):
             continue
     return found
-
-
-def _documents(store: Path) -> list[str]:
-    if not store.exists():
-        return []
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as conn:
-        try:
-            return sorted(row[0] for row in conn.execute("SELECT relpath FROM rag_documents"))
-        except sqlite3.OperationalError:  # tables not created yet
-            return []
 
 
 async def _ingest(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -103,10 +93,10 @@ async def test_ctrl_c_on_ray_keeps_the_files_embedded_and_a_rerun_does_the_rest(
         proc = await _ingest(str(corpus), "--store", str(store), "--engine", "ray", env=env)
         try:
             for _ in range(1200):  # until both notes are stored (the images hang): at most 10 minutes
-                if _documents(store) == notes or proc.returncode is not None:
+                if stored_relpaths(store) == notes or proc.returncode is not None:
                     break
                 await asyncio.sleep(0.5)
-            assert _documents(store) == notes, "the embedded notes never reached the store"
+            assert stored_relpaths(store) == notes, "the embedded notes never reached the store"
             proc.send_signal(signal.SIGINT)
             out, err = await asyncio.wait_for(proc.communicate(), 120)  # a hang fails here
         finally:
@@ -118,7 +108,7 @@ async def test_ctrl_c_on_ray_keeps_the_files_embedded_and_a_rerun_does_the_rest(
     report = json.loads(out)
     assert report["interrupted"] is True
     assert {Path(p).name for p in report["indexed"]} <= set(notes)  # what it reports indexed is stored
-    assert _documents(store) == notes  # the embedded files stayed
+    assert stored_relpaths(store) == notes  # the embedded files stayed
     assert left == []
     async with FakeLLMServer(responder=lambda m: "a small blue square") as server:
         env = _env(mark, KAGURA_LLM_BASE_URL=server.base_url, KAGURA_LLM_MODEL="fake", KAGURA_LLM_API_KEY="t")
@@ -128,4 +118,4 @@ async def test_ctrl_c_on_ray_keeps_the_files_embedded_and_a_rerun_does_the_rest(
     again = json.loads(out)
     assert sorted(Path(p).name for p in again["unchanged"]) == notes  # not processed again
     assert sorted(Path(p).name for p in again["indexed"]) == pictures  # only the rest
-    assert _documents(store) == sorted(notes + pictures)
+    assert stored_relpaths(store) == sorted(notes + pictures)

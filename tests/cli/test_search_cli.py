@@ -111,11 +111,14 @@ _LOADED = (
     "    assert not exc.code, exc.code\n"
     "sys.stderr.write(' '.join(sorted(sys.modules)))\n"
 )
-# What a search never needs: the ingest pipeline's layers (LLM calls, the scheduler, the file loaders) and
-# the other commands' modules (benchmarks, jobs, routing).
+# What a search never needs: the ingest pipeline's layers (LLM calls, the scheduler, the file loaders),
+# the other commands' modules (ingest and ask, benchmarks, jobs, routing) and what only they use (progress
+# bars, tables), the numpy encoder (the ONNX backend runs), and typer's pydantic validators
+# (kagura.cli._coercion handles plain values).
 _NOT_FOR_SEARCH = (
     "kagura.core.llm", "kagura.core.parallel", "kagura.loaders", "kagura.bench", "kagura.jobs",
-    "kagura.routing", "kagura.cli.bench", "kagura.cli.run", "openai",
+    "kagura.routing", "kagura.cli.bench", "kagura.cli.run", "kagura.cli.ingest", "openai", "pydantic",
+    "rich.progress", "rich.table", "kagura.core.memory.embedders._bert",
 )  # fmt: skip
 
 
@@ -123,7 +126,7 @@ _NOT_FOR_SEARCH = (
 def test_a_search_process_loads_only_what_searching_needs(store: str, mode: str) -> None:
     """``kagura search`` in its own process (what users run) imports the store, the search and (except for
     ``--mode keyword``) the embedder: not the ingest stack nor every other command (a third of its time
-    went to those imports)."""
+    went to those imports), nor pydantic (typer's validators, about 0.1 s)."""
     argv = [sys.executable, "-c", _LOADED, "search", "tomatoes soil", "--store", store, "--mode", mode]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -132,3 +135,13 @@ def test_a_search_process_loads_only_what_searching_needs(store: str, mode: str)
     assert "kagura.core.memory" in loaded
     assert not [m for m in loaded if m.split(".")[0] in _NOT_FOR_SEARCH or m.startswith(_NOT_FOR_SEARCH)]
     assert ("onnxruntime" in loaded) == (mode == "hybrid")
+
+
+def test_a_json_search_process_leaves_rich_unimported(store: str) -> None:
+    """``--json`` output (what scripts read) is printed without rich's console (about 25 ms of imports)."""
+    argv = [sys.executable, "-c", _LOADED, "search", "tomatoes soil", "--store", store, "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)[0]["relpath"] == "garden.txt"
+    loaded = set(done.stderr.split())
+    assert "rich.console" not in loaded and "rich.text" not in loaded

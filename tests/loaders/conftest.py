@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[2] / "examples" / "sample-corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "src" / "kagura" / "demo_corpus"
 
 
 @pytest.fixture

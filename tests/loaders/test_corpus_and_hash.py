@@ -44,7 +44,7 @@ def test_sample_corpus_scans_and_extracts_every_file(corpus: Path) -> None:
 def test_generator_reproduces_the_committed_corpus(tmp_path: Path, corpus: Path) -> None:
     import importlib.util
 
-    script = corpus.parents[1] / "scripts" / "make_sample_corpus.py"
+    script = corpus.parents[2] / "scripts" / "make_sample_corpus.py"
     spec = importlib.util.spec_from_file_location("make_sample_corpus", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

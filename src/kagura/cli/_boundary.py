@@ -25,6 +25,8 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from kagura.cli._coercion import coerce_plain_values
+from kagura.cli._commands import help_order
 from kagura.cli._errors import fail
 
 __all__ = ["DEBUG_ENV", "EXIT_INTERRUPTED", "BoundaryGroup", "describe_exception"]
@@ -69,6 +71,14 @@ def describe_exception(exc: BaseException) -> str:
 
 class BoundaryGroup(TyperGroup):
     """The root group: runs the chosen command and turns whatever escapes it into one line."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # --version and --help, coerced without pydantic
+        coerce_plain_values(params)
+        return params
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return help_order(super().list_commands(ctx))  # one order, whichever module registered first
 
     def invoke(self, ctx: Any) -> Any:  # (typer's own click Context)
         # the command line left to the sub-command (typer keeps its name and leading words apart)

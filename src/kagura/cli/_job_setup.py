@@ -15,10 +15,9 @@ from typing import Any
 import typer
 
 from kagura.cli._errors import fail
+from kagura.core.llm.control import DEFAULT_MAX_TOKENS
 
 __all__ = ["DEFAULT_MAX_TOKENS", "JobSetup", "dry_run_estimate", "setup_job"]
-
-from kagura.core.llm.control._spend import DEFAULT_MAX_TOKENS
 
 
 def _bad(message: str, *secrets: str | None) -> typer.Exit:
@@ -62,7 +61,7 @@ class JobSetup:
 
     def worst_of(self, model: str, body: dict[str, Any]) -> float | None:
         """The most ``body`` can cost: every input byte a token, and its whole ``max_tokens`` answer."""
-        from kagura.core.llm.control._spend import body_token_bounds, worst_case_usd
+        from kagura.core.llm.control import body_token_bounds, worst_case_usd
 
         price = self.prices.price(model)
         if price is None:

@@ -9,12 +9,14 @@ from dataclasses import asdict
 
 import typer
 
-from kagura.cli._app import KaguraCommand, app
+from kagura.cli._app import KaguraCommand, KaguraGroup, app
 from kagura.cli._errors import fail, printable
 
 __all__ = ["budget_app", "show"]
 
-budget_app = typer.Typer(help="Budgets shared through Redis (KAGURA_REDIS_URL).", no_args_is_help=True)
+budget_app = typer.Typer(
+    help="Budgets shared through Redis (KAGURA_REDIS_URL).", no_args_is_help=True, cls=KaguraGroup
+)
 app.add_typer(budget_app, name="budget")
 
 

@@ -12,7 +12,8 @@ from rich.console import Console
 from kagura.cli._app import KaguraCommand, app
 from kagura.cli._errors import fail
 from kagura.cli._params import path_value
-from kagura.cli.ingest import print_report, print_results, run_ingest
+from kagura.cli._reading import print_results
+from kagura.cli.ingest import print_report, run_ingest
 
 __all__ = ["DEMO_QUERIES", "demo", "find_sample_corpus", "local_weights_problem"]
 
@@ -23,13 +24,10 @@ DEMO_QUERIES: tuple[tuple[str, str | None], ...] = (
 
 
 def find_sample_corpus() -> Path | None:
-    """The sample corpus shipped inside the package (``kagura/demo_corpus``, a copy of the repository's
-    ``examples/sample-corpus``), else ``examples/sample-corpus`` under the current directory."""
-    candidates = (
-        Path(__file__).resolve().parents[1] / "demo_corpus",
-        Path.cwd() / "examples" / "sample-corpus",
-    )
-    return next((c for c in candidates if c.is_dir()), None)
+    """The sample corpus shipped inside the package (``kagura/demo_corpus``), or None if the installation
+    lost it."""
+    corpus = Path(__file__).resolve().parents[1] / "demo_corpus"
+    return corpus if corpus.is_dir() else None
 
 
 def local_weights_problem() -> str | None:
@@ -82,7 +80,7 @@ def demo(store: Path | None = _STORE_OPT, corpus: Path | None = _CORPUS_OPT) -> 
         raise fail(f"--corpus {corpus} is not a directory", code=2)
     folder = corpus or find_sample_corpus()
     if folder is None:
-        raise fail("no sample corpus found: run from the repository root or pass --corpus DIR", code=2)
+        raise fail("this installation lost its sample corpus: reinstall kagura or pass --corpus DIR", code=2)
     if (problem := local_weights_problem()) is not None:
         raise fail(problem)
     console = Console()

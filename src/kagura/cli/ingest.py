@@ -1,13 +1,12 @@
-"""``kagura ingest``, ``kagura search`` and ``kagura ask``: the RAG pipeline from the command line."""
+"""``kagura ingest`` and ``kagura ask``: the RAG pipeline from the command line (``kagura search`` is in
+:mod:`kagura.cli.search`, the store options they share in :mod:`kagura.cli._reading`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,6 +27,19 @@ from kagura.cli._params import (
     utf8_text,
 )
 from kagura.cli._progress import ProgressLines, run_interruptibly
+from kagura.cli._reading import (
+    BASE_URL_OPT,
+    DEFAULT_STORE,
+    MODE_OPT,
+    READ_EMBEDDER_OPT,
+    STORE_OPT,
+    clear_errors,
+    embedder_from_option,
+    open_rag,
+    open_reader,
+    print_results,
+    store_target,
+)
 from kagura.cli._stdout import json_stdout
 
 __all__ = [
@@ -38,27 +50,16 @@ __all__ = [
     "print_report",
     "print_results",
     "run_ingest",
-    "search",
+    "store_target",
 ]
 
-DEFAULT_STORE = Path(".kagura") / "kagura.db"
-_LOCAL_MODEL = "all-MiniLM-L6-v2"
-"""Ids of the local embedder's vectors start with this (``all-MiniLM-L6-v2``, ``...+onnx-int8``)."""
 #: ``kagura ingest``'s exit codes (also in its --help and the README): 0 every file indexed (or unchanged,
 #: skipped), 1 at least one file failed (the others are indexed), 2 bad arguments, 130 interrupted.
 EXIT_SOME_FAILED = 1
 WRITE_GRACE = 5.0
 """Seconds an interrupted ingest waits for the file being stored (it returns as soon as that is done)."""
 
-_STORE_OPT = typer.Option(
-    str(DEFAULT_STORE),
-    "--store",
-    help="SQLite store file, or a postgresql://user@host/db URL (kagura[postgres]).",
-)
 _MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: KAGURA_LLM_MODEL).")
-_BASE_URL_OPT = typer.Option(
-    None, "--base-url", help="OpenAI-compatible /v1 URL (default: KAGURA_LLM_BASE_URL)."
-)
 _API_KEY_OPT = typer.Option(
     None, "--api-key", help="API key (default: KAGURA_LLM_API_KEY).", show_default=False
 )
@@ -76,14 +77,6 @@ _EMBEDDER_OPT = typer.Option(
     help="local (offline MiniLM), or openai[:MODEL] for an OpenAI-compatible /v1/embeddings at --base-url"
     " (default KAGURA_LLM_BASE_URL). A store keeps the embedder it was built with.",
 )
-_READ_EMBEDDER_OPT = typer.Option(
-    None,
-    "--embedder",
-    help="local (offline MiniLM), or openai[:MODEL] at --base-url (default KAGURA_LLM_BASE_URL); default: the"
-    " embedder the store was built with.",
-    show_default=False,
-)
-_MODE_OPT = typer.Option("hybrid", "--mode", help="hybrid (keywords + vectors, default) | vector | keyword.")
 _DIR_ARG = typer.Argument(
     ..., help="Folder to index.", parser=path_value, show_default=False, metavar="DIRECTORY"
 )
@@ -147,92 +140,6 @@ def check_redis(url: str) -> None:
 
     with user_errors(misuse=True):
         asyncio.run(probe())
-
-
-def embedder_from_option(
-    spec: str,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    *,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-) -> Any:
-    """The embedder ``--embedder`` names: None for ``local`` (the default MiniLM, loaded on first use), an
-    ``OpenAIEmbedder`` for ``openai`` / ``openai:MODEL``. Raises ``typer.BadParameter`` for anything else."""
-    name, _, model = spec.partition(":")
-    if name in ("local", "local-minilm") and not model:
-        return None
-    if name != "openai":
-        raise typer.BadParameter(
-            f"unknown embedder {spec!r}: use local or openai[:MODEL]", param_hint="--embedder"
-        )
-    from kagura.core.memory import OpenAIEmbedder
-
-    with _clear_errors(api_key):
-        return OpenAIEmbedder(
-            model or "text-embedding-3-small",
-            base_url=base_url,
-            api_key=api_key,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-        )
-
-
-def store_target(store: str) -> str | Path:
-    """``--store`` as a PostgreSQL URL or a file path; an empty or malformed value is a usage error."""
-    from kagura.core.memory.stores import check_target, target_problem
-
-    if not store.strip():
-        raise fail("--store is empty: name an SQLite file or a postgresql:// URL", code=2)
-    problem = target_problem(store)
-    if problem is not None:
-        raise fail(f"--store: {problem}", code=2)
-    return check_target(os.path.expanduser(store), "--store")
-
-
-def _open_reader(
-    store: str, embedder: str | None, base_url: str | None, api_key: str | None = None, llm: Any = None
-) -> Any:
-    """The store for ``search``/``ask``: with ``--embedder``, that one; without, the embedder the store's
-    vectors were made by (a remote model by name at ``--base-url``, or the local one)."""
-    if embedder is not None:
-        return _open_rag(
-            store, llm, must_exist=True, embedder=embedder_from_option(embedder, base_url, api_key)
-        )
-    rag = _open_rag(store, llm, must_exist=True)
-    with _clear_errors():
-        recorded = rag.store.embedder()
-    if recorded is None or recorded.startswith(_LOCAL_MODEL):
-        return rag
-    rag.close()
-    return _open_rag(
-        store, llm, must_exist=True, embedder=embedder_from_option(f"openai:{recorded}", base_url, api_key)
-    )
-
-
-def _open_rag(store: str, llm: Any = None, *, must_exist: bool = False, embedder: Any = None) -> Any:
-    from kagura.core.memory.stores import describe_target, store_exists
-
-    target = store_target(store)
-    if must_exist:  # a read never creates a store (an SQLite file, or kagura's tables in a database)
-        with _clear_errors():
-            exists = store_exists(target)
-        if not exists:
-            shown = describe_target(target)
-            typer.echo(f"No store at {shown}: run `kagura ingest DIR --store {shown}` first.", err=True)
-            raise typer.Exit(2)
-    from kagura.core.memory import MultimodalRAG
-
-    options: dict[str, Any] = {}
-    if embedder is not None:  # remote: enough chunks per call to keep its batches in flight together
-        options["embed_batch_size"] = embedder.batch_size * embedder.max_concurrent
-    with _clear_errors():
-        return MultimodalRAG(target, llm=llm, embedder=embedder, **options)
-
-
-def _clear_errors(*secrets: str | None) -> contextlib.AbstractContextManager[None]:
-    """Kagura's intentional errors (bad store, missing weights, LLM refusal) -> one line, exit 1."""
-    return user_errors(*secrets)
 
 
 async def run_ingest(
@@ -362,29 +269,16 @@ def print_report(report: Any, console: Console) -> None:
         )
 
 
-def print_results(results: Sequence[Any], console: Console) -> None:
-    """Each result: rank, score, source, and the passage (shortened)."""
-    if not results:
-        console.print("no results")
-    for rank, r in enumerate(results, start=1):
-        text = " ".join(r.text.split())
-        text = text if len(text) <= 300 else text[:297] + "..."
-        console.print(
-            f"[bold]{rank}.[/bold] {r.score:.2f}  [cyan]{r.source()}[/cyan] ({r.file_type})", highlight=False
-        )
-        console.print(f"   {text}", highlight=False, markup=False)
-
-
 @app.command(cls=KaguraCommand)
 def ingest(
     directory: Path = _DIR_ARG,
-    store: str = _STORE_OPT,
+    store: str = STORE_OPT,
     max_concurrent: int = typer.Option(
         5, "--max-concurrent", min=1, max=1000, help="Files processed at once."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     model: str | None = _MODEL_OPT,
-    base_url: str | None = _BASE_URL_OPT,
+    base_url: str | None = BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,
     redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
@@ -460,7 +354,7 @@ def ingest(
         llm_from_options(model, base_url, offline, api_key, redis), budget_usd, chosen_engine
     )
     seconds = check_via(via, deadline, llm, chosen_engine)
-    rag = _open_rag(store, llm, embedder=chosen)
+    rag = open_rag(store, llm, embedder=chosen)
     console = None if as_json else Console()
 
     def ingest_with(descriptions: dict[Any, str] | None) -> Any:
@@ -483,7 +377,7 @@ def ingest(
     )  # fmt: skip
     with json_stdout(as_json) as stdout:  # Ray prints dead workers' lines to stdout: not into the JSON
         try:
-            with _clear_errors(api_key):
+            with clear_errors(api_key):
                 # Ctrl-C: the file being written (one transaction) gets up to WRITE_GRACE seconds to commit
                 # and be reported, so the report counts exactly what the store holds.
                 report, interrupted = run_interruptibly(job, grace=WRITE_GRACE)
@@ -552,66 +446,25 @@ def _interrupted(report: Any, console: Console | None, stdout: TextIO | None = N
 
 
 @app.command(cls=KaguraCommand)
-def search(
-    query: str = typer.Argument(
-        ..., help="What to look for.", callback=utf8_text, show_default=False, metavar="QUERY"
-    ),
-    store: str = _STORE_OPT,
-    top_k: int = typer.Option(5, "--top-k", min=1, max=MAX_TOP_K, help="How many results."),
-    file_type: str | None = typer.Option(
-        None, "--type", help="Only this file type (markdown, pdf, image, ...)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
-    mode: str = _MODE_OPT,
-    embedder: str | None = _READ_EMBEDDER_OPT,
-    base_url: str | None = _BASE_URL_OPT,
-    all_chunks: bool = typer.Option(
-        False,
-        "--all-chunks",
-        help="Every matching passage, several of one file included (default: the best passage of each file,"
-        " and one copy of a page present as both Markdown and HTML).",
-    ),
-) -> None:
-    """Search the store for QUERY; prints the best passage of each file with its source and score.
-
-    Scores: hybrid (default) 0-1 relevance (1 = first by both keyword and vector search); vector: cosine
-    similarity; keyword: BM25 (higher is better).
-    """
-    rag = _open_reader(store, embedder, base_url)
-    try:
-        with _clear_errors():
-            job = rag.query(query, top_k=top_k, file_type=file_type, mode=mode, per_file=not all_chunks)  # type: ignore[arg-type]
-            results = asyncio.run(job)
-    except ValueError as exc:
-        raise fail(str(exc), code=2) from None
-    finally:
-        rag.close()
-    if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
-    else:
-        print_results(results, Console())
-
-
-@app.command(cls=KaguraCommand)
 def ask(
     question: str = typer.Argument(
         ..., help="The question.", callback=utf8_text, show_default=False, metavar="QUESTION"
     ),
-    store: str = _STORE_OPT,
+    store: str = STORE_OPT,
     top_k: int = typer.Option(5, "--top-k", min=1, max=MAX_TOP_K, help="Passages to retrieve."),
     model: str | None = _MODEL_OPT,
-    base_url: str | None = _BASE_URL_OPT,
+    base_url: str | None = BASE_URL_OPT,
     api_key: str | None = _API_KEY_OPT,
     redis: str | None = _REDIS_OPT,
     offline: bool = _OFFLINE_OPT,
-    mode: str = _MODE_OPT,
-    embedder: str | None = _READ_EMBEDDER_OPT,
+    mode: str = MODE_OPT,
+    embedder: str | None = READ_EMBEDDER_OPT,
 ) -> None:
     """Answer QUESTION from the store with sources (LLM configured), or print the best passages (offline)."""
     llm = llm_from_options(model, base_url, offline, api_key, redis)
-    rag = _open_reader(store, embedder, base_url, api_key, llm)
+    rag = open_reader(store, embedder, base_url, api_key, llm)
     try:
-        with _clear_errors(api_key):
+        with clear_errors(api_key):
             answer = asyncio.run(_ask(rag, question, top_k, mode))
     except ValueError as exc:
         typer.echo(str(exc), err=True)

@@ -7,15 +7,15 @@ import sys
 
 import typer
 
-from kagura.cli._app import KaguraCommand, app
+from kagura.cli._app import KaguraCommand, KaguraGroup, app
 from kagura.cli._params import finite
 from kagura.cli._progress import ProgressLines
-from kagura.cli.ingest import _clear_errors, store_target
+from kagura.cli._reading import clear_errors, store_target
 
 __all__ = ["migrate", "store_app"]
 
 store_app = typer.Typer(
-    help="Manage stores: copy an index between SQLite and PostgreSQL.", no_args_is_help=True
+    help="Manage stores: copy an index between SQLite and PostgreSQL.", no_args_is_help=True, cls=KaguraGroup
 )
 app.add_typer(store_app, name="store")
 
@@ -49,7 +49,7 @@ def migrate(
     if src == dst:
         typer.echo("SOURCE and TARGET are the same store.", err=True)
         raise typer.Exit(2)
-    with _clear_errors():
+    with clear_errors():
         if not store_exists(src):
             typer.echo(f"No store at {describe_target(src)}.", err=True)
             raise typer.Exit(2)

@@ -24,7 +24,7 @@ from kagura.jobs._report import JobReport
 
 # isort: split
 # Not public (not in __all__): kagura's own packages and tests import these from here; they may change.
-from kagura.core.llm.control._spend import RedisSpendCap, SpendCap  # noqa: F401
+from kagura.core.llm.control import RedisSpendCap, SpendCap  # noqa: F401
 from kagura.jobs._deadline import parse_duration  # noqa: F401
 from kagura.jobs._describe_batch import DescribedAhead, describe_ahead  # noqa: F401
 from kagura.jobs._input import Problem, parse_request, scan  # noqa: F401

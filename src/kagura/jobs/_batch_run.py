@@ -306,7 +306,7 @@ def _cap_of(job: Job) -> tuple[Any, Any]:
         return job.spend, job.worst_of
     if job.worst_of is not None:
         return job.client.spend_cap, job.worst_of
-    from kagura.core.llm.control._spend import body_token_bounds, worst_case_usd
+    from kagura.core.llm.control import body_token_bounds, worst_case_usd
 
     prices = job.client.prices
 

@@ -124,7 +124,7 @@ async def test_unreadable_file_is_reported(tmp_path: Path, engine: str) -> None:
     assert rag.last_report.failure_for(str(locked)) == "permission denied"
 
 
-SAMPLE_CORPUS = Path(__file__).resolve().parents[3] / "examples" / "sample-corpus"
+SAMPLE_CORPUS = Path(__file__).resolve().parents[3] / "src" / "kagura" / "demo_corpus"
 
 
 @pytest.fixture(scope="module")

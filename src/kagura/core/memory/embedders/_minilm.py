@@ -30,13 +30,14 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from kagura._checks import check_choice, check_int
 from kagura.core.memory.embedders._base import check_texts
-from kagura.core.memory.embedders._bert import BertConfig, BertEncoder
+from kagura.core.memory.embedders._checkpoint import BertConfig
 from kagura.core.memory.embedders._weights import (
     MODEL_NAME,
     MODEL_PATH_ENV,
@@ -45,6 +46,9 @@ from kagura.core.memory.embedders._weights import (
     sha256_file_cached,
 )
 from kagura.errors import ConfigurationError
+
+if TYPE_CHECKING:  # the numpy encoder is imported only by the numpy backend
+    from kagura.core.memory.embedders._bert import BertEncoder
 
 __all__ = [
     "BACKENDS",
@@ -141,6 +145,8 @@ class LocalMiniLMEmbedder:
 
         weights_file = self.model_path / "model.safetensors"
         if self.backend == "numpy":
+            from kagura.core.memory.embedders._bert import BertEncoder
+
             return _numpy_pooled(BertEncoder(self.config, load_file(str(weights_file))))
         from kagura.core.memory.embedders._checkpoint import BertWeights
         from kagura.core.memory.embedders._onnx import OnnxEncoder
