@@ -5,8 +5,9 @@ Each benchmark is a module ``kagura.bench.<name>`` exposing
 modules are imported only when their benchmark runs, so ``kagura bench overhead`` never imports the LLM or
 RAG stacks.
 
-Three scales: ``quick`` (a smoke run of a few seconds each, for CI), the default (sizes chosen so that
-``kagura bench`` runs every benchmark within a 90 s budget on a 2-core machine) and
+Three scales: ``quick`` (a smoke run of a few seconds each, for CI), the default (sizes at which each row
+still shows its claim, toward a 90 s ``kagura bench`` on a quiet 2-core machine; the benchmarks that
+mostly wait run at the same time, see :data:`WAITING`) and
 ``full`` (the sizes of the tables in docs/en/guides/performance-optimization.md, several minutes). A module
 whose ``run`` takes no ``full`` has one size for both.
 """
