@@ -102,6 +102,7 @@ class Tally:
     admitted_per_second: dict[int, int] = field(default_factory=dict)
     tokens_per_second: dict[int, int] = field(default_factory=dict)
     limited_at: list[float] = field(default_factory=list)  # seconds since the start, client side
+    errors: dict[str, int] = field(default_factory=dict)  # failed calls by exception type
 
     @property
     def share_429(self) -> float:
@@ -172,8 +173,10 @@ async def _one(call: Call, prompt: str, tally: Tally) -> None:
     """One call, counted once it ended (a call cancelled at the end of a timed scenario is not counted)."""
     try:
         await call(prompt)
-    except Exception:
+    except Exception as exc:
         tally.failed += 1
+        name = type(exc).__name__
+        tally.errors[name] = tally.errors.get(name, 0) + 1
     tally.calls += 1
 
 
@@ -284,6 +287,7 @@ def _row(operation: str, items: int, tallies: dict[str, Tally], ideal: float | N
             "http_429": tally.rate_limited,
             "share_429": round(tally.share_429, 4),
             **metrics(tally),
+            **({"errors": dict(tally.errors)} if tally.errors else {}),
         }
     return BenchRow(operation, items, naive.wall_s, kagura.wall_s, ideal_s=ideal, extra=extra, checks=checks)
 
