@@ -22,7 +22,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from kagura.core.llm import LLMClient, LLMConfig
@@ -67,11 +67,15 @@ async def _via_scheduler(base_url: str, cmd: dict[str, Any]) -> dict[str, float]
     return {"calls": len(prompts), "failed": failed, "wall_s": round(wall, 3)}
 
 
-async def _for(seconds: float, workers: list[Callable[[], Awaitable[None]]]) -> None:
+async def _for(seconds: float, workers: Sequence[Callable[[], Awaitable[None]]], running: list[bool]) -> None:
+    """Run the workers for ``seconds``, then stop them: each is cancelled, and ``running`` is cleared so
+    that one whose cancellation a call swallowed still stops at its next call (seen once: a worker went on
+    calling for minutes after a timed scenario's end)."""
     tasks = [asyncio.ensure_future(w()) for w in workers]
     try:
         await asyncio.wait(tasks, timeout=seconds)
     finally:
+        running[0] = False
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -91,9 +95,12 @@ async def _scenario(base_url: str, cmd: dict[str, Any]) -> dict[str, float]:
             sdk_client(config.base_url, config.api_key)
         calls = cmd.get("calls") or 0
         todo = iter(range(calls)) if calls else iter(range(1 << 62))
+        running = [True]
 
         async def worker() -> None:
             for i in todo:
+                if not running[0]:
+                    return
                 try:
                     await client.call(f"question {i}")
                 except Exception:
@@ -106,7 +113,7 @@ async def _scenario(base_url: str, cmd: dict[str, Any]) -> dict[str, float]:
         if calls:
             await asyncio.gather(*(w() for w in workers))
         else:
-            await _for(float(cmd["seconds"]), workers)
+            await _for(float(cmd["seconds"]), workers, running)
         wall = time.perf_counter() - start
     return {**counts, "wall_s": round(wall, 3)}
 

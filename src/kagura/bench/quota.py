@@ -197,15 +197,17 @@ async def _for(
     """``concurrency`` workers calling back to back for ``seconds``; what is still waiting then is cancelled
     (the scenario is over: its counters are read at its end, not after a drain at the quota's rate)."""
     counter = iter(range(1 << 62))
+    running = True
 
     async def worker() -> None:
-        while True:
+        while running:  # also stops a worker whose cancellation a call swallowed, at its next call
             await _one(call, prompt(next(counter)), tally)
 
     workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
     try:
         await asyncio.wait(workers, timeout=seconds)
     finally:
+        running = False
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)

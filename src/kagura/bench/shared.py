@@ -249,7 +249,7 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
                 rate, burst,
             ))  # fmt: skip
             seconds = s.adaptive_seconds
-            adaptive = dict(zip(("local", "shared"), await asyncio.gather(
+            adaptive: dict[str, Fleet] = dict(zip(("local", "shared"), await asyncio.gather(
                 a.run(_command(s, "a-local", redis=None, rpm=None, seconds=seconds)),
                 b.run(_command(s, "a-shared", redis=redis.url, rpm=None, seconds=seconds)),
             ), strict=True))  # fmt: skip
