@@ -144,8 +144,8 @@ MAX_STORE_SIZE = 1_000_000
 
 _HELP = (
     "Run benchmarks serial vs parallel in the same run and print the measured ratios.\n\n"
-    "With no arguments every benchmark runs at small sizes (about two minutes on a quiet 2-core machine; "
-    "the goal is 90 s): router, shared and batch, which mostly wait, run at the same time, every "
+    "With no arguments every benchmark runs at small sizes (about two and a half minutes on a quiet 2-core "
+    "machine; the goal is 90 s): router and shared, which mostly wait, run at the same time, every "
     "other benchmark alone; each prints its wall and CPU seconds, and the JSON keeps them. "
     "--full runs the sizes of the tables in docs/en/guides/performance-optimization.md (many minutes), "
     "--quick a smoke run of a few seconds each. Each row states its goal and whether it met it "
