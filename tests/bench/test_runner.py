@@ -117,3 +117,47 @@ async def test_rows_carry_the_goal_their_issue_set() -> None:
     plain, enhanced, mix = await run_router(latency=0.0, quick=True)
     assert plain.goal == "agreement >= 1, improvement >= 0.48"
     assert enhanced.goal == mix.goal == "agreement >= 1"
+
+
+@pytest.fixture
+def two_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two throw-away waiting benchmarks that each finish only once the other has started (so they can only
+    both finish if they run at the same time), and one ordinary benchmark between them."""
+    (tmp_path / "kagura_bench_meet.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            from kagura.bench._report import BenchRow
+
+            arrived = {}
+
+            async def meet(me, other):
+                arrived.setdefault(me, asyncio.Event()).set()
+                await asyncio.wait_for(arrived.setdefault(other, asyncio.Event()).wait(), 30)
+                return [BenchRow(me, 1, 1.0, 1.0)]
+            """
+        ),
+        encoding="utf-8",
+    )
+    for me, other in (("left", "right"), ("right", "left")):
+        (tmp_path / f"kagura_bench_{me}.py").write_text(
+            f"from kagura_bench_meet import meet\n\nasync def run(latency=0.15, quick=False):\n"
+            f"    return await meet({me!r}, {other!r})\n",
+            encoding="utf-8",
+        )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("left", "right"):
+        monkeypatch.setitem(BENCHMARKS, name, f"kagura_bench_{name}")
+    monkeypatch.setattr("kagura.bench._runner.WAITING", ("left", "right"))
+
+
+@pytest.mark.usefixtures("two_waiting", "two_modules")
+async def test_waiting_benchmarks_run_together_and_report_in_the_order_asked() -> None:
+    costs: dict[str, dict[str, object]] = {}
+    results = await run_benchmarks(
+        ["left", "fixed", "right"], latency=0.0, on_done=lambda name, cost: costs.setdefault(name, cost)
+    )
+    assert list(results) == ["left", "fixed", "right"]
+    assert costs["left"]["concurrent_with"] == ["right"] and costs["right"]["concurrent_with"] == ["left"]
+    assert "concurrent_with" not in costs["fixed"]  # every other benchmark runs alone
+    assert costs["left"]["cpu_s"] == costs["right"]["cpu_s"]  # the group's CPU, once for both

@@ -35,7 +35,6 @@ from kagura.core.memory.ingestion.chunking._pieces import ChunkPiece
 from kagura.core.memory.stores._vectors import top_k_cosine
 from kagura.core.memory.stores.sqlite._store import ManifestEntry, NewDocument, RAGStore
 from kagura.errors import WorkerProcessError
-from kagura.testing import FakeLLMServer
 
 __all__ = ["run"]
 
@@ -238,8 +237,10 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
         tmp = Path(tmpdir)
         # The scheduling rows embed through a zero-latency loopback embeddings endpoint, so they measure
         # the pipeline's overlap of LLM calls; the local-MiniLM row shows the same run with CPU embedding.
-        async with FakeLLMServer(latency=0.0) as embed_server:
-            remote = OpenAIEmbedder("fake-embed", base_url=embed_server.base_url, api_key="test")
+        # That endpoint runs in its own process, as the LLM's does: served on the client's event loop, its
+        # CPU (both ends of every embeddings request) was counted in the pipeline's time.
+        async with _server_process(0.0) as embed_url:
+            remote = OpenAIEmbedder("fake-embed", base_url=embed_url, api_key="test")
             for n in (10, 50) if full else (10,):
                 rows.append(await _ingest_media(n, latency, tmp, remote, "loopback"))
         if full:

@@ -58,7 +58,7 @@ class Sizes:
             calls=300,
             rpm=12_000,
             kill_calls=200,
-            kills=2,
+            kills=1,  # one kill proves exactly-once after a resume; each one more costs two process starts
             adaptive_calls=2400,
             shared_calls=600,
             million_calls=5000,

@@ -22,11 +22,13 @@ import json
 import statistics
 import sys
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from kagura.bench._report import BenchRow, quota_used
 from kagura.core.parallel import RateLimiter
+from kagura.errors import WorkerProcessError
 from kagura.testing import FakeLLMProcess
 
 __all__ = ["Sizes", "run"]
@@ -41,13 +43,12 @@ class Sizes:
     adaptive_seconds: float = 40.0
     warmup_seconds: float = 10.0
     acquires: int = 2000
-    start_delay: float = 5.0  # seconds every worker gets to import and connect before all start together
 
     @classmethod
     def default(cls) -> Sizes:
         """``kagura bench`` without a scale: a part of its 90 s budget (``--full`` for the guide's sizes)."""
         return cls(processes=2, calls=24, concurrency=10, adaptive_seconds=3.0, warmup_seconds=1.0,
-                   acquires=300, start_delay=2.5)  # fmt: skip
+                   acquires=300)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -91,43 +92,80 @@ class Fleet:
         }
 
 
-async def _fleet(
-    server: FakeLLMProcess, s: Sizes, key: str, *, redis: str | None, rpm: float | None,
-    calls: int = 0, seconds: float = 0.0, during: Any = None, via: str = "client", cold: bool = False,
-) -> Fleet:  # fmt: skip
-    """Start ``s.processes`` workers together on ``key``; wait for all; read the server's counters."""
-    await server.reset_stats()
-    reset_at = time.time()
-    start_at = reset_at + s.start_delay  # every worker imports and connects first, then all start at once
-    argv = [sys.executable, "-m", "kagura.bench._shared_worker", server.base_url, key,
-            "--concurrency", str(s.concurrency), "--start-at", str(start_at)]  # fmt: skip
-    argv += ["--calls", str(calls)] if calls else ["--seconds", str(seconds)]
-    argv += ["--rpm", str(int(rpm))] if rpm else []
-    argv += ["--redis", redis] if redis else []
-    argv += ["--via", via] + (["--cold"] if cold else [])
-    procs = [
-        await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
-        for _ in range(s.processes)
-    ]
-    await asyncio.sleep(max(0.0, start_at - time.time()))
-    began = time.perf_counter()
-    extra = [asyncio.ensure_future(during())] if during is not None else []
-    outputs = [await p.communicate() for p in procs]
-    wall = time.perf_counter() - began
-    for task in extra:
-        await task
-    workers = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
-    stats = await server.stats()
-    return Fleet(
-        workers=workers,
-        wall_s=wall,
-        requests=int(stats["chat_requests"]),
-        rate_limited=int(stats["over_quota"]),
-        # the server counts seconds from its reset: renumber them from the start line
-        admitted_per_second={
-            int(k) - round(start_at - reset_at): int(v) for k, v in stats["admitted_per_second"].items()
-        },
-    )
+class Workers:
+    """``processes`` worker processes (:mod:`kagura.bench._shared_worker`) started once, serving one
+    scenario after another against one fake server: each scenario is sent to every worker, which sets it
+    up and says it is ready; once all are ready they are told to go at once (no fixed start delay: the
+    wait is as long as the slowest worker's set-up, and nothing a scenario does, such as killing Redis,
+    can happen while a worker is still importing)."""
+
+    def __init__(self, server: FakeLLMProcess, processes: int) -> None:
+        self.server, self.processes = server, processes
+        self._procs: list[asyncio.subprocess.Process] = []
+
+    async def __aenter__(self) -> Workers:
+        argv = [sys.executable, "-m", "kagura.bench._shared_worker", self.server.base_url]
+        for _ in range(self.processes):
+            self._procs.append(
+                await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+                )
+            )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in self._procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+    async def _send(self, proc: asyncio.subprocess.Process, line: str) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(line.encode() + b"\n")
+        await proc.stdin.drain()
+
+    async def _receive(self, proc: asyncio.subprocess.Process) -> dict[str, Any]:
+        assert proc.stdout is not None
+        line = await proc.stdout.readline()
+        if not line:
+            raise WorkerProcessError(f"a kagura bench shared worker exited ({await proc.wait()})")
+        return dict(json.loads(line))
+
+    async def run(self, command: dict[str, Any], during: Any = None) -> Fleet:
+        """Run one scenario on every worker; the server's counters are read when all have finished."""
+        for proc in self._procs:
+            await self._send(proc, json.dumps(command))
+        await asyncio.gather(*(self._receive(proc) for proc in self._procs))  # every one is ready
+        await self.server.reset_stats()
+        began = time.perf_counter()
+        for proc in self._procs:
+            await self._send(proc, "go")
+        extra = [asyncio.ensure_future(during())] if during is not None else []
+        workers = list(await asyncio.gather(*(self._receive(proc) for proc in self._procs)))
+        wall = time.perf_counter() - began
+        for task in extra:
+            await task
+        stats = await self.server.stats()
+        return Fleet(
+            workers=workers,
+            wall_s=wall,
+            requests=int(stats["chat_requests"]),
+            rate_limited=int(stats["over_quota"]),
+            admitted_per_second={int(k): int(v) for k, v in stats["admitted_per_second"].items()},
+        )
+
+
+def _command(
+    s: Sizes, key: str, *, redis: str | None, rpm: float | None, calls: int = 0, seconds: float = 0.0,
+    via: str = "client", cold: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    return {"key": key, "calls": calls, "seconds": seconds, "concurrency": s.concurrency,
+            "rpm": int(rpm) if rpm else None, "redis": redis, "via": via, "cold": cold}  # fmt: skip
 
 
 def _row(operation: str, items: int, fleets: dict[str, Fleet], goal: str, rate: float, burst: float,
@@ -170,41 +208,51 @@ async def _admission_cost(url: str, n: int) -> BenchRow:
 
 
 async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
-    """Every scenario in one run (``full``: the issue's sizes; default: smaller; ``quick``: seconds)."""
+    """Every scenario in one run (``full``: the issue's sizes; default: smaller; ``quick``: seconds).
+
+    Two fleets of workers, each with its own fake server (so each server's counters are its fleet's), run
+    the two sides of a comparison at the same time: they are separate processes on separate quotas and
+    mostly wait. The Redis-outage scenario runs alone (Redis is killed under it).
+    """
     from kagura.testing import RedisServer
 
     s = Sizes.quick() if quick else Sizes() if full else Sizes.default()
     rate, burst = s.rpm / 60, s.rpm / 60
     rows: list[BenchRow] = []
     with RedisServer() as redis:
-        async with FakeLLMProcess(latency, quota_rpm=s.rpm) as server:
+        async with AsyncExitStack() as stack:
+            servers = await asyncio.gather(
+                *(stack.enter_async_context(FakeLLMProcess(latency, quota_rpm=s.rpm)) for _ in "ab")
+            )
+            a, b = [await stack.enter_async_context(Workers(server, s.processes)) for server in servers]
             label = f"{s.processes} processes x {s.calls} calls, C={s.concurrency}, one {s.rpm:g} RPM quota"
-            known = {
-                "local": await _fleet(server, s, "k-local", redis=None, rpm=s.rpm, calls=s.calls),
-                "shared": await _fleet(server, s, "k-shared", redis=redis.url, rpm=s.rpm, calls=s.calls),
-            }
+            # The cold scenario first: the workers' first calls of their lives build the SDK client.
+            sched, client = await asyncio.gather(
+                a.run(_command(s, "k-sched", redis=redis.url, rpm=s.rpm, calls=s.calls, via="scheduler",
+                               cold=True)),
+                b.run(_command(s, "k-cold", redis=redis.url, rpm=s.rpm, calls=s.calls, cold=True)),
+            )  # fmt: skip
+            local, shared = await asyncio.gather(
+                a.run(_command(s, "k-local", redis=None, rpm=s.rpm, calls=s.calls)),
+                b.run(_command(s, "k-shared", redis=redis.url, rpm=s.rpm, calls=s.calls)),
+            )
             rows.append(_row(
-                f"1. known quota: {label}", s.processes * s.calls, known,
+                f"1. known quota: {label}", s.processes * s.calls, {"local": local, "shared": shared},
                 "<= 0.5% 429, >= 95% of quota used, each process within +-20% of a fair share", rate, burst,
                 checks=[("shared.share_429", "<=", 0.005), ("shared.quota_used", ">=", 0.95),
                         ("shared.fairness_max_deviation", "<=", 0.2)],
             ))  # fmt: skip
-            cold = {
-                "scheduler": await _fleet(server, s, "k-sched", redis=redis.url, rpm=s.rpm, calls=s.calls,
-                                          via="scheduler", cold=True),
-                "client": await _fleet(server, s, "k-cold", redis=redis.url, rpm=s.rpm, calls=s.calls,
-                                       cold=True),
-            }  # fmt: skip
             rows.append(_row(
                 "1b. cold workers, the budget set either way: parallel_map(limiters=[RateLimiter(redis=...)])"
                 f" around call_llm (3 attempts) vs LLMConfig(redis_url=...): {label}",
-                s.processes * s.calls, cold, "<= 0.5% 429, no call lost", rate, burst,
+                s.processes * s.calls, {"scheduler": sched, "client": client}, "<= 0.5% 429, no call lost",
+                rate, burst,
             ))  # fmt: skip
             seconds = s.adaptive_seconds
-            adaptive = {
-                "local": await _fleet(server, s, "a-local", redis=None, rpm=None, seconds=seconds),
-                "shared": await _fleet(server, s, "a-shared", redis=redis.url, rpm=None, seconds=seconds),
-            }
+            adaptive: dict[str, Fleet] = dict(zip(("local", "shared"), await asyncio.gather(
+                a.run(_command(s, "a-local", redis=None, rpm=None, seconds=seconds)),
+                b.run(_command(s, "a-shared", redis=redis.url, rpm=None, seconds=seconds)),
+            ), strict=True))  # fmt: skip
             rows.append(_row(
                 f"2. nothing configured but the Redis URL (shared adaptive): {s.processes} processes, "
                 f"{seconds:g} s, C={s.concurrency}", 0, adaptive,
@@ -214,14 +262,15 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
             ))  # fmt: skip
             expected = s.processes * s.calls / rate
 
-            async def outage() -> None:
+            async def outage() -> None:  # starts once every worker is ready and told to go
                 await asyncio.sleep(expected / 3)
                 redis.kill()
                 await asyncio.sleep(expected / 3)
                 redis.restart()
 
-            lost = {"shared": await _fleet(server, s, "k-outage", redis=redis.url, rpm=s.rpm, calls=s.calls,
-                                           during=outage)}  # fmt: skip
+            lost = {"shared": await b.run(
+                _command(s, "k-outage", redis=redis.url, rpm=s.rpm, calls=s.calls), during=outage
+            )}  # fmt: skip
             rows.append(_row(
                 f"3. Redis killed at {expected / 3:.1f} s and restarted at {2 * expected / 3:.1f} s: {label}",
                 s.processes * s.calls, lost,

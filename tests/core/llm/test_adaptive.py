@@ -196,6 +196,21 @@ def test_announced_quota_becomes_the_rate_capped_by_the_ceiling() -> None:
     assert capped.state.requests_per_minute == 300 and capped.limiter.requests_per_minute == 300
 
 
+async def test_calls_in_flight_when_the_quota_is_first_learned_count_against_the_new_rate() -> None:
+    """The first answers announce 600 RPM while 8 calls (sent before any rate) are out: they spent the
+    provider's burst, so the limiter must not let its own burst of 5 out on top of them (that cost 429s
+    and a rate cut on the fake server; kagura bench quota b)."""
+    c = _controller()
+    for _ in range(8):
+        await c.gate.acquire()
+    c.on_success({"x-ratelimit-limit-requests": "600"})
+    assert c.limiter.requests_per_minute == 600
+    assert c.limiter.wait_time() == pytest.approx((8 - 5 + 1) / 10)  # 8 booked at 10/s, a burst of 5
+    later = _controller(rpm=None)
+    later.on_success({"x-ratelimit-limit-requests": "600"})  # nothing in flight: the burst is whole
+    assert later.limiter.wait_time() == 0
+
+
 def test_a_lowered_quota_in_a_429_takes_effect_and_is_cut_further() -> None:
     c = _controller()
     c.on_success({"x-ratelimit-limit-requests": "600"})

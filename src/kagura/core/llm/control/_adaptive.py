@@ -323,8 +323,15 @@ class AdaptiveController:
             self.gate.limit = max(1.0, s.concurrency)
         rates = (s.requests_per_minute, s.tokens_per_minute)
         if force or rates != self._applied:
+            first_rate = self._applied[0] is None and rates[0] is not None
             self._applied = rates
             self.limiter.set_rates(requests_per_minute=rates[0], tokens_per_minute=rates[1])
+            if first_rate and self.limiter.shared is None:
+                # The calls in flight went out before there was a rate: they spent the provider's burst.
+                # Booked now, they keep the limiter's own burst from adding to them (the 429s a quota
+                # learned from the first answers used to cost, and the cut after them).
+                for _ in range(self.gate.in_flight):
+                    self.limiter.reserve()
 
 
 def _cap(value: float | None, *caps: float | None) -> float | None:
