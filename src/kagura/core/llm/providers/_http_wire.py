@@ -174,13 +174,16 @@ def _decoded(body: bytes, encoding: str) -> bytes:
 
 def _inflate(data: bytes, wbits: int) -> bytes:
     decompressor = zlib.decompressobj(wbits)
+    problem = ""
+    out = b""
     try:
         out = decompressor.decompress(data, MAX_BODY + 1)
-        over = len(out) > MAX_BODY or bool(decompressor.unconsumed_tail)
-        if not over:
+        if len(out) > MAX_BODY or decompressor.unconsumed_tail:
+            problem = f"a body over the limit of {MAX_BODY} bytes"
+        else:
             out += decompressor.flush()
     except zlib.error as exc:
-        raise MalformedResponseError(f"the LLM server sent a body that does not decompress: {exc}") from None
-    if over:
-        raise MalformedResponseError(f"the LLM server sent a body over the limit of {MAX_BODY} bytes")
+        problem = f"a body that does not decompress: {exc}"
+    if problem:  # raised outside the except block: no chained zlib error
+        raise MalformedResponseError(f"the LLM server sent {problem}")
     return out
