@@ -18,7 +18,7 @@ import importlib
 import sys
 import weakref
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from kagura._redact import redact_text
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse
@@ -66,6 +66,9 @@ _RAW = {"X-Stainless-Raw-Response": "true"}  # what the SDK's with_raw_response 
 
 # Per event loop: the SDK clients by (base_url, key digest), the lean endpoints by (base_url, "lean:" +
 # key digest; None: this base URL goes through the SDK) and the lean path's pool under ("pool", "").
+_Last: TypeAlias = tuple[
+    "weakref.ref[asyncio.AbstractEventLoop]", str | None, str | None, "LeanEndpoint | None"
+]
 _Clients = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], Any]]
 
 
@@ -232,6 +235,23 @@ class OpenAICompatibleProvider(Provider):
 
     def __init__(self) -> None:
         self._clients: _Clients = weakref.WeakKeyDictionary()
+        # the last (loop, base_url, key) -> lean endpoint looked up: a job's calls all ask the same
+        self._last: _Last | None = None
+
+    def _endpoint(self, request: LLMRequest) -> LeanEndpoint | None:
+        """The lean endpoint for the request's base URL and key on the running loop (None: the SDK)."""
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if (
+            last is not None
+            and last[0]() is loop
+            and last[1] == request.base_url
+            and last[2] == request.api_key
+        ):
+            return last[3]
+        endpoint = _lean(self._clients, request.base_url, request.api_key)
+        self._last = (weakref.ref(loop), request.base_url, request.api_key, endpoint)
+        return endpoint
 
     def sdk_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
         """This provider's ``AsyncOpenAI`` for (base_url, key) on the running loop (made on first use)."""
@@ -240,7 +260,7 @@ class OpenAICompatibleProvider(Provider):
     async def prepare(self, request: LLMRequest) -> None:
         """Build this loop's lean endpoint for the key; when the SDK carries the calls, import it (off the
         event loop, the first time) and build this loop's SDK client."""
-        if _lean(self._clients, request.base_url, request.api_key) is not None:
+        if self._endpoint(request) is not None:
             return
         if "openai" not in sys.modules:
             await asyncio.to_thread(importlib.import_module, "openai")
@@ -251,6 +271,7 @@ class OpenAICompatibleProvider(Provider):
         loop = asyncio.get_running_loop()
         mine = self._clients.pop(loop, {})
         self._clients = weakref.WeakKeyDictionary()
+        self._last = None
         for (_, kind), held in mine.items():
             if kind == "":
                 await held.aclose()  # the lean path's pool
@@ -260,7 +281,7 @@ class OpenAICompatibleProvider(Provider):
     async def complete(self, request: LLMRequest) -> LLMResponse:
         params = _params(request)
         timeout = params.pop("timeout")
-        endpoint = _lean(self._clients, request.base_url, request.api_key)
+        endpoint = self._endpoint(request)
         if endpoint is not None:
             from kagura.core.llm.providers._openai_lean import lean_complete
 
@@ -289,7 +310,7 @@ class OpenAICompatibleProvider(Provider):
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def post_json(self, path: str, body: dict[str, Any], request: LLMRequest) -> RawResponse:
-        endpoint = _lean(self._clients, request.base_url, request.api_key)
+        endpoint = self._endpoint(request)
         if endpoint is not None:
             from kagura.core.llm.providers._openai_lean import lean_post_json
 
