@@ -117,3 +117,32 @@ async def test_the_key_is_in_no_repr_of_the_lean_path() -> None:
         held = [repr(v) for per_loop in provider._clients.values() for v in per_loop.values()]
         await provider.aclose()
     assert held and not any(KEY in text for text in held)
+
+
+async def test_paths_and_organisation_headers_are_sent_as_the_sdk_sends_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-lean")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-lean")
+    async with RawHttpServer(lambda seen: response()) as server:
+        for mode in ("lean", "sdk"):
+            monkeypatch.setenv("KAGURA_HTTP", mode)
+            provider = OpenAICompatibleProvider()
+            await provider.post_json("/odd path/é#x", {"input": "x"}, _request(server.base_url))
+            await provider.aclose()
+    lean, sdk = server.seen
+    assert lean.headers["user-agent"].startswith("kagura") and not sdk.headers["user-agent"].startswith(
+        "kagura"
+    )
+    assert lean.target == sdk.target
+    for name in ("openai-organization", "openai-project"):
+        assert lean.headers[name] == sdk.headers[name]
+
+
+async def test_an_organisation_id_that_would_split_the_headers_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_ORG_ID", "org\r\nX-Injected: 1")
+    provider = OpenAICompatibleProvider()
+    with pytest.raises(ConfigurationError, match="OPENAI_ORG_ID must be printable ASCII"):
+        await provider.complete(_request("http://127.0.0.1:9/v1"))

@@ -21,7 +21,7 @@ import os
 import sys
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from kagura.core.llm.providers._http_pool import ConnectionLost, HttpPool, Origin
 from kagura.core.llm.providers._http_wire import HttpAnswer
@@ -34,6 +34,7 @@ _DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _USER_AGENT = f"kagura (Python {sys.version_info.major}.{sys.version_info.minor})"
 _BAD_PATH_CHARS = frozenset(" \r\n\t#")
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~?"
 
 
 def lean_base_url(base_url: str | None) -> str | None:
@@ -93,7 +94,11 @@ class LeanEndpoint:
             ("OpenAI-Organization", "OPENAI_ORG_ID"),
             ("OpenAI-Project", "OPENAI_PROJECT_ID"),
         ):
-            value = os.environ.get(variable)
+            value = os.environ.get(variable, "").strip()
+            if value and (not value.isascii() or not value.isprintable()):
+                raise ConfigurationError(
+                    f"{variable} must be printable ASCII (it is sent as the {header} header)"
+                )
             if value:
                 lines.append(f"{header}: {value}")  # as the SDK sends them
         self._head = ("".join(line + "\r\n" for line in lines)).encode("latin-1")
@@ -112,7 +117,9 @@ class LeanEndpoint:
         """POST ``body`` as JSON to ``path`` (relative to the base URL); the whole answer, any status."""
         full = self._path(path)
         if _BAD_PATH_CHARS.intersection(full) or not full.isascii():
-            raise ValueError(f"not a valid request path: {path[:200]!r}")
+            full = quote(
+                full.split("#", 1)[0], safe=_PATH_SAFE
+            )  # as httpx: a fragment dropped, the rest encoded
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         data = b"".join(
             (

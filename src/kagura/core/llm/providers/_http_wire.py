@@ -108,8 +108,8 @@ async def read_response(conn: HttpConnection) -> HttpAnswer:
             break  # 100 Continue, 103 Early Hints...: interim answers before the real one
     connection = headers.get("connection", "").lower()
     keep_alive = "close" not in connection if http11 else "keep-alive" in connection
-    if status in _NO_BODY or status < 200:
-        return HttpAnswer(status, headers, b"", keep_alive)
+    if status in _NO_BODY or status < 200:  # 101: the connection now speaks another protocol
+        return HttpAnswer(status, headers, b"", keep_alive and status != 101)
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = await _read_chunked(conn)
     elif "content-length" in headers:
