@@ -24,7 +24,10 @@ from kagura._redact import redact_text
 from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse
 from kagura.core.llm.providers._errors import check_api_key
 from kagura.core.llm.providers._openai_wire import (
+    AUDIO_FORMATS,
     KEY_HINT,
+    build_messages,
+    chat_params,
     finish_reason,
     parse_completion,
     request_id,
@@ -56,12 +59,11 @@ __all__ = [
     "usage_of",
 ]
 
-_AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
-                  "audio/mp3": "mp3"}  # fmt: skip
 _IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 _TEXT_TYPES = {"text/plain", "text/markdown", "text/csv", "text/html", "text/x-python"}
 _KEY_HINT = KEY_HINT
 _NO_KEY = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) ignore the key but the SDK wants one
+_LEAN_MODULE = "kagura.core.llm.providers._openai_lean"
 _RAW = {"X-Stainless-Raw-Response": "true"}  # what the SDK's with_raw_response sends: keep the headers
 
 # Per event loop: the SDK clients by (base_url, key digest), the lean endpoints by (base_url, "lean:" +
@@ -121,40 +123,6 @@ def _lean(clients: _Clients, base_url: str | None, api_key: str | None) -> LeanE
     return endpoint
 
 
-def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
-    """The OpenAI ``messages`` for a request: images as data URLs, audio as ``input_audio``, PDFs as files."""
-    messages: list[dict[str, Any]] = []
-    if request.system:
-        messages.append({"role": "system", "content": request.system})
-    if not request.attachments:
-        messages.append({"role": "user", "content": request.prompt})
-        return _with_turns(messages, request)
-    parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
-    for att in request.attachments:
-        if att.kind == "image":
-            parts.append({"type": "image_url", "image_url": {"url": att.data_url()}})
-        elif att.kind == "audio":
-            fmt = _AUDIO_FORMATS[att.mime_type]
-            parts.append({"type": "input_audio", "input_audio": {"data": att.base64(), "format": fmt}})
-        elif att.kind == "pdf":
-            parts.append(
-                {
-                    "type": "file",
-                    "file": {"filename": att.name or "document.pdf", "file_data": att.data_url()},
-                }
-            )
-        else:
-            text = att.data.decode("utf-8", errors="replace")
-            parts.append({"type": "text", "text": f"--- {att.name or 'attachment'} ---\n{text}"})
-    messages.append({"role": "user", "content": parts})
-    return _with_turns(messages, request)
-
-
-def _with_turns(messages: list[dict[str, Any]], request: LLMRequest) -> list[dict[str, Any]]:
-    messages += [{"role": role, "content": text} for role, text in request.turns]
-    return messages
-
-
 def translate_openai_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
     """The one boundary: an ``openai`` SDK exception -> the matching ``kagura.errors`` class.
 
@@ -205,24 +173,6 @@ def _status_answer(exc: BaseException) -> RawResponse | None:
     return status_answer(exc.status_code, exc.response.headers, exc.response.content)
 
 
-def _params(request: LLMRequest) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "model": request.model,
-        "messages": build_messages(request),
-        "temperature": request.temperature,
-        "timeout": request.timeout,
-        **request.extra,
-    }
-    if request.max_tokens is not None:
-        params["max_tokens"] = request.max_tokens
-    if request.schema is not None:
-        params["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": request.schema_name, "schema": dict(request.schema)},
-        }
-    return params
-
-
 @register_provider
 class OpenAICompatibleProvider(Provider):
     """Any OpenAI-compatible chat-completions server (OpenAI, Ollama, vLLM, llama.cpp, LM Studio)."""
@@ -230,7 +180,7 @@ class OpenAICompatibleProvider(Provider):
     name: ClassVar[str] = "openai"
     accepted_kinds: ClassVar[frozenset[str]] = frozenset({"image", "audio", "pdf", "text"})
     accepted_mime_types: ClassVar[frozenset[str] | None] = frozenset(
-        _IMAGE_TYPES | set(_AUDIO_FORMATS) | _TEXT_TYPES | {"application/pdf"}
+        _IMAGE_TYPES | set(AUDIO_FORMATS) | _TEXT_TYPES | {"application/pdf"}
     )
 
     def __init__(self) -> None:
@@ -260,6 +210,8 @@ class OpenAICompatibleProvider(Provider):
     async def prepare(self, request: LLMRequest) -> None:
         """Build this loop's lean endpoint for the key; when the SDK carries the calls, import it (off the
         event loop, the first time) and build this loop's SDK client."""
+        if _LEAN_MODULE not in sys.modules:  # imports urllib.request and ssl: off the event loop too
+            await asyncio.to_thread(importlib.import_module, _LEAN_MODULE)
         if self._endpoint(request) is not None:
             return
         if "openai" not in sys.modules:
@@ -279,7 +231,7 @@ class OpenAICompatibleProvider(Provider):
                 await held.close()  # an SDK client
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        params = _params(request)
+        params = chat_params(request)
         timeout = params.pop("timeout")
         endpoint = self._endpoint(request)
         if endpoint is not None:
@@ -338,7 +290,7 @@ class OpenAICompatibleProvider(Provider):
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         client = self.sdk_client(request.base_url, request.api_key)
-        params = {**_params(request), "stream": True, "stream_options": {"include_usage": True}}
+        params = {**chat_params(request), "stream": True, "stream_options": {"include_usage": True}}
         try:
             stream: Any = await client.chat.completions.create(**params)
             async for chunk in stream:

@@ -1,6 +1,7 @@
-"""What an OpenAI-compatible server's answers mean, whichever HTTP client carried them (the ``openai`` SDK
-or kagura's lean HTTP path): completions and usage read from JSON bodies, and the one translation of an
-HTTP error status into ``kagura.errors`` (with ``Retry-After``, the response headers, the /v1 hint).
+"""The OpenAI-compatible wire, whichever HTTP client carries it (the ``openai`` SDK or kagura's lean HTTP
+path): the chat body of a request (messages with attachments), completions and usage read from JSON
+bodies, and the one translation of an HTTP error status into ``kagura.errors`` (with ``Retry-After``, the
+response headers, the /v1 hint).
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from kagura.core.llm._types import RawResponse, Usage
+from kagura.core.llm._types import LLMRequest, RawResponse, Usage
 from kagura.core.llm.providers._errors import error_for_status
 from kagura.core.llm.providers._quota_headers import retry_after_of
 from kagura.errors import KaguraError, MalformedResponseError, RetryableError
 
 __all__ = [
+    "AUDIO_FORMATS",
     "KEY_HINT",
+    "build_messages",
+    "chat_params",
     "finish_reason",
     "parse_completion",
     "request_id",
@@ -25,7 +29,62 @@ __all__ = [
     "usage_of",
 ]
 
+AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
+                  "audio/mp3": "mp3"}  # fmt: skip
 KEY_HINT = "KAGURA_LLM_API_KEY / OPENAI_API_KEY or LLMConfig(api_key=...)"
+
+
+def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
+    """The OpenAI ``messages`` for a request: images as data URLs, audio as ``input_audio``, PDFs as files."""
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    if not request.attachments:
+        messages.append({"role": "user", "content": request.prompt})
+        return _with_turns(messages, request)
+    parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
+    for att in request.attachments:
+        if att.kind == "image":
+            parts.append({"type": "image_url", "image_url": {"url": att.data_url()}})
+        elif att.kind == "audio":
+            fmt = AUDIO_FORMATS[att.mime_type]
+            parts.append({"type": "input_audio", "input_audio": {"data": att.base64(), "format": fmt}})
+        elif att.kind == "pdf":
+            parts.append(
+                {
+                    "type": "file",
+                    "file": {"filename": att.name or "document.pdf", "file_data": att.data_url()},
+                }
+            )
+        else:
+            text = att.data.decode("utf-8", errors="replace")
+            parts.append({"type": "text", "text": f"--- {att.name or 'attachment'} ---\n{text}"})
+    messages.append({"role": "user", "content": parts})
+    return _with_turns(messages, request)
+
+
+def _with_turns(messages: list[dict[str, Any]], request: LLMRequest) -> list[dict[str, Any]]:
+    messages += [{"role": role, "content": text} for role, text in request.turns]
+    return messages
+
+
+def chat_params(request: LLMRequest) -> dict[str, Any]:
+    """The chat-completions body of a request, with its ``timeout`` (popped before sending)."""
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": build_messages(request),
+        "temperature": request.temperature,
+        "timeout": request.timeout,
+        **request.extra,
+    }
+    if request.max_tokens is not None:
+        params["max_tokens"] = request.max_tokens
+    if request.schema is not None:
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": request.schema_name, "schema": dict(request.schema)},
+        }
+    return params
 
 
 def parse_completion(data: Any) -> tuple[str, Usage]:
