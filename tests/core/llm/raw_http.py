@@ -9,6 +9,7 @@ import gzip
 import itertools
 import json
 import socket
+import ssl
 import struct
 import zlib
 from collections.abc import Callable, Sequence
@@ -38,13 +39,15 @@ class RawHttpServer:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     client_closed: asyncio.Event = field(default_factory=asyncio.Event)
     _closes: asyncio.Condition = field(default_factory=asyncio.Condition)
+    tls: ssl.SSLContext | None = None  # serve https (base_url names "localhost")
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     @property
     def base_url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v1"
+        port = self._server.sockets[0].getsockname()[1]
+        return f"https://localhost:{port}/v1" if self.tls else f"http://127.0.0.1:{port}/v1"
 
     async def wait_client_closes(self, count: int) -> None:
         """Return once the client has closed ``count`` connections."""
@@ -58,7 +61,7 @@ class RawHttpServer:
             self._closes.notify_all()
 
     async def __aenter__(self) -> RawHttpServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

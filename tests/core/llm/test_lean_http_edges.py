@@ -5,7 +5,10 @@ closes them on ``aclose``; the key appears in no repr."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ from raw_http import RawHttpServer, Seen, completion, response
 
 from kagura.core.llm import OpenAICompatibleProvider
 from kagura.core.llm._types import LLMRequest
-from kagura.errors import ConfigurationError
+from kagura.errors import ConfigurationError, ProviderConnectionError
 
 KEY = "sk-edge-test-key-0123456789"
 _json = st.recursive(
@@ -146,3 +149,64 @@ async def test_an_organisation_id_that_would_split_the_headers_is_refused(
     provider = OpenAICompatibleProvider()
     with pytest.raises(ConfigurationError, match="OPENAI_ORG_ID must be printable ASCII"):
         await provider.complete(_request("http://127.0.0.1:9/v1"))
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA (ca.pem) and a server certificate for localhost signed by it (server.pem, server.key)."""
+    pytest.importorskip("cryptography")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(name("kagura test CA")).issuer_name(name("kagura test CA"))
+        .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    server = (
+        x509.CertificateBuilder().subject_name(name("localhost")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(2).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+async def test_https_trusts_ssl_cert_file_sends_sni_and_refuses_an_unknown_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, cert, key = _certificates(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    tls.sni_callback = lambda sock, server_name, context: names.append(server_name)  # type: ignore[assignment]
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    async with RawHttpServer(lambda seen: response(completion("over tls")), tls=tls) as server:
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        provider = OpenAICompatibleProvider()
+        assert (await provider.complete(_request(server.base_url))).text == "over tls"
+        await provider.aclose()
+        assert server.seen[0].headers["user-agent"].startswith("kagura") and names == ["localhost"]
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert.with_name("none.pem")))  # the CA is not trusted
+        provider = OpenAICompatibleProvider()
+        with pytest.raises(ProviderConnectionError, match=f"{server.base_url}/chat/completions"):
+            await provider.complete(_request(server.base_url))
+        await provider.aclose()
