@@ -9,7 +9,6 @@ Anything that is not HTTP, or past the limits (:data:`MAX_HEAD` for the status l
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar, overload
 
 from kagura.errors import MalformedResponseError
@@ -26,40 +25,33 @@ _NO_BODY = frozenset({204, 304})
 _T = TypeVar("_T")
 
 
-class Headers(Mapping[str, str]):
+class Headers(dict[str, str]):
     """Response headers, looked up case-insensitively (names are kept lowercase); repeated headers are
-    joined with ``", "`` as HTTP allows."""
+    joined with ``", "`` as HTTP allows. A ``dict`` underneath, so copying it (``dict(headers)``) is cheap."""
 
-    __slots__ = ("_items",)
-
-    def __init__(self, items: dict[str, str] | None = None) -> None:
-        self._items: dict[str, str] = items if items is not None else {}
+    __slots__ = ()
 
     def __getitem__(self, name: str) -> str:
         try:
-            return self._items[name]
+            return dict.__getitem__(self, name)
         except KeyError:
-            return self._items[name.lower()]
+            return dict.__getitem__(self, name.lower())
 
     @overload
-    def get(self, name: str, /) -> str | None: ...
+    def get(self, name: str, default: None = None, /) -> str | None: ...
     @overload
-    def get(self, name: str, /, default: str | _T) -> str | _T: ...
-    def get(self, name: str, /, default: object = None) -> object:
-        found = self._items.get(name)
-        return found if found is not None else self._items.get(name.lower(), default)
+    def get(self, name: str, default: str, /) -> str: ...
+    @overload
+    def get(self, name: str, default: _T, /) -> str | _T: ...
+    def get(self, name: str, default: object = None, /) -> object:
+        found = dict.get(self, name)
+        return found if found is not None else dict.get(self, name.lower(), default)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
+        return isinstance(name, str) and dict.__contains__(self, name.lower())
 
     def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
+        return f"Headers({dict.__repr__(self)})"
 
 
 class HttpAnswer:
