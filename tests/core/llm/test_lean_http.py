@@ -205,20 +205,27 @@ def _one_answer_then(after: str) -> Callable[[Seen], list[Any]]:
     def script(seen: Seen) -> list[Any]:
         per_connection[seen.connection] = per_connection.get(seen.connection, 0) + 1
         if per_connection[seen.connection] == 1:
-            return response(completion("first"))
+            return (
+                [*response(completion("first")), CLOSE]
+                if after == "closed idle"
+                else response(completion("first"))
+            )
         return [CLOSE] if after == "nothing" else [b"HTTP/1.1 200 OK\r\n", CLOSE]
 
     return script
 
 
-@pytest.mark.parametrize("after", ["nothing", "part of an answer"])
+@pytest.mark.parametrize("after", ["closed idle", "nothing", "part of an answer"])
 async def test_a_pooled_connection_closed_by_the_server_is_resent_only_if_nothing_came_back(
     after: str,
 ) -> None:
     async with RawHttpServer(_one_answer_then(after)) as server:
         provider = OpenAICompatibleProvider()
         assert (await provider.complete(_request(server.base_url))).text == "first"
-        if after == "nothing":  # closed as the request came: sent once more, on a new connection
+        if after == "closed idle":  # the server dropped the idle connection: the next call opens a new one
+            assert (await provider.complete(_request(server.base_url))).text == "first"
+            assert [s.connection for s in server.seen] == [1, 2]
+        elif after == "nothing":  # closed as the request came: sent once more, on a new connection
             assert (await provider.complete(_request(server.base_url))).text == "first"
             assert [s.connection for s in server.seen] == [1, 1, 2]
         else:  # an answer had begun: never sent twice
