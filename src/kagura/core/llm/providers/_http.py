@@ -108,7 +108,7 @@ class LeanEndpoint:
 
     def url(self, path: str) -> str:
         """scheme://host[:port]/path of ``path`` under the base URL (no credentials, no query)."""
-        return self._where + self._path(path)
+        return self._where + self._path(path).split("?", 1)[0]
 
     def _path(self, path: str) -> str:
         return self._base_path + path.lstrip("/")
@@ -116,10 +116,8 @@ class LeanEndpoint:
     async def post(self, path: str, body: Any, time_limit: float | None) -> HttpAnswer:
         """POST ``body`` as JSON to ``path`` (relative to the base URL); the whole answer, any status."""
         full = self._path(path)
-        if _BAD_PATH_CHARS.intersection(full) or not full.isascii():
-            full = quote(
-                full.split("#", 1)[0], safe=_PATH_SAFE
-            )  # as httpx: a fragment dropped, the rest encoded
+        if _BAD_PATH_CHARS.intersection(full) or not full.isascii():  # as httpx: drop a fragment, encode
+            full = quote(full.split("#", 1)[0], safe=_PATH_SAFE)
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         data = b"".join(
             (
@@ -135,7 +133,6 @@ class LeanEndpoint:
         except TimeoutError:
             error = KaguraTimeoutError("the LLM request timed out: Request timed out.")
         except (ConnectionLost, OSError):
-            error = ProviderConnectionError(
-                f"could not reach the LLM server at {self._where}{full}: Connection error."
-            )
+            where = self._where + full.split("?", 1)[0]  # never a query (it may carry a secret)
+            error = ProviderConnectionError(f"could not reach the LLM server at {where}: Connection error.")
         raise error  # outside the except block: no chain back to the socket's exception
