@@ -24,6 +24,7 @@ Action = bytes | float | str  # bytes: send; float: pause (s); CLOSE / RESET / H
 class Seen:
     """One request as the server read it."""
 
+    method: str
     target: str
     headers: dict[str, str]
     body: bytes
@@ -88,7 +89,8 @@ class RawHttpServer:
                     k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                seen = Seen(lines[0].split(" ")[1], headers, body, number)
+                method, target = lines[0].split(" ")[:2]
+                seen = Seen(method, target, headers, body, number)
                 self.seen.append(seen)
                 self.arrived.set()
                 for action in self.script(seen):

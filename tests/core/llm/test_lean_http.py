@@ -250,3 +250,33 @@ async def test_a_cancelled_call_closes_its_connection_and_the_next_call_opens_a_
         assert [s.connection for s in server.seen] == [1, 2]
         assert all(s.headers["user-agent"].startswith("kagura") for s in server.seen)
         await provider.aclose()
+
+
+REDIRECTS = [
+    "301 Moved Permanently",
+    "302 Found",
+    "303 See Other",
+    "307 Temporary Redirect",
+    "308 Permanent Redirect",
+]
+
+
+@pytest.mark.parametrize("host", ["same host", "another host"])
+@pytest.mark.parametrize("status", REDIRECTS)
+async def test_redirects_are_followed_as_the_sdk_follows_them(
+    monkeypatch: pytest.MonkeyPatch, status: str, host: str
+) -> None:
+    def script(seen: Seen) -> list[Any]:
+        if seen.target.endswith("/chat/completions"):
+            port = seen.headers["host"].rsplit(":", 1)[1]
+            where = "/v1/moved" if host == "same host" else f"http://localhost:{port}/v1/moved"
+            return [f"HTTP/1.1 {status}\r\nLocation: {where}\r\nContent-Length: 0\r\n\r\n".encode()]
+        return response(completion(f"{seen.method} {seen.target} {len(seen.body)}"))
+
+    async with RawHttpServer(script) as server:
+        lean, sdk = await _both(monkeypatch, _complete, server.base_url)
+        followed = [s for s in server.seen if s.target == "/v1/moved"]
+    assert lean == sdk
+    assert followed[0].headers["user-agent"].startswith("kagura")
+    for s in followed:  # the key goes only where it was meant to go
+        assert ("authorization" in s.headers) == (host == "same host")
