@@ -1,10 +1,13 @@
-"""The OpenAI-compatible provider: the official ``openai`` SDK against any ``/v1`` endpoint.
+"""The OpenAI-compatible provider: any ``/v1`` endpoint, over kagura's lean HTTP path or the ``openai`` SDK.
 
-Each provider instance owns one ``AsyncOpenAI`` client (with its own retries off: kagura retries) per event
-loop and (base_url, key), reused by every call and closed by :meth:`OpenAICompatibleProvider.aclose`.
-Responses carry the HTTP headers (the quota headers feed adaptive control), and so do the errors of
-failed calls. SDK exceptions are translated into ``kagura.errors`` in :func:`translate_openai_error` and
-nowhere else.
+Non-streaming calls (:meth:`~OpenAICompatibleProvider.complete`, :meth:`~OpenAICompatibleProvider.post_json`)
+go over the lean HTTP/1.1 path (:mod:`._http`: a keep-alive pool per event loop, a fraction of the SDK's
+client CPU per call) unless ``KAGURA_HTTP=sdk`` is set or a proxy applies; streaming and those cases use
+one ``AsyncOpenAI`` client (with its own retries off: kagura retries) per event loop and (base_url, key).
+Both are owned by the provider instance, reused by every call and closed by
+:meth:`OpenAICompatibleProvider.aclose`. Responses carry the HTTP headers (the quota headers feed adaptive
+control), and so do the errors of failed calls. HTTP statuses are translated into ``kagura.errors`` in
+:func:`._openai_wire.status_error` for both paths; SDK exceptions in :func:`translate_openai_error`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,23 @@ import importlib
 import sys
 import weakref
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from kagura._redact import redact_text
-from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse, Usage
-from kagura.core.llm.providers._errors import check_api_key, error_for_status
-from kagura.core.llm.providers._quota_headers import retry_after_of
+from kagura.core.llm._types import LLMRequest, LLMResponse, RawResponse
+from kagura.core.llm.providers._errors import check_api_key
+from kagura.core.llm.providers._openai_wire import (
+    AUDIO_FORMATS,
+    KEY_HINT,
+    build_messages,
+    chat_params,
+    finish_reason,
+    parse_completion,
+    request_id,
+    status_answer,
+    status_error,
+    usage_of,
+)
 from kagura.core.llm.providers._registry import Provider, StreamChunk, register_provider
 from kagura.errors import (
     AuthenticationError,
@@ -29,11 +43,13 @@ from kagura.errors import (
     LLMError,
     MalformedResponseError,
     ProviderConnectionError,
-    RetryableError,
 )
 
 if TYPE_CHECKING:
     import openai
+
+    from kagura.core.llm.providers._http import LeanEndpoint
+    from kagura.core.llm.providers._http_pool import HttpPool
 
 __all__ = [
     "OpenAICompatibleProvider",
@@ -43,20 +59,22 @@ __all__ = [
     "usage_of",
 ]
 
-_AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
-                  "audio/mp3": "mp3"}  # fmt: skip
 _IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 _TEXT_TYPES = {"text/plain", "text/markdown", "text/csv", "text/html", "text/x-python"}
-_KEY_HINT = "KAGURA_LLM_API_KEY / OPENAI_API_KEY or LLMConfig(api_key=...)"
+_KEY_HINT = KEY_HINT
 _NO_KEY = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) ignore the key but the SDK wants one
+_LEAN_MODULE = "kagura.core.llm.providers._openai_lean"
 _RAW = {"X-Stainless-Raw-Response": "true"}  # what the SDK's with_raw_response sends: keep the headers
 
-_Clients = weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str | None, str], "openai.AsyncOpenAI"]
+# Per event loop: the SDK clients by (base_url, key digest), the lean endpoints by (base_url, "lean:" +
+# key digest; None: this base URL goes through the SDK) and the lean path's pool under ("pool", "").
+_Last: TypeAlias = tuple[
+    "weakref.ref[asyncio.AbstractEventLoop]", str | None, str | None, "LeanEndpoint | None"
 ]
+_Clients = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], Any]]
 
 
-def _client(clients: _Clients, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
+def _check_key(base_url: str | None, api_key: str | None) -> None:
     if api_key is None and base_url is None:
         raise AuthenticationError(
             "no API key for the OpenAI API: set KAGURA_LLM_API_KEY (or OPENAI_API_KEY), "
@@ -64,6 +82,10 @@ def _client(clients: _Clients, base_url: str | None, api_key: str | None) -> ope
             "or point LLMConfig(base_url=...) / KAGURA_LLM_BASE_URL at a local OpenAI-compatible server"
         )
     check_api_key(api_key, _KEY_HINT)
+
+
+def _client(clients: _Clients, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
+    _check_key(base_url, api_key)
     import openai  # imported on first use: importing kagura stays fast
 
     key = api_key or _NO_KEY
@@ -76,38 +98,29 @@ def _client(clients: _Clients, base_url: str | None, api_key: str | None) -> ope
     return client
 
 
-def build_messages(request: LLMRequest) -> list[dict[str, Any]]:
-    """The OpenAI ``messages`` for a request: images as data URLs, audio as ``input_audio``, PDFs as files."""
-    messages: list[dict[str, Any]] = []
-    if request.system:
-        messages.append({"role": "system", "content": request.system})
-    if not request.attachments:
-        messages.append({"role": "user", "content": request.prompt})
-        return _with_turns(messages, request)
-    parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
-    for att in request.attachments:
-        if att.kind == "image":
-            parts.append({"type": "image_url", "image_url": {"url": att.data_url()}})
-        elif att.kind == "audio":
-            fmt = _AUDIO_FORMATS[att.mime_type]
-            parts.append({"type": "input_audio", "input_audio": {"data": att.base64(), "format": fmt}})
-        elif att.kind == "pdf":
-            parts.append(
-                {
-                    "type": "file",
-                    "file": {"filename": att.name or "document.pdf", "file_data": att.data_url()},
-                }
-            )
-        else:
-            text = att.data.decode("utf-8", errors="replace")
-            parts.append({"type": "text", "text": f"--- {att.name or 'attachment'} ---\n{text}"})
-    messages.append({"role": "user", "content": parts})
-    return _with_turns(messages, request)
+def _lean(clients: _Clients, base_url: str | None, api_key: str | None) -> LeanEndpoint | None:
+    """The lean endpoint for (base_url, key) on the running loop, or None when the SDK carries the calls."""
+    key = api_key or _NO_KEY
+    per_loop = clients.setdefault(asyncio.get_running_loop(), {})
+    cache_key = (base_url, "lean:" + hashlib.sha256(key.encode()).hexdigest())
+    try:
+        return per_loop[cache_key]
+    except KeyError:
+        pass
+    _check_key(base_url, api_key)
+    from kagura.core.llm.providers._http import LeanEndpoint, lean_base_url
 
+    url = lean_base_url(base_url)
+    endpoint = None
+    if url is not None:
+        pool: HttpPool | None = per_loop.get(("pool", ""))
+        if pool is None:
+            from kagura.core.llm.providers._http_pool import HttpPool
 
-def _with_turns(messages: list[dict[str, Any]], request: LLMRequest) -> list[dict[str, Any]]:
-    messages += [{"role": role, "content": text} for role, text in request.turns]
-    return messages
+            pool = per_loop[("pool", "")] = HttpPool()
+        endpoint = LeanEndpoint(pool, url, key)
+    per_loop[cache_key] = endpoint
+    return endpoint
 
 
 def translate_openai_error(exc: BaseException, api_key: str | None = None) -> KaguraError:
@@ -129,22 +142,7 @@ def translate_openai_error(exc: BaseException, api_key: str | None = None) -> Ka
     if isinstance(exc, openai.APIResponseValidationError):
         return MalformedResponseError(f"the LLM server sent an invalid response: {msg}")
     if isinstance(exc, openai.APIStatusError):
-        error = error_for_status(
-            exc.status_code,
-            msg,
-            service="the LLM server",
-            key_hint=_KEY_HINT,
-            retry_after=retry_after_of(exc.response.headers),
-        )
-        if exc.status_code == 404 and where and "/v1/" not in where:
-            base = where.rsplit("/chat/completions", 1)[0].rsplit("/embeddings", 1)[0]
-            error = type(error)(
-                f"{error} (404 from {where}: OpenAI-compatible servers serve under /v1; try a base URL of"
-                f" {base}/v1)"
-            )
-        if isinstance(error, RetryableError):
-            error.headers = dict(exc.response.headers)
-        return error
+        return status_error(exc.status_code, msg, exc.response.headers, where)
     if isinstance(exc, ValueError):  # the body was not JSON
         return MalformedResponseError(f"the LLM server sent a response that is not valid JSON: {msg}")
     return LLMError(f"LLM call failed ({type(exc).__name__}): {msg}")
@@ -165,13 +163,6 @@ def _request_url(exc: BaseException) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
-def _request_id(headers: Any, body: Any) -> str:
-    found = headers.get("x-request-id") if headers is not None else None
-    if not found and isinstance(body, dict):
-        found = body.get("id")
-    return str(found or "")
-
-
 def _status_answer(exc: BaseException) -> RawResponse | None:
     """A final HTTP answer that is not an error of the call itself (400, 404, 422...) as a RawResponse;
     None for what must raise: retryable statuses (408, 429, 5xx), refused keys (401/403), no answer."""
@@ -179,79 +170,7 @@ def _status_answer(exc: BaseException) -> RawResponse | None:
 
     if not isinstance(exc, openai.APIStatusError):
         return None
-    status = exc.status_code
-    if status in (401, 403, 408, 429) or status >= 500:
-        return None
-    try:
-        body: Any = exc.response.json()
-    except ValueError:
-        body = {"error": {"message": exc.response.text[:2000]}}
-    headers = exc.response.headers
-    usage = usage_of(body.get("usage") if isinstance(body, dict) else None)
-    return RawResponse(status, body, _request_id(headers, body), usage, headers)
-
-
-def _params(request: LLMRequest) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "model": request.model,
-        "messages": build_messages(request),
-        "temperature": request.temperature,
-        "timeout": request.timeout,
-        **request.extra,
-    }
-    if request.max_tokens is not None:
-        params["max_tokens"] = request.max_tokens
-    if request.schema is not None:
-        params["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": request.schema_name, "schema": dict(request.schema)},
-        }
-    return params
-
-
-def parse_completion(data: Any) -> tuple[str, Usage]:
-    """(text, usage) of a chat-completion JSON body; ``MalformedResponseError`` when it is not one."""
-    try:
-        text = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise MalformedResponseError(
-            f"the LLM server's answer has no choices[0].message.content: {str(data)[:200]!r}"
-        ) from None
-    if not isinstance(text, str):
-        raise MalformedResponseError(f"the LLM server's answer content is not text: {text!r:.200}")
-    return text, usage_of(data.get("usage"))
-
-
-def _finish_reason(data: Any) -> str:
-    try:
-        reason = data["choices"][0].get("finish_reason")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return ""
-    return reason if isinstance(reason, str) else ""
-
-
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def usage_of(raw: object) -> Usage:
-    """The :class:`Usage` of an OpenAI ``usage`` object (a dict or the SDK's model): prompt and completion
-    tokens, the cached share of the prompt (``prompt_tokens_details.cached_tokens``) and the reasoning
-    share of the completion (``completion_tokens_details.reasoning_tokens``); missing counts are 0."""
-    if raw is not None and not isinstance(raw, dict):
-        dump = getattr(raw, "model_dump", None)
-        raw = dump() if callable(dump) else {}
-    usage: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    prompt_details = usage.get("prompt_tokens_details")
-    completion_details = usage.get("completion_tokens_details")
-    return Usage(
-        _count(usage.get("prompt_tokens")),
-        _count(usage.get("completion_tokens")),
-        cached_input_tokens=_count(prompt_details.get("cached_tokens"))
-        if isinstance(prompt_details, dict) else 0,
-        reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
-        if isinstance(completion_details, dict) else 0,
-    )  # fmt: skip
+    return status_answer(exc.status_code, exc.response.headers, exc.response.content)
 
 
 @register_provider
@@ -261,34 +180,65 @@ class OpenAICompatibleProvider(Provider):
     name: ClassVar[str] = "openai"
     accepted_kinds: ClassVar[frozenset[str]] = frozenset({"image", "audio", "pdf", "text"})
     accepted_mime_types: ClassVar[frozenset[str] | None] = frozenset(
-        _IMAGE_TYPES | set(_AUDIO_FORMATS) | _TEXT_TYPES | {"application/pdf"}
+        _IMAGE_TYPES | set(AUDIO_FORMATS) | _TEXT_TYPES | {"application/pdf"}
     )
 
     def __init__(self) -> None:
         self._clients: _Clients = weakref.WeakKeyDictionary()
+        # the last (loop, base_url, key) -> lean endpoint looked up: a job's calls all ask the same
+        self._last: _Last | None = None
+
+    def _endpoint(self, request: LLMRequest) -> LeanEndpoint | None:
+        """The lean endpoint for the request's base URL and key on the running loop (None: the SDK)."""
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if (
+            last is not None
+            and last[0]() is loop
+            and last[1] == request.base_url
+            and last[2] == request.api_key
+        ):
+            return last[3]
+        endpoint = _lean(self._clients, request.base_url, request.api_key)
+        self._last = (weakref.ref(loop), request.base_url, request.api_key, endpoint)
+        return endpoint
 
     def sdk_client(self, base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
         """This provider's ``AsyncOpenAI`` for (base_url, key) on the running loop (made on first use)."""
         return _client(self._clients, base_url, api_key)
 
     async def prepare(self, request: LLMRequest) -> None:
-        """Import the SDK (off the event loop, the first time) and build this loop's client for the key."""
+        """Build this loop's lean endpoint for the key; when the SDK carries the calls, import it (off the
+        event loop, the first time) and build this loop's SDK client."""
+        if _LEAN_MODULE not in sys.modules:  # imports urllib.request and ssl: off the event loop too
+            await asyncio.to_thread(importlib.import_module, _LEAN_MODULE)
+        if self._endpoint(request) is not None:
+            return
         if "openai" not in sys.modules:
             await asyncio.to_thread(importlib.import_module, "openai")
         self.sdk_client(request.base_url, request.api_key)
 
     async def aclose(self) -> None:
-        """Close the SDK clients made on the running loop; forget those of other loops."""
+        """Close the SDK clients and the lean path's connections of the running loop; forget other loops'."""
         loop = asyncio.get_running_loop()
         mine = self._clients.pop(loop, {})
         self._clients = weakref.WeakKeyDictionary()
-        for client in mine.values():
-            await client.close()
+        self._last = None
+        for (_, kind), held in mine.items():
+            if kind == "":
+                await held.aclose()  # the lean path's pool
+            elif not kind.startswith("lean:"):
+                await held.close()  # an SDK client
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        client = self.sdk_client(request.base_url, request.api_key)
-        params = _params(request)
+        params = chat_params(request)
         timeout = params.pop("timeout")
+        endpoint = self._endpoint(request)
+        if endpoint is not None:
+            from kagura.core.llm.providers._openai_lean import lean_complete
+
+            return await lean_complete(endpoint, params, request, self.name)
+        client = self.sdk_client(request.base_url, request.api_key)
         try:
             # The SDK's documented raw-endpoint call (with the raw-response header, as with_raw_response
             # sends, to keep the headers): same transport, auth and error classes as
@@ -307,11 +257,16 @@ class OpenAICompatibleProvider(Provider):
             text, usage = parse_completion(data)
             return LLMResponse(
                 text, usage, model=request.model, provider=self.name, headers=raw.headers,
-                finish_reason=_finish_reason(data),
+                finish_reason=finish_reason(data),
             )  # fmt: skip
         raise error  # outside the except block: the SDK exception is not kept as __context__
 
     async def post_json(self, path: str, body: dict[str, Any], request: LLMRequest) -> RawResponse:
+        endpoint = self._endpoint(request)
+        if endpoint is not None:
+            from kagura.core.llm.providers._openai_lean import lean_post_json
+
+            return await lean_post_json(endpoint, path, body, request)
         client = self.sdk_client(request.base_url, request.api_key)
         try:
             raw: Any = await client.post(
@@ -327,7 +282,7 @@ class OpenAICompatibleProvider(Provider):
             return RawResponse(
                 raw.status_code,
                 data,
-                _request_id(raw.headers, data),
+                request_id(raw.headers, data),
                 usage_of(data.get("usage") if isinstance(data, dict) else None),
                 raw.headers,
             )
@@ -335,7 +290,7 @@ class OpenAICompatibleProvider(Provider):
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         client = self.sdk_client(request.base_url, request.api_key)
-        params = {**_params(request), "stream": True, "stream_options": {"include_usage": True}}
+        params = {**chat_params(request), "stream": True, "stream_options": {"include_usage": True}}
         try:
             stream: Any = await client.chat.completions.create(**params)
             async for chunk in stream:
