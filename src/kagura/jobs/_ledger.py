@@ -149,12 +149,16 @@ class SqlLedger:
             ).fetchall()
         return {str(c): int(n) for c, n in rows}
 
-    _LINES = "SELECT line, line_hash, custom_id FROM job_items WHERE job = ? ORDER BY line, custom_id"
-
-    def lines_in_order(self) -> Iterator[tuple[int, str | None, str]]:
-        """Every item's ``(line, line_hash, custom_id)`` by line, streamed on a connection of its own."""
-        for row in self._stream(self._sql(self._LINES), (self.job,)):
-            yield int(row[0]), row[1], str(row[2])
+    def lines_between(self, first: int, last: int) -> list[tuple[int, str | None, str]]:
+        """The ``(line, line_hash, custom_id)`` of the items recorded from input lines ``first..last``, by
+        line (one range of the line index)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                self._sql("SELECT line, line_hash, custom_id FROM job_items WHERE job = ?"
+                          " AND line BETWEEN ? AND ? ORDER BY line, custom_id"),
+                (self.job, first, last),
+            ).fetchall()  # fmt: skip
+        return [(int(r[0]), r[1], str(r[2])) for r in rows]
 
     def retry_failed(self) -> int:
         """Put every failed item back to pending; how many."""
