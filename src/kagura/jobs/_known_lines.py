@@ -14,6 +14,9 @@ the file:
   a skipped block marks all its lines);
 - one whose id's ledger line is further down: that line, when matched, is the repeat (``ahead``; a block
   holding such a line is checked line by line, never skipped).
+
+A new line under a custom_id the ledger already sent (or finished) with another body is a problem here
+too, so the file is refused before anything is recorded or sent.
 """
 
 from __future__ import annotations
@@ -26,9 +29,17 @@ from collections.abc import Iterator
 from kagura.jobs._input import JobRequest, Problem, decode_line, id_hash, line_hash, parse_request
 from kagura.jobs._ledger import SqlLedger
 
-__all__ = ["KnownLines", "parsed_line"]
+__all__ = ["KnownLines", "changed_body", "parsed_line"]
 
 MAX_SHOWN = 20
+
+
+def changed_body(number: int, custom_id: str, state: str) -> str:
+    """The problem of a line whose body changed under a ``custom_id`` the ledger already sent."""
+    return (
+        f"line {number}: custom_id {custom_id!r} is already {state} in the ledger with another body;"
+        " give the changed request a new custom_id (or use another --ledger)"
+    )
 
 
 def parsed_line(raw: bytes, number: int, model: str | None) -> JobRequest | Problem:
@@ -62,12 +73,12 @@ class _Rows:
 
 class KnownLines:
     """Feed the file's blocks in order, each to :meth:`skip` (when the ledger recorded it) or else to
-    :meth:`check_block`; then read ``count`` (requests), ``problems``/``total`` and ``fresh`` (the numbers
-    of the lines to parse and record)."""
+    :meth:`check_block`; then read ``count`` (requests), ``problems``/``total``, ``fresh`` (the numbers
+    of the lines to parse and record) and ``new_items`` (those whose custom_id the ledger lacks)."""
 
     def __init__(self, ledger: SqlLedger, model: str | None) -> None:
         self.ledger, self.model = ledger, model
-        self.count = self.total = 0
+        self.count = self.total = self.new_items = 0
         self.problems: list[str] = []
         self.fresh = array("Q")
         self.seen: set[int] = set()
@@ -140,7 +151,7 @@ class KnownLines:
             i: parsed_line(batch[i][1], batch[i][0], model) for i in misses if hashes[i] not in known
         }
         new_ids = sorted({p.custom_id for p in parsed.values() if isinstance(p, JobRequest)})
-        at_line = self.ledger.lines_of(new_ids) if new_ids else {}
+        in_ledger = self.ledger.items_of(new_ids) if new_ids else {}
         ahead = self.ahead
         for i, (number, _) in enumerate(batch):
             custom_id = ids[i]
@@ -150,7 +161,7 @@ class KnownLines:
                 else:
                     self.count += 1
                 continue
-            item = parsed.get(i)
+            item, held = parsed.get(i), None
             if isinstance(item, Problem):
                 self._problem(str(item))
                 continue
@@ -158,7 +169,8 @@ class KnownLines:
                 custom_id, at = known[hashes[i]]
                 self.moved = self.moved or at != number
             else:
-                custom_id, at = item.custom_id, at_line.get(item.custom_id)
+                custom_id, held = item.custom_id, in_ledger.get(item.custom_id)
+                at = None if held is None else held[0]
             key = id_hash(custom_id)
             if key in self.seen or (at is not None and at < number and self._was_matched(at)):
                 self._problem(f"line {number}: duplicate custom_id {custom_id!r}")
@@ -167,6 +179,10 @@ class KnownLines:
             if at is not None and at > number:
                 ahead[at] = custom_id
                 heapq.heappush(self.ahead_lines, at)
+            if item is not None and held is not None and held[1] != item.body_hash and held[2] != "pending":
+                self._problem(changed_body(number, custom_id, held[2]))
+                continue
             self.count += 1
             if item is not None:
                 self.fresh.append(number)
+                self.new_items += at is None

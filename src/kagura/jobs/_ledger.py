@@ -137,17 +137,19 @@ class SqlLedger:
             ).fetchall()
         return {str(h): (str(c), int(n)) for h, c, n in rows}
 
-    def lines_of(self, custom_ids: Sequence[str]) -> dict[str, int]:
-        """The input line the ledger has for each of these custom_ids it holds: ``{custom_id: line}``."""
+    def items_of(self, custom_ids: Sequence[str]) -> dict[str, tuple[int, str, str]]:
+        """What the ledger holds for each of these custom_ids it knows: ``{custom_id: (line, body_hash,
+        state)}``."""
         if not custom_ids:
             return {}
         marks = ",".join("?" * len(custom_ids))
         with self._tx() as conn:
             rows = conn.execute(
-                self._sql(f"SELECT custom_id, line FROM job_items WHERE job = ? AND custom_id IN ({marks})"),
+                self._sql("SELECT custom_id, line, body_hash, state FROM job_items"
+                          f" WHERE job = ? AND custom_id IN ({marks})"),
                 (self.job, *custom_ids),
-            ).fetchall()
-        return {str(c): int(n) for c, n in rows}
+            ).fetchall()  # fmt: skip
+        return {str(c): (int(n), str(h), str(s)) for c, n, h, s in rows}
 
     def lines_between(self, first: int, last: int) -> list[tuple[int, str | None, str]]:
         """The ``(line, line_hash, custom_id)`` of the items recorded from input lines ``first..last``, by
