@@ -28,7 +28,7 @@ from kagura.errors import ConfigurationError
 from kagura.jobs._batch_ledger import BatchLedger
 from kagura.jobs._ledger import Counts, SqlLedger
 from kagura.jobs._ledgers import CLAIM_TTL, open_ledger
-from kagura.jobs._prepare import plan_file, register, register_async
+from kagura.jobs._prepare import FilePlan, plan_file, register, register_async
 from kagura.jobs._recording import Recording
 from kagura.jobs._report import JobReport, JobResult
 from kagura.jobs._run import JobRun
@@ -148,9 +148,9 @@ class Job:
             return self._ledger_target, False
         return open_ledger(self._ledger_target, self.name, ttl=self.claim_ttl), True
 
-    async def _prepare(self, ledger: SqlLedger, run: JobRun) -> None:
-        """Check the requests and record them; for a file, only its check happens here: its new items are
-        recorded by :attr:`JobRun.recording` while the first calls go out (the file was checked whole)."""
+    async def _prepare(self, ledger: SqlLedger) -> FilePlan | None:
+        """Check the requests and record them; for a file, only its check happens here (its plan is
+        returned): its new items are recorded by :attr:`JobRun.recording` while the first calls go out."""
         source = self.requests
         if isinstance(source, str | Path):
             path = Path(source)
@@ -161,10 +161,7 @@ class Job:
                 await asyncio.to_thread(ledger.retry_failed)
             states = await asyncio.to_thread(ledger.states)  # the index alone: no scan before the first call
             self._count(states, plan.new_items)
-            if plan.changed:
-                loop = asyncio.get_running_loop()
-                run.recording = Recording(ledger, path, self.model, plan, loop, run.wake_feeder)
-            return
+            return plan
         if isinstance(source, AsyncIterable):
             await register_async(ledger, source, self.model)
         else:
@@ -172,6 +169,7 @@ class Job:
         if self.retry_failed:
             await asyncio.to_thread(ledger.retry_failed)
         self._count(await asyncio.to_thread(ledger.states), 0)
+        return None
 
     def _count(self, states: dict[str, int], unrecorded: int) -> None:
         self.progress["total"] = sum(states.values()) + unrecorded
@@ -186,13 +184,18 @@ class Job:
         try:
             ready = asyncio.ensure_future(self.client.ready())  # the SDK's import overlaps the input's check
             try:
-                await self._prepare(ledger, run)
+                plan = await self._prepare(ledger)
             except BaseException:
                 ready.cancel()
                 raise
             finally:
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # a call raises it again
                     await ready
+            if plan is not None and plan.changed:  # after the SDK's import: it is on the first call's path
+                loop = asyncio.get_running_loop()
+                run.recording = Recording(
+                    ledger, Path(str(self.requests)), self.model, plan, loop, run.wake_feeder
+                )
             if run.recording is not None and self.batch is not None:  # batches need every item recorded
                 await run.recording.finished()
             if self.batch is not None:
