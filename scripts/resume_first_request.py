@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -66,7 +67,7 @@ def _build(src: str, requests: Path, ledger: Path, name: str, done: int) -> floa
     started = time.perf_counter()
     command = [sys.executable, "-c", _BUILD, str(requests), str(ledger), name]
     subprocess.run(command, env=_env(src), check=True)
-    with sqlite3.connect(ledger) as conn:
+    with contextlib.closing(sqlite3.connect(ledger)) as conn, conn:  # closed: the WAL is checkpointed
         conn.execute(
             f"UPDATE job_items SET state = 'done', attempts = 1, prompt_tokens = 9, completion_tokens = 1,"
             f" result = {_RESULT} WHERE job = ? AND line <= ?",
@@ -160,7 +161,9 @@ async def main() -> None:
                     _fresh_copy(built[src], out)
                     figures = await _one(src, requests, out, server.base_url, stats_url)
                     print(json.dumps({"src": src, "repeat": repeat, "load_1m": round(os.getloadavg()[0], 1),
-                                      **figures, "goal_s": GOAL_S}), flush=True)  # fmt: skip
+                                      **figures, "goal_s": GOAL_S,
+                                      "met": figures["first_request_s"] is not None
+                                      and figures["first_request_s"] <= GOAL_S}), flush=True)  # fmt: skip
         print(json.dumps({"lines": options.lines, "done": options.done, "load_1m_at_start": round(load, 1)}))
 
 
