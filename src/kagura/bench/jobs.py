@@ -16,7 +16,7 @@ b. ``kill -9`` at ``K`` random moments, then the same command to the end: reques
 c.-e. ``kagura run`` alone (:mod:`kagura.bench._jobs_rows`): the quota unknown (adaptive), four processes
    on one ledger and one Redis budget, many lines at latency 0.
 
-    python -m kagura.bench.jobs [--quick | --full] [--latency 0.2]
+    python -m kagura.bench.jobs [--quick | --full] [--latency 0.2] [--rows c,d]   # --rows: some rows alone
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from kagura.bench._jobs_rows import measured as _measured
 from kagura.bench._report import BenchRow
 from kagura.testing import FakeLLMProcess
 
-__all__ = ["Sizes", "run"]
+__all__ = ["ROWS", "Sizes", "run"]
 
 
 @dataclass(frozen=True)
@@ -192,19 +192,29 @@ async def _kills(tmp: Path, sizes: Sizes, latency: float, seed: int = 7) -> Benc
     )  # fmt: skip
 
 
-async def run(latency: float = 0.2, quick: bool = False, full: bool = False) -> list[BenchRow]:
+ROWS = "abcde"
+
+
+async def run(
+    latency: float = 0.2, quick: bool = False, full: bool = False, rows: str = ROWS
+) -> list[BenchRow]:
+    """The rows named in ``rows`` (letters ``a``-``e``), at ``--quick``, default or ``--full`` sizes."""
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown or not rows:
+        raise ValueError(f"rows must be letters among {ROWS!r}, got {rows!r}")
     sizes = Sizes.quick() if quick else Sizes() if full else Sizes.default()
     from kagura.bench._jobs_rows import adaptive_row, million_row, shared_row
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        return [
-            await _quota(tmp, sizes, latency),
-            await _kills(tmp, sizes, latency),
-            await adaptive_row(tmp, sizes.adaptive_calls, sizes.rpm, sizes.concurrency, latency),
-            await shared_row(tmp, sizes.shared_calls, sizes.rpm, sizes.concurrency, latency),
-            await million_row(tmp, sizes.million_calls, sizes.concurrency),
-        ]
+        makers = {
+            "a": lambda: _quota(tmp, sizes, latency),
+            "b": lambda: _kills(tmp, sizes, latency),
+            "c": lambda: adaptive_row(tmp, sizes.adaptive_calls, sizes.rpm, sizes.concurrency, latency),
+            "d": lambda: shared_row(tmp, sizes.shared_calls, sizes.rpm, sizes.concurrency, latency),
+            "e": lambda: million_row(tmp, sizes.million_calls, sizes.concurrency),
+        }
+        return [await makers[letter]() for letter in ROWS if letter in rows]
 
 
 def main() -> None:
@@ -212,9 +222,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--rows", default=ROWS, help="the rows to run, e.g. 'cd' or 'c,d' (default: all)")
     options = parser.parse_args()
-    for row in asyncio.run(run(options.latency, options.quick, options.full)):
-        print(json.dumps(row.as_dict()))
+    rows = options.rows.replace(",", "").strip()
+    if not rows or set(rows) - set(ROWS):
+        parser.error(f"--rows takes letters among {ROWS}, got {options.rows!r}")
+    for row in asyncio.run(run(options.latency, options.quick, options.full, rows)):
+        print(json.dumps(row.as_dict()), flush=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from kagura.errors import ConfigurationError
 from kagura.jobs._batch_ledger import BatchLedger
 from kagura.jobs._ledger import Counts, SqlLedger
 from kagura.jobs._ledgers import CLAIM_TTL, open_ledger
-from kagura.jobs._prepare import prepare_file, register, register_async
+from kagura.jobs._prepare import FilePlan, plan_file, register, register_async
+from kagura.jobs._recording import Recording
 from kagura.jobs._report import JobReport, JobResult
 from kagura.jobs._run import JobRun
 from kagura.jobs._schema import JobSchema
@@ -147,19 +148,32 @@ class Job:
             return self._ledger_target, False
         return open_ledger(self._ledger_target, self.name, ttl=self.claim_ttl), True
 
-    async def _prepare(self, ledger: SqlLedger) -> None:
+    async def _prepare(self, ledger: SqlLedger) -> FilePlan | None:
+        """Check the requests and record them; for a file, only its check happens here (its plan is
+        returned): its new items are recorded by :attr:`JobRun.recording` while the first calls go out."""
         source = self.requests
         if isinstance(source, str | Path):
             path = Path(source)
             if not await asyncio.to_thread(path.is_file):
                 raise ConfigurationError(f"no requests file at {path}")
-            await asyncio.to_thread(prepare_file, ledger, path, self.model)
-        elif isinstance(source, AsyncIterable):
+            plan = await asyncio.to_thread(plan_file, ledger, path, self.model)
+            if self.retry_failed:
+                await asyncio.to_thread(ledger.retry_failed)
+            states = await asyncio.to_thread(ledger.states)  # the index alone: no scan before the first call
+            self._count(states, plan.new_items)
+            return plan
+        if isinstance(source, AsyncIterable):
             await register_async(ledger, source, self.model)
         else:
             await asyncio.to_thread(register, ledger, source, self.model, "the requests")
         if self.retry_failed:
             await asyncio.to_thread(ledger.retry_failed)
+        self._count(await asyncio.to_thread(ledger.states), 0)
+        return None
+
+    def _count(self, states: dict[str, int], unrecorded: int) -> None:
+        self.progress["total"] = sum(states.values()) + unrecorded
+        self.progress["finished_before"] = states.get("done", 0) + states.get("failed", 0)
 
     async def _execute(self, emit: Callable[[JobResult], None] | None) -> None:
         started = time.monotonic()
@@ -170,16 +184,20 @@ class Job:
         try:
             ready = asyncio.ensure_future(self.client.ready())  # the SDK's import overlaps the input's check
             try:
-                await self._prepare(ledger)
+                plan = await self._prepare(ledger)
             except BaseException:
                 ready.cancel()
                 raise
             finally:
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # a call raises it again
                     await ready
-            states = await asyncio.to_thread(ledger.states)  # the index alone: no scan before the first call
-            self.progress["total"] = sum(states.values())
-            self.progress["finished_before"] = states.get("done", 0) + states.get("failed", 0)
+            if plan is not None and plan.changed:  # after the SDK's import: it is on the first call's path
+                loop = asyncio.get_running_loop()
+                run.recording = Recording(
+                    ledger, Path(str(self.requests)), self.model, plan, loop, run.wake_feeder
+                )
+            if run.recording is not None and self.batch is not None:  # batches need every item recorded
+                await run.recording.finished()
             if self.batch is not None:
                 await self.batch.run(self, ledger, emit or _ignore)
                 run.over_budget = self.batch.over_budget  # the cap stopped the batches: nothing online
@@ -190,8 +208,12 @@ class Job:
                 )
             if not run.over_budget:
                 await run.go()
+            if run.recording is not None:
+                await run.recording.finished()  # its errors (a body another worker sent meanwhile)
             interrupted = False
         finally:
+            if run.recording is not None:
+                run.recording.stop()  # blocking: what it recorded is committed before the ledger closes
             run.shutdown()  # blocking on purpose: it must finish even while the task is being cancelled
             counts = ledger.counts()
             if self.out is not None and (run.started or self.out.exists() or counts.done + counts.failed):

@@ -1,28 +1,45 @@
 """Pass 1 of preparing a requests file: check every line, against what the ledger already holds.
 
-A resume reads a file whose lines the ledger mostly knows. Rather than a query per batch of lines, the
-ledger's items are streamed once in line order beside the file (a merge join on the line number): a line
-whose number and raw-line hash match an item's is known, and costs one hash and one comparison. The lines
-that do not match (new, moved, changed, repeated) are looked up by hash and by custom_id in batches, and
-parsed in full when new. Duplicate custom_ids are still found anywhere in the file:
+The file comes in blocks of lines (:mod:`kagura.jobs._input_blocks`). A block the ledger recorded with the
+same digest is only counted (:meth:`KnownLines.skip`): its lines are where the ledger has them. Any other
+block is checked line by line (:meth:`KnownLines.check_block`): the ledger's items recorded from the
+block's lines are read by one query, and matched in line order beside the block (a merge join on the line
+number): a line whose number and raw-line hash match an item's is known, and costs one hash and one
+comparison. The lines that do not match (new, moved, changed, repeated) are looked up by hash and by
+custom_id, once per block, and parsed in full when new. Duplicate custom_ids are still found anywhere in
+the file:
 
 - a new or moved line repeating an id seen on an earlier such line: its 128-bit hash is kept (``seen``);
-- one repeating the id of a matched line above it: the ledger's line for that id was matched (a bitmap);
-- one whose id's ledger line is further down: that line, when matched, is the repeat (``ahead``).
+- one repeating the id of a matched line above it: the ledger's line for that id was matched (a bitmap;
+  a skipped block marks all its lines);
+- one whose id's ledger line is further down: that line, when matched, is the repeat (``ahead``; a block
+  holding such a line is checked line by line, never skipped).
+
+A new line under a custom_id the ledger already sent (or finished) with another body is a problem here
+too, so the file is refused before anything is recorded or sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from array import array
 from collections.abc import Iterator
 
 from kagura.jobs._input import JobRequest, Problem, decode_line, id_hash, line_hash, parse_request
 from kagura.jobs._ledger import SqlLedger
 
-__all__ = ["KnownLines", "parsed_line"]
+__all__ = ["KnownLines", "changed_body", "parsed_line"]
 
 MAX_SHOWN = 20
+
+
+def changed_body(number: int, custom_id: str, state: str) -> str:
+    """The problem of a line whose body changed under a ``custom_id`` the ledger already sent."""
+    return (
+        f"line {number}: custom_id {custom_id!r} is already {state} in the ledger with another body;"
+        " give the changed request a new custom_id (or use another --ledger)"
+    )
 
 
 def parsed_line(raw: bytes, number: int, model: str | None) -> JobRequest | Problem:
@@ -35,7 +52,7 @@ def parsed_line(raw: bytes, number: int, model: str | None) -> JobRequest | Prob
 
 
 class _Rows:
-    """The ledger's ``(line, line_hash, custom_id)`` rows in line order, advanced along the file."""
+    """The ledger's ``(line, line_hash, custom_id)`` rows of one block in line order, advanced along it."""
 
     def __init__(self, rows: Iterator[tuple[int, str | None, str]]) -> None:
         self.rows = rows
@@ -53,46 +70,76 @@ class _Rows:
         self.head = head
         return found
 
-    def close(self) -> None:
-        close = getattr(self.rows, "close", None)
-        if close is not None:
-            close()
-
 
 class KnownLines:
-    """Feed :meth:`check` the file's ``(number, raw)`` lines in order and in batches; then read ``count``
-    (requests), ``problems``/``total`` and ``fresh`` (the numbers of the lines to parse and record)."""
+    """Feed the file's blocks in order, each to :meth:`skip` (when the ledger recorded it) or else to
+    :meth:`check_block`; then read ``count`` (requests), ``problems``/``total``, ``fresh`` (the numbers
+    of the lines to parse and record) and ``new_items`` (those whose custom_id the ledger lacks)."""
 
     def __init__(self, ledger: SqlLedger, model: str | None) -> None:
         self.ledger, self.model = ledger, model
-        self.rows = _Rows(ledger.lines_in_order())
-        self.count = self.total = 0
+        self.count = self.total = self.new_items = 0
         self.problems: list[str] = []
         self.fresh = array("Q")
         self.seen: set[int] = set()
         self.matched = bytearray()
         self.ahead: dict[int, str] = {}
-
-    def close(self) -> None:
-        self.rows.close()
+        self.ahead_lines: list[int] = []  # a heap of ahead's keys (stale ones are dropped as lines pass)
+        self.moved = False
 
     def _problem(self, text: str) -> None:
         self.total += 1
         if len(self.problems) < MAX_SHOWN:
             self.problems.append(text)
 
-    def _mark(self, number: int) -> None:
+    def _grow(self, number: int) -> None:
         index = number >> 3
         if index >= len(self.matched):
             self.matched.extend(bytes(index + 4096 - len(self.matched)))
-        self.matched[index] |= 1 << (number & 7)
+
+    def _mark(self, number: int) -> None:
+        self._grow(number)
+        self.matched[number >> 3] |= 1 << (number & 7)
+
+    def _mark_range(self, first: int, last: int) -> None:
+        self._grow(last)
+        while first <= last and first & 7:
+            self._mark(first)
+            first += 1
+        while last >= first and last & 7 != 7:
+            self._mark(last)
+            last -= 1
+        if first <= last:
+            self.matched[first >> 3 : (last >> 3) + 1] = b"\xff" * ((last >> 3) - (first >> 3) + 1)
 
     def _was_matched(self, number: int) -> bool:
         index = number >> 3
         return index < len(self.matched) and bool(self.matched[index] & (1 << (number & 7)))
 
-    def check(self, batch: list[tuple[int, bytes]]) -> None:
-        model, match = self.model, self.rows.match
+    def skip(self, first: int, lines: int, requests: int) -> bool:
+        """Count a block the ledger recorded (``lines`` lines from ``first``, ``requests`` of them
+        requests) without reading it; False when a line of it must be checked (an id seen above)."""
+        heap, last = self.ahead_lines, first + lines - 1
+        while heap and heap[0] < first:
+            self.ahead.pop(heapq.heappop(heap), None)
+        if heap and heap[0] <= last:
+            return False
+        self._mark_range(first, last)
+        self.count += requests
+        return True
+
+    def check_block(self, first: int, lines: list[bytes]) -> tuple[int, bool]:
+        """Check a block line by line: its requests, and whether it may be skipped next time (each line
+        recorded at its own line once the file is prepared: none known under another line)."""
+        batch = [(first + i, raw) for i, raw in enumerate(lines) if raw.strip()]
+        before, self.moved = self.count, False
+        if batch:
+            rows = self.ledger.lines_between(first, first + len(lines) - 1)
+            self._check(batch, _Rows(iter(rows)))
+        return self.count - before, not self.moved
+
+    def _check(self, batch: list[tuple[int, bytes]], rows: _Rows) -> None:
+        model, match = self.model, rows.match
         hashes = [line_hash(raw, model) for _, raw in batch]
         ids = [match(number, digest) for (number, _), digest in zip(batch, hashes, strict=True)]
         misses = [i for i, custom_id in enumerate(ids) if custom_id is None]
@@ -104,7 +151,7 @@ class KnownLines:
             i: parsed_line(batch[i][1], batch[i][0], model) for i in misses if hashes[i] not in known
         }
         new_ids = sorted({p.custom_id for p in parsed.values() if isinstance(p, JobRequest)})
-        at_line = self.ledger.lines_of(new_ids) if new_ids else {}
+        in_ledger = self.ledger.items_of(new_ids) if new_ids else {}
         ahead = self.ahead
         for i, (number, _) in enumerate(batch):
             custom_id = ids[i]
@@ -114,14 +161,16 @@ class KnownLines:
                 else:
                     self.count += 1
                 continue
-            item = parsed.get(i)
+            item, held = parsed.get(i), None
             if isinstance(item, Problem):
                 self._problem(str(item))
                 continue
             if item is None:
                 custom_id, at = known[hashes[i]]
+                self.moved = self.moved or at != number
             else:
-                custom_id, at = item.custom_id, at_line.get(item.custom_id)
+                custom_id, held = item.custom_id, in_ledger.get(item.custom_id)
+                at = None if held is None else held[0]
             key = id_hash(custom_id)
             if key in self.seen or (at is not None and at < number and self._was_matched(at)):
                 self._problem(f"line {number}: duplicate custom_id {custom_id!r}")
@@ -129,6 +178,11 @@ class KnownLines:
             self.seen.add(key)
             if at is not None and at > number:
                 ahead[at] = custom_id
+                heapq.heappush(self.ahead_lines, at)
+            if item is not None and held is not None and held[1] != item.body_hash and held[2] != "pending":
+                self._problem(changed_body(number, custom_id, held[2]))
+                continue
             self.count += 1
             if item is not None:
                 self.fresh.append(number)
+                self.new_items += at is None

@@ -137,24 +137,30 @@ class SqlLedger:
             ).fetchall()
         return {str(h): (str(c), int(n)) for h, c, n in rows}
 
-    def lines_of(self, custom_ids: Sequence[str]) -> dict[str, int]:
-        """The input line the ledger has for each of these custom_ids it holds: ``{custom_id: line}``."""
+    def items_of(self, custom_ids: Sequence[str]) -> dict[str, tuple[int, str, str]]:
+        """What the ledger holds for each of these custom_ids it knows: ``{custom_id: (line, body_hash,
+        state)}``."""
         if not custom_ids:
             return {}
         marks = ",".join("?" * len(custom_ids))
         with self._tx() as conn:
             rows = conn.execute(
-                self._sql(f"SELECT custom_id, line FROM job_items WHERE job = ? AND custom_id IN ({marks})"),
+                self._sql("SELECT custom_id, line, body_hash, state FROM job_items"
+                          f" WHERE job = ? AND custom_id IN ({marks})"),
                 (self.job, *custom_ids),
-            ).fetchall()
-        return {str(c): int(n) for c, n in rows}
+            ).fetchall()  # fmt: skip
+        return {str(c): (int(n), str(h), str(s)) for c, n, h, s in rows}
 
-    _LINES = "SELECT line, line_hash, custom_id FROM job_items WHERE job = ? ORDER BY line, custom_id"
-
-    def lines_in_order(self) -> Iterator[tuple[int, str | None, str]]:
-        """Every item's ``(line, line_hash, custom_id)`` by line, streamed on a connection of its own."""
-        for row in self._stream(self._sql(self._LINES), (self.job,)):
-            yield int(row[0]), row[1], str(row[2])
+    def lines_between(self, first: int, last: int) -> list[tuple[int, str | None, str]]:
+        """The ``(line, line_hash, custom_id)`` of the items recorded from input lines ``first..last``, by
+        line (one range of the line index)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                self._sql("SELECT line, line_hash, custom_id FROM job_items WHERE job = ?"
+                          " AND line BETWEEN ? AND ? ORDER BY line, custom_id"),
+                (self.job, first, last),
+            ).fetchall()  # fmt: skip
+        return [(int(r[0]), r[1], str(r[2])) for r in rows]
 
     def retry_failed(self) -> int:
         """Put every failed item back to pending; how many."""

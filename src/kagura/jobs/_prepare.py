@@ -1,29 +1,44 @@
 """Before anything is sent: check every input line, then record the items in the ledger.
 
 A file is read twice, streamed: the first pass only checks (so a bad line anywhere sends nothing, and the
-ledger is not touched), the second registers items in batches. Any other iterable is read once, checked
-and registered batch by batch; a problem found late still stops the job before any call (the items
+ledger is not touched), the second registers the new items in batches. Any other iterable is read once,
+checked and registered batch by batch; a problem found late still stops the job before any call (the items
 registered stay pending). A changed body under a ``custom_id`` that was already sent is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Iterable, Iterator
+import threading
+from array import array
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kagura._checks import check_int
 from kagura.errors import JobInputError
 from kagura.jobs._input import JobRequest, Problem, scan
-from kagura.jobs._known_lines import MAX_SHOWN, KnownLines, parsed_line
+from kagura.jobs._input_blocks import (
+    BLOCK_LINES,
+    Recorded,
+    forget_blocks,
+    read_blocks,
+    record_blocks,
+    recorded_blocks,
+)
+from kagura.jobs._known_lines import MAX_SHOWN, KnownLines, changed_body, parsed_line
 from kagura.jobs._ledger import SqlLedger
 
 __all__ = [
     "MAX_SHOWN",
+    "FilePlan",
     "check_file",
     "file_lines",
+    "plan_file",
     "prepare_file",
     "raise_problems",
+    "record_file",
     "register",
     "register_async",
 ]
@@ -63,62 +78,116 @@ def check_file(path: Path, model: str | None) -> int:
     return count
 
 
-def _numbered(path: Path, size: int) -> Iterator[list[tuple[int, bytes]]]:
-    batch: list[tuple[int, bytes]] = []
-    for number, raw in enumerate(file_lines(path), start=1):
-        if raw.strip():
-            batch.append((number, raw))
-            if len(batch) >= size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
+@dataclass
+class FilePlan:
+    """What pass 1 found in a file: ``count`` requests, of which ``new_items`` unknown to the ledger; the
+    ``fresh`` lines to parse and record from ``start`` (first line, byte offset; None: nothing to record);
+    the file's ``blocks`` to keep once it is recorded."""
+
+    count: int
+    new_items: int
+    fresh: array[int]
+    start: tuple[int, int] | None
+    blocks: list[Recorded]
+    changed: bool
+    block_lines: int
 
 
-def prepare_file(ledger: SqlLedger, path: Path, model: str | None) -> int:
-    """Check every line of ``path``, then record its new items; the number of requests.
+def plan_file(
+    ledger: SqlLedger, path: Path, model: str | None, *, block_lines: int = BLOCK_LINES
+) -> FilePlan:
+    """Pass 1: check every line of ``path`` against the ledger, writing nothing; ``JobInputError`` listing
+    the problems (bad lines, repeated custom_ids, changed bodies under custom_ids already sent).
 
-    Pass 1 only reads the ledger (:class:`~kagura.jobs._known_lines.KnownLines`): a line it already holds
-    (same bytes, same line, same default model) is known by its hash and not parsed again, so a resume with
-    most items done is fast; other lines are checked in full. Any problem raises ``JobInputError`` with
-    nothing written. Pass 2 parses and records only the lines pass 1 found new (their numbers kept in a
-    compact array)."""
+    It reads the ledger (:class:`~kagura.jobs._known_lines.KnownLines`) block by block: a block the ledger
+    recorded unchanged (:mod:`~kagura.jobs._input_blocks`) is counted unread, so a resume with most items
+    done reads the file once at disk speed; a line of another block that the ledger holds (same bytes, same
+    line, same default model) is known by its hash and not parsed again; other lines are checked in full."""
+    check_int("block_lines", block_lines)
+    recorded = recorded_blocks(ledger, block_lines)
     check = KnownLines(ledger, model)
-    try:
-        for batch in _numbered(path, 1000):
-            check.check(batch)
-    finally:
-        check.close()
+    blocks: list[Recorded] = []
+    start: tuple[int, int] | None = None  # (first line, byte offset) of the first block with new lines
+    for block in read_blocks(path, block_lines, model):
+        known = recorded[block.index] if block.index < len(recorded) else None
+        if known is not None and known[0] == block.digest and check.skip(block.first_line, len(block.lines),
+                                                                          known[1]):  # fmt: skip
+            blocks.append(known)
+            continue
+        fresh = len(check.fresh)
+        requests, keep = check.check_block(block.first_line, block.lines)
+        blocks.append((block.digest, requests) if keep else None)
+        if start is None and len(check.fresh) > fresh:
+            start = (block.first_line, block.offset)
     raise_problems(check.problems, check.total, str(path))
-    count, fresh = check.count, check.fresh
-    del check
+    changed = start is not None or blocks != recorded
+    return FilePlan(check.count, check.new_items, check.fresh, start, blocks, changed, block_lines)
+
+
+def record_file(
+    ledger: SqlLedger,
+    path: Path,
+    model: str | None,
+    plan: FilePlan,
+    on_batch: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Pass 2: parse and record the lines ``plan`` found new (their numbers kept in a compact array),
+    reading from the first block that holds one, in batches (``on_batch()`` after each); then keep the
+    file's blocks for the next run. ``stop`` (set from another thread) ends it after the current batch."""
+    if plan.start is not None:
+        forget_blocks(ledger)  # the items change: until the file is recorded whole, no block is skipped
+        if not _record_fresh(ledger, path, model, plan, on_batch, stop):
+            return
+    if plan.changed:
+        record_blocks(ledger, plan.block_lines, plan.blocks)
+
+
+def prepare_file(ledger: SqlLedger, path: Path, model: str | None, *, block_lines: int = BLOCK_LINES) -> int:
+    """Check every line of ``path`` (:func:`plan_file`), then record its new items (:func:`record_file`);
+    the number of requests."""
+    plan = plan_file(ledger, path, model, block_lines=block_lines)
+    record_file(ledger, path, model, plan)
+    return plan.count
+
+
+def _record_fresh(ledger: SqlLedger, path: Path, model: str | None, plan: FilePlan,
+                  on_batch: Callable[[], None] | None, stop: threading.Event | None) -> bool:  # fmt: skip
+    """Parse and record the lines numbered in ``plan.fresh`` (ascending); False when stopped."""
+    assert plan.start is not None
     refused: list[str] = []
     pending: list[JobRequest] = []
-    wanted = iter(fresh)
+    wanted = iter(plan.fresh)
     next_line = next(wanted, None)
-    for number, raw in enumerate(file_lines(path), start=1):
-        if next_line is None:
-            break  # nothing new further down: a resume stops reading here
-        if number != next_line:
-            continue
-        next_line = next(wanted, None)
-        item = parsed_line(raw, number, model)
-        if isinstance(item, JobRequest):  # checked in pass 1 (a file changed meanwhile is refused below)
-            pending.append(item)
-        if len(pending) >= BATCH or next_line is None:
-            refused.extend(_refusals(ledger.register(pending)))
-            pending = []
-    refused.extend(_refusals(ledger.register(pending)))
-    raise_problems(refused[:MAX_SHOWN], len(refused), str(path))
-    return count
+
+    def flush() -> bool:
+        refused.extend(_refusals(ledger.register(pending)))
+        pending.clear()
+        if on_batch is not None:
+            on_batch()
+        return stop is None or not stop.is_set()
+
+    with path.open("rb") as handle:
+        handle.seek(plan.start[1])
+        for number, raw in enumerate(handle, start=plan.start[0]):
+            if next_line is None:
+                break  # nothing new further down: a resume stops reading here
+            if number != next_line:
+                continue
+            next_line = next(wanted, None)
+            item = parsed_line(raw, number, model)
+            if isinstance(item, JobRequest):  # checked in pass 1 (a file changed meanwhile is refused below)
+                pending.append(item)
+            if (len(pending) >= BATCH or next_line is None) and not flush():
+                return False
+    if pending and not flush():
+        return False
+    raise_problems(refused[:MAX_SHOWN], len(refused), str(path))  # another worker sent it meanwhile
+    return True
 
 
 def _refusals(refused: list[tuple[JobRequest, str]]) -> list[str]:
-    return [
-        f"line {item.line}: custom_id {item.custom_id!r} is already {state} in the ledger with another body;"
-        " give the changed request a new custom_id (or use another --ledger)"
-        for item, state in refused
-    ]
+    return [changed_body(item.line, item.custom_id, state) for item, state in refused]
 
 
 def register(ledger: SqlLedger, items: Iterable[Any], model: str | None, source: str) -> int:

@@ -58,6 +58,14 @@ JOB_MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job, chunk)
     );
     """,
+    # 5: the digests of the input's blocks of lines, as last prepared: a resume skips unchanged blocks whole
+    """
+    CREATE TABLE IF NOT EXISTS job_input_blocks (
+        job TEXT NOT NULL PRIMARY KEY,
+        block_lines INTEGER NOT NULL,
+        blocks TEXT NOT NULL
+    );
+    """,
 )
 
 

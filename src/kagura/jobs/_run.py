@@ -1,7 +1,8 @@
 """One run of a job: a feeder claiming batches from the ledger, senders, and a writer recording outcomes.
 
-- The feeder claims up to ``max_concurrent`` pending items at a time; when none are left but other workers
-  still hold claims, it waits and claims again (taking over the claims of workers that died).
+- The feeder claims up to ``max_concurrent`` pending items at a time; when none are left but the input's
+  new items are still being recorded, it waits for the next batch; when other workers still hold claims,
+  it waits and claims again (taking over the claims of workers that died).
 - A sender sends the body through the client (with the schema's repairs) under the spend cap (the
   client's ``spend_cap``, or the job's ``spend`` reserved here), and holds its slot until its outcome is
   in the ledger, so calls sent but not recorded never exceed ``max_concurrent``: the most a kill can make
@@ -32,6 +33,7 @@ from kagura.jobs._report import JobResult
 
 if TYPE_CHECKING:
     from kagura.jobs._job import Job
+    from kagura.jobs._recording import Recording
 
 __all__ = ["JobRun"]
 
@@ -48,6 +50,9 @@ class JobRun:
         self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=job.max_concurrent)
         self.pending: list[tuple[Outcome, asyncio.Future[None]]] = []
         self.wake = asyncio.Event()
+        self.more = asyncio.Event()
+        self.recording: Recording | None = None
+        """The file's new items being recorded meanwhile (:meth:`Job._prepare`), if any."""
         self.stop = self.over_budget = self.started = self.finished = self.priced = False
         self.fatal: KaguraError | None = None
         self.sent = 0
@@ -85,10 +90,25 @@ class JobRun:
         ):  # then each sender ends (on cancellation, they are cancelled)
             await self.queue.put(None)
 
+    def wake_feeder(self) -> None:
+        """More items were recorded (or recording ended): the feeder claims again."""
+        self.more.set()
+
     async def _feed(self) -> None:
         while not self.stop:
+            recording = self.recording
+            if recording is not None and recording.failed:
+                self.stop = True  # the run raises its error
+                return
+            unrecorded = recording is not None and not recording.done
+            self.more.clear()
             claimed = await asyncio.to_thread(self.ledger.claim, max(16, self.job.max_concurrent))
             if not claimed:
+                if unrecorded:  # more to come: wait for the next batch (claim again at once if it ended)
+                    assert recording is not None
+                    if not recording.done:
+                        await self.more.wait()
+                    continue
                 if not await asyncio.to_thread(self.ledger.unfinished_elsewhere):
                     return  # nothing left, nobody else working
                 # others hold claims (or rows locked mid-claim): wait, then claim again (the dead's too)
