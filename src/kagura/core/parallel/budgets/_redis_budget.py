@@ -38,6 +38,7 @@ import weakref
 from collections.abc import Callable
 from typing import Literal, Protocol
 
+from kagura._cancel import cancels, keeping_cancel, raise_if_cancelled_since
 from kagura._checks import check_choice
 from kagura._redact import redact_url
 from kagura.core.parallel.budgets._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
@@ -113,16 +114,19 @@ class RedisBudget:
         if not self._reached:
             await self.ensure_reachable()  # first use: a bad URL or password is a ConfigurationError
         if self._clock() >= self._retry_at:
+            before = cancels()
             try:
                 shared = self._shared()  # a URL the client cannot parse raises ValueError: not reached
                 if self.degraded and self._local is not None:
                     await self._hand_back(shared, req, tok)
                 reservation = await shared.reserve(req, tok)
             except Exception as exc:  # redis's ConnectionError, TimeoutError, ... : the server is away
+                raise_if_cancelled_since(before, exc)  # a cancelled read is no outage: never fall back
                 if not _is_redis_error(exc):
                     raise
                 await self._drop_connections()
                 return self._on_failure(exc, req, tok)
+            raise_if_cancelled_since(before)  # redis-py lost it (see kagura._cancel): the slot stays spent
             self._on_success(reservation.members)
             wait = reservation.wait
             if reservation.handover > 0:  # after an outage some processes may still be on local shares
@@ -143,7 +147,7 @@ class RedisBudget:
         if self._reached:
             return
         try:
-            await self._shared().ping()
+            await keeping_cancel(self._shared().ping())
         except Exception as exc:
             if not (_is_redis_error(exc) or isinstance(exc, ValueError)):
                 raise
@@ -163,7 +167,7 @@ class RedisBudget:
                 local.adjust(tok[2])  # the request's own tokens, as reserve() books them
             return
         try:
-            await self._shared().adjust((req[2], req[0], req[1]), (tok[2], tok[0], tok[1]))
+            await keeping_cancel(self._shared().adjust((req[2], req[0], req[1]), (tok[2], tok[0], tok[1])))
         except Exception as exc:
             if not _is_redis_error(exc):
                 raise
