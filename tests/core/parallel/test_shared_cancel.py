@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from kagura.core.parallel import RateLimiter
+from kagura.core.parallel.budgets._shared_gcra import KEY_PREFIX, connect_redis
 from kagura.testing import RedisServer
 
 
@@ -48,3 +51,67 @@ async def test_a_cancel_at_any_step_of_a_shared_admission_ends_the_task(redis_se
     assert limiter.shared is not None
     await limiter.shared.close()
     assert ignored == []
+
+
+async def _booked(limiter: RateLimiter, requests: int) -> None:
+    while limiter.booked[0] < requests:  # every waiter has its reservation and sleeps until its start
+        await asyncio.sleep(0.01)
+
+
+async def _given_back(limiter: RateLimiter) -> None:
+    assert limiter.shared is not None
+    while limiter.shared._pending:  # the give-backs run in the background
+        await asyncio.gather(*limiter.shared._pending, return_exceptions=True)
+
+
+async def _state(redis_server: RedisServer, key: str) -> list[str | None]:
+    client = connect_redis(redis_server.url)
+    try:
+        return await client.hmget(KEY_PREFIX + key, "tat_req", "last")
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("order", ["first_booked_first", "last_booked_first"])
+async def test_cancelled_shared_bookings_all_give_their_slots_back(redis_server: RedisServer, order: str) -> None:
+    """Ten waiters cancelled before their start: the shared budget returns exactly to its state after the
+    one admission that was used (its ``tat`` and its ``last`` start), whatever order the give-backs
+    reach Redis in, so the next admission waits for nothing they booked. Refunding units used to leave
+    ``last`` at the tenth booking: the next caller still waited for all ten."""
+    key = f"test:give-back-{order}"
+    limiter = RateLimiter(requests_per_minute=6, redis=redis_server.url, key=key)  # 10 s apart, burst 1
+    await limiter.acquire()
+    after_first = await _state(redis_server, key)
+    waiters = [asyncio.create_task(limiter.acquire()) for _ in range(10)]
+    await _booked(limiter, 11)
+    for waiter in waiters if order == "first_booked_first" else reversed(waiters):
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    await _given_back(limiter)
+    assert await _state(redis_server, key) == after_first
+    assert limiter.shared is not None
+    await limiter.shared.close()
+
+
+async def test_a_cancelled_shared_booking_before_a_standing_one_stays_spent(redis_server: RedisServer) -> None:
+    """A booking with a later one still standing is not undone (the next caller would start beside that
+    later one: a burst above the budget); it is undone when the later one is given back too."""
+    key = "test:give-back-hole"
+    limiter = RateLimiter(requests_per_minute=6, redis=redis_server.url, key=key)
+    await limiter.acquire()
+    after_first = await _state(redis_server, key)
+    early = asyncio.create_task(limiter.acquire())
+    await _booked(limiter, 2)
+    later = asyncio.create_task(limiter.acquire())
+    await _booked(limiter, 3)
+    after_later = await _state(redis_server, key)
+    early.cancel()
+    await asyncio.gather(early, return_exceptions=True)
+    await _given_back(limiter)
+    assert await _state(redis_server, key) == after_later  # the later booking still stands
+    later.cancel()
+    await asyncio.gather(later, return_exceptions=True)
+    await _given_back(limiter)
+    assert await _state(redis_server, key) == after_first  # both gone: as if neither had asked
+    assert limiter.shared is not None
+    await limiter.shared.close()

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
+from kagura._cancel import cancel_pending, cancels, raise_if_cancelled_since
 from kagura.core.llm._cache import cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._telemetry import CallTrace
@@ -116,6 +117,7 @@ async def attempts(
     async def attempt_once() -> R:
         # The slot was taken by admission.acquire just before (no await in between): free it here.
         started = client.clock()
+        before = cancels()
         try:
             deadline = asyncio.timeout(request.timeout)
             try:
@@ -126,6 +128,9 @@ async def attempts(
                     raise
                 raise KaguraTimeoutError(f"the LLM call timed out after {request.timeout} s") from None
         except Exception as exc:
+            if cancels() > before:  # a cancellation some library turned into an error: not a failure
+                _failed(client, admission)
+                raise asyncio.CancelledError() from exc
             _failed(client, admission, exc, started)
             await admission.settle(error=exc)
             raise
@@ -136,6 +141,7 @@ async def attempts(
         admission.finish(started=started, estimate=estimate, usage=usage, success=True, headers=headers)
         if admission.reserved:
             await admission.settle(cost_usd=client.priced(model, usage).cost_usd)
+        raise_if_cancelled_since(before)  # lost below (see kagura._cancel): counted, but the task stops
         return response
 
     policy = _policy(config.max_attempts, config.retry_max_delay)
@@ -166,6 +172,9 @@ async def stream_deltas(
                     parts.append(chunk.delta)
                     yield chunk.delta
         except Exception as exc:
+            if cancel_pending():  # a cancellation some library turned into an error: not a failure
+                _failed(client, admission)
+                raise asyncio.CancelledError() from exc
             _failed(client, admission, exc, started)
             await admission.settle(error=exc)
             if parts or not policy.should_retry(exc, attempt):

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from kagura._cancel import cancel_pending
 from kagura._checks import check_bool, check_int, check_seconds
 from kagura.core.parallel.budgets._scope import admit_in_scope, scope
 from kagura.errors import KaguraTimeoutError, RetryableError
@@ -149,6 +150,9 @@ async def run_attempts(
             with scope(limiters, admitted=True):  # attempt loops inside pass these budgets too
                 return await attempt(factory, timeout)
         except Exception as exc:
+            # the task was asked to stop and something below turned that into an error: stop, never retry
+            if cancel_pending():
+                raise asyncio.CancelledError() from exc
             if policy is None or not policy.should_retry(exc, n):
                 raise
             await asyncio.sleep(policy.delay(n, exc))

@@ -355,7 +355,7 @@ class RateLimiter:
     async def _acquire_shared(self, shared: RedisBudget, tokens: float) -> None:
         tokens = check_amount("tokens", tokens)
         req, tok = self._specs(1.0, tokens)
-        wait = await shared.admit(req, tok)
+        wait, reservation = await shared.admit(req, tok)
         with self._lock:
             self._booked_requests += 1
             self._booked_tokens += tokens
@@ -364,9 +364,11 @@ class RateLimiter:
         try:
             await asyncio.sleep(wait)
         except asyncio.CancelledError:
-            # Never used: give it back (GCRA makes that safe even with later bookings), off this path.
-            req, tok = self._specs(-1.0, -tokens)
-            shared.adjust_soon(req, tok)
+            # Never used: give it back, off this path (undone in Redis once nothing booked after it stands)
+            if reservation is not None:
+                shared.give_back_soon(reservation)
+            else:  # booked on the local share while Redis is away
+                shared.adjust_soon(*self._specs(-1.0, -tokens))
             with self._lock:
                 self._booked_requests -= 1
                 self._booked_tokens -= tokens

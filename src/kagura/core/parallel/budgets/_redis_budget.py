@@ -41,7 +41,13 @@ from typing import Literal, Protocol
 from kagura._cancel import cancels, keeping_cancel, raise_if_cancelled_since
 from kagura._checks import check_choice
 from kagura._redact import redact_url
-from kagura.core.parallel.budgets._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
+from kagura.core.parallel.budgets._shared_gcra import (
+    MEMBER_TTL,
+    Reservation,
+    SharedGCRA,
+    check_redis_url,
+    connect_redis,
+)
 from kagura.errors import BudgetUnavailableError, ConfigurationError
 
 __all__ = ["LocalShare", "RedisBudget"]
@@ -109,8 +115,9 @@ class RedisBudget:
                 shared = self._per_loop[loop] = SharedGCRA(connect_redis(self.url), self.key)
             return shared
 
-    async def admit(self, req: Spec, tok: Spec) -> float:
-        """Book one admission; returns the seconds to wait (on this process's clock) before starting."""
+    async def admit(self, req: Spec, tok: Spec) -> tuple[float, Reservation | None]:
+        """Book one admission; returns the seconds to wait (on this process's clock) before starting, and
+        the reservation in Redis (None: booked on the local share) for :meth:`give_back_soon`."""
         if not self._reached:
             await self.ensure_reachable()  # first use: a bad URL or password is a ConfigurationError
         if self._clock() >= self._retry_at:
@@ -125,15 +132,17 @@ class RedisBudget:
                 if not _is_redis_error(exc):
                     raise
                 await self._drop_connections()
-                return self._on_failure(exc, req, tok)
-            raise_if_cancelled_since(before)  # redis-py lost it (see kagura._cancel): the slot stays spent
+                return self._on_failure(exc, req, tok), None
+            if cancels() > before:  # redis-py lost the cancellation (see kagura._cancel)
+                self.give_back_soon(reservation)
+                raise asyncio.CancelledError()
             self._on_success(reservation.members)
             wait = reservation.wait
             if reservation.handover > 0:  # after an outage some processes may still be on local shares
                 wait = max(wait, self._share_wait(tok))
             self._booked_until = max(self._booked_until, self._clock() + wait)
-            return wait
-        return self._fallback(req, tok, None)
+            return wait, reservation
+        return self._fallback(req, tok, None), None
 
     @property
     def reached(self) -> bool:
@@ -178,6 +187,21 @@ class RedisBudget:
         task = asyncio.get_running_loop().create_task(self.adjust(req, tok))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    def give_back_soon(self, reservation: Reservation) -> None:
+        """Give a booking that will not be used back to the shared budget, in the background (it runs for
+        a cancelled caller); best effort, see :meth:`._shared_gcra.SharedGCRA.give_back`."""
+        task = asyncio.get_running_loop().create_task(self._give_back(reservation))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _give_back(self, reservation: Reservation) -> None:
+        try:
+            await keeping_cancel(self._shared().give_back(reservation))
+        except Exception as exc:
+            if not _is_redis_error(exc):
+                raise
+            log.warning("kagura budget %r: could not give a booking back on Redis (%s)", self.key, exc)
 
     async def _hand_back(self, shared: SharedGCRA, req: Spec, tok: Spec) -> None:
         """Back from an outage: charge what the local share booked and has not refilled yet to the shared
