@@ -1,12 +1,16 @@
 """A cancelled ``LLMClient.call`` ends cancelled, whatever await of its Redis-shared path the cancellation
-lands on, and sends nothing more. Against a real redis-server and the fake server on loopback."""
+lands on and whatever a library below makes of it, and sends nothing more. Against a real redis-server
+and the fake server on loopback, or the in-process fake provider."""
 
 from __future__ import annotations
 
 import asyncio
 
-from kagura.core.llm import LLMClient, LLMConfig
-from kagura.testing import FakeLLMServer, RedisServer
+import pytest
+
+from kagura.core.llm import LLMClient, LLMConfig, LLMRequest
+from kagura.errors import ServerError
+from kagura.testing import FakeLLMServer, FakeProvider, RedisServer
 
 
 async def test_a_cancel_at_any_step_of_a_shared_call_ends_the_task_and_sends_nothing_more(
@@ -15,8 +19,8 @@ async def test_a_cancel_at_any_step_of_a_shared_call_ends_the_task_and_sends_not
     """A worker loops over calls catching ``Exception`` (as a user's would). Cancelled after 0, 1, 2, ...
     turns of the event loop, so the cancellation lands on every await of a call in turn (the admission's
     Redis script, the provider request, the reconciliation), it must end cancelled, and no request may
-    reach the server after that (but the one already on its way). Redis-py on Python 3.11 used to lose a cancellation arriving as a
-    command's send finished: the worker then went on calling."""
+    reach the server after that (but the one already on its way). Redis-py on Python 3.11 used to lose
+    a cancellation arriving as a command's send finished: the worker then went on calling."""
     async with FakeLLMServer(quota_rpm=600_000) as server:
         config = LLMConfig(
             model="fake", base_url=server.base_url, api_key="sk-cancel", redis_url=redis_server.url
@@ -50,3 +54,41 @@ async def test_a_cancel_at_any_step_of_a_shared_call_ends_the_task_and_sends_not
                 else:
                     ignored.append(steps)
             assert ignored == []
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("way", ["call", "stream"])
+async def test_a_cancel_a_provider_turns_into_an_error_is_neither_retried_nor_counted(way: str) -> None:
+    """A provider library that turns a cancelled read into its own retryable error (a 'connection lost'):
+    the call must end cancelled after that one request, not retry it, and the worker must not go on."""
+    arrived = asyncio.Event()
+
+    async def converting(request: LLMRequest) -> str:
+        arrived.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise ServerError("connection lost while reading the answer") from None
+        return "never"
+
+    fake = FakeProvider(responder=converting)
+    config = LLMConfig(model="m", max_attempts=5, retry_max_delay=0.1)
+    async with LLMClient(config, provider=fake, adaptive=False) as client:
+
+        async def worker() -> None:
+            for i in range(3):  # like a user's loop: only a CancelledError stops it
+                try:
+                    if way == "call":
+                        await client.call(f"q{i}")
+                    else:
+                        async for _ in client.stream(f"q{i}"):
+                            pass
+                except Exception:
+                    pass
+
+        task = asyncio.create_task(worker())
+        await arrived.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(fake.requests) == 1
