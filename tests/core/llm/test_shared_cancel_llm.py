@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from kagura.core.llm import LLMClient, LLMConfig, LLMRequest
+from kagura.core.llm import LLMClient, LLMConfig, LLMRequest, SpendCap
 from kagura.errors import ServerError
 from kagura.testing import FakeLLMServer, FakeProvider, RedisServer
 
@@ -92,3 +92,35 @@ async def test_a_cancel_a_provider_turns_into_an_error_is_neither_retried_nor_co
         with pytest.raises(asyncio.CancelledError):
             await task
         assert len(fake.requests) == 1
+
+
+async def test_a_cancel_at_any_step_of_a_shared_spend_reservation_ends_the_task(
+    redis_server: RedisServer,
+) -> None:
+    """The spend cap shared through Redis is on every call's path too: a cancellation landing on any
+    await of its reservation or settlement ends the task (the same lost cancellation as the budget's)."""
+    cap = SpendCap(1_000_000.0, redis=redis_server.url, key="test:spend-cancel")
+    await cap.reserve(0.01)  # connected, script loaded
+    ignored: list[int] = []
+    for steps in range(40):
+
+        async def reservations() -> None:
+            for _ in range(3):  # like a worker that catches everything but cancellation
+                try:
+                    await cap.reserve(0.01)
+                    await cap.settle(0.01, 0.005)
+                except Exception:  # the point: only a CancelledError stops it
+                    pass
+
+        task = asyncio.create_task(reservations())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        if not task.cancel():
+            continue
+        try:
+            await task
+        except asyncio.CancelledError:
+            continue
+        ignored.append(steps)
+    await cap.aclose()
+    assert ignored == []
