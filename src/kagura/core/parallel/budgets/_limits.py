@@ -77,7 +77,8 @@ class RateLimiter:
       ``clock=asyncio.get_running_loop().time`` under ``looptime``.
 
     Thread-safe: state is guarded by a ``threading.Lock`` that is never held across an ``await``. A
-    waiting :meth:`acquire` that is cancelled gives its booking back when nothing was booked after it.
+    waiting :meth:`acquire` that is cancelled gives its booking back: the next caller starts as if it had
+    never asked (one with later bookings still standing is given back when they are; see ``_give_back``).
 
     **Shared by several processes and hosts:** ``redis="redis://host:6379/0"`` and ``key="openai-prod"``
     keep the buckets in Redis (extra ``kagura[redis]``), with the same math run atomically in one Lua

@@ -111,8 +111,9 @@ return {s(admit - now), s(now), tostring(members), tostring(handover), tostring(
 # KEYS[1] state hash. ARGV: units_req e_req b_req units_tok e_tok b_tok strict (units: + charge, - refund).
 # A refund never creates credit beyond a full bucket; a charge counts from no earlier than "bucket full",
 # or, strict ('1'), from now with no burst credit (units already spent elsewhere, e.g. during an outage).
-# Refunding a reservation that was never used is always safe with GCRA: the schedule becomes the one in
-# which that request never asked, and bookings made after it only stay later than they need to be.
+# Every change names a new state (bookings made before it can no longer be undone, see _GIVE_BACK).
+# A cancelled booking is not refunded here (that would leave `last` and the bookings after it in place):
+# it goes to _GIVE_BACK.
 _ADJUST = """
 local function s(x) return string.format('%.17g', x) end
 local t = redis.call('TIME')
