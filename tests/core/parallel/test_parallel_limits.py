@@ -193,6 +193,24 @@ async def test_many_cancelled_waiters_all_give_their_slots_back(order: str) -> N
 
 
 @pytest.mark.looptime
+async def test_a_token_reconciliation_between_does_not_keep_cancelled_request_slots() -> None:
+    """A call finishing meanwhile reconciles its tokens (``adjust``): the cancelled bookings still give
+    their request slots and their place in the order back; only their own tokens stay spent."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(requests_per_minute=60, tokens_per_minute=6000, clock=loop.time)
+    await limiter.acquire(10)  # t=0
+    waiters = [asyncio.create_task(limiter.acquire(10)) for _ in range(10)]  # t=1..10
+    await asyncio.sleep(0.2)
+    limiter.adjust(5)  # the first call used 5 tokens more than estimated
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert limiter.booked == (1, 15.0 + 100.0)  # the ten bookings' tokens stay counted
+    await limiter.acquire()
+    assert loop.time() == pytest.approx(1.0)  # the request slot after t=0, not after the ten cancelled
+
+
+@pytest.mark.looptime
 async def test_a_cancelled_booking_before_a_used_one_stays_spent() -> None:
     """Giving back a booking while a later one keeps its slot would let the next caller take the freed
     slot at the same time as that later booking: a burst above the budget. It stays spent."""

@@ -105,6 +105,7 @@ class RateLimiter:
         "_seq",
         "_shared",
         "_state",
+        "_token_state",
         "_tokens",
         "_tpm",
     )
@@ -131,7 +132,8 @@ class RateLimiter:
         self._burst: float | None = None  # as given; None = the default
         self._last = float("-inf")  # latest reservation: admissions never go back in time (FCFS)
         self._seq = 0  # a counter naming each state of the buckets (never reused)
-        self._state = 0  # the name of the current state: a booking knows whether it is still the latest
+        self._state = 0  # the name of the current request bucket and order: is a booking still the latest?
+        self._token_state = 0  # the same for the token bucket (also renamed by every token adjustment)
         self._holes: dict[int, _Booking] = {}  # cancelled bookings not yet given back, by the state after
         self._booked_requests = 0  # booked since creation
         self._booked_tokens = 0.0
@@ -260,7 +262,7 @@ class RateLimiter:
         """Name a new state of the buckets (lock held): bookings made before it can no longer be undone
         (later ones were computed with them counted), so their pending give-backs are forgotten."""
         self._seq += 1
-        self._state = self._seq
+        self._state = self._token_state = self._seq
         self._holes.clear()
 
     def _book(self, tokens: float) -> tuple[float, _Booking]:
@@ -276,6 +278,7 @@ class RateLimiter:
                 bucket.tat if bucket is not None else 0.0,
                 self._last,
                 self._state,
+                self._token_state,
             )
             if requests is not None:
                 requests.book(1.0, admit)
@@ -283,7 +286,7 @@ class RateLimiter:
                 bucket.book(tokens, admit)
             self._last = admit
             self._seq += 1
-            self._state = booking.after = self._seq
+            self._state = self._token_state = booking.after = self._seq
             self._booked_requests += 1
             self._booked_tokens += tokens
             return admit, booking
@@ -295,8 +298,9 @@ class RateLimiter:
         never been asked for, and so does every cancelled booking that this uncovers as the latest. A
         cancelled booking with bookings after it is kept aside (a *hole*) until they are given back too:
         undoing it earlier would let the next caller take its slot while the later bookings still keep
-        theirs, a burst above the budget. Anything else that changes the buckets (:meth:`set_rates`,
-        :meth:`adjust`) forgets the holes (they stay spent: conservative)."""
+        theirs, a burst above the budget. :meth:`set_rates` forgets the holes (they stay spent). A token
+        :meth:`adjust` made after a booking leaves its tokens spent when it is undone (its request slot and
+        its place in the order are still given back): conservative, the tokens refill at their rate."""
         with self._lock:
             now = self._clock()
             if self._state != booking.after:
@@ -313,15 +317,18 @@ class RateLimiter:
                 booking = hole
 
     def _undo(self, booking: _Booking) -> None:
-        """Put the buckets back as they were before ``booking`` (lock held; it is the latest)."""
+        """Put the buckets back as they were before ``booking`` (lock held; it is the latest): the token
+        bucket too unless an adjustment changed it since (then the booking's tokens stay spent)."""
         if self._requests is not None:
             self._requests.tat = booking.requests_tat
-        if self._tokens is not None:
-            self._tokens.tat = booking.tokens_tat
         self._last = booking.last
         self._state = booking.before
         self._booked_requests -= 1
-        self._booked_tokens -= booking.tokens
+        if self._token_state == booking.after:
+            if self._tokens is not None:
+                self._tokens.tat = booking.tokens_tat
+            self._token_state = booking.tokens_before
+            self._booked_tokens -= booking.tokens
 
     async def acquire(self, tokens: float = 0) -> None:
         """Wait until one request costing ``tokens`` tokens may start within the budget."""
@@ -394,7 +401,8 @@ class RateLimiter:
                 bucket.charge(tokens, now)
             else:
                 tokens = -bucket.refund(-tokens, now)
-            self._new_state()
+            self._seq += 1  # a new token state: bookings before it keep their tokens if given back
+            self._token_state = self._seq
             self._booked_tokens += tokens
 
     # -- introspection ------------------------------------------------------------------------------
@@ -440,15 +448,22 @@ class RateLimiter:
 class _Booking:
     """One local booking: its start and the buckets' state before it (to undo it if it is cancelled)."""
 
-    __slots__ = ("after", "before", "last", "requests_tat", "start", "tokens", "tokens_tat")
+    __slots__ = ("after", "before", "last", "requests_tat", "start", "tokens", "tokens_before", "tokens_tat")
 
     def __init__(
-        self, start: float, tokens: float, requests_tat: float, tokens_tat: float, last: float, before: int
+        self,
+        start: float,
+        tokens: float,
+        requests_tat: float,
+        tokens_tat: float,
+        last: float,
+        before: int,
+        tokens_before: int,
     ) -> None:
         self.start, self.tokens = start, tokens
         self.requests_tat, self.tokens_tat, self.last = requests_tat, tokens_tat, last
-        self.before = before  # the name of the state it was booked on
-        self.after = 0  # the name of the state it made
+        self.before, self.tokens_before = before, tokens_before  # the names of the states it was booked on
+        self.after = 0  # the name of the states it made
 
 
 def _rebuilt(bucket: Bucket | None, params: tuple[float, float] | None, now: float | None) -> Bucket | None:
