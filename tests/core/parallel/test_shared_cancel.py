@@ -120,3 +120,26 @@ async def test_a_cancelled_shared_booking_before_a_standing_one_stays_spent(
     assert await _state(redis_server, key) == after_first  # both gone: as if neither had asked
     assert limiter.shared is not None
     await limiter.shared.close()
+
+
+async def test_a_token_reconciliation_between_keeps_only_the_cancelled_tokens_spent(
+    redis_server: RedisServer,
+) -> None:
+    """A call finishing meanwhile reconciles its tokens: the cancelled bookings still give their request
+    slots and their place in the order back (``tat_req`` and ``last`` as after the first admission); only
+    their tokens stay spent (conservative: undoing them would also undo the reconciliation)."""
+    key = "test:give-back-tokens"
+    limiter = RateLimiter(requests_per_minute=6, tokens_per_minute=6000, redis=redis_server.url, key=key)
+    await limiter.acquire(10)
+    after_first = await _state(redis_server, key)
+    waiters = [asyncio.create_task(limiter.acquire(10)) for _ in range(10)]
+    await _booked(limiter, 11)
+    limiter.adjust(5)  # the first call used 5 tokens more than estimated
+    await _given_back(limiter)
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    await _given_back(limiter)
+    assert await _state(redis_server, key) == after_first
+    assert limiter.shared is not None
+    await limiter.shared.close()

@@ -59,14 +59,14 @@ MEMBER_TTL = 60.0  # seconds without an admission after which a process no longe
 # KEYS[1] state hash, KEYS[2] member set, KEYS[3] the hand-over marker (set after an outage, see
 # kagura.core.parallel.budgets._redis_budget), KEYS[4] the holes. ARGV: e_req b_req n_req e_tok b_tok n_tok
 # client_id member_ttl (e = seconds per unit, 0 = no such budget; b = capacity in units; n = units asked)
-# Returns {wait seconds, now, members, hand-over ms left, the state's new name, then the state before:
-# tat_req, tat_tok, last, its name ('' = unset)} as strings (Redis truncates Lua numbers).
+# Returns {wait seconds, now, members, hand-over ms left, the states' new name, then the state before:
+# tat_req, tat_tok, last, the names ver and vtok ('' = unset)} as strings (Redis truncates Lua numbers).
 _RESERVE = """
 local function s(x) return string.format('%.17g', x) end
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
-local before = redis.call('HMGET', KEYS[1], 'tat_req', 'tat_tok', 'last', 'ver')
-for i = 1, 4 do before[i] = before[i] or '' end
+local before = redis.call('HMGET', KEYS[1], 'tat_req', 'tat_tok', 'last', 'ver', 'vtok')
+for i = 1, 5 do before[i] = before[i] or '' end
 if before[4] == '' then redis.call('DEL', KEYS[4]) end  -- a new state counter: old holes name nothing
 local admit = math.max(now, tonumber(redis.call('HGET', KEYS[1], 'last') or '-1e18'))
 local e = {tonumber(ARGV[1]), tonumber(ARGV[4])}
@@ -102,16 +102,17 @@ redis.call('PEXPIRE', KEYS[2], math.ceil(member_ttl * 1000) + 1000)
 local members = redis.call('ZCARD', KEYS[2])
 local handover = redis.call('PTTL', KEYS[3])
 if handover < 0 then handover = 0 end
-local ver = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[1], 'ver', ver)
-return {s(admit - now), s(now), tostring(members), tostring(handover), tostring(ver),
-        before[1], before[2], before[3], before[4]}
+local name = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], 'ver', name, 'vtok', name)
+return {s(admit - now), s(now), tostring(members), tostring(handover), tostring(name),
+        before[1], before[2], before[3], before[4], before[5]}
 """.replace("EPOCH", str(EPOCH))
 
 # KEYS[1] state hash. ARGV: units_req e_req b_req units_tok e_tok b_tok strict (units: + charge, - refund).
 # A refund never creates credit beyond a full bucket; a charge counts from no earlier than "bucket full",
 # or, strict ('1'), from now with no burst credit (units already spent elsewhere, e.g. during an outage).
-# Every change names a new state (bookings made before it can no longer be undone, see _GIVE_BACK).
+# A change renames the state of what it changed: `ver` (the request bucket; bookings before it can no
+# longer be undone) or `vtok` (the token bucket; bookings before it keep their tokens), see _GIVE_BACK.
 # A cancelled booking is not refunded here (that would leave `last` and the bookings after it in place):
 # it goes to _GIVE_BACK.
 _ADJUST = """
@@ -119,7 +120,7 @@ local function s(x) return string.format('%.17g', x) end
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
 local fields = {'tat_req', 'tat_tok'}
-local changed = false
+local changed = {false, false}
 for i = 1, 2 do
   local units = tonumber(ARGV[i * 3 - 2])
   local e = tonumber(ARGV[i * 3 - 1])
@@ -134,41 +135,51 @@ for i = 1, 2 do
       tat = math.max(tat, now - b * e) + units * e
     end
     redis.call('HSET', KEYS[1], fields[i], s(tat))
-    changed = true
+    changed[i] = true
   end
 end
-if changed then redis.call('HSET', KEYS[1], 'ver', redis.call('HINCRBY', KEYS[1], 'seq', 1)) end
+local names = {'ver', 'vtok'}
+for i = 1, 2 do
+  if changed[i] then redis.call('HSET', KEYS[1], names[i], redis.call('HINCRBY', KEYS[1], 'seq', 1)) end
+end
 return 1
 """.replace("EPOCH", str(EPOCH))
 
-# KEYS[1] state hash, KEYS[2] holes. ARGV: the name of the state the booking made, then the state before
-# it (tat_req, tat_tok, last, name; '' = unset), and its start (seconds since EPOCH, server clock).
-# Returns how many bookings were undone (0: kept as a hole, or too late to matter).
+# KEYS[1] state hash, KEYS[2] holes. ARGV: the name of the states the booking made, then the state before
+# it (tat_req, tat_tok, last, ver, vtok; '' = unset), and its start (seconds since EPOCH, server clock).
+# Undoing the latest booking restores the request bucket and the order (`last`); the token bucket too
+# unless an adjustment renamed it since (then the booking's tokens stay spent). Returns how many bookings
+# were undone (0: kept as a hole, or already past and not the latest).
 _GIVE_BACK = """
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
-local fields = {'tat_req', 'tat_tok', 'last', 'ver'}
 if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[1] then
-  local start = tonumber(ARGV[6])
+  local start = tonumber(ARGV[7])
   if start > now and redis.call('HLEN', KEYS[2]) < MAX_HOLES then
-    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({ARGV[2], ARGV[3], ARGV[4], ARGV[5]}))
+    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]}))
     local ttl = math.ceil((start - now + 3600) * 1000)
     if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
   end
   return 0
 end
-local state = {ARGV[2], ARGV[3], ARGV[4], ARGV[5]}
+local function set(field, value)
+  if value == '' then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
+end
+local name, state = ARGV[1], {ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]}
 local undone = 0
 while state do
-  for i = 1, 4 do
-    if state[i] == '' then redis.call('HDEL', KEYS[1], fields[i])
-    else redis.call('HSET', KEYS[1], fields[i], state[i]) end
+  set('tat_req', state[1])
+  set('last', state[3])
+  set('ver', state[4])
+  if redis.call('HGET', KEYS[1], 'vtok') == name then
+    set('tat_tok', state[2])
+    set('vtok', state[5])
   end
   undone = undone + 1
   local hole = state[4] ~= '' and redis.call('HGET', KEYS[2], state[4])
   if hole then
     redis.call('HDEL', KEYS[2], state[4])
-    state = cjson.decode(hole)
+    name, state = state[4], cjson.decode(hole)
   else
     state = nil
   end
