@@ -4,12 +4,22 @@ bookings give their slots back. Against a real redis-server."""
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
 from kagura.core.parallel import RateLimiter
-from kagura.core.parallel.budgets._shared_gcra import KEY_PREFIX, connect_redis
+from kagura.core.parallel.budgets._limits import _Booking
+from kagura.core.parallel.budgets._shared_gcra import KEY_PREFIX, Reservation, SharedGCRA, connect_redis
 from kagura.testing import RedisServer
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 async def _cancel_after(steps: int, work: asyncio.Task[int]) -> bool:
@@ -143,3 +153,47 @@ async def test_a_token_reconciliation_between_keeps_only_the_cancelled_tokens_sp
     assert await _state(redis_server, key) == after_first
     assert limiter.shared is not None
     await limiter.shared.close()
+
+
+async def test_redis_gives_back_exactly_what_the_local_limiter_gives_back(redis_server: RedisServer) -> None:
+    """Differential: the Lua scripts and the local buckets, fed the same clock readings and the same mix
+    of admissions, give-backs in any order (holes included) and token reconciliations, book every
+    admission at the same instant."""
+    rng = random.Random(11)
+    clock = ManualClock()
+    local = RateLimiter(requests_per_minute=60, tokens_per_minute=3000, clock=clock)  # 50 tokens a second
+    client = connect_redis(redis_server.url)
+    shared = SharedGCRA(client, "test:differential-give-back")
+    outstanding: list[tuple[Reservation, _Booking]] = []
+    undone = 0
+    try:
+        for step in range(400):
+            roll = rng.random()
+            if roll < 0.25 and outstanding:  # the latest few cancelled together, given back in any order
+                batch = outstanding[-rng.randint(1, 5) :]
+                del outstanding[-len(batch) :]
+                rng.shuffle(batch)
+                for reservation, booking in batch:
+                    undone += await shared.give_back(reservation)
+                    local._give_back(booking)
+            elif roll < 0.35 and outstanding:  # one cancelled anywhere in the queue: a hole
+                reservation, booking = outstanding.pop(rng.randrange(len(outstanding)))
+                undone += await shared.give_back(reservation)
+                local._give_back(booking)
+            elif roll < 0.4:
+                delta = rng.choice([5, 20, 80])  # a call used more tokens than estimated
+                _, tok = local._specs(0.0, 0.0)
+                await shared.adjust((0, 0.0, 0.0), (delta, *tok[:2]))
+                local.adjust(delta)
+            else:
+                tokens = rng.choice([0, 10, 40, 120])
+                req, tok = local._specs(1.0, tokens)
+                got = await shared.reserve(req, tok)
+                clock.now = got.now  # the local limiter sees the instant the server saw
+                admit, booking = local._book(tokens)
+                assert admit == pytest.approx(got.now + got.wait, abs=1e-6), step
+                outstanding.append((got, booking))
+        assert undone > 50  # the mix did exercise the give-backs (holes uncovered included)
+    finally:
+        await client.delete(shared.state_key, shared.members_key, shared.holes_key)
+        await client.aclose()
