@@ -197,3 +197,23 @@ async def test_redis_gives_back_exactly_what_the_local_limiter_gives_back(redis_
     finally:
         await client.delete(shared.state_key, shared.members_key, shared.holes_key)
         await client.aclose()
+
+
+async def test_closing_right_after_a_cancel_still_gives_the_bookings_back(redis_server: RedisServer) -> None:
+    """Ctrl-C cancels every waiter and the client closes at once: the give-backs still pending are sent
+    before the connections close, so the budget other processes share does not keep the cancelled
+    bookings (and no connection is opened again behind the close)."""
+    key = "test:give-back-close"
+    limiter = RateLimiter(requests_per_minute=6, redis=redis_server.url, key=key)
+    await limiter.acquire()
+    after_first = await _state(redis_server, key)
+    waiters = [asyncio.create_task(limiter.acquire()) for _ in range(5)]
+    await _booked(limiter, 6)
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.sleep(0)  # the waiters handle their cancellation: their give-backs are queued, not sent
+    assert all(waiter.done() for waiter in waiters)
+    assert limiter.shared is not None
+    await limiter.shared.close()
+    assert await _state(redis_server, key) == after_first
+    assert not limiter.shared._per_loop and not limiter.shared._pending

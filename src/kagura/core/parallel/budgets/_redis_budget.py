@@ -274,8 +274,12 @@ class RedisBudget:
         return max(0.0, local.reserve(tok[2]) - self._clock())
 
     async def close(self) -> None:
-        """Close this loop's Redis connections."""
+        """Send the adjustments and give-backs still pending on this loop (the bookings of calls cancelled
+        just before, as on Ctrl-C: else the shared budget keeps them), then close its Redis connections."""
         loop = asyncio.get_running_loop()
+        pending = [task for task in self._pending if task.get_loop() is loop]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         with self._lock:
             shared = self._per_loop.pop(loop, None)
         if shared is not None:
