@@ -124,3 +124,36 @@ async def test_a_cancel_at_any_step_of_a_shared_spend_reservation_ends_the_task(
         ignored.append(steps)
     await cap.aclose()
     assert ignored == []
+
+
+@pytest.mark.looptime
+async def test_a_coalesced_call_stops_when_its_last_caller_is_cancelled() -> None:
+    """Identical concurrent calls share one request: one caller leaving keeps it going for the other,
+    but when every caller has been cancelled nobody wants the answer and the request stops too (it used
+    to run on, retries included, after its callers were gone)."""
+    arrived = asyncio.Event()
+    stopped: list[str] = []
+
+    async def slow(request: LLMRequest) -> str:
+        arrived.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopped.append(request.prompt)
+            raise
+        return "late"
+
+    fake = FakeProvider(responder=slow)
+    async with LLMClient(LLMConfig(model="m", coalesce=True), provider=fake, adaptive=False) as client:
+        first = asyncio.create_task(client.call("same"))
+        second = asyncio.create_task(client.call("same"))
+        await arrived.wait()
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await asyncio.sleep(1)
+        assert stopped == [] and not second.done()  # still wanted by the second caller
+        second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
+        await asyncio.sleep(0)
+        assert stopped == ["same"]
+        assert len(fake.requests) == 1

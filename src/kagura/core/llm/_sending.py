@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from kagura._cancel import cancel_pending, cancels, raise_if_cancelled_since
-from kagura.core.llm._cache import cache_key
+from kagura.core.llm._cache import Flight, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._telemetry import CallTrace
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
@@ -212,13 +212,21 @@ async def _coalesced(client: LLMClient, config: LLMConfig, request: LLMRequest, 
     # so N identical concurrent calls make exactly one request, cache lookup included.
     flight_key = key + hashlib.sha256((request.api_key or "").encode()).hexdigest()
     flights = client.caches.flights()
-    task = flights.get(flight_key)
-    leader = task is None
-    if task is None:
-        task = asyncio.ensure_future(_cached_call(client, config, request, key))
-        flights[flight_key] = task
-        task.add_done_callback(lambda t: _land(flights, flight_key, t))
-    response = await asyncio.shield(task)
+    flight = flights.get(flight_key)
+    leader = flight is None
+    if flight is None:
+        flight = Flight(asyncio.ensure_future(_cached_call(client, config, request, key)))
+        flights[flight_key] = flight
+        flight.task.add_done_callback(lambda t: _land(flights, flight_key, t))
+    flight.callers += 1
+    try:
+        response = await asyncio.shield(flight.task)  # one caller leaving does not cancel the others' call
+    except asyncio.CancelledError:
+        if flight.callers == 1:  # the last caller left: nobody wants the answer, the call stops too
+            flight.task.cancel()
+        raise
+    finally:
+        flight.callers -= 1
     if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
         response = dataclasses.replace(
             response, cached=True, usage=dataclasses.replace(response.usage, cost_usd=0.0)
@@ -226,7 +234,7 @@ async def _coalesced(client: LLMClient, config: LLMConfig, request: LLMRequest, 
     return response
 
 
-def _land(flights: dict[str, asyncio.Task[LLMResponse]], key: str, task: asyncio.Task[LLMResponse]) -> None:
+def _land(flights: dict[str, Flight], key: str, task: asyncio.Task[LLMResponse]) -> None:
     flights.pop(key, None)
     if not task.cancelled():
         task.exception()  # retrieved here too, so a flight whose callers all left logs no warning
