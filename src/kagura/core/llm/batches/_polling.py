@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 
+from kagura._cancel import cancel_pending
 from kagura._checks import check_number
 from kagura.core.llm.batches._types import BatchBackend, BatchHandle, BatchStatus
 from kagura.errors import KaguraTimeoutError, RetryableError
@@ -74,6 +75,8 @@ async def wait_until_ended(
         try:
             status = await backend.poll(handle)
         except RetryableError as exc:
+            if cancel_pending():  # a cancellation the SDK turned into a dropped connection: stop polling
+                raise asyncio.CancelledError() from exc
             retry_after = exc.retry_after or 0.0
         else:
             if on_status is not None:
