@@ -10,7 +10,10 @@ treats those as "the server is away" would then retry or fall back from.
 A task counts the cancellations requested of it (``Task.cancelling()``; an ``asyncio.timeout`` that
 handles its own takes it back with ``uncancel``), so a count that grew across an await is a cancellation,
 whatever the awaited code returned or raised. :func:`keeping_cancel` wraps one such await; a retry loop
-or a fallback asks :func:`cancel_pending` before it goes on.
+or a fallback notes :func:`cancels` when it starts and calls :func:`raise_if_cancelled_since` before it
+goes on (counting from its start, not from zero: code that runs while its task is being cancelled, a
+clean-up in an ``except CancelledError``, keeps working). A worker task the library started itself asks
+:func:`cancel_pending`.
 """
 
 from __future__ import annotations

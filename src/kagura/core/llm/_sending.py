@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
-from kagura._cancel import cancel_pending, cancels, raise_if_cancelled_since
+from kagura._cancel import cancels, raise_if_cancelled_since
 from kagura.core.llm._cache import Flight, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._telemetry import CallTrace
@@ -160,6 +160,7 @@ async def stream_deltas(
     usage: Usage | None = None
     parts: list[str] = []
     attempt = 0
+    cancelled_before = cancels()
     while True:
         attempt += 1
         await admission.acquire(estimate)  # slot, the budgets in scope, our own, then the dollars
@@ -172,7 +173,7 @@ async def stream_deltas(
                     parts.append(chunk.delta)
                     yield chunk.delta
         except Exception as exc:
-            if cancel_pending():  # a cancellation some library turned into an error: not a failure
+            if cancels() > cancelled_before:  # a cancellation some library turned into an error
                 _failed(client, admission)
                 raise asyncio.CancelledError() from exc
             _failed(client, admission, exc, started)
