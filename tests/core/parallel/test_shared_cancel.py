@@ -10,7 +10,13 @@ import pytest
 
 from kagura.core.parallel import RateLimiter
 from kagura.core.parallel.budgets._limits import _Booking
-from kagura.core.parallel.budgets._shared_gcra import KEY_PREFIX, Reservation, SharedGCRA, connect_redis
+from kagura.core.parallel.budgets._shared_gcra import (
+    KEY_PREFIX,
+    Reservation,
+    SharedGCRA,
+    connect_redis,
+    read_budgets,
+)
 from kagura.testing import RedisServer
 
 
@@ -124,6 +130,12 @@ async def test_a_cancelled_shared_booking_before_a_standing_one_stays_spent(
     await asyncio.gather(early, return_exceptions=True)
     await _given_back(limiter)
     assert await _state(redis_server, key) == after_later  # the later booking still stands
+    client = connect_redis(redis_server.url)
+    try:
+        assert await client.hlen(KEY_PREFIX + key + ":holes") == 1  # kept aside until the later one goes
+        assert key + ":holes" not in [b.key for b in await read_budgets(client)]  # not a budget of its own
+    finally:
+        await client.aclose()
     later.cancel()
     await asyncio.gather(later, return_exceptions=True)
     await _given_back(limiter)
