@@ -307,3 +307,40 @@ async def test_bad_timeouts_are_value_errors(bad: float) -> None:
         parallel_stream(f, [1], timeout=bad)
     with pytest.raises(TypeError, match="timeout"):
         await parallel_map(f, [1], timeout=True)  # type: ignore[arg-type]
+
+
+async def _numbers(n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        yield i
+
+
+@pytest.mark.parametrize("entry", ["map", "unordered", "outcomes", "map_async_source"])
+async def test_a_cancel_an_item_turns_into_an_error_stops_the_run(entry: str) -> None:
+    """An item whose library turns the cancellation into an error (a 'connection lost'): the worker was
+    asked to stop, so collecting that error as the item's failure and starting the next item would keep a
+    cancelled run going through its whole input. The run ends cancelled; no further item starts."""
+    started: list[int] = []
+    two_running = asyncio.Event()
+
+    async def converting(i: int) -> int:
+        started.append(i)
+        if len(started) == 2:
+            two_running.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise ConnectionError("connection lost while reading") from None
+        return i
+
+    runs: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
+        "map": lambda: parallel_map(converting, range(10), 2, return_exceptions=True),
+        "unordered": lambda: parallel_map_unordered(converting, range(10), 2, return_exceptions=True),
+        "outcomes": lambda: parallel_map_outcomes(converting, range(10), 2),
+        "map_async_source": lambda: parallel_map(converting, _numbers(10), 2, return_exceptions=True),
+    }
+    run = asyncio.create_task(runs[entry]())
+    await two_running.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert sorted(started) == [0, 1]

@@ -174,6 +174,61 @@ async def test_a_cancelled_waiter_gives_its_reservation_back() -> None:
     assert limiter.booked == (2, 0.0)
 
 
+@pytest.mark.looptime
+@pytest.mark.parametrize("order", ["first_booked_first", "last_booked_first"])
+async def test_many_cancelled_waiters_all_give_their_slots_back(order: str) -> None:
+    """Ten waiters cancelled together, their give-backs in either order: the next caller starts as if
+    none of them had ever asked (once the latest is given back, every earlier one uncovered goes too)."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(requests_per_minute=60, clock=loop.time)  # one a second, burst 1
+    await limiter.acquire()  # t=0
+    waiters = [asyncio.create_task(limiter.acquire()) for _ in range(10)]  # booked at t=1..10
+    await asyncio.sleep(0.2)
+    for waiter in waiters if order == "first_booked_first" else reversed(waiters):
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert limiter.booked == (1, 0.0)
+    await limiter.acquire()
+    assert loop.time() == pytest.approx(1.0)  # the slot after t=0, not after the ten cancelled ones
+
+
+@pytest.mark.looptime
+async def test_a_token_reconciliation_between_does_not_keep_cancelled_request_slots() -> None:
+    """A call finishing meanwhile reconciles its tokens (``adjust``): the cancelled bookings still give
+    their request slots and their place in the order back; only their own tokens stay spent."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(requests_per_minute=60, tokens_per_minute=6000, clock=loop.time)
+    await limiter.acquire(10)  # t=0
+    waiters = [asyncio.create_task(limiter.acquire(10)) for _ in range(10)]  # t=1..10
+    await asyncio.sleep(0.2)
+    limiter.adjust(5)  # the first call used 5 tokens more than estimated
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert limiter.booked == (1, 15.0 + 100.0)  # the ten bookings' tokens stay counted
+    await limiter.acquire()
+    assert loop.time() == pytest.approx(1.0)  # the request slot after t=0, not after the ten cancelled
+
+
+@pytest.mark.looptime
+async def test_a_cancelled_booking_before_a_used_one_stays_spent() -> None:
+    """Giving back a booking while a later one keeps its slot would let the next caller take the freed
+    slot at the same time as that later booking: a burst above the budget. It stays spent."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(requests_per_minute=60, clock=loop.time)
+    await limiter.acquire()  # t=0
+    early = asyncio.create_task(limiter.acquire())  # t=1
+    kept = asyncio.create_task(limiter.acquire())  # t=2
+    await asyncio.sleep(0.2)
+    early.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await early
+    await kept
+    assert loop.time() == pytest.approx(2.0)
+    await limiter.acquire()
+    assert loop.time() == pytest.approx(3.0)  # after the kept one, never beside it
+
+
 async def test_a_limiter_without_budgets_never_waits() -> None:
     limiter = RateLimiter()
     for _ in range(1000):

@@ -233,3 +233,28 @@ async def test_retries_wait_for_the_limiter_when_it_binds() -> None:
     assert everything[:10] == [0.0] * 10  # the burst
     assert everything[10:] == pytest.approx([float(k) for k in range(1, 11)])  # retries at the rate
     assert all(retry >= first + 0.5 for first, retry in starts.values())
+
+
+@pytest.mark.looptime
+async def test_a_cancellation_turned_into_an_error_below_is_never_retried() -> None:
+    """Libraries turn a cancelled read into their own error (redis-py's ConnectionError, say). The task
+    was asked to stop: the retry loop must end it cancelled, not retry the 'outage' and carry on."""
+    attempts = 0
+    started = asyncio.Event()
+
+    async def converting() -> None:
+        nonlocal attempts
+        attempts += 1
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise ServerError("connection lost while reading") from None
+
+    policy = RetryPolicy(max_attempts=5, base_delay=0.1, jitter=False)
+    task = asyncio.create_task(call_with_retry(converting, policy))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert attempts == 1

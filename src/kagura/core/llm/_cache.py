@@ -23,7 +23,18 @@ from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
 from kagura.errors import StoreError
 
-__all__ = ["ClientCaches", "ResponseCache", "cache_key"]
+__all__ = ["ClientCaches", "Flight", "ResponseCache", "cache_key"]
+
+
+class Flight:
+    """One call in flight that identical concurrent calls join, and how many of them wait for it."""
+
+    __slots__ = ("callers", "task")
+
+    def __init__(self, task: asyncio.Task[LLMResponse]) -> None:
+        self.task = task
+        self.callers = 0
+
 
 _MIGRATIONS = [
     """CREATE TABLE responses (
@@ -149,9 +160,9 @@ class ClientCaches:
             raise TypeError(f"cache must be a ResponseCache, a path or None, got {type(cache).__name__}")
         self.given = cache
         self._by_path: dict[Path, ResponseCache] = {}
-        self._flights: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, asyncio.Task[LLMResponse]]
-        ] = weakref.WeakKeyDictionary()
+        self._flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Flight]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def for_config(self, config: LLMConfig) -> ResponseCache | None:
         """The cache calls with ``config`` use (None: caching is off for them)."""
@@ -165,6 +176,6 @@ class ClientCaches:
             cache = self._by_path[path] = ResponseCache(path)
         return cache
 
-    def flights(self) -> dict[str, asyncio.Task[LLMResponse]]:
+    def flights(self) -> dict[str, Flight]:
         """The calls in flight on the running loop, by request key."""
         return self._flights.setdefault(asyncio.get_running_loop(), {})

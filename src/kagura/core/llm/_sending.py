@@ -14,7 +14,8 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
-from kagura.core.llm._cache import cache_key
+from kagura._cancel import cancels, raise_if_cancelled_since
+from kagura.core.llm._cache import Flight, cache_key
 from kagura.core.llm._config import LLMConfig
 from kagura.core.llm._telemetry import CallTrace
 from kagura.core.llm._types import LLMRequest, LLMResponse, Usage
@@ -116,6 +117,7 @@ async def attempts(
     async def attempt_once() -> R:
         # The slot was taken by admission.acquire just before (no await in between): free it here.
         started = client.clock()
+        before = cancels()
         try:
             deadline = asyncio.timeout(request.timeout)
             try:
@@ -126,6 +128,9 @@ async def attempts(
                     raise
                 raise KaguraTimeoutError(f"the LLM call timed out after {request.timeout} s") from None
         except Exception as exc:
+            if cancels() > before:  # a cancellation some library turned into an error: not a failure
+                _failed(client, admission)
+                raise asyncio.CancelledError() from exc
             _failed(client, admission, exc, started)
             await admission.settle(error=exc)
             raise
@@ -136,6 +141,7 @@ async def attempts(
         admission.finish(started=started, estimate=estimate, usage=usage, success=True, headers=headers)
         if admission.reserved:
             await admission.settle(cost_usd=client.priced(model, usage).cost_usd)
+        raise_if_cancelled_since(before)  # lost below (see kagura._cancel): counted, but the task stops
         return response
 
     policy = _policy(config.max_attempts, config.retry_max_delay)
@@ -154,6 +160,7 @@ async def stream_deltas(
     usage: Usage | None = None
     parts: list[str] = []
     attempt = 0
+    cancelled_before = cancels()
     while True:
         attempt += 1
         await admission.acquire(estimate)  # slot, the budgets in scope, our own, then the dollars
@@ -166,6 +173,9 @@ async def stream_deltas(
                     parts.append(chunk.delta)
                     yield chunk.delta
         except Exception as exc:
+            if cancels() > cancelled_before:  # a cancellation some library turned into an error
+                _failed(client, admission)
+                raise asyncio.CancelledError() from exc
             _failed(client, admission, exc, started)
             await admission.settle(error=exc)
             if parts or not policy.should_retry(exc, attempt):
@@ -203,13 +213,21 @@ async def _coalesced(client: LLMClient, config: LLMConfig, request: LLMRequest, 
     # so N identical concurrent calls make exactly one request, cache lookup included.
     flight_key = key + hashlib.sha256((request.api_key or "").encode()).hexdigest()
     flights = client.caches.flights()
-    task = flights.get(flight_key)
-    leader = task is None
-    if task is None:
-        task = asyncio.ensure_future(_cached_call(client, config, request, key))
-        flights[flight_key] = task
-        task.add_done_callback(lambda t: _land(flights, flight_key, t))
-    response = await asyncio.shield(task)
+    flight = flights.get(flight_key)
+    leader = flight is None
+    if flight is None:
+        flight = Flight(asyncio.ensure_future(_cached_call(client, config, request, key)))
+        flights[flight_key] = flight
+        flight.task.add_done_callback(lambda t: _land(flights, flight_key, t))
+    flight.callers += 1
+    try:
+        response = await asyncio.shield(flight.task)  # one caller leaving does not cancel the others' call
+    except asyncio.CancelledError:
+        if flight.callers == 1:  # the last caller left: nobody wants the answer, the call stops too
+            flight.task.cancel()
+        raise
+    finally:
+        flight.callers -= 1
     if not leader:  # the answer cost this caller no request: count its tokens once, in the leader
         response = dataclasses.replace(
             response, cached=True, usage=dataclasses.replace(response.usage, cost_usd=0.0)
@@ -217,7 +235,7 @@ async def _coalesced(client: LLMClient, config: LLMConfig, request: LLMRequest, 
     return response
 
 
-def _land(flights: dict[str, asyncio.Task[LLMResponse]], key: str, task: asyncio.Task[LLMResponse]) -> None:
+def _land(flights: dict[str, Flight], key: str, task: asyncio.Task[LLMResponse]) -> None:
     flights.pop(key, None)
     if not task.cancelled():
         task.exception()  # retrieved here too, so a flight whose callers all left logs no warning

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from kagura._cancel import cancels, raise_if_cancelled_since
 from kagura._checks import check_bool, check_int, check_seconds
 from kagura.core.parallel.budgets._scope import admit_in_scope, scope
 from kagura.errors import KaguraTimeoutError, RetryableError
@@ -130,6 +131,7 @@ async def run_attempts(
 ) -> T:
     """Acquire the limiters, make an attempt, and retry per ``policy``; ``counter[0]`` counts attempts."""
     n = 0
+    cancelled_before = cancels()
     while True:
         n += 1
         if counter is not None:
@@ -149,6 +151,8 @@ async def run_attempts(
             with scope(limiters, admitted=True):  # attempt loops inside pass these budgets too
                 return await attempt(factory, timeout)
         except Exception as exc:
+            # the task was asked to stop and something below turned that into an error: stop, never retry
+            raise_if_cancelled_since(cancelled_before, exc)
             if policy is None or not policy.should_retry(exc, n):
                 raise
             await asyncio.sleep(policy.delay(n, exc))

@@ -7,6 +7,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kagura._cancel import cancel_pending
+
 __all__ = ["END", "Func", "Run", "Step", "Worker", "is_failure"]
 
 Step = Callable[[int, Any], Awaitable[None]]
@@ -17,8 +19,14 @@ END: Any = object()  # "no item": the input is exhausted, or the run failed befo
 
 def is_failure(error: BaseException) -> bool:
     """True if ``error``, just raised in the current task, is an item's own failure (an ``Exception``, or
-    a ``CancelledError`` while this task is not being cancelled) rather than a real cancellation."""
+    a ``CancelledError`` while this task is not being cancelled) rather than a real cancellation.
+
+    An ``Exception`` raised while this task is being cancelled is that cancellation, turned into an error
+    by a library below (see :mod:`kagura._cancel`): it is raised as :class:`asyncio.CancelledError` here,
+    so a worker never records it as the item's failure and goes on to the next item."""
     if isinstance(error, Exception):
+        if cancel_pending():
+            raise asyncio.CancelledError() from error
         return True
     if not isinstance(error, asyncio.CancelledError):
         return False

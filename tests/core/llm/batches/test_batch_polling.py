@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from kagura.core.llm.batches import BatchRequest, ChunkTag, OpenAIBatchBackend, PollSchedule, wait_until_ended
-from kagura.errors import KaguraTimeoutError
+from kagura.errors import KaguraTimeoutError, ServerError
 from kagura.testing import BatchSettings, BatchTimings, FakeLLMServer, ManualClock
 
 
@@ -102,3 +102,32 @@ async def test_a_batch_of_an_hour_on_the_loops_virtual_clock() -> None:
         assert all(b - a >= 10 for a, b in itertools.pairwise(late))
         assert len(polls) <= 3650 / 60 + 20  # the default schedule settles at one poll a minute
         await backend.aclose()
+
+
+@pytest.mark.looptime
+async def test_polling_stops_when_a_cancellation_comes_back_as_a_dropped_connection() -> None:
+    """An SDK that turns a cancelled poll into its own 'connection lost' (retryable): the task was asked
+    to stop, so the poller must end cancelled instead of waiting the error out and polling on."""
+    polls = 0
+    polling = asyncio.Event()
+
+    class ConvertingBackend:
+        async def poll(self, handle: object) -> object:
+            nonlocal polls
+            polls += 1
+            polling.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                raise ServerError("connection lost while reading") from None
+            raise AssertionError("never answers")
+
+    class Handle:
+        batch_id = "batch_1"
+
+    task = asyncio.create_task(wait_until_ended(ConvertingBackend(), Handle()))  # type: ignore[arg-type]
+    await polling.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert polls == 1

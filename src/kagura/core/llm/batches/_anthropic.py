@@ -17,6 +17,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kagura._cancel import keeping_cancel
 from kagura._extras import import_optional
 from kagura.core.llm._types import Usage
 from kagura.core.llm.batches._chunks import ANTHROPIC_BATCH_LIMITS, ChunkLimits
@@ -108,7 +109,7 @@ class AnthropicBatchBackend:
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         error: KaguraError | None = None
         try:
-            return await make()
+            return await keeping_cancel(make())
         except Exception as exc:  # the one boundary: SDK errors become kagura errors
             error = translate_anthropic_error(exc, self._api_key)
         raise error

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kagura._cancel import keeping_cancel
 from kagura.core.llm.batches._chunks import OPENAI_BATCH_LIMITS, ChunkLimits
 from kagura.core.llm.batches._openai_wire import failure_error, openai_item_result, status_of
 from kagura.core.llm.batches._types import (
@@ -83,7 +84,7 @@ class OpenAIBatchBackend:
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         error: KaguraError | None = None
         try:
-            return await make()
+            return await keeping_cancel(make())
         except Exception as exc:  # the one boundary: SDK errors become kagura errors
             error = translate_openai_error(exc, self._api_key)
         raise error

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 
+from kagura._cancel import cancels, raise_if_cancelled_since
 from kagura._checks import check_number
 from kagura.core.llm.batches._types import BatchBackend, BatchHandle, BatchStatus
 from kagura.errors import KaguraTimeoutError, RetryableError
@@ -69,11 +70,14 @@ async def wait_until_ended(
     now = clock or asyncio.get_running_loop().time
     start = now()
     attempt = 0
+    cancelled_before = cancels()
     while True:
         retry_after = 0.0
         try:
             status = await backend.poll(handle)
         except RetryableError as exc:
+            # a cancellation the SDK turned into a dropped connection: stop polling
+            raise_if_cancelled_since(cancelled_before, exc)
             retry_after = exc.retry_after or 0.0
         else:
             if on_status is not None:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kagura._cancel import keeping_cancel
 from kagura.core.llm.control._adaptive_state import AdaptiveState
 from kagura.core.parallel import SHARED_BUDGET_PREFIX, connect_redis
 
@@ -129,7 +130,7 @@ class RedisAdaptiveState:
 
     async def _pull(self) -> None:
         try:
-            fields = await self._client().hgetall(self.redis_key)
+            fields = await keeping_cancel(self._client().hgetall(self.redis_key))
         except Exception as exc:
             log.debug("kagura adaptive %r: pull failed (%s)", self.key, exc)
             return
@@ -147,7 +148,7 @@ class RedisAdaptiveState:
                 pipe.hincrby(self.redis_key, "version", 1)
                 pipe.hset(self.redis_key, mapping=_encode(state))
                 pipe.expire(self.redis_key, 24 * 3600)
-                version = int((await pipe.execute())[0])
+                version = int((await keeping_cancel(pipe.execute()))[0])
         except Exception as exc:
             log.debug("kagura adaptive %r: push failed (%s)", self.key, exc)
             return

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from kagura._cancel import keeping_cancel
 from kagura._checks import check_number
 from kagura.errors import ConfigurationError
 
@@ -140,7 +141,7 @@ class SpendCap:
             raise ValueError(f"a reservation must be >= 0 dollars, got {usd!r}")
         if self._redis is not None:
             args = [repr(float(usd)), repr(self.limit_usd), repr(self.committed)]
-            return bool(await self._script(keys=[self.key], args=args))
+            return bool(await keeping_cancel(self._script(keys=[self.key], args=args)))
         if self.committed + usd > self.limit_usd:  # no await: atomic on the event loop
             return False
         self.committed += usd
@@ -149,7 +150,7 @@ class SpendCap:
     async def settle(self, reserved: float, actual: float) -> None:
         """Replace a reservation by the call's real cost (0 for a call that was never billed)."""
         if self._redis is not None:
-            await self._redis.incrbyfloat(self.key, actual - reserved)
+            await keeping_cancel(self._redis.incrbyfloat(self.key, actual - reserved))
         else:
             self.committed += actual - reserved
 

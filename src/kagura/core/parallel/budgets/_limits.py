@@ -34,6 +34,7 @@ __all__ = ["DEFAULT_BURST_SECONDS", "Limiter", "RateLimiter"]
 Clock = Callable[[], float]
 _ROUNDING = 1e-9  # seconds: clock readings this close to a reservation count as reaching it
 _KEEP: Any = object()  # set_rates: "leave this one as it is"
+_MAX_HOLES = 1024  # cancelled bookings kept aside before those already past are dropped
 
 DEFAULT_BURST_SECONDS = 0.5
 """Without ``burst``, a limiter lets half a second of its rate through at once (at least one request).
@@ -76,7 +77,8 @@ class RateLimiter:
       ``clock=asyncio.get_running_loop().time`` under ``looptime``.
 
     Thread-safe: state is guarded by a ``threading.Lock`` that is never held across an ``await``. A
-    waiting :meth:`acquire` that is cancelled gives its booking back when nothing was booked after it.
+    waiting :meth:`acquire` that is cancelled gives its booking back: the next caller starts as if it had
+    never asked (one with later bookings still standing is given back when they are; see ``_give_back``).
 
     **Shared by several processes and hosts:** ``redis="redis://host:6379/0"`` and ``key="openai-prod"``
     keep the buckets in Redis (extra ``kagura[redis]``), with the same math run atomically in one Lua
@@ -95,12 +97,15 @@ class RateLimiter:
         "_booked_tokens",
         "_burst",
         "_clock",
+        "_holes",
         "_last",
         "_lock",
         "_requests",
         "_rpm",
         "_seq",
         "_shared",
+        "_state",
+        "_token_state",
         "_tokens",
         "_tpm",
     )
@@ -126,7 +131,10 @@ class RateLimiter:
         self._tpm: float | None = None
         self._burst: float | None = None  # as given; None = the default
         self._last = float("-inf")  # latest reservation: admissions never go back in time (FCFS)
-        self._seq = 0  # bumped by every change of state, so a cancellation knows if it was the last
+        self._seq = 0  # a counter naming each state of the buckets (never reused)
+        self._state = 0  # the name of the current request bucket and order: is a booking still the latest?
+        self._token_state = 0  # the same for the token bucket (also renamed by every token adjustment)
+        self._holes: dict[int, _Booking] = {}  # cancelled bookings not yet given back, by the state after
         self._booked_requests = 0  # booked since creation
         self._booked_tokens = 0.0
         self._configure(requests_per_minute, tokens_per_minute, burst, now=None)
@@ -213,7 +221,7 @@ class RateLimiter:
             if burst is _KEEP and rpm is None:
                 new_burst = None  # an explicit burst goes with the request budget it was given for
             self._configure(rpm, tpm, new_burst, now=self._clock())
-            self._seq += 1
+            self._new_state()
 
     @property
     def requests_per_minute(self) -> float | None:
@@ -250,16 +258,27 @@ class RateLimiter:
             raise TypeError("a Redis-shared RateLimiter books over the network: use `await acquire(tokens)`")
         return self._book(tokens)[0]
 
-    def _book(self, tokens: float) -> tuple[float, int, tuple[float, float, float]]:
-        """Book one request; returns (admit, sequence number, state before) for a later give-back."""
+    def _new_state(self) -> None:
+        """Name a new state of the buckets (lock held): bookings made before it can no longer be undone
+        (later ones were computed with them counted), so their pending give-backs are forgotten."""
+        self._seq += 1
+        self._state = self._token_state = self._seq
+        self._holes.clear()
+
+    def _book(self, tokens: float) -> tuple[float, _Booking]:
+        """Book one request; returns (admit, what a later give-back needs)."""
         tokens = check_amount("tokens", tokens)
         with self._lock:
             requests, bucket = self._requests, self._tokens
             admit = self._admit(self._clock(), tokens)
-            before = (
+            booking = _Booking(
+                admit,
+                tokens,
                 requests.tat if requests is not None else 0.0,
                 bucket.tat if bucket is not None else 0.0,
                 self._last,
+                self._state,
+                self._token_state,
             )
             if requests is not None:
                 requests.book(1.0, admit)
@@ -267,23 +286,49 @@ class RateLimiter:
                 bucket.book(tokens, admit)
             self._last = admit
             self._seq += 1
+            self._state = self._token_state = booking.after = self._seq
             self._booked_requests += 1
             self._booked_tokens += tokens
-            return admit, self._seq, before
+            return admit, booking
 
-    def _give_back(self, seq: int, before: tuple[float, float, float], tokens: float) -> None:
-        """Undo a booking that will not be used, if nothing changed the limiter after it."""
+    def _give_back(self, booking: _Booking) -> None:
+        """Give back a booking that will not be used (cancelled before its start).
+
+        The latest booking is undone at once: the buckets return to the state before it, as if it had
+        never been asked for, and so does every cancelled booking that this uncovers as the latest. A
+        cancelled booking with bookings after it is kept aside (a *hole*) until they are given back too:
+        undoing it earlier would let the next caller take its slot while the later bookings still keep
+        theirs, a burst above the budget. :meth:`set_rates` forgets the holes (they stay spent). A token
+        :meth:`adjust` made after a booking leaves its tokens spent when it is undone (its request slot and
+        its place in the order are still given back): conservative, the tokens refill at their rate."""
         with self._lock:
-            if self._seq != seq:
-                return  # later bookings were computed with it counted; leaving it is safe (conservative)
-            if self._requests is not None:
-                self._requests.tat = before[0]
+            now = self._clock()
+            if self._state != booking.after:
+                if booking.start > now:
+                    if len(self._holes) >= _MAX_HOLES:  # holes whose start passed: nothing waits on them
+                        self._holes = {k: h for k, h in self._holes.items() if h.start > now}
+                    self._holes[booking.after] = booking
+                return
+            while True:
+                self._undo(booking)
+                hole = self._holes.pop(self._state, None)
+                if hole is None:
+                    return
+                booking = hole
+
+    def _undo(self, booking: _Booking) -> None:
+        """Put the buckets back as they were before ``booking`` (lock held; it is the latest): the token
+        bucket too unless an adjustment changed it since (then the booking's tokens stay spent)."""
+        if self._requests is not None:
+            self._requests.tat = booking.requests_tat
+        self._last = booking.last
+        self._state = booking.before
+        self._booked_requests -= 1
+        if self._token_state == booking.after:
             if self._tokens is not None:
-                self._tokens.tat = before[1]
-            self._last = before[2]
-            self._seq += 1
-            self._booked_requests -= 1
-            self._booked_tokens -= tokens
+                self._tokens.tat = booking.tokens_tat
+            self._token_state = booking.tokens_before
+            self._booked_tokens -= booking.tokens
 
     async def acquire(self, tokens: float = 0) -> None:
         """Wait until one request costing ``tokens`` tokens may start within the budget."""
@@ -294,7 +339,7 @@ class RateLimiter:
         if self._shared is not None:
             await self._acquire_shared(self._shared, tokens)
             return
-        start, seq, before = self._book(tokens)
+        start, booking = self._book(tokens)
         clock = self._clock
         try:
             # A loop, not one sleep: a timer may fire early on a clock other than the loop's own. Below a
@@ -303,7 +348,7 @@ class RateLimiter:
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if clock() < start:
-                self._give_back(seq, before, tokens)
+                self._give_back(booking)
             raise
 
     def _specs(self, requests: float, tokens: float) -> tuple[tuple[float, float, float], ...]:
@@ -318,7 +363,7 @@ class RateLimiter:
     async def _acquire_shared(self, shared: RedisBudget, tokens: float) -> None:
         tokens = check_amount("tokens", tokens)
         req, tok = self._specs(1.0, tokens)
-        wait = await shared.admit(req, tok)
+        wait, reservation = await shared.admit(req, tok)
         with self._lock:
             self._booked_requests += 1
             self._booked_tokens += tokens
@@ -327,9 +372,11 @@ class RateLimiter:
         try:
             await asyncio.sleep(wait)
         except asyncio.CancelledError:
-            # Never used: give it back (GCRA makes that safe even with later bookings), off this path.
-            req, tok = self._specs(-1.0, -tokens)
-            shared.adjust_soon(req, tok)
+            # Never used: give it back, off this path (undone in Redis once nothing booked after it stands)
+            if reservation is not None:
+                shared.give_back_soon(reservation)
+            else:  # booked on the local share while Redis is away
+                shared.adjust_soon(*self._specs(-1.0, -tokens))
             with self._lock:
                 self._booked_requests -= 1
                 self._booked_tokens -= tokens
@@ -354,7 +401,8 @@ class RateLimiter:
                 bucket.charge(tokens, now)
             else:
                 tokens = -bucket.refund(-tokens, now)
-            self._seq += 1
+            self._seq += 1  # a new token state: bookings before it keep their tokens if given back
+            self._token_state = self._seq
             self._booked_tokens += tokens
 
     # -- introspection ------------------------------------------------------------------------------
@@ -395,6 +443,27 @@ class RateLimiter:
         if self._tokens is not None and tokens:
             admit = max(admit, self._tokens.earliest(tokens))
         return admit
+
+
+class _Booking:
+    """One local booking: its start and the buckets' state before it (to undo it if it is cancelled)."""
+
+    __slots__ = ("after", "before", "last", "requests_tat", "start", "tokens", "tokens_before", "tokens_tat")
+
+    def __init__(
+        self,
+        start: float,
+        tokens: float,
+        requests_tat: float,
+        tokens_tat: float,
+        last: float,
+        before: int,
+        tokens_before: int,
+    ) -> None:
+        self.start, self.tokens = start, tokens
+        self.requests_tat, self.tokens_tat, self.last = requests_tat, tokens_tat, last
+        self.before, self.tokens_before = before, tokens_before  # the names of the states it was booked on
+        self.after = 0  # the name of the states it made
 
 
 def _rebuilt(bucket: Bucket | None, params: tuple[float, float] | None, now: float | None) -> Bucket | None:

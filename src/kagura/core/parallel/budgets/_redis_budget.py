@@ -38,9 +38,16 @@ import weakref
 from collections.abc import Callable
 from typing import Literal, Protocol
 
+from kagura._cancel import cancels, keeping_cancel, raise_if_cancelled_since
 from kagura._checks import check_choice
 from kagura._redact import redact_url
-from kagura.core.parallel.budgets._shared_gcra import MEMBER_TTL, SharedGCRA, check_redis_url, connect_redis
+from kagura.core.parallel.budgets._shared_gcra import (
+    MEMBER_TTL,
+    Reservation,
+    SharedGCRA,
+    check_redis_url,
+    connect_redis,
+)
 from kagura.errors import BudgetUnavailableError, ConfigurationError
 
 __all__ = ["LocalShare", "RedisBudget"]
@@ -108,28 +115,34 @@ class RedisBudget:
                 shared = self._per_loop[loop] = SharedGCRA(connect_redis(self.url), self.key)
             return shared
 
-    async def admit(self, req: Spec, tok: Spec) -> float:
-        """Book one admission; returns the seconds to wait (on this process's clock) before starting."""
+    async def admit(self, req: Spec, tok: Spec) -> tuple[float, Reservation | None]:
+        """Book one admission; returns the seconds to wait (on this process's clock) before starting, and
+        the reservation in Redis (None: booked on the local share) for :meth:`give_back_soon`."""
         if not self._reached:
             await self.ensure_reachable()  # first use: a bad URL or password is a ConfigurationError
         if self._clock() >= self._retry_at:
+            before = cancels()
             try:
                 shared = self._shared()  # a URL the client cannot parse raises ValueError: not reached
                 if self.degraded and self._local is not None:
                     await self._hand_back(shared, req, tok)
                 reservation = await shared.reserve(req, tok)
             except Exception as exc:  # redis's ConnectionError, TimeoutError, ... : the server is away
+                raise_if_cancelled_since(before, exc)  # a cancelled read is no outage: never fall back
                 if not _is_redis_error(exc):
                     raise
                 await self._drop_connections()
-                return self._on_failure(exc, req, tok)
+                return self._on_failure(exc, req, tok), None
+            if cancels() > before:  # redis-py lost the cancellation (see kagura._cancel)
+                self.give_back_soon(reservation)
+                raise asyncio.CancelledError()
             self._on_success(reservation.members)
             wait = reservation.wait
             if reservation.handover > 0:  # after an outage some processes may still be on local shares
                 wait = max(wait, self._share_wait(tok))
             self._booked_until = max(self._booked_until, self._clock() + wait)
-            return wait
-        return self._fallback(req, tok, None)
+            return wait, reservation
+        return self._fallback(req, tok, None), None
 
     @property
     def reached(self) -> bool:
@@ -143,7 +156,7 @@ class RedisBudget:
         if self._reached:
             return
         try:
-            await self._shared().ping()
+            await keeping_cancel(self._shared().ping())
         except Exception as exc:
             if not (_is_redis_error(exc) or isinstance(exc, ValueError)):
                 raise
@@ -163,7 +176,7 @@ class RedisBudget:
                 local.adjust(tok[2])  # the request's own tokens, as reserve() books them
             return
         try:
-            await self._shared().adjust((req[2], req[0], req[1]), (tok[2], tok[0], tok[1]))
+            await keeping_cancel(self._shared().adjust((req[2], req[0], req[1]), (tok[2], tok[0], tok[1])))
         except Exception as exc:
             if not _is_redis_error(exc):
                 raise
@@ -174,6 +187,21 @@ class RedisBudget:
         task = asyncio.get_running_loop().create_task(self.adjust(req, tok))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    def give_back_soon(self, reservation: Reservation) -> None:
+        """Give a booking that will not be used back to the shared budget, in the background (it runs for
+        a cancelled caller); best effort, see :meth:`._shared_gcra.SharedGCRA.give_back`."""
+        task = asyncio.get_running_loop().create_task(self._give_back(reservation))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _give_back(self, reservation: Reservation) -> None:
+        try:
+            await keeping_cancel(self._shared().give_back(reservation))
+        except Exception as exc:
+            if not _is_redis_error(exc):
+                raise
+            log.warning("kagura budget %r: could not give a booking back on Redis (%s)", self.key, exc)
 
     async def _hand_back(self, shared: SharedGCRA, req: Spec, tok: Spec) -> None:
         """Back from an outage: charge what the local share booked and has not refilled yet to the shared
@@ -246,8 +274,12 @@ class RedisBudget:
         return max(0.0, local.reserve(tok[2]) - self._clock())
 
     async def close(self) -> None:
-        """Close this loop's Redis connections."""
+        """Send the adjustments and give-backs still pending on this loop (the bookings of calls cancelled
+        just before, as on Ctrl-C: else the shared budget keeps them), then close its Redis connections."""
         loop = asyncio.get_running_loop()
+        pending = [task for task in self._pending if task.get_loop() is loop]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         with self._lock:
             shared = self._per_loop.pop(loop, None)
         if shared is not None:
