@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck services bench bench-smoke clean
+.PHONY: demo test lint typecheck services bytecode bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-demo: $(STAMP)
+# kagura's own modules compiled once: an editable install ships no byte code, and with
+# PYTHONDONTWRITEBYTECODE set every `kagura` process (and every CLI test) would compile them again.
+# compileall skips what is up to date.
+bytecode: $(STAMP)
+	$(PY) -m compileall -q src
+
+demo: $(STAMP) bytecode
 	$(PY) -m kagura.cli demo
 
 lint: $(STAMP)
@@ -32,14 +38,14 @@ typecheck: $(STAMP)
 services:
 	bash scripts/ensure_services.sh
 
-test: lint typecheck services
+test: lint typecheck services bytecode
 	$(PY) -m pytest -q
 
-bench: $(STAMP) services
+bench: $(STAMP) services bytecode
 	$(PY) -m kagura.cli bench all
 
 # CI: every benchmark at tiny sizes; checks that each ran and produced its rows, never its timings.
-bench-smoke: $(STAMP) services
+bench-smoke: $(STAMP) services bytecode
 	$(PY) scripts/bench_smoke.py
 
 clean:
