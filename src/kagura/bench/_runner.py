@@ -53,18 +53,19 @@ WAITING = ("router", "shared")
 """Benchmarks that mostly wait (on the fake server's latency, on worker processes of their own that call
 at 20 requests a second): when both are asked for, they run at the same time, at the place of the first.
 What they measure are counts at their own fake servers (requests, 429s, quota used) and seconds-long waits;
-this process's CPU is a small share of their time. Every other benchmark runs alone: the CPU-bound ones;
-``quota``, whose two clients share this process's event loop (the naive client's 429 storm is CPU) while
-scenario a times a wall clock to 5 % of its ideal; and ``batch``, whose online ``kagura run`` processes
-call at 200 a second (most of a core) against a deadline. In a group of all four on a loaded machine,
+this process's CPU is a small share of their time. Every other benchmark runs alone on its loop (the
+CPU-bound ones in the side lane's process, :data:`SIDE`): ``quota``, whose two clients share this process's
+event loop (the naive client's 429 storm is CPU) while scenario a times a wall clock to 5 % of its
+ideal; and ``batch``, whose online ``kagura run`` processes call at 200 a second (most of a core) against a
+deadline. In a group of all four on a loaded machine,
 quota a and b, batch's tightest deadline and shared's adaptive row moved."""
-SIDE = ("overhead", "llm", "ingest", "corpus", "mixed", "store", "structured", "tracing")
+SIDE = ("overhead", "ingest", "corpus", "mixed", "store", "structured", "tracing")
 """Benchmarks that run in a child process of their own, one after another, while this process runs the
 others but :data:`LAST` (``kagura.bench._lane``): each has its own interpreter and event loop there, so
 nothing of the other lane runs on its loop, and on two cores each lane has one. What they measure is
 their own process's work (overhead, corpus, mixed, structured, tracing: one core), ratios within one
-benchmark, or counts (store, llm, ingest); the others (router and shared, quota, batch) wait on their own
-fake servers and worker processes, and stay here."""
+benchmark, or counts (store, ingest); the others (llm, router and shared, quota, batch) wait on their own
+fake servers and worker processes, and stay here (the two lanes take about as long)."""
 LAST = ("embed", "jobs")
 """Benchmarks that run alone after both lanes, when others are asked for too: each needs both cores
 (embed's two ONNX threads; jobs' ``kagura run`` processes beside the fake server's, whose adaptive row
