@@ -145,9 +145,12 @@ MAX_STORE_SIZE = 1_000_000
 
 _HELP = (
     "Run benchmarks serial vs parallel in the same run and print the measured ratios.\n\n"
-    "With no arguments every benchmark runs at small sizes (about two and a half minutes on a quiet 2-core "
-    "machine; the goal is 90 s): router and shared, which mostly wait, run at the same time, every "
-    "other benchmark alone; each prints its wall and CPU seconds, and the JSON keeps them. "
+    "With no arguments every benchmark runs at small sizes in two lanes: the ones that mostly wait "
+    "(llm, router with shared, quota, batch) in this process while the CPU-bound ones run one after another in "
+    "a child process of their own; then embed and jobs alone (each needs both cores). On a 2-core machine "
+    "busy with other work that took 106-125 s (175-191 s one benchmark at a time); the goal is 90 s on a "
+    "quiet machine, and jobs' ~40 s is most of what is left. Each benchmark prints its wall and CPU "
+    "seconds, and the JSON keeps them. "
     "--full runs the sizes of the tables in docs/en/guides/performance-optimization.md (many minutes), "
     "--quick a smoke run of a few seconds each. Each row states its goal and whether it met it "
     "(pass/miss).\n\n"
