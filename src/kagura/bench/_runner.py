@@ -59,17 +59,20 @@ event loop (the naive client's 429 storm is CPU) while scenario a times a wall c
 ideal; and ``batch``, whose online ``kagura run`` processes call at 200 a second (most of a core) against a
 deadline. In a group of all four on a loaded machine,
 quota a and b, batch's tightest deadline and shared's adaptive row moved."""
-SIDE = ("overhead", "ingest", "corpus", "mixed", "store", "structured", "tracing")
+SIDE = ("llm", "ingest", "corpus", "mixed", "store", "structured", "tracing")
 """Benchmarks that run in a child process of their own, one after another, while this process runs the
 others but :data:`LAST` (``kagura.bench._lane``): each has its own interpreter and event loop there, so
 nothing of the other lane runs on its loop, and on two cores each lane has one. What they measure is
-their own process's work (overhead, corpus, mixed, structured, tracing: one core), ratios within one
-benchmark, or counts (store, ingest); the others (llm, router and shared, quota, batch) wait on their own
-fake servers and worker processes, and stay here (the two lanes take about as long)."""
-LAST = ("embed", "jobs")
-"""Benchmarks that run alone after both lanes, when others are asked for too: each needs both cores
-(embed's two ONNX threads; jobs' ``kagura run`` processes beside the fake server's, whose adaptive row
-fell from 100 % to 78 % of the quota while the side lane ran on a loaded machine)."""
+their own process's work (corpus, mixed, structured, tracing: one core), ratios within one
+benchmark, or counts (store, ingest, llm); the others (router and shared, quota, batch) wait on their
+own fake servers and worker processes, and stay here. The two lanes take about as long (at load 2.4-3.8:
+38 s for these, 53 s for those with llm among them: 5 s of it)."""
+LAST = ("overhead", "embed", "jobs")
+"""Benchmarks that run alone after both lanes, when others are asked for too: embed and jobs each need
+both cores (embed's two ONNX threads; jobs' ``kagura run`` processes beside the fake server's, whose
+adaptive row fell from 100 % to 78 % of the quota while the side lane ran on a loaded machine); overhead
+times runs of a few milliseconds, which the other lane's process starts (fake servers, worker fleets)
+pushed to 3x the bare pool's on a loaded machine (1x alone)."""
 
 
 def resolve_names(which: str, *, also: tuple[str, ...] = ()) -> list[str]:
