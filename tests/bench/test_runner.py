@@ -197,11 +197,16 @@ def two_lanes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "async def run(latency=0.15, quick=False):\n    raise ValueError('broken on purpose')\n",
         encoding="utf-8",
     )
+    (tmp_path / "kagura_bench_pid.py").write_text(
+        "import os\nfrom kagura.bench._report import BenchRow\n\nasync def run(latency=0.15, quick=False):\n"
+        "    return [BenchRow('pid', 1, 1.0, 1.0, extra={'pid': os.getpid()})]\n",
+        encoding="utf-8",
+    )
     meeting = tmp_path / "meeting"
     meeting.mkdir()
     monkeypatch.setenv("KAGURA_TEST_MEETING", str(meeting))
     monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("here", "there", "broken"):
+    for name in ("here", "there", "broken", "pid"):
         monkeypatch.setitem(BENCHMARKS, name, f"kagura_bench_{name}")
 
 
@@ -217,7 +222,7 @@ async def test_side_lane_benchmarks_run_in_their_own_process_meanwhile() -> None
     there, here = results["there"][0], results["here"][0]
     assert there.extra["pid"] != here.extra["pid"]  # the side lane is another process
     assert there.checks == [("pid", ">=", 1.0)] and there.met is True  # rows come back whole
-    assert costs["there"]["lane"] == "side" and "lane" not in costs["here"]
+    assert costs["there"]["lane"] == "side lane" and "lane" not in costs["here"]
 
 
 @pytest.mark.usefixtures("two_lanes", "two_modules")
@@ -235,3 +240,17 @@ async def test_side_lane_alone_runs_here() -> None:
 
 def _meet_here(name: str) -> None:
     Path(os.environ["KAGURA_TEST_MEETING"], "here").write_text("here")
+
+
+@pytest.mark.usefixtures("two_lanes", "two_modules")
+async def test_a_fresh_benchmark_runs_after_the_lanes_in_a_process_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("kagura.bench._runner.LAST", ("pid",))
+    monkeypatch.setattr("kagura.bench._runner.FRESH", ("pid",))
+    costs: dict[str, dict[str, object]] = {}
+    results = await run_benchmarks(
+        ["pid", "fixed"], latency=0.0, side=("fixed",), on_done=lambda n, cost: costs.setdefault(n, cost)
+    )
+    assert list(results) == ["pid", "fixed"] and list(costs) == ["fixed", "pid"]  # after the lanes
+    assert results["pid"][0].extra["pid"] != os.getpid() and costs["pid"]["lane"] == "own process"

@@ -145,11 +145,11 @@ MAX_STORE_SIZE = 1_000_000
 
 _HELP = (
     "Run benchmarks serial vs parallel in the same run and print the measured ratios.\n\n"
-    "With no arguments every benchmark runs at small sizes in two lanes: the ones that mostly wait "
-    "(llm, router with shared, quota, batch) in this process while the CPU-bound ones run one after another in "
-    "a child process of their own; then embed and jobs alone (each needs both cores). On a 2-core machine "
-    "busy with other work that took 106-125 s (175-191 s one benchmark at a time); the goal is 90 s on a "
-    "quiet machine, and jobs' ~40 s is most of what is left. Each benchmark prints its wall and CPU "
+    "With no arguments every benchmark runs at small sizes in two lanes: router with shared, quota and "
+    "batch (they mostly wait) in this process while the others run one after another in a child process "
+    "of their own; then overhead, embed and jobs alone (runs of milliseconds; both cores). On a 2-core "
+    "machine busy with other work that took {RANGE} ({SEQ} one benchmark at a time); the goal is 90 s on "
+    "a quiet machine, and jobs' ~40 s is most of what is left. Each benchmark prints its wall and CPU "
     "seconds, and the JSON keeps them. "
     "--full runs the sizes of the tables in docs/en/guides/performance-optimization.md (many minutes), "
     "--quick a smoke run of a few seconds each. Each row states its goal and whether it met it "
@@ -213,7 +213,7 @@ def bench(
         costs[name] = cost
         together = cost.get("concurrent_with")
         cpu = f"CPU {cost['cpu_s']:.1f} s" + (f" with {', '.join(together)}" if together else "")
-        cpu += ", side lane" if cost.get("lane") == "side" else ""
+        cpu += f", {cost['lane']}" if cost.get("lane") else ""
         console.print(f"[dim]{name}: {_seconds(cost['wall_s'])} ({cpu})[/dim]", highlight=False)
 
     if size is not None and names != ["store"]:
