@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -161,3 +162,95 @@ async def test_waiting_benchmarks_run_together_and_report_in_the_order_asked() -
     assert costs["left"]["concurrent_with"] == ["right"] and costs["right"]["concurrent_with"] == ["left"]
     assert "concurrent_with" not in costs["fixed"]  # every other benchmark runs alone
     assert costs["left"]["cpu_s"] == costs["right"]["cpu_s"]  # the group's CPU, once for both
+
+
+@pytest.fixture
+def two_lanes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two throw-away benchmarks that each finish only once the other has started (through files: they
+    run in two processes), and one that fails."""
+    (tmp_path / "kagura_bench_lanes.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio, os, pathlib
+            from kagura.bench._report import BenchRow
+
+            async def meet(me, other):
+                folder = pathlib.Path(os.environ["KAGURA_TEST_MEETING"])
+                (folder / me).write_text("here")
+                for _ in range(3000):
+                    if (folder / other).exists():
+                        return [BenchRow(me, 1, 1.0, 1.0, extra={"pid": os.getpid()},
+                                         checks=[("pid", ">=", 1)])]
+                    await asyncio.sleep(0.01)
+                raise TimeoutError(f"{other} never started")
+            """
+        ),
+        encoding="utf-8",
+    )
+    for me, other in (("here", "there"), ("there", "here")):
+        (tmp_path / f"kagura_bench_{me}.py").write_text(
+            f"from kagura_bench_lanes import meet\n\nasync def run(latency=0.15, quick=False):\n"
+            f"    return await meet({me!r}, {other!r})\n",
+            encoding="utf-8",
+        )
+    (tmp_path / "kagura_bench_broken.py").write_text(
+        "async def run(latency=0.15, quick=False):\n    raise ValueError('broken on purpose')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "kagura_bench_pid.py").write_text(
+        "import os\nfrom kagura.bench._report import BenchRow\n\nasync def run(latency=0.15, quick=False):\n"
+        "    return [BenchRow('pid', 1, 1.0, 1.0, extra={'pid': os.getpid()})]\n",
+        encoding="utf-8",
+    )
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    monkeypatch.setenv("KAGURA_TEST_MEETING", str(meeting))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("here", "there", "broken", "pid"):
+        monkeypatch.setitem(BENCHMARKS, name, f"kagura_bench_{name}")
+
+
+@pytest.mark.usefixtures("two_lanes")
+async def test_side_lane_benchmarks_run_in_their_own_process_meanwhile() -> None:
+    costs: dict[str, dict[str, object]] = {}
+    started: list[str] = []
+    results = await run_benchmarks(
+        ["there", "here"], latency=0.0, side=("there",), on_start=started.append,
+        on_done=lambda name, cost: costs.setdefault(name, cost),
+    )  # fmt: skip
+    assert list(results) == ["there", "here"] and sorted(started) == ["here", "there"]
+    there, here = results["there"][0], results["here"][0]
+    assert there.extra["pid"] != here.extra["pid"]  # the side lane is another process
+    assert there.checks == [("pid", ">=", 1.0)] and there.met is True  # rows come back whole
+    assert costs["there"]["lane"] == "side lane" and "lane" not in costs["here"]
+
+
+@pytest.mark.usefixtures("two_lanes", "two_modules")
+async def test_a_failing_side_lane_benchmark_is_named_in_the_error() -> None:
+    with pytest.raises(RuntimeError, match="broken: ValueError: broken on purpose"):
+        await run_benchmarks(["broken", "fixed"], latency=0.0, side=("broken",))
+
+
+@pytest.mark.usefixtures("two_lanes")
+async def test_side_lane_alone_runs_here() -> None:
+    """Only side-lane benchmarks asked for: nothing to run beside them, so no child process."""
+    results = await run_benchmarks(["there"], latency=0.0, side=("there",), on_start=_meet_here)
+    assert results["there"][0].extra["pid"] == os.getpid()
+
+
+def _meet_here(name: str) -> None:
+    Path(os.environ["KAGURA_TEST_MEETING"], "here").write_text("here")
+
+
+@pytest.mark.usefixtures("two_lanes", "two_modules")
+async def test_a_fresh_benchmark_runs_after_the_lanes_in_a_process_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("kagura.bench._runner.LAST", ("pid",))
+    monkeypatch.setattr("kagura.bench._runner.FRESH", ("pid",))
+    costs: dict[str, dict[str, object]] = {}
+    results = await run_benchmarks(
+        ["pid", "fixed"], latency=0.0, side=("fixed",), on_done=lambda n, cost: costs.setdefault(n, cost)
+    )
+    assert list(results) == ["pid", "fixed"] and list(costs) == ["fixed", "pid"]  # after the lanes
+    assert results["pid"][0].extra["pid"] != os.getpid() and costs["pid"]["lane"] == "own process"

@@ -26,14 +26,3 @@ def test_a_client_without_some_columns_prints_blank_cells() -> None:
     console.print(_clients_table("kagura bench jobs", rows))
     text = console.export_text()
     assert "d. 4 processes" in text and "called_twice=0" in text and "3.00 s" in text
-
-
-def test_the_whole_runs_cpu_counts_a_concurrent_groups_cpu_once() -> None:
-    from kagura.cli.bench import _group_cpu
-
-    costs = {
-        "llm": {"wall_s": 5.0, "cpu_s": 1.0},
-        "quota": {"wall_s": 20.0, "cpu_s": 10.0, "concurrent_with": ["shared"]},
-        "shared": {"wall_s": 15.0, "cpu_s": 10.0, "concurrent_with": ["quota"]},
-    }
-    assert _group_cpu(costs) == 11.0

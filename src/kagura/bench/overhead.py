@@ -132,8 +132,11 @@ async def _in_subprocess(variant: str, item: str, n: int, source: str, repeat: i
 async def run(latency: float = 0.15, quick: bool = False, full: bool = False) -> list[BenchRow]:
     """Measure every variant side by side; one row per (size, source, item shape).
 
-    ``quick``: 10,000 items from a list; default: 50,000 items, best of 2; ``full``: 100,000 items, best
-    of 3, and the 1,000,000-item generator (semaphore+gather alone takes ~20 s there).
+    ``quick``: 10,000 items from a list; default: 50,000 items, best of 5 (semaphore+gather: of 2);
+    ``full``: 100,000 items, best of 3, and the 1,000,000-item generator (semaphore+gather alone takes
+    ~20 s there). kagura's and the bare pool's runs take milliseconds at the default size: five of each
+    keep one slow moment of a shared machine out of their ratio for the price of a few ms (in ``kagura
+    bench`` the side lane runs beside other work; best of 2, the yield row's kagura/bare went 0.7 -> 2.9).
     """
     del latency  # no I/O here: kept for the common benchmark signature
     if quick:
@@ -145,13 +148,14 @@ async def run(latency: float = 0.15, quick: bool = False, full: bool = False) ->
             (1_000_000, "generator", "noop", 3),
         ]
     else:
-        cases = [(50_000, "list", "noop", 2), (50_000, "list", "yield", 2)]
+        cases = [(50_000, "list", "noop", 5), (50_000, "list", "yield", 5)]
     rows = []
     for n, source, item, repeat in cases:
         variants = (*VARIANTS, "kagura_stream") if source == "generator" else VARIANTS
         # best of `repeat` runs each; semaphore+gather over a million items takes ~20 s a run: once is enough
+        gather_repeat = 1 if n >= 1_000_000 else repeat if full or quick else 2
         m = {
-            v: await _in_subprocess(v, item, n, source, 1 if v == "gather" and n >= 1_000_000 else repeat)
+            v: await _in_subprocess(v, item, n, source, gather_repeat if v == "gather" else repeat)
             for v in variants
         }
         rows.append(

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from kagura.bench._lane import cpu_seconds
 from kagura.bench._report import BenchRow
 from kagura.bench._runner import BENCHMARKS, resolve_names, results_as_json, run_benchmarks, write_json
 from kagura.cli._app import KaguraCommand, app
@@ -144,9 +145,12 @@ MAX_STORE_SIZE = 1_000_000
 
 _HELP = (
     "Run benchmarks serial vs parallel in the same run and print the measured ratios.\n\n"
-    "With no arguments every benchmark runs at small sizes (about two and a half minutes on a quiet 2-core "
-    "machine; the goal is 90 s): router and shared, which mostly wait, run at the same time, every "
-    "other benchmark alone; each prints its wall and CPU seconds, and the JSON keeps them. "
+    "With no arguments every benchmark runs at small sizes in two lanes: router with shared, quota and "
+    "batch (they mostly wait) in this process while the others run one after another in a child process "
+    "of their own; then overhead, embed (in a fresh process) and jobs alone. On a 2-core machine busy "
+    "with other work that took 98-131 s (174-191 s one benchmark at a time); the goal is 90 s on a quiet "
+    "machine, and jobs' ~40 s is most of what is left. Each benchmark prints its wall and CPU seconds, "
+    "and the JSON keeps them. "
     "--full runs the sizes of the tables in docs/en/guides/performance-optimization.md (many minutes), "
     "--quick a smoke run of a few seconds each. Each row states its goal and whether it met it "
     "(pass/miss).\n\n"
@@ -209,6 +213,7 @@ def bench(
         costs[name] = cost
         together = cost.get("concurrent_with")
         cpu = f"CPU {cost['cpu_s']:.1f} s" + (f" with {', '.join(together)}" if together else "")
+        cpu += f", {cost['lane']}" if cost.get("lane") else ""
         console.print(f"[dim]{name}: {_seconds(cost['wall_s'])} ({cpu})[/dim]", highlight=False)
 
     if size is not None and names != ["store"]:
@@ -224,7 +229,7 @@ def bench(
         except ServiceUnavailableError as exc:
             raise fail(f"store: {exc}") from None
     else:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         results = asyncio.run(
             run_benchmarks(
                 names,
@@ -237,7 +242,9 @@ def bench(
             )
         )
         if len(costs) > 1:
-            costs["all"] = {"wall_s": round(time.perf_counter() - started, 2), "cpu_s": _group_cpu(costs)}
+            # the whole run: this process and every process it started (the side lane's included)
+            costs["all"] = {"wall_s": round(time.perf_counter() - started, 2),
+                            "cpu_s": round(cpu_seconds() - cpu, 2)}  # fmt: skip
             console.print(
                 f"[dim]all: {_seconds(costs['all']['wall_s'])} (CPU {costs['all']['cpu_s']:.1f} s)[/dim]"
             )
@@ -265,18 +272,6 @@ def bench(
         console.print(_table(name, rows))
         for line in _extras(rows):
             console.print(line, highlight=False, markup=False)
-
-
-def _group_cpu(costs: dict[str, dict[str, Any]]) -> float:
-    """CPU seconds of the whole run: benchmarks run together report their group's CPU once each."""
-    seen: set[frozenset[str]] = set()
-    total = 0.0
-    for name, cost in costs.items():
-        group = frozenset([name, *cost.get("concurrent_with", ())])
-        if group not in seen:
-            seen.add(group)
-            total += cost["cpu_s"]
-    return round(total, 2)
 
 
 def _plot(latency: float, plot_dir: Path) -> None:
