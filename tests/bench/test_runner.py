@@ -13,6 +13,7 @@ from kagura.bench._report import BenchRow
 from kagura.bench._runner import BENCHMARKS, resolve_names, run_benchmarks
 from kagura.bench.router import load_dataset
 from kagura.bench.router import run as run_router
+from kagura.errors import WorkerProcessError
 
 
 @pytest.fixture
@@ -227,7 +228,7 @@ async def test_side_lane_benchmarks_run_in_their_own_process_meanwhile() -> None
 
 @pytest.mark.usefixtures("two_lanes", "two_modules")
 async def test_a_failing_side_lane_benchmark_is_named_in_the_error() -> None:
-    with pytest.raises(RuntimeError, match="broken: ValueError: broken on purpose"):
+    with pytest.raises(WorkerProcessError, match="broken: ValueError: broken on purpose"):
         await run_benchmarks(["broken", "fixed"], latency=0.0, side=("broken",))
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from kagura.bench._lane import cpu_seconds, row_from_dict, run_side
 from kagura.bench._report import BenchRow
-from kagura.errors import ServiceUnavailableError
+from kagura.errors import ServiceUnavailableError, WorkerProcessError
 
 BENCHMARKS: dict[str, str] = {
     "overhead": "kagura.bench.overhead",
@@ -203,7 +203,7 @@ async def run_benchmarks(
         lanes.create_task(steps([name for name in names if name not in beside and name not in last]))
         lanes.create_task(side_lane())
     if errors:
-        raise RuntimeError("kagura bench's side lane failed: " + "; ".join(errors))
+        raise WorkerProcessError("kagura bench's side lane failed: " + "; ".join(errors))
     for name in last:
         if name not in FRESH:
             await steps([name])
@@ -211,7 +211,7 @@ async def run_benchmarks(
         await run_side([(name, BENCHMARKS[name])], latency=latency, quick=quick, full=full,
                        on_event=lambda event: side_event(event, "own process"))  # fmt: skip
         if errors:
-            raise RuntimeError(f"kagura bench {name} failed in its own process: " + "; ".join(errors))
+            raise WorkerProcessError(f"kagura bench {name} failed in its own process: " + "; ".join(errors))
     return {name: results[name] for name in names if name in results}
 
 
