@@ -61,7 +61,7 @@ class Sizes:
             kills=1,  # one kill proves exactly-once after a resume; each one more costs two process starts
             adaptive_calls=2400,
             shared_calls=600,
-            million_calls=5000,
+            million_calls=10_000,
         )  # fmt: skip  (a part of `kagura bench`'s default run)
 
     @classmethod
