@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from kagura.cli._app import app
+from kagura.cli._app import KaguraCommand, app
 from kagura.cli._batch_setup import batch_via, run_with_batches, via_summary
 from kagura.cli._errors import fail, redact
 from kagura.cli._job_progress import JobProgress
@@ -65,9 +65,11 @@ def _deadline_seconds(deadline: str | None) -> float:
         raise fail(f"--deadline: {exc}", code=2) from None
 
 
-@app.command()
+@app.command(cls=KaguraCommand)
 def run(
-    requests: Path = typer.Argument(..., help="JSONL requests: OpenAI Batch lines or {custom_id, prompt}."),
+    requests: Path = typer.Argument(
+        ..., metavar="REQUESTS", help="JSONL requests: OpenAI Batch lines or {custom_id, prompt}."
+    ),
     out: Path = typer.Option(..., "--out", help="Output JSONL (OpenAI Batch output format)."),
     model: str | None = typer.Option(
         None, "--model", help="Model of lines without one (default KAGURA_LLM_MODEL)."
