@@ -92,6 +92,7 @@ _PYDANTIC_LOADED = (
         ["search", "tomatoes", "--store", "{missing}", "--top-k", "3"],
         ["budget", "--help"],
         ["store", "migrate", "--help"],
+        ["run", "{missing}", "--out", "{missing}.out", "--max-concurrent", "4"],  # paths, as kagura run's
     ],
     ids=repr,
 )

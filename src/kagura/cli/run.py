@@ -20,6 +20,7 @@ from kagura.cli._batch_setup import batch_via, run_with_batches, via_summary
 from kagura.cli._errors import fail, redact
 from kagura.cli._job_progress import JobProgress
 from kagura.cli._job_setup import JobSetup, dry_run_estimate, setup_job
+from kagura.cli._params import path_value
 from kagura.cli._progress import run_interruptibly
 
 __all__ = ["run"]
@@ -68,9 +69,14 @@ def _deadline_seconds(deadline: str | None) -> float:
 @app.command(cls=KaguraCommand)
 def run(
     requests: Path = typer.Argument(
-        ..., metavar="REQUESTS", help="JSONL requests: OpenAI Batch lines or {custom_id, prompt}."
+        ...,
+        metavar="REQUESTS",
+        parser=path_value,
+        help="JSONL requests: OpenAI Batch lines or {custom_id, prompt}.",
     ),
-    out: Path = typer.Option(..., "--out", help="Output JSONL (OpenAI Batch output format)."),
+    out: Path = typer.Option(
+        ..., "--out", parser=path_value, help="Output JSONL (OpenAI Batch output format)."
+    ),
     model: str | None = typer.Option(
         None, "--model", help="Model of lines without one (default KAGURA_LLM_MODEL)."
     ),
@@ -91,13 +97,18 @@ def run(
     ),
     budget_usd: float | None = typer.Option(None, "--budget-usd", min=0.0, help="Hard cap in dollars."),
     prices: Path | None = typer.Option(
-        None, "--prices", help='JSON {"model": {"input", "cached_input", "output"}} USD/1M tokens.'
+        None,
+        "--prices",
+        parser=path_value,
+        help='JSON {"model": {"input", "cached_input", "output"}} USD/1M tokens.',
     ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed items again."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Check the input and estimate tokens, cost, time; send nothing."
     ),
-    schema: Path | None = typer.Option(None, "--schema", help="JSON Schema every answer must match."),
+    schema: Path | None = typer.Option(
+        None, "--schema", parser=path_value, help="JSON Schema every answer must match."
+    ),
     via: str = typer.Option(
         "online",
         "--via",
