@@ -6,7 +6,8 @@ exporter that drops them) and every metric (an in-memory reader), in alternating
 process's CPU time per call is compared (the best round of each): ``end_to_end_overhead_pct``. On a
 shared machine that difference is noisy, so the telemetry hooks of one call are also timed alone in a
 tight loop and divided by the call's client CPU: ``tracing_overhead_pct``. Goal: tracing <= 5 % of a
-call's client CPU.
+call's client CPU. What the SDK itself needs for the same two spans and attributes (no context, no
+metrics, nothing of ours) is ``sdk_floor_us_per_call``: the hooks cannot cost less than that.
 
     python -m kagura.bench.tracing [--quick] [--calls 400]
 """
@@ -72,6 +73,33 @@ def _hooks_cpu(telemetry: Telemetry, calls: int = 2000) -> float:
     return best
 
 
+def _sdk_floor_cpu(tracer_provider: Any, calls: int = 2000) -> float:
+    """CPU seconds the SDK alone takes for the spans of one call (best of 5): the call's span and its
+    attempt's child, with the attributes the hooks give them, and nothing else."""
+    from opentelemetry import trace
+
+    tracer, kind = tracer_provider.get_tracer("kagura.bench.floor"), trace.SpanKind.CLIENT
+    base = {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "fake"}
+    call_attrs, attempt_attrs = {**base, "gen_ai.request.temperature": 0.0}, {**base, "kagura.attempt": 1}
+    finish = {"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5, "kagura.attempts": 1,
+              "gen_ai.response.finish_reasons": ("stop",), "kagura.cost_usd": 0.001}  # fmt: skip
+
+    def one() -> None:
+        call = tracer.start_span("chat fake", kind=kind, attributes=call_attrs)
+        parent = trace.set_span_in_context(call)
+        tracer.start_span("chat fake #1", context=parent, kind=kind, attributes=attempt_attrs).end()
+        call.set_attributes(finish)
+        call.end()
+
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(calls):
+            one()
+        best = min(best, (time.process_time() - start) / calls)
+    return best
+
+
 async def _round(client: LLMClient, prompts: list[str], concurrency: int) -> tuple[float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
     await parallel_map(client.call, prompts, max_concurrent=concurrency)
@@ -108,6 +136,7 @@ async def run(
                 on_cpu.append(cpu)
                 on_wall.append(wall)
     hooks_on, hooks_off = _hooks_cpu(telemetry_on), _hooks_cpu(Telemetry(enabled=False))
+    floor = _sdk_floor_cpu(tracer_provider)
     tracer_provider.force_flush()
     tracer_provider.shutdown()
     per_call_off, per_call_on = min(off_cpu) / count, min(on_cpu) / count
@@ -122,6 +151,8 @@ async def run(
         "end_to_end_overhead_pct": round(overhead * 100, 2),
         "hooks_us_per_call": round((hooks_on - hooks_off) * 1e6, 1),
         "tracing_overhead_pct": round(hooks * 100, 2),
+        "sdk_floor_us_per_call": round(floor * 1e6, 1),
+        "sdk_floor_pct": round(floor / per_call_off * 100, 2) if per_call_off > 0 else 0.0,
         "spans_exported": exporter.exported,
         "goal": "tracing <= 5 % of a call's client CPU",
     }

@@ -4,6 +4,7 @@ metrics — checked with the SDK's in-memory exporter and reader against the fak
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -150,3 +151,47 @@ async def test_a_stream_is_one_call_span_with_a_span_per_attempt() -> None:
     )
     closed = next(c for c in calls if c is not streamed)
     assert closed.attributes["kagura.stream_closed"] is True and closed.status.is_ok
+
+
+async def test_attributes_made_once_per_model_stay_per_call_and_metrics_stay_per_model() -> None:
+    # span attribute dicts and metric tallies are built once per (provider, model) and reused: each
+    # call's span still carries its own settings and outcome, and each model keeps its own metrics
+    otel = Otel()
+    async with FakeLLMServer() as server:
+        config = _config(server, max_attempts=1, adaptive=False)
+        other = dataclasses.replace(config, model="fake-2", temperature=0.5, max_tokens=64)
+        async with LLMClient(config, prices=PRICES, telemetry=otel.telemetry) as client:
+            server.fail_next(500, 1)
+            with pytest.raises(Exception, match=r"."):
+                await client.complete("fails")
+            await client.complete("works")
+            await client.complete("other model", config=other)
+            await client.complete("works again")
+    spans = otel.spans.get_finished_spans()
+    calls = [s for s in spans if "kagura.attempt" not in s.attributes]
+    attempts = [s for s in spans if "kagura.attempt" in s.attributes]
+    assert [c.name for c in calls] == ["chat fake", "chat fake", "chat fake-2", "chat fake"]
+    assert [a.name for a in attempts] == ["chat fake #1"] * 2 + ["chat fake-2 #1", "chat fake #1"]
+    failed, works, second, again = calls
+    assert failed.attributes["error.type"] and not failed.status.is_ok
+    assert "error.type" not in works.attributes and "error.type" not in again.attributes
+    assert "error.type" not in attempts[1].attributes and attempts[0].attributes["error.type"]
+    assert works.attributes["gen_ai.usage.output_tokens"] > 0 and "max_tokens" not in str(works.attributes)
+    assert second.attributes["gen_ai.request.model"] == "fake-2"
+    assert second.attributes["gen_ai.request.temperature"] == 0.5
+    assert second.attributes["gen_ai.request.max_tokens"] == 64
+    assert attempts[2].attributes["gen_ai.request.model"] == "fake-2"
+    assert again.attributes["gen_ai.request.temperature"] == 0.0
+
+    metrics = otel.metrics()
+
+    def by_model(name: str, **match: Any) -> dict[str, float]:
+        points = [p for p in metrics[name] if all(p.attributes.get(k) == v for k, v in match.items())]
+        return {p.attributes["gen_ai.request.model"]: p.value for p in points}
+
+    assert by_model("kagura.llm.calls") == {"fake": 3, "fake-2": 1}
+    assert by_model("kagura.llm.requests", **{"kagura.outcome": "ok"}) == {"fake": 2, "fake-2": 1}
+    assert by_model("kagura.llm.requests", **{"kagura.outcome": "error"}) == {"fake": 1}
+    assert by_model("kagura.llm.in_flight") == {"fake": 0, "fake-2": 0}
+    assert "kagura.llm.rate_limited" not in metrics  # no 429: no point at all
+    assert set(by_model("kagura.llm.cost")) == {"fake"}  # fake-2 has no price: no cost point

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from kagura._checks import check_bool
+from kagura.core.llm._telemetry_model import _Model
 from kagura.core.llm._types import LLMRequest, LLMResponse
 from kagura.errors import RateLimitedError
 
@@ -55,8 +56,7 @@ class Telemetry:
         self.detach: Any = None
         self.in_context: Any = None
         self.error_status: Any = None
-        self._tally: dict[tuple[str, tuple[tuple[str, Any], ...]], float] = {}
-        self._keys: dict[tuple[str, str], _Keys] = {}
+        self._models: dict[tuple[str, str], _Model] = {}
         self._ready = False
 
     def _setup(self) -> None:
@@ -74,8 +74,8 @@ class Telemetry:
         self.attach, self.detach, self.in_context = context.attach, context.detach, trace.set_span_in_context
         self.error_status = lambda description: Status(StatusCode.ERROR, description)
         meter = metrics.get_meter("kagura", meter_provider=self._meter_provider)
-        # Every metric is a plain tally read when the metrics are collected (observable instruments):
-        # a call pays a few dict updates, not SDK measurements.
+        # Every metric is a plain tally on the (provider, model)'s _Model, read when the metrics are
+        # collected (observable instruments): a call pays a few float additions, not SDK measurements.
         for name, kind, unit, description in (
             ("kagura.llm.calls", "counter", "{call}", "LLM calls made (each may make several requests)"),
             (
@@ -105,22 +105,17 @@ class Telemetry:
 
     def _observer(self, name: str, observation: Any) -> Any:
         def observe(options: Any) -> list[Any]:
-            return [observation(value, dict(attrs)) for (metric, attrs), value in list(self._tally.items())
-                    if metric == name]  # fmt: skip
+            return [observation(value, attrs) for model in list(self._models.values())
+                    for value, attrs in model.points(name)]  # fmt: skip
 
         return observe
 
-    def count(self, metric: str, attrs: tuple[tuple[str, Any], ...], amount: float = 1) -> None:
-        """Add ``amount`` to a tallied metric (read by the observable instruments)."""
-        key = (metric, attrs)
-        self._tally[key] = self._tally.get(key, 0) + amount
-
-    def attributes(self, provider: str, model: str) -> _Keys:
-        """The metric attribute sets of calls to (provider, model), made once."""
-        keys = self._keys.get((provider, model))
-        if keys is None:
-            keys = self._keys[(provider, model)] = _Keys(provider, model)
-        return keys
+    def model(self, provider: str, model: str) -> _Model:
+        """The span names, attribute sets and tallies of calls to (provider, model), made once."""
+        found = self._models.get((provider, model))
+        if found is None:
+            found = self._models[(provider, model)] = _Model(provider, model)
+        return found
 
     def call(
         self, provider: str, request: LLMRequest, clock: Any = time.monotonic, *, current: bool = True
@@ -132,23 +127,6 @@ class Telemetry:
         if not self.enabled:
             return _NO_TRACE
         return CallTrace(self, provider, request, clock, current=current)
-
-
-class _Keys:
-    """Attribute sets (as hashable tuples) of one (provider, model)'s metrics."""
-
-    __slots__ = ("base", "error", "input", "ok", "output", "rate_limited")
-
-    def __init__(self, provider: str, model: str) -> None:
-        self.base: tuple[tuple[str, Any], ...] = (
-            ("gen_ai.system", provider),
-            ("gen_ai.request.model", model),
-        )
-        self.input = (*self.base, ("gen_ai.token.type", "input"))
-        self.output = (*self.base, ("gen_ai.token.type", "output"))
-        self.ok = (*self.base, ("kagura.outcome", "ok"))
-        self.error = (*self.base, ("kagura.outcome", "error"))
-        self.rate_limited = (*self.base, ("kagura.outcome", "rate_limited"))
 
 
 class CallTrace:
@@ -167,10 +145,10 @@ class CallTrace:
         self._failed_at: float | None = None
         self._last_error = ""
         self._span: Any = None
+        self._context: Any = None
         self._token: Any = None
         self._request = request
-        self._keys = telemetry.attributes(provider, request.model)
-        self._span_attrs = {"gen_ai.operation.name": "chat", **dict(self._keys.base)}
+        self._m = telemetry.model(provider, request.model)
 
     def span(self) -> CallTrace:
         """``with trace.span():`` the call's span, current while the attempts run; an escaping error
@@ -179,17 +157,17 @@ class CallTrace:
 
     def __enter__(self) -> CallTrace:
         # start_span + attach rather than start_as_current_span: the same spans and context, without
-        # two generator-based context managers per span (a fifth of the SDK's cost per span)
-        attrs = {**self._span_attrs, "gen_ai.request.temperature": self._request.temperature}
-        if self._request.max_tokens is not None:
-            attrs["gen_ai.request.max_tokens"] = self._request.max_tokens
-        t = self._t
-        self._span = t.tracer.start_span(f"chat {self.model}", kind=t.client_kind, attributes=attrs)
-        self._token = t.attach(t.in_context(self._span)) if self._current else None
+        # two generator-based context managers per span; the span's context is made once, for the
+        # attach and as every attempt's parent
+        t, m, request = self._t, self._m, self._request
+        attrs = m.call_attrs(request.temperature, request.max_tokens)
+        self._span = t.tracer.start_span(m.name, kind=t.client_kind, attributes=attrs)
+        self._context = t.in_context(self._span)
+        self._token = t.attach(self._context) if self._current else None
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        t, span = self._t, self._span
+        t, span, m = self._t, self._span, self._m
         if self._token is not None:
             t.detach(self._token)
         if isinstance(exc, GeneratorExit):  # a stream's consumer stopped reading: not a failure
@@ -199,8 +177,8 @@ class CallTrace:
             span.record_exception(exc)
             span.set_status(t.error_status(f"{type(exc).__qualname__}: {exc}"))
         span.end()
-        t.count("kagura.llm.calls", self._keys.base)
-        t.count("kagura.llm.duration", self._keys.base, self._clock() - self.started)
+        m.calls += 1
+        m.duration += self._clock() - self.started
 
     def attempt(self) -> _Attempt:
         """``with trace.attempt():`` one attempt's span (a child of the call's), its in-flight count and
@@ -220,38 +198,37 @@ class CallTrace:
 
     def _begin_attempt(self) -> tuple[Any, Any]:
         self.attempts += 1
-        now = self._clock()
-        t = self._t
+        t, m = self._t, self._m
         if self.attempts == 1:
-            waited = now - self.started
-            t.count("kagura.llm.queue_wait", self._keys.base, waited)
+            waited = self._clock() - self.started
+            m.queue_wait += waited
             if waited >= _WAIT_EVENT_MIN_S:
                 self._span.add_event("kagura.rate_limit.wait", {"kagura.wait_s": waited})
         elif self._failed_at is not None:
+            delay = self._clock() - self._failed_at
             self._span.add_event("kagura.retry", {"kagura.attempt": self.attempts,
                                                   "error.type": self._last_error,
-                                                  "kagura.delay_s": now - self._failed_at})  # fmt: skip
-        t.count("kagura.llm.in_flight", self._keys.base)
-        attrs = {**self._span_attrs, "kagura.attempt": self.attempts}
-        name, parent = f"chat {self.model} #{self.attempts}", t.in_context(self._span)
-        span = t.tracer.start_span(name, context=parent, kind=t.client_kind, attributes=attrs)
+                                                  "kagura.delay_s": delay})  # fmt: skip
+        m.in_flight += 1
+        name, attrs = m.attempt(self.attempts)
+        span = t.tracer.start_span(name, context=self._context, kind=t.client_kind, attributes=attrs)
         return span, t.attach(t.in_context(span)) if self._current else None
 
     def _end_attempt(self, span: Any, token: Any, exc: BaseException | None) -> None:
-        t, keys = self._t, self._keys
+        t, m = self._t, self._m
         if token is not None:
             t.detach(token)
-        t.count("kagura.llm.in_flight", keys.base, -1)
+        m.in_flight -= 1
         if exc is None or isinstance(exc, GeneratorExit):
-            t.count("kagura.llm.requests", keys.ok)
+            m.ok += 1
         else:
             self._failed_at, self._last_error = self._clock(), type(exc).__qualname__
             span.set_attribute("error.type", self._last_error)
             span.set_status(t.error_status(self._last_error))
-            rate_limited = isinstance(exc, RateLimitedError)
-            t.count("kagura.llm.requests", keys.rate_limited if rate_limited else keys.error)
-            if rate_limited:
-                t.count("kagura.llm.rate_limited", keys.base)
+            if isinstance(exc, RateLimitedError):
+                m.rate_limited += 1
+            else:
+                m.error += 1
         span.end()
 
     def finish(self, response: LLMResponse) -> None:
@@ -272,11 +249,11 @@ class CallTrace:
             if usage.cost_usd is not None:
                 attrs["kagura.cost_usd"] = usage.cost_usd
             self._span.set_attributes(attrs)
-        t, keys = self._t, self._keys
-        t.count("gen_ai.client.token.usage", keys.input, usage.input_tokens)
-        t.count("gen_ai.client.token.usage", keys.output, usage.output_tokens)
+        m = self._m
+        m.input_tokens += usage.input_tokens
+        m.output_tokens += usage.output_tokens
         if usage.cost_usd:
-            t.count("kagura.llm.cost", keys.base, usage.cost_usd)
+            m.cost += usage.cost_usd
 
 
 class _Attempt:
