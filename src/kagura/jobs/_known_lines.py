@@ -86,6 +86,8 @@ class KnownLines:
         self.ahead: dict[int, str] = {}
         self.ahead_lines: list[int] = []  # a heap of ahead's keys (stale ones are dropped as lines pass)
         self.moved = False
+        self.models: set[str] = set()  # of the block being checked, when ``whole`` (every line parsed)
+        self.whole = True
 
     def _problem(self, text: str) -> None:
         self.total += 1
@@ -128,15 +130,17 @@ class KnownLines:
         self.count += requests
         return True
 
-    def check_block(self, first: int, lines: list[bytes]) -> tuple[int, bool]:
-        """Check a block line by line: its requests, and whether it may be skipped next time (each line
-        recorded at its own line once the file is prepared: none known under another line)."""
+    def check_block(self, first: int, lines: list[bytes]) -> tuple[int, bool, frozenset[str] | None]:
+        """Check a block line by line: its requests, whether it may be skipped next time (each line
+        recorded at its own line once the file is prepared: none known under another line), and the
+        models its requests name (None: some line was known and not parsed)."""
         batch = [(first + i, raw) for i, raw in enumerate(lines) if raw.strip()]
         before, self.moved = self.count, False
+        self.models, self.whole = set(), True
         if batch:
             rows = self.ledger.lines_between(first, first + len(lines) - 1)
             self._check(batch, _Rows(iter(rows)))
-        return self.count - before, not self.moved
+        return self.count - before, not self.moved, frozenset(self.models) if self.whole else None
 
     def _check(self, batch: list[tuple[int, bytes]], rows: _Rows) -> None:
         model, match = self.model, rows.match
@@ -156,6 +160,7 @@ class KnownLines:
         for i, (number, _) in enumerate(batch):
             custom_id = ids[i]
             if custom_id is not None:  # a matched line: a repeat only if a line above had its id
+                self.whole = False
                 if ahead and ahead.pop(number, None) == custom_id:
                     self._problem(f"line {number}: duplicate custom_id {custom_id!r}")
                 else:
@@ -166,6 +171,7 @@ class KnownLines:
                 self._problem(str(item))
                 continue
             if item is None:
+                self.whole = False
                 custom_id, at = known[hashes[i]]
                 self.moved = self.moved or at != number
             else:
@@ -184,5 +190,6 @@ class KnownLines:
                 continue
             self.count += 1
             if item is not None:
+                self.models.add(str(item.body.get("model")))
                 self.fresh.append(number)
                 self.new_items += at is None
