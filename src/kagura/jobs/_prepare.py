@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from array import array
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from kagura.jobs._input_blocks import (
 )
 from kagura.jobs._known_lines import MAX_SHOWN, KnownLines, changed_body, parsed_line
 from kagura.jobs._ledger import SqlLedger
+from kagura.jobs._line_ranges import LineRanges
 
 __all__ = [
     "MAX_SHOWN",
@@ -88,7 +88,7 @@ class FilePlan:
 
     count: int
     new_items: int
-    fresh: array[int]
+    fresh: LineRanges
     start: tuple[int, int] | None
     blocks: list[Recorded]
     models: list[BlockModels]
@@ -126,6 +126,7 @@ def plan_file(
         models.append(names)
         if start is None and len(check.fresh) > fresh:
             start = (block.first_line, block.offset)
+    check.finish(path)
     raise_problems(check.problems, check.total, str(path))
     changed = start is not None or blocks != recorded or models != recorded_names
     return FilePlan(check.count, check.new_items, check.fresh, start, blocks, models, changed, block_lines)
