@@ -10,6 +10,9 @@ moment, and the whole run's wall.
 
     git worktree add --detach /tmp/old-resume main
     python scripts/resume_first_request.py --src /tmp/old-resume/src --src src [--lines 1000000 --done 999000]
+
+``--budget-usd X`` runs the resume under a dollar cap (prices for the fake model given in a ``--prices``
+file): the price check before the job then looks at every model the input names.
 """
 
 from __future__ import annotations
@@ -94,7 +97,9 @@ def _fresh_copy(built: Path, out: Path) -> None:
     shutil.copyfile(built, ledger)
 
 
-async def _one(src: str, requests: Path, out: Path, base_url: str, stats_url: str) -> dict[str, Any]:
+async def _one(
+    src: str, requests: Path, out: Path, base_url: str, stats_url: str, extra: list[str]
+) -> dict[str, Any]:
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
@@ -108,7 +113,7 @@ async def _one(src: str, requests: Path, out: Path, base_url: str, stats_url: st
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "kagura.cli", "run", str(requests), "--out", str(out),
             "--base-url", base_url, "--model", "fake", "--api-key", "resume",
-            "--max-concurrent", "64", "--json",
+            "--max-concurrent", "64", "--json", *extra,
             env=_env(src), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         first = cpu = rss = None
@@ -140,6 +145,7 @@ async def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--done", type=int, default=999_000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--budget-usd", type=float, default=None, help="run the resume under this dollar cap")
     options = parser.parse_args()
     from kagura.testing import FakeLLMProcess
 
@@ -148,6 +154,11 @@ async def main() -> None:
         requests = tmp / "requests.jsonl"
         _requests(requests, options.lines)
         out = tmp / "out.jsonl"
+        extra: list[str] = []
+        if options.budget_usd is not None:
+            prices = tmp / "prices.json"
+            prices.write_text(json.dumps({"fake": {"input": 0.01, "output": 0.01}}), encoding="utf-8")
+            extra = ["--budget-usd", str(options.budget_usd), "--prices", str(prices)]
         built: dict[str, Path] = {}
         for index, src in enumerate(options.src):
             built[src] = tmp / f"ledger-{index}.db"
@@ -159,12 +170,13 @@ async def main() -> None:
             for repeat in range(options.repeats):
                 for src in options.src:
                     _fresh_copy(built[src], out)
-                    figures = await _one(src, requests, out, server.base_url, stats_url)
+                    figures = await _one(src, requests, out, server.base_url, stats_url, extra)
                     print(json.dumps({"src": src, "repeat": repeat, "load_1m": round(os.getloadavg()[0], 1),
                                       **figures, "goal_s": GOAL_S,
                                       "met": figures["first_request_s"] is not None
                                       and figures["first_request_s"] <= GOAL_S}), flush=True)  # fmt: skip
-        print(json.dumps({"lines": options.lines, "done": options.done, "load_1m_at_start": round(load, 1)}))
+        print(json.dumps({"lines": options.lines, "done": options.done, "budget_usd": options.budget_usd,
+                          "load_1m_at_start": round(load, 1)}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pytest
 
 from kagura.core.memory.stores._claimant import Claimant
 from kagura.errors import JobInputError
+from kagura.jobs._input_blocks import FileModels, file_models
 from kagura.jobs._ledger import Outcome
 from kagura.jobs._ledgers import CLAIM_TTL, DatabaseLedger, ledger_database
 from kagura.jobs._prepare import prepare_file
@@ -149,3 +150,29 @@ def test_a_moved_line_keeps_its_block_checked_line_by_line(tmp_path: Path, ledge
     _write(requests, [*swapped, json.dumps({"custom_id": "q0", "prompt": "again"})])
     with pytest.raises(JobInputError, match="line 9: duplicate custom_id 'q0'"):
         prepare_file(ledger, requests, "m", block_lines=4)
+
+
+def test_a_price_check_parses_only_the_blocks_the_ledger_did_not_record(
+    tmp_path: Path, ledger: _Counted
+) -> None:
+    requests = tmp_path / "in.jsonl"
+    lines = _lines(10)  # blocks of 4 lines: 1-4, 5-8, 9-10
+    lines[5] = json.dumps({"custom_id": "q5", "prompt": "hi", "model": "a"})
+    _write(requests, lines)
+    before = file_models(ledger, requests, "m", size=4)  # nothing recorded yet: every block parsed
+    assert (before.models, before.parsed_blocks) == ({"m", "a"}, 3)
+    prepare_file(ledger, requests, "m", block_lines=4)
+    assert file_models(ledger, requests, "m", size=4) == FileModels(frozenset({"m", "a"}), 0)
+    lines.append(json.dumps({"custom_id": "q10", "prompt": "hi", "model": "b"}))  # into block 9-12
+    _write(requests, lines)
+    assert file_models(ledger, requests, "m", size=4) == FileModels(frozenset({"m", "a", "b"}), 1)
+    prepare_file(ledger, requests, "m", block_lines=4)  # block 9-12 checked: lines 9-10 known, unparsed
+    assert file_models(ledger, requests, "m", size=4) == FileModels(frozenset({"m", "a", "b"}), 1)
+    assert file_models(ledger, requests, "m", size=4).parsed_blocks == 0  # its models were kept
+    assert file_models(ledger, requests, "n", size=4).parsed_blocks == 3  # another default model
+    with ledger._tx() as conn:  # a ledger from before the models were kept: every block parsed once
+        conn.execute("UPDATE job_input_blocks SET models = NULL")
+    assert file_models(ledger, requests, "m", size=4) == FileModels(frozenset({"m", "a", "b"}), 3)
+    assert file_models(ledger, requests, "m", size=4) == FileModels(frozenset({"m", "a", "b"}), 0)
+    assert prepare_file(ledger, requests, "m", block_lines=4) == 11  # the resume keeps them
+    assert file_models(ledger, requests, "m", size=4).parsed_blocks == 0

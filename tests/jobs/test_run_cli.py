@@ -245,3 +245,18 @@ async def test_two_workers_share_one_dollar_cap_through_redis(tmp_path: Path, re
     billed = (stats["prompt_tokens"] * 100.0 + stats["completion_tokens"] * 200.0) / 1e6
     assert 0 < spent <= cap and billed <= cap
     assert sum(s["requests"] for s in summaries) == stats["chat_requests"]
+
+
+async def test_a_capped_resume_still_refuses_a_new_model_without_a_price(tmp_path: Path) -> None:
+    requests = _write(tmp_path / "in.jsonl", 5)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"fake": {"input": 1.0, "output": 1.0}}))
+    async with FakeLLMProcess() as server:
+        args = _args(requests, tmp_path / "out.jsonl", server, "--budget-usd", "10", "--prices", str(prices))
+        code, _, stderr = await _run(args)
+        assert code == 0, stderr
+        with requests.open("a") as handle:  # the ledger knows the first block: only the new line is parsed
+            handle.write(json.dumps({"custom_id": "new", "prompt": "hi", "model": "other"}) + "\n")
+        code, _, stderr = await _run(args)
+        assert code == 2 and "needs a price for every model; none for 'other'" in stderr
+        assert (await server.stats())["chat_requests"] == 5

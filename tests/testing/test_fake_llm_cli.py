@@ -118,7 +118,7 @@ async def test_fake_llm_process_breaks_that_share_of_structured_answers() -> Non
     async with FakeLLMProcess(latency=0, invalid_json_rate=0.5) as server:
         config = LLMConfig(model="fake", base_url=server.base_url, api_key="t", max_attempts=1)
         results = [await call_llm(f"q{i}", config, schema=schema, max_repairs=20) for i in range(20)]
-        stats = await server.stats()
+        stats = await server.stats(usage_log=True)
     assert results == [{"n": 0}] * 20
     assert stats["structured_answers"] == 20 + stats["invalid_answers"]
     assert 5 <= stats["invalid_answers"] <= 40
@@ -142,7 +142,7 @@ async def test_fake_llm_process_speaks_anthropic() -> None:
                            api_key="sk-ant-t")  # fmt: skip
         async with LLMClient(config) as client:
             response = await client.complete("hi")
-        stats = await server.stats()
+        stats = await server.stats(usage_log=True)
     assert response.text == "fake answer: hi" and response.provider == "anthropic"
     assert response.usage.cost_usd is not None  # claude-haiku-4-5 is in the shipped price table
     assert stats["messages_requests"] == 1 and stats["usage_log"][0]["route"] == "messages"

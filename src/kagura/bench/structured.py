@@ -74,7 +74,7 @@ async def run(latency: float = 0.05, quick: bool = False, full: bool = False) ->
         f"Invoice #{i:05d} from ACME: {i % 7 + 1} widgets at {i % 13 + 2}.50 EUR" for i in range(count)
     ]
     prices = PriceTable.default()
-    async with FakeLLMProcess(latency=latency, invalid_json_rate=RATE) as server:
+    async with FakeLLMProcess(latency=latency, invalid_json_rate=RATE, history=None) as server:
         config = LLMConfig(model=MODEL, base_url=server.base_url, api_key="bench", max_attempts=3)
         async with LLMClient(config, prices=prices) as client:
             wanted = {"name": "Invoice", "schema": invoice.model_json_schema()}
@@ -105,7 +105,7 @@ async def run(latency: float = 0.05, quick: bool = False, full: bool = False) ->
                     extract, documents, max_concurrent=concurrency, return_exceptions=True
                 )
             kagura_s = time.perf_counter() - start
-            stats = await server.stats()
+            stats = await server.stats(usage_log=True)  # the whole log: history=None above
 
     def invalid(value: Any) -> bool:
         try:

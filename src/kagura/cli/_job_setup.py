@@ -121,20 +121,32 @@ class JobSetup:
         return SpendCap(self.budget_usd, spent=already)
 
 
-def _models_without_price(requests: Path, model: str | None, prices: Any) -> list[str]:
-    from kagura.jobs._input import JobRequest, scan
-    from kagura.jobs._prepare import file_lines
+def _models_without_price(requests: Path, model: str | None, prices: Any, target: str, job: str) -> list[str]:
+    """The models of ``requests`` with no price. The blocks of lines that the job's ledger (when it
+    exists) recorded unchanged are not parsed again: their models are in the ledger."""
+    from kagura.jobs._input_blocks import file_models
 
-    missing: set[str] = set()
-    seen: set[str] = set()
-    for item in scan(file_lines(requests), model):
-        if isinstance(item, JobRequest):
-            name = str(item.body.get("model"))
-            if name not in seen:
-                seen.add(name)
-                if prices.price(name) is None:
-                    missing.add(name)
-    return sorted(missing)
+    ledger = _existing_ledger(target, job)
+    try:
+        found = file_models(ledger, requests, model)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    return sorted(name for name in found.models if prices.price(name) is None)
+
+
+def _existing_ledger(target: str, job: str) -> Any:
+    """The ledger at ``target`` when it already exists (None: a first run, or a ledger that cannot be
+    opened here: the job itself then says why)."""
+    from kagura.errors import KaguraError
+    from kagura.jobs import open_ledger
+
+    if "://" not in target and not Path(target).expanduser().is_file():
+        return None
+    try:
+        return open_ledger(target, job)
+    except (KaguraError, ValueError, OSError):
+        return None
 
 
 def setup_job(requests: Path, out: Path, *, model: str | None, base_url: str | None, api_key: str | None,
@@ -168,7 +180,7 @@ def setup_job(requests: Path, out: Path, *, model: str | None, base_url: str | N
         from kagura.errors import JobInputError
 
         try:
-            missing = _models_without_price(requests, default_model, table)
+            missing = _models_without_price(requests, default_model, table, target, out.name)
         except JobInputError as exc:
             raise _bad(str(exc)) from None
         if missing:

@@ -11,17 +11,26 @@ import typer
 from kagura.cli._app import KaguraCommand, app
 from kagura.cli._params import finite
 
+DEFAULT_HISTORY = 10_000  # kagura.testing.DEFAULT_HISTORY (not imported here: it would import aiohttp)
+
 
 def _g(value: float | None) -> str:
     return "none" if value is None else f"{value:g}"
 
 
 async def _serve(
-    latency: float, port: int, faults: dict[str, Any], quota: dict[str, Any], batches: Any = None
+    latency: float,
+    port: int,
+    faults: dict[str, Any],
+    quota: dict[str, Any],
+    batches: Any = None,
+    history: int | None = DEFAULT_HISTORY,
 ) -> None:
     from kagura.testing import FakeLLMServer, Faults
 
-    server = FakeLLMServer(latency=latency, port=port, faults=Faults(**faults), batches=batches, **quota)
+    server = FakeLLMServer(
+        latency=latency, port=port, faults=Faults(**faults), batches=batches, history=history, **quota
+    )
     try:
         await server.start()
     except OSError as exc:
@@ -37,7 +46,8 @@ async def _serve(
         typer.echo(
             f"  Anthropic: LLMConfig(provider='anthropic', base_url='{root}', api_key='test') (/v1/messages)"
         )
-        typer.echo(f"  counters: GET {root}/_kagura/stats")
+        kept = "every request" if history is None else f"the latest {history:,} requests"
+        typer.echo(f"  counters: GET {root}/_kagura/stats (the usage log of {kept}: ?usage_log=1)")
         timings = server.batches.settings.timings
         typer.echo(
             f"  batches: {server.base_url}/batches and {root}/v1/messages/batches run "
@@ -120,8 +130,21 @@ def fake_llm(
     batch_fail_every: int | None = typer.Option(
         None, "--batch-fail-every", min=1, help="Every Nth request of each batch fails (HTTP 500)."
     ),
+    history: int = typer.Option(
+        DEFAULT_HISTORY,
+        "--history",
+        min=0,
+        help="Keep the bodies, arrival times and usage of the latest N requests only (up to 2N between"
+        " trims; the counters stay exact), so a long load test stays small.",
+    ),
+    full_history: bool = typer.Option(
+        False, "--full-history", help="Keep every request's body, arrival time and usage (not --history)."
+    ),
 ) -> None:
-    """Run a fake OpenAI-compatible LLM server on 127.0.0.1 (for tests, demos and benchmarks)."""
+    """Run a fake OpenAI-compatible LLM server on 127.0.0.1 (for tests, demos and benchmarks).
+
+    GET /_kagura/stats gives its counters; ?usage_log=1 adds the usage of each request it still keeps
+    (--history)."""
     from kagura.testing import Faults, Quota
 
     faults: dict[str, Any] = {
@@ -154,6 +177,6 @@ def fake_llm(
         queued_request_limit=batch_queue_limit,
     )
     try:
-        asyncio.run(_serve(latency, port, faults, quota, batches))
+        asyncio.run(_serve(latency, port, faults, quota, batches, None if full_history else history))
     except KeyboardInterrupt:
         typer.echo("stopped")

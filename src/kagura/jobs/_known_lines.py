@@ -9,7 +9,9 @@ comparison. The lines that do not match (new, moved, changed, repeated) are look
 custom_id, once per block, and parsed in full when new. Duplicate custom_ids are still found anywhere in
 the file:
 
-- a new or moved line repeating an id seen on an earlier such line: its 128-bit hash is kept (``seen``);
+- a new or moved line repeating an id seen on an earlier such line: its 128-bit key is kept on the side
+  (:class:`~kagura.jobs._repeats.Repeats`, in memory that does not grow with the file) and the repeats
+  are found once the whole file is read (:meth:`KnownLines.finish`);
 - one repeating the id of a matched line above it: the ledger's line for that id was matched (a bitmap;
   a skipped block marks all its lines);
 - one whose id's ledger line is further down: that line, when matched, is the repeat (``ahead``; a block
@@ -23,11 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from array import array
 from collections.abc import Iterator
+from pathlib import Path
 
-from kagura.jobs._input import JobRequest, Problem, decode_line, id_hash, line_hash, parse_request
+from kagura.jobs._input import JobRequest, Problem, decode_line, line_hash, parse_request
 from kagura.jobs._ledger import SqlLedger
+from kagura.jobs._line_ranges import LineRanges
+from kagura.jobs._repeats import Repeats, id_key
 
 __all__ = ["KnownLines", "changed_body", "parsed_line"]
 
@@ -73,24 +77,54 @@ class _Rows:
 
 class KnownLines:
     """Feed the file's blocks in order, each to :meth:`skip` (when the ledger recorded it) or else to
-    :meth:`check_block`; then read ``count`` (requests), ``problems``/``total``, ``fresh`` (the numbers
+    :meth:`check_block`; then :meth:`finish`, and read ``count`` (requests), ``problems``/``total``,
+    ``fresh`` (the numbers
     of the lines to parse and record) and ``new_items`` (those whose custom_id the ledger lacks)."""
 
     def __init__(self, ledger: SqlLedger, model: str | None) -> None:
         self.ledger, self.model = ledger, model
         self.count = self.total = self.new_items = 0
-        self.problems: list[str] = []
-        self.fresh = array("Q")
-        self.seen: set[int] = set()
+        self.found: list[tuple[int, str]] = []  # the first MAX_SHOWN problems met (line, text)
+        self.fresh = LineRanges()
+        self.repeats = Repeats()
         self.matched = bytearray()
         self.ahead: dict[int, str] = {}
         self.ahead_lines: list[int] = []  # a heap of ahead's keys (stale ones are dropped as lines pass)
         self.moved = False
+        self.models: set[str] = set()  # of the block being checked, when ``whole`` (every line parsed)
+        self.whole = True
 
-    def _problem(self, text: str) -> None:
+    @property
+    def problems(self) -> list[str]:
+        return [text for _, text in self.found]
+
+    def _problem(self, number: int, text: str) -> None:
         self.total += 1
-        if len(self.problems) < MAX_SHOWN:
-            self.problems.append(text)
+        if len(self.found) < MAX_SHOWN:
+            self.found.append((number, text))
+
+    def finish(self, path: Path) -> None:
+        """Add the repeated custom_ids among the new lines to the problems, in line order."""
+        try:
+            repeats = self.repeats.lines()
+        finally:
+            self.repeats.close()
+        if not repeats:
+            return
+        shown = {number for number, _ in self.found}
+        repeats = [number for number in repeats if number not in shown]  # one problem per line
+        self.total += len(repeats)
+        wanted = set(repeats[:MAX_SHOWN])
+        texts: list[tuple[int, str]] = []
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if number in wanted:
+                    item = parsed_line(raw, number, self.model)
+                    custom_id = item.custom_id if isinstance(item, JobRequest) else "?"
+                    texts.append((number, f"line {number}: duplicate custom_id {custom_id!r}"))
+                    if len(texts) == len(wanted):
+                        break
+        self.found = sorted([*self.found, *texts])[:MAX_SHOWN]
 
     def _grow(self, number: int) -> None:
         index = number >> 3
@@ -128,15 +162,17 @@ class KnownLines:
         self.count += requests
         return True
 
-    def check_block(self, first: int, lines: list[bytes]) -> tuple[int, bool]:
-        """Check a block line by line: its requests, and whether it may be skipped next time (each line
-        recorded at its own line once the file is prepared: none known under another line)."""
+    def check_block(self, first: int, lines: list[bytes]) -> tuple[int, bool, frozenset[str] | None]:
+        """Check a block line by line: its requests, whether it may be skipped next time (each line
+        recorded at its own line once the file is prepared: none known under another line), and the
+        models its requests name (None: some line was known and not parsed)."""
         batch = [(first + i, raw) for i, raw in enumerate(lines) if raw.strip()]
         before, self.moved = self.count, False
+        self.models, self.whole = set(), True
         if batch:
             rows = self.ledger.lines_between(first, first + len(lines) - 1)
             self._check(batch, _Rows(iter(rows)))
-        return self.count - before, not self.moved
+        return self.count - before, not self.moved, frozenset(self.models) if self.whole else None
 
     def _check(self, batch: list[tuple[int, bytes]], rows: _Rows) -> None:
         model, match = self.model, rows.match
@@ -156,33 +192,35 @@ class KnownLines:
         for i, (number, _) in enumerate(batch):
             custom_id = ids[i]
             if custom_id is not None:  # a matched line: a repeat only if a line above had its id
+                self.whole = False
                 if ahead and ahead.pop(number, None) == custom_id:
-                    self._problem(f"line {number}: duplicate custom_id {custom_id!r}")
+                    self._problem(number, f"line {number}: duplicate custom_id {custom_id!r}")
                 else:
                     self.count += 1
                 continue
             item, held = parsed.get(i), None
             if isinstance(item, Problem):
-                self._problem(str(item))
+                self._problem(number, str(item))
                 continue
             if item is None:
+                self.whole = False
                 custom_id, at = known[hashes[i]]
                 self.moved = self.moved or at != number
             else:
                 custom_id, held = item.custom_id, in_ledger.get(item.custom_id)
                 at = None if held is None else held[0]
-            key = id_hash(custom_id)
-            if key in self.seen or (at is not None and at < number and self._was_matched(at)):
-                self._problem(f"line {number}: duplicate custom_id {custom_id!r}")
+            if at is not None and at < number and self._was_matched(at):
+                self._problem(number, f"line {number}: duplicate custom_id {custom_id!r}")
                 continue
-            self.seen.add(key)
+            self.repeats.add(id_key(custom_id), number)  # a repeat of an earlier new line: found in finish()
             if at is not None and at > number:
                 ahead[at] = custom_id
                 heapq.heappush(self.ahead_lines, at)
             if item is not None and held is not None and held[1] != item.body_hash and held[2] != "pending":
-                self._problem(changed_body(number, custom_id, held[2]))
+                self._problem(number, changed_body(number, custom_id, held[2]))
                 continue
             self.count += 1
             if item is not None:
+                self.models.add(str(item.body.get("model")))
                 self.fresh.append(number)
                 self.new_items += at is None

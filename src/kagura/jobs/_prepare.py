@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from array import array
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,17 @@ from kagura.errors import JobInputError
 from kagura.jobs._input import JobRequest, Problem, scan
 from kagura.jobs._input_blocks import (
     BLOCK_LINES,
+    BlockModels,
     Recorded,
     forget_blocks,
     read_blocks,
     record_blocks,
     recorded_blocks,
+    recorded_models,
 )
 from kagura.jobs._known_lines import MAX_SHOWN, KnownLines, changed_body, parsed_line
 from kagura.jobs._ledger import SqlLedger
+from kagura.jobs._line_ranges import LineRanges
 
 __all__ = [
     "MAX_SHOWN",
@@ -82,13 +84,14 @@ def check_file(path: Path, model: str | None) -> int:
 class FilePlan:
     """What pass 1 found in a file: ``count`` requests, of which ``new_items`` unknown to the ledger; the
     ``fresh`` lines to parse and record from ``start`` (first line, byte offset; None: nothing to record);
-    the file's ``blocks`` to keep once it is recorded."""
+    the file's ``blocks`` (and their ``models``) to keep once it is recorded."""
 
     count: int
     new_items: int
-    fresh: array[int]
+    fresh: LineRanges
     start: tuple[int, int] | None
     blocks: list[Recorded]
+    models: list[BlockModels]
     changed: bool
     block_lines: int
 
@@ -105,23 +108,28 @@ def plan_file(
     line, same default model) is known by its hash and not parsed again; other lines are checked in full."""
     check_int("block_lines", block_lines)
     recorded = recorded_blocks(ledger, block_lines)
+    recorded_names = recorded_models(ledger, block_lines, len(recorded)) if recorded else []
     check = KnownLines(ledger, model)
     blocks: list[Recorded] = []
+    models: list[BlockModels] = []
     start: tuple[int, int] | None = None  # (first line, byte offset) of the first block with new lines
     for block in read_blocks(path, block_lines, model):
         known = recorded[block.index] if block.index < len(recorded) else None
         if known is not None and known[0] == block.digest and check.skip(block.first_line, len(block.lines),
                                                                           known[1]):  # fmt: skip
             blocks.append(known)
+            models.append(recorded_names[block.index])
             continue
         fresh = len(check.fresh)
-        requests, keep = check.check_block(block.first_line, block.lines)
+        requests, keep, names = check.check_block(block.first_line, block.lines)
         blocks.append((block.digest, requests) if keep else None)
+        models.append(names)
         if start is None and len(check.fresh) > fresh:
             start = (block.first_line, block.offset)
+    check.finish(path)
     raise_problems(check.problems, check.total, str(path))
-    changed = start is not None or blocks != recorded
-    return FilePlan(check.count, check.new_items, check.fresh, start, blocks, changed, block_lines)
+    changed = start is not None or blocks != recorded or models != recorded_names
+    return FilePlan(check.count, check.new_items, check.fresh, start, blocks, models, changed, block_lines)
 
 
 def record_file(
@@ -140,7 +148,7 @@ def record_file(
         if not _record_fresh(ledger, path, model, plan, on_batch, stop):
             return
     if plan.changed:
-        record_blocks(ledger, plan.block_lines, plan.blocks)
+        record_blocks(ledger, plan.block_lines, plan.blocks, plan.models)
 
 
 def prepare_file(ledger: SqlLedger, path: Path, model: str | None, *, block_lines: int = BLOCK_LINES) -> int:

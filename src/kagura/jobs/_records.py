@@ -66,6 +66,8 @@ JOB_MIGRATIONS: tuple[str, ...] = (
         blocks TEXT NOT NULL
     );
     """,
+    # 6: the models each block's requests name, so a dollar cap's price check skips unchanged blocks too
+    "ALTER TABLE job_input_blocks ADD COLUMN models TEXT;",
 )
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from kagura.testing._fake_process import FakeLLMProcess  # noqa: F401
     from kagura.testing._fake_provider import fake_answer  # noqa: F401
     from kagura.testing._fake_quota import Quota, format_reset  # noqa: F401
-    from kagura.testing._fake_wire import ServerStats, default_answer, scripted  # noqa: F401
+    from kagura.testing._fake_wire import DEFAULT_HISTORY, ServerStats, default_answer, scripted  # noqa: F401
     from kagura.testing._postgres import PostgresUnavailable  # noqa: F401
     from kagura.testing._redis_server import RedisServer  # noqa: F401
     from kagura.testing._vectors import fake_embedding  # noqa: F401

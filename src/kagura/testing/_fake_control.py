@@ -1,7 +1,8 @@
 """The fake server's control routes under ``/_kagura/``: read the counters, switch faults and quota, reset.
 
-- ``GET /_kagura/stats``: :class:`ServerStats` as JSON (without ``request_times``), plus the current
-  ``faults`` and ``quota``;
+- ``GET /_kagura/stats``: :class:`ServerStats`'s counters as JSON, plus the current ``faults`` and
+  ``quota``; the per-request ``usage_log`` (what the server still keeps of it) only with
+  ``?usage_log=1``, so polling the counters during a big run stays cheap;
 - ``POST /_kagura/faults`` with a :class:`Faults` as JSON: replaces the faults;
 - ``POST /_kagura/quota`` with some :class:`Quota` fields (``{"rpm": 300}``; ``null`` lifts a limit):
   changes those fields, keeps the others; answers the new quota;
@@ -43,8 +44,12 @@ def control_routes(server: ControlledServer) -> list[web.RouteDef]:
     """The ``/_kagura/*`` routes acting on ``server``."""
 
     async def get_stats(request: web.Request) -> web.StreamResponse:
-        data = asdict(server.stats)
-        data.pop("request_times")
+        data = server.stats.counters()
+        wanted = request.query.get("usage_log", "0").lower()
+        if wanted not in ("0", "1", "true", "false"):
+            return error_response(400, None, f"bad usage_log: {wanted!r} (give 1 or 0)")
+        if wanted in ("1", "true"):
+            data["usage_log"] = list(server.stats.usage_log)
         data["faults"] = asdict(server.faults)
         data["quota"] = asdict(server.quota)
         return web.json_response(data)

@@ -16,7 +16,7 @@ from typing import Any
 from kagura._checks import check_seconds
 from kagura.errors import WorkerProcessError
 from kagura.testing._fake_quota import Quota
-from kagura.testing._fake_wire import Faults
+from kagura.testing._fake_wire import DEFAULT_HISTORY, Faults, ServerStats
 
 __all__ = ["FakeLLMProcess"]
 
@@ -25,7 +25,9 @@ class FakeLLMProcess:
     """``async with FakeLLMProcess(latency=0.2) as server:``; use ``base_url``, ``await stats()``.
 
     Runs ``python -m kagura.cli fake-llm`` and stops it (by its own process handle) on exit.
-    ``batch_args``: ``kagura fake-llm``'s batch flags, e.g. ``("--batch-seconds", "2")``.
+    ``batch_args``: ``kagura fake-llm``'s batch flags, e.g. ``("--batch-seconds", "2")``. ``history``:
+    how many of the latest request bodies, arrival times and usage entries the server keeps
+    (``kagura fake-llm --history``; None: all of them); the counters are exact either way.
     """
 
     def __init__(
@@ -39,17 +41,20 @@ class FakeLLMProcess:
         invalid_json_rate: float = 0.0,
         startup_timeout: float = 60.0,
         batch_args: Sequence[str] = (),
+        history: int | None = DEFAULT_HISTORY,
     ) -> None:
         check_seconds("latency", latency)
         check_seconds("startup_timeout", startup_timeout, allow_zero=False)
         Quota(quota_rpm, quota_tpm, quota_burst, quota_headers)  # bad values fail here, not in the child
         self.latency = latency
         Faults(invalid_json_rate=invalid_json_rate)
+        ServerStats(history=history)  # a bad history fails here too
         self._args = [
             f"--{'' if quota_headers else 'no-'}quota-headers",
             "--invalid-json-rate",
             repr(invalid_json_rate),
             *batch_args,
+            *(["--full-history"] if history is None else ["--history", str(history)]),
         ]
         for flag, value in (
             ("--quota-rpm", quota_rpm),
@@ -92,9 +97,10 @@ class FakeLLMProcess:
                 response.raise_for_status()
                 return await response.json()
 
-    async def stats(self) -> dict[str, Any]:
-        """The server's counters (requests, max_in_flight, tokens, ...) as a dict."""
-        return await self._call("GET", "/_kagura/stats")
+    async def stats(self, *, usage_log: bool = False) -> dict[str, Any]:
+        """The server's counters (requests, max_in_flight, tokens, ...) as a dict; with ``usage_log=True``
+        the per-request usage log too (its latest ``history`` entries)."""
+        return await self._call("GET", "/_kagura/stats" + ("?usage_log=1" if usage_log else ""))
 
     async def reset_stats(self) -> None:
         await self._call("POST", "/_kagura/reset")

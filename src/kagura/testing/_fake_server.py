@@ -57,6 +57,7 @@ from kagura.testing._fake_wire import (
     default_answer,
     error_response,
     sse_events,
+    trim,
 )
 
 __all__ = ["FakeLLMServer"]
@@ -72,7 +73,9 @@ class FakeLLMServer:
     A request asking for a JSON Schema (``response_format`` json_schema) is answered a minimal instance
     of it; ``invalid_json_rate`` (a shortcut for ``Faults.invalid_json_rate``) breaks that share of them.
     ``responder(messages) -> str`` (sync or async) computes the answer; the default is :func:`default_answer`.
-    ``received`` holds every JSON body received, in arrival order.
+    ``received`` holds every JSON body received, in arrival order. ``history=N`` keeps only the latest N
+    (to 2N, trimmed in bulk) of them, of ``stats.request_times`` and of ``stats.usage_log``, so a long load
+    test stays small; the counters stay exact. Default: keep everything (``kagura fake-llm`` keeps 10,000).
 
     ``quota_rpm``/``quota_tpm``/``quota_burst`` enforce a provider-style quota per API key (see
     :class:`~kagura.testing.Quota`): over it, a request is answered 429 at once with ``Retry-After`` (whole
@@ -95,6 +98,7 @@ class FakeLLMServer:
         clock: Callable[[], float] | None = None,
         batches: BatchSettings | None = None,
         invalid_json_rate: float | None = None,
+        history: int | None = None,
     ) -> None:
         check_seconds("latency", latency)
         self.latency = latency
@@ -103,7 +107,8 @@ class FakeLLMServer:
         if invalid_json_rate is not None:
             self.faults = replace(self.faults, invalid_json_rate=invalid_json_rate)
         self.embedding_dim = embedding_dim
-        self.stats = ServerStats()
+        self.stats = ServerStats(history=history)
+        self.history = history
         self.received: list[dict[str, Any]] = []
         self._clock = clock
         self._quota = QuotaEnforcer(Quota(quota_rpm, quota_tpm, quota_burst, quota_headers), self._now)
@@ -195,7 +200,7 @@ class FakeLLMServer:
         Requests in flight stay counted in ``in_flight``; the quota's buckets are untouched.
         """
         in_flight = self.stats.in_flight
-        self.stats = ServerStats(in_flight=in_flight, max_in_flight=in_flight)
+        self.stats = ServerStats(in_flight=in_flight, max_in_flight=in_flight, history=self.history)
         self.received.clear()
         try:
             self._epoch = self._now()
@@ -282,6 +287,7 @@ class FakeLLMServer:
             if not isinstance(body, dict):
                 body = {}
             self.received.append(body)
+            trim(self.received, self.history)
             call = Call(number, body, api_key_of(request), dialect=dialect)
             admission = self._quota.admit(call.key, estimate(body))
             if not admission.admitted:

@@ -15,6 +15,7 @@ from aiohttp import web
 from kagura._checks import check_int, check_probability, check_seconds
 
 __all__ = [
+    "DEFAULT_HISTORY",
     "Faults",
     "ScriptedFailure",
     "ServerStats",
@@ -25,6 +26,7 @@ __all__ = [
     "scripted",
     "sse_events",
     "text_of",
+    "trim",
 ]
 
 
@@ -72,6 +74,10 @@ class Faults:
         return None
 
 
+DEFAULT_HISTORY = 10_000
+"""The request bodies, arrival times and usage entries ``kagura fake-llm`` keeps by default (its latest)."""
+
+
 @dataclass
 class ServerStats:
     """Counters of a :class:`FakeLLMServer`; ``requests`` counts every API request, failed ones too."""
@@ -105,6 +111,21 @@ class ServerStats:
     #: "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens"}`` (the bill to
     #: check dollar totals against)
     usage_log: list[dict[str, Any]] = field(default_factory=list)
+    #: how many of the latest ``request_times`` and ``usage_log`` entries are kept (None: every one); the
+    #: lists then hold between ``history`` and twice as many (trimmed in bulk), the counters stay exact
+    history: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.history is not None and (isinstance(self.history, bool) or self.history < 0):
+            raise ValueError(f"ServerStats.history must be None or >= 0, got {self.history!r}")
+
+    def counters(self) -> dict[str, Any]:
+        """Everything but the per-request lists and ``history``, as plain JSON values."""
+        skipped = ("request_times", "usage_log", "history")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skipped}
+        data["admitted_per_second"] = dict(self.admitted_per_second)
+        data["tokens_per_second"] = dict(self.tokens_per_second)
+        return data
 
     def bill(
         self,
@@ -124,6 +145,7 @@ class ServerStats:
              "cached_input_tokens": cached_input_tokens, "cache_write_tokens": cache_write_tokens,
              "output_tokens": output_tokens}
         )  # fmt: skip
+        trim(self.usage_log, self.history)
 
     def arrive(self, now: float) -> int:
         """Count one API request in (at loop time ``now``); its number, 1-based."""
@@ -131,6 +153,7 @@ class ServerStats:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self.request_times.append(now)
+        trim(self.request_times, self.history)
         return self.requests
 
     def admit(self, second: int) -> None:
@@ -141,6 +164,12 @@ class ServerStats:
     def charge(self, second: int, tokens: int) -> None:
         """Count ``tokens`` charged against the quota for a request admitted in ``second``."""
         self.tokens_per_second[second] = self.tokens_per_second.get(second, 0) + tokens
+
+
+def trim(log: list[Any], history: int | None) -> None:
+    """Keep the last ``history`` entries of ``log`` once it holds twice as many (None: keep them all)."""
+    if history is not None and len(log) > 2 * history:
+        del log[: len(log) - history]
 
 
 @dataclass(frozen=True)
