@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kagura.bench._report import BenchRow
@@ -52,6 +52,17 @@ def _recording_telemetry() -> tuple[Telemetry, Any]:
     )
 
 
+def _best_cpu_per_call(one: Callable[[], None], calls: int) -> float:
+    """CPU seconds per ``one()`` in a tight loop of ``calls``, the best of 5 rounds."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(calls):
+            one()
+        best = min(best, (time.process_time() - start) / calls)
+    return best
+
+
 def _hooks_cpu(telemetry: Telemetry, calls: int = 2000) -> float:
     """CPU seconds the telemetry hooks of one successful one-attempt call take, alone (best of 5)."""
     request = LLMRequest(model="fake", prompt="hi")
@@ -64,13 +75,7 @@ def _hooks_cpu(telemetry: Telemetry, calls: int = 2000) -> float:
             pass
         trace.finish(response)
 
-    best = float("inf")
-    for _ in range(5):
-        start = time.process_time()
-        for _ in range(calls):
-            one()
-        best = min(best, (time.process_time() - start) / calls)
-    return best
+    return _best_cpu_per_call(one, calls)
 
 
 def _sdk_floor_cpu(tracer_provider: Any, calls: int = 2000) -> float:
@@ -91,13 +96,7 @@ def _sdk_floor_cpu(tracer_provider: Any, calls: int = 2000) -> float:
         call.set_attributes(finish)
         call.end()
 
-    best = float("inf")
-    for _ in range(5):
-        start = time.process_time()
-        for _ in range(calls):
-            one()
-        best = min(best, (time.process_time() - start) / calls)
-    return best
+    return _best_cpu_per_call(one, calls)
 
 
 async def _round(client: LLMClient, prompts: list[str], concurrency: int) -> tuple[float, float]:
