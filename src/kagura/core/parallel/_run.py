@@ -30,8 +30,7 @@ def is_failure(error: BaseException) -> bool:
         return True
     if not isinstance(error, asyncio.CancelledError):
         return False
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() == 0
+    return asyncio.current_task() is not None and not cancel_pending()
 
 
 class Run:
